@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "evpnscope",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "evpnscope", targets: ["evpnscope"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CBZip2", path: "Sources/CBZip2", providers: [.apt(["libbz2-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "ByteStreams", dependencies: ["CZlib", "CBZip2"]),
+        .target(name: "EVPNModel"),
+        .target(name: "BGPWire", dependencies: ["EVPNModel"]),
+        .target(name: "MRT", dependencies: ["BGPWire", "EVPNModel", "ByteStreams"]),
+        .target(name: "BMP", dependencies: ["BGPWire", "EVPNModel", "ByteStreams"]),
+        .target(name: "Ingest", dependencies: ["ByteStreams", "BGPWire", "MRT", "BMP", "EVPNModel"]),
+        .target(name: "Replay", dependencies: ["EVPNModel"]),
+        .target(name: "Analysis", dependencies: ["Replay", "EVPNModel"]),
+        .target(name: "Store", dependencies: ["CSQLite"]),
+        .target(name: "Reports", dependencies: ["Store"]),
+        .target(name: "Generator", dependencies: ["BGPWire", "MRT", "BMP", "ByteStreams", "EVPNModel"]),
+        .executableTarget(name: "evpnscope", dependencies: [
+            "ByteStreams", "BGPWire", "MRT", "BMP", "Ingest", "EVPNModel", "Replay", "Analysis",
+            "Store", "Reports", "Generator",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "ByteStreamsTests", dependencies: ["ByteStreams"]),
+        .testTarget(name: "BGPWireTests", dependencies: ["BGPWire", "EVPNModel"]),
+        .testTarget(name: "MRTTests", dependencies: ["MRT", "BGPWire", "EVPNModel", "ByteStreams", "Ingest"]),
+        .testTarget(name: "BMPTests", dependencies: ["BMP", "BGPWire", "EVPNModel", "Ingest"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "Ingest", "Generator", "BGPWire", "MRT", "BMP", "EVPNModel"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Ingest", "Replay", "Analysis", "Store", "Reports", "Generator", "EVPNModel"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

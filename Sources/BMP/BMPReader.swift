@@ -1,0 +1,246 @@
+import BGPWire
+import ByteStreams
+import EVPNModel
+
+/// What a BMP Initiation message said about the monitored router (strings from the network:
+/// escaped before they reach a report).
+public struct MonitoredRouter: Sendable {
+    public var key: UInt32
+    public var sysName: String?
+    public var sysDescr: String?
+    public var strings: [String]
+}
+
+/// RFC 7854 / RFC 8671 / RFC 9069 reader for a BMP stream file (messages back to back).
+public final class BMPReader: FeedReader {
+    /// A Route Monitoring message holds one BGP message (≤ 65535) behind 48 bytes of headers;
+    /// the other types are smaller. Anything larger means the framing is lost.
+    public static let maximumMessageLength = 1 << 20
+
+    let stream: StreamReader
+    let input: Int32
+    let evpnOnly: Bool
+    public var name: String { stream.source.name }
+    public private(set) var stats = ReaderStats()
+    public private(set) var damage: [InputDamage] = []
+    public private(set) var attributeProblems: [InputDamage] = []
+    public private(set) var routers: [MonitoredRouter] = []
+    public var bytesRead: Int64 { stream.offset }
+    public var compressedBytesRead: Int64 { stream.source.compressedOffset }
+    private var routerKey: UInt32
+    private var pending: [FeedItem] = []
+    private var pendingIndex = 0
+    private var stopped = false
+    private var lastTime: Int64 = 0
+    /// Add-path families per (session, direction) learned from Peer Up OPENs.
+    private var addPathIn: [SessionKey: AddPathFamilies] = [:]
+    private var addPathOut: [SessionKey: AddPathFamilies] = [:]
+
+    public init(stream: StreamReader, input: Int32, evpnOnly: Bool = false) {
+        self.stream = stream; self.input = input; self.evpnOnly = evpnOnly
+        routerKey = 0x8000_0000 | UInt32(truncatingIfNeeded: input)
+    }
+
+    public func next() -> FeedItem? {
+        while pendingIndex >= pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingIndex = 0
+            if stopped || !readMessage() { stopped = true; return nil }
+        }
+        defer { pendingIndex += 1 }
+        return pending[pendingIndex]
+    }
+
+    private func note(_ offset: Int64, _ message: String, recovered: Bool) {
+        damage.append(InputDamage(file: name, offset: offset, message: message, recovered: recovered))
+    }
+
+    private func readMessage() -> Bool {
+        guard stream.fill(6) else {
+            if stream.available > 0 { note(stream.offset, "truncated BMP common header: expected 6 bytes, found \(stream.available)", recovered: false) }
+            if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
+            return false
+        }
+        let offset = stream.offset
+        let (version, length, type) = stream.withBytes(6) { b -> (UInt8, Int, UInt8) in
+            var c = ByteCursor(b)
+            return (try! c.readUInt8(), Int(try! c.readUInt32()), try! c.readUInt8())
+        }
+        guard version == 3 else {
+            note(offset, "BMP version \(version): expected 3 (RFC 7854)", recovered: false)
+            return false
+        }
+        guard length >= 6, length <= BMPReader.maximumMessageLength else {
+            note(offset, "BMP message length \(length): expected 6 to \(BMPReader.maximumMessageLength)", recovered: false)
+            return false
+        }
+        guard stream.fill(length) else {
+            note(offset, "truncated BMP message (type \(type)): expected \(length) bytes, found \(stream.available)", recovered: false)
+            if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
+            return false
+        }
+        stats.records += 1
+        let source = SourceRef(input: input, offset: offset)
+        do {
+            try stream.withBytes(length) { b in
+                var c = ByteCursor(UnsafeRawBufferPointer(rebasing: b[6...]), baseOffset: Int(offset) + 6)
+                try decode(type: type, &c, source: source)
+            }
+        } catch let error as DecodeError {
+            note(Int64(error.offset), "BMP message type \(type) at \(offset): \(error.context): expected \(error.expected)", recovered: true)
+        } catch {
+            note(offset, "\(error)", recovered: true)
+        }
+        stream.consume(length)
+        return true
+    }
+
+    private struct PeerHeader {
+        var observation: ObservationPoint
+        var legacyAS: Bool
+        var outbound: Bool
+        var time: Int64
+    }
+
+    private func readPeerHeader(_ c: inout ByteCursor) throws -> PeerHeader {
+        let peerType = try c.readUInt8("BMP peer type")
+        let flags = try c.readUInt8("BMP peer flags")
+        let distinguisher = try c.readUInt64("BMP peer distinguisher")
+        let address: IPAddress
+        if flags & 0x80 != 0 && peerType != 3 {
+            address = try c.readIPv6("BMP peer address")
+        } else {
+            try c.skip(12, "BMP peer address")
+            address = try c.readIPv4("BMP peer address")
+        }
+        let peerAS = try c.readUInt32("BMP peer AS")
+        let bgpID = try c.readIPv4("BMP peer BGP ID")
+        let seconds = try c.readUInt32("BMP timestamp seconds"), micros = try c.readUInt32("BMP timestamp microseconds")
+        let table: ObservationPoint.Table
+        let outbound = peerType != 3 && flags & 0x10 != 0
+        let post = flags & 0x40 != 0
+        switch (peerType, outbound, post) {
+        case (3, _, _): table = .locRIB
+        case (_, true, true): table = .adjRIBOutPost
+        case (_, true, false): table = .adjRIBOutPre
+        case (_, false, true): table = .adjRIBInPost
+        default: table = .adjRIBInPre
+        }
+        // Some routers send zero timestamps: keep time moving with the stream.
+        var time = Int64(seconds) * 1_000_000 + Int64(micros)
+        if seconds == 0 { time = lastTime } else { lastTime = max(lastTime, time) }
+        stats.saw(time: time)
+        let observation = ObservationPoint(router: routerKey, table: table, distinguisher: distinguisher,
+                                           peerIP: address, peerAS: peerAS, peerBGPID: bgpID)
+        return PeerHeader(observation: observation, legacyAS: peerType != 3 && flags & 0x20 != 0, outbound: outbound, time: time)
+    }
+
+    private func decode(type: UInt8, _ c: inout ByteCursor, source: SourceRef) throws {
+        switch type {
+        case 0:
+            let peer = try readPeerHeader(&c)
+            let session = peer.observation.session
+            let addPath = (peer.outbound ? addPathOut[session] : addPathIn[session]) ?? AddPathFamilies()
+            let options = DecodeOptions(fourByteAS: !peer.legacyAS, addPath: addPath, evpnOnly: evpnOnly)
+            if case .update(let update) = try BGPMessage.decode(&c, options: options) {
+                emit(update, time: peer.time, source: source, observation: peer.observation)
+            } else {
+                pending.append(.heartbeat(time: peer.time))
+            }
+        case 1:
+            let peer = try readPeerHeader(&c)
+            pending.append(.heartbeat(time: peer.time))
+        case 2:
+            let peer = try readPeerHeader(&c)
+            let reason = try c.readUInt8("BMP peer down reason")
+            var text: String
+            switch reason {
+            case 1, 3:
+                text = reason == 1 ? "local system sent NOTIFICATION" : "remote system sent NOTIFICATION"
+                if case .notification(let code, let subcode, _) = try? BGPMessage.decode(&c, options: DecodeOptions()) {
+                    text += " \(code)/\(subcode)"
+                }
+            case 2:
+                text = "local system closed without NOTIFICATION"
+                if c.remaining >= 2 { text += ", FSM event \(try c.readUInt16())" }
+            case 4: text = "remote system closed the session"
+            case 5: text = "peer de-configured"
+            case 6: text = "local system closed (Loc-RIB)"
+            default: text = "reason \(reason)"
+            }
+            pending.append(.session(SessionEvent(time: peer.time, source: source, observation: peer.observation, kind: .down(reason: text))))
+        case 3:
+            let peer = try readPeerHeader(&c)
+            try c.skip(20, "BMP peer up local address and ports")
+            let sent = try BGPMessage.decode(&c, options: DecodeOptions())
+            let received = try BGPMessage.decode(&c, options: DecodeOptions())
+            if case .open(let local) = sent, case .open(let remote) = received {
+                addPathIn[peer.observation.session] = OpenMessage.addPathFamilies(sender: remote, receiver: local)
+                addPathOut[peer.observation.session] = OpenMessage.addPathFamilies(sender: local, receiver: remote)
+            } else {
+                throw c.error("BMP peer up", expected: "two BGP OPEN messages")
+            }
+            pending.append(.session(SessionEvent(time: peer.time, source: source, observation: peer.observation, kind: .established)))
+        case 4, 5:
+            var router = MonitoredRouter(key: routerKey, sysName: nil, sysDescr: nil, strings: [])
+            var terminationReason = "monitoring session terminated"
+            while !c.isAtEnd {
+                let tlvType = try c.readUInt16("BMP TLV type")
+                let tlvLength = Int(try c.readUInt16("BMP TLV length"))
+                var value = try c.sub(length: tlvLength, "BMP TLV value")
+                if type == 5 && tlvType == 1 && tlvLength == 2 {
+                    let code = try value.readUInt16()
+                    let reasons = ["administratively closed", "unspecified reason", "out of resources", "redundant connection", "permanently administratively closed"]
+                    terminationReason = "monitoring session terminated: " + (Int(code) < reasons.count ? reasons[Int(code)] : "reason \(code)")
+                    continue
+                }
+                let text = String(decoding: try value.readBytes(tlvLength), as: UTF8.self)
+                switch (type, tlvType) {
+                case (4, 1): router.sysDescr = text
+                case (4, 2): router.sysName = text
+                default: router.strings.append(text)
+                }
+            }
+            if type == 4 {
+                if let sysName = router.sysName { routerKey = fnv1a(sysName) & 0x7FFF_FFFF; router.key = routerKey }
+                routers.append(router)
+                pending.append(.heartbeat(time: lastTime))
+            } else {
+                let observation = ObservationPoint(router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0, peerBGPID: IPAddress(v4: 0))
+                pending.append(.session(SessionEvent(time: lastTime, source: source, observation: observation, kind: .monitoringEnded(reason: terminationReason))))
+            }
+        case 6:
+            let peer = try readPeerHeader(&c)
+            while !c.isAtEnd {
+                let tlvType = try c.readUInt16("BMP route mirroring TLV type")
+                var value = try c.sub(length: Int(try c.readUInt16("BMP route mirroring TLV length")), "BMP route mirroring TLV")
+                if tlvType == 0, case .update(let update) = try BGPMessage.decode(&value, options: DecodeOptions(fourByteAS: !peer.legacyAS, evpnOnly: evpnOnly)) {
+                    emit(update, time: peer.time, source: source, observation: peer.observation)
+                }
+            }
+            pending.append(.heartbeat(time: peer.time))
+        default:
+            stats.skippedRecords += 1
+        }
+    }
+
+    private func emit(_ update: UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
+        if !update.errors.isEmpty {
+            stats.attributeErrors += update.errors.count
+            for problem in update.errors where attributeProblems.count < 1000 {
+                attributeProblems.append(InputDamage(file: name, offset: Int64(problem.error.offset), message: problem.description, recovered: true))
+            }
+        }
+        stats.skippedNLRIBytes += update.skippedNLRIBytes
+        let before = pending.count
+        update.appendEvents(time: time, source: source, observation: observation, into: &pending)
+        stats.routeEvents += pending.count - before
+        if pending.count == before { pending.append(.heartbeat(time: time)) }
+    }
+}
+
+func fnv1a(_ text: String) -> UInt32 {
+    var hash: UInt32 = 2_166_136_261
+    for byte in text.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+    return hash
+}

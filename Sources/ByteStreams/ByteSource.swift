@@ -1,0 +1,364 @@
+import CBZip2
+import CZlib
+import Foundation
+
+public enum Compression: String, Sendable {
+    case plain, gzip, bzip2
+
+    /// Chosen from the first bytes, never from the file name.
+    public static func sniff(_ head: UnsafeRawBufferPointer) -> Compression {
+        if head.count >= 2 && head[0] == 0x1F && head[1] == 0x8B { return .gzip }
+        if head.count >= 3 && head[0] == 0x42 && head[1] == 0x5A && head[2] == 0x68 { return .bzip2 }
+        return .plain
+    }
+}
+
+/// Damage found while reading or decompressing an input. Every byte decoded before it has
+/// already been delivered.
+public struct StreamError: Error, CustomStringConvertible, Sendable {
+    public var file: String
+    public var compressedOffset: Int64
+    public var uncompressedOffset: Int64
+    public var message: String
+    public init(file: String, compressedOffset: Int64, uncompressedOffset: Int64, message: String) {
+        self.file = file; self.compressedOffset = compressedOffset; self.uncompressedOffset = uncompressedOffset; self.message = message
+    }
+    public var description: String {
+        "\(file): \(message) (compressed offset \(compressedOffset), uncompressed offset \(uncompressedOffset))"
+    }
+}
+
+/// Reads raw bytes from a file descriptor in large blocks.
+final class FileReader {
+    let fd: Int32
+    let ownsDescriptor: Bool
+    let name: String
+    private(set) var offset: Int64 = 0
+
+    init(path: String) throws {
+        name = path
+        if path == "-" {
+            fd = 0; ownsDescriptor = false
+        } else {
+            var info = stat()
+            if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+                throw StreamError(file: path, compressedOffset: 0, uncompressedOffset: 0, message: "is a directory, expected a dump file")
+            }
+            fd = open(path, O_RDONLY)
+            ownsDescriptor = true
+            if fd < 0 {
+                throw StreamError(file: path, compressedOffset: 0, uncompressedOffset: 0, message: "cannot open: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    deinit { if ownsDescriptor { close(fd) } }
+
+    /// Fills `buffer` from its start; returns the byte count, 0 at end of file.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var total = 0
+        while total < buffer.count {
+            let n = Glibc.read(fd, buffer.baseAddress! + total, buffer.count - total)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StreamError(file: name, compressedOffset: offset, uncompressedOffset: 0, message: "read failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            total += n
+        }
+        offset += Int64(total)
+        return total
+    }
+}
+
+/// Produces decompressed chunks of one input. `next()` returns nil at the end; damage is
+/// thrown only after every good byte before it was returned.
+public protocol ChunkSource: AnyObject {
+    var name: String { get }
+    var compression: Compression { get }
+    /// Compressed bytes consumed so far (for progress).
+    var compressedOffset: Int64 { get }
+    func next() throws -> [UInt8]?
+}
+
+public enum ByteSources {
+    public static let chunkSize = 1 << 20
+
+    /// Opens `path` ("-" for stdin), detects its compression and, unless `threaded` is false,
+    /// decompresses on a background thread ahead of the caller.
+    public static func open(_ path: String, threaded: Bool = true) throws -> ChunkSource {
+        let reader = try FileReader(path: path)
+        var first = [UInt8](repeating: 0, count: 64 * 1024)
+        let count = try first.withUnsafeMutableBytes { try reader.read(into: $0) }
+        first.removeSubrange(count...)
+        let compression = first.withUnsafeBytes { Compression.sniff($0) }
+        let source: ChunkSource
+        switch compression {
+        case .plain: source = PlainSource(reader: reader, first: first)
+        case .gzip: source = GzipSource(reader: reader, first: first)
+        case .bzip2: source = BZip2Source(reader: reader, first: first)
+        }
+        return threaded && compression != .plain ? ThreadedSource(source) : source
+    }
+}
+
+final class PlainSource: ChunkSource {
+    let reader: FileReader
+    var pending: [UInt8]?
+    var name: String { reader.name }
+    var compression: Compression { .plain }
+    var compressedOffset: Int64 { reader.offset }
+    init(reader: FileReader, first: [UInt8]) { self.reader = reader; pending = first.isEmpty ? nil : first }
+    func next() throws -> [UInt8]? {
+        if let first = pending { pending = nil; return first }
+        var chunk = [UInt8](repeating: 0, count: ByteSources.chunkSize)
+        let n = try chunk.withUnsafeMutableBytes { try reader.read(into: $0) }
+        if n == 0 { return nil }
+        if n < chunk.count { chunk.removeSubrange(n...) }
+        return chunk
+    }
+}
+
+/// Compressed input refilled from the file; shared by the gzip and bzip2 sources.
+struct CompressedInput {
+    var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+    var start = 0, end = 0
+    var atEOF = false
+    var available: Int { end - start }
+    mutating func load(_ first: [UInt8]) {
+        if first.count > buffer.count { buffer = first } else { buffer.replaceSubrange(0..<first.count, with: first) }
+        start = 0; end = first.count
+    }
+    mutating func refill(from reader: FileReader) throws {
+        guard start == end, !atEOF else { return }
+        let n = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+        start = 0; end = n
+        if n == 0 { atEOF = true }
+    }
+}
+
+final class GzipSource: ChunkSource {
+    let reader: FileReader
+    var input = CompressedInput()
+    var stream = z_stream()
+    var finished = false
+    var inStream = false
+    var consumedCompressed: Int64 = 0
+    var producedBase: Int64 = 0
+    var pending: StreamError?
+    var name: String { reader.name }
+    var compression: Compression { .gzip }
+    var compressedOffset: Int64 { consumedCompressed }
+
+    init(reader: FileReader, first: [UInt8]) { self.reader = reader; input.load(first) }
+    deinit { if inStream { inflateEnd(&stream) } }
+
+    private func damage(_ message: String, _ filled: Int) -> StreamError {
+        StreamError(file: name, compressedOffset: consumedCompressed, uncompressedOffset: producedBase + Int64(filled), message: message)
+    }
+
+    func next() throws -> [UInt8]? {
+        if let pending { self.pending = nil; throw pending }
+        if finished { return nil }
+        var out = [UInt8](repeating: 0, count: ByteSources.chunkSize)
+        var filled = 0
+        func deliver(_ error: StreamError) throws -> [UInt8]? {
+            finished = true
+            if filled > 0 { out.removeSubrange(filled...); pending = error; producedBase += Int64(filled); return out }
+            throw error
+        }
+        while filled < out.count {
+            try input.refill(from: reader)
+            if !inStream {
+                if input.available == 0 { finished = true; break }
+                // Another member must start with the gzip magic; zero padding ends the file.
+                if input.buffer[input.start] != 0x1F {
+                    if input.buffer[input.start..<input.end].allSatisfy({ $0 == 0 }) {
+                        consumedCompressed += Int64(input.available); input.start = input.end; continue
+                    }
+                    return try deliver(damage("gzip: trailing data after the last member is not a gzip member", filled))
+                }
+                stream = z_stream()
+                guard inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+                    return try deliver(damage("gzip: inflateInit failed", filled))
+                }
+                inStream = true
+            }
+            if input.available == 0 && input.atEOF {
+                return try deliver(damage("gzip: stream truncated, expected more compressed data", filled))
+            }
+            let (before, available) = (input.start, input.available)
+            var produced = filled
+            let result: Int32 = input.buffer.withUnsafeMutableBytes { inBuf in
+                out.withUnsafeMutableBytes { outBuf in
+                    stream.next_in = (inBuf.baseAddress! + before).assumingMemoryBound(to: Bytef.self)
+                    stream.avail_in = uInt(available)
+                    stream.next_out = (outBuf.baseAddress! + produced).assumingMemoryBound(to: Bytef.self)
+                    stream.avail_out = uInt(outBuf.count - produced)
+                    let r = inflate(&stream, Z_NO_FLUSH)
+                    produced = outBuf.count - Int(stream.avail_out)
+                    return r
+                }
+            }
+            filled = produced
+            input.start += available - Int(stream.avail_in)
+            consumedCompressed += Int64(input.start - before)
+            switch result {
+            case Z_STREAM_END:
+                inflateEnd(&stream); inStream = false
+            case Z_OK, Z_BUF_ERROR:
+                continue
+            default:
+                let message = stream.msg.map { String(cString: $0) } ?? "code \(result)"
+                inflateEnd(&stream); inStream = false
+                return try deliver(damage("gzip: corrupt data (\(message))", filled))
+            }
+        }
+        producedBase += Int64(filled)
+        if filled == 0 { return nil }
+        if filled < out.count { out.removeSubrange(filled...) }
+        return out
+    }
+}
+
+final class BZip2Source: ChunkSource {
+    let reader: FileReader
+    var input = CompressedInput()
+    var stream = bz_stream()
+    var finished = false
+    var inStream = false
+    var consumedCompressed: Int64 = 0
+    var producedBase: Int64 = 0
+    var pending: StreamError?
+    var name: String { reader.name }
+    var compression: Compression { .bzip2 }
+    var compressedOffset: Int64 { consumedCompressed }
+
+    init(reader: FileReader, first: [UInt8]) { self.reader = reader; input.load(first) }
+    deinit { if inStream { BZ2_bzDecompressEnd(&stream) } }
+
+    private func damage(_ message: String, _ filled: Int) -> StreamError {
+        StreamError(file: name, compressedOffset: consumedCompressed, uncompressedOffset: producedBase + Int64(filled), message: message)
+    }
+
+    func next() throws -> [UInt8]? {
+        if let pending { self.pending = nil; throw pending }
+        if finished { return nil }
+        var out = [UInt8](repeating: 0, count: ByteSources.chunkSize)
+        var filled = 0
+        func deliver(_ error: StreamError) throws -> [UInt8]? {
+            finished = true
+            if filled > 0 { out.removeSubrange(filled...); pending = error; producedBase += Int64(filled); return out }
+            throw error
+        }
+        while filled < out.count {
+            try input.refill(from: reader)
+            if !inStream {
+                if input.available == 0 { finished = true; break }
+                if input.buffer[input.start] != 0x42 {
+                    if input.buffer[input.start..<input.end].allSatisfy({ $0 == 0 }) {
+                        consumedCompressed += Int64(input.available); input.start = input.end; continue
+                    }
+                    return try deliver(damage("bzip2: trailing data after the last stream is not a bzip2 stream", filled))
+                }
+                stream = bz_stream()
+                guard BZ2_bzDecompressInit(&stream, 0, 0) == BZ_OK else { return try deliver(damage("bzip2: init failed", filled)) }
+                inStream = true
+            }
+            if input.available == 0 && input.atEOF {
+                return try deliver(damage("bzip2: stream truncated, expected more compressed data", filled))
+            }
+            let (before, available) = (input.start, input.available)
+            var produced = filled
+            let result: Int32 = input.buffer.withUnsafeMutableBytes { inBuf in
+                out.withUnsafeMutableBytes { outBuf in
+                    stream.next_in = (inBuf.baseAddress! + before).assumingMemoryBound(to: CChar.self)
+                    stream.avail_in = UInt32(available)
+                    stream.next_out = (outBuf.baseAddress! + produced).assumingMemoryBound(to: CChar.self)
+                    stream.avail_out = UInt32(outBuf.count - produced)
+                    let r = BZ2_bzDecompress(&stream)
+                    produced = outBuf.count - Int(stream.avail_out)
+                    return r
+                }
+            }
+            filled = produced
+            input.start += available - Int(stream.avail_in)
+            consumedCompressed += Int64(input.start - before)
+            switch result {
+            case BZ_STREAM_END:
+                BZ2_bzDecompressEnd(&stream); inStream = false
+            case BZ_OK:
+                continue
+            default:
+                BZ2_bzDecompressEnd(&stream); inStream = false
+                return try deliver(damage("bzip2: corrupt data (code \(result))", filled))
+            }
+        }
+        producedBase += Int64(filled)
+        if filled == 0 { return nil }
+        if filled < out.count { out.removeSubrange(filled...) }
+        return out
+    }
+}
+
+/// Runs another source on its own thread, a few chunks ahead, through a bounded queue:
+/// decompression uses one core while the parser uses the other.
+final class ThreadedSource: ChunkSource {
+    /// Shared with the producer thread; the source itself is not, so dropping it cancels.
+    private final class Pipe {
+        let condition = NSCondition()
+        var queue: [Result<[UInt8], Error>] = []
+        var head = 0
+        var done = false
+        var cancelled = false
+        var compressedOffset: Int64 = 0
+        let capacity = 8
+    }
+    private let pipe = Pipe()
+    let name: String
+    let compression: Compression
+    var compressedOffset: Int64 { pipe.condition.lock(); defer { pipe.condition.unlock() }; return pipe.compressedOffset }
+
+    init(_ inner: ChunkSource) {
+        name = inner.name
+        compression = inner.compression
+        let pipe = self.pipe
+        let thread = Thread {
+            while true {
+                let item: Result<[UInt8], Error>?
+                do { item = try inner.next().map { .success($0) } } catch { item = .failure(error) }
+                pipe.condition.lock()
+                while pipe.queue.count - pipe.head >= pipe.capacity && !pipe.cancelled { pipe.condition.wait() }
+                if pipe.cancelled { pipe.condition.unlock(); return }
+                pipe.compressedOffset = inner.compressedOffset
+                if let item {
+                    pipe.queue.append(item)
+                    if case .failure = item { pipe.done = true }
+                } else {
+                    pipe.done = true
+                }
+                pipe.condition.broadcast()
+                let stop = pipe.done
+                pipe.condition.unlock()
+                if stop { return }
+            }
+        }
+        thread.start()
+    }
+
+    deinit {
+        pipe.condition.lock(); pipe.cancelled = true; pipe.condition.broadcast(); pipe.condition.unlock()
+    }
+
+    func next() throws -> [UInt8]? {
+        pipe.condition.lock()
+        defer { pipe.condition.unlock() }
+        while pipe.head == pipe.queue.count && !pipe.done { pipe.condition.wait() }
+        if pipe.head == pipe.queue.count { return nil }
+        let item = pipe.queue[pipe.head]
+        pipe.head += 1
+        if pipe.head > 64 { pipe.queue.removeFirst(pipe.head); pipe.head = 0 }
+        pipe.condition.broadcast()
+        return try item.get()
+    }
+}

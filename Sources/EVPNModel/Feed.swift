@@ -1,0 +1,41 @@
+/// Damage in one input that was skipped: where, and what was expected there.
+public struct InputDamage: Sendable, CustomStringConvertible {
+    public var file: String
+    public var offset: Int64
+    public var message: String
+    /// false when decoding of this input had to stop (framing lost or stream damaged).
+    public var recovered: Bool
+    public init(file: String, offset: Int64, message: String, recovered: Bool) {
+        self.file = file; self.offset = offset; self.message = message; self.recovered = recovered
+    }
+    public var description: String { "\(file) at byte \(offset): \(message)\(recovered ? "" : " (rest of input unreadable)")" }
+}
+
+/// Counters every reader keeps; they end up in the inputs table and the report.
+public struct ReaderStats: Sendable {
+    public var records = 0
+    public var routeEvents = 0
+    public var skippedRecords = 0
+    public var attributeErrors = 0
+    public var skippedNLRIBytes = 0
+    public var firstTime: Int64?
+    public var lastTime: Int64?
+    public init() {}
+    public mutating func saw(time: Int64) {
+        if firstTime == nil || time < firstTime! { firstTime = time }
+        if lastTime == nil || time > lastTime! { lastTime = time }
+    }
+}
+
+/// A source of time-stamped feed items from one input (MRT or BMP).
+public protocol FeedReader: AnyObject {
+    var name: String { get }
+    var stats: ReaderStats { get }
+    var damage: [InputDamage] { get }
+    /// Attribute-level problems (RFC 7606) worth listing; capped per input.
+    var attributeProblems: [InputDamage] { get }
+    var bytesRead: Int64 { get }
+    var compressedBytesRead: Int64 { get }
+    func next() -> FeedItem?
+}
+

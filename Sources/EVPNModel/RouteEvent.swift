@@ -1,0 +1,104 @@
+/// Where a collector saw a route: an MRT collector's peer, or a BMP monitored router's peer
+/// and table. Two observation points never share a RIB; the replay engine keys its
+/// per-observation Adj-RIB on this.
+public struct ObservationPoint: Hashable, Sendable {
+    public enum Table: UInt8, Sendable, CaseIterable {
+        case mrt = 0, adjRIBInPre, adjRIBInPost, locRIB, adjRIBOutPre, adjRIBOutPost, ribSnapshot
+        public var name: String {
+            switch self {
+            case .mrt: return "mrt"
+            case .adjRIBInPre: return "adj-rib-in-pre"
+            case .adjRIBInPost: return "adj-rib-in-post"
+            case .locRIB: return "loc-rib"
+            case .adjRIBOutPre: return "adj-rib-out-pre"
+            case .adjRIBOutPost: return "adj-rib-out-post"
+            case .ribSnapshot: return "rib-snapshot"
+            }
+        }
+    }
+    /// Identifies the collector or BMP monitored router (input file's source router, or its sysName hash).
+    public var router: UInt32
+    public var table: Table
+    public var distinguisher: UInt64
+    public var peerIP: IPAddress
+    public var peerAS: UInt32
+    public var peerBGPID: IPAddress
+    public init(router: UInt32, table: Table, distinguisher: UInt64 = 0, peerIP: IPAddress, peerAS: UInt32, peerBGPID: IPAddress) {
+        self.router = router; self.table = table; self.distinguisher = distinguisher
+        self.peerIP = peerIP; self.peerAS = peerAS; self.peerBGPID = peerBGPID
+    }
+
+    /// The BGP session this observation belongs to: losing it empties every table of the peer.
+    public var session: SessionKey { SessionKey(router: router, distinguisher: distinguisher, peerIP: peerIP) }
+}
+
+public struct SessionKey: Hashable, Sendable {
+    public var router: UInt32
+    public var distinguisher: UInt64
+    public var peerIP: IPAddress
+    public init(router: UInt32, distinguisher: UInt64, peerIP: IPAddress) {
+        self.router = router; self.distinguisher = distinguisher; self.peerIP = peerIP
+    }
+}
+
+/// Where in the inputs an event came from: evidence for every finding.
+public struct SourceRef: Hashable, Sendable {
+    public var input: Int32
+    public var offset: Int64  // uncompressed byte offset of the MRT record / BMP message
+    public init(input: Int32, offset: Int64) { self.input = input; self.offset = offset }
+}
+
+/// One route announced or withdrawn at one observation point.
+public struct RouteEvent: Sendable {
+    public var time: Int64  // microseconds since the epoch
+    public var source: SourceRef
+    public var observation: ObservationPoint
+    public var isWithdraw: Bool
+    public var family: AddressFamily
+    public var entry: NLRIEntry
+    public var attributes: PathAttributes  // empty for withdrawals
+    public var nextHop: IPAddress?         // MP_REACH next hop, or NEXT_HOP for IPv4 unicast
+    /// RFC 7606 treat-as-withdraw turned this announcement into a withdrawal.
+    public var treatedAsWithdraw: Bool
+    public init(time: Int64, source: SourceRef, observation: ObservationPoint, isWithdraw: Bool, family: AddressFamily,
+                entry: NLRIEntry, attributes: PathAttributes, nextHop: IPAddress?, treatedAsWithdraw: Bool = false) {
+        self.time = time; self.source = source; self.observation = observation; self.isWithdraw = isWithdraw
+        self.family = family; self.entry = entry; self.attributes = attributes; self.nextHop = nextHop
+        self.treatedAsWithdraw = treatedAsWithdraw
+    }
+}
+
+/// A BGP session or monitoring session changed state.
+public struct SessionEvent: Sendable {
+    public enum Kind: Sendable, Equatable {
+        case established
+        case down(reason: String)
+        /// BMP Termination: the monitored router stopped reporting; every peer it reported is gone.
+        case monitoringEnded(reason: String)
+        case endOfRIB(AddressFamily)
+    }
+    public var time: Int64
+    public var source: SourceRef
+    public var observation: ObservationPoint
+    public var kind: Kind
+    public init(time: Int64, source: SourceRef, observation: ObservationPoint, kind: Kind) {
+        self.time = time; self.source = source; self.observation = observation; self.kind = kind
+    }
+}
+
+/// What the decoders hand to the replay engine, in time order.
+public enum FeedItem: Sendable {
+    case route(RouteEvent)
+    case session(SessionEvent)
+    /// A record that carries no route but proves the collector was alive at this time
+    /// (BMP statistics, keepalives, state changes of other families).
+    case heartbeat(time: Int64)
+
+    public var time: Int64 {
+        switch self {
+        case .route(let event): return event.time
+        case .session(let event): return event.time
+        case .heartbeat(let time): return time
+        }
+    }
+}

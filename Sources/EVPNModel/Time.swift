@@ -1,0 +1,89 @@
+/// Timestamps are microseconds since the Unix epoch; text is ISO 8601 UTC.
+public enum Timestamp {
+    /// "2026-11-24T02:14:00.123456Z" (fraction omitted when zero).
+    public static func format(_ micros: Int64) -> String {
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let fraction = micros - seconds * 1_000_000
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        let (year, month, day) = civil(fromDays: days)
+        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        var text = "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
+        if fraction != 0 {
+            let digits = String(fraction)
+            text += "." + String(repeating: "0", count: 6 - digits.count) + digits
+        }
+        return text + "Z"
+    }
+
+    /// Accepts ISO 8601 (date, date+time, optional fraction and Z) or epoch seconds.
+    public static func parse(_ text: String) -> Int64? {
+        if let seconds = Double(text), !text.contains("-") { return Int64(seconds * 1_000_000) }
+        var body = Substring(text)
+        if body.hasSuffix("Z") { body = body.dropLast() }
+        let parts = body.split(separator: "T", maxSplits: 1).flatMap { $0.split(separator: " ", maxSplits: 1) }
+        let date = parts[0].split(separator: "-")
+        guard date.count == 3, let y = Int64(date[0]), let m = Int64(date[1]), let d = Int64(date[2]) else { return nil }
+        var micros: Int64 = 0
+        if parts.count > 1 {
+            let clock = parts[1].split(separator: ":")
+            guard clock.count >= 2, let h = Int64(clock[0]), let mi = Int64(clock[1]) else { return nil }
+            var s: Double = 0
+            if clock.count > 2 { guard let value = Double(clock[2]) else { return nil }; s = value }
+            micros = (h * 3600 + mi * 60) * 1_000_000 + Int64((s * 1_000_000).rounded())
+        }
+        return days(fromCivil: y, m, d) * 86_400_000_000 + micros
+    }
+
+    /// Howard Hinnant's days-from-civil algorithm (proleptic Gregorian).
+    static func days(fromCivil y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+
+    /// "1m30s", "45s", "2h05m" for durations in reports.
+    public static func duration(_ micros: Int64) -> String {
+        let s = micros / 1_000_000
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m\(s % 60 < 10 ? "0" : "")\(s % 60)s" }
+        return "\(s / 3600)h\(s / 60 % 60 < 10 ? "0" : "")\(s / 60 % 60)m"
+    }
+}
+
+/// JSON string escaping for every text that leaves the tool as JSON.
+public func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,271 @@
+import BGPWire
+import ByteStreams
+import EVPNModel
+
+/// RFC 6396 / RFC 8050 reader: BGP4MP(_ET), TABLE_DUMP_V2, legacy TABLE_DUMP.
+public final class MRTReader: FeedReader {
+    public static let maximumRecordLength = 16 << 20
+
+    let stream: StreamReader
+    let input: Int32
+    let evpnOnly: Bool
+    public var name: String { stream.source.name }
+    public private(set) var stats = ReaderStats()
+    public private(set) var damage: [InputDamage] = []
+    public private(set) var attributeProblems: [InputDamage] = []
+    public var bytesRead: Int64 { stream.offset }
+    public var compressedBytesRead: Int64 { stream.source.compressedOffset }
+    private var pending: [FeedItem] = []
+    private var pendingIndex = 0
+    private var peers: [(ip: IPAddress, asn: UInt32, bgpID: IPAddress)] = []
+    private var stopped = false
+
+    public init(stream: StreamReader, input: Int32, evpnOnly: Bool = false) {
+        self.stream = stream; self.input = input; self.evpnOnly = evpnOnly
+        pending.reserveCapacity(64)
+    }
+
+    public func next() -> FeedItem? {
+        while pendingIndex >= pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingIndex = 0
+            if stopped || !readRecord() { stopped = true; return nil }
+        }
+        defer { pendingIndex += 1 }
+        return pending[pendingIndex]
+    }
+
+    private func note(_ offset: Int64, _ message: String, recovered: Bool) {
+        damage.append(InputDamage(file: name, offset: offset, message: message, recovered: recovered))
+    }
+
+    /// Reads one record into `pending`; false at the end of the input.
+    private func readRecord() -> Bool {
+        guard stream.fill(12) else {
+            if stream.available > 0 {
+                note(stream.offset, "truncated MRT header: expected 12 bytes, found \(stream.available)", recovered: false)
+            }
+            if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
+            return false
+        }
+        let recordOffset = stream.offset
+        let (seconds, type, subtype, length) = stream.withBytes(12) { b -> (UInt32, UInt16, UInt16, Int) in
+            var c = ByteCursor(b)
+            return (try! c.readUInt32(), try! c.readUInt16(), try! c.readUInt16(), Int(try! c.readUInt32()))
+        }
+        guard length <= MRTReader.maximumRecordLength else {
+            note(recordOffset, "MRT record length \(length) exceeds \(MRTReader.maximumRecordLength): expected an MRT header", recovered: false)
+            return false
+        }
+        guard stream.fill(12 + length) else {
+            note(recordOffset, "truncated MRT record (type \(type)/\(subtype)): expected \(12 + length) bytes, found \(stream.available)", recovered: false)
+            if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
+            return false
+        }
+        stats.records += 1
+        let source = SourceRef(input: input, offset: recordOffset)
+        do {
+            try stream.withBytes(12 + length) { b in
+                var body = ByteCursor(UnsafeRawBufferPointer(rebasing: b[12...]), baseOffset: Int(recordOffset) + 12)
+                var time = Int64(seconds) * 1_000_000
+                switch type {
+                case 16, 17:
+                    if type == 17 { time += Int64(try body.readUInt32("BGP4MP_ET microseconds")) }
+                    try decodeBGP4MP(subtype: subtype, &body, time: time, source: source)
+                case 13:
+                    try decodeTableDumpV2(subtype: subtype, &body, time: time, source: source)
+                case 12:
+                    try decodeTableDump(subtype: subtype, &body, time: time, source: source)
+                default:
+                    stats.skippedRecords += 1
+                }
+                stats.saw(time: time)
+            }
+        } catch let error as DecodeError {
+            note(Int64(error.offset), "MRT type \(type)/\(subtype) record at \(recordOffset): \(error.context): expected \(error.expected)", recovered: true)
+        } catch {
+            note(recordOffset, "\(error)", recovered: true)
+        }
+        stream.consume(12 + length)
+        return true
+    }
+
+    private func recordProblems(_ update: UpdateMessage) {
+        guard !update.errors.isEmpty else { return }
+        stats.attributeErrors += update.errors.count
+        for problem in update.errors where attributeProblems.count < 1000 {
+            attributeProblems.append(InputDamage(file: name, offset: Int64(problem.error.offset), message: problem.description, recovered: true))
+        }
+    }
+
+    private func emit(_ update: UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
+        recordProblems(update)
+        stats.skippedNLRIBytes += update.skippedNLRIBytes
+        let before = pending.count
+        update.appendEvents(time: time, source: source, observation: observation, into: &pending)
+        stats.routeEvents += pending.count - before
+        if pending.count == before { pending.append(.heartbeat(time: time)) }
+    }
+
+    private func decodeBGP4MP(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {
+        let as4: Bool
+        switch subtype {
+        case 0, 1, 2, 6, 8, 10: as4 = false
+        case 4, 5, 7, 9, 11: as4 = true
+        default: stats.skippedRecords += 1; return
+        }
+        let peerAS = as4 ? try c.readUInt32("BGP4MP peer AS") : UInt32(try c.readUInt16("BGP4MP peer AS"))
+        _ = as4 ? try c.readUInt32("BGP4MP local AS") : UInt32(try c.readUInt16("BGP4MP local AS"))
+        _ = try c.readUInt16("BGP4MP interface index")
+        let afi = try c.readUInt16("BGP4MP address family")
+        guard afi == 1 || afi == 2 else { throw c.error("BGP4MP address family", expected: "1 or 2, found \(afi)") }
+        let peerIP = afi == 1 ? try c.readIPv4("BGP4MP peer IP") : try c.readIPv6("BGP4MP peer IP")
+        _ = afi == 1 ? try c.readIPv4("BGP4MP local IP") : try c.readIPv6("BGP4MP local IP")
+        let local = subtype == 6 || subtype == 7 || subtype == 10 || subtype == 11
+        let observation = ObservationPoint(router: 0, table: local ? .adjRIBOutPost : .mrt, peerIP: peerIP, peerAS: peerAS, peerBGPID: peerIP)
+        if subtype == 0 || subtype == 5 {
+            let old = try c.readUInt16("BGP4MP old state"), new = try c.readUInt16("BGP4MP new state")
+            if new == 6 {
+                pending.append(.session(SessionEvent(time: time, source: source, observation: observation, kind: .established)))
+            } else if old == 6 {
+                pending.append(.session(SessionEvent(time: time, source: source, observation: observation,
+                                                     kind: .down(reason: "BGP state \(bgpStateName(old)) → \(bgpStateName(new))"))))
+            } else {
+                pending.append(.heartbeat(time: time))
+            }
+            return
+        }
+        if subtype == 2 {
+            try decodeBGP4MPEntry(&c, time: time, source: source, observation: observation)
+            return
+        }
+        let addPath = subtype >= 8
+        let options = DecodeOptions(fourByteAS: as4, addPath: addPath ? .all : AddPathFamilies(), evpnOnly: evpnOnly)
+        switch try BGPMessage.decode(&c, options: options) {
+        case .update(let update):
+            emit(update, time: time, source: source, observation: observation)
+        default:
+            pending.append(.heartbeat(time: time))
+        }
+    }
+
+    /// BGP4MP_ENTRY (subtype 2, from the MRT drafts; OpenBGPD writes multiprotocol RIBs with it).
+    private func decodeBGP4MPEntry(_ c: inout ByteCursor, time: Int64, source: SourceRef, observation: ObservationPoint) throws {
+        _ = try c.readUInt16("BGP4MP_ENTRY view"); _ = try c.readUInt16("BGP4MP_ENTRY status")
+        _ = try c.readUInt32("BGP4MP_ENTRY originated")
+        let family = AddressFamily(afi: try c.readUInt16("BGP4MP_ENTRY AFI"), safi: try c.readUInt8("BGP4MP_ENTRY SAFI"))
+        var nextHopCursor = try c.sub(length: Int(try c.readUInt8("BGP4MP_ENTRY next hop length")), "BGP4MP_ENTRY next hop")
+        let nextHop: IPAddress? = nextHopCursor.remaining == 4 ? try nextHopCursor.readIPv4() : nextHopCursor.remaining >= 16 ? try nextHopCursor.readIPv6() : nil
+        guard NLRICodec.isDecoded(family), !evpnOnly || family == .evpn else { stats.skippedNLRIBytes += c.remaining; return }
+        let nlri = try NLRICodec.decodeOne(&c, family: family)
+        var attributes = try c.sub(length: Int(try c.readUInt16("BGP4MP_ENTRY attribute length")), "BGP4MP_ENTRY attributes")
+        var update = UpdateMessage()
+        UpdateDecoder.decodeAttributes(&attributes, options: DecodeOptions(fourByteAS: false, ribEntry: true), into: &update)
+        recordProblems(update)
+        pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: false, family: family,
+                                         entry: NLRIEntry(nlri: nlri), attributes: update.attributes,
+                                         nextHop: nextHop ?? update.reach?.nextHop ?? update.attributes.nextHop)))
+        stats.routeEvents += 1
+    }
+
+    private func decodeTableDumpV2(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {
+        switch subtype {
+        case 1:
+            _ = try c.readUInt32("collector BGP ID")
+            let nameLength = Int(try c.readUInt16("view name length"))
+            try c.skip(nameLength, "view name")
+            let count = Int(try c.readUInt16("peer count"))
+            peers.removeAll(keepingCapacity: true)
+            for _ in 0..<count {
+                let peerType = try c.readUInt8("peer type")
+                let bgpID = try c.readIPv4("peer BGP ID")
+                let ip = peerType & 1 != 0 ? try c.readIPv6("peer IP") : try c.readIPv4("peer IP")
+                let asn = peerType & 2 != 0 ? try c.readUInt32("peer AS") : UInt32(try c.readUInt16("peer AS"))
+                peers.append((ip, asn, bgpID))
+            }
+            pending.append(.heartbeat(time: time))
+        case 2, 3, 4, 5, 8, 9, 10, 11:
+            let family: AddressFamily
+            switch subtype {
+            case 2, 8: family = .ipv4Unicast
+            case 3, 9: family = .ipv4Multicast
+            case 4, 10: family = .ipv6Unicast
+            default: family = .ipv6Multicast
+            }
+            if evpnOnly { stats.skippedNLRIBytes += c.remaining; pending.append(.heartbeat(time: time)); return }
+            _ = try c.readUInt32("RIB sequence number")
+            let nlri = try NLRICodec.decodeOne(&c, family: family)
+            try decodeRIBEntries(&c, family: family, nlri: nlri, addPath: subtype >= 8, time: time, source: source)
+        case 6, 12:
+            _ = try c.readUInt32("RIB sequence number")
+            let family = AddressFamily(afi: try c.readUInt16("RIB_GENERIC AFI"), safi: try c.readUInt8("RIB_GENERIC SAFI"))
+            guard NLRICodec.isDecoded(family), !evpnOnly || family == .evpn else {
+                stats.skippedNLRIBytes += c.remaining; pending.append(.heartbeat(time: time)); return
+            }
+            let nlri = try NLRICodec.decodeOne(&c, family: family)
+            try decodeRIBEntries(&c, family: family, nlri: nlri, addPath: subtype == 12, time: time, source: source)
+        default:
+            stats.skippedRecords += 1
+        }
+    }
+
+    private func decodeRIBEntries(_ c: inout ByteCursor, family: AddressFamily, nlri: NLRI, addPath: Bool, time: Int64, source: SourceRef) throws {
+        let count = Int(try c.readUInt16("RIB entry count"))
+        for _ in 0..<count {
+            let peerIndex = Int(try c.readUInt16("RIB entry peer index"))
+            _ = try c.readUInt32("RIB entry originated time")
+            let pathID: UInt32? = addPath ? try c.readUInt32("RIB entry path identifier") : nil
+            let length = Int(try c.readUInt16("RIB entry attribute length"))
+            var attributes = try c.sub(length: length, "RIB entry attributes")
+            guard peerIndex < peers.count else {
+                throw c.error("RIB entry", expected: "peer index below \(peers.count) (PEER_INDEX_TABLE), found \(peerIndex)")
+            }
+            let peer = peers[peerIndex]
+            var update = UpdateMessage()
+            UpdateDecoder.decodeAttributes(&attributes, options: DecodeOptions(fourByteAS: true, ribEntry: true, evpnOnly: evpnOnly), into: &update)
+            recordProblems(update)
+            let observation = ObservationPoint(router: 0, table: .mrt, peerIP: peer.ip, peerAS: peer.asn, peerBGPID: peer.bgpID)
+            let withdraw = update.action >= .treatAsWithdraw
+            pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: withdraw,
+                                             family: family, entry: NLRIEntry(pathID: pathID, nlri: nlri),
+                                             attributes: withdraw ? PathAttributes() : update.attributes,
+                                             nextHop: update.reach?.nextHop ?? update.attributes.nextHop, treatedAsWithdraw: withdraw)))
+            stats.routeEvents += 1
+        }
+        if count == 0 { pending.append(.heartbeat(time: time)) }
+    }
+
+    private func decodeTableDump(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {
+        guard subtype == 1 || subtype == 2 else { stats.skippedRecords += 1; return }
+        let v6 = subtype == 2
+        if evpnOnly { stats.skippedNLRIBytes += c.remaining; pending.append(.heartbeat(time: time)); return }
+        _ = try c.readUInt16("TABLE_DUMP view"); _ = try c.readUInt16("TABLE_DUMP sequence")
+        let address = v6 ? try c.readIPv6("TABLE_DUMP prefix") : try c.readIPv4("TABLE_DUMP prefix")
+        let length = try c.readUInt8("TABLE_DUMP prefix length")
+        _ = try c.readUInt8("TABLE_DUMP status"); _ = try c.readUInt32("TABLE_DUMP originated")
+        let peerIP = v6 ? try c.readIPv6("TABLE_DUMP peer IP") : try c.readIPv4("TABLE_DUMP peer IP")
+        let peerAS = UInt32(try c.readUInt16("TABLE_DUMP peer AS"))
+        var attributes = try c.sub(length: Int(try c.readUInt16("TABLE_DUMP attribute length")), "TABLE_DUMP attributes")
+        var update = UpdateMessage()
+        UpdateDecoder.decodeAttributes(&attributes, options: DecodeOptions(fourByteAS: false, ribEntry: true), into: &update)
+        recordProblems(update)
+        let observation = ObservationPoint(router: 0, table: .mrt, peerIP: peerIP, peerAS: peerAS, peerBGPID: peerIP)
+        pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: false,
+                                         family: v6 ? .ipv6Unicast : .ipv4Unicast,
+                                         entry: NLRIEntry(nlri: .prefix(IPPrefix(address: address, length: length))),
+                                         attributes: update.attributes, nextHop: update.reach?.nextHop ?? update.attributes.nextHop)))
+        stats.routeEvents += 1
+    }
+}
+
+public func bgpStateName(_ state: UInt16) -> String {
+    switch state {
+    case 1: return "Idle"
+    case 2: return "Connect"
+    case 3: return "Active"
+    case 4: return "OpenSent"
+    case 5: return "OpenConfirm"
+    case 6: return "Established"
+    default: return "state\(state)"
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+
+/// Exit statuses are part of the interface (README): 0 ok, 1 findings at or above --fail-on,
+/// 2 usage error, 3 input damaged (results still written).
+enum ExitStatus {
+    static let findings: Int32 = 1
+    static let usage: Int32 = 2
+    static let damaged: Int32 = 3
+}
+
+struct Evpnscope: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evpnscope",
+        abstract: "Find EVPN MAC mobility problems (duplicate MACs, loops, stale routes, sequence anomalies) in MRT and BMP dumps.",
+        subcommands: [Analyze.self, Decode.self, Replay.self, Report.self, MAC.self, Generate.self]
+    )
+}
+
+@main
+enum Entry {
+    static func main() {
+        setvbuf(stdout, nil, _IOFBF, 1 << 16)
+        do {
+            var command = try Evpnscope.parseAsRoot()
+            try command.run()
+        } catch let status as ExitStatusError {
+            fflush(stdout)
+            exit(status.code)
+        } catch let usage as ValidationError {
+            FileHandle.standardError.write(Data("evpnscope: \(usage.message)\n".utf8))
+            exit(ExitStatus.usage)
+        } catch let error as CLIUsageError {
+            FileHandle.standardError.write(Data("evpnscope: \(error.message)\n".utf8))
+            exit(ExitStatus.usage)
+        } catch {
+            let code = Evpnscope.exitCode(for: error)
+            let message = Evpnscope.fullMessage(for: error)
+            if code == .success {
+                print(message)
+                exit(0)
+            }
+            FileHandle.standardError.write(Data("\(message)\n".utf8))
+            exit(code == .validationFailure ? ExitStatus.usage : code.rawValue)
+        }
+        fflush(stdout)
+    }
+}
+
+struct ExitStatusError: Error { var code: Int32 }
+struct CLIUsageError: Error { var message: String }
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

@@ -1,0 +1,125 @@
+import EVPNModel
+import Testing
+@testable import BGPWire
+
+func decodeMessage(_ bytes: [UInt8], _ options: DecodeOptions = DecodeOptions()) throws -> UpdateMessage {
+    try bytes.withUnsafeBytes { raw in
+        var cursor = ByteCursor(raw)
+        guard case .update(let update) = try BGPMessage.decode(&cursor, options: options) else { throw DecodeError(context: "test", expected: "UPDATE", offset: 0) }
+        return update
+    }
+}
+
+/// A deterministic generator (xorshift) so property tests replay identically.
+struct TestRandom {
+    var state: UInt64
+    mutating func next() -> UInt64 { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return state }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
+    var u = UpdateMessage()
+    u.attributes.origin = UInt8(r.below(3))
+    u.attributes.asPath = [ASPathSegment(kind: .sequence, asns: (0..<r.below(5)).map { _ in UInt32(truncatingIfNeeded: r.next()) })]
+    if r.below(2) == 0 { u.attributes.localPref = UInt32(truncatingIfNeeded: r.next()) }
+    if r.below(2) == 0 { u.attributes.med = UInt32(truncatingIfNeeded: r.next()) }
+    if r.below(2) == 0 { u.attributes.originatorID = IPAddress(v4: UInt32(truncatingIfNeeded: r.next())); u.attributes.clusterList = [1, 2] }
+    u.attributes.communities = (0..<r.below(3)).map { _ in UInt32(truncatingIfNeeded: r.next()) }
+    u.attributes.largeCommunities = (0..<r.below(2)).map { _ in LargeCommunity(global: 1, local1: UInt32(r.below(99)), local2: 3) }
+    u.attributes.extendedCommunities = [.routeTarget(.as2(65000, UInt32(r.below(1000)))), .encapsulation(8)]
+    if r.below(2) == 0 { u.attributes.extendedCommunities.append(.macMobility(sequence: UInt32(truncatingIfNeeded: r.next()), sticky: r.below(2) == 0)) }
+    if r.below(4) == 0 { u.attributes.other = [RawAttribute(flags: 0xC0, type: 99, value: [1, 2, 3])] }
+    var nlri: [NLRIEntry] = []
+    for _ in 0..<(1 + r.below(4)) {
+        let mac = MACAddress(r.next())
+        let ip: IPAddress? = [nil, IPAddress(v4: UInt32(truncatingIfNeeded: r.next())), IPAddress(v6High: r.next(), v6Low: r.next())][r.below(3)]
+        let route = MACIPAdvertisement(rd: .ipv4(UInt32(truncatingIfNeeded: r.next()), UInt16(r.below(65535))),
+                                       esi: r.below(3) == 0 ? ESI(high: 0x0100, low: r.next()) : .zero,
+                                       ethernetTag: UInt32(r.below(5000)), mac: mac, ip: ip, label1: UInt32(r.below(1 << 24)),
+                                       label2: r.below(2) == 0 ? UInt32(r.below(1 << 24)) : nil)
+        nlri.append(NLRIEntry(nlri: .evpn(.macIP(route))))
+    }
+    u.reach = MPReach(family: .evpn, nextHop: IPAddress(v4: UInt32(truncatingIfNeeded: r.next())), nlri: nlri)
+    if r.below(2) == 0 {
+        u.unreach = MPUnreach(family: .evpn, nlri: [NLRIEntry(nlri: .evpn(.inclusiveMulticast(InclusiveMulticastRoute(
+            rd: .as2(1, 2), ethernetTag: 0, originatingIP: IPAddress(v4: 7)))))])
+    }
+    if r.below(2) == 0 {
+        u.attributes.nextHop = IPAddress(v4: UInt32(truncatingIfNeeded: r.next()))
+        u.announced = [NLRIEntry(nlri: .prefix(IPPrefix(address: IPAddress(v4: 0x0A00_0000), length: 8)))]
+        u.withdrawn = [NLRIEntry(nlri: .prefix(IPPrefix(address: IPAddress(v4: 0xC000_0200), length: 24)))]
+    }
+    return u
+}
+
+@Test func decodeOfEncodeIsIdentityOverGeneratedUpdates() throws {
+    var r = TestRandom(state: 0x9E37_79B9_7F4A_7C15)
+    for _ in 0..<500 {
+        let update = randomUpdate(&r)
+        for options in [DecodeOptions(fourByteAS: true), DecodeOptions(fourByteAS: true, addPath: .all)] {
+            var withPaths = update
+            if !options.addPath.isEmpty {
+                withPaths.reach?.nlri = update.reach!.nlri.enumerated().map { NLRIEntry(pathID: UInt32($0.offset + 1), nlri: $0.element.nlri) }
+                withPaths.announced = update.announced.map { NLRIEntry(pathID: 9, nlri: $0.nlri) }
+                withPaths.withdrawn = update.withdrawn.map { NLRIEntry(pathID: 9, nlri: $0.nlri) }
+                withPaths.unreach?.nlri = update.unreach?.nlri.map { NLRIEntry(pathID: 3, nlri: $0.nlri) } ?? []
+            }
+            let decoded = try decodeMessage(BGPEncoder.update(withPaths, options: options), options)
+            #expect(decoded == withPaths)
+        }
+    }
+}
+
+@Test func twoByteASPathAndAS4PathMerge() throws {
+    var u = UpdateMessage()
+    u.attributes.origin = 0
+    u.attributes.asPath = [ASPathSegment(kind: .sequence, asns: [65001, 23456, 23456])]
+    u.attributes.nextHop = IPAddress("192.0.2.1")
+    u.announced = [NLRIEntry(nlri: .prefix(IPPrefix(address: IPAddress("198.51.100.0")!, length: 24)))]
+    var as4 = ByteWriter()
+    as4.u8(2); as4.u8(2); as4.u32(4_200_000_001); as4.u32(4_200_000_002)
+    u.attributes.other = [RawAttribute(flags: 0xC0, type: 17, value: as4.bytes)]
+    var bytes = BGPEncoder.update(u, options: DecodeOptions(fourByteAS: false))
+    let decoded = try decodeMessage(bytes, DecodeOptions(fourByteAS: false))
+    #expect(decoded.attributes.asPath == [ASPathSegment(kind: .sequence, asns: [65001, 4_200_000_001, 4_200_000_002])])
+    // RFC 7606: a malformed ORIGIN (value 7) makes the UPDATE treat-as-withdraw, never fatal.
+    let originValueIndex = 19 + 2 + 2 + 3
+    #expect(bytes[originValueIndex] == 0)
+    bytes[originValueIndex] = 7
+    let damaged = try decodeMessage(bytes, DecodeOptions(fourByteAS: false))
+    #expect(damaged.action == .treatAsWithdraw)
+    #expect(damaged.errors.first?.attributeType == 1)
+}
+
+@Test func malformedCommunitiesAndAggregatorFollowRFC7606() throws {
+    var u = UpdateMessage()
+    u.attributes.origin = 0
+    u.attributes.nextHop = IPAddress("192.0.2.1")
+    u.announced = [NLRIEntry(nlri: .prefix(IPPrefix(address: IPAddress("198.51.100.0")!, length: 24)))]
+    u.attributes.other = [RawAttribute(flags: 0xC0, type: 7, value: [1, 2, 3])]  // AGGREGATOR of 3 bytes
+    let discarded = try decodeMessage(BGPEncoder.update(u))
+    #expect(discarded.action == .attributeDiscard)
+    #expect(discarded.announced.count == 1)
+    u.attributes.other = [RawAttribute(flags: 0xC0, type: 16, value: [1, 2, 3])]  // EXTENDED_COMMUNITIES not a multiple of 8
+    #expect(try decodeMessage(BGPEncoder.update(u)).action == .treatAsWithdraw)
+}
+
+@Test func openCapabilitiesGiveAddPathPerDirection() throws {
+    var router = OpenMessage(myAS: 4_200_000_000, bgpID: IPAddress("10.0.0.1")!)
+    router.fourByteAS = true
+    router.multiprotocol = [.evpn]
+    router.addPath = [.evpn: 1]
+    var peer = OpenMessage(myAS: 65002, bgpID: IPAddress("10.0.0.2")!)
+    peer.addPath = [.evpn: 3, .ipv4Unicast: 2]
+    let bytes = router.encode()
+    let decoded = try bytes.withUnsafeBytes { raw -> OpenMessage in
+        var c = ByteCursor(raw)
+        guard case .open(let open) = try BGPMessage.decode(&c, options: DecodeOptions()) else { throw DecodeError(context: "", expected: "OPEN", offset: 0) }
+        return open
+    }
+    #expect(decoded == router)
+    let families = OpenMessage.addPathFamilies(sender: peer, receiver: router)
+    #expect(families.contains(.evpn))
+    #expect(!families.contains(.ipv4Unicast))
+    #expect(!OpenMessage.addPathFamilies(sender: router, receiver: peer).contains(.evpn))
+}
