@@ -36,8 +36,8 @@ func referenceRoutes(_ name: String) throws -> [ReferenceRoute] {
         let plainPath = announce && !f[pathIndex].contains("{") ? f[pathIndex] : nil
         // bgpdump prints its unset placeholder when a RIB entry has no next hop at all.
         var nextHop: String? = announce ? normalizedIP(f[pathIndex + 2]) : nil
-        if f[pathIndex + 2] == "255.255.255.255" { nextHop = nil }
-        return ReferenceRoute(time: Int64(f[1])!, kind: announce ? "A" : "W", peer: normalizedIP(f[3]), prefix: f[5],
+        if announce && f[pathIndex + 2] == "255.255.255.255" { nextHop = nil }
+        return ReferenceRoute(time: Int64(Double(f[1])!), kind: announce ? "A" : "W", peer: normalizedIP(f[3]), prefix: f[5],
                               asPath: plainPath, nextHop: nextHop)
     }
 }
