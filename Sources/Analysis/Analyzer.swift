@@ -1,0 +1,353 @@
+import EVPNModel
+import Replay
+
+/// Runs the detectors of the anomaly catalogue over the replay engine's transitions. Checks
+/// that need "G seconds later" (stale routes) are timers fired as input time passes them.
+public final class Analyzer {
+    public let engine: ReplayEngine
+    public let thresholds: Thresholds
+    public private(set) var findings: [Finding] = []
+    public private(set) var transitionCounts: [Transition.Kind: Int] = [:]
+    /// Every move, for the store and the report's timelines.
+    public private(set) var moves: [Transition] = []
+    public var keepMoves = true
+
+    private struct FindingKey: Hashable { var rule: Rule; var mac: Int32; var pes: [Int32]; var ip: IPAddress? }
+    private var openFindings: [FindingKey: Int] = [:]
+    private var recentEvidence: [Int32: [Evidence]] = [:]
+    private var ipMoveTimes: [IPAddress: [Int64]] = [:]
+    private var timers = TimerHeap()
+    private var pendingPeerChecks: [Int32: Int64] = [:]
+
+    public init(engine: ReplayEngine, thresholds: Thresholds = Thresholds()) {
+        self.engine = engine
+        self.thresholds = thresholds
+        engine.onTransition = { [unowned self] in self.handle($0) }
+    }
+
+    /// Feeds one item: fires the timers it passes, then replays it.
+    public func process(_ item: FeedItem) {
+        advance(to: item.time)
+        engine.process(item)
+    }
+
+    /// Fires every timer due at or before `time`.
+    public func advance(to time: Int64) {
+        while let timer = timers.peek(), timer.due <= time {
+            _ = timers.pop()
+            fire(timer)
+        }
+    }
+
+    /// Ends the run: checks due by the end of the data fire; later ones cannot be judged.
+    public func finish() -> [Incident] {
+        advance(to: engine.now)
+        findings.sort { a, b in
+            let pa = a.pes.map(String.init).joined(separator: ","), pb = b.pes.map(String.init).joined(separator: ",")
+            return (a.firstTime, a.rule.rawValue, a.mac?.value ?? 0, a.ip?.low ?? 0, pa) < (b.firstTime, b.rule.rawValue, b.mac?.value ?? 0, b.ip?.low ?? 0, pb)
+        }
+        for i in findings.indices { findings[i].id = i + 1 }
+        let incidents = IncidentBuilder(thresholds: thresholds, engine: engine).build(&findings)
+        return incidents
+    }
+
+    // MARK: - Transitions
+
+    private func evidence(_ t: Transition, event: String? = nil) -> Evidence {
+        var esi = ESI.zero, sticky = t.sticky
+        if t.mac >= 0, let advert = engine.macs[Int(t.mac)].advert(of: t.pe) { esi = advert.esi; sticky = advert.sticky }
+        let seq = t.kind == .superseded || t.kind == .withdrawn || t.kind == .flushed ? t.seqBefore : t.seqAfter
+        return Evidence(time: t.time, pe: t.pe, seq: seq, sticky: sticky, esi: esi, ip: t.ip,
+                        event: event ?? t.kind.rawValue, source: t.source, observation: t.observation)
+    }
+
+    private func remember(_ t: Transition) {
+        guard t.mac >= 0 else { return }
+        var list = recentEvidence[t.mac] ?? []
+        list.append(evidence(t))
+        if list.count > thresholds.evidenceLimit { list.removeFirst(list.count - thresholds.evidenceLimit) }
+        recentEvidence[t.mac] = list
+    }
+
+    @discardableResult
+    private func report(_ rule: Rule, mac: Int32, pes: [Int32], ip: IPAddress? = nil, time: Int64, detail: String,
+                        evidence: [Evidence], severity: Severity? = nil, count: Int = 1) -> Int {
+        let key = FindingKey(rule: rule, mac: mac, pes: pes.sorted(), ip: ip)
+        if let index = openFindings[key], time - findings[index].lastTime <= thresholds.window {
+            findings[index].lastTime = max(findings[index].lastTime, time)
+            findings[index].count = rule == .dupMACFlap || rule == .dupIPFlap ? findings[index].count + 1 : findings[index].count + count
+            findings[index].detail = detail
+            if let severity, severity > findings[index].severity { findings[index].severity = severity }
+            for item in evidence where findings[index].evidence.count < thresholds.evidenceLimit * 2 {
+                if !findings[index].evidence.contains(where: { $0.time == item.time && $0.pe == item.pe && $0.event == item.event }) {
+                    findings[index].evidence.append(item)
+                }
+            }
+            return index
+        }
+        let state = mac >= 0 ? engine.macs[Int(mac)] : nil
+        findings.append(Finding(rule: rule, severity: severity ?? rule.defaultSeverity, bd: state?.bd ?? -1, mac: state?.mac, ip: ip,
+                                pes: pes, firstTime: time, lastTime: time, count: count, detail: detail, evidence: evidence))
+        openFindings[key] = findings.count - 1
+        return findings.count - 1
+    }
+
+    private func pe(_ id: Int32) -> String { id >= 0 ? engine.pes[Int(id)].address.description : "?" }
+
+    private func handle(_ t: Transition) {
+        transitionCounts[t.kind, default: 0] += 1
+        switch t.kind {
+        case .moved: handleMove(t)
+        case .learned:
+            remember(t)
+            checkRoute(t)
+        case .updated:
+            if t.seqAfter != t.seqBefore { remember(t) }
+            handleUpdate(t)
+            checkRoute(t)
+        case .rejected:
+            remember(t)
+            handleRejected(t)
+            checkRoute(t)
+        case .stickyConflict:
+            remember(t)
+            let bothSticky = engine.macs[Int(t.mac)].advert(of: t.pe)?.sticky == true
+            report(bothSticky ? .stickyConflict : .stickyMoved, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+                   detail: bothSticky ? "\(pe(t.pe)) and \(pe(t.otherPE)) both advertise the MAC as sticky"
+                       : "sticky MAC of \(pe(t.otherPE)) advertised by \(pe(t.pe)) with seq \(t.seqAfter)",
+                   evidence: (recentEvidence[t.mac] ?? []).suffix(4))
+        case .aliased:
+            remember(t)
+            checkESI(t)
+        case .superseded, .withdrawn, .flushed:
+            remember(t)
+        case .ipMoved: handleIPMove(t)
+        case .peerDown:
+            let due = t.time + thresholds.restartTime
+            if let pending = pendingPeerChecks[t.pe], pending >= t.time { return }
+            pendingPeerChecks[t.pe] = due
+            timers.push(Timer(due: due, kind: .peerDown, mac: -1, pe: t.pe, otherPE: -1, reference: t.time, seq: 0, ip: nil, source: t.source))
+        case .hostRoute: break
+        }
+    }
+
+    private func handleMove(_ t: Transition) {
+        remember(t)
+        let m = Int(t.mac)
+        let state = engine.macs[m]
+        // MOB-7: more than N moves within M seconds.
+        let windowStart = t.time - thresholds.window
+        let recent = state.moveTimes.filter { $0 >= windowStart }
+        if recent.count > thresholds.maxMoves {
+            report(.dupMACFlap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+                   detail: "\(recent.count) moves in \(Timestamp.duration(t.time - recent[0])) between \(pe(t.otherPE)) and \(pe(t.pe))",
+                   evidence: (recentEvidence[t.mac] ?? []).filter { $0.time >= windowStart && $0.event == "moved" })
+        }
+        if t.tie {
+            report(.seqTie, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+                   detail: "\(pe(t.pe)) and \(pe(t.otherPE)) advertise seq \(t.seqAfter); \(pe(t.pe)) wins on the lower address",
+                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+        } else if t.wrap {
+            report(.seqWrap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+                   detail: "sequence wrapped from \(t.seqBefore) to \(t.seqAfter) on a move to \(pe(t.pe))",
+                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+        } else if t.seqAfter > t.seqBefore && t.seqAfter - t.seqBefore > thresholds.jumpInfo {
+            let delta = t.seqAfter - t.seqBefore
+            report(.seqJump, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+                   detail: "move to \(pe(t.pe)) raised seq from \(t.seqBefore) to \(t.seqAfter) (+\(delta))",
+                   evidence: (recentEvidence[t.mac] ?? []).suffix(2), severity: delta > thresholds.jumpMinor ? .minor : .info)
+        }
+        if let old = state.advert(of: t.otherPE), let new = state.advert(of: t.pe), old.sticky && new.sticky {
+            report(.stickyConflict, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+                   detail: "\(pe(t.pe)) and \(pe(t.otherPE)) both advertise the MAC as sticky", evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+        }
+        if let old = state.advert(of: t.otherPE), let new = state.advert(of: t.pe), !old.esi.isZero, !new.esi.isZero, old.esi != new.esi {
+            report(.esiInconsistent, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+                   detail: "the MAC is advertised with two non-zero ESIs: \(old.esi) at \(pe(t.otherPE)) and \(new.esi) at \(pe(t.pe))",
+                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+        }
+        if state.advert(of: t.otherPE) != nil {
+            timers.push(Timer(due: t.time + thresholds.staleGrace, kind: .staleAfterMove, mac: t.mac, pe: t.otherPE, otherPE: t.pe,
+                              reference: t.time, seq: t.seqAfter, ip: nil, source: t.source))
+        }
+        if let new = state.advert(of: t.pe) {
+            for route in new.routes {
+                guard let ip = route.ip else { continue }
+                timers.push(Timer(due: t.time + thresholds.hostRouteGrace, kind: .hostRoute, mac: t.mac, pe: t.otherPE, otherPE: t.pe,
+                                  reference: t.time, seq: t.seqAfter, ip: ip, source: t.source))
+            }
+        }
+        if keepMoves { moves.append(t) }
+    }
+
+    private func handleUpdate(_ t: Transition) {
+        guard t.seqAfter != t.seqBefore else { return }
+        let state = engine.macs[Int(t.mac)]
+        if t.wrap || t.seqAfter == UInt32.max {
+            report(.seqWrap, mac: t.mac, pes: [t.pe], time: t.time,
+                   detail: t.wrap ? "\(pe(t.pe)) wrapped the sequence from \(t.seqBefore) to \(t.seqAfter)" : "\(pe(t.pe)) reached the last sequence number \(t.seqAfter)",
+                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+        } else if t.seqAfter < t.seqBefore {
+            report(.seqDecrease, mac: t.mac, pes: [t.pe], time: t.time,
+                   detail: "\(pe(t.pe)) re-advertised the MAC with seq \(t.seqAfter) after \(t.seqBefore)",
+                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+        } else if state.adverts.count == 1 && state.moveTimes.allSatisfy({ t.time - $0 > thresholds.window }) {
+            report(.seqBumpNoMove, mac: t.mac, pes: [t.pe], time: t.time,
+                   detail: "\(pe(t.pe)) raised the seq from \(t.seqBefore) to \(t.seqAfter) with no other PE advertising the MAC",
+                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+        }
+    }
+
+    private func handleRejected(_ t: Transition) {
+        let state = engine.macs[Int(t.mac)]
+        if t.tie {
+            report(.seqTie, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+                   detail: "\(pe(t.pe)) and \(pe(t.otherPE)) advertise seq \(t.seqAfter); \(pe(t.otherPE)) keeps the MAC on the lower address",
+                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+        } else if !SequenceOrder.newer(t.seqAfter, than: t.seqBefore) {
+            report(.seqMissingOnMove, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+                   detail: "\(pe(t.pe)) advertised the MAC with seq \(t.seqAfter), not above \(pe(t.otherPE))'s \(t.seqBefore): \(pe(t.otherPE)) keeps it",
+                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+        }
+        if let winner = state.advert(of: t.otherPE), let new = state.advert(of: t.pe), !winner.esi.isZero, !new.esi.isZero, winner.esi != new.esi {
+            report(.esiInconsistent, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+                   detail: "the MAC is advertised with two non-zero ESIs", evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+        }
+    }
+
+    private func checkESI(_ t: Transition) {
+        let state = engine.macs[Int(t.mac)]
+        guard let mine = state.advert(of: t.pe), let other = state.advert(of: t.otherPE), mine.seq != other.seq else { return }
+        report(.esiInconsistent, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+               detail: "PEs on ESI \(mine.esi) disagree on the seq: \(mine.seq) at \(pe(t.pe)), \(other.seq) at \(pe(t.otherPE))",
+               evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+    }
+
+    /// Route-level checks after any announcement of a PE's route.
+    private func checkRoute(_ t: Transition) {
+        guard let advert = engine.macs[Int(t.mac)].advert(of: t.pe) else { return }
+        if let route = advert.routes.first(where: { $0.ip == t.ip }), route.mobilityCommunities > 1 {
+            report(.seqMultiCommunity, mac: t.mac, pes: [t.pe], ip: t.ip, time: t.time,
+                   detail: "\(pe(t.pe)) sent \(route.mobilityCommunities) MAC Mobility communities in one route; the highest seq \(route.seq) is used",
+                   evidence: [evidence(t)])
+        }
+        if t.kind != .rejected, Set(advert.routes.map(\.seq)).count > 1 {
+            timers.push(Timer(due: t.time + thresholds.staleGrace, kind: .seqMismatch, mac: t.mac, pe: t.pe, otherPE: -1,
+                              reference: t.time, seq: 0, ip: nil, source: t.source))
+        }
+    }
+
+    private func handleIPMove(_ t: Transition) {
+        guard let ip = t.ip else { return }
+        let oldMAC = engine.macs[Int(t.otherMAC)].mac
+        let newMAC = engine.macs[Int(t.mac)].mac
+        report(.ipMoveNewMAC, mac: t.mac, pes: [t.pe], ip: ip, time: t.time,
+               detail: "\(ip) moved from MAC \(oldMAC) to \(newMAC) at \(pe(t.pe))", evidence: [evidence(t, event: "ip-moved")])
+        var times = ipMoveTimes[ip] ?? []
+        times.append(t.time)
+        times = times.filter { $0 >= t.time - thresholds.window }
+        ipMoveTimes[ip] = times
+        if times.count > thresholds.maxMoves {
+            report(.dupIPFlap, mac: t.mac, pes: [t.pe], ip: ip, time: t.time,
+                   detail: "\(ip) changed MAC \(times.count) times in \(Timestamp.duration(t.time - times[0]))", evidence: [evidence(t, event: "ip-moved")])
+        }
+    }
+
+    // MARK: - Timers
+
+    private func fire(_ timer: Timer) {
+        switch timer.kind {
+        case .staleAfterMove:
+            let state = engine.macs[Int(timer.mac)]
+            guard let old = state.advert(of: timer.pe), state.winner != timer.pe, old.lastChange <= timer.reference,
+                  !SequenceOrder.newer(old.seq, than: state.winnerSeq) || old.seq == state.winnerSeq else { return }
+            // A flapping MAC explains its own stale routes; the flap finding carries them.
+            if let flap = openFindings[FindingKey(rule: .dupMACFlap, mac: timer.mac, pes: [timer.pe, timer.otherPE].sorted(), ip: nil)],
+               timer.due - findings[flap].lastTime <= thresholds.window { return }
+            var items = (recentEvidence[timer.mac] ?? []).filter { $0.time >= timer.reference - thresholds.window }.suffix(4).map { $0 }
+            items.append(Evidence(time: timer.due, pe: timer.pe, seq: old.seq, sticky: old.sticky, esi: old.esi, ip: nil,
+                                  event: "still-advertised", source: old.routes.first?.source ?? timer.source, observation: -1))
+            report(.staleAfterMove, mac: timer.mac, pes: [timer.pe, state.winner], time: timer.reference,
+                   detail: "\(pe(timer.pe)) still advertises seq \(old.seq) \(Timestamp.duration(timer.due - timer.reference)) after \(pe(state.winner)) won with seq \(state.winnerSeq)",
+                   evidence: items)
+        case .hostRoute:
+            guard let ip = timer.ip else { return }
+            let stale = engine.hostRoutePEs(ip).filter { $0.pe == timer.pe && $0.lastUpdate <= timer.reference + thresholds.hostRouteGrace }
+            guard !stale.isEmpty, engine.macs[Int(timer.mac)].winner != timer.pe else { return }
+            report(.staleHostRoute, mac: timer.mac, pes: [timer.pe, timer.otherPE], ip: ip, time: timer.reference,
+                   detail: "VPN host route \(ip)/\(ip.bitLength) still points at \(pe(timer.pe)) \(Timestamp.duration(timer.due - timer.reference)) after the MAC moved to \(pe(timer.otherPE))",
+                   evidence: (recentEvidence[timer.mac] ?? []).suffix(2) + [Evidence(time: timer.due, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: ip,
+                                                                                 event: "host-route-still-present", source: timer.source, observation: -1)])
+        case .peerDown:
+            pendingPeerChecks[timer.pe] = nil
+            let stale = engine.liveAdvertisements(of: timer.pe, since: timer.reference)
+            guard !stale.isEmpty else { return }
+            let sample = stale.prefix(thresholds.evidenceLimit).compactMap { index -> Evidence? in
+                let state = engine.macs[Int(index)]
+                guard let advert = state.advert(of: timer.pe) else { return nil }
+                return Evidence(time: advert.routes.map(\.lastUpdate).max() ?? timer.reference, pe: timer.pe, seq: advert.seq, sticky: advert.sticky,
+                                esi: advert.esi, ip: nil, event: "still-advertised \(state.mac)", source: advert.routes.first?.source ?? timer.source, observation: -1)
+            }
+            report(.stalePeerDown, mac: -1, pes: [timer.pe], time: timer.reference,
+                   detail: "\(stale.count) MAC routes of \(pe(timer.pe)) still present \(Timestamp.duration(timer.due - timer.reference)) after its session went down",
+                   evidence: [Evidence(time: timer.reference, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: nil, event: "session-down",
+                                       source: timer.source, observation: -1)] + sample, count: stale.count)
+        case .seqMismatch:
+            guard let advert = engine.macs[Int(timer.mac)].advert(of: timer.pe), Set(advert.routes.map(\.seq)).count > 1 else { return }
+            let detail = advert.routes.map { "\($0.ip.map { "\($0)" } ?? "MAC-only"): seq \($0.seq)" }.joined(separator: ", ")
+            report(.macIPSeqMismatch, mac: timer.mac, pes: [timer.pe], time: timer.reference,
+                   detail: "\(pe(timer.pe)) advertises the MAC's routes with different seqs (\(detail))",
+                   evidence: advert.routes.map { Evidence(time: $0.lastUpdate, pe: timer.pe, seq: $0.seq, sticky: $0.sticky, esi: $0.esi, ip: $0.ip,
+                                                          event: "advertised", source: $0.source, observation: -1) })
+        }
+    }
+}
+
+struct Timer {
+    enum Kind { case staleAfterMove, hostRoute, peerDown, seqMismatch }
+    var due: Int64
+    var kind: Kind
+    var mac: Int32
+    var pe: Int32
+    var otherPE: Int32
+    var reference: Int64
+    var seq: UInt32
+    var ip: IPAddress?
+    var source: SourceRef
+    var order = 0
+}
+
+/// A binary min-heap on (due, insertion order): timers fire deterministically.
+struct TimerHeap {
+    private var items: [Timer] = []
+    private var counter = 0
+    private func less(_ a: Timer, _ b: Timer) -> Bool { (a.due, a.order) < (b.due, b.order) }
+    func peek() -> Timer? { items.first }
+    mutating func push(_ timer: Timer) {
+        var t = timer
+        counter += 1
+        t.order = counter
+        items.append(t)
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard less(items[i], items[parent]) else { break }
+            items.swapAt(i, parent); i = parent
+        }
+    }
+    mutating func pop() -> Timer? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let top = items.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var smallest = i
+            if l < items.count && less(items[l], items[smallest]) { smallest = l }
+            if r < items.count && less(items[r], items[smallest]) { smallest = r }
+            if smallest == i { break }
+            items.swapAt(i, smallest); i = smallest
+        }
+        return top
+    }
+}

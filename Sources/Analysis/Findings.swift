@@ -1,0 +1,100 @@
+import EVPNModel
+
+public enum Severity: Int, Comparable, Sendable, CaseIterable {
+    case info = 0, minor, major, critical
+    public static func < (a: Severity, b: Severity) -> Bool { a.rawValue < b.rawValue }
+    public var name: String { ["info", "minor", "major", "critical"][rawValue] }
+    public init?(name: String) {
+        guard let index = ["info", "minor", "major", "critical"].firstIndex(of: name) else { return nil }
+        self.init(rawValue: index)
+    }
+}
+
+/// The anomaly catalogue of docs/evpn-mobility.md §5.
+public enum Rule: String, Sendable, CaseIterable {
+    case dupMACFlap = "DUP-MAC-FLAP"
+    case dupIPFlap = "DUP-IP-FLAP"
+    case staleAfterMove = "STALE-AFTER-MOVE"
+    case stalePeerDown = "STALE-PEER-DOWN"
+    case staleHostRoute = "STALE-HOST-ROUTE"
+    case seqDecrease = "SEQ-DECREASE"
+    case seqTie = "SEQ-TIE"
+    case seqJump = "SEQ-JUMP"
+    case seqMissingOnMove = "SEQ-MISSING-ON-MOVE"
+    case seqBumpNoMove = "SEQ-BUMP-NO-MOVE"
+    case seqWrap = "SEQ-WRAP"
+    case seqMultiCommunity = "SEQ-MULTI-COMMUNITY"
+    case macIPSeqMismatch = "MAC-IP-SEQ-MISMATCH"
+    case stickyMoved = "STICKY-MOVED"
+    case stickyConflict = "STICKY-CONFLICT"
+    case ipMoveNewMAC = "IP-MOVE-NEW-MAC"
+    case esiInconsistent = "ESI-INCONSISTENT"
+
+    public var defaultSeverity: Severity {
+        switch self {
+        case .dupMACFlap, .dupIPFlap, .stickyMoved, .stickyConflict: return .critical
+        case .staleAfterMove, .stalePeerDown, .staleHostRoute, .seqDecrease, .seqTie, .seqMissingOnMove: return .major
+        case .seqBumpNoMove, .seqWrap, .seqMultiCommunity, .macIPSeqMismatch, .esiInconsistent: return .minor
+        case .seqJump, .ipMoveNewMAC: return .info
+        }
+    }
+}
+
+/// One advertisement or event quoted as evidence.
+public struct Evidence: Sendable {
+    public var time: Int64
+    public var pe: Int32
+    public var seq: UInt32
+    public var sticky: Bool
+    public var esi: ESI
+    public var ip: IPAddress?
+    public var event: String
+    public var source: SourceRef
+    public var observation: Int32
+}
+
+public struct Finding: Sendable {
+    public var id = 0
+    public var rule: Rule
+    public var severity: Severity
+    public var bd: Int32
+    public var mac: MACAddress?
+    public var ip: IPAddress?
+    public var pes: [Int32]
+    public var firstTime: Int64
+    public var lastTime: Int64
+    public var count: Int
+    public var detail: String
+    public var evidence: [Evidence] = []
+    public var incident = 0
+}
+
+public struct Incident: Sendable {
+    public var id: Int
+    public var title: String
+    public var severity: Severity
+    public var firstTime: Int64
+    public var lastTime: Int64
+    public var pes: [Int32]
+    public var bds: [Int32]
+    public var findingIDs: [Int]
+    public var macs: [MACAddress]
+    public var rules: [Rule]
+    public var cause: String
+    public var nextStep: String
+}
+
+/// Detector thresholds; the defaults are the spec's (RFC 7432 §15.1 for MOB-7).
+public struct Thresholds: Sendable {
+    public var maxMoves = 5
+    public var window: Int64 = 180_000_000
+    public var staleGrace: Int64 = 30_000_000
+    public var restartTime: Int64 = 120_000_000
+    public var hostRouteGrace: Int64 = 30_000_000
+    public var jumpInfo: UInt32 = 1
+    public var jumpMinor: UInt32 = 1000
+    public var incidentGap: Int64 = 60_000_000
+    public var loopMinimumMACs = 3
+    public var evidenceLimit = 24
+    public init() {}
+}

@@ -1,0 +1,82 @@
+import EVPNModel
+
+/// ID-1: which rule named the originating PE.
+public enum PEKeyRule: String, Sendable, CaseIterable {
+    case rd, originator, nexthop, peer
+}
+
+/// ID-2: how two PEs' routes are found to be in one broadcast domain.
+public enum BDKeyRule: String, Sendable, CaseIterable {
+    case rt
+    case rdNumber = "rd-number"
+}
+
+public struct PEInfo: Sendable {
+    public var address: IPAddress
+    public var source: PEKeyRule
+    public var ethernetSegments: Set<ESI> = []
+    public var imetRoutes = 0
+    public var prefixRoutes = 0
+    public var sessionsDown = 0
+    public var firstSeen: Int64
+    public var lastSeen: Int64
+}
+
+public struct BroadcastDomain: Sendable {
+    public var routeTargets: [RouteTarget]
+    public var rdNumber: UInt32?
+    public var ethernetTag: UInt32
+    public var label: String
+}
+
+/// One route (MAC-only, or MAC+IP) of one PE for one MAC.
+public struct RouteState: Sendable {
+    public var ip: IPAddress?
+    public var seq: UInt32
+    public var sticky: Bool
+    public var esi: ESI
+    public var nextHop: IPAddress?
+    public var label1: UInt32
+    public var rd: RouteDistinguisher
+    public var observations: Int32
+    public var firstSeen: Int64
+    public var lastUpdate: Int64
+    public var source: SourceRef
+    public var mobilityCommunities: Int
+}
+
+/// Everything one PE advertises for one MAC in one broadcast domain.
+public struct PEAdvertisement: Sendable {
+    public var pe: Int32
+    public var routes: [RouteState]
+    public var firstSeen: Int64
+    /// Time the PE last raised or lowered its sequence, or first advertised (for staleness).
+    public var lastChange: Int64
+
+    /// MOB-11: the PE's sequence for the MAC is the highest over its routes.
+    public var seq: UInt32 { routes.reduce(0) { SequenceOrder.newer($1.seq, than: $0) ? $1.seq : $0 } }
+    public var sticky: Bool { routes.contains { $0.sticky } }
+    public var esi: ESI { routes.first { !$0.esi.isZero }?.esi ?? .zero }
+}
+
+public struct MACState: Sendable {
+    public var bd: Int32
+    public var mac: MACAddress
+    public var adverts: [PEAdvertisement] = []
+    /// The PE a receiver applying MOB-3/4/6 would install, -1 when nobody advertises.
+    public var winner: Int32 = -1
+    public var winnerSeq: UInt32 = 0
+    /// Recent move times (bounded ring for MOB-7 / DUP-MAC-FLAP).
+    public var moveTimes: [Int64] = []
+    public var moves = 0
+    public var firstSeen: Int64
+    public var lastChange: Int64
+
+    public func advert(of pe: Int32) -> PEAdvertisement? { adverts.first { $0.pe == pe } }
+}
+
+public struct HostRouteState: Sendable {
+    public var pe: Int32
+    public var observations: Int32
+    public var lastUpdate: Int64
+}

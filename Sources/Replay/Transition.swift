@@ -1,0 +1,70 @@
+import EVPNModel
+
+/// What the replay engine tells the detectors: one change of EVPN state, with the event that
+/// caused it. Indexes (mac, pe) refer to the engine's tables.
+public struct Transition: Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// A MAC appears with no competing advertisement (MOB-1).
+        case learned
+        /// The winner changed from `otherPE` to `pe` on an announcement (MOB-2/3/4).
+        case moved
+        /// `pe` still advertises after `otherPE` won with a higher sequence (MOB-5).
+        case superseded
+        /// `pe` no longer advertises the MAC at any observation point.
+        case withdrawn
+        /// `pe`'s advertisement vanished because a session was lost (MOB-12).
+        case flushed
+        /// `pe` advertises the MAC on the same non-zero ESI as the winner (MOB-8).
+        case aliased
+        /// `pe` advertised a MAC that `otherPE` holds as sticky, or both hold it sticky (MOB-6).
+        case stickyConflict
+        /// Same PE, same MAC re-announced (MOB-13); `seqBefore`/`seqAfter` may differ.
+        case updated
+        /// `pe` advertised with a sequence that did not beat the winner `otherPE` (MOB-3/4).
+        case rejected
+        /// An IP's binding moved from the MAC in `otherMAC` to this transition's MAC (MOB-11).
+        case ipMoved
+        /// A BGP session whose peer is the PE `pe` went down at one observation point.
+        case peerDown
+        /// A VPN host route (/32, /128) was announced or withdrawn for `ip` at `pe`.
+        case hostRoute
+    }
+
+    public var kind: Kind
+    public var time: Int64
+    public var mac: Int32          // index into ReplayEngine.macs (-1 for peerDown)
+    public var pe: Int32
+    public var otherPE: Int32 = -1
+    public var seqBefore: UInt32 = 0
+    public var seqAfter: UInt32 = 0
+    public var ip: IPAddress?
+    public var otherMAC: Int32 = -1
+    public var sticky = false
+    /// Winner chosen by the lowest-IP tie rule (MOB-4).
+    public var tie = false
+    /// Sequence wrapped from the top of the range (MOB-10).
+    public var wrap = false
+    public var source: SourceRef
+    public var observation: Int32 = -1
+    public var detail: String = ""
+
+    public init(kind: Kind, time: Int64, mac: Int32, pe: Int32, source: SourceRef) {
+        self.kind = kind; self.time = time; self.mac = mac; self.pe = pe; self.source = source
+    }
+}
+
+/// MOB-10: sequence numbers are 32-bit; a value falling from the top of the range to the
+/// bottom is a wrap (newer), never a decrease.
+public enum SequenceOrder {
+    public static let top: UInt32 = UInt32.max - (1 << 16) + 1
+    public static let bottom: UInt32 = 1 << 16
+
+    public static func isWrap(from old: UInt32, to new: UInt32) -> Bool { old >= top && new < bottom }
+
+    /// True when `a` is newer than `b`.
+    public static func newer(_ a: UInt32, than b: UInt32) -> Bool {
+        if isWrap(from: b, to: a) { return true }
+        if isWrap(from: a, to: b) { return false }
+        return a > b
+    }
+}
