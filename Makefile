@@ -1,9 +1,9 @@
 # evpnscope — the README's two commands are `make demo` and `make test`.
 SWIFT ?= swift
 BIN := .build/release/evpnscope
-DEMO_INPUT := datasets/demo
+DEMO_INPUT := datasets/demo/dumps
 
-.PHONY: all build deps test demo bench clean
+.PHONY: all build deps test demo bench clean dataset
 
 all: build
 
@@ -33,3 +33,8 @@ demo: build
 
 clean:
 	rm -rf .build
+
+# Regenerates the committed demo dataset from its scenario (deterministic for the seed).
+dataset: build
+	rm -rf datasets/demo
+	$(BIN) generate datasets/scenarios/demo.json --out datasets/demo

@@ -22,8 +22,8 @@ let package = Package(
         .target(name: "Ingest", dependencies: ["ByteStreams", "BGPWire", "MRT", "BMP", "EVPNModel"]),
         .target(name: "Replay", dependencies: ["EVPNModel"]),
         .target(name: "Analysis", dependencies: ["Replay", "EVPNModel"]),
-        .target(name: "Store", dependencies: ["CSQLite"]),
-        .target(name: "Reports", dependencies: ["Store"]),
+        .target(name: "Store", dependencies: ["CSQLite", "EVPNModel", "Replay", "Analysis"]),
+        .target(name: "Reports", dependencies: ["Store", "EVPNModel"]),
         .target(name: "Generator", dependencies: ["BGPWire", "MRT", "BMP", "ByteStreams", "EVPNModel"]),
         .executableTarget(name: "evpnscope", dependencies: [
             "ByteStreams", "BGPWire", "MRT", "BMP", "Ingest", "EVPNModel", "Replay", "Analysis",

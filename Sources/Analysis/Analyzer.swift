@@ -70,7 +70,7 @@ public final class Analyzer {
     }
 
     @discardableResult
-    private func report(_ rule: Rule, mac: Int32, pes: [Int32], ip: IPAddress? = nil, time: Int64, detail: String,
+    private func report(_ rule: Rule, mac: Int32, pes: [Int32], ip: IPAddress? = nil, time: Int64, since: Int64? = nil, detail: String,
                         evidence: [Evidence], severity: Severity? = nil, count: Int = 1) -> Int {
         let key = FindingKey(rule: rule, mac: mac, pes: pes.sorted(), ip: ip)
         if let index = openFindings[key], time - findings[index].lastTime <= thresholds.window {
@@ -87,7 +87,7 @@ public final class Analyzer {
         }
         let state = mac >= 0 ? engine.macs[Int(mac)] : nil
         findings.append(Finding(rule: rule, severity: severity ?? rule.defaultSeverity, bd: state?.bd ?? -1, mac: state?.mac, ip: ip,
-                                pes: pes, firstTime: time, lastTime: time, count: count, detail: detail, evidence: evidence))
+                                pes: pes, firstTime: min(since ?? time, time), lastTime: time, count: count, detail: detail, evidence: evidence))
         openFindings[key] = findings.count - 1
         return findings.count - 1
     }
@@ -139,7 +139,7 @@ public final class Analyzer {
         let windowStart = t.time - thresholds.window
         let recent = state.moveTimes.filter { $0 >= windowStart }
         if recent.count > thresholds.maxMoves {
-            report(.dupMACFlap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+            report(.dupMACFlap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time, since: recent[0],
                    detail: "\(recent.count) moves in \(Timestamp.duration(t.time - recent[0])) between \(pe(t.otherPE)) and \(pe(t.pe))",
                    evidence: (recentEvidence[t.mac] ?? []).filter { $0.time >= windowStart && $0.event == "moved" })
         }
@@ -170,13 +170,9 @@ public final class Analyzer {
             timers.push(Timer(due: t.time + thresholds.staleGrace, kind: .staleAfterMove, mac: t.mac, pe: t.otherPE, otherPE: t.pe,
                               reference: t.time, seq: t.seqAfter, ip: nil, source: t.source))
         }
-        if let new = state.advert(of: t.pe) {
-            for route in new.routes {
-                guard let ip = route.ip else { continue }
-                timers.push(Timer(due: t.time + thresholds.hostRouteGrace, kind: .hostRoute, mac: t.mac, pe: t.otherPE, otherPE: t.pe,
-                                  reference: t.time, seq: t.seqAfter, ip: ip, source: t.source))
-            }
-        }
+        // The MAC+IP routes of a move usually follow its MAC-only route: their IPs are read when the timer fires.
+        timers.push(Timer(due: t.time + thresholds.hostRouteGrace, kind: .hostRoute, mac: t.mac, pe: t.otherPE, otherPE: t.pe,
+                          reference: t.time, seq: t.seqAfter, ip: nil, source: t.source))
         if keepMoves { moves.append(t) }
     }
 
@@ -248,7 +244,7 @@ public final class Analyzer {
         times = times.filter { $0 >= t.time - thresholds.window }
         ipMoveTimes[ip] = times
         if times.count > thresholds.maxMoves {
-            report(.dupIPFlap, mac: t.mac, pes: [t.pe], ip: ip, time: t.time,
+            report(.dupIPFlap, mac: t.mac, pes: [t.pe], ip: ip, time: t.time, since: times[0],
                    detail: "\(ip) changed MAC \(times.count) times in \(Timestamp.duration(t.time - times[0]))", evidence: [evidence(t, event: "ip-moved")])
         }
     }
@@ -259,8 +255,9 @@ public final class Analyzer {
         switch timer.kind {
         case .staleAfterMove:
             let state = engine.macs[Int(timer.mac)]
+            // MOB-5 asks for a withdrawal only when a strictly higher sequence won (a tie is SEQ-TIE's business).
             guard let old = state.advert(of: timer.pe), state.winner != timer.pe, old.lastChange <= timer.reference,
-                  !SequenceOrder.newer(old.seq, than: state.winnerSeq) || old.seq == state.winnerSeq else { return }
+                  SequenceOrder.newer(state.winnerSeq, than: old.seq) else { return }
             // A flapping MAC explains its own stale routes; the flap finding carries them.
             if let flap = openFindings[FindingKey(rule: .dupMACFlap, mac: timer.mac, pes: [timer.pe, timer.otherPE].sorted(), ip: nil)],
                timer.due - findings[flap].lastTime <= thresholds.window { return }
@@ -271,13 +268,15 @@ public final class Analyzer {
                    detail: "\(pe(timer.pe)) still advertises seq \(old.seq) \(Timestamp.duration(timer.due - timer.reference)) after \(pe(state.winner)) won with seq \(state.winnerSeq)",
                    evidence: items)
         case .hostRoute:
-            guard let ip = timer.ip else { return }
-            let stale = engine.hostRoutePEs(ip).filter { $0.pe == timer.pe && $0.lastUpdate <= timer.reference + thresholds.hostRouteGrace }
-            guard !stale.isEmpty, engine.macs[Int(timer.mac)].winner != timer.pe else { return }
-            report(.staleHostRoute, mac: timer.mac, pes: [timer.pe, timer.otherPE], ip: ip, time: timer.reference,
+            let state = engine.macs[Int(timer.mac)]
+            guard state.winner != timer.pe, let winner = state.advert(of: state.winner) else { return }
+            for ip in Set(winner.routes.compactMap(\.ip)).sorted() {
+                guard engine.hostRoutePEs(ip).contains(where: { $0.pe == timer.pe }) else { continue }
+                report(.staleHostRoute, mac: timer.mac, pes: [timer.pe, timer.otherPE], ip: ip, time: timer.reference,
                    detail: "VPN host route \(ip)/\(ip.bitLength) still points at \(pe(timer.pe)) \(Timestamp.duration(timer.due - timer.reference)) after the MAC moved to \(pe(timer.otherPE))",
                    evidence: (recentEvidence[timer.mac] ?? []).suffix(2) + [Evidence(time: timer.due, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: ip,
                                                                                  event: "host-route-still-present", source: timer.source, observation: -1)])
+            }
         case .peerDown:
             pendingPeerChecks[timer.pe] = nil
             let stale = engine.liveAdvertisements(of: timer.pe, since: timer.reference)

@@ -27,6 +27,7 @@ public final class BMPReader: FeedReader {
     public private(set) var routers: [MonitoredRouter] = []
     public var bytesRead: Int64 { stream.offset }
     public var compressedBytesRead: Int64 { stream.source.compressedOffset }
+    public var sha256: String? { stream.source.sha256 }
     private var routerKey: UInt32
     private var pending: [FeedItem] = []
     private var pendingIndex = 0

@@ -34,6 +34,8 @@ final class FileReader {
     let ownsDescriptor: Bool
     let name: String
     private(set) var offset: Int64 = 0
+    private(set) var hasher = SHA256()
+    private(set) var atEnd = false
 
     init(path: String) throws {
         name = path
@@ -63,9 +65,10 @@ final class FileReader {
                 if errno == EINTR { continue }
                 throw StreamError(file: name, compressedOffset: offset, uncompressedOffset: 0, message: "read failed: \(String(cString: strerror(errno)))")
             }
-            if n == 0 { break }
+            if n == 0 { atEnd = true; break }
             total += n
         }
+        hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<total]))
         offset += Int64(total)
         return total
     }
@@ -78,6 +81,8 @@ public protocol ChunkSource: AnyObject {
     var compression: Compression { get }
     /// Compressed bytes consumed so far (for progress).
     var compressedOffset: Int64 { get }
+    /// SHA-256 of the raw file, once it has been read to its end.
+    var sha256: String? { get }
     func next() throws -> [UInt8]?
 }
 
@@ -103,6 +108,7 @@ public enum ByteSources {
 }
 
 final class PlainSource: ChunkSource {
+    var sha256: String? { reader.atEnd ? reader.hasher.hexDigest() : nil }
     let reader: FileReader
     var pending: [UInt8]?
     var name: String { reader.name }
@@ -138,6 +144,7 @@ struct CompressedInput {
 }
 
 final class GzipSource: ChunkSource {
+    var sha256: String? { reader.atEnd ? reader.hasher.hexDigest() : nil }
     let reader: FileReader
     var input = CompressedInput()
     var stream = z_stream()
@@ -222,6 +229,7 @@ final class GzipSource: ChunkSource {
 }
 
 final class BZip2Source: ChunkSource {
+    var sha256: String? { reader.atEnd ? reader.hasher.hexDigest() : nil }
     let reader: FileReader
     var input = CompressedInput()
     var stream = bz_stream()
@@ -312,12 +320,14 @@ final class ThreadedSource: ChunkSource {
         var done = false
         var cancelled = false
         var compressedOffset: Int64 = 0
+        var sha256: String?
         let capacity = 8
     }
     private let pipe = Pipe()
     let name: String
     let compression: Compression
     var compressedOffset: Int64 { pipe.condition.lock(); defer { pipe.condition.unlock() }; return pipe.compressedOffset }
+    var sha256: String? { pipe.condition.lock(); defer { pipe.condition.unlock() }; return pipe.sha256 }
 
     init(_ inner: ChunkSource) {
         name = inner.name
@@ -331,6 +341,7 @@ final class ThreadedSource: ChunkSource {
                 while pipe.queue.count - pipe.head >= pipe.capacity && !pipe.cancelled { pipe.condition.wait() }
                 if pipe.cancelled { pipe.condition.unlock(); return }
                 pipe.compressedOffset = inner.compressedOffset
+                pipe.sha256 = inner.sha256
                 if let item {
                     pipe.queue.append(item)
                     if case .failure = item { pipe.done = true }

@@ -36,6 +36,8 @@ public protocol FeedReader: AnyObject {
     var attributeProblems: [InputDamage] { get }
     var bytesRead: Int64 { get }
     var compressedBytesRead: Int64 { get }
+    /// SHA-256 of the raw input file, once read to its end.
+    var sha256: String? { get }
     func next() -> FeedItem?
 }
 

@@ -20,22 +20,38 @@ public enum InputFormat: String, Sendable {
     }
 }
 
-/// One file read by a run: what it was and what came out of it.
+/// One file read by a run: what it was and what came out of it. Probed at set-up (format,
+/// compression, first timestamp), then opened for real only when the merge reaches it, so a
+/// directory of hundreds of rotated dumps keeps only the overlapping ones open.
 public final class InputFile {
     public let index: Int32
     public let path: String
+    let evpnOnly: Bool
     public private(set) var format: InputFormat?
     public private(set) var compression: Compression?
     public private(set) var reader: FeedReader?
     /// Damage that stopped this input before any record (unreadable, not a dump).
     public private(set) var openError: InputDamage?
-    var firstItem: FeedItem?
+    public private(set) var firstTime: Int64?
+    private var firstItem: FeedItem?
+    private var finished = false
 
     init(index: Int32, path: String, evpnOnly: Bool) {
         self.index = index
         self.path = path
+        self.evpnOnly = evpnOnly
+        open(threaded: false)
+        firstTime = firstItem?.time
+        if path != "-" && reader != nil && openError == nil {
+            // Keep no descriptor or thread until the merge needs this file.
+            if reader?.damage.isEmpty ?? true { reader = nil; firstItem = nil } else { finished = true }
+        }
+        if firstTime == nil { finished = true }
+    }
+
+    private func open(threaded: Bool) {
         do {
-            let source = try ByteSources.open(path)
+            let source = try ByteSources.open(path, threaded: threaded)
             compression = source.compression
             let stream = StreamReader(source)
             guard stream.fill(6) else {
@@ -66,9 +82,17 @@ public final class InputFile {
     public var damage: [InputDamage] { (openError.map { [$0] } ?? []) + (reader?.damage ?? []) }
     public var isDamaged: Bool { !damage.isEmpty }
 
+    /// The next item of this file, opening it on first use; nil when it is exhausted.
     func next() -> FeedItem? {
+        if finished && firstItem == nil { return nil }
+        if reader == nil {
+            open(threaded: true)
+            if reader == nil { finished = true; return nil }
+        }
         if let item = firstItem { firstItem = nil; return item }
-        return reader?.next()
+        if let item = reader?.next() { return item }
+        finished = true
+        return nil
     }
 }
 
@@ -77,24 +101,12 @@ public struct UsageError: Error, CustomStringConvertible {
 }
 
 /// Expands the command line's inputs and merges their feed items by time (k-way; equal
-/// times keep input order). A directory's files of one format are read as one chain ordered
-/// by each file's first timestamp: rotated dumps of one collector, not names, decide order.
+/// times keep input order). Directories are read recursively; each file joins the merge when
+/// the merge reaches its first timestamp.
 public final class InputSet {
     public private(set) var files: [InputFile] = []
-    private var streams: [Stream] = []
-    private final class Stream {
-        var files: [InputFile]
-        var position = 0
-        var head: FeedItem?
-        init(files: [InputFile]) { self.files = files }
-        func advance() {
-            while position < files.count {
-                if let item = files[position].next() { head = item; return }
-                position += 1
-            }
-            head = nil
-        }
-    }
+    private var waiting: [InputFile] = []  // sorted by first timestamp, latest last
+    private var active: [(file: InputFile, head: FeedItem)] = []
 
     public init(paths: [String], evpnOnly: Bool = false) throws {
         var next: Int32 = 0
@@ -103,43 +115,47 @@ public final class InputSet {
             if path != "-" && !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
                 throw UsageError(description: "\(path): no such file or directory")
             }
-            if isDirectory.boolValue {
-                let names = (try FileManager.default.contentsOfDirectory(atPath: path)).filter { !$0.hasPrefix(".") }.sorted()
-                var byFormat: [String: [InputFile]] = [:]
-                for name in names {
-                    let full = (path as NSString).appendingPathComponent(name)
-                    var sub: ObjCBool = false
-                    guard FileManager.default.fileExists(atPath: full, isDirectory: &sub), !sub.boolValue else { continue }
-                    let file = InputFile(index: next, path: full, evpnOnly: evpnOnly)
-                    next += 1
-                    files.append(file)
-                    byFormat[file.format?.rawValue ?? "", default: []].append(file)
-                }
-                for key in byFormat.keys.sorted() where !key.isEmpty {
-                    let chain = byFormat[key]!.sorted { ($0.firstItem?.time ?? .max, $0.index) < ($1.firstItem?.time ?? .max, $1.index) }
-                    streams.append(Stream(files: chain))
-                }
-            } else {
-                let file = InputFile(index: next, path: path, evpnOnly: evpnOnly)
+            let expanded = isDirectory.boolValue ? InputSet.filesBelow(path) : [path]
+            for file in expanded {
+                files.append(InputFile(index: next, path: file, evpnOnly: evpnOnly))
                 next += 1
-                files.append(file)
-                if file.format != nil { streams.append(Stream(files: [file])) }
             }
         }
-        for stream in streams { stream.advance() }
+        waiting = files.filter { $0.firstTime != nil }.sorted { ($0.firstTime!, $0.index) > ($1.firstTime!, $1.index) }
+    }
+
+    /// Regular files under a directory, recursively, in name order (hidden entries skipped).
+    static func filesBelow(_ directory: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var out: [String] = []
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let full = (directory as NSString).appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory) else { continue }
+            if isDirectory.boolValue { out += filesBelow(full) } else { out.append(full) }
+        }
+        return out
     }
 
     /// The next item in time order across all inputs.
     public func next() -> FeedItem? {
-        var best = -1
-        var bestTime = Int64.max
-        for (i, stream) in streams.enumerated() {
-            if let head = stream.head, head.time < bestTime { best = i; bestTime = head.time }
+        while true {
+            var best = -1
+            var bestKey = (Int64.max, Int32.max)
+            for (i, entry) in active.enumerated() where (entry.head.time, entry.file.index) < bestKey {
+                best = i; bestKey = (entry.head.time, entry.file.index)
+            }
+            // A file whose first record comes before every open head joins the merge first.
+            if let candidate = waiting.last, (candidate.firstTime!, candidate.index) < bestKey {
+                waiting.removeLast()
+                if let head = candidate.next() { active.append((candidate, head)) }
+                continue
+            }
+            guard best >= 0 else { return nil }
+            let item = active[best].head
+            if let following = active[best].file.next() { active[best].head = following } else { active.remove(at: best) }
+            return item
         }
-        guard best >= 0 else { return nil }
-        let item = streams[best].head
-        streams[best].advance()
-        return item
     }
 
     public var damage: [InputDamage] { files.flatMap(\.damage) }

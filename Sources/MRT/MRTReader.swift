@@ -15,6 +15,7 @@ public final class MRTReader: FeedReader {
     public private(set) var attributeProblems: [InputDamage] = []
     public var bytesRead: Int64 { stream.offset }
     public var compressedBytesRead: Int64 { stream.source.compressedOffset }
+    public var sha256: String? { stream.source.sha256 }
     private var pending: [FeedItem] = []
     private var pendingIndex = 0
     private var peers: [(ip: IPAddress, asn: UInt32, bgpID: IPAddress)] = []

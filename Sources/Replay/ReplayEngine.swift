@@ -105,6 +105,7 @@ public final class ReplayEngine {
     }
 
     public func peID(of address: IPAddress) -> Int32? { peIndex[address] }
+    public func observationID(of observation: ObservationPoint) -> Int32? { observationIndex[observation] }
 
     private func identifyPE(_ event: RouteEvent, rd: RouteDistinguisher) -> Int32? {
         let rules: [PEKeyRule] = options.peKey.map { [$0] } ?? [.rd, .originator, .nexthop, .peer]

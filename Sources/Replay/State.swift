@@ -54,7 +54,11 @@ public struct PEAdvertisement: Sendable {
     public var lastChange: Int64
 
     /// MOB-11: the PE's sequence for the MAC is the highest over its routes.
-    public var seq: UInt32 { routes.reduce(0) { SequenceOrder.newer($1.seq, than: $0) ? $1.seq : $0 } }
+    public var seq: UInt32 {
+        guard var best = routes.first?.seq else { return 0 }
+        for route in routes.dropFirst() where SequenceOrder.newer(route.seq, than: best) { best = route.seq }
+        return best
+    }
     public var sticky: Bool { routes.contains { $0.sticky } }
     public var esi: ESI { routes.first { !$0.esi.isZero }?.esi ?? .zero }
 }

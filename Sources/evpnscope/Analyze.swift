@@ -1,5 +1,211 @@
+import Analysis
 import ArgumentParser
+import EVPNModel
+import Foundation
+import Ingest
+import Replay
+import Reports
+import Store
+
+let toolVersion = "0.1.0"
 
 struct Analyze: ParsableCommand {
-    func run() throws { throw CLIUsageError(message: "not yet available") }
+    static let configuration = CommandConfiguration(
+        abstract: "Decode, replay, detect, store and report: the main job.",
+        discussion: "Exit status: 0 no finding at or above --fail-on, 1 findings at or above --fail-on, 2 usage error, 3 an input was damaged (results still written).")
+
+    @Argument(help: "MRT or BMP files (plain, gzip, bzip2), directories of rotated dumps, or - for stdin.")
+    var inputs: [String]
+
+    @Option(help: "Run name: results go to reports/<name>/ unless --db/--report say otherwise.")
+    var name: String?
+
+    @Option(help: "SQLite database to write (default reports/<name>/analysis.sqlite).")
+    var db: String?
+
+    @Option(help: "Markdown report to write (default reports/<name>/report.md).")
+    var report: String?
+
+    @OptionGroup var replayOptions: ReplayOptions
+    @OptionGroup var thresholdOptions: ThresholdOptions
+
+    @Option(help: "Ignore events before this time (ISO 8601 or epoch seconds).")
+    var since: String?
+
+    @Option(help: "Ignore events after this time.")
+    var until: String?
+
+    @Option(help: "Route events to keep in the database: all or none.")
+    var events: String = "all"
+
+    @Option(help: "Exit 1 when a finding has at least this severity: info, minor, major, critical, or never.")
+    var failOn: String = "never"
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    func run() throws {
+        let thresholds = try thresholdOptions.thresholds()
+        let engineOptions = try replayOptions.engineOptions()
+        guard events == "all" || events == "none" else { throw CLIUsageError(message: "--events must be all or none") }
+        var failSeverity: Severity?
+        if failOn != "never" {
+            guard let severity = Severity(name: failOn) else { throw CLIUsageError(message: "--fail-on must be info, minor, major, critical or never") }
+            failSeverity = severity
+        }
+        let sinceTime = try since.map { try parseTime($0, option: "--since") }
+        let untilTime = try until.map { try parseTime($0, option: "--until") }
+        let runName = name ?? defaultName()
+        guard !runName.isEmpty, !runName.contains("/"), runName != ".", runName != ".." else {
+            throw CLIUsageError(message: "--name must be a plain name (no '/')")
+        }
+        let dbPath = db ?? "reports/\(runName)/analysis.sqlite"
+        let reportPath = report ?? "reports/\(runName)/report.md"
+
+        let inputSet: InputSet
+        do { inputSet = try InputSet(paths: inputs) } catch let error as UsageError { throw CLIUsageError(message: error.description) }
+        let engine = ReplayEngine(options: engineOptions)
+        let analyzer = Analyzer(engine: engine, thresholds: thresholds)
+        let writer = try AnalysisWriter(path: dbPath)
+        let progress = Progress(total: inputSet.totalCompressedBytes)
+        let started = Date()
+        var items = 0
+        while let item = inputSet.next() {
+            if let sinceTime, item.time < sinceTime { continue }
+            if let untilTime, item.time > untilTime { continue }
+            analyzer.process(item)
+            if events == "all", case .route(let event) = item {
+                try writer.addEvent(event, observationID: engine.observationID(of: event.observation))
+            }
+            items += 1
+            if items & 0x3FFF == 0 { progress.update(compressed: inputSet.compressedBytesRead, items: items) }
+        }
+        progress.finish()
+        let incidents = analyzer.finish()
+        let records = inputRecords(inputSet)
+        try writer.setMeta([("name", runName), ("version", toolVersion), ("started", Timestamp.format(Int64(started.timeIntervalSince1970 * 1_000_000))),
+                            ("option.pe-key", replayOptions.peKey ?? "rd,originator,nexthop,peer"), ("option.bd-key", replayOptions.bdKey),
+                            ("option.events", events)] + thresholdOptions.described)
+        try writer.write(inputs: records, engine: engine, analyzer: analyzer, incidents: incidents)
+        try writer.commit()
+        let database = try Database(path: dbPath, readOnly: true)
+        let markdown = try MarkdownReport(database: database).render()
+        try writeAtomically(markdown, to: reportPath)
+
+        let damaged = records.contains { !$0.damage.isEmpty }
+        let summary = Summary(name: runName, records: records, engine: engine, analyzer: analyzer, incidents: incidents,
+                              dbPath: dbPath, reportPath: reportPath, seconds: Date().timeIntervalSince(started))
+        print(json ? summary.json() : summary.text())
+        for record in records { for damage in record.damage { printError("evpnscope: damaged input: \(damage)") } }
+        if damaged { throw ExitStatusError(code: ExitStatus.damaged) }
+        if let failSeverity, analyzer.findings.contains(where: { $0.severity >= failSeverity }) {
+            throw ExitStatusError(code: ExitStatus.findings)
+        }
+    }
+
+    private func defaultName() -> String {
+        guard let first = inputs.first, first != "-" else { return "stdin" }
+        var base = (first as NSString).lastPathComponent
+        for suffix in [".gz", ".bz2", ".mrt", ".bmp"] where base.hasSuffix(suffix) { base = String(base.dropLast(suffix.count)) }
+        let cleaned = base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" }
+        return String(cleaned).isEmpty ? "analysis" : String(cleaned)
+    }
+}
+
+func inputRecords(_ inputSet: InputSet) -> [InputRecord] {
+    inputSet.files.map { file in
+        let stats = file.reader?.stats
+        return InputRecord(id: file.index, path: file.path, sha256: file.reader?.sha256, format: file.format?.rawValue,
+                           compression: file.compression?.rawValue, bytes: file.reader?.bytesRead ?? 0,
+                           compressedBytes: file.reader?.compressedBytesRead ?? 0, records: stats?.records ?? 0,
+                           routeEvents: stats?.routeEvents ?? 0, attributeErrors: stats?.attributeErrors ?? 0,
+                           firstTime: stats?.firstTime, lastTime: stats?.lastTime, damage: file.damage,
+                           attributeProblems: file.reader?.attributeProblems ?? [])
+    }
+}
+
+/// Writes under a temporary name and renames, so a reader never sees half a file.
+func writeAtomically(_ text: String, to path: String) throws {
+    let directory = (path as NSString).deletingLastPathComponent
+    if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+    let temporary = path + ".tmp-\(getpid())"
+    try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+    guard rename(temporary, path) == 0 else {
+        unlink(temporary)
+        throw CLIUsageError(message: "cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+}
+
+/// Progress on stderr, only when stderr is a terminal.
+final class Progress {
+    let total: Int64
+    let enabled = isatty(2) == 1
+    let start = Date()
+    var last = Date.distantPast
+    init(total: Int64) { self.total = total }
+    func update(compressed: Int64, items: Int) {
+        guard enabled, Date().timeIntervalSince(last) > 0.5 else { return }
+        last = Date()
+        let elapsed = max(Date().timeIntervalSince(start), 0.001)
+        let fraction = total > 0 ? Double(compressed) / Double(total) : 0
+        let eta = fraction > 0.01 ? elapsed / fraction - elapsed : 0
+        let line = String(format: "\r%6.1f MB read (%3.0f%%), %.0f records/s, ETA %.0fs   ", Double(compressed) / 1e6, fraction * 100, Double(items) / elapsed, eta)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+    func finish() { if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
+}
+
+struct Summary {
+    let name: String
+    let records: [InputRecord]
+    let engine: ReplayEngine
+    let analyzer: Analyzer
+    let incidents: [Incident]
+    let dbPath: String
+    let reportPath: String
+    let seconds: Double
+
+    func pe(_ id: Int32) -> String { engine.pes[Int(id)].address.description }
+
+    var severityCounts: [(String, Int)] {
+        Severity.allCases.reversed().map { s in (s.name, analyzer.findings.filter { $0.severity == s }.count) }
+    }
+
+    func text() -> String {
+        var out = "evpnscope analyze: \(name)\n"
+        let events = records.reduce(0) { $0 + $1.routeEvents }
+        let bytes = records.reduce(0) { $0 + $1.bytes }
+        out += "  inputs      \(records.count) file(s), \(bytes) bytes decoded, \(events) route events in \(String(format: "%.2f", seconds)) s\n"
+        if let first = records.compactMap(\.firstTime).min(), let last = records.compactMap(\.lastTime).max() {
+            out += "  time span   \(Timestamp.format(first)) — \(Timestamp.format(last))\n"
+        }
+        out += "  fabric      \(engine.pes.count) PEs, \(engine.bds.count) broadcast domains, \(engine.macs.count) MACs, \(analyzer.moves.count) moves\n"
+        out += "  findings    \(analyzer.findings.count) (" + severityCounts.map { "\($0.1) \($0.0)" }.joined(separator: ", ") + ")\n"
+        out += "  incidents   \(incidents.count)\n"
+        for incident in incidents.prefix(10) {
+            out += "    #\(incident.id) [\(incident.severity.name)] \(incident.title) — \(Timestamp.format(incident.firstTime))\n"
+        }
+        if incidents.count > 10 { out += "    … \(incidents.count - 10) more in the report\n" }
+        let damaged = records.filter { !$0.damage.isEmpty }
+        out += "  damage      " + (damaged.isEmpty ? "none" : "\(damaged.count) input(s) damaged, results cover what was decoded") + "\n"
+        out += "  database    \(dbPath)\n  report      \(reportPath)"
+        return out
+    }
+
+    func json() -> String {
+        var fields: [String] = []
+        fields.append("\"name\":\(jsonString(name))")
+        fields.append("\"inputs\":[" + records.map { r in
+            "{\"path\":\(jsonString(r.path)),\"format\":\(jsonString(r.format ?? "unknown")),\"compression\":\(jsonString(r.compression ?? "unknown")),\"bytes\":\(r.bytes),\"route_events\":\(r.routeEvents),\"damaged\":\(!r.damage.isEmpty),\"damage\":[" +
+                r.damage.map { "{\"offset\":\($0.offset),\"message\":\(jsonString($0.message))}" }.joined(separator: ",") + "]}"
+        }.joined(separator: ",") + "]")
+        fields.append("\"pes\":\(engine.pes.count),\"broadcast_domains\":\(engine.bds.count),\"macs\":\(engine.macs.count),\"moves\":\(analyzer.moves.count)")
+        fields.append("\"findings\":{" + severityCounts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
+        fields.append("\"incidents\":[" + incidents.map { i in
+            "{\"id\":\(i.id),\"severity\":\(jsonString(i.severity.name)),\"title\":\(jsonString(i.title)),\"first\":\(jsonString(Timestamp.format(i.firstTime))),\"last\":\(jsonString(Timestamp.format(i.lastTime))),\"pes\":[" +
+                i.pes.map { jsonString(pe($0)) }.joined(separator: ",") + "],\"macs\":\(i.macs.count),\"rules\":[" + i.rules.map { jsonString($0.rawValue) }.joined(separator: ",") + "]}"
+        }.joined(separator: ",") + "]")
+        fields.append("\"database\":\(jsonString(dbPath)),\"report\":\(jsonString(reportPath))")
+        return "{" + fields.joined(separator: ",") + "}"
+    }
 }

@@ -1,0 +1,78 @@
+import BGPWire
+import EVPNModel
+
+/// Writes BMP messages (RFC 7854, RFC 9069) for the generator and the tests.
+public enum BMPEncoder {
+    public struct PeerHeader {
+        public var type: UInt8          // 0 global, 3 Loc-RIB
+        public var flags: UInt8         // 0x40 post-policy, 0x10 Adj-RIB-Out, 0x80 IPv6
+        public var distinguisher: UInt64 = 0
+        public var address: IPAddress
+        public var asn: UInt32
+        public var bgpID: IPAddress
+        public var time: Int64
+        public init(type: UInt8 = 0, flags: UInt8 = 0, address: IPAddress, asn: UInt32, bgpID: IPAddress, time: Int64) {
+            self.type = type; self.flags = flags; self.address = address; self.asn = asn; self.bgpID = bgpID; self.time = time
+        }
+    }
+
+    static func message(type: UInt8, body: [UInt8]) -> [UInt8] {
+        var w = ByteWriter()
+        w.u8(3); w.u32(UInt32(body.count + 6)); w.u8(type)
+        w.append(body)
+        return w.bytes
+    }
+
+    static func write(_ header: PeerHeader, into w: inout ByteWriter) {
+        w.u8(header.type); w.u8(header.flags | (header.address.isIPv6 ? 0x80 : 0)); w.u64(header.distinguisher)
+        if header.address.isIPv6 { w.ip(header.address) } else { w.u64(0); w.u32(0); w.ip(header.address) }
+        w.u32(header.asn); w.ip(header.bgpID)
+        w.u32(UInt32(header.time / 1_000_000)); w.u32(UInt32(header.time % 1_000_000))
+    }
+
+    public static func routeMonitoring(_ header: PeerHeader, update: [UInt8]) -> [UInt8] {
+        var w = ByteWriter()
+        write(header, into: &w)
+        w.append(update)
+        return message(type: 0, body: w.bytes)
+    }
+
+    public static func statistics(_ header: PeerHeader, counters: [(UInt16, UInt32)]) -> [UInt8] {
+        var w = ByteWriter()
+        write(header, into: &w)
+        w.u32(UInt32(counters.count))
+        for (type, value) in counters { w.u16(type); w.u16(4); w.u32(value) }
+        return message(type: 1, body: w.bytes)
+    }
+
+    public static func peerDown(_ header: PeerHeader, reason: UInt8, data: [UInt8] = []) -> [UInt8] {
+        var w = ByteWriter()
+        write(header, into: &w)
+        w.u8(reason); w.append(data)
+        return message(type: 2, body: w.bytes)
+    }
+
+    public static func peerUp(_ header: PeerHeader, localAddress: IPAddress, sentOpen: OpenMessage, receivedOpen: OpenMessage) -> [UInt8] {
+        var w = ByteWriter()
+        write(header, into: &w)
+        if localAddress.isIPv6 { w.ip(localAddress) } else { w.u64(0); w.u32(0); w.ip(localAddress) }
+        w.u16(179); w.u16(40000)
+        w.append(sentOpen.encode()); w.append(receivedOpen.encode())
+        return message(type: 3, body: w.bytes)
+    }
+
+    public static func initiation(sysName: String, sysDescr: String) -> [UInt8] {
+        var w = ByteWriter()
+        for (type, text) in [(UInt16(2), sysName), (1, sysDescr)] {
+            let bytes = Array(text.utf8)
+            w.u16(type); w.u16(UInt16(bytes.count)); w.append(bytes)
+        }
+        return message(type: 4, body: w.bytes)
+    }
+
+    public static func termination(reason: UInt16) -> [UInt8] {
+        var w = ByteWriter()
+        w.u16(1); w.u16(2); w.u16(reason)
+        return message(type: 5, body: w.bytes)
+    }
+}

@@ -1,0 +1,211 @@
+import Analysis
+import EVPNModel
+import Foundation
+import Replay
+
+/// One input as the run saw it (filled in by the executable from the readers).
+public struct InputRecord: Sendable {
+    public var id: Int32
+    public var path: String
+    public var sha256: String?
+    public var format: String?
+    public var compression: String?
+    public var bytes: Int64
+    public var compressedBytes: Int64
+    public var records: Int
+    public var routeEvents: Int
+    public var attributeErrors: Int
+    public var firstTime: Int64?
+    public var lastTime: Int64?
+    public var damage: [InputDamage]
+    public var attributeProblems: [InputDamage]
+    public init(id: Int32, path: String, sha256: String?, format: String?, compression: String?, bytes: Int64, compressedBytes: Int64,
+                records: Int, routeEvents: Int, attributeErrors: Int, firstTime: Int64?, lastTime: Int64?,
+                damage: [InputDamage], attributeProblems: [InputDamage]) {
+        self.id = id; self.path = path; self.sha256 = sha256; self.format = format; self.compression = compression
+        self.bytes = bytes; self.compressedBytes = compressedBytes; self.records = records; self.routeEvents = routeEvents
+        self.attributeErrors = attributeErrors; self.firstTime = firstTime; self.lastTime = lastTime
+        self.damage = damage; self.attributeProblems = attributeProblems
+    }
+}
+
+/// Writes one run's results into a new database under a temporary name; `commit()` renames it
+/// over the target, so an interrupted run never leaves a half-written file where a good one was.
+public final class AnalysisWriter {
+    public let finalPath: String
+    private let temporaryPath: String
+    private var database: Database?
+    private var eventStatement: Statement?
+    private var pendingEvents = 0
+    public private(set) var storedEvents = 0
+    public static let eventBatch = 100_000
+
+    public init(path: String) throws {
+        finalPath = path
+        temporaryPath = path + ".tmp-\(getpid())"
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        for suffix in ["", "-journal", "-wal", "-shm"] { unlink(temporaryPath + suffix) }
+        let db = try Database(path: temporaryPath)
+        try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;")
+        try db.execute(Schema.create)
+        database = db
+    }
+
+    deinit {
+        if database != nil {
+            database = nil
+            for suffix in ["", "-journal", "-wal", "-shm"] { unlink(temporaryPath + suffix) }
+        }
+    }
+
+    private var db: Database { database! }
+
+    public func setMeta(_ pairs: [(String, String)]) throws {
+        try flushEvents()
+        let statement = try db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)")
+        try db.transaction { for (key, value) in pairs { try statement.run(key, value) } }
+    }
+
+    // MARK: Route events (streamed during the run, in large transactions)
+
+    public func addEvent(_ event: RouteEvent, observationID: Int32?) throws {
+        if eventStatement == nil {
+            eventStatement = try db.prepare("""
+                INSERT INTO route_events(time_us, input_id, byte_offset, observation_id, event, family, route_type, rd, esi, eth_tag,
+                  mac, ip, prefix, next_hop, seq, sticky, route_targets, originator_id, path_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        }
+        if pendingEvents == 0 { try db.execute("BEGIN") }
+        var routeType: Int?, rd: String?, esi: String?, tag: UInt32?, mac: String?, ip: String?, prefix: String?
+        switch event.entry.nlri {
+        case .prefix(let p): prefix = p.description
+        case .vpn(let d, let p, _): rd = d.description; prefix = p.description
+        case .evpn(let route):
+            routeType = Int(route.routeType)
+            rd = route.rd?.description
+            switch route {
+            case .macIP(let r): esi = r.esi.description; tag = r.ethernetTag; mac = r.mac.description; ip = r.ip?.description
+            case .ethernetAD(let r): esi = r.esi.description; tag = r.ethernetTag
+            case .inclusiveMulticast(let r): tag = r.ethernetTag; ip = r.originatingIP.description
+            case .ethernetSegment(let r): esi = r.esi.description; ip = r.originatingIP.description
+            case .ipPrefix(let r): esi = r.esi.description; tag = r.ethernetTag; prefix = r.prefix.description
+            case .unknown: break
+            }
+        }
+        let mobility = event.isWithdraw ? nil : event.attributes.macMobility
+        let targets = event.isWithdraw ? nil : event.attributes.routeTargets.map(\.description).joined(separator: " ")
+        try eventStatement!.run(event.time, event.source.input, event.source.offset, observationID, event.isWithdraw ? "withdraw" : "announce",
+                                event.family.description, routeType, rd, esi, tag.map { Int64($0) }, mac, ip, prefix,
+                                event.isWithdraw ? nil : event.nextHop?.description, mobility.map { Int64($0.sequence) },
+                                mobility.map { $0.sticky }, targets, event.attributes.originatorID?.description,
+                                event.entry.pathID.map { Int64($0) })
+        pendingEvents += 1
+        storedEvents += 1
+        if pendingEvents >= AnalysisWriter.eventBatch { try db.execute("COMMIT"); pendingEvents = 0 }
+    }
+
+    private func flushEvents() throws {
+        if pendingEvents > 0 { try db.execute("COMMIT"); pendingEvents = 0 }
+        eventStatement = nil
+    }
+
+    // MARK: Results
+
+    public func write(inputs: [InputRecord], engine: ReplayEngine, analyzer: Analyzer, incidents: [Incident]) throws {
+        try flushEvents()
+        try db.transaction {
+            let input = try db.prepare("""
+                INSERT INTO inputs(id, path, sha256, format, compression, bytes, compressed_bytes, records, route_events,
+                  attribute_errors, first_time_us, last_time_us, damaged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            let error = try db.prepare("INSERT INTO decode_errors(input_id, byte_offset, message, recovered, kind) VALUES (?, ?, ?, ?, ?)")
+            for record in inputs {
+                try input.run(record.id, record.path, record.sha256, record.format, record.compression, record.bytes, record.compressedBytes,
+                              record.records, record.routeEvents, record.attributeErrors, record.firstTime, record.lastTime, !record.damage.isEmpty)
+                for damage in record.damage { try error.run(record.id, damage.offset, damage.message, damage.recovered, "damage") }
+                for problem in record.attributeProblems { try error.run(record.id, problem.offset, problem.message, true, "attribute") }
+            }
+            let observation = try db.prepare("""
+                INSERT INTO observation_points(id, router, table_name, distinguisher, peer_ip, peer_as, peer_bgp_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            for (i, op) in engine.observations.enumerated() {
+                try observation.run(i, Int64(op.router), op.table.name, Int64(bitPattern: op.distinguisher), op.peerIP.description,
+                                    op.peerAS, op.peerBGPID.description)
+            }
+            var liveMACs = [Int](repeating: 0, count: engine.pes.count)
+            for state in engine.macs { for advert in state.adverts { liveMACs[Int(advert.pe)] += 1 } }
+            let pe = try db.prepare("""
+                INSERT INTO pes(id, address, pe_source, live_macs, ethernet_segments, imet_routes, sessions_down, first_seen_us, last_seen_us)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for (i, info) in engine.pes.enumerated() {
+                try pe.run(i, info.address.description, info.source.rawValue, liveMACs[i],
+                           info.ethernetSegments.map(\.description).sorted().joined(separator: " "), info.imetRoutes, info.sessionsDown,
+                           info.firstSeen, info.lastSeen)
+            }
+            let bd = try db.prepare("INSERT INTO broadcast_domains(id, label, route_targets, ethernet_tag) VALUES (?, ?, ?, ?)")
+            for (i, domain) in engine.bds.enumerated() {
+                try bd.run(i, domain.label, domain.routeTargets.map(\.description).joined(separator: " "), Int64(domain.ethernetTag))
+            }
+            let mac = try db.prepare("""
+                INSERT INTO mac_state(bd_id, mac, winner_pe, winner_seq, moves, advertisers, ips, first_seen_us, last_change_us)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for state in engine.macs {
+                let advertisers = state.adverts.map { "\($0.pe):\($0.seq)\($0.sticky ? "s" : "")" }.joined(separator: " ")
+                let ips = Set(state.adverts.flatMap { $0.routes.compactMap { $0.ip?.description } }).sorted().joined(separator: " ")
+                try mac.run(state.bd, state.mac.description, state.winner >= 0 ? Int64(state.winner) : nil, Int64(state.winnerSeq), state.moves,
+                            advertisers, ips, state.firstSeen, state.lastChange)
+            }
+            let move = try db.prepare("""
+                INSERT INTO moves(time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after, tie, wrap, input_id, byte_offset)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for t in analyzer.moves {
+                let state = engine.macs[Int(t.mac)]
+                try move.run(t.time, state.bd, state.mac.description, t.otherPE, t.pe, t.seqBefore, t.seqAfter, t.tie, t.wrap, t.source.input, t.source.offset)
+            }
+            let incident = try db.prepare("""
+                INSERT INTO incidents(id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, next_step)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for item in incidents {
+                try incident.run(item.id, item.title, item.severity.name, item.firstTime, item.lastTime,
+                                 item.pes.map(String.init).joined(separator: " "), item.bds.map(String.init).joined(separator: " "),
+                                 item.macs.count, item.macs.map(\.description).joined(separator: " "),
+                                 item.rules.map(\.rawValue).joined(separator: " "), item.cause, item.nextStep)
+            }
+            let finding = try db.prepare("""
+                INSERT INTO findings(id, rule, severity, incident_id, bd_id, mac, ip, pes, first_time_us, last_time_us, count, detail)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            let evidence = try db.prepare("""
+                INSERT INTO evidence(finding_id, time_us, pe, seq, sticky, esi, ip, event, input_id, byte_offset, observation_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for item in analyzer.findings {
+                try finding.run(item.id, item.rule.rawValue, item.severity.name, item.incident > 0 ? Int64(item.incident) : nil,
+                                item.bd >= 0 ? Int64(item.bd) : nil, item.mac?.description, item.ip?.description,
+                                item.pes.map(String.init).joined(separator: " "), item.firstTime, item.lastTime, item.count, item.detail)
+                for e in item.evidence.sorted(by: { $0.time < $1.time }) {
+                    try evidence.run(item.id, e.time, e.pe, e.seq, e.sticky, e.esi.description, e.ip?.description, e.event,
+                                     e.source.input, e.source.offset, e.observation >= 0 ? Int64(e.observation) : nil)
+                }
+            }
+        }
+    }
+
+    /// Builds the indexes, closes the database and renames it into place.
+    public func commit() throws {
+        try flushEvents()
+        try db.execute(Schema.indexes)
+        try db.execute("ANALYZE")
+        database = nil  // closes
+        for suffix in ["-journal", "-wal", "-shm"] { unlink(finalPath + suffix) }
+        guard rename(temporaryPath, finalPath) == 0 else {
+            throw DatabaseError(message: "cannot rename \(temporaryPath) to \(finalPath): \(String(cString: strerror(errno)))")
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import CSQLite
+import Foundation
+
+public struct DatabaseError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// SQLITE_TRANSIENT: SQLite copies bound text before `bind` returns.
+private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// The only place that talks to the SQLite C API: a connection, prepared statements, transactions.
+public final class Database {
+    let handle: OpaquePointer
+    public let path: String
+
+    public init(path: String, readOnly: Bool = false) throws {
+        self.path = path
+        var db: OpaquePointer?
+        let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        guard sqlite3_open_v2(path, &db, flags, nil) == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let db { sqlite3_close(db) }
+            throw DatabaseError(message: "\(path): \(message)")
+        }
+        handle = db
+    }
+
+    deinit { sqlite3_close(handle) }
+
+    public func execute(_ sql: String) throws {
+        var error: UnsafeMutablePointer<CChar>?
+        if sqlite3_exec(handle, sql, nil, nil, &error) != SQLITE_OK {
+            let message = error.map { String(cString: $0) } ?? "unknown error"
+            sqlite3_free(error)
+            throw DatabaseError(message: "\(path): \(message) in: \(sql.prefix(120))")
+        }
+    }
+
+    public func prepare(_ sql: String) throws -> Statement {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
+            throw DatabaseError(message: "\(path): \(String(cString: sqlite3_errmsg(handle))) in: \(sql.prefix(120))")
+        }
+        return Statement(statement, database: self)
+    }
+
+    public func transaction(_ body: () throws -> Void) throws {
+        try execute("BEGIN")
+        do { try body(); try execute("COMMIT") } catch { try? execute("ROLLBACK"); throw error }
+    }
+
+    var lastError: String { String(cString: sqlite3_errmsg(handle)) }
+
+    /// Rows of a query as text (NULL as nil), for tests and small lookups.
+    public func rows(_ sql: String, _ values: [SQLValue] = []) throws -> [[String?]] {
+        let statement = try prepare(sql)
+        try statement.bind(values)
+        var out: [[String?]] = []
+        while try statement.step() {
+            out.append((0..<statement.columnCount).map { statement.text($0) })
+        }
+        return out
+    }
+}
+
+public enum SQLValue {
+    case int(Int64), real(Double), text(String), null
+}
+
+public protocol SQLBindable { var sqlValue: SQLValue { get } }
+extension Int: SQLBindable { public var sqlValue: SQLValue { .int(Int64(self)) } }
+extension Int64: SQLBindable { public var sqlValue: SQLValue { .int(self) } }
+extension Int32: SQLBindable { public var sqlValue: SQLValue { .int(Int64(self)) } }
+extension UInt32: SQLBindable { public var sqlValue: SQLValue { .int(Int64(self)) } }
+extension Double: SQLBindable { public var sqlValue: SQLValue { .real(self) } }
+extension String: SQLBindable { public var sqlValue: SQLValue { .text(self) } }
+extension Bool: SQLBindable { public var sqlValue: SQLValue { .int(self ? 1 : 0) } }
+extension Optional: SQLBindable where Wrapped: SQLBindable { public var sqlValue: SQLValue { self?.sqlValue ?? .null } }
+
+public final class Statement {
+    let statement: OpaquePointer
+    unowned let database: Database
+
+    init(_ statement: OpaquePointer, database: Database) { self.statement = statement; self.database = database }
+    deinit { sqlite3_finalize(statement) }
+
+    public func bind(_ values: [SQLValue]) throws {
+        sqlite3_reset(statement)
+        for (i, value) in values.enumerated() {
+            let index = Int32(i + 1)
+            let result: Int32
+            switch value {
+            case .int(let v): result = sqlite3_bind_int64(statement, index, v)
+            case .real(let v): result = sqlite3_bind_double(statement, index, v)
+            case .text(let v): result = sqlite3_bind_text(statement, index, v, -1, transient)
+            case .null: result = sqlite3_bind_null(statement, index)
+            }
+            if result != SQLITE_OK { throw DatabaseError(message: "bind \(index): \(database.lastError)") }
+        }
+    }
+
+    /// Binds and runs an INSERT/UPDATE.
+    public func run(_ values: SQLBindable...) throws {
+        try bind(values.map(\.sqlValue))
+        let result = sqlite3_step(statement)
+        guard result == SQLITE_DONE || result == SQLITE_ROW else { throw DatabaseError(message: "step: \(database.lastError)") }
+    }
+
+    /// Advances to the next row; false when there is none.
+    public func step() throws -> Bool {
+        let result = sqlite3_step(statement)
+        if result == SQLITE_ROW { return true }
+        if result == SQLITE_DONE { return false }
+        throw DatabaseError(message: "step: \(database.lastError)")
+    }
+
+    public var columnCount: Int { Int(sqlite3_column_count(statement)) }
+    public func int(_ column: Int) -> Int64 { sqlite3_column_int64(statement, Int32(column)) }
+    public func isNull(_ column: Int) -> Bool { sqlite3_column_type(statement, Int32(column)) == SQLITE_NULL }
+    public func text(_ column: Int) -> String? {
+        guard let pointer = sqlite3_column_text(statement, Int32(column)) else { return nil }
+        return String(cString: pointer)
+    }
+}

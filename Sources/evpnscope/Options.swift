@@ -1,0 +1,75 @@
+import Analysis
+import ArgumentParser
+import EVPNModel
+import Replay
+
+/// Parses "180", "180s", "3m", "1h", "500ms" into microseconds.
+func parseDuration(_ text: String) throws -> Int64 {
+    let units: [(String, Double)] = [("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000)]
+    for (suffix, scale) in units where text.hasSuffix(suffix) {
+        if let value = Double(text.dropLast(suffix.count)), value >= 0 { return Int64(value * scale) }
+    }
+    if let value = Double(text), value >= 0 { return Int64(value * 1_000_000) }
+    throw CLIUsageError(message: "'\(text)' is not a duration (examples: 180s, 3m, 30)")
+}
+
+func parseTime(_ text: String, option: String) throws -> Int64 {
+    guard let value = Timestamp.parse(text) else { throw CLIUsageError(message: "\(option): '\(text)' is not a time (2026-11-24T02:14:00Z or epoch seconds)") }
+    return value
+}
+
+/// Replay and detector settings shared by analyze and replay.
+struct ReplayOptions: ParsableArguments {
+    @Option(help: "Originating PE rule (ID-1): rd, originator, nexthop or peer. Default: the spec's order of preference.")
+    var peKey: String?
+
+    @Option(help: "Broadcast domain key (ID-2): rt or rd-number.")
+    var bdKey: String = "rt"
+
+    func engineOptions() throws -> ReplayEngine.Options {
+        var options = ReplayEngine.Options()
+        if let peKey {
+            guard let rule = PEKeyRule(rawValue: peKey) else { throw CLIUsageError(message: "--pe-key must be rd, originator, nexthop or peer") }
+            options.peKey = rule
+        }
+        guard let rule = BDKeyRule(rawValue: bdKey) else { throw CLIUsageError(message: "--bd-key must be rt or rd-number") }
+        options.bdKey = rule
+        return options
+    }
+}
+
+struct ThresholdOptions: ParsableArguments {
+    @Option(help: "Moves of one MAC that make a duplicate (MOB-7): more than this many within --window.")
+    var maxMoves: Int = 5
+    @Option(help: "Duplicate-detection window (MOB-7).")
+    var window: String = "180s"
+    @Option(help: "How long an old PE may keep advertising after a move before STALE-AFTER-MOVE.")
+    var staleGrace: String = "30s"
+    @Option(help: "Graceful-restart time before STALE-PEER-DOWN.")
+    var restartTime: String = "120s"
+    @Option(help: "How long a VPN host route may point at the old PE after a move (STALE-HOST-ROUTE).")
+    var hostRouteGrace: String = "30s"
+    @Option(help: "Findings this close in time with the same PEs form one incident.")
+    var incidentGap: String = "60s"
+    @Option(help: "A sequence jump larger than this on a move is minor rather than info (SEQ-JUMP).")
+    var jumpMinor: UInt32 = 1000
+
+    func thresholds() throws -> Thresholds {
+        var t = Thresholds()
+        guard maxMoves >= 1 else { throw CLIUsageError(message: "--max-moves must be at least 1") }
+        t.maxMoves = maxMoves
+        t.window = try parseDuration(window)
+        t.staleGrace = try parseDuration(staleGrace)
+        t.restartTime = try parseDuration(restartTime)
+        t.hostRouteGrace = try parseDuration(hostRouteGrace)
+        t.incidentGap = try parseDuration(incidentGap)
+        t.jumpMinor = jumpMinor
+        return t
+    }
+
+    var described: [(String, String)] {
+        [("threshold.max-moves", "\(maxMoves)"), ("threshold.window", window), ("threshold.stale-grace", staleGrace),
+         ("threshold.restart-time", restartTime), ("threshold.host-route-grace", hostRouteGrace),
+         ("threshold.incident-gap", incidentGap), ("threshold.jump-minor", "\(jumpMinor)")]
+    }
+}
