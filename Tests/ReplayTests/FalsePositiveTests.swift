@@ -1,0 +1,125 @@
+import Analysis
+import EVPNModel
+import Replay
+import Testing
+
+/// docs/evpn-mobility.md §6: each trap produces no finding.
+let cleanMove = [Step(at: 0, pe: 1, mac: m, ip: "10.0.0.11"), Step(at: 10, pe: 2, mac: m, seq: 1, ip: "10.0.0.11"),
+                 Step(at: 10.5, pe: 1, mac: m, ip: "10.0.0.11", withdraw: true), Step(at: 200, pe: 1, mac: m, keepalive: true)]
+
+@Test("FP-2 two route reflectors (ID-3): one advertisement seen twice is one move")
+func twoReflectors() throws {
+    let run = try analyze(cleanMove, viaBothReflectors: true)
+    #expect(run.transitions(.moved).count == 1)
+    #expect(run.analyzer.findings.isEmpty)
+    #expect(run.engine.observations.count == 2)
+}
+
+@Test("FP-3 add-path: two paths of one route at one observation point")
+func addPathPaths() throws {
+    let run = try analyze(cleanMove, viaBothReflectors: true, addPath: true)
+    #expect(run.transitions(.moved).count == 1)
+    #expect(run.transitions(.withdrawn).count == 1)
+    #expect(run.analyzer.findings.isEmpty)
+    #expect(run.state(m)?.adverts.count == 1)
+}
+
+@Test("FP-5 route refresh / graceful restart (MOB-13): re-announcing the same sequence is no move")
+func refreshIsNoMove() throws {
+    var steps = cleanMove
+    for k in 0..<5 { steps.append(Step(at: 30 + Double(k), pe: 2, mac: m, seq: 1, ip: "10.0.0.11")) }
+    let run = try analyze(steps)
+    #expect(run.transitions(.moved).count == 1)
+    #expect(run.transitions(.updated).count >= 5)
+    #expect(run.analyzer.findings.isEmpty)
+}
+
+@Test("FP-7 one MAC in two broadcast domains (ID-2) is two MACs")
+func twoBroadcastDomains() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, routeTarget: 41000), Step(at: 5, pe: 2, mac: m, routeTarget: 41001)])
+    #expect(run.engine.macs.count == 2)
+    #expect(run.transitions(.moved).isEmpty)
+    #expect(run.analyzer.findings.isEmpty)
+}
+
+@Test("FP-8 one MAC with many IPs (MOB-11) is normal")
+func manyIPs() throws {
+    let steps = (1...20).map { Step(at: Double($0), pe: 1, mac: m, ip: "10.0.0.\($0)") }
+    let run = try analyze(steps)
+    #expect(run.analyzer.findings.isEmpty)
+    #expect(run.state(m)?.adverts.first?.routes.count == 21)
+}
+
+@Test("Property: replaying an announcement twice changes nothing")
+func idempotentAnnouncement() throws {
+    let once = try analyze([Step(at: 0, pe: 1, mac: m, seq: 3)])
+    let twice = try analyze([Step(at: 0, pe: 1, mac: m, seq: 3), Step(at: 1, pe: 1, mac: m, seq: 3)])
+    #expect(once.state(m)?.winner == twice.state(m)?.winner)
+    #expect(once.state(m)?.winnerSeq == twice.state(m)?.winnerSeq)
+    #expect(twice.state(m)?.adverts.first?.routes.first?.observations == 1)
+    #expect(twice.analyzer.findings.isEmpty)
+}
+
+@Test("Property: a withdrawn MAC leaves no advertisement and no live route")
+func withdrawnLeavesNoState() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, ip: "10.0.0.1"), Step(at: 1, pe: 2, mac: m, seq: 1, ip: "10.0.0.1"),
+                           Step(at: 2, pe: 1, mac: m, ip: "10.0.0.1", withdraw: true), Step(at: 3, pe: 2, mac: m, ip: "10.0.0.1", withdraw: true)])
+    #expect(run.state(m)?.adverts.isEmpty == true)
+    #expect(run.state(m)?.winner == -1)
+    #expect(run.engine.liveRoutes == 0)
+}
+
+@Test("Property: re-ordering events of unrelated MACs changes no MAC's result; output is deterministic")
+func unrelatedOrderDoesNotMatter() throws {
+    var random = SplitMix(seed: 42)
+    var perMAC: [[Step]] = []
+    for i in 0..<20 {
+        let mac = MACAddress(0x0200_0000_2000 + UInt64(i)).description
+        var steps: [Step] = []
+        var owner = 1 + random.below(4)
+        for k in 0..<(2 + random.below(6)) {
+            let next = k == 0 ? owner : 1 + random.below(4)
+            steps.append(Step(at: Double(k * 10), pe: next, mac: mac, seq: UInt32(k)))
+            if next != owner && k > 0 && random.below(2) == 0 { steps.append(Step(at: Double(k * 10) + 1, pe: owner, mac: mac, withdraw: true)) }
+            owner = next
+        }
+        perMAC.append(steps)
+    }
+    func summary(_ run: Run) -> [String] {
+        run.engine.macs.map { "\($0.mac) \(run.engine.pes[Int(max($0.winner, 0))].address) \($0.winnerSeq) \($0.moves)" }.sorted()
+            + run.analyzer.findings.map { "\($0.rule.rawValue) \($0.mac?.description ?? "")" }.sorted()
+    }
+    // Same times, but unrelated MACs interleaved differently inside each instant.
+    let forward = try analyze(perMAC.flatMap { $0 })
+    let backward = try analyze(perMAC.reversed().flatMap { $0 })
+    #expect(summary(forward) == summary(backward))
+    let again = try analyze(perMAC.flatMap { $0 })
+    #expect(forward.transitions.map { "\($0.kind) \($0.time) \($0.mac) \($0.pe) \($0.seqAfter)" } ==
+            again.transitions.map { "\($0.kind) \($0.time) \($0.mac) \($0.pe) \($0.seqAfter)" })
+}
+
+@Test("Property (MOB-8): PEs on one ESI never produce a move, whatever their order and sequences")
+func multiHomedNeverMoves() throws {
+    var random = SplitMix(seed: 7)
+    let esi = ESI("00:aa:bb:cc:dd:ee:ff:00:00:01")!
+    var steps: [Step] = []
+    for k in 0..<60 {
+        steps.append(Step(at: Double(k), pe: 1 + random.below(3), mac: m, seq: UInt32(random.below(3)), esi: esi, withdraw: random.below(4) == 0))
+    }
+    let run = try analyze(steps)
+    #expect(run.transitions(.moved).isEmpty)
+    #expect(run.findings(.dupMACFlap).isEmpty)
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}

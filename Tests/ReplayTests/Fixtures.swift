@@ -1,0 +1,126 @@
+import Analysis
+import BGPWire
+import BMP
+import ByteStreams
+import EVPNModel
+import Foundation
+import Ingest
+import MRT
+import Replay
+
+/// PE n of the worked examples (docs/evpn-mobility.md §7) is 10.255.255.n.
+func peAddress(_ n: Int) -> IPAddress { IPAddress(v4: 0x0AFF_FF00 | UInt32(n)) }
+let rr1 = IPAddress("10.255.0.1")!
+let rr2 = IPAddress("10.255.0.2")!
+let collectorIP = IPAddress("10.255.0.100")!
+let epoch: Int64 = 1_795_485_600_000_000  // 2026-11-24T02:00:00Z
+
+/// One PE announcement or withdrawal of a MAC (and optionally its IP) as a route reflector
+/// reflects it to the collector.
+struct Step {
+    var at: Double                    // seconds after `epoch`
+    var pe: Int
+    var mac: String
+    var seq: UInt32? = nil            // nil: no MAC Mobility community
+    var sticky = false
+    var esi = ESI.zero
+    var ip: String? = nil
+    var withdraw = false
+    var routeTarget: UInt32 = 41000
+    var mobilityCommunities = 1
+    var hostRoute: String? = nil      // a VPNv4 /32 instead of an EVPN route
+    var keepalive = false             // a record that only moves time forward
+
+    var time: Int64 { epoch + Int64(at * 1_000_000) }
+
+    func nlri() -> [NLRI] {
+        if let hostRoute {
+            return [.vpn(rd: .ipv4(peAddress(pe).v4, 5000), prefix: IPPrefix(address: IPAddress(hostRoute)!, length: 32), label: 16001)]
+        }
+        let rd = RouteDistinguisher.ipv4(peAddress(pe).v4, UInt16(routeTarget & 0xFFFF))
+        var out: [NLRI] = [.evpn(.macIP(MACIPAdvertisement(rd: rd, esi: esi, mac: MACAddress(mac)!, label1: 10000)))]
+        if let ip { out.append(.evpn(.macIP(MACIPAdvertisement(rd: rd, esi: esi, mac: MACAddress(mac)!, ip: IPAddress(ip)!, label1: 10000)))) }
+        return out
+    }
+
+    func update(cluster: IPAddress?, pathID: UInt32? = nil) -> UpdateMessage {
+        var u = UpdateMessage()
+        let family: AddressFamily = hostRoute == nil ? .evpn : .vpnv4
+        let entries = nlri().map { NLRIEntry(pathID: pathID, nlri: $0) }
+        if withdraw {
+            u.unreach = MPUnreach(family: family, nlri: entries)
+            return u
+        }
+        u.attributes.origin = 0
+        u.attributes.localPref = 100
+        if let cluster { u.attributes.originatorID = peAddress(pe); u.attributes.clusterList = [cluster.v4] }
+        u.attributes.extendedCommunities = [.routeTarget(.as2(65000, routeTarget)), .encapsulation(8)]
+        if let seq { for k in 0..<mobilityCommunities { u.attributes.extendedCommunities.append(.macMobility(sequence: seq &- UInt32(k), sticky: sticky)) } }
+        u.reach = MPReach(family: family, nextHop: peAddress(pe), nlri: entries)
+        return u
+    }
+}
+
+func temporaryPath(_ name: String) -> String {
+    let directory = NSTemporaryDirectory() + "evpnscope-replay-\(UUID().uuidString)"
+    try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    return directory + "/" + name
+}
+
+/// Writes the steps as a collector's BGP4MP_ET update dump: through RR1, and through RR2 too
+/// when `viaBothReflectors` (FP-2), RR2 with add-path identifiers when `addPath` (FP-3).
+func mrtDump(_ steps: [Step], viaBothReflectors: Bool = false, addPath: Bool = false, compression: Compression = .gzip) throws -> String {
+    let path = temporaryPath("updates.mrt" + CompressedWriter.fileExtension(compression))
+    let writer = try CompressedWriter(path: path, compression: compression)
+    for step in steps.sorted(by: { $0.at < $1.at }) {
+        if step.keepalive {
+            writer.write(MRTEncoder.bgp4mpMessage(time: step.time, peerAS: 65000, localAS: 65000, peerIP: rr1, localIP: collectorIP, message: BGPEncoder.keepalive))
+            continue
+        }
+        writer.write(MRTEncoder.bgp4mpMessage(time: step.time, peerAS: 65000, localAS: 65000, peerIP: rr1, localIP: collectorIP,
+                                              message: BGPEncoder.update(step.update(cluster: rr1))))
+        if viaBothReflectors {
+            let options = DecodeOptions(addPath: addPath ? .all : AddPathFamilies())
+            for pathID: UInt32 in addPath ? [1, 2] : [0] {
+                writer.write(MRTEncoder.bgp4mpMessage(time: step.time, peerAS: 65000, localAS: 65000, peerIP: rr2, localIP: collectorIP,
+                                                      message: BGPEncoder.update(step.update(cluster: rr2, pathID: addPath ? pathID : nil), options: options),
+                                                      addPath: addPath))
+            }
+        }
+    }
+    try writer.close()
+    return path
+}
+
+/// The result of replaying and analysing some inputs, with every transition kept.
+struct Run {
+    let engine: ReplayEngine
+    let analyzer: Analyzer
+    let incidents: [Incident]
+    let transitions: [Transition]
+    let inputs: InputSet
+
+    func findings(_ rule: Rule) -> [Finding] { analyzer.findings.filter { $0.rule == rule } }
+    var rules: [String] { analyzer.findings.map(\.rule.rawValue).sorted() }
+    func transitions(_ kind: Transition.Kind) -> [Transition] { transitions.filter { $0.kind == kind } }
+    func pe(_ n: Int) -> Int32 { engine.peID(of: peAddress(n))! }
+    func state(_ mac: String, routeTarget: UInt32 = 41000) -> MACState? {
+        engine.macs.first { $0.mac == MACAddress(mac)! && engine.bds[Int($0.bd)].routeTargets == [.as2(65000, routeTarget)] }
+    }
+}
+
+func analyze(_ paths: [String], thresholds: Thresholds = Thresholds()) throws -> Run {
+    let inputs = try InputSet(paths: paths)
+    let engine = ReplayEngine()
+    let analyzer = Analyzer(engine: engine, thresholds: thresholds)
+    var transitions: [Transition] = []
+    let forward = engine.onTransition
+    engine.onTransition = { transitions.append($0); forward($0) }
+    while let item = inputs.next() { analyzer.process(item) }
+    let incidents = analyzer.finish()
+    return Run(engine: engine, analyzer: analyzer, incidents: incidents, transitions: transitions, inputs: inputs)
+}
+
+func analyze(_ steps: [Step], viaBothReflectors: Bool = false, addPath: Bool = false) throws -> Run {
+    try analyze([try mrtDump(steps, viaBothReflectors: viaBothReflectors, addPath: addPath)])
+}

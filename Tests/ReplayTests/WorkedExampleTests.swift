@@ -1,0 +1,184 @@
+import Analysis
+import EVPNModel
+import Replay
+import Testing
+
+/// docs/evpn-mobility.md §7, each example built into real MRT bytes and run through the decoders.
+let m = "aa:aa:aa:11:11:11"
+
+/// PE2 and PE3 advertising `m` in turn every 20 s with increasing sequence numbers (W-3).
+func alternating(_ count: Int) -> [Step] {
+    var steps: [Step] = []
+    for k in 0..<count {
+        let pe: Int = k % 2 == 0 ? 2 : 3
+        steps.append(Step(at: Double(20 * k), pe: pe, mac: m, seq: UInt32(k + 1)))
+    }
+    return steps
+}
+
+@Test("W-1 clean move (MOB-2, MOB-3, MOB-5): learned, moved 0→1, superseded, withdrawn, no finding")
+func w1CleanMove() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m), Step(at: 10, pe: 2, mac: m, seq: 1), Step(at: 11, pe: 1, mac: m, withdraw: true),
+                           Step(at: 120, pe: 3, mac: "00:00:00:00:00:01", keepalive: true)])
+    #expect(run.transitions(.learned).map(\.pe) == [run.pe(1)])
+    let move = try #require(run.transitions(.moved).first)
+    #expect(move.otherPE == run.pe(1) && move.pe == run.pe(2) && move.seqBefore == 0 && move.seqAfter == 1)
+    #expect(run.transitions(.superseded).map(\.pe) == [run.pe(1)])
+    #expect(run.transitions(.withdrawn).map(\.pe) == [run.pe(1)])
+    #expect(run.state(m)?.winner == run.pe(2))
+    #expect(run.state(m)?.adverts.count == 1)
+    #expect(run.analyzer.findings.isEmpty)
+}
+
+@Test("W-2 STALE-AFTER-MOVE (MOB-5): the old PE never withdraws")
+func w2StaleAfterMove() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m), Step(at: 10, pe: 2, mac: m, seq: 1),
+                           Step(at: 60, pe: 1, mac: m, keepalive: true)])
+    #expect(run.rules == ["STALE-AFTER-MOVE"])
+    let finding = try #require(run.findings(.staleAfterMove).first)
+    #expect(Set(finding.pes) == [run.pe(1), run.pe(2)])
+    #expect(finding.mac == MACAddress(m))
+    #expect(finding.firstTime == epoch + 10_000_000)
+    #expect(finding.evidence.contains { $0.event == "still-advertised" && $0.pe == run.pe(1) && $0.seq == 0 })
+}
+
+@Test("W-2 boundary: a withdrawal inside the grace period is no finding")
+func w2WithdrawInsideGrace() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m), Step(at: 10, pe: 2, mac: m, seq: 1), Step(at: 39, pe: 1, mac: m, withdraw: true),
+                           Step(at: 60, pe: 1, mac: m, keepalive: true)])
+    #expect(run.analyzer.findings.isEmpty)
+}
+
+@Test("W-3 DUP-MAC-FLAP (MOB-7): 6 moves in 120 s between PE2 and PE3")
+func w3DuplicateMAC() throws {
+    let steps = alternating(7)
+    let run = try analyze(steps)
+    #expect(run.transitions(.moved).count == 6)
+    let flap = try #require(run.findings(.dupMACFlap).first)
+    #expect(run.findings(.dupMACFlap).count == 1)
+    #expect(flap.lastTime == epoch + 120_000_000)
+    #expect(flap.firstTime == epoch + 20_000_000)
+    #expect(Set(flap.pes) == [run.pe(2), run.pe(3)])
+    #expect(flap.evidence.filter { $0.event == "moved" }.count == 6)
+    #expect(run.incidents.count == 1)
+    #expect(run.incidents[0].title.hasPrefix("Duplicate MAC"))
+}
+
+@Test("W-3 boundary (MOB-7): 5 moves in the window is not a duplicate")
+func w3FiveMovesIsNoFlap() throws {
+    let steps = alternating(6)
+    let run = try analyze(steps)
+    #expect(run.transitions(.moved).count == 5)
+    #expect(run.findings(.dupMACFlap).isEmpty)
+}
+
+@Test("W-4 loop (MOB-7): 300 MACs flapping between PE2 and PE3 are one layer-2 loop incident")
+func w4Loop() throws {
+    var steps: [Step] = []
+    for i in 0..<300 {
+        let mac = MACAddress(0x0200_0000_1000 + UInt64(i)).description
+        for k in 0..<7 {
+            let pe: Int = k % 2 == 0 ? 2 : 3
+            let at: Double = Double(k) * 15 + Double(i) * 0.001
+            steps.append(Step(at: at, pe: pe, mac: mac, seq: UInt32(k)))
+        }
+    }
+    let run = try analyze(steps)
+    #expect(run.findings(.dupMACFlap).count == 300)
+    #expect(run.incidents.count == 1)
+    let incident = try #require(run.incidents.first)
+    #expect(incident.title.hasPrefix("Layer-2 loop"))
+    #expect(incident.macs.count == 300)
+    #expect(incident.severity == .critical)
+    #expect(Set(incident.pes) == [run.pe(2), run.pe(3)])
+}
+
+@Test("W-5 SEQ-TIE (MOB-4): equal sequence on different ESIs, the lower address wins")
+func w5Tie() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 3), Step(at: 5, pe: 2, mac: m, seq: 3), Step(at: 100, pe: 1, mac: m, keepalive: true)])
+    #expect(run.rules == ["SEQ-TIE"])
+    #expect(run.state(m)?.winner == run.pe(1))
+    // The same tie arriving in the other order moves the MAC to the lower address, still one SEQ-TIE and no stale finding.
+    let reversed = try analyze([Step(at: 0, pe: 2, mac: m, seq: 3), Step(at: 5, pe: 1, mac: m, seq: 3), Step(at: 100, pe: 1, mac: m, keepalive: true)])
+    #expect(reversed.rules == ["SEQ-TIE"])
+    #expect(reversed.state(m)?.winner == reversed.pe(1))
+}
+
+@Test("W-6 SEQ-DECREASE: a PE lowers its own sequence without a move")
+func w6Decrease() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 4), Step(at: 5, pe: 1, mac: m, seq: 2)])
+    #expect(run.rules == ["SEQ-DECREASE"])
+    #expect(run.findings(.seqDecrease).first?.pes == [run.pe(1)])
+}
+
+@Test("W-7 SEQ-MISSING-ON-MOVE (MOB-3): a move without increment leaves the MAC where it was")
+func w7MissingIncrement() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 2), Step(at: 5, pe: 2, mac: m)])
+    #expect(run.rules == ["SEQ-MISSING-ON-MOVE"])
+    #expect(run.state(m)?.winner == run.pe(1))
+    #expect(run.transitions(.rejected).count == 1)
+}
+
+@Test("W-8 STICKY-MOVED (MOB-6): a higher sequence does not take a sticky MAC")
+func w8Sticky() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 0, sticky: true), Step(at: 5, pe: 2, mac: m, seq: 1)])
+    #expect(run.rules == ["STICKY-MOVED"])
+    #expect(run.state(m)?.winner == run.pe(1))
+    let both = try analyze([Step(at: 0, pe: 1, mac: m, seq: 0, sticky: true), Step(at: 5, pe: 2, mac: m, seq: 0, sticky: true)])
+    #expect(both.rules == ["STICKY-CONFLICT"])
+}
+
+@Test("W-9 aliasing (MOB-8, FP-1): two PEs on one ESI are no move")
+func w9MultiHoming() throws {
+    let esi = ESI("00:11:22:33:44:55:66:77:88:01")!
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 0, esi: esi), Step(at: 1, pe: 2, mac: m, seq: 0, esi: esi),
+                           Step(at: 50, pe: 1, mac: m, withdraw: true), Step(at: 51, pe: 1, mac: m, seq: 0, esi: esi),
+                           Step(at: 300, pe: 1, mac: m, keepalive: true)])
+    #expect(run.transitions(.aliased).count >= 1)
+    #expect(run.transitions(.moved).isEmpty)
+    #expect(run.analyzer.findings.isEmpty)
+}
+
+@Test("W-11 SEQ-WRAP (MOB-10): from the top of the range to 0 is newer, not a decrease")
+func w11Wrap() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: UInt32.max), Step(at: 10, pe: 2, mac: m, seq: 0), Step(at: 10.1, pe: 1, mac: m, withdraw: true)])
+    #expect(run.rules == ["SEQ-WRAP"])
+    #expect(run.state(m)?.winner == run.pe(2))
+    #expect(run.transitions(.moved).first?.wrap == true)
+}
+
+@Test("W-12 STALE-HOST-ROUTE: a VPNv4 /32 still points at the old PE after the move")
+func w12HostRoute() throws {
+    let ip = "10.0.0.11"
+    var steps = [Step(at: 0, pe: 1, mac: m, ip: ip), Step(at: 0, pe: 1, mac: m, hostRoute: ip),
+                 Step(at: 10, pe: 2, mac: m, seq: 1, ip: ip), Step(at: 10, pe: 2, mac: m, hostRoute: ip),
+                 Step(at: 11, pe: 1, mac: m, ip: ip, withdraw: true), Step(at: 70, pe: 1, mac: m, keepalive: true)]
+    let stale = try analyze(steps)
+    #expect(stale.rules == ["STALE-HOST-ROUTE"])
+    #expect(stale.findings(.staleHostRoute).first?.ip == IPAddress(ip))
+    steps.append(Step(at: 12, pe: 1, mac: m, withdraw: true, hostRoute: ip))
+    #expect(try analyze(steps).analyzer.findings.isEmpty)
+}
+
+@Test("SEQ-MULTI-COMMUNITY (MOB-9): the highest of several sequences is used")
+func multipleMobilityCommunities() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 5, mobilityCommunities: 2)])
+    #expect(run.rules == ["SEQ-MULTI-COMMUNITY"])
+    #expect(run.state(m)?.winnerSeq == 5)
+}
+
+@Test("SEQ-JUMP: a move that skips sequence numbers")
+func sequenceJump() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 1), Step(at: 5, pe: 2, mac: m, seq: 5000), Step(at: 5.1, pe: 1, mac: m, withdraw: true)])
+    let jump = try #require(run.findings(.seqJump).first)
+    #expect(jump.severity == .minor)
+    #expect(run.rules == ["SEQ-JUMP"])
+}
+
+@Test("IP-MOVE-NEW-MAC (MOB-11): an IP re-appears behind a new MAC")
+func ipMovesToNewMAC() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, ip: "10.0.0.7"), Step(at: 5, pe: 1, mac: m, ip: "10.0.0.7", withdraw: true),
+                           Step(at: 6, pe: 1, mac: "aa:aa:aa:22:22:22", seq: 1, ip: "10.0.0.7")])
+    #expect(run.rules == ["IP-MOVE-NEW-MAC"])
+    #expect(run.findings(.ipMoveNewMAC).first?.mac == MACAddress("aa:aa:aa:22:22:22"))
+}
