@@ -1,5 +1,65 @@
 import ArgumentParser
+import EVPNModel
+import Foundation
+import Ingest
+import Replay
 
 struct Replay: ParsableCommand {
-    func run() throws { throw CLIUsageError(message: "not yet available") }
+    static let configuration = CommandConfiguration(
+        abstract: "Print the reconstructed state at a moment: what each PE advertised and who owned each MAC.")
+
+    @Argument(help: "MRT or BMP files, directories, or - for stdin.")
+    var inputs: [String]
+
+    @Option(help: "The moment (ISO 8601 or epoch seconds); default: the end of the inputs.")
+    var at: String?
+
+    @Option(help: "Only this MAC.")
+    var mac: String?
+
+    @Option(help: "Only MACs this PE advertises (its address).")
+    var pe: String?
+
+    @OptionGroup var replayOptions: ReplayOptions
+
+    func run() throws {
+        let moment = try at.map { try parseTime($0, option: "--at") }
+        let macFilter = try mac.map { text -> MACAddress in
+            guard let value = MACAddress(text) else { throw CLIUsageError(message: "'\(text)' is not a MAC address") }
+            return value
+        }
+        let peFilter = try pe.map { text -> IPAddress in
+            guard let value = IPAddress(text) else { throw CLIUsageError(message: "'\(text)' is not an IP address") }
+            return value
+        }
+        let inputSet: InputSet
+        do { inputSet = try InputSet(paths: inputs, evpnOnly: true) } catch let error as UsageError { throw CLIUsageError(message: error.description) }
+        let engine = ReplayEngine(options: try replayOptions.engineOptions())
+        while let item = inputSet.next() {
+            if let moment, item.time > moment { break }
+            engine.process(item)
+        }
+        let peID = peFilter.flatMap { engine.peID(of: $0) }
+        if peFilter != nil && peID == nil { print("PE \(peFilter!) advertised nothing by then"); return }
+        print("state at \(Timestamp.format(moment ?? engine.now)): \(engine.pes.count) PEs, \(engine.macs.count) MACs, \(engine.liveRoutes) live MAC routes")
+        let order = engine.macs.indices.sorted { (engine.macs[$0].bd, engine.macs[$0].mac) < (engine.macs[$1].bd, engine.macs[$1].mac) }
+        var shown = 0
+        for index in order {
+            let state = engine.macs[index]
+            if let macFilter, state.mac != macFilter { continue }
+            if let peID, state.advert(of: peID) == nil { continue }
+            if state.adverts.isEmpty && macFilter == nil { continue }
+            shown += 1
+            let owner = state.winner >= 0 ? engine.pes[Int(state.winner)].address.description : "nobody"
+            print("\(state.mac)  \(engine.bds[Int(state.bd)].label)  owner \(owner) seq \(state.winnerSeq)  moves \(state.moves)")
+            for advert in state.adverts {
+                let ips = advert.routes.compactMap { $0.ip?.description }
+                let esi = advert.esi.isZero ? "" : " esi \(advert.esi)"
+                print("    \(engine.pes[Int(advert.pe)].address)  seq \(advert.seq)\(advert.sticky ? " sticky" : "")\(esi)  since \(Timestamp.format(advert.firstSeen))\(ips.isEmpty ? "" : "  ips " + ips.joined(separator: ","))")
+            }
+        }
+        if shown == 0 { print("no matching MAC") }
+        for damage in inputSet.damage { printError("evpnscope: damaged input: \(damage)") }
+        if !inputSet.damage.isEmpty { throw ExitStatusError(code: ExitStatus.damaged) }
+    }
 }

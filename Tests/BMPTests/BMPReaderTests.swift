@@ -1,0 +1,92 @@
+import BGPWire
+import BMP
+import ByteStreams
+import EVPNModel
+import Foundation
+import Ingest
+import Testing
+
+let router = IPAddress("10.255.0.1")!
+let pe3 = IPAddress("10.255.255.3")!
+
+func bmpFile(_ messages: [[UInt8]], compression: Compression = .gzip) throws -> String {
+    let directory = NSTemporaryDirectory() + "evpnscope-bmp-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let path = directory + "/stream" + CompressedWriter.fileExtension(compression)
+    let writer = try CompressedWriter(path: path, compression: compression)
+    for message in messages { writer.write(message) }
+    try writer.close()
+    return path
+}
+
+func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessage {
+    var u = UpdateMessage()
+    u.attributes.origin = 0
+    u.attributes.extendedCommunities = [.routeTarget(.as2(65000, 41000)), .macMobility(sequence: seq)]
+    let route = MACIPAdvertisement(rd: .ipv4(pe3.v4, 41000), mac: MACAddress(mac)!, ip: IPAddress("10.0.0.3"), label1: 10000)
+    u.reach = MPReach(family: .evpn, nextHop: pe3, nlri: [NLRIEntry(pathID: pathID, nlri: .evpn(.macIP(route)))])
+    return u
+}
+
+@Test func everyMessageTypeDecodesWithPeerTablesAndAddPathFromPeerUp() throws {
+    let t0: Int64 = 1_795_485_600_000_000
+    var local = OpenMessage(myAS: 65000, bgpID: router)
+    local.fourByteAS = true; local.multiprotocol = [.evpn]; local.addPath = [.evpn: 1]
+    var remote = OpenMessage(myAS: 65000, bgpID: pe3)
+    remote.fourByteAS = true; remote.multiprotocol = [.evpn]; remote.addPath = [.evpn: 2]
+    let pre = BMPEncoder.PeerHeader(address: pe3, asn: 65000, bgpID: pe3, time: t0 + 1_000_001)
+    var post = pre; post.flags = 0x40
+    let locRIB = BMPEncoder.PeerHeader(type: 3, address: IPAddress(v4: 0), asn: 65000, bgpID: router, time: t0 + 2_000_000)
+    let addPath = DecodeOptions(addPath: .all)
+    let path = try bmpFile([
+        BMPEncoder.initiation(sysName: "rr1 <script>|x", sysDescr: "test router"),
+        BMPEncoder.peerUp(pre, localAddress: router, sentOpen: local, receivedOpen: remote),
+        BMPEncoder.routeMonitoring(pre, update: BGPEncoder.update(macRoute("aa:aa:aa:00:00:03", seq: 2, pathID: 7), options: addPath)),
+        BMPEncoder.routeMonitoring(post, update: BGPEncoder.update(macRoute("aa:aa:aa:00:00:03", seq: 2, pathID: 7), options: addPath)),
+        BMPEncoder.routeMonitoring(locRIB, update: BGPEncoder.update(macRoute("aa:aa:aa:00:00:03", seq: 2))),
+        BMPEncoder.statistics(pre, counters: [(0, 5)]),
+        BMPEncoder.peerDown(pre, reason: 4),
+        BMPEncoder.termination(reason: 0),
+    ])
+    let inputs = try InputSet(paths: [path])
+    var routes: [RouteEvent] = [], sessions: [SessionEvent] = []
+    while let item = inputs.next() {
+        switch item {
+        case .route(let e): routes.append(e)
+        case .session(let e): sessions.append(e)
+        case .heartbeat: break
+        }
+    }
+    #expect(inputs.damage.isEmpty)
+    #expect(inputs.files[0].format == .bmp)
+    #expect(routes.map(\.observation.table) == [.adjRIBInPre, .adjRIBInPost, .locRIB])
+    #expect(routes[0].entry.pathID == 7)        // add-path negotiated in Peer Up (RFC 7911 §4)
+    #expect(routes[2].entry.pathID == nil)
+    #expect(routes[0].time == t0 + 1_000_001)
+    #expect(routes[0].observation.peerIP == pe3)
+    #expect(routes[0].attributes.macMobility?.sequence == 2)
+    guard case .evpn(.macIP(let route)) = routes[0].entry.nlri else { Issue.record("not a MAC/IP route"); return }
+    #expect(route.mac == MACAddress("aa:aa:aa:00:00:03"))
+    #expect(sessions.map(\.kind) == [.established, .down(reason: "remote system closed the session"),
+                                     .monitoringEnded(reason: "monitoring session terminated: administratively closed")])
+    let reader = try #require(inputs.files[0].reader as? BMPReader)
+    #expect(reader.routers.first?.sysName == "rr1 <script>|x")
+    #expect(reader.stats.records == 8)
+}
+
+@Test func truncatedBMPKeepsEveryMessageBeforeTheDamage() throws {
+    let t0: Int64 = 1_795_485_600_000_000
+    let header = BMPEncoder.PeerHeader(address: pe3, asn: 65000, bgpID: pe3, time: t0)
+    var messages = (0..<50).map { BMPEncoder.routeMonitoring(header, update: BGPEncoder.update(macRoute(MACAddress(UInt64(0x0200_0000_0000 + $0)).description, seq: 1))) }
+    let good = messages.prefix(49).reduce(0) { $0 + $1.count }
+    messages[49].removeLast(10)
+    let path = try bmpFile(messages, compression: .plain)
+    let inputs = try InputSet(paths: [path])
+    var count = 0
+    while let item = inputs.next() { if case .route = item { count += 1 } }
+    #expect(count == 49)
+    let damage = try #require(inputs.damage.first)
+    #expect(damage.offset == Int64(good))
+    #expect(damage.message.contains("truncated BMP message"))
+    #expect(!damage.recovered)
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Generator
+import Store
+import Testing
+
+/// End to end through the built binary: scenario dumps (MRT gz/bz2, BMP) → analyze → the exact
+/// findings of truth.json, the SQLite rows and the report.
+let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let binary = repository.appendingPathComponent(".build/debug/evpnscope").path
+
+struct CommandResult { var status: Int32; var stdout: String; var stderr: String }
+
+func evpnscope(_ arguments: [String]) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    process.currentDirectoryURL = repository
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+func scratch() -> String {
+    let path = NSTemporaryDirectory() + "evpnscope-e2e-\(UUID().uuidString)"
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func generateDemo(into directory: String, compression: String = "mixed") throws -> Truth {
+    let result = try evpnscope(["generate", "datasets/scenarios/demo.json", "--out", directory, "--compression", compression])
+    #expect(result.status == 0, "\(result.stderr)")
+    let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/truth.json"))
+    return try JSONDecoder().decode(Truth.self, from: data)
+}
+
+/// Findings as comparable keys: rule, MAC, IP and the PE addresses.
+func findingKeys(_ db: Database) throws -> [String] {
+    let pes = Dictionary(uniqueKeysWithValues: try db.rows("SELECT id, address FROM pes").map { ($0[0]!, $0[1]!) })
+    return try db.rows("SELECT rule, mac, ip, pes FROM findings").map { row in
+        let ids: [String] = (row[3] ?? "").split(separator: " ").map(String.init)
+        let addresses: [String] = ids.map { pes[$0]! }.sorted { IPv4Order($0).lexicographicallyPrecedes(IPv4Order($1)) }
+        return "\(row[0]!) \(row[1] ?? "-") \(row[2] ?? "-") \(addresses.joined(separator: ","))"
+    }.sorted()
+}
+
+func IPv4Order(_ text: String) -> [Int] { text.split(separator: ".").map { Int($0) ?? 0 } }
+
+func truthKeys(_ truth: Truth) -> [String] {
+    truth.findings.map { "\($0.rule) \($0.mac ?? "-") \($0.ip ?? "-") \($0.pes.joined(separator: ","))" }.sorted()
+}
+
+@Test(arguments: ["mixed", "bz2", "plain"])
+func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
+    let directory = scratch()
+    let truth = try generateDemo(into: directory + "/data", compression: compression)
+    let result = try evpnscope(["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/report.md", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let db = try Database(path: directory + "/a.sqlite", readOnly: true)
+    #expect(try findingKeys(db) == truthKeys(truth))
+    let titles = try db.rows("SELECT title FROM incidents ORDER BY id").map { $0[0]! }
+    #expect(titles.count == truth.incidents.count)
+    for expected in truth.incidents { #expect(titles.contains { $0.hasPrefix(expected) }, "missing incident \(expected)") }
+    // The summary JSON agrees with the database.
+    #expect(result.stdout.contains("\"incidents\":[{\"id\":1,\"severity\":\"critical\",\"title\":\"Layer-2 loop"))
+    let inputs = try db.rows("SELECT format, compression, damaged, sha256 FROM inputs ORDER BY path")
+    #expect(inputs.count == 5)
+    #expect(inputs.allSatisfy { $0[2] == "0" && ($0[3]?.count ?? 0) == 64 })
+    #expect(Set(inputs.map { $0[0]! }) == ["mrt", "bmp"])
+}
+
+@Test func reportHasItsSectionsAndTheIncidentMACs() throws {
+    let directory = scratch()
+    _ = try generateDemo(into: directory + "/data")
+    let result = try evpnscope(["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/report.md"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let report = try String(contentsOfFile: directory + "/report.md", encoding: .utf8)
+    for section in ["# EVPN incident report", "## Summary", "## Incidents", "### Incident 1: Layer-2 loop", "```mermaid", "## PEs",
+                    "## Thresholds", "## Inputs", "## Decode errors", "Probable cause", "Next step"] {
+        #expect(report.contains(section), "missing \(section)")
+    }
+    let db = try Database(path: directory + "/a.sqlite", readOnly: true)
+    for mac in try db.rows("SELECT mac FROM findings WHERE rule = 'DUP-MAC-FLAP' LIMIT 5").map({ $0[0]! }) {
+        #expect(report.contains("`\(mac)`"))
+    }
+    // `report` re-renders the same document from the database alone.
+    let rerendered = try evpnscope(["report", "--db", directory + "/a.sqlite", "--out", "-"])
+    #expect(rerendered.stdout == report)
+    // `mac` prints one MAC's whole history.
+    let flapping = try db.rows("SELECT mac FROM findings WHERE rule = 'DUP-MAC-FLAP' LIMIT 1")[0][0]!
+    let history = try evpnscope(["mac", flapping, "--db", directory + "/a.sqlite"])
+    #expect(history.status == 0)
+    #expect(history.stdout.split(separator: "\n").filter { $0.contains(" → ") }.count == 6)
+    #expect(history.stdout.contains("DUP-MAC-FLAP"))
+}
+
+@Test func reanalysingReplacesTheRunAndFailOnSetsTheExitStatus() throws {
+    let directory = scratch()
+    _ = try generateDemo(into: directory + "/data")
+    let arguments = ["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md"]
+    #expect(try evpnscope(arguments).status == 0)
+    let first = try Database(path: directory + "/a.sqlite", readOnly: true).rows("SELECT count(*) FROM findings")[0][0]
+    let again = try evpnscope(arguments + ["--fail-on", "critical", "--events", "none"])
+    #expect(again.status == 1)
+    let db = try Database(path: directory + "/a.sqlite", readOnly: true)
+    #expect(try db.rows("SELECT count(*) FROM findings")[0][0] == first)
+    #expect(try db.rows("SELECT count(*) FROM route_events")[0][0] == "0")
+    #expect(!FileManager.default.fileExists(atPath: directory + "/a.sqlite.tmp-\(getpid())"))
+    #expect(try evpnscope(["analyze", directory + "/missing"]).status == 2)
+    #expect(try evpnscope(["analyze", directory + "/data/dumps", "--max-moves", "zero"]).status == 2)
+    #expect(try evpnscope(["analyze", directory + "/data/dumps", "--window", "soon"]).status == 2)
+}
+
+@Test func damagedInputIsReportedAndEverythingBeforeItIsKept() throws {
+    let directory = scratch()
+    _ = try generateDemo(into: directory + "/data", compression: "gz")
+    let mrt = directory + "/data/dumps/mrt"
+    let first = try FileManager.default.contentsOfDirectory(atPath: mrt).filter { $0.hasPrefix("updates") }.sorted()[0]
+    var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: mrt + "/" + first)))
+    bytes.removeLast(bytes.count / 2)
+    try Data(bytes).write(to: URL(fileURLWithPath: mrt + "/" + first))
+    try Data("not a dump\n".utf8).write(to: URL(fileURLWithPath: mrt + "/README.txt"))
+    let result = try evpnscope(["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md"])
+    #expect(result.status == 3)
+    #expect(result.stderr.contains(first))
+    #expect(result.stderr.contains("README.txt"))
+    let db = try Database(path: directory + "/a.sqlite", readOnly: true)
+    let damaged = try db.rows("SELECT path FROM inputs WHERE damaged = 1").map { $0[0]! }.sorted()
+    #expect(damaged.count == 2)
+    #expect(try db.rows("SELECT count(*) FROM decode_errors WHERE kind = 'damage'")[0][0] != "0")
+    // The BMP stream still carries the whole run: the loop is found from what was decoded.
+    #expect(try db.rows("SELECT count(*) FROM findings WHERE rule = 'DUP-MAC-FLAP'")[0][0] == "41")
+    let report = try String(contentsOfFile: directory + "/r.md", encoding: .utf8)
+    #expect(report.contains("README.txt"))
+    #expect(report.contains("not an MRT or BMP dump"))
+}
+
+@Test func decodeCommandPrintsEveryEVPNField() throws {
+    let directory = scratch()
+    _ = try generateDemo(into: directory + "/data", compression: "bz2")
+    let result = try evpnscope(["decode", "--family", "evpn", directory + "/data/dumps/mrt"])
+    #expect(result.status == 0)
+    let lines = result.stdout.split(separator: "\n")
+    let line = try #require(lines.first { $0.contains("\"mm_seq\":1") && $0.contains("\"ip\"") })
+    let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+    #expect(object["route_type"] as? Int == 2)
+    #expect((object["rd"] as? String)?.hasPrefix("10.255.255.") == true)
+    #expect(object["esi"] as? String == "00:00:00:00:00:00:00:00:00:00")
+    #expect(object["label1"] as? Int == 10000 || object["label1"] as? Int == 10001 || object["label1"] as? Int == 10002 || object["label1"] as? Int == 10003)
+    #expect((object["route_targets"] as? [String])?.first?.hasPrefix("65000:4100") == true)
+    #expect(object["originator_id"] as? String == object["next_hop"] as? String)
+    #expect(object["mm_sticky"] as? Bool == false)
+    #expect(!lines.contains { $0.contains("\"family\":\"vpnv4\"") })
+}

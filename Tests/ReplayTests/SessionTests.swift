@@ -1,0 +1,75 @@
+import Analysis
+import BGPWire
+import BMP
+import ByteStreams
+import EVPNModel
+import Foundation
+import Replay
+import Testing
+
+/// W-10: PE3 advertises 50 MACs seen through two BMP-monitored reflectors; its session goes down.
+func peFailureStreams(secondRouterReportsDown: Bool) throws -> [String] {
+    var paths: [String] = []
+    for (name, reportsDown) in [("rr1", true), ("rr2", secondRouterReportsDown)] {
+        let path = temporaryPath("\(name).bmp.gz")
+        let writer = try CompressedWriter(path: path, compression: .gzip)
+        writer.write(BMPEncoder.initiation(sysName: name, sysDescr: "reflector"))
+        let peer = BMPEncoder.PeerHeader(address: peAddress(3), asn: 65000, bgpID: peAddress(3), time: epoch)
+        var open = OpenMessage(myAS: 65000, bgpID: peAddress(3))
+        open.fourByteAS = true
+        writer.write(BMPEncoder.peerUp(peer, localAddress: rr1, sentOpen: open, receivedOpen: open))
+        for i in 0..<50 {
+            var header = peer
+            header.time = epoch + Int64(i) * 1000
+            let step = Step(at: 0, pe: 3, mac: MACAddress(0x0200_0000_3000 + UInt64(i)).description)
+            writer.write(BMPEncoder.routeMonitoring(header, update: BGPEncoder.update(step.update(cluster: nil))))
+        }
+        var down = peer
+        down.time = epoch + 100_000_000
+        if reportsDown { writer.write(BMPEncoder.peerDown(down, reason: 3, data: BGPEncoder.frame(type: 3, body: [6, 2]))) }
+        var later = peer
+        later.time = epoch + 400_000_000
+        writer.write(BMPEncoder.statistics(later, counters: [(0, 1)]))
+        try writer.close()
+        paths.append(path)
+    }
+    return paths
+}
+
+@Test("W-10 PE failure (MOB-12): session down everywhere flushes, no finding")
+func w10CleanFailure() throws {
+    let run = try analyze(try peFailureStreams(secondRouterReportsDown: true))
+    #expect(run.transitions(.flushed).count == 50)
+    #expect(run.analyzer.findings.isEmpty)
+    #expect(run.engine.liveRoutes == 0)
+}
+
+@Test("W-10 STALE-PEER-DOWN: one observation point keeps the dead PE's routes past the restart time")
+func w10StalePeerDown() throws {
+    let run = try analyze(try peFailureStreams(secondRouterReportsDown: false))
+    #expect(run.rules == ["STALE-PEER-DOWN"])
+    let finding = try #require(run.findings(.stalePeerDown).first)
+    #expect(finding.pes == [run.pe(3)])
+    #expect(finding.count == 50)
+    #expect(run.incidents.count == 1)
+    #expect(run.incidents[0].title.hasPrefix("PE failure"))
+}
+
+@Test("FP-4 pre- and post-policy tables of one peer are one advertisement (ID-3)")
+func prePostPolicy() throws {
+    let path = temporaryPath("prepost.bmp")
+    let writer = try CompressedWriter(path: path, compression: .plain)
+    for step in cleanMove where !step.keepalive {
+        for flags: UInt8 in [0, 0x40] {
+            let header = BMPEncoder.PeerHeader(flags: flags, address: peAddress(step.pe), asn: 65000, bgpID: peAddress(step.pe), time: step.time)
+            writer.write(BMPEncoder.routeMonitoring(header, update: BGPEncoder.update(step.update(cluster: nil))))
+        }
+    }
+    let end = BMPEncoder.PeerHeader(address: peAddress(1), asn: 65000, bgpID: peAddress(1), time: epoch + 300_000_000)
+    writer.write(BMPEncoder.statistics(end, counters: [(0, 1)]))
+    try writer.close()
+    let run = try analyze([path])
+    #expect(run.engine.observations.count == 4)  // two peers × two tables
+    #expect(run.transitions(.moved).count == 1)
+    #expect(run.analyzer.findings.isEmpty)
+}
