@@ -69,6 +69,7 @@ public struct MarkdownReport {
         renderPEs(&out)
         renderThresholds(&out)
         renderInputs(&out)
+        renderRouters(&out)
         renderErrors(&out)
         return out
     }
@@ -189,6 +190,16 @@ public struct MarkdownReport {
         for input in data.inputs {
             out += "| \(input.id) | \(markdownEscaped(input.path)) | \(input.format ?? "?") | \(input.compression ?? "?") | \(input.bytes) | \(input.records) | "
             out += "\(input.routeEvents) | \(input.first.map(t) ?? "—") | \(input.last.map(t) ?? "—") | \(input.damaged ? "**yes**" : "no") |\n"
+        }
+        out += "\n"
+    }
+
+    private func renderRouters(_ out: inout String) {
+        guard !data.routers.isEmpty else { return }
+        out += "## BMP monitored routers\n\n| input | sysName | sysDescr |\n|---|---|---|\n"
+        for router in data.routers {
+            let file = data.inputs.first { $0.id == router.input }.map { ($0.path as NSString).lastPathComponent } ?? "?"
+            out += "| \(markdownEscaped(file)) | \(markdownEscaped(router.sysName ?? "—")) | \(markdownEscaped(router.sysDescr ?? "—")) |\n"
         }
         out += "\n"
     }

@@ -3,6 +3,14 @@ import EVPNModel
 import Foundation
 import Replay
 
+/// A BMP monitored router as its Initiation message described it (network strings).
+public struct RouterRecord: Sendable {
+    public var key: UInt32
+    public var sysName: String?
+    public var sysDescr: String?
+    public init(key: UInt32, sysName: String?, sysDescr: String?) { self.key = key; self.sysName = sysName; self.sysDescr = sysDescr }
+}
+
 /// One input as the run saw it (filled in by the executable from the readers).
 public struct InputRecord: Sendable {
     public var id: Int32
@@ -19,6 +27,7 @@ public struct InputRecord: Sendable {
     public var lastTime: Int64?
     public var damage: [InputDamage]
     public var attributeProblems: [InputDamage]
+    public var routers: [RouterRecord] = []
     public init(id: Int32, path: String, sha256: String?, format: String?, compression: String?, bytes: Int64, compressedBytes: Int64,
                 records: Int, routeEvents: Int, attributeErrors: Int, firstTime: Int64?, lastTime: Int64?,
                 damage: [InputDamage], attributeProblems: [InputDamage]) {
@@ -121,7 +130,9 @@ public final class AnalysisWriter {
                   attribute_errors, first_time_us, last_time_us, damaged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             let error = try db.prepare("INSERT INTO decode_errors(input_id, byte_offset, message, recovered, kind) VALUES (?, ?, ?, ?, ?)")
+            let router = try db.prepare("INSERT INTO monitored_routers(input_id, router, sys_name, sys_descr) VALUES (?, ?, ?, ?)")
             for record in inputs {
+                for item in record.routers { try router.run(record.id, Int64(item.key), item.sysName, item.sysDescr) }
                 try input.run(record.id, record.path, record.sha256, record.format, record.compression, record.bytes, record.compressedBytes,
                               record.records, record.routeEvents, record.attributeErrors, record.firstTime, record.lastTime, !record.damage.isEmpty)
                 for damage in record.damage { try error.run(record.id, damage.offset, damage.message, damage.recovered, "damage") }

@@ -11,6 +11,7 @@ public enum Schema {
         attribute_errors INTEGER, first_time_us INTEGER, last_time_us INTEGER, damaged INTEGER NOT NULL DEFAULT 0);
     CREATE TABLE decode_errors (
         input_id INTEGER, byte_offset INTEGER, message TEXT NOT NULL, recovered INTEGER NOT NULL, kind TEXT NOT NULL);
+    CREATE TABLE monitored_routers (input_id INTEGER, router INTEGER, sys_name TEXT, sys_descr TEXT);
     CREATE TABLE observation_points (
         id INTEGER PRIMARY KEY, router INTEGER, table_name TEXT, distinguisher INTEGER, peer_ip TEXT, peer_as INTEGER, peer_bgp_id TEXT);
     CREATE TABLE pes (

@@ -1,5 +1,6 @@
 import Analysis
 import ArgumentParser
+import BMP
 import EVPNModel
 import Foundation
 import Ingest
@@ -115,12 +116,16 @@ struct Analyze: ParsableCommand {
 func inputRecords(_ inputSet: InputSet) -> [InputRecord] {
     inputSet.files.map { file in
         let stats = file.reader?.stats
-        return InputRecord(id: file.index, path: file.path, sha256: file.reader?.sha256, format: file.format?.rawValue,
+        var record = InputRecord(id: file.index, path: file.path, sha256: file.reader?.sha256, format: file.format?.rawValue,
                            compression: file.compression?.rawValue, bytes: file.reader?.bytesRead ?? 0,
                            compressedBytes: file.reader?.compressedBytesRead ?? 0, records: stats?.records ?? 0,
                            routeEvents: stats?.routeEvents ?? 0, attributeErrors: stats?.attributeErrors ?? 0,
                            firstTime: stats?.firstTime, lastTime: stats?.lastTime, damage: file.damage,
                            attributeProblems: file.reader?.attributeProblems ?? [])
+        if let bmp = file.reader as? BMPReader {
+            record.routers = bmp.routers.map { RouterRecord(key: $0.key, sysName: $0.sysName, sysDescr: $0.sysDescr) }
+        }
+        return record
     }
 }
 
