@@ -87,7 +87,7 @@ public struct SessionEvent: Sendable {
 }
 
 /// What the decoders hand to the replay engine, in time order.
-public enum FeedItem: Sendable {
+public indirect enum FeedItem: Sendable {
     case route(RouteEvent)
     case session(SessionEvent)
     /// A record that carries no route but proves the collector was alive at this time

@@ -224,7 +224,8 @@ public final class ScenarioGenerator {
         macs[m].seq &+= 1
         macs[m].owners = [newPE]
         try advertise(m, pe: newPE, time: time)
-        if withdrawOld { for pe in old where pe != newPE { try withdraw(m, pe: pe, time: time + 20_000) } }
+        // The old PE withdraws once it has the higher sequence: 20 ms later, kept in time order.
+        if withdrawOld { for pe in old where pe != newPE { later(time + 20_000) { try self.withdraw(m, pe: pe, time: time + 20_000) } } }
     }
 
     private func emitSegmentRoutes(time: Int64) throws {
@@ -359,7 +360,7 @@ public final class ScenarioGenerator {
                 self.macs[m].seq &+= 1
                 self.macs[m].owners = [to]
                 try self.advertise(m, pe: to, time: t)
-                try self.withdraw(m, pe: from, time: t + 20_000, hostRoute: false)  // the /32 stays behind
+                self.later(t + 20_000) { try self.withdraw(m, pe: from, time: t + 20_000, hostRoute: false) }  // the /32 stays behind
             }
             expect("STALE-HOST-ROUTE", mac: m, ip: macs[m].ip, pes: [from, to], episode: label)
             incidents.append("Host routes still pointing at the old PE")
@@ -461,6 +462,16 @@ public final class ScenarioGenerator {
         }
     }
 
+    /// Emissions due a little later than the action that caused them, in time order.
+    private var deferred: [Action] = []
+    private var deferredOrder = 0
+    private func later(_ time: Int64, _ run: @escaping () throws -> Void) {
+        deferredOrder += 1
+        let action = Action(time: time, order: deferredOrder, run: run)
+        let index = deferred.firstIndex { ($0.time, $0.order) > (time, deferredOrder) } ?? deferred.count
+        deferred.insert(action, at: index)
+    }
+
     private struct Churn { var next: Int64; var step: Int64; var until: Int64 }
     private var churn: Churn?
 
@@ -528,13 +539,17 @@ public final class ScenarioGenerator {
         while true {
             let nextAction = index < actions.count ? actions[index].time : Int64.max
             let nextChurn = churn.map { $0.next <= $0.until ? $0.next : Int64.max } ?? Int64.max
-            let next = min(nextAction, nextChurn)
-            while nextStats <= min(next, endTime) {
+            let nextDeferred = deferred.first?.time ?? Int64.max
+            let next = min(nextAction, nextChurn, nextDeferred)
+            if nextStats <= min(next, endTime) {
                 try heartbeat(nextStats)
                 nextStats += 300_000_000
+                continue
             }
             if next == Int64.max || next > endTime { break }
-            if nextChurn < nextAction {
+            if nextDeferred == next {
+                try deferred.removeFirst().run()
+            } else if nextChurn < nextAction {
                 try churnStep(nextChurn)
                 churn!.next += churn!.step
             } else {
@@ -542,6 +557,7 @@ public final class ScenarioGenerator {
                 index += 1
             }
         }
+        for action in deferred { try action.run() }
         try heartbeat(max(endTime, lastTime))
         try mrt?.close()
         try bmp?.close()

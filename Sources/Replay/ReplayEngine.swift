@@ -141,8 +141,12 @@ public final class ReplayEngine {
         return id
     }
 
+    private var lastObservation: (point: ObservationPoint, id: Int32)?
+
     private func internObservation(_ op: ObservationPoint) -> Int32 {
-        if let id = observationIndex[op] { return id }
+        // Consecutive events nearly always share their observation point: skip the hash.
+        if let last = lastObservation, last.point == op { return last.id }
+        if let id = observationIndex[op] { lastObservation = (op, id); return id }
         let id = Int32(observations.count)
         observations.append(op)
         observationIndex[op] = id
