@@ -31,6 +31,11 @@ demo: build
 	if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then exit $$rc; fi; \
 	echo; echo "report: reports/demo/report.md   database: reports/demo/analysis.sqlite"
 
+# Benchmarks against zcat/bzcat, bgpdump, mrtparse and pybgpkit-parser; writes reports/bench.md.
+# BENCH_SCALE=100 (default) is the 1 million MAC fabric; BENCH_SCALE=10 runs in minutes.
+bench: build
+	python3 scripts/bench.py
+
 clean:
 	rm -rf .build
 

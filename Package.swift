@@ -35,6 +35,7 @@ let package = Package(
         .testTarget(name: "MRTTests", dependencies: ["MRT", "BGPWire", "EVPNModel", "ByteStreams", "Ingest"]),
         .testTarget(name: "BMPTests", dependencies: ["BMP", "BGPWire", "EVPNModel", "Ingest"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "Ingest", "Generator", "BGPWire", "MRT", "BMP", "EVPNModel"]),
+        .testTarget(name: "InteropTests", dependencies: ["Store"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Ingest", "Replay", "Analysis", "Store", "Reports", "Generator", "EVPNModel", "BMP", "BGPWire", "ByteStreams"]),
     ],
     swiftLanguageModes: [.v5]

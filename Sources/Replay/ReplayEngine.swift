@@ -324,8 +324,11 @@ public final class ReplayEngine {
         macs[m].adverts[advertIndex].routes[routeIndex].observations -= 1
         guard macs[m].adverts[advertIndex].routes[routeIndex].observations <= 0 else { return }
         let seq = macs[m].adverts[advertIndex].routes[routeIndex].seq
+        let removedESI = macs[m].adverts[advertIndex].esi
         macs[m].adverts[advertIndex].routes.remove(at: routeIndex)
         guard macs[m].adverts[advertIndex].routes.isEmpty else { return }
+        let winnerBefore = macs[m].winner
+        let winnerSeqBefore = macs[m].winnerSeq
         macs[m].adverts.remove(at: advertIndex)
         recomputeWinner(m)
         macs[m].lastChange = time
@@ -333,6 +336,16 @@ public final class ReplayEngine {
         t.seqBefore = seq
         t.otherPE = macs[m].winner
         emit(t)
+        // The owner left and another PE's route takes over: remote PEs now send the MAC's
+        // traffic elsewhere, which is a move whatever the sequence numbers said (unless the
+        // two PEs share the MAC's Ethernet segment).
+        let winnerAfter = macs[m].winner
+        if winnerBefore == entry.pe, winnerAfter >= 0, let next = macs[m].advert(of: winnerAfter),
+           removedESI.isZero || next.esi != removedESI {
+            var template = t
+            template.detail = "after \(kind.rawValue)"
+            emitMove(m, from: entry.pe, to: winnerAfter, seqBefore: winnerSeqBefore, seqAfter: macs[m].winnerSeq, template: template)
+        }
     }
 
     private func bindIP(_ ip: IPAddress, bd: Int32, mac: Int32, pe: Int32, time: Int64, source: SourceRef) {

@@ -182,3 +182,14 @@ func ipMovesToNewMAC() throws {
     #expect(run.rules == ["IP-MOVE-NEW-MAC"])
     #expect(run.findings(.ipMoveNewMAC).first?.mac == MACAddress("aa:aa:aa:22:22:22"))
 }
+
+@Test("MOB-3/MOB-4 with a withdrawal: the tie loser takes over when the owner withdraws (GoBGP's first move carries seq 0)")
+func withdrawalHandsTheMACOver() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m), Step(at: 2, pe: 2, mac: m, seq: 0), Step(at: 2.1, pe: 1, mac: m, withdraw: true),
+                           Step(at: 30, pe: 1, mac: m, seq: 1), Step(at: 30.1, pe: 2, mac: m, withdraw: true)])
+    let moves = run.transitions(.moved)
+    #expect(moves.map { [$0.otherPE, $0.pe] } == [[run.pe(1), run.pe(2)], [run.pe(2), run.pe(1)]])
+    #expect(moves[0].detail == "after withdrawn")
+    #expect(run.rules == ["SEQ-TIE"])
+    #expect(run.state(m)?.winner == run.pe(1))
+}

@@ -1,0 +1,250 @@
+import Foundation
+import Store
+import Testing
+
+/// Interop with real BGP software: three gobgpd (two PEs and a route reflector) on loopback
+/// addresses; the reflector writes an MRT update dump and streams BMP to a listener here.
+/// evpnscope must reproduce every injected route and find the injected moves.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let evpnscopeBinary = repositoryRoot.appendingPathComponent(".build/debug/evpnscope").path
+
+func which(_ tool: String) -> String? {
+    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+        let path = "\(directory)/\(tool)"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return nil
+}
+
+let gobgpAvailable: Bool = {
+    let found = which("gobgpd") != nil && which("gobgp") != nil
+    if !found {
+        FileHandle.standardError.write(Data("""
+            ******************************************************************
+            * SKIPPED: GoBGP interop tests need gobgpd and gobgp (Debian     *
+            * package gobgpd); .ci/run installs it. Install it to run them.  *
+            ******************************************************************
+
+            """.utf8))
+    }
+    return found
+}()
+
+@discardableResult
+func shell(_ arguments: [String], allowFailure: Bool = false) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: which(arguments[0]) ?? arguments[0])
+    process.arguments = Array(arguments.dropFirst())
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    if process.terminationStatus != 0 && !allowFailure { throw InteropError(message: "\(arguments.joined(separator: " ")): \(text)") }
+    return text
+}
+
+struct InteropError: Error, CustomStringConvertible { var message: String; var description: String { message } }
+
+/// A one-connection TCP listener that writes what it receives to a file (a BMP collector).
+final class BMPListener {
+    let path: String
+    let socketFD: Int32
+    private(set) var port: UInt16 = 0
+    private let done = DispatchSemaphore(value: 0)
+
+    init(path: String) throws {
+        self.path = path
+        socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var yes: Int32 = 1
+        setsockopt(socketFD, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, listen(socketFD, 1) == 0 else { throw InteropError(message: "cannot listen for BMP") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &length) } }
+        port = UInt16(bigEndian: address.sin_port)
+        let fd = socketFD, path = self.path, done = self.done
+        Thread.detachNewThread {
+            let file = fopen(path, "wb")
+            let connection = accept(fd, nil, nil)
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while connection >= 0 {
+                let n = recv(connection, &buffer, buffer.count, 0)
+                if n <= 0 { break }
+                fwrite(buffer, 1, n, file)
+                fflush(file)
+            }
+            if connection >= 0 { close(connection) }
+            fclose(file)
+            done.signal()
+        }
+    }
+
+    func waitForClose(seconds: Double) { _ = done.wait(timeout: .now() + seconds); close(socketFD) }
+}
+
+struct Speaker {
+    var name: String
+    var address: String
+    var apiPort: Int
+}
+
+@Test(.enabled(if: gobgpAvailable), .timeLimit(.minutes(2)))
+func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
+    // Go's time layout rewrites digits in the dump path: the folder name has none.
+    let directory = NSTemporaryDirectory() + "evpnscope-interop-gobgp"
+    try? FileManager.default.removeItem(atPath: directory)
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let listener = try BMPListener(path: directory + "/rr.bmp")
+    let rr = Speaker(name: "rr", address: "127.0.0.30", apiPort: 50130)
+    let pes = [Speaker(name: "pe", address: "127.0.0.31", apiPort: 50131), Speaker(name: "pf", address: "127.0.0.32", apiPort: 50132)]
+    func neighbor(_ address: String, local: String, client: Bool) -> String {
+        """
+        [[neighbors]]
+        [neighbors.config]
+        neighbor-address = "\(address)"
+        peer-as = 65000
+        [neighbors.transport.config]
+        local-address = "\(local)"
+        remote-port = 1790
+        \(client ? "[neighbors.route-reflector.config]\nroute-reflector-client = true\nroute-reflector-cluster-id = \"\(rr.address)\"\n" : "")
+        [[neighbors.afi-safis]]
+        [neighbors.afi-safis.config]
+        afi-safi-name = "l2vpn-evpn"
+
+        """
+    }
+    func global(_ speaker: Speaker) -> String {
+        "[global.config]\nas = 65000\nrouter-id = \"\(speaker.address)\"\nport = 1790\nlocal-address-list = [\"\(speaker.address)\"]\n\n"
+    }
+    var rrConfig = global(rr) + """
+        [[mrt-dump]]
+        [mrt-dump.config]
+        dump-type = "updates"
+        file-name = "\(directory)/updates.dump"
+
+        [[bmp-servers]]
+        [bmp-servers.config]
+        address = "127.0.0.1"
+        port = \(listener.port)
+        route-monitoring-policy = "all"
+
+        """
+    for pe in pes { rrConfig += neighbor(pe.address, local: rr.address, client: true) }
+    try rrConfig.write(toFile: directory + "/rr.toml", atomically: true, encoding: .utf8)
+    for pe in pes { try (global(pe) + neighbor(rr.address, local: pe.address, client: false)).write(toFile: directory + "/\(pe.name).toml", atomically: true, encoding: .utf8) }
+
+    var daemons: [Process] = []
+    defer { for daemon in daemons where daemon.isRunning { daemon.terminate(); daemon.waitUntilExit() } }
+    // Wireshark's dissectors watch the same sessions for an independent decoding.
+    let capture = Process()
+    let pcap = directory + "/sessions.pcap"
+    if let tshark = which("tshark") {
+        capture.executableURL = URL(fileURLWithPath: tshark)
+        // Children of the test process inherit its blocked signals, so tshark stops on its own timer.
+        capture.arguments = ["-q", "-i", "lo", "-a", "duration:35", "-f", "tcp port 1790 or tcp port \(listener.port)", "-w", pcap]
+        capture.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        capture.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try capture.run()
+        Thread.sleep(forTimeInterval: 2)
+    } else {
+        FileHandle.standardError.write(Data("SKIPPED: the tshark cross-check needs tshark (Debian package tshark)\n".utf8))
+    }
+    for speaker in [rr] + pes {
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: which("gobgpd")!)
+        daemon.arguments = ["-f", directory + "/\(speaker.name).toml", "--api-hosts", "127.0.0.1:\(speaker.apiPort)", "--pprof-disable"]
+        daemon.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try daemon.run()
+        daemons.append(daemon)
+    }
+    func gobgp(_ speaker: Speaker, _ arguments: [String]) throws -> String {
+        try shell(["gobgp", "-u", "127.0.0.1", "-p", "\(speaker.apiPort)"] + arguments)
+    }
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline {
+        let table = (try? gobgp(rr, ["neighbor"])) ?? ""
+        if table.components(separatedBy: "Establ").count - 1 == 2 { break }
+        Thread.sleep(forTimeInterval: 0.5)
+    }
+    #expect(try gobgp(rr, ["neighbor"]).components(separatedBy: "Establ").count - 1 == 2)
+
+    // PE 1 learns two VMs; VM 1 moves to PE 2 and back (gobgpd computes the MAC Mobility sequence).
+    let vm1 = "aa:bb:cc:00:00:01", vm2 = "aa:bb:cc:00:00:02"
+    func advertise(_ pe: Speaker, _ mac: String, _ ip: String, label: Int) throws {
+        try gobgp(pe, ["global", "rib", "-a", "evpn", "add", "macadv", mac, ip, "etag", "0", "label", "\(label)",
+                       "rd", "\(pe.address):100", "rt", "65000:100", "encap", "vxlan"])
+    }
+    try advertise(pes[0], vm1, "10.0.0.1", label: 10100)
+    try advertise(pes[0], vm2, "10.0.0.2", label: 10100)
+    Thread.sleep(forTimeInterval: 2)
+    try advertise(pes[1], vm1, "10.0.0.1", label: 10100)
+    Thread.sleep(forTimeInterval: 2)
+    try advertise(pes[0], vm1, "10.0.0.1", label: 10100)
+    Thread.sleep(forTimeInterval: 3)
+    for daemon in daemons { daemon.terminate(); daemon.waitUntilExit() }
+    listener.waitForClose(seconds: 10)
+    if capture.isRunning { capture.waitUntilExit() }
+
+    // Field by field: every route the RR reflected, in the MRT dump and in BMP.
+    let decoded = try shell([evpnscopeBinary, "decode", "--family", "evpn", directory + "/updates.dump", directory + "/rr.bmp"])
+    let events = decoded.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    let announcements = events.filter { $0["event"] as? String == "announce" && $0["route_type"] as? Int == 2 }
+    for (pe, mac, ip) in [(pes[0], vm1, "10.0.0.1"), (pes[0], vm2, "10.0.0.2"), (pes[1], vm1, "10.0.0.1")] {
+        for table in ["mrt", "adj-rib-in-pre", "adj-rib-in-post", "loc-rib"] {
+            let match = announcements.first { $0["table"] as? String == table && $0["mac"] as? String == mac && $0["rd"] as? String == "\(pe.address):100" }
+            #expect(match != nil, "\(mac) from \(pe.address) missing in \(table)")
+            guard let route = match else { continue }
+            #expect(route["ip"] as? String == ip)
+            #expect(route["eth_tag"] as? Int == 0)
+            #expect(route["esi"] as? String == "00:00:00:00:00:00:00:00:00:00")
+            #expect(route["label1"] as? Int == 10100)
+            #expect(route["next_hop"] as? String == pe.address)
+            #expect(route["route_targets"] as? [String] == ["65000:100"])
+            #expect((route["ext_communities"] as? [String])?.contains("encap:vxlan") == true)
+            // gobgpd dumps the UPDATEs it received: the MRT peer is the PE itself.
+            if table == "mrt" || table.hasPrefix("adj-rib-in") { #expect(route["peer_ip"] as? String == pe.address) }
+        }
+    }
+    let moveBack = announcements.first { $0["table"] as? String == "mrt" && $0["mac"] as? String == vm1 && ($0["mm_seq"] as? Int ?? 0) > 0 }
+    #expect(moveBack?["rd"] as? String == "\(pes[0].address):100")
+    #expect(moveBack?["mm_seq"] as? Int == 1)
+
+    // tshark's EVPN fields for the same routes: MAC, IP, VNI and MAC Mobility sequence.
+    if FileManager.default.fileExists(atPath: pcap) {
+        let fields = try shell(["tshark", "-r", pcap, "-d", "tcp.port==\(listener.port),bmp", "-d", "tcp.port==1790,bgp",
+                                "-Y", "bgp.evpn.nlri.mac_addr", "-T", "fields", "-E", "occurrence=f",
+                                "-e", "bgp.evpn.nlri.mac_addr", "-e", "bgp.evpn.nlri.ip.addr", "-e", "bgp.evpn.nlri.vni",
+                                "-e", "bgp.evpn.nlri.mpls_ls1", "-e", "bgp.ext_com_evpn.mmac.seq", "-e", "bgp.ext_com.type"])
+        // tshark shows the 24-bit label as a VNI in some messages and as an MPLS label (value >> 4)
+        // in others; compare in the MPLS reading. Lines without extended communities are withdrawals.
+        var theirs = Set<String>()
+        for line in fields.split(separator: "\n") {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 6, !f[5].isEmpty else { continue }
+            let label = Int(f[2]).map { $0 >> 4 } ?? Int(f[3]) ?? -1
+            theirs.insert("\(f[0]) \(f[1]) \(label) \(f[4])")
+        }
+        let ours = Set(announcements.map { route in
+            "\(route["mac"]!) \(route["ip"]!) \((route["label1"] as! Int) >> 4) \(route["mm_seq"].map { "\($0)" } ?? "")"
+        })
+        #expect(!theirs.isEmpty)
+        #expect(theirs == ours, "tshark \(theirs.sorted()) vs evpnscope \(ours.sorted())")
+    }
+
+    // The analysis finds both moves of VM 1 and nothing for VM 2.
+    let db = directory + "/analysis.sqlite"
+    _ = try shell([evpnscopeBinary, "analyze", directory + "/updates.dump", directory + "/rr.bmp", "--db", db, "--report", directory + "/report.md"], allowFailure: true)
+    let database = try Database(path: db, readOnly: true)
+    let moves = try database.rows("SELECT f.address, t.address FROM moves m JOIN pes f ON f.id = m.from_pe JOIN pes t ON t.id = m.to_pe WHERE m.mac = ? ORDER BY m.time_us", [.text(vm1)])
+    #expect(moves.map { "\($0[0]!)→\($0[1]!)" } == ["\(pes[0].address)→\(pes[1].address)", "\(pes[1].address)→\(pes[0].address)"])
+    #expect(try database.rows("SELECT count(*) FROM moves WHERE mac = ?", [.text(vm2)])[0][0] == "0")
+    #expect(try database.rows("SELECT count(*) FROM inputs WHERE damaged = 1")[0][0] == "0")
+}

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""make bench: evpnscope against the reference tools on the same files, A/B alternating.
+
+Prints and writes reports/bench.md: medians, MB/s, routes/s, peak RSS and ratios. Sizes are
+set by BENCH_SCALE (100 = the 1 million MAC fabric of issue 6; smaller for a quick run) and
+BENCH_RUNS (repetitions per command).
+"""
+import json, os, resource, shutil, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, ".build/release/evpnscope")
+DATA = os.path.join(ROOT, ".bench-data")
+VENV = os.path.join(ROOT, ".venv-bench")
+PUBLIC = os.path.join(ROOT, "..", "shared", "datasets", "public")
+SCALE = int(os.environ.get("BENCH_SCALE", "100"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=True, check=True, **kw)
+
+
+def ensure_tools():
+    if not shutil.which("bgpdump"):
+        sh("apt-get install -y -qq bgpdump >/dev/null" if os.geteuid() == 0 else "sudo apt-get install -y -qq bgpdump >/dev/null")
+    py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        sh(f"python3 -m venv {VENV}")
+        sh(f"{VENV}/bin/pip install -q mrtparse")
+        # Only the 0.6.2 wheel installs here; newer versions build from source.
+        sh(f"{VENV}/bin/pip install -q --only-binary=:all: pybgpkit-parser")
+    return py
+
+
+def run(cmd, capture=False):
+    """Wall time and peak RSS (KiB) of one command. `exec` replaces the shell, and this
+    process stays small, so the child's ru_maxrss is the command's own."""
+    start = time.perf_counter()
+    proc = subprocess.Popen("exec " + cmd, shell=True, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    out = proc.stdout.read() if capture else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise SystemExit(f"failed ({code}): {cmd}")
+    return elapsed, usage.ru_maxrss, out
+
+
+def measure(commands):
+    """commands: list of (label, cmd). Runs them in turn RUNS times (A/B alternating)."""
+    times = {label: [] for label, _ in commands}
+    rss = {label: 0 for label, _ in commands}
+    outputs = {}
+    for _ in range(RUNS):
+        for label, cmd in commands:
+            t, r, out = run(cmd, capture="--json" in cmd)
+            times[label].append(t)
+            rss[label] = max(rss[label], r)
+            outputs[label] = out
+    return {label: (statistics.median(times[label]), rss[label], outputs[label]) for label, _ in commands}
+
+
+def generate(name, scenario, scale, compression, extra=""):
+    out = os.path.join(DATA, name)
+    stamp = os.path.join(out, ".done")
+    if not os.path.exists(stamp):
+        shutil.rmtree(out, ignore_errors=True)
+        sh(f"{BIN} generate {scenario} --out {out} --scale {scale} --compression {compression} {extra} >/dev/null")
+        open(stamp, "w").close()
+    return out
+
+
+def size(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs if not f.startswith("."))
+    return os.path.getsize(path)
+
+
+def files(path):
+    return " ".join(sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if not f.startswith(".") and f != "truth.json"))
+
+
+def main():
+    py = ensure_tools()
+    os.makedirs(DATA, exist_ok=True)
+    lines = ["# evpnscope benchmark", "",
+             f"`make bench` on {os.uname().nodename}, {os.cpu_count()} cores; BENCH_SCALE={SCALE}, {RUNS} runs per command, "
+             "commands alternated, medians shown. Peak RSS from wait4. Ratios are evpnscope ÷ reference (lower is faster).", ""]
+    def table(title, input_path, results, routes=None, reference=None):
+        lines.append(f"## {title}")
+        lines.append("")
+        lines.append(f"Input: `{os.path.relpath(input_path, ROOT)}` ({size(input_path) / 1e6:.1f} MB compressed)")
+        lines.append("")
+        lines.append("| command | median s | MB/s (compressed) | routes/s | peak RSS MB | ratio to " + (reference or "-") + " |")
+        lines.append("|---|---|---|---|---|---|")
+        base = results[reference][0] if reference else None
+        for label, (t, r, _) in results.items():
+            rate = f"{routes / t / 1e6:.2f} M" if routes and label.startswith("evpnscope") else "-"
+            ratio = f"{t / base:.2f}×" if base else "-"
+            lines.append(f"| `{label}` | {t:.2f} | {size(input_path) / 1e6 / t:.1f} | {rate} | {r / 1024:.0f} | {ratio} |")
+        lines.append("")
+        print("\n".join(lines[-(len(results) + 6):]), flush=True)
+
+    # 1. The largest real BGP4MP update dump: unicast decoding against bgpdump, mrtparse, bgpkit.
+    real = os.path.join(PUBLIC, "ripe-bgpdump", "updates.et-header.2015.gz")
+    mrtparse = f"{py} -c \"import sys, mrtparse; [0 for _ in mrtparse.Reader(sys.argv[1])]\" {real}"
+    bgpkit = f"{py} -c \"import sys, pybgpkit_parser as b; [0 for _ in b.Parser(url=sys.argv[1])]\" {real}"
+    results = measure([("zcat", f"zcat {real}"), ("bgpdump -m", f"bgpdump -m {real}"),
+                       ("evpnscope decode --format text", f"{BIN} decode --format text {real}"),
+                       ("mrtparse", mrtparse), ("pybgpkit-parser 0.6.2", bgpkit)])
+    table("Real RIPE update dump (IPv4/IPv6 unicast)", real, results, routes=577740, reference="bgpdump -m")
+
+    # 2. Generated EVPN fabric: MRT bz2 and gz, analysis against the decompressor floor.
+    for compression, tool in (("bz2", "bzcat"), ("gz", "zcat")):
+        fabric = generate(f"fabric-s{SCALE}-{compression}", "datasets/scenarios/bench.json", SCALE, compression)
+        dumps = os.path.join(fabric, "dumps")
+        summary = json.loads(subprocess.run(f"{BIN} analyze {dumps} --db {DATA}/probe.sqlite --report {DATA}/probe.md --events none --json",
+                                            shell=True, capture_output=True, check=False).stdout)
+        routes = sum(i["route_events"] for i in summary["inputs"])
+        commands = [(tool, f"{tool} {files(dumps)}"),
+                    ("evpnscope analyze --events none", f"{BIN} analyze {dumps} --db {DATA}/a.sqlite --report {DATA}/a.md --events none"),
+                    ("evpnscope analyze", f"{BIN} analyze {dumps} --db {DATA}/b.sqlite --report {DATA}/b.md")]
+        if compression == "gz":
+            commands += [("evpnscope decode --family evpn", f"{BIN} decode --family evpn {dumps}")]
+            updates = sorted(f for f in files(dumps).split() if "/updates." in f)
+            commands += [("pybgpkit-parser 0.6.2 (no EVPN output)", f"{py} -c \"import sys, pybgpkit_parser as b; [0 for f in sys.argv[1:] for _ in b.Parser(url=f)]\" {' '.join(updates)}"),
+                         ("mrtparse (records only)", f"{py} -c \"import sys, mrtparse; [0 for f in sys.argv[1:] for _ in mrtparse.Reader(f)]\" {' '.join(updates)}")]
+        results = measure(commands)
+        table(f"EVPN fabric, {summary['macs']} MACs, {routes} route events, MRT .{compression}", dumps, results, routes=routes, reference=tool)
+
+    # 3. Cost per update as the input grows (same MACs, longer churn).
+    lines.append("## Cost per update as input grows")
+    lines.append("")
+    lines.append("| input | route events | analyze s | µs per 1,000 route events | peak RSS MB |")
+    lines.append("|---|---|---|---|---|")
+    for factor, minutes in ((1, 10), (4, 40), (16, 160)):
+        scenario = os.path.join(DATA, f"grow-{factor}.json")
+        spec = json.load(open(os.path.join(ROOT, "datasets/scenarios/bench.json")))
+        spec["duration"] = f"{minutes + 2}m"
+        spec["episodes"] = [{"type": "churn", "at": "2m", "rate": 200, "until": f"{minutes + 2}m"}]
+        json.dump(spec, open(scenario, "w"))
+        data = generate(f"grow-{factor}-s{max(SCALE // 10, 1)}", scenario, max(SCALE // 10, 1), "gz")
+        t, r, out = measure([("analyze", f"{BIN} analyze {data}/dumps --db {DATA}/g.sqlite --report {DATA}/g.md --events none --json")])["analyze"]
+        routes = sum(i["route_events"] for i in json.loads(out)["inputs"])
+        lines.append(f"| {factor}× | {routes} | {t:.2f} | {t / routes * 1e9:.1f} | {r / 1024:.0f} |")
+    lines.append("")
+    print("\n".join(lines[-7:]))
+    with open(os.path.join(ROOT, "reports", "bench.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("written reports/bench.md")
+
+
+if __name__ == "__main__":
+    main()
