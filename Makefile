@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/release/evpnscope
 DEMO_INPUT := datasets/demo/dumps
 
-.PHONY: all build deps test demo bench clean dataset
+.PHONY: all build deps test demo bench clean dataset fuzz check
 
 all: build
 
@@ -35,6 +35,25 @@ demo: build
 # BENCH_SCALE=100 (default) is the 1 million MAC fabric; BENCH_SCALE=10 runs in minutes.
 bench: build
 	python3 scripts/bench.py
+
+# libFuzzer targets for the MRT reader, BMP reader, UPDATE decoder and EVPN NLRI decoder, seeded
+# from real dumps; FUZZ_SECONDS per target. Crashes land in Fuzz/crashes/.
+FUZZ_SECONDS ?= 300
+fuzz: build
+	Fuzz/build.sh
+	python3 Fuzz/seed.py
+	mkdir -p Fuzz/crashes
+	for t in update evpn mrt bmp; do \
+	  .build-fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -rss_limit_mb=2048 -timeout=10 \
+	    -print_final_stats=1 -artifact_prefix=Fuzz/crashes/$$t- .build-fuzz/corpus/$$t 2>&1 | grep -E "Done|ERROR|SUMMARY|number_of_executed_units"; \
+	done
+
+# The test suite under AddressSanitizer and ThreadSanitizer (the decompression thread).
+check: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
 
 clean:
 	rm -rf .build

@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "BMPTests", dependencies: ["BMP", "BGPWire", "EVPNModel", "Ingest"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "Ingest", "Generator", "BGPWire", "MRT", "BMP", "EVPNModel"]),
         .testTarget(name: "InteropTests", dependencies: ["Store"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Ingest", "Replay", "Analysis", "Store", "Reports", "Generator", "EVPNModel", "BMP", "BGPWire", "ByteStreams"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Ingest", "Replay", "Analysis", "Store", "Reports", "Generator", "EVPNModel", "BMP", "BGPWire", "ByteStreams", "MRT"]),
     ],
     swiftLanguageModes: [.v5]
 )

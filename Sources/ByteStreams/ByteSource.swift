@@ -107,6 +107,17 @@ public enum ByteSources {
     }
 }
 
+/// Bytes already in memory (fuzzing, tests, embedded fixtures), served in one chunk.
+public final class MemorySource: ChunkSource {
+    public let name: String
+    private var bytes: [UInt8]?
+    public init(name: String, bytes: [UInt8]) { self.name = name; self.bytes = bytes }
+    public var compression: Compression { .plain }
+    public var compressedOffset: Int64 { 0 }
+    public var sha256: String? { nil }
+    public func next() throws -> [UInt8]? { defer { bytes = nil }; return bytes }
+}
+
 final class PlainSource: ChunkSource {
     var sha256: String? { reader.atEnd ? reader.hasher.hexDigest() : nil }
     let reader: FileReader

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets: each library module with coverage and ASan, then one binary
+# per target (make fuzz). SwiftPM has no fuzzer sanitizer, so swiftc is driven directly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=.build-fuzz
+mkdir -p "$out"
+flags=(-O -g -parse-as-library -sanitize=fuzzer,address -enable-testing -I "$out" -I Sources/CZlib -I Sources/CBZip2 -module-cache-path "$out/cache")
+module() {  # module NAME SOURCES...
+  local name=$1; shift
+  swiftc "${flags[@]}" -module-name "$name" -emit-module -emit-module-path "$out/$name.swiftmodule" -emit-library -static -o "$out/lib$name.a" "$@"
+}
+module EVPNModel Sources/EVPNModel/*.swift
+module BGPWire Sources/BGPWire/*.swift
+module ByteStreams Sources/ByteStreams/*.swift
+module MRT Sources/MRT/*.swift
+module BMP Sources/BMP/*.swift
+libs=("$out/libMRT.a" "$out/libBMP.a" "$out/libByteStreams.a" "$out/libBGPWire.a" "$out/libEVPNModel.a" -lz -lbz2)
+for target in Update EVPN MRT BMP; do
+  swiftc "${flags[@]}" -module-name "Fuzz$target" "Fuzz/Fuzz$target.swift" "${libs[@]}" -o "$out/fuzz-$(echo $target | tr A-Z a-z)"
+done
+echo "built: $(ls $out/fuzz-* | tr '\n' ' ')"
