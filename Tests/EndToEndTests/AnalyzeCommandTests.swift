@@ -6,7 +6,11 @@ import Testing
 /// End to end through the built binary: scenario dumps (MRT gz/bz2, BMP) → analyze → the exact
 /// findings of truth.json, the SQLite rows and the report.
 let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let binary = repository.appendingPathComponent(".build/debug/evpnscope").path
+/// The evpnscope built beside this test bundle (so `make check`'s sanitizer builds test their own binary).
+let binary: String = {
+    let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("evpnscope").path
+    return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : repository.appendingPathComponent(".build/debug/evpnscope").path
+}()
 
 struct CommandResult { var status: Int32; var stdout: String; var stderr: String }
 

@@ -6,7 +6,11 @@ import Testing
 /// addresses; the reflector writes an MRT update dump and streams BMP to a listener here.
 /// evpnscope must reproduce every injected route and find the injected moves.
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let evpnscopeBinary = repositoryRoot.appendingPathComponent(".build/debug/evpnscope").path
+/// The evpnscope built beside this test bundle (so `make check`'s sanitizer builds test their own binary).
+let evpnscopeBinary: String = {
+    let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("evpnscope").path
+    return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : repositoryRoot.appendingPathComponent(".build/debug/evpnscope").path
+}()
 
 func which(_ tool: String) -> String? {
     for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
