@@ -558,6 +558,9 @@ public final class ScenarioGenerator {
             }
         }
         for action in deferred { try action.run() }
+        // The scheduled closures capture self: drop them so the generator and its writers are freed.
+        actions.removeAll()
+        deferred.removeAll()
         try heartbeat(max(endTime, lastTime))
         try mrt?.close()
         try bmp?.close()

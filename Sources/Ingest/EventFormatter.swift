@@ -1,121 +1,306 @@
 import EVPNModel
 
 /// One line per feed item for `evpnscope decode`: JSON (for jq and diffs against other
-/// decoders) or `|`-separated text in the spirit of `bgpdump -m`.
+/// decoders) or `key=value|…` text. Lines are built as bytes in a reused buffer: formatting
+/// must not cost more than decoding.
 public struct EventFormatter {
     public enum Format: String { case jsonl, text }
     let format: Format
-    let fileNames: [Int32: String]
+    private var fileNames: [Int32: [UInt8]] = [:]
+    private var lastSecond: Int64 = .min
+    private var secondText: [UInt8] = []
 
     public init(format: Format, files: [InputFile]) {
         self.format = format
-        var names: [Int32: String] = [:]
-        for file in files { names[file.index] = file.path }
-        fileNames = names
+        for file in files {
+            fileNames[file.index] = Array((format == .jsonl ? jsonString(file.path) : file.path).utf8)
+        }
     }
 
-    private typealias Field = (String, String)  // key, JSON-encoded value
+    /// The line as a String (tests, small outputs).
+    public mutating func line(_ item: FeedItem) -> String? {
+        let buffer = OutputBuffer(capacity: 512)
+        guard write(item, into: buffer) else { return nil }
+        return String(decoding: buffer.bytes, as: UTF8.self)
+    }
 
-    public func line(_ item: FeedItem) -> String? {
-        var fields: [Field] = []
-        func text(_ key: String, _ value: String) { fields.append((key, jsonString(value))) }
-        func number<T: BinaryInteger>(_ key: String, _ value: T) { fields.append((key, String(value))) }
-        func observation(_ op: ObservationPoint, _ time: Int64, _ source: SourceRef) {
-            number("time_us", time)
-            text("time", Timestamp.format(time))
-            text("file", fileNames[source.input] ?? "?")
-            number("offset", source.offset)
-            text("table", op.table.name)
-            if op.router != 0 { number("router", op.router) }
-            if op.distinguisher != 0 { number("peer_distinguisher", op.distinguisher) }
-            text("peer_ip", op.peerIP.description)
-            number("peer_as", op.peerAS)
-            text("peer_bgp_id", op.peerBGPID.description)
-        }
+    /// Appends the line (without newline) to `out`; false for items that print nothing.
+    public mutating func write(_ item: FeedItem, into out: OutputBuffer) -> Bool {
+        if case .heartbeat = item { return false }
+        var w = LineWriter(json: format == .jsonl, out: out)
+        w.open()
         switch item {
         case .heartbeat:
-            return nil
+            break
         case .session(let event):
-            observation(event.observation, event.time, event.source)
+            observation(&w, event.observation, event.time, event.source)
             switch event.kind {
-            case .established: text("event", "session-up")
-            case .down(let reason): text("event", "session-down"); text("reason", reason)
-            case .monitoringEnded(let reason): text("event", "monitoring-ended"); text("reason", reason)
-            case .endOfRIB(let family): text("event", "end-of-rib"); text("family", family.description)
+            case .established: w.string("event", "session-up")
+            case .down(let reason): w.string("event", "session-down"); w.string("reason", reason)
+            case .monitoringEnded(let reason): w.string("event", "monitoring-ended"); w.string("reason", reason)
+            case .endOfRIB(let family): w.string("event", "end-of-rib"); w.string("family", family.description)
             }
         case .route(let event):
-            observation(event.observation, event.time, event.source)
-            text("event", event.isWithdraw ? "withdraw" : "announce")
-            if event.treatedAsWithdraw { fields.append(("treat_as_withdraw", "true")) }
-            text("family", event.family.description)
-            number("afi", event.family.afi)
-            number("safi", event.family.safi)
-            if let pathID = event.entry.pathID { number("path_id", pathID) }
+            observation(&w, event.observation, event.time, event.source)
+            w.literal("event", event.isWithdraw ? "withdraw" : "announce")
+            if event.treatedAsWithdraw { w.raw("treat_as_withdraw", "true") }
+            w.literal("family", familyName(event.family))
+            w.number("afi", UInt64(event.family.afi))
+            w.number("safi", UInt64(event.family.safi))
+            if let pathID = event.entry.pathID { w.number("path_id", UInt64(pathID)) }
+            let vxlan = event.attributes.extendedCommunities.contains { $0.encapsulationTunnelType == 8 }
+            // A 24-bit label field is a VNI under VXLAN (RFC 8365), an MPLS label (value >> 4) otherwise.
+            func label(_ key: StaticString, _ raw: UInt32) { w.number(key, UInt64(vxlan || event.isWithdraw ? raw : raw >> 4)) }
             switch event.entry.nlri {
-            case .prefix(let prefix): text("prefix", prefix.description)
-            case .vpn(let rd, let prefix, let label):
-                text("rd", rd.description); text("prefix", prefix.description); number("label", label >> 4)
+            case .prefix(let prefix): w.prefix("prefix", prefix)
+            case .vpn(let rd, let prefix, let raw):
+                w.rd("rd", rd); w.prefix("prefix", prefix); w.number("label", UInt64(raw >> 4))
             case .evpn(let route):
-                number("route_type", route.routeType)
-                if let rd = route.rd { text("rd", rd.description) }
+                w.number("route_type", UInt64(route.routeType))
+                if let rd = route.rd { w.rd("rd", rd) }
                 switch route {
                 case .ethernetAD(let r):
-                    text("esi", r.esi.description); number("eth_tag", r.ethernetTag); number("label1", r.label)
+                    w.esi("esi", r.esi); w.number("eth_tag", UInt64(r.ethernetTag)); label("label1", r.label)
                 case .macIP(let r):
-                    text("esi", r.esi.description); number("eth_tag", r.ethernetTag); text("mac", r.mac.description)
-                    if let ip = r.ip { text("ip", ip.description) }
-                    number("label1", r.label1)
-                    if let label2 = r.label2 { number("label2", label2) }
+                    w.esi("esi", r.esi); w.number("eth_tag", UInt64(r.ethernetTag)); w.mac("mac", r.mac)
+                    if let ip = r.ip { w.ip("ip", ip) }
+                    label("label1", r.label1)
+                    if let label2 = r.label2 { label("label2", label2) }
                 case .inclusiveMulticast(let r):
-                    number("eth_tag", r.ethernetTag); text("originating_ip", r.originatingIP.description)
+                    w.number("eth_tag", UInt64(r.ethernetTag)); w.ip("originating_ip", r.originatingIP)
                 case .ethernetSegment(let r):
-                    text("esi", r.esi.description); text("originating_ip", r.originatingIP.description)
+                    w.esi("esi", r.esi); w.ip("originating_ip", r.originatingIP)
                 case .ipPrefix(let r):
-                    text("esi", r.esi.description); number("eth_tag", r.ethernetTag); text("prefix", r.prefix.description)
-                    text("gateway", r.gateway.description); number("label1", r.label)
+                    w.esi("esi", r.esi); w.number("eth_tag", UInt64(r.ethernetTag)); w.prefix("prefix", r.prefix)
+                    w.ip("gateway", r.gateway); label("label1", r.label)
                 case .unknown(_, let bytes):
-                    text("raw", bytes.map { String($0, radix: 16) }.joined(separator: " "))
+                    w.string("raw", bytes.map { String($0, radix: 16) }.joined(separator: " "))
                 }
             }
-            if !event.isWithdraw {
-                let a = event.attributes
-                if let nextHop = event.nextHop { text("next_hop", nextHop.description) }
-                if let origin = a.origin { text("origin", ["IGP", "EGP", "INCOMPLETE"][Int(origin)]) }
-                text("as_path", formatASPath(a.asPath))
-                if let med = a.med { number("med", med) }
-                if let localPref = a.localPref { number("local_pref", localPref) }
-                if a.atomicAggregate { fields.append(("atomic_aggregate", "true")) }
-                if let asn = a.aggregatorAS, let ip = a.aggregatorIP { text("aggregator", "\(asn) \(ip)") }
-                if !a.communities.isEmpty {
-                    fields.append(("communities", "[" + a.communities.map { jsonString("\($0 >> 16):\($0 & 0xFFFF)") }.joined(separator: ",") + "]"))
-                }
-                if !a.largeCommunities.isEmpty {
-                    fields.append(("large_communities", "[" + a.largeCommunities.map { jsonString($0.description) }.joined(separator: ",") + "]"))
-                }
-                let targets = a.routeTargets
-                if !targets.isEmpty { fields.append(("route_targets", "[" + targets.map { jsonString($0.description) }.joined(separator: ",") + "]")) }
-                let others = a.extendedCommunities.filter { !$0.isRouteTarget }
-                if !others.isEmpty { fields.append(("ext_communities", "[" + others.map { jsonString($0.description) }.joined(separator: ",") + "]")) }
-                if let mobility = a.macMobility {
-                    number("mm_seq", mobility.sequence)
-                    fields.append(("mm_sticky", mobility.sticky ? "true" : "false"))
-                    if a.macMobilityCount > 1 { number("mm_count", a.macMobilityCount) }
-                }
-                if let originator = a.originatorID { text("originator_id", originator.description) }
-                if !a.clusterList.isEmpty {
-                    fields.append(("cluster_list", "[" + a.clusterList.map { jsonString(IPAddress(v4: $0).description) }.joined(separator: ",") + "]"))
-                }
-                if let pmsi = a.pmsiTunnel { number("pmsi_tunnel_type", pmsi.tunnelType); number("pmsi_label", pmsi.label >> 4) }
+            if !event.isWithdraw { attributes(&w, event) }
+        }
+        w.close()
+        return true
+    }
+
+    private mutating func observation(_ w: inout LineWriter, _ op: ObservationPoint, _ time: Int64, _ source: SourceRef) {
+        w.number("time_us", UInt64(bitPattern: time))
+        let second = time >= 0 ? time / 1_000_000 : (time - 999_999) / 1_000_000
+        if second != lastSecond {
+            lastSecond = second
+            secondText = Array(Timestamp.format(second * 1_000_000).dropLast().utf8)  // without the Z
+        }
+        w.key("time")
+        w.quote()
+        w.out.append(contentsOf: secondText)
+        let fraction = time - second * 1_000_000
+        if fraction != 0 {
+            w.out.append(UInt8(ascii: "."))
+            var divisor: Int64 = 100_000
+            while divisor > 0 { w.out.append(UInt8(48 + fraction / divisor % 10)); divisor /= 10 }
+        }
+        w.out.append(UInt8(ascii: "Z"))
+        w.quote()
+        w.key("file")
+        w.out.append(contentsOf: fileNames[source.input] ?? Array((format == .jsonl ? "\"?\"" : "?").utf8))
+        w.number("offset", UInt64(source.offset))
+        w.literal("table", op.table.name)
+        if op.router != 0 { w.number("router", UInt64(op.router)) }
+        if op.distinguisher != 0 { w.number("peer_distinguisher", op.distinguisher) }
+        w.ip("peer_ip", op.peerIP)
+        w.number("peer_as", UInt64(op.peerAS))
+        w.ip("peer_bgp_id", op.peerBGPID)
+    }
+
+    private func familyName(_ family: AddressFamily) -> String { family.description }
+
+    private func attributes(_ w: inout LineWriter, _ event: RouteEvent) {
+        let a = event.attributes
+        if let nextHop = event.nextHop { w.ip("next_hop", nextHop) }
+        if let origin = a.origin { w.literal("origin", origin == 0 ? "IGP" : origin == 1 ? "EGP" : "INCOMPLETE") }
+        w.key("as_path")
+        w.quote()
+        var first = true
+        for segment in a.asPath {
+            if !first { w.out.append(32) }
+            first = false
+            let (open, close): (UInt8?, UInt8?) = segment.kind == .sequence ? (nil, nil) : segment.kind == .set ? (123, 125) : segment.kind == .confedSequence ? (40, 41) : (91, 93)
+            if let open { w.out.append(open) }
+            for (i, asn) in segment.asns.enumerated() {
+                if i > 0 { w.out.append(32) }
+                w.digits(UInt64(asn))
+            }
+            if let close { w.out.append(close) }
+        }
+        w.quote()
+        if let med = a.med { w.number("med", UInt64(med)) }
+        if let localPref = a.localPref { w.number("local_pref", UInt64(localPref)) }
+        if a.atomicAggregate { w.raw("atomic_aggregate", "true") }
+        if let asn = a.aggregatorAS, let ip = a.aggregatorIP { w.string("aggregator", "\(asn) \(ip)") }
+        if !a.communities.isEmpty {
+            w.list("communities", a.communities) { w, c in w.digits(UInt64(c >> 16)); w.out.append(58); w.digits(UInt64(c & 0xFFFF)) }
+        }
+        if !a.largeCommunities.isEmpty {
+            w.list("large_communities", a.largeCommunities) { w, c in
+                w.digits(UInt64(c.global)); w.out.append(58); w.digits(UInt64(c.local1)); w.out.append(58); w.digits(UInt64(c.local2))
             }
         }
-        switch format {
-        case .jsonl:
-            return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
-        case .text:
-            return fields.map { key, value in
-                let plain = value.hasPrefix("\"") ? String(value.dropFirst().dropLast()) : value
-                return "\(key)=\(plain)"
-            }.joined(separator: "|")
+        let targets = a.extendedCommunities.filter(\.isRouteTarget)
+        if !targets.isEmpty { w.list("route_targets", targets) { w, c in w.routeTarget(RouteTarget(raw: c.raw)) } }
+        let others = a.extendedCommunities.filter { !$0.isRouteTarget }
+        if !others.isEmpty { w.list("ext_communities", others) { w, c in w.out.append(contentsOf: c.description.utf8) } }
+        if let mobility = a.macMobility {
+            w.number("mm_seq", UInt64(mobility.sequence))
+            w.raw("mm_sticky", mobility.sticky ? "true" : "false")
+            if a.macMobilityCount > 1 { w.number("mm_count", UInt64(a.macMobilityCount)) }
         }
+        if let originator = a.originatorID { w.ip("originator_id", originator) }
+        if !a.clusterList.isEmpty { w.list("cluster_list", a.clusterList) { w, id in w.ipv4(id) } }
+        if let pmsi = a.pmsiTunnel { w.number("pmsi_tunnel_type", UInt64(pmsi.tunnelType)); w.number("pmsi_label", UInt64(pmsi.label >> 4)) }
+    }
+}
+
+/// Growable byte storage written through a raw pointer: appending a digit must cost a store,
+/// not an Array uniqueness check.
+public final class OutputBuffer {
+    public private(set) var base: UnsafeMutablePointer<UInt8>
+    public var count = 0
+    private var capacity: Int
+
+    public init(capacity: Int = 1 << 17) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+    deinit { base.deallocate() }
+
+    @inline(__always) func reserve(_ extra: Int) {
+        if count + extra > capacity {
+            let bigger = max(capacity * 2, count + extra)
+            let moved = UnsafeMutablePointer<UInt8>.allocate(capacity: bigger)
+            moved.update(from: base, count: count)
+            base.deallocate()
+            base = moved
+            capacity = bigger
+        }
+    }
+    @inline(__always) public func append(_ byte: UInt8) { reserve(1); base[count] = byte; count += 1 }
+    func append<C: Collection>(contentsOf bytes: C) where C.Element == UInt8 {
+        reserve(bytes.count)
+        for byte in bytes { base[count] = byte; count += 1 }
+    }
+    public var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
+    public func removeAll() { count = 0 }
+}
+
+/// Byte-level line building shared by both formats: JSON (`{"k":v,…}`) and text (`k=v|…`).
+struct LineWriter {
+    let json: Bool
+    let out: OutputBuffer
+    private var fields = 0
+
+    init(json: Bool, out: OutputBuffer) { self.json = json; self.out = out }
+
+    mutating func open() { if json { out.append(123) } }
+    mutating func close() { if json { out.append(125) } }
+    mutating func quote() { if json { out.append(34) } }
+
+    mutating func key(_ key: StaticString) {
+        out.reserve(key.utf8CodeUnitCount + 72)  // the key, its punctuation and any short value
+        if fields > 0 { out.base[out.count] = json ? 44 : 124; out.count += 1 }
+        fields += 1
+        if json { out.base[out.count] = 34; out.count += 1 }
+        key.withUTF8Buffer { for byte in $0 { out.base[out.count] = byte; out.count += 1 } }
+        if json { out.base[out.count] = 34; out.base[out.count + 1] = 58; out.count += 2 } else { out.base[out.count] = 61; out.count += 1 }
+    }
+
+    @inline(__always) mutating func digits(_ value: UInt64) {
+        out.reserve(20)
+        if value < 10 { out.base[out.count] = 48 + UInt8(value); out.count += 1; return }
+        var length = 0, probe = value
+        while probe > 0 { length += 1; probe /= 10 }
+        var v = value, i = out.count + length
+        while v > 0 { i -= 1; out.base[i] = 48 + UInt8(v % 10); v /= 10 }
+        out.count += length
+    }
+
+    mutating func number(_ key: StaticString, _ value: UInt64) { self.key(key); digits(value) }
+    mutating func raw(_ key: StaticString, _ value: StaticString) { self.key(key); value.withUTF8Buffer { out.append(contentsOf: $0) } }
+
+    /// A value known to need no escaping.
+    mutating func literal(_ key: StaticString, _ value: String) {
+        self.key(key); quote(); out.append(contentsOf: value.utf8); quote()
+    }
+
+    mutating func string(_ key: StaticString, _ value: String) {
+        self.key(key)
+        out.append(contentsOf: (json ? jsonString(value) : value).utf8)
+    }
+
+    mutating func hexByte(_ byte: UInt8) {
+        let digits: StaticString = "0123456789abcdef"
+        digits.withUTF8Buffer { d in out.append(d[Int(byte >> 4)]); out.append(d[Int(byte & 0xF)]) }
+    }
+
+    mutating func ipv4(_ value: UInt32) {
+        digits(UInt64(value >> 24)); out.append(46); digits(UInt64(value >> 16 & 0xFF)); out.append(46)
+        digits(UInt64(value >> 8 & 0xFF)); out.append(46); digits(UInt64(value & 0xFF))
+    }
+
+    mutating func ipValue(_ ip: IPAddress) {
+        if ip.isIPv6 { out.append(contentsOf: ip.description.utf8) } else { ipv4(ip.v4) }
+    }
+
+    mutating func ip(_ key: StaticString, _ ip: IPAddress) { self.key(key); quote(); ipValue(ip); quote() }
+
+    mutating func prefix(_ key: StaticString, _ prefix: IPPrefix) {
+        self.key(key); quote(); ipValue(prefix.address); out.append(47); digits(UInt64(prefix.length)); quote()
+    }
+
+    mutating func mac(_ key: StaticString, _ mac: MACAddress) {
+        self.key(key); quote()
+        for shift in stride(from: 40, through: 0, by: -8) {
+            if shift != 40 { out.append(58) }
+            hexByte(UInt8(truncatingIfNeeded: mac.value >> UInt64(shift)))
+        }
+        quote()
+    }
+
+    mutating func esi(_ key: StaticString, _ esi: ESI) {
+        self.key(key); quote()
+        hexByte(UInt8(esi.high >> 8)); out.append(58); hexByte(UInt8(esi.high & 0xFF))
+        for shift in stride(from: 56, through: 0, by: -8) { out.append(58); hexByte(UInt8(truncatingIfNeeded: esi.low >> UInt64(shift))) }
+        quote()
+    }
+
+    mutating func rd(_ key: StaticString, _ rd: RouteDistinguisher) {
+        self.key(key); quote()
+        switch rd.type {
+        case 0: digits(rd.value >> 32); out.append(58); digits(rd.value & 0xFFFF_FFFF)
+        case 1: ipv4(UInt32(truncatingIfNeeded: rd.value >> 16)); out.append(58); digits(rd.value & 0xFFFF)
+        case 2: digits(rd.value >> 16); out.append(58); digits(rd.value & 0xFFFF)
+        default: out.append(contentsOf: rd.description.utf8)
+        }
+        quote()
+    }
+
+    mutating func routeTarget(_ target: RouteTarget) {
+        let value = target.raw & 0xFFFF_FFFF_FFFF
+        switch UInt8(truncatingIfNeeded: target.raw >> 56) & 0x3F {
+        case 0: digits(value >> 32); out.append(58); digits(value & 0xFFFF_FFFF)
+        case 1: ipv4(UInt32(truncatingIfNeeded: value >> 16)); out.append(58); digits(value & 0xFFFF)
+        case 2: digits(value >> 16); out.append(58); digits(value & 0xFFFF)
+        default: out.append(contentsOf: target.description.utf8)
+        }
+    }
+
+    /// A JSON array of strings (in both formats: lists stay parseable).
+    mutating func list<T>(_ key: StaticString, _ items: [T], _ element: (inout LineWriter, T) -> Void) {
+        self.key(key)
+        out.append(91)
+        for (i, item) in items.enumerated() {
+            if i > 0 { out.append(44) }
+            out.append(34); element(&self, item); out.append(34)
+        }
+        out.append(93)
     }
 }

@@ -23,16 +23,17 @@ struct Decode: ParsableCommand {
         do { inputSet = try InputSet(paths: inputs, evpnOnly: family == "evpn") } catch let error as UsageError {
             throw CLIUsageError(message: error.description)
         }
-        let formatter = EventFormatter(format: outputFormat, files: inputSet.files)
-        var buffer = ""
-        buffer.reserveCapacity(1 << 16)
+        var formatter = EventFormatter(format: outputFormat, files: inputSet.files)
+        let buffer = OutputBuffer()
         while let item = inputSet.next() {
-            guard let line = formatter.line(item) else { continue }
-            buffer += line
-            buffer += "\n"
-            if buffer.utf8.count > 1 << 16 { fputs(buffer, stdout); buffer.removeAll(keepingCapacity: true) }
+            guard formatter.write(item, into: buffer) else { continue }
+            buffer.append(10)
+            if buffer.count > 1 << 16 {
+                fwrite(buffer.base, 1, buffer.count, stdout)
+                buffer.removeAll()
+            }
         }
-        fputs(buffer, stdout)
+        fwrite(buffer.base, 1, buffer.count, stdout)
         fflush(stdout)
         let damage = inputSet.damage
         for problem in damage { printError("evpnscope: damaged input: \(problem)") }

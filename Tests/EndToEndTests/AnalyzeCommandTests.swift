@@ -23,8 +23,12 @@ func evpnscope(_ arguments: [String]) throws -> CommandResult {
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    // Drain stderr on its own thread: a child that fills one pipe while we wait on the other would hang.
+    var stderr = Data()
+    let drained = DispatchSemaphore(value: 0)
+    Thread.detachNewThread { stderr = err.fileHandleForReading.readDataToEndOfFile(); drained.signal() }
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    drained.wait()
     process.waitUntilExit()
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
 }

@@ -14,7 +14,7 @@ struct Decoded {
 
 func decodeAll(_ path: String) throws -> Decoded {
     let inputs = try InputSet(paths: [path])
-    let formatter = EventFormatter(format: .text, files: [])
+    var formatter = EventFormatter(format: .text, files: [])
     var events: [(Int64, String)] = []
     while let item = inputs.next() {
         switch item {
