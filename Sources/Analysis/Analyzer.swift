@@ -8,9 +8,10 @@ public final class Analyzer {
     public let thresholds: Thresholds
     public private(set) var findings: [Finding] = []
     public private(set) var transitionCounts: [Transition.Kind: Int] = [:]
-    /// Every move, for the store and the report's timelines.
-    public private(set) var moves: [Transition] = []
-    public var keepMoves = true
+    /// Every move is handed here as it happens (the store writes it); nothing is kept, so
+    /// memory does not grow with the number of updates.
+    public var onMove: (Transition) -> Void = { _ in }
+    public private(set) var moveCount = 0
 
     private struct FindingKey: Hashable { var rule: Rule; var mac: Int32; var pes: [Int32]; var ip: IPAddress? }
     private var openFindings: [FindingKey: Int] = [:]
@@ -65,7 +66,7 @@ public final class Analyzer {
         guard t.mac >= 0 else { return }
         var list = recentEvidence[t.mac] ?? []
         list.append(evidence(t))
-        if list.count > thresholds.evidenceLimit { list.removeFirst(list.count - thresholds.evidenceLimit) }
+        if list.count > thresholds.recentEvidence { list.removeFirst(list.count - thresholds.recentEvidence) }
         recentEvidence[t.mac] = list
     }
 
@@ -173,7 +174,8 @@ public final class Analyzer {
         // The MAC+IP routes of a move usually follow its MAC-only route: their IPs are read when the timer fires.
         timers.push(Timer(due: t.time + thresholds.hostRouteGrace, kind: .hostRoute, mac: t.mac, pe: t.otherPE, otherPE: t.pe,
                           reference: t.time, seq: t.seqAfter, ip: nil, source: t.source))
-        if keepMoves { moves.append(t) }
+        moveCount += 1
+        onMove(t)
     }
 
     private func handleUpdate(_ t: Transition) {

@@ -96,5 +96,7 @@ public struct Thresholds: Sendable {
     public var incidentGap: Int64 = 60_000_000
     public var loopMinimumMACs = 3
     public var evidenceLimit = 24
+    /// Recent events remembered per MAC to quote when a finding opens (a flap needs N+1 moves).
+    public var recentEvidence = 16
     public init() {}
 }

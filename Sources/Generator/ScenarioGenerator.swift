@@ -142,7 +142,8 @@ public final class ScenarioGenerator {
 
     private struct Views: OptionSet {
         let rawValue: Int
-        static let rr1 = Views(rawValue: 1), rr2 = Views(rawValue: 2), bmp = Views(rawValue: 4)
+        static let rr1 = Views(rawValue: 1), rr2 = Views(rawValue: 2), bmpAdjIn = Views(rawValue: 4), bmpLocRIB = Views(rawValue: 8)
+        static let bmp: Views = [.bmpAdjIn, .bmpLocRIB]
         static let all: Views = [.rr1, .rr2, .bmp]
     }
 
@@ -180,15 +181,20 @@ public final class ScenarioGenerator {
                                                                  message: second, addPath: true))
             }
         }
-        if views.contains(.bmp), let bmp, peUp[pe] {
+        if !views.isDisjoint(with: .bmp), let bmp {
             let message = BGPEncoder.update(update(cluster: [], pathID: nil, reflected: false), options: fourByte)
-            let peer = BMPEncoder.PeerHeader(address: nextHop, asn: asn, bgpID: nextHop, time: time)
-            bmp.write(BMPEncoder.routeMonitoring(peer, update: message))
-            var post = peer
-            post.flags = 0x40
-            bmp.write(BMPEncoder.routeMonitoring(post, update: message))
-            let locRIB = BMPEncoder.PeerHeader(type: 3, address: IPAddress(v4: 0), asn: asn, bgpID: rr1, time: time)
-            bmp.write(BMPEncoder.routeMonitoring(locRIB, update: message))
+            if views.contains(.bmpAdjIn) && peUp[pe] {
+                let peer = BMPEncoder.PeerHeader(address: nextHop, asn: asn, bgpID: nextHop, time: time)
+                bmp.write(BMPEncoder.routeMonitoring(peer, update: message))
+                var post = peer
+                post.flags = 0x40
+                bmp.write(BMPEncoder.routeMonitoring(post, update: message))
+            }
+            // RR1's own table: it loses a dead PE's routes whatever the other reflector does.
+            if views.contains(.bmpLocRIB) {
+                let locRIB = BMPEncoder.PeerHeader(type: 3, address: IPAddress(v4: 0), asn: asn, bgpID: rr1, time: time)
+                bmp.write(BMPEncoder.routeMonitoring(locRIB, update: message))
+            }
         }
     }
 
@@ -374,7 +380,7 @@ public final class ScenarioGenerator {
                 }
                 self.peUp[down] = false
                 for m in self.macs.indices where self.macs[m].owners.contains(down) {
-                    try self.withdraw(m, pe: down, time: t + 1_000, views: stale ? [.rr1] : [.rr1, .rr2])
+                    try self.withdraw(m, pe: down, time: t + 1_000, views: stale ? [.rr1, .bmpLocRIB] : [.rr1, .rr2, .bmpLocRIB])
                     self.macs[m].owners.removeAll { $0 == down }
                     self.macs[m].used = true
                 }

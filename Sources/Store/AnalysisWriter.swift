@@ -115,9 +115,26 @@ public final class AnalysisWriter {
         if pendingEvents >= AnalysisWriter.eventBatch { try db.execute("COMMIT"); pendingEvents = 0 }
     }
 
+    private var moveStatement: Statement?
+
+    /// Streams one move into the moves table (batched with the route events' transactions).
+    public func addMove(_ t: Transition, bd: Int32, mac: MACAddress) throws {
+        if moveStatement == nil {
+            moveStatement = try db.prepare("""
+                INSERT INTO moves(time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after, tie, wrap, input_id, byte_offset)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        }
+        if pendingEvents == 0 { try db.execute("BEGIN") }
+        try moveStatement!.run(t.time, bd, mac.description, t.otherPE, t.pe, t.seqBefore, t.seqAfter, t.tie, t.wrap, t.source.input, t.source.offset)
+        pendingEvents += 1
+        if pendingEvents >= AnalysisWriter.eventBatch { try db.execute("COMMIT"); pendingEvents = 0 }
+    }
+
     private func flushEvents() throws {
         if pendingEvents > 0 { try db.execute("COMMIT"); pendingEvents = 0 }
         eventStatement = nil
+        moveStatement = nil
     }
 
     // MARK: Results
@@ -169,14 +186,6 @@ public final class AnalysisWriter {
                 let ips = Set(state.adverts.flatMap { $0.routes.compactMap { $0.ip?.description } }).sorted().joined(separator: " ")
                 try mac.run(state.bd, state.mac.description, state.winner >= 0 ? Int64(state.winner) : nil, Int64(state.winnerSeq), state.moves,
                             advertisers, ips, state.firstSeen, state.lastChange)
-            }
-            let move = try db.prepare("""
-                INSERT INTO moves(time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after, tie, wrap, input_id, byte_offset)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            for t in analyzer.moves {
-                let state = engine.macs[Int(t.mac)]
-                try move.run(t.time, state.bd, state.mac.description, t.otherPE, t.pe, t.seqBefore, t.seqAfter, t.tie, t.wrap, t.source.input, t.source.offset)
             }
             let incident = try db.prepare("""
                 INSERT INTO incidents(id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, next_step)

@@ -68,6 +68,11 @@ struct Analyze: ParsableCommand {
         let engine = ReplayEngine(options: engineOptions)
         let analyzer = Analyzer(engine: engine, thresholds: thresholds)
         let writer = try AnalysisWriter(path: dbPath)
+        var writeError: Error?
+        analyzer.onMove = { move in
+            let state = engine.macs[Int(move.mac)]
+            do { try writer.addMove(move, bd: state.bd, mac: state.mac) } catch { writeError = writeError ?? error }
+        }
         let progress = Progress(total: inputSet.totalCompressedBytes)
         let started = Date()
         var items = 0
@@ -82,6 +87,7 @@ struct Analyze: ParsableCommand {
             if items & 0x3FFF == 0 { progress.update(compressed: inputSet.compressedBytesRead, items: items) }
         }
         progress.finish()
+        if let writeError { throw writeError }
         let incidents = analyzer.finish()
         let records = inputRecords(inputSet)
         try writer.setMeta([("name", runName), ("version", toolVersion), ("started", Timestamp.format(Int64(started.timeIntervalSince1970 * 1_000_000))),
@@ -184,7 +190,7 @@ struct Summary {
         if let first = records.compactMap(\.firstTime).min(), let last = records.compactMap(\.lastTime).max() {
             out += "  time span   \(Timestamp.format(first)) — \(Timestamp.format(last))\n"
         }
-        out += "  fabric      \(engine.pes.count) PEs, \(engine.bds.count) broadcast domains, \(engine.macs.count) MACs, \(analyzer.moves.count) moves\n"
+        out += "  fabric      \(engine.pes.count) PEs, \(engine.bds.count) broadcast domains, \(engine.macs.count) MACs, \(analyzer.moveCount) moves\n"
         out += "  findings    \(analyzer.findings.count) (" + severityCounts.map { "\($0.1) \($0.0)" }.joined(separator: ", ") + ")\n"
         out += "  incidents   \(incidents.count)\n"
         for incident in incidents.prefix(10) {
@@ -204,7 +210,7 @@ struct Summary {
             "{\"path\":\(jsonString(r.path)),\"format\":\(jsonString(r.format ?? "unknown")),\"compression\":\(jsonString(r.compression ?? "unknown")),\"bytes\":\(r.bytes),\"route_events\":\(r.routeEvents),\"damaged\":\(!r.damage.isEmpty),\"damage\":[" +
                 r.damage.map { "{\"offset\":\($0.offset),\"message\":\(jsonString($0.message))}" }.joined(separator: ",") + "]}"
         }.joined(separator: ",") + "]")
-        fields.append("\"pes\":\(engine.pes.count),\"broadcast_domains\":\(engine.bds.count),\"macs\":\(engine.macs.count),\"moves\":\(analyzer.moves.count)")
+        fields.append("\"pes\":\(engine.pes.count),\"broadcast_domains\":\(engine.bds.count),\"macs\":\(engine.macs.count),\"moves\":\(analyzer.moveCount)")
         fields.append("\"findings\":{" + severityCounts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
         fields.append("\"incidents\":[" + incidents.map { i in
             "{\"id\":\(i.id),\"severity\":\(jsonString(i.severity.name)),\"title\":\(jsonString(i.title)),\"first\":\(jsonString(Timestamp.format(i.firstTime))),\"last\":\(jsonString(Timestamp.format(i.lastTime))),\"pes\":[" +

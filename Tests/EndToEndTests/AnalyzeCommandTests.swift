@@ -164,3 +164,19 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
     #expect(object["mm_sticky"] as? Bool == false)
     #expect(!lines.contains { $0.contains("\"family\":\"vpnv4\"") })
 }
+
+/// Every scenario file: the analysis of its generated dumps reports exactly its truth.json.
+@Test(arguments: ["steady-fabric", "layer2-loop", "duplicate-mac", "stale-routes", "sequence-anomalies", "false-positive-traps"])
+func scenarioFindingsEqualTheirTruth(_ name: String) throws {
+    let directory = scratch()
+    let generated = try evpnscope(["generate", "datasets/scenarios/\(name).json", "--out", directory + "/data"])
+    #expect(generated.status == 0, "\(generated.stderr)")
+    let truth = try JSONDecoder().decode(Truth.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/data/truth.json")))
+    let result = try evpnscope(["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md", "--events", "none"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let db = try Database(path: directory + "/a.sqlite", readOnly: true)
+    #expect(try findingKeys(db) == truthKeys(truth))
+    let titles = try db.rows("SELECT title FROM incidents").map { $0[0]! }
+    #expect(titles.count == truth.incidents.count, "\(titles)")
+    for expected in truth.incidents { #expect(titles.contains { $0.hasPrefix(expected) }, "missing incident \(expected) in \(titles)") }
+}
