@@ -95,8 +95,23 @@ public final class Analyzer {
 
     private func pe(_ id: Int32) -> String { id >= 0 ? engine.pes[Int(id)].address.description : "?" }
 
+    private var transitionsSinceSweep = 0
+
+    /// Evidence is only quoted by findings within the detection window: forget MACs that have
+    /// been quiet longer, so memory follows the active MACs, not every MAC ever seen.
+    private func sweepEvidence(now: Int64) {
+        let horizon = now - max(thresholds.window, thresholds.staleGrace, thresholds.hostRouteGrace, thresholds.restartTime)
+        recentEvidence = recentEvidence.filter { ($0.value.last?.time ?? .min) >= horizon }
+        ipMoveTimes = ipMoveTimes.filter { ($0.value.last ?? .min) >= horizon }
+    }
+
     private func handle(_ t: Transition) {
         transitionCounts[t.kind, default: 0] += 1
+        transitionsSinceSweep += 1
+        if transitionsSinceSweep >= 262_144 {
+            transitionsSinceSweep = 0
+            sweepEvidence(now: t.time)
+        }
         switch t.kind {
         case .moved: handleMove(t)
         case .learned:

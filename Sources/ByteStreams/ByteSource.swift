@@ -378,6 +378,7 @@ final class ThreadedSource: ChunkSource {
         while pipe.head == pipe.queue.count && !pipe.done { pipe.condition.wait() }
         if pipe.head == pipe.queue.count { return nil }
         let item = pipe.queue[pipe.head]
+        pipe.queue[pipe.head] = .success([])  // release the chunk now, not when the slot is compacted
         pipe.head += 1
         if pipe.head > 64 { pipe.queue.removeFirst(pipe.head); pipe.head = 0 }
         pipe.condition.broadcast()

@@ -56,7 +56,8 @@ public final class AnalysisWriter {
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         for suffix in ["", "-journal", "-wal", "-shm"] { unlink(temporaryPath + suffix) }
         let db = try Database(path: temporaryPath)
-        try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;")
+        // Index builds sort in temporary files: memory must not grow with the number of moves.
+        try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; PRAGMA cache_size = -32768;")
         try db.execute(Schema.create)
         database = db
     }
