@@ -33,3 +33,27 @@ extension UpdateMessage {
         }
     }
 }
+
+/// What the MRT and BMP readers do with every decoded UPDATE: RFC 7606 problems are counted and
+/// kept (a bounded number, for the report), skipped families counted, route events queued.
+public struct UpdateSink {
+    public static let problemLimit = 1000
+
+    public static func recordProblems(_ update: UpdateMessage, file: String, stats: inout ReaderStats, problems: inout [InputDamage]) {
+        guard !update.errors.isEmpty else { return }
+        stats.attributeErrors += update.errors.count
+        for problem in update.errors where problems.count < problemLimit {
+            problems.append(InputDamage(file: file, offset: Int64(problem.error.offset), message: problem.description, recovered: true))
+        }
+    }
+
+    public static func emit(_ update: UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint, file: String,
+                            stats: inout ReaderStats, problems: inout [InputDamage], into pending: inout [FeedItem]) {
+        recordProblems(update, file: file, stats: &stats, problems: &problems)
+        stats.skippedNLRIBytes += update.skippedNLRIBytes
+        let before = pending.count
+        update.appendEvents(time: time, source: source, observation: observation, into: &pending)
+        stats.routeEvents += pending.count - before
+        if pending.count == before { pending.append(.heartbeat(time: time)) }
+    }
+}

@@ -226,17 +226,8 @@ public final class BMPReader: FeedReader {
     }
 
     private func emit(_ update: UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
-        if !update.errors.isEmpty {
-            stats.attributeErrors += update.errors.count
-            for problem in update.errors where attributeProblems.count < 1000 {
-                attributeProblems.append(InputDamage(file: name, offset: Int64(problem.error.offset), message: problem.description, recovered: true))
-            }
-        }
-        stats.skippedNLRIBytes += update.skippedNLRIBytes
-        let before = pending.count
-        update.appendEvents(time: time, source: source, observation: observation, into: &pending)
-        stats.routeEvents += pending.count - before
-        if pending.count == before { pending.append(.heartbeat(time: time)) }
+        UpdateSink.emit(update, time: time, source: source, observation: observation, file: name, stats: &stats,
+                        problems: &attributeProblems, into: &pending)
     }
 }
 

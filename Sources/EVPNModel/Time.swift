@@ -57,6 +57,16 @@ public enum Timestamp {
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 
+    /// Parses "180", "180s", "3m", "1h", "500ms" into microseconds; nil for anything else.
+    public static func parseDuration(_ text: String) -> Int64? {
+        let units: [(String, Double)] = [("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let value = Double(text.dropLast(suffix.count)), value >= 0 { return Int64(value * scale) }
+        }
+        if let value = Double(text), value >= 0 { return Int64(value * 1_000_000) }
+        return nil
+    }
+
     /// "1m30s", "45s", "2h05m" for durations in reports.
     public static func duration(_ micros: Int64) -> String {
         let s = micros / 1_000_000

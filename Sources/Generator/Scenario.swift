@@ -65,12 +65,8 @@ public struct GeneratorError: Error, CustomStringConvertible {
 }
 
 func duration(_ text: String) throws -> Int64 {
-    let units: [(String, Double)] = [("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-        if let value = Double(text.dropLast(suffix.count)) { return Int64(value * scale) }
-    }
-    if let value = Double(text) { return Int64(value * 1_000_000) }
-    throw GeneratorError(message: "'\(text)' is not a duration")
+    guard let value = Timestamp.parseDuration(text) else { throw GeneratorError(message: "'\(text)' is not a duration") }
+    return value
 }
 
 /// What a correct analyzer reports for the scenario (truth.json).

@@ -92,20 +92,12 @@ public final class MRTReader: FeedReader {
     }
 
     private func recordProblems(_ update: UpdateMessage) {
-        guard !update.errors.isEmpty else { return }
-        stats.attributeErrors += update.errors.count
-        for problem in update.errors where attributeProblems.count < 1000 {
-            attributeProblems.append(InputDamage(file: name, offset: Int64(problem.error.offset), message: problem.description, recovered: true))
-        }
+        UpdateSink.recordProblems(update, file: name, stats: &stats, problems: &attributeProblems)
     }
 
     private func emit(_ update: UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
-        recordProblems(update)
-        stats.skippedNLRIBytes += update.skippedNLRIBytes
-        let before = pending.count
-        update.appendEvents(time: time, source: source, observation: observation, into: &pending)
-        stats.routeEvents += pending.count - before
-        if pending.count == before { pending.append(.heartbeat(time: time)) }
+        UpdateSink.emit(update, time: time, source: source, observation: observation, file: name, stats: &stats,
+                        problems: &attributeProblems, into: &pending)
     }
 
     private func decodeBGP4MP(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {

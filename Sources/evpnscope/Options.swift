@@ -3,14 +3,9 @@ import ArgumentParser
 import EVPNModel
 import Replay
 
-/// Parses "180", "180s", "3m", "1h", "500ms" into microseconds.
 func parseDuration(_ text: String) throws -> Int64 {
-    let units: [(String, Double)] = [("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-        if let value = Double(text.dropLast(suffix.count)), value >= 0 { return Int64(value * scale) }
-    }
-    if let value = Double(text), value >= 0 { return Int64(value * 1_000_000) }
-    throw CLIUsageError(message: "'\(text)' is not a duration (examples: 180s, 3m, 30)")
+    guard let value = Timestamp.parseDuration(text) else { throw CLIUsageError(message: "'\(text)' is not a duration (examples: 180s, 3m, 30)") }
+    return value
 }
 
 func parseTime(_ text: String, option: String) throws -> Int64 {
