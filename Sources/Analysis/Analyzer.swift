@@ -143,7 +143,6 @@ public final class Analyzer {
             if let pending = pendingPeerChecks[t.pe], pending >= t.time { return }
             pendingPeerChecks[t.pe] = due
             timers.push(Timer(due: due, kind: .peerDown, mac: -1, pe: t.pe, otherPE: -1, reference: t.time, seq: 0, ip: nil, source: t.source))
-        case .hostRoute: break
         }
     }
 

@@ -41,13 +41,11 @@ public enum UpdateDecoder {
         }
         // RFC 7606 §3.d: missing well-known mandatory attributes when routes are announced.
         if !options.ribEntry && (!update.announced.isEmpty || !(update.reach?.nlri.isEmpty ?? true)) {
-            var seen = update.attributes.origin != nil
-            if !seen {
+            if update.attributes.origin == nil {
                 update.errors.append(AttributeError(attributeType: 1, action: .treatAsWithdraw,
                                                     error: DecodeError(context: "UPDATE", expected: "ORIGIN attribute", offset: body.baseOffset)))
             }
-            seen = !update.announced.isEmpty && update.attributes.nextHop == nil
-            if seen {
+            if !update.announced.isEmpty && update.attributes.nextHop == nil {
                 update.errors.append(AttributeError(attributeType: 3, action: .treatAsWithdraw,
                                                     error: DecodeError(context: "UPDATE", expected: "NEXT_HOP attribute for IPv4 NLRI", offset: body.baseOffset)))
             }

@@ -365,7 +365,7 @@ public final class ReplayEngine {
         let op = internObservation(event.observation)
         let key = HostRIBKey(op: op, pathID: event.entry.pathID ?? 0, rd: rd, prefix: prefix)
         if event.isWithdraw {
-            guard let entry = rib_removeHost(key) else { return }
+            guard let entry = hostRIB.removeValue(forKey: key) else { return }
             dropHostObservation(entry)
             return
         }
@@ -377,8 +377,6 @@ public final class ReplayEngine {
         hostRIB[key] = HostRIBEntry(pe: pe, ip: prefix.address)
         touchHost(prefix.address, pe: pe, time: event.time, add: true)
     }
-
-    private func rib_removeHost(_ key: HostRIBKey) -> HostRIBEntry? { hostRIB.removeValue(forKey: key) }
 
     private func touchHost(_ ip: IPAddress, pe: Int32, time: Int64, add: Bool) {
         var list = hostRoutes[ip] ?? []

@@ -26,8 +26,6 @@ public struct Transition: Sendable {
         case ipMoved
         /// A BGP session whose peer is the PE `pe` went down at one observation point.
         case peerDown
-        /// A VPN host route (/32, /128) was announced or withdrawn for `ip` at `pe`.
-        case hostRoute
     }
 
     public var kind: Kind
