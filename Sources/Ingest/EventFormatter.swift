@@ -44,7 +44,7 @@ public struct EventFormatter {
             observation(&w, event.observation, event.time, event.source)
             w.literal("event", event.isWithdraw ? "withdraw" : "announce")
             if event.treatedAsWithdraw { w.raw("treat_as_withdraw", "true") }
-            w.literal("family", familyName(event.family))
+            w.literal("family", event.family.description)
             w.number("afi", UInt64(event.family.afi))
             w.number("safi", UInt64(event.family.safi))
             if let pathID = event.entry.pathID { w.number("path_id", UInt64(pathID)) }
@@ -111,8 +111,6 @@ public struct EventFormatter {
         w.number("peer_as", UInt64(op.peerAS))
         w.ip("peer_bgp_id", op.peerBGPID)
     }
-
-    private func familyName(_ family: AddressFamily) -> String { family.description }
 
     private func attributes(_ w: inout LineWriter, _ event: RouteEvent) {
         let a = event.attributes
