@@ -56,7 +56,7 @@ public final class Analyzer {
 
     private func evidence(_ t: Transition, event: String? = nil) -> Evidence {
         var esi = ESI.zero, sticky = t.sticky
-        if t.mac >= 0, let advert = engine.macs[Int(t.mac)].advert(of: t.pe) { esi = advert.esi; sticky = advert.sticky }
+        if t.mac >= 0, let advert = engine.advert(mac: t.mac, pe: t.pe) { esi = advert.esi; sticky = advert.sticky }
         let seq = t.kind == .superseded || t.kind == .withdrawn || t.kind == .flushed ? t.seqBefore : t.seqAfter
         return Evidence(time: t.time, pe: t.pe, seq: seq, sticky: sticky, esi: esi, ip: t.ip,
                         event: event ?? t.kind.rawValue, source: t.source, observation: t.observation)
@@ -127,7 +127,7 @@ public final class Analyzer {
             checkRoute(t)
         case .stickyConflict:
             remember(t)
-            let bothSticky = engine.macs[Int(t.mac)].advert(of: t.pe)?.sticky == true
+            let bothSticky = engine.advert(mac: t.mac, pe: t.pe)?.sticky == true
             report(bothSticky ? .stickyConflict : .stickyMoved, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: bothSticky ? "\(pe(t.pe)) and \(pe(t.otherPE)) both advertise the MAC as sticky"
                        : "sticky MAC of \(pe(t.otherPE)) advertised by \(pe(t.pe)) with seq \(t.seqAfter)",
@@ -172,16 +172,16 @@ public final class Analyzer {
                    detail: "move to \(pe(t.pe)) raised seq from \(t.seqBefore) to \(t.seqAfter) (+\(delta))",
                    evidence: (recentEvidence[t.mac] ?? []).suffix(2), severity: delta > thresholds.jumpMinor ? .minor : .info)
         }
-        if let old = state.advert(of: t.otherPE), let new = state.advert(of: t.pe), old.sticky && new.sticky {
+        if let old = engine.advert(mac: t.mac, pe: t.otherPE), let new = engine.advert(mac: t.mac, pe: t.pe), old.sticky && new.sticky {
             report(.stickyConflict, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "\(pe(t.pe)) and \(pe(t.otherPE)) both advertise the MAC as sticky", evidence: (recentEvidence[t.mac] ?? []).suffix(2))
         }
-        if let old = state.advert(of: t.otherPE), let new = state.advert(of: t.pe), !old.esi.isZero, !new.esi.isZero, old.esi != new.esi {
+        if let old = engine.advert(mac: t.mac, pe: t.otherPE), let new = engine.advert(mac: t.mac, pe: t.pe), !old.esi.isZero, !new.esi.isZero, old.esi != new.esi {
             report(.esiInconsistent, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "the MAC is advertised with two non-zero ESIs: \(old.esi) at \(pe(t.otherPE)) and \(new.esi) at \(pe(t.pe))",
                    evidence: (recentEvidence[t.mac] ?? []).suffix(2))
         }
-        if state.advert(of: t.otherPE) != nil {
+        if engine.advert(mac: t.mac, pe: t.otherPE) != nil {
             timers.push(Timer(due: t.time + thresholds.staleGrace, kind: .staleAfterMove, mac: t.mac, pe: t.otherPE, otherPE: t.pe,
                               reference: t.time, seq: t.seqAfter, ip: nil, source: t.source))
         }
@@ -203,7 +203,7 @@ public final class Analyzer {
             report(.seqDecrease, mac: t.mac, pes: [t.pe], time: t.time,
                    detail: "\(pe(t.pe)) re-advertised the MAC with seq \(t.seqAfter) after \(t.seqBefore)",
                    evidence: (recentEvidence[t.mac] ?? []).suffix(2))
-        } else if state.adverts.count == 1 && state.moveTimes.allSatisfy({ t.time - $0 > thresholds.window }) {
+        } else if engine.adverts(mac: t.mac).count == 1 && state.moveTimes.allSatisfy({ t.time - $0 > thresholds.window }) {
             report(.seqBumpNoMove, mac: t.mac, pes: [t.pe], time: t.time,
                    detail: "\(pe(t.pe)) raised the seq from \(t.seqBefore) to \(t.seqAfter) with no other PE advertising the MAC",
                    evidence: (recentEvidence[t.mac] ?? []).suffix(2))
@@ -221,7 +221,7 @@ public final class Analyzer {
                    detail: "\(pe(t.pe)) advertised the MAC with seq \(t.seqAfter), not above \(pe(t.otherPE))'s \(t.seqBefore): \(pe(t.otherPE)) keeps it",
                    evidence: (recentEvidence[t.mac] ?? []).suffix(2))
         }
-        if let winner = state.advert(of: t.otherPE), let new = state.advert(of: t.pe), !winner.esi.isZero, !new.esi.isZero, winner.esi != new.esi {
+        if let winner = engine.advert(mac: t.mac, pe: t.otherPE), let new = engine.advert(mac: t.mac, pe: t.pe), !winner.esi.isZero, !new.esi.isZero, winner.esi != new.esi {
             report(.esiInconsistent, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "the MAC is advertised with two non-zero ESIs", evidence: (recentEvidence[t.mac] ?? []).suffix(2))
         }
@@ -229,7 +229,7 @@ public final class Analyzer {
 
     private func checkESI(_ t: Transition) {
         let state = engine.macs[Int(t.mac)]
-        guard let mine = state.advert(of: t.pe), let other = state.advert(of: t.otherPE), mine.seq != other.seq else { return }
+        guard let mine = engine.advert(mac: t.mac, pe: t.pe), let other = engine.advert(mac: t.mac, pe: t.otherPE), mine.seq != other.seq else { return }
         report(.esiInconsistent, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                detail: "PEs on ESI \(mine.esi) disagree on the seq: \(mine.seq) at \(pe(t.pe)), \(other.seq) at \(pe(t.otherPE))",
                evidence: (recentEvidence[t.mac] ?? []).suffix(2))
@@ -237,13 +237,12 @@ public final class Analyzer {
 
     /// Route-level checks after any announcement of a PE's route.
     private func checkRoute(_ t: Transition) {
-        guard let advert = engine.macs[Int(t.mac)].advert(of: t.pe) else { return }
-        if let route = advert.routes.first(where: { $0.ip == t.ip }), route.mobilityCommunities > 1 {
+        if let route = engine.route(mac: t.mac, pe: t.pe, ip: t.ip), route.mobilityCommunities > 1 {
             report(.seqMultiCommunity, mac: t.mac, pes: [t.pe], ip: t.ip, time: t.time,
                    detail: "\(pe(t.pe)) sent \(route.mobilityCommunities) MAC Mobility communities in one route; the highest seq \(route.seq) is used",
                    evidence: [evidence(t)])
         }
-        if t.kind != .rejected, Set(advert.routes.map(\.seq)).count > 1 {
+        if t.kind != .rejected, engine.hasMixedSequences(mac: t.mac, pe: t.pe) {
             timers.push(Timer(due: t.time + thresholds.staleGrace, kind: .seqMismatch, mac: t.mac, pe: t.pe, otherPE: -1,
                               reference: t.time, seq: 0, ip: nil, source: t.source))
         }
@@ -272,21 +271,21 @@ public final class Analyzer {
         case .staleAfterMove:
             let state = engine.macs[Int(timer.mac)]
             // MOB-5 asks for a withdrawal only when a strictly higher sequence won (a tie is SEQ-TIE's business).
-            guard let old = state.advert(of: timer.pe), state.winner != timer.pe, old.lastChange <= timer.reference,
+            guard let old = engine.advert(mac: timer.mac, pe: timer.pe), state.winner != timer.pe, old.lastChange <= timer.reference,
                   SequenceOrder.newer(state.winnerSeq, than: old.seq) else { return }
             // A flapping MAC explains its own stale routes; the flap finding carries them.
             if let flap = openFindings[FindingKey(rule: .dupMACFlap, mac: timer.mac, pes: [timer.pe, timer.otherPE].sorted(), ip: nil)],
                timer.due - findings[flap].lastTime <= thresholds.window { return }
             var items = (recentEvidence[timer.mac] ?? []).filter { $0.time >= timer.reference - thresholds.window }.suffix(4).map { $0 }
             items.append(Evidence(time: timer.due, pe: timer.pe, seq: old.seq, sticky: old.sticky, esi: old.esi, ip: nil,
-                                  event: "still-advertised", source: old.routes.first?.source ?? timer.source, observation: -1))
+                                  event: "still-advertised", source: engine.routes(mac: timer.mac, pe: timer.pe).first?.source ?? timer.source, observation: -1))
             report(.staleAfterMove, mac: timer.mac, pes: [timer.pe, state.winner], time: timer.reference,
                    detail: "\(pe(timer.pe)) still advertises seq \(old.seq) \(Timestamp.duration(timer.due - timer.reference)) after \(pe(state.winner)) won with seq \(state.winnerSeq)",
                    evidence: items)
         case .hostRoute:
             let state = engine.macs[Int(timer.mac)]
-            guard state.winner != timer.pe, let winner = state.advert(of: state.winner) else { return }
-            for ip in Set(winner.routes.compactMap(\.ip)).sorted() {
+            guard state.winner != timer.pe, let winner = engine.advert(mac: timer.mac, pe: state.winner) else { return }
+            for ip in Set(engine.routes(mac: timer.mac, pe: winner.pe).compactMap(\.ip)).sorted() {
                 guard engine.hostRoutePEs(ip).contains(where: { $0.pe == timer.pe }) else { continue }
                 report(.staleHostRoute, mac: timer.mac, pes: [timer.pe, timer.otherPE], ip: ip, time: timer.reference,
                    detail: "VPN host route \(ip)/\(ip.bitLength) still points at \(pe(timer.pe)) \(Timestamp.duration(timer.due - timer.reference)) after the MAC moved to \(pe(timer.otherPE))",
@@ -299,20 +298,22 @@ public final class Analyzer {
             guard !stale.isEmpty else { return }
             let sample = stale.prefix(thresholds.evidenceLimit).compactMap { index -> Evidence? in
                 let state = engine.macs[Int(index)]
-                guard let advert = state.advert(of: timer.pe) else { return nil }
-                return Evidence(time: advert.routes.map(\.lastUpdate).max() ?? timer.reference, pe: timer.pe, seq: advert.seq, sticky: advert.sticky,
-                                esi: advert.esi, ip: nil, event: "still-advertised \(state.mac)", source: advert.routes.first?.source ?? timer.source, observation: -1)
+                guard let advert = engine.advert(mac: index, pe: timer.pe) else { return nil }
+                let routes = engine.routes(mac: index, pe: timer.pe)
+                return Evidence(time: routes.map(\.lastUpdate).max() ?? timer.reference, pe: timer.pe, seq: advert.seq, sticky: advert.sticky,
+                                esi: advert.esi, ip: nil, event: "still-advertised \(state.mac)", source: routes.first?.source ?? timer.source, observation: -1)
             }
             report(.stalePeerDown, mac: -1, pes: [timer.pe], time: timer.reference,
                    detail: "\(stale.count) MAC routes of \(pe(timer.pe)) still present \(Timestamp.duration(timer.due - timer.reference)) after its session went down",
                    evidence: [Evidence(time: timer.reference, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: nil, event: "session-down",
                                        source: timer.source, observation: -1)] + sample, count: stale.count)
         case .seqMismatch:
-            guard let advert = engine.macs[Int(timer.mac)].advert(of: timer.pe), Set(advert.routes.map(\.seq)).count > 1 else { return }
-            let detail = advert.routes.map { "\($0.ip.map { "\($0)" } ?? "MAC-only"): seq \($0.seq)" }.joined(separator: ", ")
+            guard engine.hasMixedSequences(mac: timer.mac, pe: timer.pe) else { return }
+            let routes = engine.routes(mac: timer.mac, pe: timer.pe)
+            let detail = routes.map { "\($0.ip.map { "\($0)" } ?? "MAC-only"): seq \($0.seq)" }.joined(separator: ", ")
             report(.macIPSeqMismatch, mac: timer.mac, pes: [timer.pe], time: timer.reference,
                    detail: "\(pe(timer.pe)) advertises the MAC's routes with different seqs (\(detail))",
-                   evidence: advert.routes.map { Evidence(time: $0.lastUpdate, pe: timer.pe, seq: $0.seq, sticky: $0.sticky, esi: $0.esi, ip: $0.ip,
+                   evidence: routes.map { Evidence(time: $0.lastUpdate, pe: timer.pe, seq: $0.seq, sticky: $0.sticky, esi: $0.esi, ip: $0.ip,
                                                           event: "advertised", source: $0.source, observation: -1) })
         }
     }

@@ -29,7 +29,7 @@ public struct BroadcastDomain: Sendable {
     public var label: String
 }
 
-/// One route (MAC-only, or MAC+IP) of one PE for one MAC.
+/// One route (MAC-only, or MAC+IP) of one PE for one MAC, as `ReplayEngine.routes` reports it.
 public struct RouteState: Sendable {
     public var ip: IPAddress?
     public var seq: UInt32
@@ -45,38 +45,35 @@ public struct RouteState: Sendable {
     public var mobilityCommunities: Int
 }
 
-/// Everything one PE advertises for one MAC in one broadcast domain.
+/// What one PE advertises for one MAC in one broadcast domain, summed over its routes.
 public struct PEAdvertisement: Sendable {
     public var pe: Int32
-    public var routes: [RouteState]
+    /// MOB-11: the PE's sequence for the MAC is the highest over its routes.
+    public var seq: UInt32
+    public var sticky: Bool
+    public var esi: ESI
+    public var routeCount: Int
     public var firstSeen: Int64
     /// Time the PE last raised or lowered its sequence, or first advertised (for staleness).
     public var lastChange: Int64
-
-    /// MOB-11: the PE's sequence for the MAC is the highest over its routes.
-    public var seq: UInt32 {
-        guard var best = routes.first?.seq else { return 0 }
-        for route in routes.dropFirst() where SequenceOrder.newer(route.seq, than: best) { best = route.seq }
-        return best
-    }
-    public var sticky: Bool { routes.contains { $0.sticky } }
-    public var esi: ESI { routes.first { !$0.esi.isZero }?.esi ?? .zero }
 }
 
+/// One MAC in one broadcast domain. The routes advertising it live in the engine's route
+/// table, chained from `firstRoute` and grouped by PE.
 public struct MACState: Sendable {
     public var bd: Int32
     public var mac: MACAddress
-    public var adverts: [PEAdvertisement] = []
     /// The PE a receiver applying MOB-3/4/6 would install, -1 when nobody advertises.
     public var winner: Int32 = -1
     public var winnerSeq: UInt32 = 0
-    /// Recent move times (bounded ring for MOB-7 / DUP-MAC-FLAP).
-    public var moveTimes: [Int64] = []
-    public var moves = 0
+    public var moves: Int32 = 0
     public var firstSeen: Int64
     public var lastChange: Int64
+    /// Recent move times (bounded ring for MOB-7 / DUP-MAC-FLAP); empty, so unallocated, for MACs that never moved.
+    public var moveTimes: [Int64] = []
+    var firstRoute: Int32 = -1
 
-    public func advert(of pe: Int32) -> PEAdvertisement? { adverts.first { $0.pe == pe } }
+    public var isAdvertised: Bool { firstRoute >= 0 }
 }
 
 public struct HostRouteState: Sendable {

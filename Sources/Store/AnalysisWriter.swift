@@ -164,7 +164,7 @@ public final class AnalysisWriter {
                                     op.peerAS, op.peerBGPID.description)
             }
             var liveMACs = [Int](repeating: 0, count: engine.pes.count)
-            for state in engine.macs { for advert in state.adverts { liveMACs[Int(advert.pe)] += 1 } }
+            for mac in engine.macs.indices { for advert in engine.adverts(mac: Int32(mac)) { liveMACs[Int(advert.pe)] += 1 } }
             let pe = try db.prepare("""
                 INSERT INTO pes(id, address, pe_source, live_macs, ethernet_segments, imet_routes, sessions_down, first_seen_us, last_seen_us)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -182,10 +182,11 @@ public final class AnalysisWriter {
                 INSERT INTO mac_state(bd_id, mac, winner_pe, winner_seq, moves, advertisers, ips, first_seen_us, last_change_us)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-            for state in engine.macs {
-                let advertisers = state.adverts.map { "\($0.pe):\($0.seq)\($0.sticky ? "s" : "")" }.joined(separator: " ")
-                let ips = Set(state.adverts.flatMap { $0.routes.compactMap { $0.ip?.description } }).sorted().joined(separator: " ")
-                try mac.run(state.bd, state.mac.description, state.winner >= 0 ? Int64(state.winner) : nil, Int64(state.winnerSeq), state.moves,
+            for (index, state) in engine.macs.enumerated() {
+                let adverts = engine.adverts(mac: Int32(index))
+                let advertisers = adverts.map { "\($0.pe):\($0.seq)\($0.sticky ? "s" : "")" }.joined(separator: " ")
+                let ips = Set(adverts.flatMap { engine.routes(mac: Int32(index), pe: $0.pe).compactMap { $0.ip?.description } }).sorted().joined(separator: " ")
+                try mac.run(state.bd, state.mac.description, state.winner >= 0 ? Int64(state.winner) : nil, Int64(state.winnerSeq), Int(state.moves),
                             advertisers, ips, state.firstSeen, state.lastChange)
             }
             let incident = try db.prepare("""

@@ -65,5 +65,5 @@ func snapshotRepeatsUpdates() throws {
     #expect(run.transitions(.moved).count == 1)
     #expect(run.transitions(.updated).count == 2)  // the two repeated routes are refreshes
     #expect(run.analyzer.findings.isEmpty)
-    #expect(run.state(m)?.adverts.first?.routes.allSatisfy { $0.observations == 1 } == true)
+    #expect(!run.firstRoutes(m).isEmpty && run.firstRoutes(m).allSatisfy { $0.observations == 1 })
 }

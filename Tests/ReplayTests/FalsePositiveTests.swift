@@ -21,7 +21,7 @@ func addPathPaths() throws {
     #expect(run.transitions(.moved).count == 1)
     #expect(run.transitions(.withdrawn).count == 1)
     #expect(run.analyzer.findings.isEmpty)
-    #expect(run.state(m)?.adverts.count == 1)
+    #expect(run.adverts(m).count == 1)
 }
 
 @Test("FP-5 route refresh / graceful restart (MOB-13): re-announcing the same sequence is no move")
@@ -47,7 +47,7 @@ func manyIPs() throws {
     let steps = (1...20).map { Step(at: Double($0), pe: 1, mac: m, ip: "10.0.0.\($0)") }
     let run = try analyze(steps)
     #expect(run.analyzer.findings.isEmpty)
-    #expect(run.state(m)?.adverts.first?.routes.count == 21)
+    #expect(run.firstRoutes(m).count == 21)
 }
 
 @Test("Property: replaying an announcement twice changes nothing")
@@ -56,7 +56,7 @@ func idempotentAnnouncement() throws {
     let twice = try analyze([Step(at: 0, pe: 1, mac: m, seq: 3), Step(at: 1, pe: 1, mac: m, seq: 3)])
     #expect(once.state(m)?.winner == twice.state(m)?.winner)
     #expect(once.state(m)?.winnerSeq == twice.state(m)?.winnerSeq)
-    #expect(twice.state(m)?.adverts.first?.routes.first?.observations == 1)
+    #expect(twice.firstRoutes(m).first?.observations == 1)
     #expect(twice.analyzer.findings.isEmpty)
 }
 
@@ -64,7 +64,7 @@ func idempotentAnnouncement() throws {
 func withdrawnLeavesNoState() throws {
     let run = try analyze([Step(at: 0, pe: 1, mac: m, ip: "10.0.0.1"), Step(at: 1, pe: 2, mac: m, seq: 1, ip: "10.0.0.1"),
                            Step(at: 2, pe: 1, mac: m, ip: "10.0.0.1", withdraw: true), Step(at: 3, pe: 2, mac: m, ip: "10.0.0.1", withdraw: true)])
-    #expect(run.state(m)?.adverts.isEmpty == true)
+    #expect(run.state(m) != nil && run.adverts(m).isEmpty)
     #expect(run.state(m)?.winner == -1)
     #expect(run.engine.liveRoutes == 0)
 }

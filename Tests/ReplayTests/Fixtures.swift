@@ -105,7 +105,16 @@ struct Run {
     func transitions(_ kind: Transition.Kind) -> [Transition] { transitions.filter { $0.kind == kind } }
     func pe(_ n: Int) -> Int32 { engine.peID(of: peAddress(n))! }
     func state(_ mac: String, routeTarget: UInt32 = 41000) -> MACState? {
-        engine.macs.first { $0.mac == MACAddress(mac)! && engine.bds[Int($0.bd)].routeTargets == [.as2(65000, routeTarget)] }
+        macIndex(mac, routeTarget: routeTarget).map { engine.macs[Int($0)] }
+    }
+    func macIndex(_ mac: String, routeTarget: UInt32 = 41000) -> Int32? {
+        engine.macs.firstIndex { $0.mac == MACAddress(mac)! && engine.bds[Int($0.bd)].routeTargets == [.as2(65000, routeTarget)] }.map(Int32.init)
+    }
+    func adverts(_ mac: String) -> [PEAdvertisement] { macIndex(mac).map { engine.adverts(mac: $0) } ?? [] }
+    /// The routes of the first PE advertising `mac`.
+    func firstRoutes(_ mac: String) -> [RouteState] {
+        guard let index = macIndex(mac), let first = engine.adverts(mac: index).first else { return [] }
+        return engine.routes(mac: index, pe: first.pe)
     }
 }
 

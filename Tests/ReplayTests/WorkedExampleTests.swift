@@ -26,7 +26,7 @@ func w1CleanMove() throws {
     #expect(run.transitions(.superseded).map(\.pe) == [run.pe(1)])
     #expect(run.transitions(.withdrawn).map(\.pe) == [run.pe(1)])
     #expect(run.state(m)?.winner == run.pe(2))
-    #expect(run.state(m)?.adverts.count == 1)
+    #expect(run.adverts(m).count == 1)
     #expect(run.analyzer.findings.isEmpty)
 }
 
