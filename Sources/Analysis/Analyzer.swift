@@ -15,7 +15,7 @@ public final class Analyzer {
 
     private struct FindingKey: Hashable { var rule: Rule; var mac: Int32; var pes: [Int32]; var ip: IPAddress? }
     private var openFindings: [FindingKey: Int] = [:]
-    private var recentEvidence: [Int32: [Evidence]] = [:]
+    private var recentEvidence: EvidenceLog
     private var ipMoveTimes: [IPAddress: [Int64]] = [:]
     private var timers = TimerHeap()
     private var pendingPeerChecks: [Int32: Int64] = [:]
@@ -23,6 +23,7 @@ public final class Analyzer {
     public init(engine: ReplayEngine, thresholds: Thresholds = Thresholds()) {
         self.engine = engine
         self.thresholds = thresholds
+        recentEvidence = EvidenceLog(horizon: thresholds.evidenceHorizon)
         engine.onTransition = { [unowned self] in self.handle($0) }
     }
 
@@ -63,11 +64,7 @@ public final class Analyzer {
     }
 
     private func remember(_ t: Transition) {
-        guard t.mac >= 0 else { return }
-        var list = recentEvidence[t.mac] ?? []
-        list.append(evidence(t))
-        if list.count > thresholds.recentEvidence { list.removeFirst(list.count - thresholds.recentEvidence) }
-        recentEvidence[t.mac] = list
+        recentEvidence.append(mac: t.mac, evidence(t), kind: t.kind)
     }
 
     @discardableResult
@@ -97,11 +94,11 @@ public final class Analyzer {
 
     private var transitionsSinceSweep = 0
 
-    /// Evidence is only quoted by findings within the detection window: forget MACs that have
-    /// been quiet longer, so memory follows the active MACs, not every MAC ever seen.
-    private func sweepEvidence(now: Int64) {
-        let horizon = now - max(thresholds.window, thresholds.staleGrace, thresholds.hostRouteGrace, thresholds.restartTime)
-        recentEvidence = recentEvidence.filter { ($0.value.last?.time ?? .min) >= horizon }
+    /// Move times only matter within the detection window: forget MACs and IPs that have been
+    /// quiet longer, so memory follows the active ones, not every one ever seen.
+    private func sweepMoves(now: Int64) {
+        let horizon = now - thresholds.evidenceHorizon
+        engine.forgetMoves(before: horizon)
         ipMoveTimes = ipMoveTimes.filter { ($0.value.last ?? .min) >= horizon }
     }
 
@@ -110,7 +107,7 @@ public final class Analyzer {
         transitionsSinceSweep += 1
         if transitionsSinceSweep >= 262_144 {
             transitionsSinceSweep = 0
-            sweepEvidence(now: t.time)
+            sweepMoves(now: t.time)
         }
         switch t.kind {
         case .moved: handleMove(t)
@@ -131,7 +128,7 @@ public final class Analyzer {
             report(bothSticky ? .stickyConflict : .stickyMoved, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: bothSticky ? "\(pe(t.pe)) and \(pe(t.otherPE)) both advertise the MAC as sticky"
                        : "sticky MAC of \(pe(t.otherPE)) advertised by \(pe(t.pe)) with seq \(t.seqAfter)",
-                   evidence: (recentEvidence[t.mac] ?? []).suffix(4))
+                   evidence: recentEvidence.last(4, of: t.mac))
         case .aliased:
             remember(t)
             checkESI(t)
@@ -156,30 +153,30 @@ public final class Analyzer {
         if recent.count > thresholds.maxMoves {
             report(.dupMACFlap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time, since: recent[0],
                    detail: "\(recent.count) moves in \(Timestamp.duration(t.time - recent[0])) between \(pe(t.otherPE)) and \(pe(t.pe))",
-                   evidence: (recentEvidence[t.mac] ?? []).filter { $0.time >= windowStart && $0.event == "moved" })
+                   evidence: recentEvidence.last(thresholds.recentEvidence, of: t.mac).filter { $0.time >= windowStart && $0.event == "moved" })
         }
         if t.tie {
             report(.seqTie, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "\(pe(t.pe)) and \(pe(t.otherPE)) advertise seq \(t.seqAfter); \(pe(t.pe)) wins on the lower address",
-                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+                   evidence: recentEvidence.last(2, of: t.mac))
         } else if t.wrap {
             report(.seqWrap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "sequence wrapped from \(t.seqBefore) to \(t.seqAfter) on a move to \(pe(t.pe))",
-                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+                   evidence: recentEvidence.last(2, of: t.mac))
         } else if t.seqAfter > t.seqBefore && t.seqAfter - t.seqBefore > thresholds.jumpInfo {
             let delta = t.seqAfter - t.seqBefore
             report(.seqJump, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "move to \(pe(t.pe)) raised seq from \(t.seqBefore) to \(t.seqAfter) (+\(delta))",
-                   evidence: (recentEvidence[t.mac] ?? []).suffix(2), severity: delta > thresholds.jumpMinor ? .minor : .info)
+                   evidence: recentEvidence.last(2, of: t.mac), severity: delta > thresholds.jumpMinor ? .minor : .info)
         }
         if let old = engine.advert(mac: t.mac, pe: t.otherPE), let new = engine.advert(mac: t.mac, pe: t.pe), old.sticky && new.sticky {
             report(.stickyConflict, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
-                   detail: "\(pe(t.pe)) and \(pe(t.otherPE)) both advertise the MAC as sticky", evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+                   detail: "\(pe(t.pe)) and \(pe(t.otherPE)) both advertise the MAC as sticky", evidence: recentEvidence.last(2, of: t.mac))
         }
         if let old = engine.advert(mac: t.mac, pe: t.otherPE), let new = engine.advert(mac: t.mac, pe: t.pe), !old.esi.isZero, !new.esi.isZero, old.esi != new.esi {
             report(.esiInconsistent, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "the MAC is advertised with two non-zero ESIs: \(old.esi) at \(pe(t.otherPE)) and \(new.esi) at \(pe(t.pe))",
-                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+                   evidence: recentEvidence.last(2, of: t.mac))
         }
         if engine.advert(mac: t.mac, pe: t.otherPE) != nil {
             timers.push(Timer(due: t.time + thresholds.staleGrace, kind: .staleAfterMove, mac: t.mac, pe: t.otherPE, otherPE: t.pe,
@@ -198,15 +195,15 @@ public final class Analyzer {
         if t.wrap || t.seqAfter == UInt32.max {
             report(.seqWrap, mac: t.mac, pes: [t.pe], time: t.time,
                    detail: t.wrap ? "\(pe(t.pe)) wrapped the sequence from \(t.seqBefore) to \(t.seqAfter)" : "\(pe(t.pe)) reached the last sequence number \(t.seqAfter)",
-                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+                   evidence: recentEvidence.last(2, of: t.mac))
         } else if t.seqAfter < t.seqBefore {
             report(.seqDecrease, mac: t.mac, pes: [t.pe], time: t.time,
                    detail: "\(pe(t.pe)) re-advertised the MAC with seq \(t.seqAfter) after \(t.seqBefore)",
-                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+                   evidence: recentEvidence.last(2, of: t.mac))
         } else if engine.adverts(mac: t.mac).count == 1 && state.moveTimes.allSatisfy({ t.time - $0 > thresholds.window }) {
             report(.seqBumpNoMove, mac: t.mac, pes: [t.pe], time: t.time,
                    detail: "\(pe(t.pe)) raised the seq from \(t.seqBefore) to \(t.seqAfter) with no other PE advertising the MAC",
-                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+                   evidence: recentEvidence.last(2, of: t.mac))
         }
     }
 
@@ -215,15 +212,15 @@ public final class Analyzer {
         if t.tie {
             report(.seqTie, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "\(pe(t.pe)) and \(pe(t.otherPE)) advertise seq \(t.seqAfter); \(pe(t.otherPE)) keeps the MAC on the lower address",
-                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+                   evidence: recentEvidence.last(2, of: t.mac))
         } else if !SequenceOrder.newer(t.seqAfter, than: t.seqBefore) {
             report(.seqMissingOnMove, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "\(pe(t.pe)) advertised the MAC with seq \(t.seqAfter), not above \(pe(t.otherPE))'s \(t.seqBefore): \(pe(t.otherPE)) keeps it",
-                   evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+                   evidence: recentEvidence.last(2, of: t.mac))
         }
         if let winner = engine.advert(mac: t.mac, pe: t.otherPE), let new = engine.advert(mac: t.mac, pe: t.pe), !winner.esi.isZero, !new.esi.isZero, winner.esi != new.esi {
             report(.esiInconsistent, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
-                   detail: "the MAC is advertised with two non-zero ESIs", evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+                   detail: "the MAC is advertised with two non-zero ESIs", evidence: recentEvidence.last(2, of: t.mac))
         }
     }
 
@@ -232,7 +229,7 @@ public final class Analyzer {
         guard let mine = engine.advert(mac: t.mac, pe: t.pe), let other = engine.advert(mac: t.mac, pe: t.otherPE), mine.seq != other.seq else { return }
         report(.esiInconsistent, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                detail: "PEs on ESI \(mine.esi) disagree on the seq: \(mine.seq) at \(pe(t.pe)), \(other.seq) at \(pe(t.otherPE))",
-               evidence: (recentEvidence[t.mac] ?? []).suffix(2))
+               evidence: recentEvidence.last(2, of: t.mac))
     }
 
     /// Route-level checks after any announcement of a PE's route.
@@ -276,7 +273,7 @@ public final class Analyzer {
             // A flapping MAC explains its own stale routes; the flap finding carries them.
             if let flap = openFindings[FindingKey(rule: .dupMACFlap, mac: timer.mac, pes: [timer.pe, timer.otherPE].sorted(), ip: nil)],
                timer.due - findings[flap].lastTime <= thresholds.window { return }
-            var items = (recentEvidence[timer.mac] ?? []).filter { $0.time >= timer.reference - thresholds.window }.suffix(4).map { $0 }
+            var items = recentEvidence.last(thresholds.recentEvidence, of: timer.mac).filter { $0.time >= timer.reference - thresholds.window }.suffix(4).map { $0 }
             items.append(Evidence(time: timer.due, pe: timer.pe, seq: old.seq, sticky: old.sticky, esi: old.esi, ip: nil,
                                   event: "still-advertised", source: engine.routes(mac: timer.mac, pe: timer.pe).first?.source ?? timer.source, observation: -1))
             report(.staleAfterMove, mac: timer.mac, pes: [timer.pe, state.winner], time: timer.reference,
@@ -289,7 +286,7 @@ public final class Analyzer {
                 guard engine.hostRoutePEs(ip).contains(where: { $0.pe == timer.pe }) else { continue }
                 report(.staleHostRoute, mac: timer.mac, pes: [timer.pe, timer.otherPE], ip: ip, time: timer.reference,
                    detail: "VPN host route \(ip)/\(ip.bitLength) still points at \(pe(timer.pe)) \(Timestamp.duration(timer.due - timer.reference)) after the MAC moved to \(pe(timer.otherPE))",
-                   evidence: (recentEvidence[timer.mac] ?? []).suffix(2) + [Evidence(time: timer.due, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: ip,
+                   evidence: recentEvidence.last(2, of: timer.mac) + [Evidence(time: timer.due, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: ip,
                                                                                  event: "host-route-still-present", source: timer.source, observation: -1)])
             }
         case .peerDown:

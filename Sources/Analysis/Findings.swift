@@ -98,5 +98,7 @@ public struct Thresholds: Sendable {
     public var evidenceLimit = 24
     /// Recent events remembered per MAC to quote when a finding opens (a flap needs N+1 moves).
     public var recentEvidence = 16
+    /// How far back a finding may quote evidence: the longest of the windows and graces.
+    public var evidenceHorizon: Int64 { max(window, staleGrace, hostRouteGrace, restartTime) }
     public init() {}
 }

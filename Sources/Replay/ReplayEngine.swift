@@ -687,6 +687,12 @@ public final class ReplayEngine {
         return false
     }
 
+    /// Releases the move history of MACs that have not moved since `time` (MOB-7 only looks
+    /// back one window), so memory follows the MACs moving now, not every MAC that ever moved.
+    public func forgetMoves(before time: Int64) {
+        for m in macs.indices where !macs[m].moveTimes.isEmpty && macs[m].moveTimes.last! < time { macs[m].moveTimes = [] }
+    }
+
     /// Routes carried per observation point and path id (a route seen twice counts twice).
     public var liveObservations: Int { rib.count }
 
