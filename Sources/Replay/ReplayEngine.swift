@@ -44,47 +44,40 @@ public final class ReplayEngine {
 
     private let peRules: [PEKeyRule]
     private var peIndex: [IPAddress: Int32] = [:]
-    private var bdIndex: [BDKey: Int32] = [:]
-    private var lastBD: (targets: [RouteTarget], rd: RouteDistinguisher, tag: UInt32, id: Int32)?
-    private var macIndex: [MACKey: Int32] = [:]
+    private var bdIndex = IDIndex()
+    private let hasher = WordHasher()
+    private var macIndex = IDIndex()
+    private var lastPE: (address: IPAddress, id: Int32)?
     private var observationIndex: [ObservationPoint: Int32] = [:]
     private var lastObservation: (point: ObservationPoint, id: Int32)?
-    private var rib: [RIBKey: RIBEntry] = [:]
+    /// The routes as each observation point (and add-path id) carries them, found by NLRI.
+    private var ribEntries: [RIBEntry] = []
+    private var freeRIBEntries: [Int32] = []
+    private var ribIndex = IDIndex()
     private var routes: [RouteSlot] = []
     private var freeRoutes: Int32 = -1
     private var traits: [RouteTraits] = []
-    private var traitsIndex: [RouteTraits: Int32] = [:]
-    private var ipBindings: [IPKey: Int32] = [:]
+    private var traitsIndex = IDIndex()
+    /// IP-to-MAC bindings per broadcast domain (MOB-11).
+    private var ipBindings: [IPBinding] = []
+    private var ipBindingIndex = IDIndex()
     private var hostRIB: [HostRIBKey: HostRIBEntry] = [:]
     private var hostRoutes: [IPAddress: [HostRouteState]] = [:]
 
-    private struct BDKey: Hashable { var targets: [RouteTarget]; var rdNumber: UInt32; var tag: UInt32 }
-    private struct MACKey: Hashable { var bd: Int32; var mac: MACAddress }
-    private struct IPKey: Hashable { var bd: Int32; var ip: IPAddress }
+    private struct IPBinding { var ip: IPAddress; var bd: Int32; var mac: Int32 }
     private struct HostRIBKey: Hashable { var op: Int32, pathID: UInt32, rd: RouteDistinguisher, prefix: IPPrefix }
     private struct HostRIBEntry { var pe: Int32; var ip: IPAddress }
 
-    /// One route as one observation point (and add-path id) carries it: the NLRI's fields packed
-    /// into machine words so hashing and comparing touch six words.
-    private struct RIBKey: Hashable {
-        var rd: UInt64, mac: UInt64, ipHigh: UInt64, ipLow: UInt64, opPath: UInt64, tag: UInt32
-
-        init(op: Int32, pathID: UInt32, rd: RouteDistinguisher, tag: UInt32, mac: MACAddress, ip: IPAddress?) {
-            self.rd = UInt64(rd.type) << 48 | rd.value
-            self.mac = mac.value | (ip == nil ? 0 : 1 << 48) | (ip?.isIPv6 == true ? 1 << 49 : 0)
-            ipHigh = ip?.high ?? 0
-            ipLow = ip?.low ?? 0
-            opPath = UInt64(UInt32(bitPattern: op)) << 32 | UInt64(pathID)
-            self.tag = tag
-        }
-        var op: Int32 { Int32(truncatingIfNeeded: opPath >> 32) }
-        var pathID: UInt32 { UInt32(truncatingIfNeeded: opPath) }
+    /// An NLRI at one observation point and add-path id: what a withdrawal names.
+    private struct RIBKey {
+        var op: Int32, pathID: UInt32, rd: UInt64, tag: UInt32, mac: MACAddress, ip: IPAddress?
     }
-    private struct RIBEntry { var slot: Int32; var seq: UInt32 }
+    /// One route as one observation point carries it; its NLRI is read from its slot. `op` is
+    /// -1 while the entry is free.
+    private struct RIBEntry { var slot: Int32; var op: Int32; var pathID: UInt32; var seq: UInt32 }
 
     /// The parts of a route that are the same for most of a PE's routes in one domain.
-    private struct RouteTraits: Hashable {
-        var rd: RouteDistinguisher
+    private struct RouteTraits: Equatable {
         var nextHop: IPAddress?
         var esi: ESI
         var label1: UInt32
@@ -93,11 +86,12 @@ public final class ReplayEngine {
     private struct RouteSlot {
         static let sticky: UInt8 = 1, hasIP: UInt8 = 2, ipv6: UInt8 = 4
         var ipHigh: UInt64 = 0, ipLow: UInt64 = 0
+        var rd: UInt64
         var firstSeen: Int64, lastUpdate: Int64
         /// Meaningful on the first slot of a PE's group: the advertisement's last sequence change.
         var advertLastChange: Int64
-        var sourceOffset: Int64
-        var sourceInput: Int32
+        /// The input (top 20 bits) and uncompressed byte offset (low 44 bits) of the last update.
+        var source: UInt64
         var mac: Int32, pe: Int32
         var next: Int32 = -1
         var seq: UInt32
@@ -121,7 +115,11 @@ public final class ReplayEngine {
             ipHigh = ip.high; ipLow = ip.low
             flags |= Self.hasIP | (ip.isIPv6 ? Self.ipv6 : 0)
         }
-        var source: SourceRef { SourceRef(input: sourceInput, offset: sourceOffset) }
+        static func pack(_ source: SourceRef) -> UInt64 {
+            UInt64(UInt32(truncatingIfNeeded: source.input) & 0xF_FFFF) << 44 | UInt64(source.offset) & 0xFFF_FFFF_FFFF
+        }
+        var sourceRef: SourceRef { SourceRef(input: Int32(source >> 44), offset: Int64(source & 0xFFF_FFFF_FFFF)) }
+        var routeDistinguisher: RouteDistinguisher { RouteDistinguisher(type: UInt16(truncatingIfNeeded: rd >> 48), value: rd) }
     }
 
     public init(options: Options = Options()) {
@@ -167,13 +165,18 @@ public final class ReplayEngine {
     // MARK: - Identification (ID-1, ID-2)
 
     private func internPE(_ address: IPAddress, _ rule: PEKeyRule, _ time: Int64) -> Int32 {
-        if let id = peIndex[address] {
-            if time > pes[Int(id)].lastSeen { pes[Int(id)].lastSeen = time }
-            return id
+        let id: Int32
+        if let last = lastPE, last.address == address {
+            id = last.id
+        } else if let known = peIndex[address] {
+            id = known
+        } else {
+            id = Int32(pes.count)
+            pes.append(PEInfo(address: address, source: rule, firstSeen: time, lastSeen: time))
+            peIndex[address] = id
         }
-        let id = Int32(pes.count)
-        pes.append(PEInfo(address: address, source: rule, firstSeen: time, lastSeen: time))
-        peIndex[address] = id
+        lastPE = (address, id)
+        if time > pes[Int(id)].lastSeen { pes[Int(id)].lastSeen = time }
         return id
     }
 
@@ -195,31 +198,42 @@ public final class ReplayEngine {
         return nil
     }
 
+    /// ID-2, without building the target list: routes of one domain carry the same set of
+    /// route targets, so the domain is found by an order-independent hash of the set.
     private func internBD(_ attributes: PathAttributes, rd: RouteDistinguisher, tag: UInt32) -> Int32 {
-        // Routes of one UPDATE share their targets: compare with the last domain before hashing.
-        if let last = lastBD, last.tag == tag {
-            switch options.bdKey {
-            case .rt: if last.targets == attributes.routeTargets { return last.id }
-            case .rdNumber: if last.rd.assignedNumber == rd.assignedNumber { return last.id }
+        var targetSum: UInt64 = 0, targetCount: UInt64 = 0
+        if options.bdKey == .rt {
+            for community in attributes.extendedCommunities where community.isRouteTarget {
+                targetSum &+= hasher.hash(community.raw, 0x5bd1_e995)
+                targetCount += 1
             }
         }
-        let key: BDKey
+        let rdNumber = options.bdKey == .rdNumber ? rd.assignedNumber : 0
+        let hash = hasher.hash(targetSum, UInt64(tag) << 32 | UInt64(rdNumber), targetCount, 0, 0)
+        let found = bdIndex.find(hash) { id in
+            let domain = bds[Int(id)]
+            guard domain.ethernetTag == tag else { return false }
+            if options.bdKey == .rdNumber { return domain.rdNumber == rdNumber }
+            guard domain.routeTargets.count == Int(targetCount) else { return false }
+            // Same size and every target of each side present in the other: the same set.
+            for community in attributes.extendedCommunities where community.isRouteTarget {
+                if !domain.routeTargets.contains(RouteTarget(raw: community.raw)) { return false }
+            }
+            return domain.routeTargets.allSatisfy { target in attributes.extendedCommunities.contains { $0.isRouteTarget && $0.raw == target.raw } }
+        }
+        if let found { return found }
+        let id = Int32(bds.count)
+        let label: String
         switch options.bdKey {
-        case .rt: key = BDKey(targets: attributes.routeTargets.sorted(), rdNumber: 0, tag: tag)
-        case .rdNumber: key = BDKey(targets: [], rdNumber: rd.assignedNumber, tag: tag)
+        case .rt:
+            let targets = attributes.routeTargets.sorted()
+            label = (targets.isEmpty ? "no-rt" : targets.map { "rt:\($0)" }.joined(separator: ",")) + " tag \(tag)"
+            bds.append(BroadcastDomain(routeTargets: targets, rdNumber: nil, ethernetTag: tag, label: label))
+        case .rdNumber:
+            label = "rd-number \(rdNumber) tag \(tag)"
+            bds.append(BroadcastDomain(routeTargets: [], rdNumber: rdNumber, ethernetTag: tag, label: label))
         }
-        let id: Int32
-        if let known = bdIndex[key] { id = known } else {
-            id = Int32(bds.count)
-            let label: String
-            switch options.bdKey {
-            case .rt: label = (key.targets.isEmpty ? "no-rt" : key.targets.map { "rt:\($0)" }.joined(separator: ",")) + " tag \(tag)"
-            case .rdNumber: label = "rd-number \(key.rdNumber) tag \(tag)"
-            }
-            bds.append(BroadcastDomain(routeTargets: key.targets, rdNumber: options.bdKey == .rdNumber ? key.rdNumber : nil, ethernetTag: tag, label: label))
-            bdIndex[key] = id
-        }
-        lastBD = (attributes.routeTargets, rd, tag, id)
+        bdIndex.insert(id, hash: hash)
         return id
     }
 
@@ -235,10 +249,13 @@ public final class ReplayEngine {
     }
 
     private func internTraits(_ value: RouteTraits) -> Int32 {
-        if let id = traitsIndex[value] { return id }
+        let hop = value.nextHop
+        let hash = hasher.hash(hop?.high ?? 0, (hop?.low ?? 0) ^ (hop == nil ? 0 : hop!.isIPv6 ? 2 : 1) << 62, value.esi.low,
+                               UInt64(value.esi.high) << 32 | UInt64(value.label1), 0)
+        if let id = traitsIndex.find(hash, { traits[Int($0)] == value }) { return id }
         let id = Int32(traits.count)
         traits.append(value)
-        traitsIndex[value] = id
+        traitsIndex.insert(id, hash: hash)
         return id
     }
 
@@ -258,7 +275,7 @@ public final class ReplayEngine {
 
     /// Where `pe`'s routes for MAC `m` sit in its chain: the group's first and last slot, the
     /// slot carrying `ip`, and the chain's last slot.
-    private func locate(_ m: Int, pe: Int32, ip: IPAddress?) -> (head: Int32, tail: Int32, route: Int32, chainTail: Int32) {
+    private func locate(_ m: Int, pe: Int32, ip: IPAddress?, rd: UInt64) -> (head: Int32, tail: Int32, route: Int32, chainTail: Int32) {
         var head: Int32 = -1, tail: Int32 = -1, route: Int32 = -1, chainTail: Int32 = -1
         var s = macs[m].firstRoute
         while s >= 0 {
@@ -266,7 +283,7 @@ public final class ReplayEngine {
             if slot.pe == pe {
                 if head < 0 { head = s }
                 tail = s
-                if slot.carries(ip) { route = s }
+                if slot.carries(ip) && slot.rd == rd { route = s }
             }
             chainTail = s
             s = slot.next
@@ -304,59 +321,106 @@ public final class ReplayEngine {
     private func routeState(_ slot: RouteSlot) -> RouteState {
         let shared = traits[Int(slot.traits)]
         return RouteState(ip: slot.ip, seq: slot.seq, sticky: slot.sticky, esi: shared.esi, nextHop: shared.nextHop, label1: shared.label1,
-                          rd: shared.rd, observations: slot.observations, firstSeen: slot.firstSeen, lastUpdate: slot.lastUpdate,
-                          source: slot.source, mobilityCommunities: Int(slot.mobilityCommunities))
+                          rd: slot.routeDistinguisher, observations: slot.observations, firstSeen: slot.firstSeen, lastUpdate: slot.lastUpdate,
+                          source: slot.sourceRef, mobilityCommunities: Int(slot.mobilityCommunities))
     }
 
     // MARK: - MAC/IP routes
 
+    private func ribHash(_ key: RIBKey) -> UInt64 {
+        let flags: UInt64 = key.ip == nil ? 0 : key.ip!.isIPv6 ? 3 << 48 : 1 << 48
+        return hasher.hash(UInt64(UInt32(bitPattern: key.op)) << 32 | UInt64(key.pathID), key.rd, key.mac.value | flags,
+                           (key.ip?.high ?? 0) &+ UInt64(key.tag) &* 0x9E37_79B9_7F4A_7C15, key.ip?.low ?? 0)
+    }
+
+    private func findRIBEntry(_ key: RIBKey, hash: UInt64) -> Int32? {
+        ribIndex.find(hash) { id in
+            let entry = ribEntries[Int(id)]
+            guard entry.op == key.op && entry.pathID == key.pathID else { return false }
+            let slot = routes[Int(entry.slot)]
+            let state = macs[Int(slot.mac)]
+            return slot.rd == key.rd && slot.carries(key.ip) && state.mac == key.mac && bds[Int(state.bd)].ethernetTag == key.tag
+        }
+    }
+
+    private func addRIBEntry(_ entry: RIBEntry, hash: UInt64) {
+        let id: Int32
+        if let free = freeRIBEntries.popLast() {
+            id = free
+            ribEntries[Int(id)] = entry
+        } else {
+            id = Int32(ribEntries.count)
+            ribEntries.append(entry)
+        }
+        ribIndex.insert(id, hash: hash)
+    }
+
+    private func dropRIBEntry(_ id: Int32, hash: UInt64) {
+        ribIndex.remove(id, hash: hash)
+        ribEntries[Int(id)].op = -1
+        freeRIBEntries.append(id)
+    }
+
     private func processMACIP(_ event: RouteEvent, _ r: MACIPAdvertisement) {
         let op = internObservation(event.observation)
-        let key = RIBKey(op: op, pathID: event.entry.pathID ?? 0, rd: r.rd, tag: r.ethernetTag, mac: r.mac, ip: r.ip)
+        let key = RIBKey(op: op, pathID: event.entry.pathID ?? 0, rd: UInt64(r.rd.type) << 48 | r.rd.value, tag: r.ethernetTag,
+                         mac: r.mac, ip: r.ip)
+        let hash = ribHash(key)
+        let existing = findRIBEntry(key, hash: hash)
         if event.isWithdraw {
             counters.withdrawals += 1
-            guard let entry = rib.removeValue(forKey: key) else { counters.unknownWithdrawals += 1; return }
-            removeObservation(entry, kind: .withdrawn, time: event.time, source: event.source)
+            guard let existing else { counters.unknownWithdrawals += 1; return }
+            let slot = ribEntries[Int(existing)].slot
+            dropRIBEntry(existing, hash: hash)
+            removeObservation(slot, kind: .withdrawn, time: event.time, source: event.source)
             return
         }
         counters.announcements += 1
         guard let pe = identifyPE(event, rd: r.rd) else { return }
         let bd = internBD(event.attributes, rd: r.rd, tag: r.ethernetTag)
-        let macKey = MACKey(bd: bd, mac: r.mac)
+        let macHash = hasher.hash(UInt64(UInt32(bitPattern: bd)), r.mac.value)
         let mac: Int32
-        if let existing = macIndex[macKey] { mac = existing } else {
+        if let known = macIndex.find(macHash, { macs[Int($0)].mac == r.mac && macs[Int($0)].bd == bd }) { mac = known } else {
             mac = Int32(macs.count)
-            macs.append(MACState(bd: bd, mac: r.mac, firstSeen: event.time, lastChange: event.time))
-            macIndex[macKey] = mac
+            macs.append(MACState(mac: r.mac, firstSeen: event.time, lastChange: event.time, bd: bd))
+            macIndex.insert(mac, hash: macHash)
         }
         let mobility = event.attributes.macMobility
         let seq = mobility?.sequence ?? 0
         var previousSeq: UInt32?
-        if let old = rib[key] {
+        if let existing {
+            let old = ribEntries[Int(existing)]
             let slot = routes[Int(old.slot)]
-            if slot.mac == mac && slot.pe == pe && slot.carries(r.ip) {
+            if slot.mac == mac && slot.pe == pe {
                 previousSeq = old.seq
             } else {
-                removeObservation(old, kind: .withdrawn, time: event.time, source: event.source)
+                // The same NLRI at this observation point now belongs to another PE or domain.
+                dropRIBEntry(existing, hash: hash)
+                removeObservation(old.slot, kind: .withdrawn, time: event.time, source: event.source)
             }
         }
-        let traitID = internTraits(RouteTraits(rd: r.rd, nextHop: event.nextHop, esi: r.esi, label1: r.label1))
-        var incoming = RouteSlot(firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time, sourceOffset: event.source.offset,
-                                 sourceInput: event.source.input, mac: mac, pe: pe, seq: seq, traits: traitID,
-                                 mobilityCommunities: UInt8(clamping: event.attributes.macMobilityCount))
+        let traitID = internTraits(RouteTraits(nextHop: event.nextHop, esi: r.esi, label1: r.label1))
+        var incoming = RouteSlot(rd: key.rd, firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time,
+                                 source: RouteSlot.pack(event.source), mac: mac, pe: pe,
+                                 seq: seq, traits: traitID, mobilityCommunities: UInt8(clamping: event.attributes.macMobilityCount))
         incoming.setIP(r.ip)
         if mobility?.sticky == true { incoming.flags |= RouteSlot.sticky }
         let slot = announce(mac: mac, route: incoming, previousSeqAtObservation: previousSeq, op: op)
-        rib[key] = RIBEntry(slot: slot, seq: seq)
+        if let existing, previousSeq != nil {
+            ribEntries[Int(existing)].seq = seq
+            ribEntries[Int(existing)].slot = slot
+        } else {
+            addRIBEntry(RIBEntry(slot: slot, op: op, pathID: key.pathID, seq: seq), hash: hash)
+        }
         if let ip = r.ip { bindIP(ip, bd: bd, mac: mac, pe: pe, time: event.time, source: event.source) }
     }
 
     /// Applies one announcement to the MAC's routes and returns the slot now holding it.
     private func announce(mac: Int32, route incoming: RouteSlot, previousSeqAtObservation: UInt32?, op: Int32) -> Int32 {
-        let m = Int(mac), pe = incoming.pe, time = incoming.lastUpdate, source = incoming.source
+        let m = Int(mac), pe = incoming.pe, time = incoming.lastUpdate, source = incoming.sourceRef
         let winnerBefore = macs[m].winner
         let winnerSeqBefore = macs[m].winnerSeq
-        let place = locate(m, pe: pe, ip: incoming.ip)
+        let place = locate(m, pe: pe, ip: incoming.ip, rd: incoming.rd)
         let isNewAdvert = place.head < 0
         let peSeqBefore = isNewAdvert ? 0 : summarize(m, pe: pe)!.seq
         var isRefresh = false
@@ -371,7 +435,7 @@ public final class ReplayEngine {
             route.flags = incoming.flags
             route.traits = incoming.traits
             route.lastUpdate = time
-            route.sourceInput = incoming.sourceInput; route.sourceOffset = incoming.sourceOffset
+            route.source = incoming.source
             route.mobilityCommunities = incoming.mobilityCommunities
             routes[Int(slot)] = route
         } else {
@@ -492,8 +556,7 @@ public final class ReplayEngine {
         macs[m].winnerSeq = best?.seq ?? 0
     }
 
-    private func removeObservation(_ entry: RIBEntry, kind: Transition.Kind, time: Int64, source: SourceRef) {
-        let s = entry.slot
+    private func removeObservation(_ s: Int32, kind: Transition.Kind, time: Int64, source: SourceRef) {
         routes[Int(s)].observations -= 1
         guard routes[Int(s)].observations <= 0 else { return }
         let removed = routes[Int(s)]
@@ -535,12 +598,18 @@ public final class ReplayEngine {
     }
 
     private func bindIP(_ ip: IPAddress, bd: Int32, mac: Int32, pe: Int32, time: Int64, source: SourceRef) {
-        let key = IPKey(bd: bd, ip: ip)
-        if let previous = ipBindings.updateValue(mac, forKey: key), previous != mac {
+        let hash = hasher.hash(ip.high ^ UInt64(UInt32(bitPattern: bd)) << 32, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0))
+        if let id = ipBindingIndex.find(hash, { ipBindings[Int($0)].bd == bd && ipBindings[Int($0)].ip == ip }) {
+            let previous = ipBindings[Int(id)].mac
+            ipBindings[Int(id)].mac = mac
+            guard previous != mac else { return }
             var t = Transition(kind: .ipMoved, time: time, mac: mac, pe: pe, source: source)
             t.ip = ip
             t.otherMAC = previous
             emit(t)
+        } else {
+            ipBindings.append(IPBinding(ip: ip, bd: bd, mac: mac))
+            ipBindingIndex.insert(Int32(ipBindings.count - 1), hash: hash)
         }
     }
 
@@ -614,12 +683,19 @@ public final class ReplayEngine {
             emit(t)
         }
         guard !lostObservations.isEmpty else { return }
-        let lost = rib.filter { lostObservations.contains($0.key.op) }.map { (key: $0.key, entry: $0.value, slot: routes[Int($0.value.slot)]) }
+        let lost = ribEntries.indices.filter { ribEntries[$0].op >= 0 && lostObservations.contains(ribEntries[$0].op) }
         // Deterministic order: by MAC index, then PE, then observation point and path id.
-        let ordered = lost.sorted { ($0.slot.mac, $0.slot.pe, $0.key.op, $0.key.pathID) < ($1.slot.mac, $1.slot.pe, $1.key.op, $1.key.pathID) }
-        for route in ordered {
-            rib.removeValue(forKey: route.key)
-            removeObservation(route.entry, kind: .flushed, time: event.time, source: event.source)
+        func order(_ id: Int) -> (Int32, Int32, Int32, UInt32) {
+            let entry = ribEntries[id]
+            return (routes[Int(entry.slot)].mac, routes[Int(entry.slot)].pe, entry.op, entry.pathID)
+        }
+        for id in lost.sorted(by: { order($0) < order($1) }) {
+            let entry = ribEntries[id]
+            let slot = routes[Int(entry.slot)]
+            let state = macs[Int(slot.mac)]
+            let key = RIBKey(op: entry.op, pathID: entry.pathID, rd: slot.rd, tag: bds[Int(state.bd)].ethernetTag, mac: state.mac, ip: slot.ip)
+            dropRIBEntry(Int32(id), hash: ribHash(key))
+            removeObservation(entry.slot, kind: .flushed, time: event.time, source: event.source)
         }
         for (key, entry) in hostRIB where lostObservations.contains(key.op) {
             hostRIB.removeValue(forKey: key)
@@ -631,7 +707,9 @@ public final class ReplayEngine {
 
     // MARK: - Queries
 
-    public func macState(bd: Int32, mac: MACAddress) -> MACState? { macIndex[MACKey(bd: bd, mac: mac)].map { macs[Int($0)] } }
+    public func macState(bd: Int32, mac: MACAddress) -> MACState? {
+        macIndex.find(hasher.hash(UInt64(UInt32(bitPattern: bd)), mac.value)) { macs[Int($0)].mac == mac && macs[Int($0)].bd == bd }.map { macs[Int($0)] }
+    }
 
     /// What `pe` advertises for MAC `mac` (an index into `macs`), nil when it advertises nothing.
     public func advert(mac: Int32, pe: Int32) -> PEAdvertisement? {
@@ -694,7 +772,7 @@ public final class ReplayEngine {
     }
 
     /// Routes carried per observation point and path id (a route seen twice counts twice).
-    public var liveObservations: Int { rib.count }
+    public var liveObservations: Int { ribIndex.count }
 
     /// MACs `pe` still advertises (with a route last updated at or before `since`, if given).
     public func liveAdvertisements(of pe: Int32, since: Int64? = nil) -> [Int32] {
@@ -710,12 +788,14 @@ public final class ReplayEngine {
         return result
     }
 
-    /// Bytes held by the route state (capacity of its tables times their element sizes), for
-    /// `make bench`'s bytes-per-route figure. Dictionary overhead is estimated from capacity.
+    /// Bytes of memory the route state has touched, for `make bench`'s bytes-per-route figure:
+    /// arrays up to their high-water mark (the capacity beyond it is never written, so never
+    /// resident), hash indexes in full.
     public var stateBytes: Int {
-        func table<K, V>(_ d: [K: V]) -> Int { d.capacity * (MemoryLayout<K>.stride + MemoryLayout<V>.stride) * 4 / 3 }
-        return routes.capacity * MemoryLayout<RouteSlot>.stride + macs.capacity * MemoryLayout<MACState>.stride
+        return routes.count * MemoryLayout<RouteSlot>.stride + macs.count * MemoryLayout<MACState>.stride
             + macs.reduce(0) { $0 + ($1.moveTimes.capacity > 0 ? 32 + $1.moveTimes.capacity * 8 : 0) }
-            + table(rib) + table(macIndex) + table(ipBindings) + table(traitsIndex) + traits.capacity * MemoryLayout<RouteTraits>.stride
+            + ribEntries.count * MemoryLayout<RIBEntry>.stride + freeRIBEntries.capacity * 4 + ipBindings.count * MemoryLayout<IPBinding>.stride
+            + traits.count * MemoryLayout<RouteTraits>.stride
+            + (ribIndex.bucketCount + macIndex.bucketCount + ipBindingIndex.bucketCount + traitsIndex.bucketCount + bdIndex.bucketCount) * 8
     }
 }

@@ -61,16 +61,17 @@ public struct PEAdvertisement: Sendable {
 /// One MAC in one broadcast domain. The routes advertising it live in the engine's route
 /// table, chained from `firstRoute` and grouped by PE.
 public struct MACState: Sendable {
-    public var bd: Int32
+    // Eight-byte fields first: Swift lays fields out in order, so this leaves no padding.
     public var mac: MACAddress
-    /// The PE a receiver applying MOB-3/4/6 would install, -1 when nobody advertises.
-    public var winner: Int32 = -1
-    public var winnerSeq: UInt32 = 0
-    public var moves: Int32 = 0
     public var firstSeen: Int64
     public var lastChange: Int64
     /// Recent move times (bounded ring for MOB-7 / DUP-MAC-FLAP); empty, so unallocated, for MACs that never moved.
     public var moveTimes: [Int64] = []
+    public var bd: Int32
+    /// The PE a receiver applying MOB-3/4/6 would install, -1 when nobody advertises.
+    public var winner: Int32 = -1
+    public var winnerSeq: UInt32 = 0
+    public var moves: Int32 = 0
     var firstRoute: Int32 = -1
 
     public var isAdvertised: Bool { firstRoute >= 0 }

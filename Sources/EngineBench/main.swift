@@ -1,0 +1,74 @@
+// Times the replay engine alone (issue 3's target: route events per second on one core, bytes
+// per live MAC route). Input is decoded in batches outside the timed region, so only
+// `ReplayEngine.process` (and, in a second pass, the analyzer's detectors) is on the clock.
+// Prints one JSON object; `make bench` runs it.
+import Analysis
+import EVPNModel
+import Foundation
+import Ingest
+import Replay
+
+func seconds(_ start: UInt64, _ end: UInt64) -> Double { Double(end - start) / 1e9 }
+
+struct Measurement {
+    var routeEvents = 0
+    var seconds = 0.0
+    var macs = 0, liveRoutes = 0, liveObservations = 0, stateBytes = 0
+}
+
+func run(_ paths: [String], withAnalyzer: Bool) throws -> Measurement {
+    let inputs = try InputSet(paths: paths, evpnOnly: true)
+    let engine = ReplayEngine()
+    let analyzer = withAnalyzer ? Analyzer(engine: engine) : nil
+    var batch: [FeedItem] = []
+    batch.reserveCapacity(65_536)
+    var events = 0, routeEvents = 0
+    var busy: UInt64 = 0
+    var exhausted = false
+    while !exhausted {
+        batch.removeAll(keepingCapacity: true)
+        while batch.count < 65_536 {
+            guard let item = inputs.next() else { exhausted = true; break }
+            if case .route = item { routeEvents += 1 }
+            batch.append(item)
+        }
+        events += batch.count
+        let start = DispatchTime.now().uptimeNanoseconds
+        if let analyzer {
+            for item in batch { analyzer.process(item) }
+        } else {
+            for item in batch { engine.process(item) }
+        }
+        busy += DispatchTime.now().uptimeNanoseconds - start
+    }
+    if let analyzer { _ = analyzer.finish() }
+    return Measurement(routeEvents: routeEvents, seconds: Double(busy) / 1e9, macs: engine.macs.count, liveRoutes: engine.liveRoutes,
+                       liveObservations: engine.liveObservations, stateBytes: engine.stateBytes)
+}
+
+let paths = Array(CommandLine.arguments.dropFirst())
+guard !paths.isEmpty else {
+    FileHandle.standardError.write("usage: evpnscope-enginebench INPUT...\n".data(using: .utf8)!)
+    exit(2)
+}
+do {
+    // The engine-only run comes first and is released before the second, so peak RSS is one engine's.
+    let engineOnly = try run(paths, withAnalyzer: false)
+    let withDetectors = try run(paths, withAnalyzer: true)
+    let fields: [(String, String)] = [
+        ("route_events", "\(engineOnly.routeEvents)"),
+        ("engine_seconds", String(format: "%.3f", engineOnly.seconds)),
+        ("engine_route_events_per_second", String(format: "%.0f", Double(engineOnly.routeEvents) / engineOnly.seconds)),
+        ("engine_and_detectors_seconds", String(format: "%.3f", withDetectors.seconds)),
+        ("engine_and_detectors_route_events_per_second", String(format: "%.0f", Double(withDetectors.routeEvents) / withDetectors.seconds)),
+        ("macs", "\(engineOnly.macs)"),
+        ("live_routes", "\(engineOnly.liveRoutes)"),
+        ("live_observations", "\(engineOnly.liveObservations)"),
+        ("state_bytes", "\(engineOnly.stateBytes)"),
+        ("bytes_per_live_route", String(format: "%.1f", Double(engineOnly.stateBytes) / Double(max(engineOnly.liveRoutes, 1)))),
+    ]
+    print("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
+} catch {
+    FileHandle.standardError.write("evpnscope-enginebench: \(error)\n".data(using: .utf8)!)
+    exit(1)
+}
