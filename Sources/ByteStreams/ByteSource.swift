@@ -323,65 +323,35 @@ final class BZip2Source: ChunkSource {
 /// Runs another source on its own thread, a few chunks ahead, through a bounded queue:
 /// decompression uses one core while the parser uses the other.
 final class ThreadedSource: ChunkSource {
-    /// Shared with the producer thread; the source itself is not, so dropping it cancels.
-    private final class Pipe {
-        let condition = NSCondition()
-        var queue: [Result<[UInt8], Error>] = []
-        var head = 0
-        var done = false
-        var cancelled = false
-        var compressedOffset: Int64 = 0
+    /// A chunk with the source's progress as it stood when the chunk was read.
+    private struct Step {
+        var chunk: Result<[UInt8], Error>?
+        var compressedOffset: Int64
         var sha256: String?
-        let capacity = 8
     }
-    private let pipe = Pipe()
+    private let prefetcher: Prefetcher<Step>
     let name: String
     let compression: Compression
-    var compressedOffset: Int64 { pipe.condition.lock(); defer { pipe.condition.unlock() }; return pipe.compressedOffset }
-    var sha256: String? { pipe.condition.lock(); defer { pipe.condition.unlock() }; return pipe.sha256 }
+    private(set) var compressedOffset: Int64 = 0
+    private(set) var sha256: String?
 
     init(_ inner: ChunkSource) {
         name = inner.name
         compression = inner.compression
-        let pipe = self.pipe
-        let thread = Thread {
-            while true {
-                let item: Result<[UInt8], Error>?
-                do { item = try inner.next().map { .success($0) } } catch { item = .failure(error) }
-                pipe.condition.lock()
-                while pipe.queue.count - pipe.head >= pipe.capacity && !pipe.cancelled { pipe.condition.wait() }
-                if pipe.cancelled { pipe.condition.unlock(); return }
-                pipe.compressedOffset = inner.compressedOffset
-                pipe.sha256 = inner.sha256
-                if let item {
-                    pipe.queue.append(item)
-                    if case .failure = item { pipe.done = true }
-                } else {
-                    pipe.done = true
-                }
-                pipe.condition.broadcast()
-                let stop = pipe.done
-                pipe.condition.unlock()
-                if stop { return }
-            }
+        var finished = false
+        prefetcher = Prefetcher(capacity: 8) {
+            guard !finished else { return nil }
+            let chunk: Result<[UInt8], Error>?
+            do { chunk = try inner.next().map { .success($0) } } catch { chunk = .failure(error) }
+            if chunk == nil { finished = true } else if case .failure = chunk { finished = true }
+            return Step(chunk: chunk, compressedOffset: inner.compressedOffset, sha256: inner.sha256)
         }
-        thread.start()
-    }
-
-    deinit {
-        pipe.condition.lock(); pipe.cancelled = true; pipe.condition.broadcast(); pipe.condition.unlock()
     }
 
     func next() throws -> [UInt8]? {
-        pipe.condition.lock()
-        defer { pipe.condition.unlock() }
-        while pipe.head == pipe.queue.count && !pipe.done { pipe.condition.wait() }
-        if pipe.head == pipe.queue.count { return nil }
-        let item = pipe.queue[pipe.head]
-        pipe.queue[pipe.head] = .success([])  // release the chunk now, not when the slot is compacted
-        pipe.head += 1
-        if pipe.head > 64 { pipe.queue.removeFirst(pipe.head); pipe.head = 0 }
-        pipe.condition.broadcast()
-        return try item.get()
+        guard let step = prefetcher.next() else { return nil }
+        compressedOffset = step.compressedOffset
+        sha256 = step.sha256
+        return try step.chunk?.get()
     }
 }

@@ -169,3 +169,43 @@ public final class InputSet {
         }
     }
 }
+
+/// Decodes the inputs on a thread of their own, a few batches ahead of the consumer, so the
+/// decoders and the replay engine each get a core (decompression runs on a third thread).
+public final class PrefetchedFeed {
+    private struct Batch { var items: [FeedItem]; var compressedBytesRead: Int64 }
+    private let prefetcher: Prefetcher<Batch>
+    private var batch: [FeedItem] = []
+    private var position = 0
+    private let inputs: InputSet
+    /// Compressed bytes behind the items handed out so far (for progress).
+    public private(set) var compressedBytesRead: Int64 = 0
+
+    public init(_ inputs: InputSet, batchSize: Int = 2048, batchesAhead: Int = 4) {
+        self.inputs = inputs
+        prefetcher = Prefetcher(capacity: batchesAhead) {
+            var items: [FeedItem] = []
+            items.reserveCapacity(batchSize)
+            while items.count < batchSize, let item = inputs.next() { items.append(item) }
+            return items.isEmpty ? nil : Batch(items: items, compressedBytesRead: inputs.compressedBytesRead)
+        }
+    }
+
+    public func next() -> FeedItem? {
+        if position == batch.count {
+            guard let next = prefetcher.next() else { return nil }
+            batch = next.items
+            position = 0
+            compressedBytesRead = next.compressedBytesRead
+        }
+        position += 1
+        return batch[position - 1]
+    }
+
+    /// Stops decoding and hands back the input set, whose damage and statistics are then
+    /// safe to read on this thread.
+    public func finish() -> InputSet {
+        prefetcher.stop()
+        return inputs
+    }
+}

@@ -63,8 +63,13 @@ struct Analyze: ParsableCommand {
         let dbPath = db ?? "reports/\(runName)/analysis.sqlite"
         let reportPath = report ?? "reports/\(runName)/report.md"
 
-        let inputSet: InputSet
-        do { inputSet = try InputSet(paths: inputs) } catch let error as UsageError { throw CLIUsageError(message: error.description) }
+        let feed: PrefetchedFeed
+        let totalCompressedBytes: Int64
+        do {
+            let inputSet = try InputSet(paths: inputs)
+            totalCompressedBytes = inputSet.totalCompressedBytes
+            feed = PrefetchedFeed(inputSet)
+        } catch let error as UsageError { throw CLIUsageError(message: error.description) }
         let engine = ReplayEngine(options: engineOptions)
         let analyzer = Analyzer(engine: engine, thresholds: thresholds)
         let writer = try AnalysisWriter(path: dbPath)
@@ -73,10 +78,10 @@ struct Analyze: ParsableCommand {
             let state = engine.macs[Int(move.mac)]
             do { try writer.addMove(move, bd: state.bd, mac: state.mac) } catch { writeError = writeError ?? error }
         }
-        let progress = Progress(total: inputSet.totalCompressedBytes)
+        let progress = Progress(total: totalCompressedBytes)
         let started = Date()
         var items = 0
-        while let item = inputSet.next() {
+        while let item = feed.next() {
             if let sinceTime, item.time < sinceTime { continue }
             if let untilTime, item.time > untilTime { continue }
             analyzer.process(item)
@@ -84,8 +89,9 @@ struct Analyze: ParsableCommand {
                 try writer.addEvent(event, observationID: engine.observationID(of: event.observation))
             }
             items += 1
-            if items & 0x3FFF == 0 { progress.update(compressed: inputSet.compressedBytesRead, items: items) }
+            if items & 0x3FFF == 0 { progress.update(compressed: feed.compressedBytesRead, items: items) }
         }
+        let inputSet = feed.finish()
         progress.finish()
         if let writeError { throw writeError }
         let incidents = analyzer.finish()
