@@ -34,6 +34,7 @@ demo: build
 # Benchmarks against zcat/bzcat, bgpdump, mrtparse and pybgpkit-parser; writes reports/bench.md.
 # BENCH_SCALE=100 (default) is the 1 million MAC fabric; BENCH_SCALE=10 runs in minutes.
 bench: build
+	$(SWIFT) build -c release --product evpnscope-enginebench
 	python3 scripts/bench.py
 
 # libFuzzer targets for the MRT reader, BMP reader, UPDATE decoder and EVPN NLRI decoder, seeded

@@ -9,13 +9,14 @@ import json, os, resource, shutil, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build/release/evpnscope")
+ENGINE_BENCH = os.path.join(ROOT, ".build/release/evpnscope-enginebench")
 DATA = os.path.join(ROOT, ".bench-data")
 VENV = os.path.join(ROOT, ".venv-bench")
 PUBLIC = os.path.join(ROOT, "..", "shared", "datasets", "public")
 SCALE = int(os.environ.get("BENCH_SCALE", "100"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
-# BENCH_ONLY=real,fabric,evpn,grow runs a subset (default: all).
-ONLY = set(os.environ.get("BENCH_ONLY", "real,fabric,evpn,grow").split(","))
+# BENCH_ONLY=real,fabric,bmp,engine,evpn,grow runs a subset (default: all).
+ONLY = set(os.environ.get("BENCH_ONLY", "real,fabric,bmp,engine,evpn,grow").split(","))
 
 
 def sh(cmd, **kw):
@@ -26,8 +27,6 @@ def ensure_tools():
     missing = [p for p, t in (("bgpdump", "bgpdump"), ("time", "/usr/bin/time")) if not shutil.which(t)]
     if missing:
         sh(("" if os.geteuid() == 0 else "sudo ") + "apt-get install -y -qq " + " ".join(missing) + " >/dev/null")
-    if False:
-        sh("apt-get install -y -qq bgpdump >/dev/null" if os.geteuid() == 0 else "sudo apt-get install -y -qq bgpdump >/dev/null")
     py = os.path.join(VENV, "bin", "python")
     if not os.path.exists(py):
         sh(f"python3 -m venv {VENV}")
@@ -69,7 +68,7 @@ def measure(commands):
     outputs = {}
     for _ in range(RUNS):
         for label, cmd in commands:
-            t, r, out = run(cmd, capture="--json" in cmd)
+            t, r, out = run(cmd, capture="--json" in cmd or ENGINE_BENCH in cmd)
             times[label].append(t)
             rss[label] = max(rss[label], r)
             outputs[label] = out
@@ -133,6 +132,10 @@ def main():
         real_section(py, real, table)
     if "fabric" in ONLY:
         fabric_section(table)
+    if "bmp" in ONLY:
+        bmp_section(table)
+    if "engine" in ONLY:
+        engine_section(lines)
     if "evpn" in ONLY:
         evpn_section(py, table)
     if "grow" in ONLY:
@@ -164,6 +167,45 @@ def fabric_section(table):
                     ("evpnscope analyze", f"{BIN} analyze {dumps} --db {DATA}/b.sqlite --report {DATA}/b.md")]
         results = measure(commands)
         table(f"EVPN fabric, {summary['macs']} MACs, {routes} route events, MRT .{compression}", dumps, results, routes=routes, reference=tool)
+
+
+def bmp_section(table):
+    # 2b. The same fabric as a BMP stream (.gz) from a route reflector: pre-, post-policy and Loc-RIB.
+    fabric = generate(f"fabric-bmp-s{SCALE}-gz", "datasets/scenarios/bench-bmp.json", SCALE, "gz")
+    dumps = os.path.join(fabric, "dumps", "bmp")
+    summary = json.loads(subprocess.run(f"{BIN} analyze {dumps} --db {DATA}/probe.sqlite --report {DATA}/probe.md --events none --json",
+                                        shell=True, capture_output=True, check=False).stdout)
+    routes = sum(i["route_events"] for i in summary["inputs"])
+    results = measure([("zcat", f"zcat {files(dumps)}"),
+                       ("evpnscope analyze --events none", f"{BIN} analyze {dumps} --db {DATA}/a.sqlite --report {DATA}/a.md --events none")])
+    table(f"EVPN fabric, {summary['macs']} MACs, {routes} route events, BMP .gz", dumps, results, routes=routes, reference="zcat")
+
+
+def engine_section(lines):
+    # 2c. The replay engine alone (issue 3): inputs decoded outside the timed region.
+    small, large = max(SCALE // 10, 1), SCALE
+    runs = []
+    for scale in (small, large):
+        data = generate(f"grow-1-s{scale}", grow_scenario(1, 10), scale, "gz")
+        _, rss, out = measure([("engine", f"{ENGINE_BENCH} {data}/dumps")])["engine"]
+        runs.append((scale, json.loads(out), rss))
+    lines.append("## Replay engine alone (decoding outside the timed region)")
+    lines.append("")
+    lines.append("| MACs | route events | engine M events/s | engine + detectors M events/s | live routes (PE, BD, MAC, IP) | routes as carried (per observation point) | engine bytes per live route | peak RSS MB |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for scale, m, rss in runs:
+        lines.append(f"| {m['macs']} | {m['route_events']} | {m['engine_route_events_per_second'] / 1e6:.2f} | "
+                     f"{m['engine_and_detectors_route_events_per_second'] / 1e6:.2f} | {m['live_routes']} | {m['live_observations']} | "
+                     f"{m['bytes_per_live_route']:.0f} | {rss / 1024:.0f} |")
+    (_, a, rss_a), (_, b, rss_b) = runs
+    if b["live_routes"] > a["live_routes"]:
+        slope = (rss_b - rss_a) * 1024 / (b["live_routes"] - a["live_routes"])
+        carried = (rss_b - rss_a) * 1024 / (b["live_observations"] - a["live_observations"])
+        lines.append("")
+        lines.append(f"Peak RSS grows by {slope:.0f} bytes per additional live route ({carried:.0f} per route as carried) "
+                     "between the two sizes: everything the process holds per route, detectors and buffers included.")
+    lines.append("")
+    print("\n".join(lines[-9:]), flush=True)
 
 
 def evpn_section(py, table):

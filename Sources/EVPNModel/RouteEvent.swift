@@ -87,18 +87,21 @@ public struct SessionEvent: Sendable {
 }
 
 /// What the decoders hand to the replay engine, in time order.
-public indirect enum FeedItem: Sendable {
-    case route(RouteEvent)
-    case session(SessionEvent)
-    /// A record that carries no route but proves the collector was alive at this time
-    /// (BMP statistics, keepalives, state changes of other families).
-    case heartbeat(time: Int64)
+public struct FeedItem: Sendable {
+    /// Kept outside the payload: the merge, the timers and the engine read the time of every
+    /// item, and reading it must not copy a whole route event out of its box.
+    public let time: Int64
+    public let payload: Payload
 
-    public var time: Int64 {
-        switch self {
-        case .route(let event): return event.time
-        case .session(let event): return event.time
-        case .heartbeat(let time): return time
-        }
+    public indirect enum Payload: Sendable {
+        case route(RouteEvent)
+        case session(SessionEvent)
+        /// A record that carries no route but proves the collector was alive at this time
+        /// (BMP statistics, keepalives, state changes of other families).
+        case heartbeat
     }
+
+    public static func route(_ event: RouteEvent) -> FeedItem { FeedItem(time: event.time, payload: .route(event)) }
+    public static func session(_ event: SessionEvent) -> FeedItem { FeedItem(time: event.time, payload: .session(event)) }
+    public static func heartbeat(time: Int64) -> FeedItem { FeedItem(time: time, payload: .heartbeat) }
 }

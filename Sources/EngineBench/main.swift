@@ -29,7 +29,7 @@ func run(_ paths: [String], withAnalyzer: Bool) throws -> Measurement {
         batch.removeAll(keepingCapacity: true)
         while batch.count < 65_536 {
             guard let item = inputs.next() else { exhausted = true; break }
-            if case .route = item { routeEvents += 1 }
+            if case .route = item.payload { routeEvents += 1 }
             batch.append(item)
         }
         events += batch.count

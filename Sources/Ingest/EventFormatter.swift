@@ -26,10 +26,10 @@ public struct EventFormatter {
 
     /// Appends the line (without newline) to `out`; false for items that print nothing.
     public mutating func write(_ item: FeedItem, into out: OutputBuffer) -> Bool {
-        if case .heartbeat = item { return false }
+        if case .heartbeat = item.payload { return false }
         var w = LineWriter(json: format == .jsonl, out: out)
         w.open()
-        switch item {
+        switch item.payload {
         case .heartbeat:
             break
         case .session(let event):

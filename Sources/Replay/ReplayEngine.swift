@@ -133,7 +133,7 @@ public final class ReplayEngine {
         let time = item.time
         if time > now { now = time }
         if firstTime == nil { firstTime = time }
-        switch item {
+        switch item.payload {
         case .heartbeat: break
         case .session(let event): processSession(event)
         case .route(let event): processRoute(event)

@@ -85,7 +85,7 @@ struct Analyze: ParsableCommand {
             if let sinceTime, item.time < sinceTime { continue }
             if let untilTime, item.time > untilTime { continue }
             analyzer.process(item)
-            if events == "all", case .route(let event) = item {
+            if events == "all", case .route(let event) = item.payload {
                 try writer.addEvent(event, observationID: engine.observationID(of: event.observation))
             }
             items += 1

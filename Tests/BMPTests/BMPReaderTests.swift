@@ -51,7 +51,7 @@ func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessag
     let inputs = try InputSet(paths: [path])
     var routes: [RouteEvent] = [], sessions: [SessionEvent] = []
     while let item = inputs.next() {
-        switch item {
+        switch item.payload {
         case .route(let e): routes.append(e)
         case .session(let e): sessions.append(e)
         case .heartbeat: break
@@ -83,7 +83,7 @@ func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessag
     let path = try bmpFile(messages, compression: .plain)
     let inputs = try InputSet(paths: [path])
     var count = 0
-    while let item = inputs.next() { if case .route = item { count += 1 } }
+    while let item = inputs.next() { if case .route = item.payload { count += 1 } }
     #expect(count == 49)
     let damage = try #require(inputs.damage.first)
     #expect(damage.offset == Int64(good))

@@ -17,7 +17,7 @@ func decodeAll(_ path: String) throws -> Decoded {
     var formatter = EventFormatter(format: .text, files: [])
     var events: [(Int64, String)] = []
     while let item = inputs.next() {
-        switch item {
+        switch item.payload {
         case .route(let e): events.append((e.source.offset, formatter.line(item) ?? ""))
         case .session(let e): events.append((e.source.offset, formatter.line(item) ?? ""))
         case .heartbeat: break
@@ -123,7 +123,7 @@ func damagedInputMatrix(_ kind: String) throws {
     let good = try decodeAll(directory + "/data/dumps/bmp")
     let all = try InputSet(paths: [mixed])
     var routes = 0
-    while let item = all.next() { if case .route = item { routes += 1 } }
+    while let item = all.next() { if case .route = item.payload { routes += 1 } }
     #expect(all.damage.count == 1)
     #expect(all.damage[0].file.hasSuffix("zz-garbage"))
     #expect(routes > good.events.count)

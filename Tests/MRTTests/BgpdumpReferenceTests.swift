@@ -46,7 +46,7 @@ func ourRoutes(_ name: String) throws -> ([ReferenceRoute], [InputDamage]) {
     let inputs = try InputSet(paths: ["\(publicData)/ripe-bgpdump/\(name)"])
     var out: [ReferenceRoute] = []
     while let item = inputs.next() {
-        guard case .route(let e) = item else { continue }
+        guard case .route(let e) = item.payload else { continue }
         let prefix: String
         switch e.entry.nlri {
         case .prefix(let p): prefix = p.description
@@ -82,7 +82,7 @@ func routesMatchBgpdumpFieldByField(_ name: String) throws {
     let inputs = try InputSet(paths: ["\(publicData)/ripe-bgpdump/updates.et-header.2015.gz"])
     var routes = 0, withFraction = 0
     while let item = inputs.next() {
-        guard case .route(let event) = item else { continue }
+        guard case .route(let event) = item.payload else { continue }
         routes += 1
         if event.time % 1_000_000 != 0 { withFraction += 1 }
     }
