@@ -15,7 +15,7 @@ public final class Analyzer {
 
     private struct FindingKey: Hashable { var rule: Rule; var mac: Int32; var pes: [Int32]; var ip: IPAddress? }
     private var openFindings: [FindingKey: Int] = [:]
-    private var recentEvidence: EvidenceLog
+    private let recentEvidence: EvidenceLog
     private var ipMoveTimes: [IPAddress: [Int64]] = [:]
     private var timers = TimerHeap()
     private var pendingPeerChecks: [Int32: Int64] = [:]

@@ -3,17 +3,19 @@ import Replay
 
 /// The analyzer's memory of recent transitions, quoted as evidence when a finding opens.
 ///
-/// One time-ordered ring shared by every MAC, each record linked to the same MAC's previous
-/// record. Records older than the horizon are overwritten, so memory follows the number of
-/// transitions inside the detection window, not the number of MACs ever seen.
-struct EvidenceLog {
+/// One time-ordered log shared by every MAC, each record linked to the same MAC's previous
+/// record. Records older than the horizon are dropped a page at a time, so memory follows the
+/// number of transitions inside the detection window, not the number of MACs ever seen, and
+/// the log never copies itself to grow.
+final class EvidenceLog {
     private struct Record {
         var time: Int64
-        var previous: Int64
         var sourceOffset: Int64
         var ipHigh: UInt64
         var ipLow: UInt64
         var esiLow: UInt64
+        /// Distance back to the same MAC's previous record; 0 for none.
+        var previousDistance: UInt32
         var pe: Int32
         var seq: UInt32
         var observation: Int32
@@ -32,9 +34,15 @@ struct EvidenceLog {
         }
     }
 
+    private static let pageShift = 14
+    private static let pageSize = 1 << pageShift
+
     let horizon: Int64
-    private var ring: [Record] = []
-    /// Absolute positions: records `oldest..<next` are live; position p sits at ring[p & (ring.count - 1)].
+    /// Records at absolute positions `oldest..<next` are live; page k of `pages` holds positions
+    /// starting at (firstPage + k) << pageShift.
+    private var pages: [UnsafeMutablePointer<Record>] = []
+    private var spare: UnsafeMutablePointer<Record>?
+    private var firstPage: Int64 = 0
     private var oldest: Int64 = 0
     private var next: Int64 = 0
     /// Per MAC index: absolute position of its newest record, -1 for none.
@@ -42,18 +50,39 @@ struct EvidenceLog {
 
     init(horizon: Int64) { self.horizon = horizon }
 
+    deinit {
+        for page in pages { page.deallocate() }
+        spare?.deallocate()
+    }
+
     var liveRecords: Int { Int(next - oldest) }
 
-    mutating func append(mac: Int32, _ item: Evidence, kind: Transition.Kind) {
+    private func record(at position: Int64) -> UnsafeMutablePointer<Record> {
+        pages[Int((position >> Int64(Self.pageShift)) - firstPage)] + Int(position & Int64(Self.pageSize - 1))
+    }
+
+    func append(mac: Int32, _ item: Evidence, kind: Transition.Kind) {
         guard mac >= 0 else { return }
-        while oldest < next && ring[slot(oldest)].time < item.time - horizon { oldest += 1 }
-        if next - oldest == Int64(ring.count) { grow() }
+        while oldest < next && record(at: oldest).pointee.time < item.time - horizon { oldest += 1 }
+        // Release pages left wholly behind the oldest live record (keep one for reuse).
+        while firstPage < oldest >> Int64(Self.pageShift) {
+            let page = pages.removeFirst()
+            if spare == nil { spare = page } else { page.deallocate() }
+            firstPage += 1
+        }
+        if next >> Int64(Self.pageShift) - firstPage == Int64(pages.count) {
+            pages.append(spare ?? UnsafeMutablePointer<Record>.allocate(capacity: Self.pageSize))
+            spare = nil
+        }
         if Int(mac) >= newest.count { newest.append(contentsOf: repeatElement(-1, count: Int(mac) + 1 - newest.count)) }
+        let previous = newest[Int(mac)]
+        let distance = previous >= oldest && next - previous <= Int64(UInt32.max) ? UInt32(next - previous) : 0
         var flags: UInt8 = item.sticky ? Record.sticky : 0
         if let ip = item.ip { flags |= Record.hasIP | (ip.isIPv6 ? Record.ipv6 : 0) }
-        ring[slot(next)] = Record(time: item.time, previous: newest[Int(mac)], sourceOffset: item.source.offset, ipHigh: item.ip?.high ?? 0,
-                                  ipLow: item.ip?.low ?? 0, esiLow: item.esi.low, pe: item.pe, seq: item.seq, observation: item.observation,
-                                  sourceInput: item.source.input, esiHigh: item.esi.high, kind: kind, flags: flags)
+        record(at: next).initialize(to: Record(time: item.time, sourceOffset: item.source.offset, ipHigh: item.ip?.high ?? 0,
+                                               ipLow: item.ip?.low ?? 0, esiLow: item.esi.low, previousDistance: distance, pe: item.pe,
+                                               seq: item.seq, observation: item.observation, sourceInput: item.source.input,
+                                               esiHigh: item.esi.high, kind: kind, flags: flags))
         newest[Int(mac)] = next
         next += 1
     }
@@ -64,25 +93,11 @@ struct EvidenceLog {
         var result: [Evidence] = []
         var position = newest[Int(mac)]
         while position >= oldest && result.count < count {
-            let record = ring[slot(position)]
-            result.append(record.evidence)
-            position = record.previous
+            let entry = record(at: position).pointee
+            result.append(entry.evidence)
+            guard entry.previousDistance > 0 else { break }
+            position -= Int64(entry.previousDistance)
         }
         return result.reversed()
-    }
-
-    private func slot(_ position: Int64) -> Int { Int(position) & (ring.count - 1) }
-
-    private mutating func grow() {
-        let capacity = max(1024, ring.count * 2)
-        let placeholder = Record(time: 0, previous: -1, sourceOffset: 0, ipHigh: 0, ipLow: 0, esiLow: 0, pe: 0, seq: 0, observation: 0,
-                                 sourceInput: 0, esiHigh: 0, kind: .learned, flags: 0)
-        var larger = [Record](repeating: placeholder, count: capacity)
-        var position = oldest
-        while position < next {
-            larger[Int(position) & (capacity - 1)] = ring[slot(position)]
-            position += 1
-        }
-        ring = larger
     }
 }

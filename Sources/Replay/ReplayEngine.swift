@@ -32,7 +32,7 @@ public final class ReplayEngine {
     public let options: Options
     public private(set) var pes: [PEInfo] = []
     public private(set) var bds: [BroadcastDomain] = []
-    public private(set) var macs: [MACState] = []
+    public let macs = PagedArray<MACState>()
     public private(set) var observations: [ObservationPoint] = []
     public private(set) var counters = Counters()
     public private(set) var now: Int64 = 0
@@ -51,22 +51,36 @@ public final class ReplayEngine {
     private var observationIndex: [ObservationPoint: Int32] = [:]
     private var lastObservation: (point: ObservationPoint, id: Int32)?
     /// The routes as each observation point (and add-path id) carries them, found by NLRI.
-    private var ribEntries: [RIBEntry] = []
+    private let ribEntries = PagedArray<RIBEntry>()
     private var freeRIBEntries: [Int32] = []
     private var ribIndex = IDIndex()
-    private var routes: [RouteSlot] = []
+    private let routes = PagedArray<RouteSlot>()
     private var freeRoutes: Int32 = -1
     private var traits: [RouteTraits] = []
     private var traitsIndex = IDIndex()
     /// IP-to-MAC bindings per broadcast domain (MOB-11).
     private var ipBindings: [IPBinding] = []
     private var ipBindingIndex = IDIndex()
-    private var hostRIB: [HostRIBKey: HostRIBEntry] = [:]
-    private var hostRoutes: [IPAddress: [HostRouteState]] = [:]
+    private let hostSlots = PagedArray<HostRouteSlot>()
+    private var freeHostSlots: Int32 = -1
+    /// IP → the first of its PEs' host-route slots.
+    private var hostHeads = IDIndex()
+    private let hostEntries = PagedArray<HostRIBEntry>()
+    private var freeHostEntries: [Int32] = []
+    private var hostRIBIndex = IDIndex()
 
     private struct IPBinding { var ip: IPAddress; var bd: Int32; var mac: Int32 }
-    private struct HostRIBKey: Hashable { var op: Int32, pathID: UInt32, rd: RouteDistinguisher, prefix: IPPrefix }
-    private struct HostRIBEntry { var pe: Int32; var ip: IPAddress }
+    /// One PE's VPN host route for one IP, however many observation points carry it.
+    private struct HostRouteSlot {
+        var ip: IPAddress
+        var lastUpdate: Int64
+        var pe: Int32
+        var observations: Int32
+        /// The next PE's slot for the same IP (the free list's link while free).
+        var next: Int32
+    }
+    /// A host route as one observation point carries it; `op` is -1 while the entry is free.
+    private struct HostRIBEntry { var rd: UInt64; var slot: Int32; var op: Int32; var pathID: UInt32 }
 
     /// An NLRI at one observation point and add-path id: what a withdrawal names.
     private struct RIBKey {
@@ -615,43 +629,108 @@ public final class ReplayEngine {
 
     // MARK: - VPN host routes (evidence for STALE-HOST-ROUTE)
 
+    private func hostIPHash(_ ip: IPAddress) -> UInt64 { hasher.hash(ip.high, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0)) }
+
+    private func hostEntryHash(op: Int32, pathID: UInt32, rd: UInt64, ip: IPAddress) -> UInt64 {
+        hasher.hash(UInt64(UInt32(bitPattern: op)) << 32 | UInt64(pathID), rd, ip.high, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0), 0)
+    }
+
     private func processHostRoute(_ event: RouteEvent, rd: RouteDistinguisher, prefix: IPPrefix) {
         let op = internObservation(event.observation)
-        let key = HostRIBKey(op: op, pathID: event.entry.pathID ?? 0, rd: rd, prefix: prefix)
+        let pathID = event.entry.pathID ?? 0
+        let rdWord = UInt64(rd.type) << 48 | rd.value
+        let ip = prefix.address
+        let hash = hostEntryHash(op: op, pathID: pathID, rd: rdWord, ip: ip)
+        let existing = hostRIBIndex.find(hash) { id in
+            let entry = hostEntries[Int(id)]
+            return entry.op == op && entry.pathID == pathID && entry.rd == rdWord && hostSlots[Int(entry.slot)].ip == ip
+        }
         if event.isWithdraw {
-            guard let entry = hostRIB.removeValue(forKey: key) else { return }
-            dropHostObservation(entry)
+            guard let existing else { return }
+            let slot = hostEntries[Int(existing)].slot
+            dropHostEntry(existing, hash: hash)
+            dropHostObservation(slot)
             return
         }
         guard let pe = identifyPE(event, rd: rd) else { return }
-        if let old = hostRIB[key] {
-            if old.pe == pe { touchHost(prefix.address, pe: pe, time: event.time, add: false); return }
-            dropHostObservation(old)
+        if let existing {
+            let slot = hostEntries[Int(existing)].slot
+            if hostSlots[Int(slot)].pe == pe { hostSlots[Int(slot)].lastUpdate = event.time; return }
+            dropHostEntry(existing, hash: hash)
+            dropHostObservation(slot)
         }
-        hostRIB[key] = HostRIBEntry(pe: pe, ip: prefix.address)
-        touchHost(prefix.address, pe: pe, time: event.time, add: true)
+        let slot = addHostObservation(ip, pe: pe, time: event.time)
+        let entry = HostRIBEntry(rd: rdWord, slot: slot, op: op, pathID: pathID)
+        let id: Int32
+        if let free = freeHostEntries.popLast() { id = free; hostEntries[Int(id)] = entry } else {
+            id = Int32(hostEntries.count)
+            hostEntries.append(entry)
+        }
+        hostRIBIndex.insert(id, hash: hash)
     }
 
-    private func touchHost(_ ip: IPAddress, pe: Int32, time: Int64, add: Bool) {
-        var list = hostRoutes[ip] ?? []
-        if let i = list.firstIndex(where: { $0.pe == pe }) {
-            if add { list[i].observations += 1 }
-            list[i].lastUpdate = time
+    private func dropHostEntry(_ id: Int32, hash: UInt64) {
+        hostRIBIndex.remove(id, hash: hash)
+        hostEntries[Int(id)].op = -1
+        freeHostEntries.append(id)
+    }
+
+    private func addHostObservation(_ ip: IPAddress, pe: Int32, time: Int64) -> Int32 {
+        let ipHash = hostIPHash(ip)
+        let head = hostHeads.find(ipHash) { hostSlots[Int($0)].ip == ip }
+        var last: Int32 = -1, cursor = head ?? -1
+        while cursor >= 0 {
+            if hostSlots[Int(cursor)].pe == pe {
+                hostSlots[Int(cursor)].observations += 1
+                hostSlots[Int(cursor)].lastUpdate = time
+                return cursor
+            }
+            last = cursor
+            cursor = hostSlots[Int(cursor)].next
+        }
+        let fresh = HostRouteSlot(ip: ip, lastUpdate: time, pe: pe, observations: 1, next: -1)
+        let slot: Int32
+        if freeHostSlots >= 0 {
+            slot = freeHostSlots
+            freeHostSlots = hostSlots[Int(slot)].next
+            hostSlots[Int(slot)] = fresh
         } else {
-            list.append(HostRouteState(pe: pe, observations: 1, lastUpdate: time))
+            slot = Int32(hostSlots.count)
+            hostSlots.append(fresh)
         }
-        hostRoutes[ip] = list
+        if last >= 0 { hostSlots[Int(last)].next = slot } else { hostHeads.insert(slot, hash: ipHash) }
+        return slot
     }
 
-    private func dropHostObservation(_ entry: HostRIBEntry) {
-        guard var list = hostRoutes[entry.ip], let i = list.firstIndex(where: { $0.pe == entry.pe }) else { return }
-        list[i].observations -= 1
-        if list[i].observations <= 0 { list.remove(at: i) }
-        hostRoutes[entry.ip] = list.isEmpty ? nil : list
+    private func dropHostObservation(_ slot: Int32) {
+        hostSlots[Int(slot)].observations -= 1
+        guard hostSlots[Int(slot)].observations <= 0 else { return }
+        let ip = hostSlots[Int(slot)].ip, next = hostSlots[Int(slot)].next
+        let ipHash = hostIPHash(ip)
+        guard let head = hostHeads.find(ipHash, { hostSlots[Int($0)].ip == ip }) else { return }
+        if head == slot {
+            hostHeads.remove(slot, hash: ipHash)
+            if next >= 0 { hostHeads.insert(next, hash: ipHash) }
+        } else {
+            var previous = head
+            while hostSlots[Int(previous)].next != slot && hostSlots[Int(previous)].next >= 0 { previous = hostSlots[Int(previous)].next }
+            hostSlots[Int(previous)].next = next
+        }
+        hostSlots[Int(slot)].next = freeHostSlots
+        freeHostSlots = slot
     }
 
     /// PEs that currently attract traffic for `ip` through a VPNv4/VPNv6 host route.
-    public func hostRoutePEs(_ ip: IPAddress) -> [HostRouteState] { hostRoutes[ip] ?? [] }
+    public func hostRoutePEs(_ ip: IPAddress) -> [HostRouteState] {
+        var result: [HostRouteState] = []
+        var cursor = hostHeads.find(hostIPHash(ip)) { hostSlots[Int($0)].ip == ip } ?? -1
+        while cursor >= 0 {
+            let slot = hostSlots[Int(cursor)]
+            result.append(HostRouteState(pe: slot.pe, observations: slot.observations, lastUpdate: slot.lastUpdate))
+            cursor = slot.next
+        }
+        return result
+    }
 
     // MARK: - Sessions (MOB-12)
 
@@ -697,9 +776,10 @@ public final class ReplayEngine {
             dropRIBEntry(Int32(id), hash: ribHash(key))
             removeObservation(entry.slot, kind: .flushed, time: event.time, source: event.source)
         }
-        for (key, entry) in hostRIB where lostObservations.contains(key.op) {
-            hostRIB.removeValue(forKey: key)
-            dropHostObservation(entry)
+        for id in hostEntries.indices where hostEntries[id].op >= 0 && lostObservations.contains(hostEntries[id].op) {
+            let entry = hostEntries[id]
+            dropHostEntry(Int32(id), hash: hostEntryHash(op: entry.op, pathID: entry.pathID, rd: entry.rd, ip: hostSlots[Int(entry.slot)].ip))
+            dropHostObservation(entry.slot)
         }
     }
 
@@ -796,6 +876,8 @@ public final class ReplayEngine {
             + macs.reduce(0) { $0 + ($1.moveTimes.capacity > 0 ? 32 + $1.moveTimes.capacity * 8 : 0) }
             + ribEntries.count * MemoryLayout<RIBEntry>.stride + freeRIBEntries.capacity * 4 + ipBindings.count * MemoryLayout<IPBinding>.stride
             + traits.count * MemoryLayout<RouteTraits>.stride
+            + hostSlots.count * MemoryLayout<HostRouteSlot>.stride + hostEntries.count * MemoryLayout<HostRIBEntry>.stride
+            + (hostHeads.bucketCount + hostRIBIndex.bucketCount) * 8
             + (ribIndex.bucketCount + macIndex.bucketCount + ipBindingIndex.bucketCount + traitsIndex.bucketCount + bdIndex.bucketCount) * 8
     }
 }
