@@ -46,15 +46,17 @@ func run(_ paths: [String], withAnalyzer: Bool) throws -> Measurement {
                        liveObservations: engine.liveObservations, stateBytes: engine.stateBytes)
 }
 
-let paths = Array(CommandLine.arguments.dropFirst())
+// --engine-only skips the second pass, so peak RSS is the engine's alone.
+let engineOnlyFlag = CommandLine.arguments.contains("--engine-only")
+let paths = CommandLine.arguments.dropFirst().filter { $0 != "--engine-only" }
 guard !paths.isEmpty else {
-    FileHandle.standardError.write("usage: evpnscope-enginebench INPUT...\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: evpnscope-enginebench [--engine-only] INPUT...\n".data(using: .utf8)!)
     exit(2)
 }
 do {
     // The engine-only run comes first and is released before the second, so peak RSS is one engine's.
     let engineOnly = try run(paths, withAnalyzer: false)
-    let withDetectors = try run(paths, withAnalyzer: true)
+    let withDetectors = engineOnlyFlag ? engineOnly : try run(paths, withAnalyzer: true)
     let fields: [(String, String)] = [
         ("route_events", "\(engineOnly.routeEvents)"),
         ("engine_seconds", String(format: "%.3f", engineOnly.seconds)),

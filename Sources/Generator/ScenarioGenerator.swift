@@ -98,7 +98,7 @@ public final class ScenarioGenerator {
         for bd in 0..<f.broadcastDomains {
             for j in 0..<perBD {
                 let mac = MACAddress(0x0200_0000_0000 | UInt64(bd) << 32 | UInt64(j))
-                let ip: IPAddress? = j % ipEvery == 0 ? IPAddress(v4: 0x0A00_0000 | UInt32(bd) << 16 | UInt32(j + 10) & 0xFFFF) : nil
+                let ip: IPAddress? = j % ipEvery == 0 ? hostAddress(bd: bd, index: j) : nil
                 macs.append(HostMAC(bd: bd, mac: mac, ip: ip, owners: [(bd + j) % f.pes]))
             }
         }
@@ -136,8 +136,15 @@ public final class ScenarioGenerator {
         return out
     }
 
+    /// Unique at any scale: 10.<bd>.x.y for a domain's first 65,526 hosts (the committed
+    /// datasets), IPv6 fd00:0:<bd>::<index> beyond, as a dual-stack fabric would number them.
+    private func hostAddress(bd: Int, index: Int) -> IPAddress {
+        if index + 10 <= 0xFFFF && bd <= 0xFF { return IPAddress(v4: 0x0A00_0000 | UInt32(bd) << 16 | UInt32(index + 10)) }
+        return IPAddress(v6High: 0xFD00_0000_0000_0000 | UInt64(bd), v6Low: UInt64(index))
+    }
+
     private func hostRouteNLRI(_ ip: IPAddress, pe: Int) -> NLRI {
-        .vpn(rd: .ipv4(peAddresses[pe].v4, 5000), prefix: IPPrefix(address: ip, length: 32), label: 16000 << 4 | 1)
+        .vpn(rd: .ipv4(peAddresses[pe].v4, 5000), prefix: IPPrefix(address: ip, length: UInt8(ip.bitLength)), label: 16000 << 4 | 1)
     }
 
     private struct Views: OptionSet {
@@ -210,7 +217,7 @@ public final class ScenarioGenerator {
             var a = PathAttributes()
             a.origin = 0; a.localPref = 100
             a.extendedCommunities = [.routeTarget(l3RouteTarget)]
-            try emit(time: time, pe: pe, family: .vpnv4, nlri: [hostRouteNLRI(ip, pe: pe)], attributes: a, views: views)
+            try emit(time: time, pe: pe, family: ip.isIPv6 ? .vpnv6 : .vpnv4, nlri: [hostRouteNLRI(ip, pe: pe)], attributes: a, views: views)
             if views == .all { macs[m].hostRouteAt.append(pe) }
         }
     }
@@ -219,7 +226,7 @@ public final class ScenarioGenerator {
         try emit(time: time, pe: pe, family: .evpn, nlri: evpnNLRI(m, pe: pe), attributes: nil, views: views, secondPath: secondPath(m))
         withdrawals += 1
         if hostRoute, let ip = macs[m].ip, macs[m].hostRouteAt.contains(pe) {
-            try emit(time: time, pe: pe, family: .vpnv4, nlri: [hostRouteNLRI(ip, pe: pe)], attributes: nil, views: views)
+            try emit(time: time, pe: pe, family: ip.isIPv6 ? .vpnv6 : .vpnv4, nlri: [hostRouteNLRI(ip, pe: pe)], attributes: nil, views: views)
             if views == .all { macs[m].hostRouteAt.removeAll { $0 == pe } }
         }
     }
@@ -515,11 +522,13 @@ public final class ScenarioGenerator {
         // Session set-up: BMP initiation and one Peer Up per PE, then the steady fabric.
         if let bmp {
             bmp.write(BMPEncoder.initiation(sysName: "rr1", sysDescr: "evpnscope generator, scenario \(scenario.name)"))
+            // VPNv6 only where the fabric numbers hosts in IPv6 (large scales).
+            let families: [AddressFamily] = macs.contains { $0.ip?.isIPv6 == true } ? [.evpn, .vpnv4, .vpnv6] : [.evpn, .vpnv4]
             var local = OpenMessage(myAS: asn, bgpID: rr1)
-            local.fourByteAS = true; local.multiprotocol = [.evpn, .vpnv4]
+            local.fourByteAS = true; local.multiprotocol = families
             for pe in peAddresses.indices {
                 var remote = OpenMessage(myAS: asn, bgpID: peAddresses[pe])
-                remote.fourByteAS = true; remote.multiprotocol = [.evpn, .vpnv4]
+                remote.fourByteAS = true; remote.multiprotocol = families
                 bmp.write(BMPEncoder.peerUp(BMPEncoder.PeerHeader(address: peAddresses[pe], asn: asn, bgpID: peAddresses[pe], time: start),
                                             localAddress: rr1, sentOpen: local, receivedOpen: remote))
             }
