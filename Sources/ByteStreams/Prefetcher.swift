@@ -51,11 +51,11 @@ public final class Prefetcher<Element> {
         shared.condition.unlock()
     }
 
-    /// The next element, waiting for the producer; nil once it is done.
+    /// The next element, waiting for the producer; nil once it is done or stopped.
     public func next() -> Element? {
         shared.condition.lock()
         defer { shared.condition.unlock() }
-        while shared.head == shared.queue.count && !shared.done { shared.condition.wait() }
+        while shared.head == shared.queue.count && !shared.done && !shared.cancelled { shared.condition.wait() }
         if shared.head == shared.queue.count { return nil }
         let element = shared.queue[shared.head]
         shared.queue[shared.head] = nil  // release it now, not when the slot is compacted
