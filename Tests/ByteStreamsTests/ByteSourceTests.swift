@@ -100,3 +100,25 @@ func truncatedStreamYieldsGoodBytesThenTypedError(_ compression: Compression) th
     #expect(throws: StreamError.self) { try ByteSources.open(dir) }
     #expect(throws: StreamError.self) { try ByteSources.open(dir + "/missing") }
 }
+
+/// The prefetcher hands over its producer's elements in order, ends with nil, and once stopped
+/// returns nil instead of waiting for a producer that will never deliver.
+@Test func prefetcherDeliversInOrderAndStops() {
+    var produced = 0
+    let finite = Prefetcher<Int>(capacity: 3) {
+        produced += 1
+        return produced <= 100 ? produced : nil
+    }
+    var received: [Int] = []
+    while let value = finite.next() { received.append(value) }
+    #expect(received == Array(1...100))
+    #expect(finite.next() == nil)
+
+    var counter = 0
+    let endless = Prefetcher<Int>(capacity: 2) { counter += 1; return counter }
+    #expect(endless.next() == 1)
+    endless.stop()
+    var drained = 0
+    while endless.next() != nil { drained += 1 }
+    #expect(drained <= 2)  // at most the queued elements, then nil
+}

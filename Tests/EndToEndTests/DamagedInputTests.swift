@@ -137,3 +137,32 @@ struct SeededBytes {
         return Int((state >> 33) % UInt64(n))
     }
 }
+
+/// The decoder thread changes where decoding runs, not what comes out: the prefetched feed
+/// yields the input set's items, in order, whichever way it runs, and leaves the statistics
+/// readable afterwards.
+@Test(arguments: [2, 8])
+func prefetchedFeedYieldsTheInputSetsItems(cores: Int) throws {
+    let demo = repository.path + "/datasets/demo/dumps"
+    let direct = try InputSet(paths: [demo])
+    var expected: [(Int64, Int64, Int32)] = []
+    while let item = direct.next() { expected.append(key(item)) }
+    let feed = PrefetchedFeed(try InputSet(paths: [demo]), cores: cores)
+    // The demo mixes gzip and bzip2 files: two cores keep decoding on the caller's thread.
+    #expect(feed.decodesOnItsOwnThread == (cores > 2))
+    var actual: [(Int64, Int64, Int32)] = []
+    while let item = feed.next() { actual.append(key(item)) }
+    #expect(actual.count == expected.count && expected.count > 1000)
+    #expect(zip(actual, expected).allSatisfy { $0 == $1 })
+    let inputs = feed.finish()
+    #expect(inputs.compressedBytesRead == direct.compressedBytesRead)
+    #expect(feed.next() == nil)
+
+    func key(_ item: FeedItem) -> (Int64, Int64, Int32) {
+        switch item.payload {
+        case .route(let e): return (item.time, e.source.offset, e.source.input)
+        case .session(let e): return (item.time, e.source.offset, e.source.input)
+        case .heartbeat: return (item.time, -1, -1)
+        }
+    }
+}
