@@ -208,7 +208,6 @@ public final class Analyzer {
     }
 
     private func handleRejected(_ t: Transition) {
-        let state = engine.macs[Int(t.mac)]
         if t.tie {
             report(.seqTie, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "\(pe(t.pe)) and \(pe(t.otherPE)) advertise seq \(t.seqAfter); \(pe(t.otherPE)) keeps the MAC on the lower address",
@@ -225,7 +224,6 @@ public final class Analyzer {
     }
 
     private func checkESI(_ t: Transition) {
-        let state = engine.macs[Int(t.mac)]
         guard let mine = engine.advert(mac: t.mac, pe: t.pe), let other = engine.advert(mac: t.mac, pe: t.otherPE), mine.seq != other.seq else { return }
         report(.esiInconsistent, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                detail: "PEs on ESI \(mine.esi) disagree on the seq: \(mine.seq) at \(pe(t.pe)), \(other.seq) at \(pe(t.otherPE))",

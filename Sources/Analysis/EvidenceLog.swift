@@ -55,8 +55,6 @@ final class EvidenceLog {
         spare?.deallocate()
     }
 
-    var liveRecords: Int { Int(next - oldest) }
-
     private func record(at position: Int64) -> UnsafeMutablePointer<Record> {
         pages[Int((position >> Int64(Self.pageShift)) - firstPage)] + Int(position & Int64(Self.pageSize - 1))
     }

@@ -41,7 +41,4 @@ public final class PagedArray<Element>: RandomAccessCollection {
         (pages[count >> Self.pageShift] + (count & (Self.pageSize - 1))).initialize(to: element)
         count += 1
     }
-
-    /// Bytes allocated (whole pages).
-    public var allocatedBytes: Int { pages.count * Self.pageSize * MemoryLayout<Element>.stride }
 }
