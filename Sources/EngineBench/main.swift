@@ -8,8 +8,6 @@ import Foundation
 import Ingest
 import Replay
 
-func seconds(_ start: UInt64, _ end: UInt64) -> Double { Double(end - start) / 1e9 }
-
 struct Measurement {
     var routeEvents = 0
     var seconds = 0.0

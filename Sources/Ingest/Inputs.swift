@@ -171,9 +171,9 @@ public final class InputSet {
 }
 
 /// The items of an input set in time order, decoded on a thread of their own when a core is
-/// spare for it. With two cores and bzip2 input, decompression already keeps one core busy and
-/// a third busy thread measured slower (17.8 s against 15.9 s on the 100k-MAC bench fabric);
-/// with gzip or plain input the decoder thread takes the idle time (14.4 s against 16.1 s).
+/// spare for it. With two cores and bzip2 input, decompression already keeps one core busy, and
+/// a third busy thread only adds hand-off cost; with gzip or plain input the decoder thread
+/// takes the time the decompression thread leaves idle.
 public final class PrefetchedFeed {
     private struct Batch { var items: [FeedItem]; var compressedBytesRead: Int64 }
     private let prefetcher: Prefetcher<Batch>?

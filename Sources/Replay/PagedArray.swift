@@ -42,3 +42,33 @@ public final class PagedArray<Element>: RandomAccessCollection {
         count += 1
     }
 }
+
+/// A paged table whose released rows are handed out again before it grows: the engine's
+/// routes, RIB entries and host routes come and go by the million.
+final class RecyclingTable<Element> {
+    private let rows = PagedArray<Element>()
+    private var released: [Int32] = []
+
+    /// Rows in use.
+    var liveCount: Int { rows.count - released.count }
+    /// Rows ever used (live or released): the range to scan, and what is resident.
+    var highWater: Int { rows.count }
+
+    subscript(index: Int) -> Element {
+        get { rows[index] }
+        _modify { yield &rows[index] }
+    }
+
+    func add(_ element: Element) -> Int32 {
+        if let id = released.popLast() {
+            rows[Int(id)] = element
+            return id
+        }
+        rows.append(element)
+        return Int32(rows.count - 1)
+    }
+
+    /// Makes the row available again; its contents stay until reused (callers that scan the
+    /// table mark released rows themselves).
+    func release(_ id: Int32) { released.append(id) }
+}

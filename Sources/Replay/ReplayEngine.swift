@@ -5,8 +5,8 @@ import EVPNModel
 ///
 /// Layout for speed and memory: every live (PE, BD, MAC, IP) route is one fixed-size slot in
 /// `routes`, chained per MAC and grouped by PE, so no MAC owns a heap object of its own; the
-/// per-observation RIB maps a compact key to a slot. Attributes shared by many routes (RD,
-/// next hop, ESI, label) are interned once.
+/// per-observation RIB maps a compact key to a slot. Attributes shared by many routes (next
+/// hop, ESI, label) are interned once.
 public final class ReplayEngine {
     public struct Options: Sendable {
         /// Force one ID-1 rule; nil applies them in the spec's order of preference.
@@ -38,7 +38,7 @@ public final class ReplayEngine {
     public private(set) var now: Int64 = 0
     public private(set) var firstTime: Int64?
     /// Live (PE, BD, MAC, IP) routes: one per PE however many observation points carry it (ID-3).
-    public private(set) var liveRoutes = 0
+    public var liveRoutes: Int { routes.liveCount }
     /// Receives every transition, in order.
     public var onTransition: (Transition) -> Void = { _ in }
 
@@ -51,22 +51,18 @@ public final class ReplayEngine {
     private var observationIndex: [ObservationPoint: Int32] = [:]
     private var lastObservation: (point: ObservationPoint, id: Int32)?
     /// The routes as each observation point (and add-path id) carries them, found by NLRI.
-    private let ribEntries = PagedArray<RIBEntry>()
-    private var freeRIBEntries: [Int32] = []
+    private let ribEntries = RecyclingTable<RIBEntry>()
     private var ribIndex = IDIndex()
-    private let routes = PagedArray<RouteSlot>()
-    private var freeRoutes: Int32 = -1
+    private let routes = RecyclingTable<RouteSlot>()
     private var traits: [RouteTraits] = []
     private var traitsIndex = IDIndex()
     /// IP-to-MAC bindings per broadcast domain (MOB-11).
     private var ipBindings: [IPBinding] = []
     private var ipBindingIndex = IDIndex()
-    private let hostSlots = PagedArray<HostRouteSlot>()
-    private var freeHostSlots: Int32 = -1
+    private let hostSlots = RecyclingTable<HostRouteSlot>()
     /// IP → the first of its PEs' host-route slots.
     private var hostHeads = IDIndex()
-    private let hostEntries = PagedArray<HostRIBEntry>()
-    private var freeHostEntries: [Int32] = []
+    private let hostEntries = RecyclingTable<HostRIBEntry>()
     private var hostRIBIndex = IDIndex()
 
     private struct IPBinding { var ip: IPAddress; var bd: Int32; var mac: Int32 }
@@ -76,7 +72,7 @@ public final class ReplayEngine {
         var lastUpdate: Int64
         var pe: Int32
         var observations: Int32
-        /// The next PE's slot for the same IP (the free list's link while free).
+        /// The next PE's slot for the same IP.
         var next: Int32
     }
     /// A host route as one observation point carries it; `op` is -1 while the entry is free.
@@ -98,37 +94,21 @@ public final class ReplayEngine {
     }
 
     private struct RouteSlot {
-        static let sticky: UInt8 = 1, hasIP: UInt8 = 2, ipv6: UInt8 = 4
-        var ipHigh: UInt64 = 0, ipLow: UInt64 = 0
         var rd: UInt64
         var firstSeen: Int64, lastUpdate: Int64
         /// Meaningful on the first slot of a PE's group: the advertisement's last sequence change.
         var advertLastChange: Int64
         /// The input (top 20 bits) and uncompressed byte offset (low 44 bits) of the last update.
         var source: UInt64
+        var ip: IPAddress?
+        var sticky: Bool
+        var mobilityCommunities: UInt8
         var mac: Int32, pe: Int32
         var next: Int32 = -1
         var seq: UInt32
         var traits: Int32
         var observations: Int32 = 1
-        var flags: UInt8 = 0
-        var mobilityCommunities: UInt8
 
-        var sticky: Bool { flags & Self.sticky != 0 }
-        var ip: IPAddress? {
-            guard flags & Self.hasIP != 0 else { return nil }
-            return flags & Self.ipv6 != 0 ? IPAddress(v6High: ipHigh, v6Low: ipLow) : IPAddress(v4: UInt32(truncatingIfNeeded: ipLow))
-        }
-        func carries(_ ip: IPAddress?) -> Bool {
-            guard let ip else { return flags & Self.hasIP == 0 }
-            return flags & Self.hasIP != 0 && ipHigh == ip.high && ipLow == ip.low && (flags & Self.ipv6 != 0) == ip.isIPv6
-        }
-        mutating func setIP(_ ip: IPAddress?) {
-            flags &= ~(Self.hasIP | Self.ipv6)
-            guard let ip else { ipHigh = 0; ipLow = 0; return }
-            ipHigh = ip.high; ipLow = ip.low
-            flags |= Self.hasIP | (ip.isIPv6 ? Self.ipv6 : 0)
-        }
         static func pack(_ source: SourceRef) -> UInt64 {
             UInt64(UInt32(truncatingIfNeeded: source.input) & 0xF_FFFF) << 44 | UInt64(source.offset) & 0xFFF_FFFF_FFFF
         }
@@ -275,18 +255,6 @@ public final class ReplayEngine {
 
     // MARK: - Route table
 
-    private func allocateRoute(_ slot: RouteSlot) -> Int32 {
-        liveRoutes += 1
-        if freeRoutes >= 0 {
-            let index = freeRoutes
-            freeRoutes = routes[Int(index)].next
-            routes[Int(index)] = slot
-            return index
-        }
-        routes.append(slot)
-        return Int32(routes.count - 1)
-    }
-
     /// Where `pe`'s routes for MAC `m` sit in its chain: the group's first and last slot, the
     /// slot carrying `ip`, and the chain's last slot.
     private func locate(_ m: Int, pe: Int32, ip: IPAddress?, rd: UInt64) -> (head: Int32, tail: Int32, route: Int32, chainTail: Int32) {
@@ -297,7 +265,7 @@ public final class ReplayEngine {
             if slot.pe == pe {
                 if head < 0 { head = s }
                 tail = s
-                if slot.carries(ip) && slot.rd == rd { route = s }
+                if slot.ip == ip && slot.rd == rd { route = s }
             }
             chainTail = s
             s = slot.next
@@ -353,26 +321,14 @@ public final class ReplayEngine {
             guard entry.op == key.op && entry.pathID == key.pathID else { return false }
             let slot = routes[Int(entry.slot)]
             let state = macs[Int(slot.mac)]
-            return slot.rd == key.rd && slot.carries(key.ip) && state.mac == key.mac && bds[Int(state.bd)].ethernetTag == key.tag
+            return slot.rd == key.rd && slot.ip == key.ip && state.mac == key.mac && bds[Int(state.bd)].ethernetTag == key.tag
         }
-    }
-
-    private func addRIBEntry(_ entry: RIBEntry, hash: UInt64) {
-        let id: Int32
-        if let free = freeRIBEntries.popLast() {
-            id = free
-            ribEntries[Int(id)] = entry
-        } else {
-            id = Int32(ribEntries.count)
-            ribEntries.append(entry)
-        }
-        ribIndex.insert(id, hash: hash)
     }
 
     private func dropRIBEntry(_ id: Int32, hash: UInt64) {
         ribIndex.remove(id, hash: hash)
         ribEntries[Int(id)].op = -1
-        freeRIBEntries.append(id)
+        ribEntries.release(id)
     }
 
     private func processMACIP(_ event: RouteEvent, _ r: MACIPAdvertisement) {
@@ -414,17 +370,16 @@ public final class ReplayEngine {
             }
         }
         let traitID = internTraits(RouteTraits(nextHop: event.nextHop, esi: r.esi, label1: r.label1))
-        var incoming = RouteSlot(rd: key.rd, firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time,
-                                 source: RouteSlot.pack(event.source), mac: mac, pe: pe,
-                                 seq: seq, traits: traitID, mobilityCommunities: UInt8(clamping: event.attributes.macMobilityCount))
-        incoming.setIP(r.ip)
-        if mobility?.sticky == true { incoming.flags |= RouteSlot.sticky }
+        let incoming = RouteSlot(rd: key.rd, firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time,
+                                 source: RouteSlot.pack(event.source), ip: r.ip, sticky: mobility?.sticky ?? false,
+                                 mobilityCommunities: UInt8(clamping: event.attributes.macMobilityCount), mac: mac, pe: pe,
+                                 seq: seq, traits: traitID)
         let slot = announce(mac: mac, route: incoming, previousSeqAtObservation: previousSeq, op: op)
         if let existing, previousSeq != nil {
             ribEntries[Int(existing)].seq = seq
             ribEntries[Int(existing)].slot = slot
         } else {
-            addRIBEntry(RIBEntry(slot: slot, op: op, pathID: key.pathID, seq: seq), hash: hash)
+            ribIndex.insert(ribEntries.add(RIBEntry(slot: slot, op: op, pathID: key.pathID, seq: seq)), hash: hash)
         }
         if let ip = r.ip { bindIP(ip, bd: bd, mac: mac, pe: pe, time: event.time, source: event.source) }
     }
@@ -446,14 +401,14 @@ public final class ReplayEngine {
             // A lagging observation point repeating an older sequence does not roll the route back.
             if previousSeqAtObservation != nil || SequenceOrder.newer(incoming.seq, than: route.seq) { route.seq = incoming.seq }
             isRefresh = previousSeqAtObservation == incoming.seq || (previousSeqAtObservation == nil && route.seq == incoming.seq)
-            route.flags = incoming.flags
+            route.sticky = incoming.sticky
             route.traits = incoming.traits
             route.lastUpdate = time
             route.source = incoming.source
             route.mobilityCommunities = incoming.mobilityCommunities
             routes[Int(slot)] = route
         } else {
-            slot = allocateRoute(incoming)
+            slot = routes.add(incoming)
             // Keep each PE's routes together, PEs in order of their first advertisement.
             let after = isNewAdvert ? place.chainTail : place.tail
             if after < 0 {
@@ -585,10 +540,7 @@ public final class ReplayEngine {
         if ledGroup, removed.next >= 0, routes[Int(removed.next)].pe == pe {
             routes[Int(removed.next)].advertLastChange = removed.advertLastChange
         }
-        routes[Int(s)].next = freeRoutes
-        routes[Int(s)].observations = 0
-        freeRoutes = s
-        liveRoutes -= 1
+        routes.release(s)
         let groupRemains = (previous >= 0 && routes[Int(previous)].pe == pe) || (removed.next >= 0 && routes[Int(removed.next)].pe == pe)
         guard !groupRemains else { return }
         let winnerBefore = macs[m].winner
@@ -660,19 +612,13 @@ public final class ReplayEngine {
             dropHostObservation(slot)
         }
         let slot = addHostObservation(ip, pe: pe, time: event.time)
-        let entry = HostRIBEntry(rd: rdWord, slot: slot, op: op, pathID: pathID)
-        let id: Int32
-        if let free = freeHostEntries.popLast() { id = free; hostEntries[Int(id)] = entry } else {
-            id = Int32(hostEntries.count)
-            hostEntries.append(entry)
-        }
-        hostRIBIndex.insert(id, hash: hash)
+        hostRIBIndex.insert(hostEntries.add(HostRIBEntry(rd: rdWord, slot: slot, op: op, pathID: pathID)), hash: hash)
     }
 
     private func dropHostEntry(_ id: Int32, hash: UInt64) {
         hostRIBIndex.remove(id, hash: hash)
         hostEntries[Int(id)].op = -1
-        freeHostEntries.append(id)
+        hostEntries.release(id)
     }
 
     private func addHostObservation(_ ip: IPAddress, pe: Int32, time: Int64) -> Int32 {
@@ -688,16 +634,7 @@ public final class ReplayEngine {
             last = cursor
             cursor = hostSlots[Int(cursor)].next
         }
-        let fresh = HostRouteSlot(ip: ip, lastUpdate: time, pe: pe, observations: 1, next: -1)
-        let slot: Int32
-        if freeHostSlots >= 0 {
-            slot = freeHostSlots
-            freeHostSlots = hostSlots[Int(slot)].next
-            hostSlots[Int(slot)] = fresh
-        } else {
-            slot = Int32(hostSlots.count)
-            hostSlots.append(fresh)
-        }
+        let slot = hostSlots.add(HostRouteSlot(ip: ip, lastUpdate: time, pe: pe, observations: 1, next: -1))
         if last >= 0 { hostSlots[Int(last)].next = slot } else { hostHeads.insert(slot, hash: ipHash) }
         return slot
     }
@@ -716,8 +653,7 @@ public final class ReplayEngine {
             while hostSlots[Int(previous)].next != slot && hostSlots[Int(previous)].next >= 0 { previous = hostSlots[Int(previous)].next }
             hostSlots[Int(previous)].next = next
         }
-        hostSlots[Int(slot)].next = freeHostSlots
-        freeHostSlots = slot
+        hostSlots.release(slot)
     }
 
     /// PEs that currently attract traffic for `ip` through a VPNv4/VPNv6 host route.
@@ -762,7 +698,7 @@ public final class ReplayEngine {
             emit(t)
         }
         guard !lostObservations.isEmpty else { return }
-        let lost = ribEntries.indices.filter { ribEntries[$0].op >= 0 && lostObservations.contains(ribEntries[$0].op) }
+        let lost = (0..<ribEntries.highWater).filter { ribEntries[$0].op >= 0 && lostObservations.contains(ribEntries[$0].op) }
         // Deterministic order: by MAC index, then PE, then observation point and path id.
         func order(_ id: Int) -> (Int32, Int32, Int32, UInt32) {
             let entry = ribEntries[id]
@@ -776,7 +712,7 @@ public final class ReplayEngine {
             dropRIBEntry(Int32(id), hash: ribHash(key))
             removeObservation(entry.slot, kind: .flushed, time: event.time, source: event.source)
         }
-        for id in hostEntries.indices where hostEntries[id].op >= 0 && lostObservations.contains(hostEntries[id].op) {
+        for id in 0..<hostEntries.highWater where hostEntries[id].op >= 0 && lostObservations.contains(hostEntries[id].op) {
             let entry = hostEntries[id]
             dropHostEntry(Int32(id), hash: hostEntryHash(op: entry.op, pathID: entry.pathID, rd: entry.rd, ip: hostSlots[Int(entry.slot)].ip))
             dropHostObservation(entry.slot)
@@ -824,7 +760,7 @@ public final class ReplayEngine {
     public func route(mac: Int32, pe: Int32, ip: IPAddress?) -> RouteState? {
         var s = macs[Int(mac)].firstRoute
         while s >= 0 {
-            if routes[Int(s)].pe == pe && routes[Int(s)].carries(ip) { return routeState(routes[Int(s)]) }
+            if routes[Int(s)].pe == pe && routes[Int(s)].ip == ip { return routeState(routes[Int(s)]) }
             s = routes[Int(s)].next
         }
         return nil
@@ -872,11 +808,11 @@ public final class ReplayEngine {
     /// arrays up to their high-water mark (the capacity beyond it is never written, so never
     /// resident), hash indexes in full.
     public var stateBytes: Int {
-        return routes.count * MemoryLayout<RouteSlot>.stride + macs.count * MemoryLayout<MACState>.stride
+        return routes.highWater * MemoryLayout<RouteSlot>.stride + macs.count * MemoryLayout<MACState>.stride
             + macs.reduce(0) { $0 + ($1.moveTimes.capacity > 0 ? 32 + $1.moveTimes.capacity * 8 : 0) }
-            + ribEntries.count * MemoryLayout<RIBEntry>.stride + freeRIBEntries.capacity * 4 + ipBindings.count * MemoryLayout<IPBinding>.stride
+            + ribEntries.highWater * MemoryLayout<RIBEntry>.stride + ipBindings.count * MemoryLayout<IPBinding>.stride
             + traits.count * MemoryLayout<RouteTraits>.stride
-            + hostSlots.count * MemoryLayout<HostRouteSlot>.stride + hostEntries.count * MemoryLayout<HostRIBEntry>.stride
+            + hostSlots.highWater * MemoryLayout<HostRouteSlot>.stride + hostEntries.highWater * MemoryLayout<HostRIBEntry>.stride
             + (hostHeads.bucketCount + hostRIBIndex.bucketCount) * 8
             + (ribIndex.bucketCount + macIndex.bucketCount + ipBindingIndex.bucketCount + traitsIndex.bucketCount + bdIndex.bucketCount) * 8
     }
