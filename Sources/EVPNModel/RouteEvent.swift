@@ -48,18 +48,20 @@ public struct SourceRef: Hashable, Sendable {
     public init(input: Int32, offset: Int64) { self.input = input; self.offset = offset }
 }
 
-/// One route announced or withdrawn at one observation point.
-public struct RouteEvent: Sendable {
-    public var time: Int64  // microseconds since the epoch
-    public var source: SourceRef
-    public var observation: ObservationPoint
-    public var isWithdraw: Bool
-    public var family: AddressFamily
-    public var entry: NLRIEntry
-    public var attributes: PathAttributes  // empty for withdrawals
-    public var nextHop: IPAddress?         // MP_REACH next hop, or NEXT_HOP for IPv4 unicast
+/// One route announced or withdrawn at one observation point. A class, not a struct: every
+/// stage (merge, engine, detectors, store, formatter) passes the event on, and handing on one
+/// reference costs one retain where a struct copy would retain each of its attribute arrays.
+public final class RouteEvent: Sendable {
+    public let time: Int64  // microseconds since the epoch
+    public let source: SourceRef
+    public let observation: ObservationPoint
+    public let isWithdraw: Bool
+    public let family: AddressFamily
+    public let entry: NLRIEntry
+    public let attributes: PathAttributes  // empty for withdrawals
+    public let nextHop: IPAddress?         // MP_REACH next hop, or NEXT_HOP for IPv4 unicast
     /// RFC 7606 treat-as-withdraw turned this announcement into a withdrawal.
-    public var treatedAsWithdraw: Bool
+    public let treatedAsWithdraw: Bool
     public init(time: Int64, source: SourceRef, observation: ObservationPoint, isWithdraw: Bool, family: AddressFamily,
                 entry: NLRIEntry, attributes: PathAttributes, nextHop: IPAddress?, treatedAsWithdraw: Bool = false) {
         self.time = time; self.source = source; self.observation = observation; self.isWithdraw = isWithdraw
@@ -93,9 +95,9 @@ public struct FeedItem: Sendable {
     public let time: Int64
     public let payload: Payload
 
-    public indirect enum Payload: Sendable {
+    public enum Payload: Sendable {
         case route(RouteEvent)
-        case session(SessionEvent)
+        indirect case session(SessionEvent)
         /// A record that carries no route but proves the collector was alive at this time
         /// (BMP statistics, keepalives, state changes of other families).
         case heartbeat

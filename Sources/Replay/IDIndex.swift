@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// An open-addressing hash index from keys to Int32 ids whose keys live in the caller's own
 /// records. Storing only the id and 32 bits of the hash per bucket (8 bytes) instead of a copy
 /// of the key keeps the engine's large tables small; the caller supplies the hash and a
@@ -5,19 +7,50 @@
 ///
 /// Linear probing with backward-shift deletion: no tombstones, so lookups stay short however
 /// many routes come and go.
-struct IDIndex {
-    private var ids: [Int32]
-    private var hashes: [UInt32]
+final class IDIndex {
+    /// Bucket = hash tag (high 32 bits) and id (low 32 bits), so a probe touches one cache line;
+    /// an empty bucket holds `empty` (id -1).
+    private var buckets: UnsafeMutablePointer<UInt64>
     private var mask: Int
     private(set) var count = 0
+    private static let empty = UInt64.max
 
     init() {
-        ids = [Int32](repeating: -1, count: 16)
-        hashes = [UInt32](repeating: 0, count: 16)
         mask = 15
+        buckets = Self.allocate(mask + 1)
     }
 
-    var bucketCount: Int { ids.count }
+    private static func allocate(_ size: Int) -> UnsafeMutablePointer<UInt64> {
+        let storage = UnsafeMutablePointer<UInt64>.allocate(capacity: size)
+        storage.initialize(repeating: empty, count: size)
+        return storage
+    }
+
+    deinit { buckets.deallocate() }
+
+    var bucketCount: Int { mask + 1 }
+
+    @inline(__always) private static func id(_ bucket: UInt64) -> Int32 { Int32(truncatingIfNeeded: bucket) }
+    @inline(__always) private static func tag(_ bucket: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: bucket >> 32) }
+
+    /// Asks the CPU to load the hash's home bucket now, ahead of a `find` a few events later.
+    @inline(__always)
+    func prefetch(_ hash: UInt64) {
+        evpnscope_prefetch(buckets + (Int(UInt32(truncatingIfNeeded: hash)) & mask))
+    }
+
+    /// The first id in the hash's probe sequence whose tag matches (a candidate to prefetch).
+    @inline(__always)
+    func firstCandidate(_ hash: UInt64) -> Int32? {
+        let tag = UInt32(truncatingIfNeeded: hash)
+        var i = Int(tag) & mask
+        while true {
+            let bucket = buckets[i]
+            if bucket == Self.empty { return nil }
+            if Self.tag(bucket) == tag { return Self.id(bucket) }
+            i = (i + 1) & mask
+        }
+    }
 
     /// The id whose record `matches`, probing from the hash's home bucket.
     @inline(__always)
@@ -25,58 +58,57 @@ struct IDIndex {
         let tag = UInt32(truncatingIfNeeded: hash)
         var i = Int(tag) & mask
         while true {
-            let id = ids[i]
-            if id < 0 { return nil }
-            if hashes[i] == tag && matches(id) { return id }
+            let bucket = buckets[i]
+            if bucket == Self.empty { return nil }
+            if Self.tag(bucket) == tag && matches(Self.id(bucket)) { return Self.id(bucket) }
             i = (i + 1) & mask
         }
     }
 
     /// Adds `id`; the caller has checked that its key is not present.
-    mutating func insert(_ id: Int32, hash: UInt64) {
-        if (count + 1) * 4 > ids.count * 3 { grow() }
-        place(id, UInt32(truncatingIfNeeded: hash))
+    func insert(_ id: Int32, hash: UInt64) {
+        if (count + 1) * 4 > (mask + 1) * 3 { grow() }
+        place(UInt64(UInt32(truncatingIfNeeded: hash)) << 32 | UInt64(UInt32(bitPattern: id)))
         count += 1
     }
 
     /// Removes `id`, which was inserted with `hash`.
-    mutating func remove(_ id: Int32, hash: UInt64) {
+    func remove(_ id: Int32, hash: UInt64) {
         var i = Int(UInt32(truncatingIfNeeded: hash)) & mask
-        while ids[i] != id {
-            guard ids[i] >= 0 else { return }
+        while Self.id(buckets[i]) != id {
+            guard buckets[i] != Self.empty else { return }
             i = (i + 1) & mask
         }
         // Backward shift: pull later members of the cluster into the hole when their home
         // bucket does not lie between the hole and their current bucket.
         var hole = i
         var j = (i + 1) & mask
-        while ids[j] >= 0 {
-            let home = Int(hashes[j]) & mask
+        while buckets[j] != Self.empty {
+            let home = Int(Self.tag(buckets[j])) & mask
             let distanceFromHome = (j - home) & mask
             let distanceToHole = (j - hole) & mask
             if distanceFromHome >= distanceToHole {
-                ids[hole] = ids[j]; hashes[hole] = hashes[j]
+                buckets[hole] = buckets[j]
                 hole = j
             }
             j = (j + 1) & mask
         }
-        ids[hole] = -1
+        buckets[hole] = Self.empty
         count -= 1
     }
 
-    private mutating func place(_ id: Int32, _ tag: UInt32) {
-        var i = Int(tag) & mask
-        while ids[i] >= 0 { i = (i + 1) & mask }
-        ids[i] = id
-        hashes[i] = tag
+    private func place(_ bucket: UInt64) {
+        var i = Int(Self.tag(bucket)) & mask
+        while buckets[i] != Self.empty { i = (i + 1) & mask }
+        buckets[i] = bucket
     }
 
-    private mutating func grow() {
-        let oldIDs = ids, oldHashes = hashes
-        ids = [Int32](repeating: -1, count: oldIDs.count * 2)
-        hashes = [UInt32](repeating: 0, count: oldIDs.count * 2)
-        mask = ids.count - 1
-        for i in oldIDs.indices where oldIDs[i] >= 0 { place(oldIDs[i], oldHashes[i]) }
+    private func grow() {
+        let old = buckets, oldSize = mask + 1
+        mask = oldSize * 2 - 1
+        buckets = Self.allocate(oldSize * 2)
+        for i in 0..<oldSize where old[i] != Self.empty { place(old[i]) }
+        old.deallocate()
     }
 }
 

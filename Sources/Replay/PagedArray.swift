@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// A growable array stored in fixed-size pages. Appending never copies what is already stored,
 /// so a table of millions of routes grows without the moment at which both the old and the
 /// doubled buffer are resident, and capacity beyond the last page is never allocated.
@@ -34,6 +36,13 @@ public final class PagedArray<Element>: RandomAccessCollection {
         }
     }
 
+    /// Starts loading row `index` into the cache; rows past the end are ignored.
+    @inline(__always)
+    func prefetch(_ index: Int) {
+        guard index >= 0 && index < count else { return }
+        evpnscope_prefetch(pages[index >> Self.pageShift] + (index & (Self.pageSize - 1)))
+    }
+
     func append(_ element: Element) {
         if count == pages.count << Self.pageShift {
             pages.append(UnsafeMutablePointer<Element>.allocate(capacity: Self.pageSize))
@@ -58,6 +67,8 @@ final class RecyclingTable<Element> {
         get { rows[index] }
         _modify { yield &rows[index] }
     }
+
+    func prefetch(_ index: Int) { rows.prefetch(index) }
 
     func add(_ element: Element) -> Int32 {
         if let id = released.popLast() {

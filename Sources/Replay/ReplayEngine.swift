@@ -44,26 +44,34 @@ public final class ReplayEngine {
 
     private let peRules: [PEKeyRule]
     private var peIndex: [IPAddress: Int32] = [:]
-    private var bdIndex = IDIndex()
+    private let bdIndex = IDIndex()
+    /// What `internBD` compares, kept apart from `bds` so the per-event check copies no arrays;
+    /// a domain's route targets are `bdTargets[firstTarget ..< firstTarget + targetCount]`.
+    private struct BDKey { var ethernetTag: UInt32; var rdNumber: UInt32; var firstTarget: Int32; var targetCount: Int32 }
+    private var bdKeys: [BDKey] = []
+    private var bdTargets: [UInt64] = []
     private let hasher = WordHasher()
-    private var macIndex = IDIndex()
+    private let macIndex = IDIndex()
     private var lastPE: (address: IPAddress, id: Int32)?
     private var observationIndex: [ObservationPoint: Int32] = [:]
+    /// The two most recent observation points: route reflectors and BMP pre/post tables
+    /// interleave their copies of each update, so the last one alone misses half the time.
     private var lastObservation: (point: ObservationPoint, id: Int32)?
+    private var previousObservation: (point: ObservationPoint, id: Int32)?
     /// The routes as each observation point (and add-path id) carries them, found by NLRI.
     private let ribEntries = RecyclingTable<RIBEntry>()
-    private var ribIndex = IDIndex()
+    private let ribIndex = IDIndex()
     private let routes = RecyclingTable<RouteSlot>()
     private var traits: [RouteTraits] = []
-    private var traitsIndex = IDIndex()
+    private let traitsIndex = IDIndex()
     /// IP-to-MAC bindings per broadcast domain (MOB-11).
     private var ipBindings: [IPBinding] = []
-    private var ipBindingIndex = IDIndex()
+    private let ipBindingIndex = IDIndex()
     private let hostSlots = RecyclingTable<HostRouteSlot>()
     /// IP → the first of its PEs' host-route slots.
-    private var hostHeads = IDIndex()
+    private let hostHeads = IDIndex()
     private let hostEntries = RecyclingTable<HostRIBEntry>()
-    private var hostRIBIndex = IDIndex()
+    private let hostRIBIndex = IDIndex()
 
     private struct IPBinding { var ip: IPAddress; var bd: Int32; var mac: Int32 }
     /// One PE's VPN host route for one IP, however many observation points carry it.
@@ -205,15 +213,16 @@ public final class ReplayEngine {
         let rdNumber = options.bdKey == .rdNumber ? rd.assignedNumber : 0
         let hash = hasher.hash(targetSum, UInt64(tag) << 32 | UInt64(rdNumber), targetCount, 0, 0)
         let found = bdIndex.find(hash) { id in
-            let domain = bds[Int(id)]
-            guard domain.ethernetTag == tag else { return false }
-            if options.bdKey == .rdNumber { return domain.rdNumber == rdNumber }
-            guard domain.routeTargets.count == Int(targetCount) else { return false }
+            let key = bdKeys[Int(id)]
+            guard key.ethernetTag == tag else { return false }
+            if options.bdKey == .rdNumber { return key.rdNumber == rdNumber }
+            guard key.targetCount == Int32(targetCount) else { return false }
             // Same size and every target of each side present in the other: the same set.
+            let known = Int(key.firstTarget)..<Int(key.firstTarget + key.targetCount)
             for community in attributes.extendedCommunities where community.isRouteTarget {
-                if !domain.routeTargets.contains(RouteTarget(raw: community.raw)) { return false }
+                if !known.contains(where: { bdTargets[$0] == community.raw }) { return false }
             }
-            return domain.routeTargets.allSatisfy { target in attributes.extendedCommunities.contains { $0.isRouteTarget && $0.raw == target.raw } }
+            return known.allSatisfy { i in attributes.extendedCommunities.contains { $0.isRouteTarget && $0.raw == bdTargets[i] } }
         }
         if let found { return found }
         let id = Int32(bds.count)
@@ -227,19 +236,35 @@ public final class ReplayEngine {
             label = "rd-number \(rdNumber) tag \(tag)"
             bds.append(BroadcastDomain(routeTargets: [], rdNumber: rdNumber, ethernetTag: tag, label: label))
         }
+        let targets = bds[Int(id)].routeTargets.map(\.raw)
+        bdKeys.append(BDKey(ethernetTag: tag, rdNumber: rdNumber, firstTarget: Int32(bdTargets.count), targetCount: Int32(targets.count)))
+        bdTargets.append(contentsOf: targets)
         bdIndex.insert(id, hash: hash)
         return id
     }
 
     private func internObservation(_ op: ObservationPoint) -> Int32 {
-        // Consecutive events nearly always share their observation point: skip the hash.
-        if let last = lastObservation, last.point == op { return last.id }
-        if let id = observationIndex[op] { lastObservation = (op, id); return id }
-        let id = Int32(observations.count)
-        observations.append(op)
-        observationIndex[op] = id
+        if let id = recentObservation(op) { return id }
+        let id: Int32
+        if let known = observationIndex[op] { id = known } else {
+            id = Int32(observations.count)
+            observations.append(op)
+            observationIndex[op] = id
+        }
+        previousObservation = lastObservation
         lastObservation = (op, id)
         return id
+    }
+
+    @inline(__always)
+    private func recentObservation(_ op: ObservationPoint) -> Int32? {
+        if let last = lastObservation, last.point == op { return last.id }
+        if let previous = previousObservation, previous.point == op {
+            previousObservation = lastObservation
+            lastObservation = previous
+            return previous.id
+        }
+        return nil
     }
 
     private func internTraits(_ value: RouteTraits) -> Int32 {
@@ -251,6 +276,45 @@ public final class ReplayEngine {
         traits.append(value)
         traitsIndex.insert(id, hash: hash)
         return id
+    }
+
+    // MARK: - Prefetch
+
+    /// A MAC/IP event's RIB lookup walks index bucket → RIB entry → route slot → MAC, four
+    /// dependent loads that miss the cache once the tables outgrow it. `EngineLookahead` calls
+    /// these stages on events still waiting their turn, one step per processed event, so each
+    /// load has arrived by the time the next step (or `process`) reads it. They change nothing.
+
+    /// Stage 0: the event's RIB hash (0 when it has none), with its index bucket requested.
+    public func prefetchBucket(_ item: FeedItem) -> UInt64 {
+        guard case .route(let event) = item.payload, case .evpn(.macIP(let r)) = event.entry.nlri,
+              let op = lastObservation?.point == event.observation ? lastObservation?.id : previousObservation?.point == event.observation ? previousObservation?.id : nil
+        else { return 0 }
+        let hash = ribHash(RIBKey(op: op, pathID: event.entry.pathID ?? 0, rd: UInt64(r.rd.type) << 48 | r.rd.value, tag: r.ethernetTag,
+                                  mac: r.mac, ip: r.ip)) | 1
+        ribIndex.prefetch(hash)
+        return hash
+    }
+
+    /// Stages 1–3: follows the chain one load further; `cursor` is what the previous stage found.
+    public func prefetchChain(hash: UInt64, stage: Int, cursor: Int32) -> Int32 {
+        guard hash != 0 else { return -1 }
+        switch stage {
+        case 1:
+            guard let entry = ribIndex.firstCandidate(hash) else { return -1 }
+            ribEntries.prefetch(Int(entry))
+            return entry
+        case 2:
+            guard cursor >= 0, Int(cursor) < ribEntries.highWater else { return -1 }
+            let slot = ribEntries[Int(cursor)].slot
+            routes.prefetch(Int(slot))
+            return slot
+        default:
+            guard cursor >= 0, Int(cursor) < routes.highWater else { return -1 }
+            let mac = routes[Int(cursor)].mac
+            macs.prefetch(Int(mac))
+            return mac
+        }
     }
 
     // MARK: - Route table

@@ -81,7 +81,8 @@ struct Analyze: ParsableCommand {
         let progress = Progress(total: totalCompressedBytes)
         let started = Date()
         var items = 0
-        while let item = feed.next() {
+        let lookahead = EngineLookahead(engine: engine)
+        while let item = lookahead.next(from: feed.next) {
             if let sinceTime, item.time < sinceTime { continue }
             if let untilTime, item.time > untilTime { continue }
             analyzer.process(item)

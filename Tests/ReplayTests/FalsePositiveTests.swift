@@ -98,6 +98,28 @@ func unrelatedOrderDoesNotMatter() throws {
             again.transitions.map { "\($0.kind) \($0.time) \($0.mac) \($0.pe) \($0.seqAfter)" })
 }
 
+@Test("Property: the engine's read-ahead (prefetch only) hands on every item in order and changes no transition")
+func lookaheadChangesNothing() throws {
+    var random = SplitMix(seed: 11)
+    var steps: [Step] = []
+    for k in 0..<400 {
+        let mac = MACAddress(0x0200_0000_3000 + UInt64(random.below(40))).description
+        steps.append(Step(at: Double(k), pe: 1 + random.below(4), mac: mac, seq: UInt32(random.below(6)),
+                          ip: random.below(2) == 0 ? "10.1.0.\(random.below(40))" : nil, withdraw: random.below(5) == 0))
+    }
+    let path = try mrtDump(steps, viaBothReflectors: true)
+    let direct = try analyze([path])
+    let readAhead = try analyze([path], lookahead: true)
+    func lines(_ run: Run) -> [String] {
+        run.transitions.map { "\($0.kind) \($0.time) \($0.mac) \($0.pe) \($0.otherPE) \($0.seqBefore) \($0.seqAfter) \($0.source.offset)" }
+    }
+    #expect(direct.transitions.count > 400)
+    #expect(lines(readAhead) == lines(direct))
+    #expect(readAhead.engine.counters.announcements + readAhead.engine.counters.withdrawals
+            == direct.engine.counters.announcements + direct.engine.counters.withdrawals)
+    #expect(readAhead.rules == direct.rules)
+}
+
 @Test("Property (MOB-8): PEs on one ESI never produce a move, whatever their order and sequences")
 func multiHomedNeverMoves() throws {
     var random = SplitMix(seed: 7)

@@ -118,14 +118,19 @@ struct Run {
     }
 }
 
-func analyze(_ paths: [String], thresholds: Thresholds = Thresholds()) throws -> Run {
+func analyze(_ paths: [String], thresholds: Thresholds = Thresholds(), lookahead: Bool = false) throws -> Run {
     let inputs = try InputSet(paths: paths)
     let engine = ReplayEngine()
     let analyzer = Analyzer(engine: engine, thresholds: thresholds)
     var transitions: [Transition] = []
     let forward = engine.onTransition
     engine.onTransition = { transitions.append($0); forward($0) }
-    while let item = inputs.next() { analyzer.process(item) }
+    if lookahead {
+        let window = EngineLookahead(engine: engine)
+        while let item = window.next(from: inputs.next) { analyzer.process(item) }
+    } else {
+        while let item = inputs.next() { analyzer.process(item) }
+    }
     let incidents = analyzer.finish()
     return Run(engine: engine, analyzer: analyzer, incidents: incidents, transitions: transitions, inputs: inputs)
 }
