@@ -12,6 +12,7 @@ struct Measurement {
     var routeEvents = 0
     var seconds = 0.0
     var macs = 0, liveRoutes = 0, liveObservations = 0, stateBytes = 0
+    var tables: [(table: String, bytes: Int)] = []
 }
 
 func run(_ paths: [String], withAnalyzer: Bool) throws -> Measurement {
@@ -48,7 +49,7 @@ func run(_ paths: [String], withAnalyzer: Bool) throws -> Measurement {
     }
     if let analyzer { _ = analyzer.finish() }
     return Measurement(routeEvents: routeEvents, seconds: Double(busy) / 1e9, macs: engine.macs.count, liveRoutes: engine.liveRoutes,
-                       liveObservations: engine.liveObservations, stateBytes: engine.stateBytes)
+                       liveObservations: engine.liveObservations, stateBytes: engine.stateBytes, tables: engine.stateBytesByTable)
 }
 
 // --engine-only skips the second pass, so peak RSS is the engine's alone.
@@ -73,6 +74,7 @@ do {
         ("live_observations", "\(engineOnly.liveObservations)"),
         ("state_bytes", "\(engineOnly.stateBytes)"),
         ("bytes_per_live_route", String(format: "%.1f", Double(engineOnly.stateBytes) / Double(max(engineOnly.liveRoutes, 1)))),
+        ("state_bytes_by_table", "{" + engineOnly.tables.map { "\"\($0.table)\":\($0.bytes)" }.joined(separator: ",") + "}"),
     ]
     print("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
 } catch {

@@ -868,16 +868,21 @@ public final class ReplayEngine {
         return result
     }
 
-    /// Bytes of memory the route state has touched, for `make bench`'s bytes-per-route figure:
-    /// arrays up to their high-water mark (the capacity beyond it is never written, so never
+    /// Bytes of memory the route state has touched, per table, for `make bench`'s bytes-per-route
+    /// figure: tables up to their high-water mark (capacity beyond it is never written, so never
     /// resident), hash indexes in full.
-    public var stateBytes: Int {
-        return routes.highWater * MemoryLayout<RouteSlot>.stride + macs.count * MemoryLayout<MACState>.stride
-            + macs.reduce(0) { $0 + ($1.moveTimes.capacity > 0 ? 32 + $1.moveTimes.capacity * 8 : 0) }
-            + ribEntries.highWater * MemoryLayout<RIBEntry>.stride + ipBindings.count * MemoryLayout<IPBinding>.stride
-            + traits.count * MemoryLayout<RouteTraits>.stride
-            + hostSlots.highWater * MemoryLayout<HostRouteSlot>.stride + hostEntries.highWater * MemoryLayout<HostRIBEntry>.stride
-            + (hostHeads.bucketCount + hostRIBIndex.bucketCount) * 8
-            + (ribIndex.bucketCount + macIndex.bucketCount + ipBindingIndex.bucketCount + traitsIndex.bucketCount + bdIndex.bucketCount) * 8
+    public var stateBytesByTable: [(table: String, bytes: Int)] {
+        [("route slots", routes.highWater * MemoryLayout<RouteSlot>.stride),
+         ("MACs", macs.count * MemoryLayout<MACState>.stride),
+         ("move histories", macs.reduce(0) { $0 + ($1.moveTimes.capacity > 0 ? 32 + $1.moveTimes.capacity * 8 : 0) }),
+         ("RIB entries", ribEntries.highWater * MemoryLayout<RIBEntry>.stride),
+         ("RIB index", ribIndex.bucketCount * 8),
+         ("MAC index", macIndex.bucketCount * 8),
+         ("IP bindings", ipBindings.count * MemoryLayout<IPBinding>.stride + ipBindingIndex.bucketCount * 8),
+         ("host routes", hostSlots.highWater * MemoryLayout<HostRouteSlot>.stride + hostEntries.highWater * MemoryLayout<HostRIBEntry>.stride
+            + (hostHeads.bucketCount + hostRIBIndex.bucketCount) * 8),
+         ("traits and domains", traits.count * MemoryLayout<RouteTraits>.stride + (traitsIndex.bucketCount + bdIndex.bucketCount) * 8)]
     }
+
+    public var stateBytes: Int { stateBytesByTable.reduce(0) { $0 + $1.bytes } }
 }
