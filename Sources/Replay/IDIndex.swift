@@ -11,14 +11,18 @@ final class IDIndex {
     /// Bucket = hash tag (high 32 bits) and id (low 32 bits), so a probe touches one cache line;
     /// an empty bucket holds `empty` (id -1).
     private var buckets: UnsafeMutablePointer<UInt64>
-    private var mask: Int
+    /// Any multiple of 8, grown by half: doubling would leave the engine's largest index (one
+    /// bucket per route per observation point) at under 40 % load for long stretches.
+    private var size: Int
     private(set) var count = 0
     private static let empty = UInt64.max
 
     init() {
-        mask = 15
-        buckets = Self.allocate(mask + 1)
+        size = 16
+        buckets = Self.allocate(size)
     }
+
+    deinit { buckets.deallocate() }
 
     private static func allocate(_ size: Int) -> UnsafeMutablePointer<UInt64> {
         let storage = UnsafeMutablePointer<UInt64>.allocate(capacity: size)
@@ -26,29 +30,31 @@ final class IDIndex {
         return storage
     }
 
-    deinit { buckets.deallocate() }
-
-    var bucketCount: Int { mask + 1 }
+    var bucketCount: Int { size }
 
     @inline(__always) private static func id(_ bucket: UInt64) -> Int32 { Int32(truncatingIfNeeded: bucket) }
     @inline(__always) private static func tag(_ bucket: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: bucket >> 32) }
+    /// The tag scaled onto 0..<size (multiply-shift: no power-of-two size needed).
+    @inline(__always) private func home(_ tag: UInt32) -> Int { Int((UInt64(tag) &* UInt64(size)) >> 32) }
+    @inline(__always) private func after(_ i: Int) -> Int { i + 1 == size ? 0 : i + 1 }
+    @inline(__always) private func distance(_ from: Int, _ to: Int) -> Int { to >= from ? to - from : to + size - from }
 
     /// Asks the CPU to load the hash's home bucket now, ahead of a `find` a few events later.
     @inline(__always)
     func prefetch(_ hash: UInt64) {
-        evpnscope_prefetch(buckets + (Int(UInt32(truncatingIfNeeded: hash)) & mask))
+        evpnscope_prefetch(buckets + home(UInt32(truncatingIfNeeded: hash)))
     }
 
     /// The first id in the hash's probe sequence whose tag matches (a candidate to prefetch).
     @inline(__always)
     func firstCandidate(_ hash: UInt64) -> Int32? {
         let tag = UInt32(truncatingIfNeeded: hash)
-        var i = Int(tag) & mask
+        var i = home(tag)
         while true {
             let bucket = buckets[i]
             if bucket == Self.empty { return nil }
             if Self.tag(bucket) == tag { return Self.id(bucket) }
-            i = (i + 1) & mask
+            i = after(i)
         }
     }
 
@@ -56,57 +62,54 @@ final class IDIndex {
     @inline(__always)
     func find(_ hash: UInt64, _ matches: (Int32) -> Bool) -> Int32? {
         let tag = UInt32(truncatingIfNeeded: hash)
-        var i = Int(tag) & mask
+        var i = home(tag)
         while true {
             let bucket = buckets[i]
             if bucket == Self.empty { return nil }
             if Self.tag(bucket) == tag && matches(Self.id(bucket)) { return Self.id(bucket) }
-            i = (i + 1) & mask
+            i = after(i)
         }
     }
 
     /// Adds `id`; the caller has checked that its key is not present.
     func insert(_ id: Int32, hash: UInt64) {
-        if (count + 1) * 4 > (mask + 1) * 3 { grow() }
+        if (count + 1) * 4 > size * 3 { grow() }
         place(UInt64(UInt32(truncatingIfNeeded: hash)) << 32 | UInt64(UInt32(bitPattern: id)))
         count += 1
     }
 
     /// Removes `id`, which was inserted with `hash`.
     func remove(_ id: Int32, hash: UInt64) {
-        var i = Int(UInt32(truncatingIfNeeded: hash)) & mask
+        var i = home(UInt32(truncatingIfNeeded: hash))
         while Self.id(buckets[i]) != id {
             guard buckets[i] != Self.empty else { return }
-            i = (i + 1) & mask
+            i = after(i)
         }
         // Backward shift: pull later members of the cluster into the hole when their home
         // bucket does not lie between the hole and their current bucket.
         var hole = i
-        var j = (i + 1) & mask
+        var j = after(i)
         while buckets[j] != Self.empty {
-            let home = Int(Self.tag(buckets[j])) & mask
-            let distanceFromHome = (j - home) & mask
-            let distanceToHole = (j - hole) & mask
-            if distanceFromHome >= distanceToHole {
+            if distance(home(Self.tag(buckets[j])), j) >= distance(hole, j) {
                 buckets[hole] = buckets[j]
                 hole = j
             }
-            j = (j + 1) & mask
+            j = after(j)
         }
         buckets[hole] = Self.empty
         count -= 1
     }
 
     private func place(_ bucket: UInt64) {
-        var i = Int(Self.tag(bucket)) & mask
-        while buckets[i] != Self.empty { i = (i + 1) & mask }
+        var i = home(Self.tag(bucket))
+        while buckets[i] != Self.empty { i = after(i) }
         buckets[i] = bucket
     }
 
     private func grow() {
-        let old = buckets, oldSize = mask + 1
-        mask = oldSize * 2 - 1
-        buckets = Self.allocate(oldSize * 2)
+        let old = buckets, oldSize = size
+        size = (oldSize * 3 / 2 + 7) / 8 * 8
+        buckets = Self.allocate(size)
         for i in 0..<oldSize where old[i] != Self.empty { place(old[i]) }
         old.deallocate()
     }
