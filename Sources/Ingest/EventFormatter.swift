@@ -6,15 +6,15 @@ import EVPNModel
 public struct EventFormatter {
     public enum Format: String { case jsonl, text }
     let format: Format
-    private var fileNames: [Int32: [UInt8]] = [:]
+    /// Each input's name as printed, by input index.
+    private var fileNames: [[UInt8]] = []
     private var lastSecond: Int64 = .min
     private var secondText: [UInt8] = []
 
     public init(format: Format, files: [InputFile]) {
         self.format = format
-        for file in files {
-            fileNames[file.index] = Array((format == .jsonl ? jsonString(file.path) : file.path).utf8)
-        }
+        fileNames = [[UInt8]](repeating: Array((format == .jsonl ? "\"?\"" : "?").utf8), count: (files.map { Int($0.index) }.max() ?? -1) + 1)
+        for file in files { fileNames[Int(file.index)] = Array((format == .jsonl ? jsonString(file.path) : file.path).utf8) }
     }
 
     /// The line as a String (tests, small outputs).
@@ -102,7 +102,7 @@ public struct EventFormatter {
         w.out.append(UInt8(ascii: "Z"))
         w.quote()
         w.key("file")
-        w.out.append(contentsOf: fileNames[source.input] ?? Array((format == .jsonl ? "\"?\"" : "?").utf8))
+        w.out.append(contentsOf: fileNames.indices.contains(Int(source.input)) ? fileNames[Int(source.input)] : Array((format == .jsonl ? "\"?\"" : "?").utf8))
         w.number("offset", UInt64(source.offset))
         w.literal("table", op.table.name)
         if op.router != 0 { w.number("router", UInt64(op.router)) }
@@ -143,10 +143,12 @@ public struct EventFormatter {
                 w.digits(UInt64(c.global)); w.out.append(58); w.digits(UInt64(c.local1)); w.out.append(58); w.digits(UInt64(c.local2))
             }
         }
-        let targets = a.extendedCommunities.filter(\.isRouteTarget)
-        if !targets.isEmpty { w.list("route_targets", targets) { w, c in w.routeTarget(RouteTarget(raw: c.raw)) } }
-        let others = a.extendedCommunities.filter { !$0.isRouteTarget }
-        if !others.isEmpty { w.list("ext_communities", others) { w, c in w.out.append(contentsOf: c.description.utf8) } }
+        if a.extendedCommunities.contains(where: \.isRouteTarget) {
+            w.list("route_targets", a.extendedCommunities, where: \.isRouteTarget) { w, c in w.routeTarget(RouteTarget(raw: c.raw)) }
+        }
+        if a.extendedCommunities.contains(where: { !$0.isRouteTarget }) {
+            w.list("ext_communities", a.extendedCommunities, where: { !$0.isRouteTarget }) { w, c in w.out.append(c.description) }
+        }
         if let mobility = a.macMobility {
             w.number("mm_seq", UInt64(mobility.sequence))
             w.raw("mm_sticky", mobility.sticky ? "true" : "false")
@@ -182,9 +184,16 @@ public final class OutputBuffer {
         }
     }
     @inline(__always) public func append(_ byte: UInt8) { reserve(1); base[count] = byte; count += 1 }
-    func append<C: Collection>(contentsOf bytes: C) where C.Element == UInt8 {
+    @inline(__always) func append(_ bytes: UnsafeRawBufferPointer) {
         reserve(bytes.count)
-        for byte in bytes { base[count] = byte; count += 1 }
+        if let source = bytes.baseAddress { (base + count).update(from: source.assumingMemoryBound(to: UInt8.self), count: bytes.count) }
+        count += bytes.count
+    }
+    @inline(__always) func append(contentsOf bytes: [UInt8]) { bytes.withUnsafeBytes { append($0) } }
+    @inline(__always) func append(_ text: StaticString) { append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
+    @inline(__always) func append(_ text: String) {
+        var text = text
+        text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
     public var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
     public func removeAll() { count = 0 }
@@ -207,7 +216,8 @@ struct LineWriter {
         if fields > 0 { out.base[out.count] = json ? 44 : 124; out.count += 1 }
         fields += 1
         if json { out.base[out.count] = 34; out.count += 1 }
-        key.withUTF8Buffer { for byte in $0 { out.base[out.count] = byte; out.count += 1 } }
+        (out.base + out.count).update(from: key.utf8Start, count: key.utf8CodeUnitCount)
+        out.count += key.utf8CodeUnitCount
         if json { out.base[out.count] = 34; out.base[out.count + 1] = 58; out.count += 2 } else { out.base[out.count] = 61; out.count += 1 }
     }
 
@@ -222,30 +232,57 @@ struct LineWriter {
     }
 
     mutating func number(_ key: StaticString, _ value: UInt64) { self.key(key); digits(value) }
-    mutating func raw(_ key: StaticString, _ value: StaticString) { self.key(key); value.withUTF8Buffer { out.append(contentsOf: $0) } }
+    mutating func raw(_ key: StaticString, _ value: StaticString) { self.key(key); out.append(value) }
 
     /// A value known to need no escaping.
     mutating func literal(_ key: StaticString, _ value: String) {
-        self.key(key); quote(); out.append(contentsOf: value.utf8); quote()
+        self.key(key); quote(); out.append(value); quote()
     }
 
     mutating func string(_ key: StaticString, _ value: String) {
         self.key(key)
-        out.append(contentsOf: (json ? jsonString(value) : value).utf8)
+        out.append(json ? jsonString(value) : value)
     }
 
-    mutating func hexByte(_ byte: UInt8) {
-        let digits: StaticString = "0123456789abcdef"
-        digits.withUTF8Buffer { d in out.append(d[Int(byte >> 4)]); out.append(d[Int(byte & 0xF)]) }
+    /// Two lower-case hex digits at `p`.
+    @inline(__always) private static func hex(_ byte: UInt8, at p: UnsafeMutablePointer<UInt8>) {
+        let high = byte >> 4, low = byte & 0xF
+        p[0] = high < 10 ? 48 + high : 87 + high
+        p[1] = low < 10 ? 48 + low : 87 + low
+    }
+
+    /// Decimal digits of `value` (< 256) at `p`; returns how many.
+    @inline(__always) private static func octet(_ value: UInt32, at p: UnsafeMutablePointer<UInt8>) -> Int {
+        let v = UInt8(truncatingIfNeeded: value)
+        if v >= 100 { p[0] = 48 + v / 100; p[1] = 48 + v / 10 % 10; p[2] = 48 + v % 10; return 3 }
+        if v >= 10 { p[0] = 48 + v / 10; p[1] = 48 + v % 10; return 2 }
+        p[0] = 48 + v
+        return 1
     }
 
     mutating func ipv4(_ value: UInt32) {
-        digits(UInt64(value >> 24)); out.append(46); digits(UInt64(value >> 16 & 0xFF)); out.append(46)
-        digits(UInt64(value >> 8 & 0xFF)); out.append(46); digits(UInt64(value & 0xFF))
+        out.reserve(15)
+        var p = out.base + out.count
+        p += Self.octet(value >> 24, at: p); p[0] = 46; p += 1
+        p += Self.octet(value >> 16, at: p); p[0] = 46; p += 1
+        p += Self.octet(value >> 8, at: p); p[0] = 46; p += 1
+        p += Self.octet(value, at: p)
+        out.count = p - out.base
+    }
+
+    /// `count` bytes of `value`, most significant first, as hex pairs joined by colons.
+    private mutating func hexBytes(_ value: UInt64, count: Int) {
+        out.reserve(count * 3)
+        let p = out.base + out.count
+        for i in 0..<count {
+            if i > 0 { p[i * 3 - 1] = 58 }
+            Self.hex(UInt8(truncatingIfNeeded: value >> UInt64(8 * (count - 1 - i))), at: p + i * 3)
+        }
+        out.count += count * 3 - 1
     }
 
     mutating func ipValue(_ ip: IPAddress) {
-        if ip.isIPv6 { out.append(contentsOf: ip.description.utf8) } else { ipv4(ip.v4) }
+        if ip.isIPv6 { out.append(ip.description) } else { ipv4(ip.v4) }
     }
 
     mutating func ip(_ key: StaticString, _ ip: IPAddress) { self.key(key); quote(); ipValue(ip); quote() }
@@ -255,18 +292,12 @@ struct LineWriter {
     }
 
     mutating func mac(_ key: StaticString, _ mac: MACAddress) {
-        self.key(key); quote()
-        for shift in stride(from: 40, through: 0, by: -8) {
-            if shift != 40 { out.append(58) }
-            hexByte(UInt8(truncatingIfNeeded: mac.value >> UInt64(shift)))
-        }
-        quote()
+        self.key(key); quote(); hexBytes(mac.value, count: 6); quote()
     }
 
     mutating func esi(_ key: StaticString, _ esi: ESI) {
         self.key(key); quote()
-        hexByte(UInt8(esi.high >> 8)); out.append(58); hexByte(UInt8(esi.high & 0xFF))
-        for shift in stride(from: 56, through: 0, by: -8) { out.append(58); hexByte(UInt8(truncatingIfNeeded: esi.low >> UInt64(shift))) }
+        hexBytes(UInt64(esi.high), count: 2); out.append(58); hexBytes(esi.low, count: 8)
         quote()
     }
 
@@ -276,7 +307,7 @@ struct LineWriter {
         case 0: digits(rd.value >> 32); out.append(58); digits(rd.value & 0xFFFF_FFFF)
         case 1: ipv4(UInt32(truncatingIfNeeded: rd.value >> 16)); out.append(58); digits(rd.value & 0xFFFF)
         case 2: digits(rd.value >> 16); out.append(58); digits(rd.value & 0xFFFF)
-        default: out.append(contentsOf: rd.description.utf8)
+        default: out.append(rd.description)
         }
         quote()
     }
@@ -287,16 +318,18 @@ struct LineWriter {
         case 0: digits(value >> 32); out.append(58); digits(value & 0xFFFF_FFFF)
         case 1: ipv4(UInt32(truncatingIfNeeded: value >> 16)); out.append(58); digits(value & 0xFFFF)
         case 2: digits(value >> 16); out.append(58); digits(value & 0xFFFF)
-        default: out.append(contentsOf: target.description.utf8)
+        default: out.append(target.description)
         }
     }
 
     /// A JSON array of strings (in both formats: lists stay parseable).
-    mutating func list<T>(_ key: StaticString, _ items: [T], _ element: (inout LineWriter, T) -> Void) {
+    mutating func list<T>(_ key: StaticString, _ items: [T], where included: (T) -> Bool = { _ in true }, _ element: (inout LineWriter, T) -> Void) {
         self.key(key)
         out.append(91)
-        for (i, item) in items.enumerated() {
-            if i > 0 { out.append(44) }
+        var first = true
+        for item in items where included(item) {
+            if !first { out.append(44) }
+            first = false
             out.append(34); element(&self, item); out.append(34)
         }
         out.append(93)
