@@ -9,6 +9,12 @@ public struct EventFormatter {
     /// Each input's name as printed, by input index.
     private var fileNames: [[UInt8]] = []
     private var lastSecond: Int64 = .min
+    /// The last line's observation fields and attribute fields as text, reused while lines come
+    /// from one record with the same peer and attributes (an UPDATE with many prefixes).
+    private var observationKey: (time: Int64, source: SourceRef, point: ObservationPoint)?
+    private var observationText: [UInt8] = []
+    private var attributesKey: (source: SourceRef, nextHop: IPAddress?, attributes: PathAttributes)?
+    private var attributesText: [UInt8] = []
     private var secondText: [UInt8] = []
 
     public init(format: Format, files: [InputFile]) {
@@ -77,13 +83,33 @@ public struct EventFormatter {
                     w.string("raw", bytes.map { String($0, radix: 16) }.joined(separator: " "))
                 }
             }
-            if !event.isWithdraw { attributes(&w, event) }
+            if !event.isWithdraw {
+                if let key = attributesKey, key.source == event.source, key.nextHop == event.nextHop, key.attributes == event.attributes {
+                    w.appendFields(attributesText)
+                } else {
+                    let start = out.count
+                    attributes(&w, event)
+                    attributesText = Array(UnsafeBufferPointer(start: out.base + start, count: out.count - start))
+                    attributesKey = (event.source, event.nextHop, event.attributes)
+                }
+            }
         }
         w.close()
         return true
     }
 
     private mutating func observation(_ w: inout LineWriter, _ op: ObservationPoint, _ time: Int64, _ source: SourceRef) {
+        if let key = observationKey, key.time == time, key.source == source, key.point == op {
+            w.appendFields(observationText)
+            return
+        }
+        let start = w.out.count
+        formatObservation(&w, op, time, source)
+        observationText = Array(UnsafeBufferPointer(start: w.out.base + start, count: w.out.count - start))
+        observationKey = (time, source, op)
+    }
+
+    private mutating func formatObservation(_ w: inout LineWriter, _ op: ObservationPoint, _ time: Int64, _ source: SourceRef) {
         w.number("time_us", UInt64(bitPattern: time))
         let second = time >= 0 ? time / 1_000_000 : (time - 999_999) / 1_000_000
         if second != lastSecond {
@@ -206,6 +232,13 @@ struct LineWriter {
     private var fields = 0
 
     init(json: Bool, out: OutputBuffer) { self.json = json; self.out = out }
+
+    /// Fields formatted earlier (with their separators), copied in.
+    mutating func appendFields(_ text: [UInt8]) {
+        guard !text.isEmpty else { return }
+        out.append(contentsOf: text)
+        fields += 1
+    }
 
     mutating func open() { if json { out.append(123) } }
     mutating func close() { if json { out.append(125) } }
