@@ -145,11 +145,9 @@ public final class Analyzer {
 
     private func handleMove(_ t: Transition) {
         remember(t)
-        let m = Int(t.mac)
-        let state = engine.macs[m]
         // MOB-7: more than N moves within M seconds.
         let windowStart = t.time - thresholds.window
-        let recent = state.moveTimes.filter { $0 >= windowStart }
+        let recent = engine.moveTimes(mac: t.mac).filter { $0 >= windowStart }
         if recent.count > thresholds.maxMoves {
             report(.dupMACFlap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time, since: recent[0],
                    detail: "\(recent.count) moves in \(Timestamp.duration(t.time - recent[0])) between \(pe(t.otherPE)) and \(pe(t.pe))",
@@ -191,7 +189,6 @@ public final class Analyzer {
 
     private func handleUpdate(_ t: Transition) {
         guard t.seqAfter != t.seqBefore else { return }
-        let state = engine.macs[Int(t.mac)]
         if t.wrap || t.seqAfter == UInt32.max {
             report(.seqWrap, mac: t.mac, pes: [t.pe], time: t.time,
                    detail: t.wrap ? "\(pe(t.pe)) wrapped the sequence from \(t.seqBefore) to \(t.seqAfter)" : "\(pe(t.pe)) reached the last sequence number \(t.seqAfter)",
@@ -200,7 +197,7 @@ public final class Analyzer {
             report(.seqDecrease, mac: t.mac, pes: [t.pe], time: t.time,
                    detail: "\(pe(t.pe)) re-advertised the MAC with seq \(t.seqAfter) after \(t.seqBefore)",
                    evidence: recentEvidence.last(2, of: t.mac))
-        } else if engine.adverts(mac: t.mac).count == 1 && state.moveTimes.allSatisfy({ t.time - $0 > thresholds.window }) {
+        } else if engine.adverts(mac: t.mac).count == 1 && engine.moveTimes(mac: t.mac).allSatisfy({ t.time - $0 > thresholds.window }) {
             report(.seqBumpNoMove, mac: t.mac, pes: [t.pe], time: t.time,
                    detail: "\(pe(t.pe)) raised the seq from \(t.seqBefore) to \(t.seqAfter) with no other PE advertising the MAC",
                    evidence: recentEvidence.last(2, of: t.mac))

@@ -62,6 +62,8 @@ public final class ReplayEngine {
     private let ribEntries = RecyclingTable<RIBEntry>()
     private let ribIndex = IDIndex()
     private let routes = RecyclingTable<RouteSlot>()
+    /// Move times of the MACs that moved lately (`MACState.moveHistory`).
+    private let moveHistories = RecyclingTable<[Int64]>()
     private var traits: [RouteTraits] = []
     private let traitsIndex = IDIndex()
     /// IP-to-MAC bindings per broadcast domain (MOB-11).
@@ -94,15 +96,19 @@ public final class ReplayEngine {
     /// -1 while the entry is free.
     private struct RIBEntry { var slot: Int32; var op: Int32; var pathID: UInt32; var seq: UInt32 }
 
-    /// The parts of a route that are the same for most of a PE's routes in one domain.
+    /// The parts of a route that are the same for most of a PE's routes in one domain, its PE
+    /// and route distinguisher included: kept once here, they keep the route slot at 72 bytes.
     private struct RouteTraits: Equatable {
         var nextHop: IPAddress?
         var esi: ESI
         var label1: UInt32
+        var pe: Int32
+        var rd: UInt64
     }
 
+    /// One live (PE, BD, MAC, IP) route. Declaration order is layout order: the words first,
+    /// then the IP, the two flags and the 32-bit fields, with no padding.
     private struct RouteSlot {
-        var rd: UInt64
         var firstSeen: Int64, lastUpdate: Int64
         /// Meaningful on the first slot of a PE's group: the advertisement's last sequence change.
         var advertLastChange: Int64
@@ -111,9 +117,10 @@ public final class ReplayEngine {
         var ip: IPAddress?
         var sticky: Bool
         var mobilityCommunities: UInt8
-        var mac: Int32, pe: Int32
+        var mac: Int32
         var next: Int32 = -1
         var seq: UInt32
+        /// The PE, route distinguisher, next hop, ESI and label (`traits`).
         var traits: Int32
         var observations: Int32 = 1
 
@@ -121,8 +128,10 @@ public final class ReplayEngine {
             UInt64(UInt32(truncatingIfNeeded: source.input) & 0xF_FFFF) << 44 | UInt64(source.offset) & 0xFFF_FFFF_FFFF
         }
         var sourceRef: SourceRef { SourceRef(input: Int32(source >> 44), offset: Int64(source & 0xFFF_FFFF_FFFF)) }
-        var routeDistinguisher: RouteDistinguisher { RouteDistinguisher(type: UInt16(truncatingIfNeeded: rd >> 48), value: rd) }
     }
+
+    @inline(__always) private func peOf(_ slot: RouteSlot) -> Int32 { traits[Int(slot.traits)].pe }
+    @inline(__always) private func rdOf(_ slot: RouteSlot) -> UInt64 { traits[Int(slot.traits)].rd }
 
     public init(options: Options = Options()) {
         self.options = options
@@ -270,7 +279,7 @@ public final class ReplayEngine {
     private func internTraits(_ value: RouteTraits) -> Int32 {
         let hop = value.nextHop
         let hash = hasher.hash(hop?.high ?? 0, (hop?.low ?? 0) ^ (hop == nil ? 0 : hop!.isIPv6 ? 2 : 1) << 62, value.esi.low,
-                               UInt64(value.esi.high) << 32 | UInt64(value.label1), 0)
+                               UInt64(value.esi.high) << 32 | UInt64(value.label1), value.rd ^ UInt64(UInt32(bitPattern: value.pe)) << 16)
         if let id = traitsIndex.find(hash, { traits[Int($0)] == value }) { return id }
         let id = Int32(traits.count)
         traits.append(value)
@@ -326,10 +335,10 @@ public final class ReplayEngine {
         var s = macs[m].firstRoute
         while s >= 0 {
             let slot = routes[Int(s)]
-            if slot.pe == pe {
+            if peOf(slot) == pe {
                 if head < 0 { head = s }
                 tail = s
-                if slot.ip == ip && slot.rd == rd { route = s }
+                if slot.ip == ip && rdOf(slot) == rd { route = s }
             }
             chainTail = s
             s = slot.next
@@ -344,7 +353,7 @@ public final class ReplayEngine {
         while s >= 0 {
             let slot = routes[Int(s)]
             s = slot.next
-            guard slot.pe == pe else {
+            guard peOf(slot) == pe else {
                 if result != nil { break }  // groups are contiguous
                 continue
             }
@@ -367,7 +376,7 @@ public final class ReplayEngine {
     private func routeState(_ slot: RouteSlot) -> RouteState {
         let shared = traits[Int(slot.traits)]
         return RouteState(ip: slot.ip, seq: slot.seq, sticky: slot.sticky, esi: shared.esi, nextHop: shared.nextHop, label1: shared.label1,
-                          rd: slot.routeDistinguisher, observations: slot.observations, firstSeen: slot.firstSeen, lastUpdate: slot.lastUpdate,
+                          rd: RouteDistinguisher(type: UInt16(truncatingIfNeeded: rdOf(slot) >> 48), value: rdOf(slot)), observations: slot.observations, firstSeen: slot.firstSeen, lastUpdate: slot.lastUpdate,
                           source: slot.sourceRef, mobilityCommunities: Int(slot.mobilityCommunities))
     }
 
@@ -385,7 +394,7 @@ public final class ReplayEngine {
             guard entry.op == key.op && entry.pathID == key.pathID else { return false }
             let slot = routes[Int(entry.slot)]
             let state = macs[Int(slot.mac)]
-            return slot.rd == key.rd && slot.ip == key.ip && state.mac == key.mac && bds[Int(state.bd)].ethernetTag == key.tag
+            return rdOf(slot) == key.rd && slot.ip == key.ip && state.mac == key.mac && bds[Int(state.bd)].ethernetTag == key.tag
         }
     }
 
@@ -425,7 +434,7 @@ public final class ReplayEngine {
         if let existing {
             let old = ribEntries[Int(existing)]
             let slot = routes[Int(old.slot)]
-            if slot.mac == mac && slot.pe == pe {
+            if slot.mac == mac && peOf(slot) == pe {
                 previousSeq = old.seq
             } else {
                 // The same NLRI at this observation point now belongs to another PE or domain.
@@ -433,10 +442,10 @@ public final class ReplayEngine {
                 removeObservation(old.slot, kind: .withdrawn, time: event.time, source: event.source)
             }
         }
-        let traitID = internTraits(RouteTraits(nextHop: event.nextHop, esi: r.esi, label1: r.label1))
-        let incoming = RouteSlot(rd: key.rd, firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time,
+        let traitID = internTraits(RouteTraits(nextHop: event.nextHop, esi: r.esi, label1: r.label1, pe: pe, rd: key.rd))
+        let incoming = RouteSlot(firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time,
                                  source: RouteSlot.pack(event.source), ip: r.ip, sticky: mobility?.sticky ?? false,
-                                 mobilityCommunities: UInt8(clamping: event.attributes.macMobilityCount), mac: mac, pe: pe,
+                                 mobilityCommunities: UInt8(clamping: event.attributes.macMobilityCount), mac: mac,
                                  seq: seq, traits: traitID)
         let slot = announce(mac: mac, route: incoming, previousSeqAtObservation: previousSeq, op: op)
         if let existing, previousSeq != nil {
@@ -450,10 +459,10 @@ public final class ReplayEngine {
 
     /// Applies one announcement to the MAC's routes and returns the slot now holding it.
     private func announce(mac: Int32, route incoming: RouteSlot, previousSeqAtObservation: UInt32?, op: Int32) -> Int32 {
-        let m = Int(mac), pe = incoming.pe, time = incoming.lastUpdate, source = incoming.sourceRef
+        let m = Int(mac), pe = peOf(incoming), time = incoming.lastUpdate, source = incoming.sourceRef
         let winnerBefore = macs[m].winner
         let winnerSeqBefore = macs[m].winnerSeq
-        let place = locate(m, pe: pe, ip: incoming.ip, rd: incoming.rd)
+        let place = locate(m, pe: pe, ip: incoming.ip, rd: rdOf(incoming))
         let isNewAdvert = place.head < 0
         let peSeqBefore = isNewAdvert ? 0 : summarize(m, pe: pe)!.seq
         var isRefresh = false
@@ -538,8 +547,10 @@ public final class ReplayEngine {
         t.tie = seqBefore == seqAfter
         t.wrap = SequenceOrder.isWrap(from: seqBefore, to: seqAfter)
         macs[m].moves += 1
-        macs[m].moveTimes.append(t.time)
-        if macs[m].moveTimes.count > options.moveHistory { macs[m].moveTimes.removeFirst(macs[m].moveTimes.count - options.moveHistory) }
+        if macs[m].moveHistory < 0 { macs[m].moveHistory = moveHistories.add([]) }
+        let history = Int(macs[m].moveHistory)
+        moveHistories[history].append(t.time)
+        if moveHistories[history].count > options.moveHistory { moveHistories[history].removeFirst(moveHistories[history].count - options.moveHistory) }
         macs[m].lastChange = t.time
         emit(t)
         if let old = summarize(m, pe: from) {
@@ -566,10 +577,10 @@ public final class ReplayEngine {
         var s = macs[m].firstRoute
         while s >= 0 {
             // One PE's group is contiguous: fold it, then compare it with the best so far.
-            let pe = routes[Int(s)].pe
+            let pe = peOf(routes[Int(s)])
             var seq = routes[Int(s)].seq, sticky = routes[Int(s)].sticky
             s = routes[Int(s)].next
-            while s >= 0 && routes[Int(s)].pe == pe {
+            while s >= 0 && peOf(routes[Int(s)]) == pe {
                 if SequenceOrder.newer(routes[Int(s)].seq, than: seq) { seq = routes[Int(s)].seq }
                 if routes[Int(s)].sticky { sticky = true }
                 s = routes[Int(s)].next
@@ -593,19 +604,19 @@ public final class ReplayEngine {
         routes[Int(s)].observations -= 1
         guard routes[Int(s)].observations <= 0 else { return }
         let removed = routes[Int(s)]
-        let m = Int(removed.mac), pe = removed.pe
+        let m = Int(removed.mac), pe = peOf(removed)
         let removedESI = summarize(m, pe: pe)?.esi ?? .zero
         // Unlink; the group's advertisement time moves to its next slot if this one led it.
         var previous: Int32 = -1, cursor = macs[m].firstRoute
         while cursor >= 0 && cursor != s { previous = cursor; cursor = routes[Int(cursor)].next }
         guard cursor == s else { return }
         if previous < 0 { macs[m].firstRoute = removed.next } else { routes[Int(previous)].next = removed.next }
-        let ledGroup = previous < 0 || routes[Int(previous)].pe != pe
-        if ledGroup, removed.next >= 0, routes[Int(removed.next)].pe == pe {
+        let ledGroup = previous < 0 || peOf(routes[Int(previous)]) != pe
+        if ledGroup, removed.next >= 0, peOf(routes[Int(removed.next)]) == pe {
             routes[Int(removed.next)].advertLastChange = removed.advertLastChange
         }
         routes.release(s)
-        let groupRemains = (previous >= 0 && routes[Int(previous)].pe == pe) || (removed.next >= 0 && routes[Int(removed.next)].pe == pe)
+        let groupRemains = (previous >= 0 && peOf(routes[Int(previous)]) == pe) || (removed.next >= 0 && peOf(routes[Int(removed.next)]) == pe)
         guard !groupRemains else { return }
         let winnerBefore = macs[m].winner
         let winnerSeqBefore = macs[m].winnerSeq
@@ -766,13 +777,13 @@ public final class ReplayEngine {
         // Deterministic order: by MAC index, then PE, then observation point and path id.
         func order(_ id: Int) -> (Int32, Int32, Int32, UInt32) {
             let entry = ribEntries[id]
-            return (routes[Int(entry.slot)].mac, routes[Int(entry.slot)].pe, entry.op, entry.pathID)
+            return (routes[Int(entry.slot)].mac, peOf(routes[Int(entry.slot)]), entry.op, entry.pathID)
         }
         for id in lost.sorted(by: { order($0) < order($1) }) {
             let entry = ribEntries[id]
             let slot = routes[Int(entry.slot)]
             let state = macs[Int(slot.mac)]
-            let key = RIBKey(op: entry.op, pathID: entry.pathID, rd: slot.rd, tag: bds[Int(state.bd)].ethernetTag, mac: state.mac, ip: slot.ip)
+            let key = RIBKey(op: entry.op, pathID: entry.pathID, rd: rdOf(slot), tag: bds[Int(state.bd)].ethernetTag, mac: state.mac, ip: slot.ip)
             dropRIBEntry(Int32(id), hash: ribHash(key))
             removeObservation(entry.slot, kind: .flushed, time: event.time, source: event.source)
         }
@@ -802,9 +813,9 @@ public final class ReplayEngine {
         var result: [PEAdvertisement] = []
         var s = macs[Int(mac)].firstRoute
         while s >= 0 {
-            let pe = routes[Int(s)].pe
+            let pe = peOf(routes[Int(s)])
             if let advert = summarize(Int(mac), pe: pe) { result.append(advert) }
-            while s >= 0 && routes[Int(s)].pe == pe { s = routes[Int(s)].next }
+            while s >= 0 && peOf(routes[Int(s)]) == pe { s = routes[Int(s)].next }
         }
         return result
     }
@@ -814,7 +825,7 @@ public final class ReplayEngine {
         var result: [RouteState] = []
         var s = macs[Int(mac)].firstRoute
         while s >= 0 {
-            if routes[Int(s)].pe == pe { result.append(routeState(routes[Int(s)])) }
+            if peOf(routes[Int(s)]) == pe { result.append(routeState(routes[Int(s)])) }
             s = routes[Int(s)].next
         }
         return result
@@ -824,7 +835,7 @@ public final class ReplayEngine {
     public func route(mac: Int32, pe: Int32, ip: IPAddress?) -> RouteState? {
         var s = macs[Int(mac)].firstRoute
         while s >= 0 {
-            if routes[Int(s)].pe == pe && routes[Int(s)].ip == ip { return routeState(routes[Int(s)]) }
+            if peOf(routes[Int(s)]) == pe && routes[Int(s)].ip == ip { return routeState(routes[Int(s)]) }
             s = routes[Int(s)].next
         }
         return nil
@@ -836,7 +847,7 @@ public final class ReplayEngine {
         var s = macs[Int(mac)].firstRoute
         while s >= 0 {
             let slot = routes[Int(s)]
-            if slot.pe == pe {
+            if peOf(slot) == pe {
                 if let first, first != slot.seq { return true }
                 first = slot.seq
             }
@@ -847,8 +858,20 @@ public final class ReplayEngine {
 
     /// Releases the move history of MACs that have not moved since `time` (MOB-7 only looks
     /// back one window), so memory follows the MACs moving now, not every MAC that ever moved.
+    /// Recent move times of MAC `mac` (at most `options.moveHistory`, oldest first; MOB-7).
+    public func moveTimes(mac: Int32) -> [Int64] {
+        let history = macs[Int(mac)].moveHistory
+        return history < 0 ? [] : moveHistories[Int(history)]
+    }
+
     public func forgetMoves(before time: Int64) {
-        for m in macs.indices where !macs[m].moveTimes.isEmpty && macs[m].moveTimes.last! < time { macs[m].moveTimes = [] }
+        for m in macs.indices where macs[m].moveHistory >= 0 {
+            let history = macs[m].moveHistory
+            guard let last = moveHistories[Int(history)].last, last < time else { continue }
+            moveHistories[Int(history)] = []
+            moveHistories.release(history)
+            macs[m].moveHistory = -1
+        }
     }
 
     /// Routes carried per observation point and path id (a route seen twice counts twice).
@@ -861,7 +884,7 @@ public final class ReplayEngine {
             var s = macs[m].firstRoute
             while s >= 0 {
                 let slot = routes[Int(s)]
-                if slot.pe == pe && (since.map { slot.lastUpdate <= $0 } ?? true) { result.append(Int32(m)); break }
+                if peOf(slot) == pe && (since.map { slot.lastUpdate <= $0 } ?? true) { result.append(Int32(m)); break }
                 s = slot.next
             }
         }
@@ -874,7 +897,8 @@ public final class ReplayEngine {
     public var stateBytesByTable: [(table: String, bytes: Int)] {
         [("route slots", routes.highWater * MemoryLayout<RouteSlot>.stride),
          ("MACs", macs.count * MemoryLayout<MACState>.stride),
-         ("move histories", macs.reduce(0) { $0 + ($1.moveTimes.capacity > 0 ? 32 + $1.moveTimes.capacity * 8 : 0) }),
+         ("move histories", (0..<moveHistories.highWater).reduce(moveHistories.highWater * 8) { total, i in
+             total + (moveHistories[i].capacity > 0 ? 32 + moveHistories[i].capacity * 8 : 0) }),
          ("RIB entries", ribEntries.highWater * MemoryLayout<RIBEntry>.stride),
          ("RIB index", ribIndex.bucketCount * 8),
          ("MAC index", macIndex.bucketCount * 8),

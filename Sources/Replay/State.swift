@@ -65,14 +65,15 @@ public struct MACState: Sendable {
     public var mac: MACAddress
     public var firstSeen: Int64
     public var lastChange: Int64
-    /// Recent move times (bounded ring for MOB-7 / DUP-MAC-FLAP); empty, so unallocated, for MACs that never moved.
-    public var moveTimes: [Int64] = []
     public var bd: Int32
     /// The PE a receiver applying MOB-3/4/6 would install, -1 when nobody advertises.
     public var winner: Int32 = -1
     public var winnerSeq: UInt32 = 0
     public var moves: Int32 = 0
     var firstRoute: Int32 = -1
+    /// The MAC's recent move times in the engine's move-history table (`ReplayEngine.moveTimes`),
+    /// -1 while it has not moved lately: most MACs never move, so they carry 4 bytes, not an array.
+    var moveHistory: Int32 = -1
 
     public var isAdvertised: Bool { firstRoute >= 0 }
 }
