@@ -43,7 +43,7 @@ public final class ReplayEngine {
     public var onTransition: (Transition) -> Void = { _ in }
 
     private let peRules: [PEKeyRule]
-    private var peIndex: [IPAddress: Int32] = [:]
+    private let peIndex = IDIndex()
     private let bdIndex = IDIndex()
     /// What `internBD` compares, kept apart from `bds` so the per-event check copies no arrays;
     /// a domain's route targets are `bdTargets[firstTarget ..< firstTarget + targetCount]`.
@@ -179,19 +179,19 @@ public final class ReplayEngine {
         let id: Int32
         if let last = lastPE, last.address == address {
             id = last.id
-        } else if let known = peIndex[address] {
+        } else if let known = peID(of: address) {
             id = known
         } else {
             id = Int32(pes.count)
             pes.append(PEInfo(address: address, source: rule, firstSeen: time, lastSeen: time))
-            peIndex[address] = id
+            peIndex.insert(id, hash: hostIPHash(address))
         }
         lastPE = (address, id)
         if time > pes[Int(id)].lastSeen { pes[Int(id)].lastSeen = time }
         return id
     }
 
-    public func peID(of address: IPAddress) -> Int32? { peIndex[address] }
+    public func peID(of address: IPAddress) -> Int32? { peIndex.find(hostIPHash(address)) { pes[Int($0)].address == address } }
     public func observationID(of observation: ObservationPoint) -> Int32? { observationIndex[observation] }
 
     private func identifyPE(_ event: RouteEvent, rd: RouteDistinguisher) -> Int32? {
@@ -656,6 +656,7 @@ public final class ReplayEngine {
 
     // MARK: - VPN host routes (evidence for STALE-HOST-ROUTE)
 
+    /// Hash of an address alone (PEs, VPN host routes).
     private func hostIPHash(_ ip: IPAddress) -> UInt64 { hasher.hash(ip.high, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0)) }
 
     private func hostEntryHash(op: Int32, pathID: UInt32, rd: UInt64, ip: IPAddress) -> UInt64 {
@@ -763,7 +764,7 @@ public final class ReplayEngine {
         // The peer itself may be a PE (BMP on route reflectors reports each PE's session).
         var downPE: Int32?
         if case .down = event.kind {
-            downPE = peIndex[event.observation.peerIP] ?? peIndex[event.observation.peerBGPID]
+            downPE = peID(of: event.observation.peerIP) ?? peID(of: event.observation.peerBGPID)
         }
         if let downPE {
             pes[Int(downPE)].sessionsDown += 1
