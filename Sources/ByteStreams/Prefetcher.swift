@@ -3,12 +3,17 @@ import Foundation
 /// Runs a producer on a thread of its own, at most `capacity` elements ahead of the consumer:
 /// one core decompresses or decodes while the other consumes. The producer returns nil when
 /// it is done; dropping the prefetcher stops it at its next element.
+///
+/// A consumer done with an element may hand it back (`recycle`): the producer receives it with
+/// its next call and empties it there. Heap objects are then freed on the thread that made
+/// them, where the allocator needs no lock, instead of contending with the producer for it.
 public final class Prefetcher<Element> {
     /// Shared with the producer thread; the prefetcher itself is not, so dropping it cancels.
     private final class Shared: @unchecked Sendable {
         let condition = NSCondition()
         var queue: [Element?] = []
         var head = 0
+        var returned: [Element] = []
         var done = false
         var cancelled = false
         var running = true
@@ -17,13 +22,21 @@ public final class Prefetcher<Element> {
     }
     private let shared: Shared
 
-    public init(capacity: Int, produce: @escaping () -> Element?) {
+    public convenience init(capacity: Int, produce: @escaping () -> Element?) {
+        self.init(capacity: capacity, reusing: { _ in produce() })
+    }
+
+    /// `produce` gets an element the consumer recycled, if any, to empty and refill.
+    public init(capacity: Int, reusing produce: @escaping (_ recycled: Element?) -> Element?) {
         shared = Shared(capacity: capacity)
         let shared = self.shared
         let thread = Thread {
             defer { shared.condition.lock(); shared.running = false; shared.condition.broadcast(); shared.condition.unlock() }
             while true {
-                let element = produce()
+                shared.condition.lock()
+                let recycled = shared.returned.popLast()
+                shared.condition.unlock()
+                let element = produce(recycled)
                 shared.condition.lock()
                 while shared.queue.count - shared.head >= shared.capacity && !shared.cancelled { shared.condition.wait() }
                 if shared.cancelled { shared.condition.unlock(); return }
@@ -48,6 +61,13 @@ public final class Prefetcher<Element> {
         shared.cancelled = true
         shared.condition.broadcast()
         while shared.running { shared.condition.wait() }
+        shared.condition.unlock()
+    }
+
+    /// Hands a consumed element back to the producer thread (at most `capacity` are kept).
+    public func recycle(_ element: Element) {
+        shared.condition.lock()
+        if shared.returned.count < shared.capacity { shared.returned.append(element) }
         shared.condition.unlock()
     }
 

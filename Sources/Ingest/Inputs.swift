@@ -187,8 +187,10 @@ public final class PrefetchedFeed {
         self.inputs = inputs
         let busyDecompression = inputs.files.contains { $0.compression == .bzip2 }
         guard cores > 2 || !busyDecompression else { prefetcher = nil; return }
-        prefetcher = Prefetcher(capacity: batchesAhead) {
-            var items: [FeedItem] = []
+        prefetcher = Prefetcher(capacity: batchesAhead) { recycled in
+            // Emptying a recycled batch here frees its events on the thread that allocated them.
+            var items = recycled?.items ?? []
+            items.removeAll(keepingCapacity: true)
             items.reserveCapacity(batchSize)
             while items.count < batchSize, let item = inputs.next() { items.append(item) }
             return items.isEmpty ? nil : Batch(items: items, compressedBytesRead: inputs.compressedBytesRead)
@@ -202,6 +204,7 @@ public final class PrefetchedFeed {
         guard let prefetcher else { return inputs.next() }
         if position == batch.count {
             guard let next = prefetcher.next() else { return nil }
+            prefetcher.recycle(Batch(items: batch, compressedBytesRead: 0))
             batch = next.items
             position = 0
             prefetchedBytes = next.compressedBytesRead
