@@ -25,7 +25,8 @@ struct Decode: ParsableCommand {
         }
         var formatter = EventFormatter(format: outputFormat, files: inputSet.files)
         let buffer = OutputBuffer()
-        while let item = inputSet.next() {
+        let feed = PrefetchedFeed(inputSet)
+        while let item = feed.next() {
             guard formatter.write(item, into: buffer) else { continue }
             buffer.append(10)
             if buffer.count > 1 << 16 {
@@ -35,7 +36,7 @@ struct Decode: ParsableCommand {
         }
         fwrite(buffer.base, 1, buffer.count, stdout)
         fflush(stdout)
-        let damage = inputSet.damage
+        let damage = feed.finish().damage
         for problem in damage { printError("evpnscope: damaged input: \(problem)") }
         if !damage.isEmpty { throw ExitStatusError(code: ExitStatus.damaged) }
     }
