@@ -122,3 +122,27 @@ func truncatedStreamYieldsGoodBytesThenTypedError(_ compression: Compression) th
     while endless.next() != nil { drained += 1 }
     #expect(drained <= 2)  // at most the queued elements, then nil
 }
+
+/// Elements handed back with `recycle` reach the producer again (on its thread), so it can empty
+/// them where their contents were allocated; delivery order is unchanged.
+@Test func prefetcherRecyclesConsumedElementsToTheProducer() {
+    final class Box { var values: [Int] = [] }
+    var made = 0, reused = 0, next = 0
+    let boxes = Prefetcher<Box>(capacity: 2) { recycled in
+        guard next < 50 else { return nil }
+        let box: Box
+        if let recycled { reused += 1; box = recycled; box.values.removeAll(keepingCapacity: true) } else { made += 1; box = Box() }
+        box.values = [next, next + 1]
+        next += 2
+        return box
+    }
+    var received: [Int] = []
+    while let box = boxes.next() {
+        received += box.values
+        boxes.recycle(box)
+    }
+    boxes.stop()
+    #expect(received == Array(0..<50))
+    #expect(reused > 0)
+    #expect(made + reused == 25)
+}
