@@ -198,6 +198,9 @@ def engine_section(lines):
                      f"{m['engine_and_detectors_route_events_per_second'] / 1e6:.2f} | {m['live_routes']} | {m['live_observations']} | "
                      f"{m['bytes_per_live_route']:.0f} | {rss / 1024:.0f} |")
     (_, a, rss_a), (_, b, rss_b) = runs
+    per_route = ", ".join(f"{name} {value / b['live_routes']:.1f}" for name, value in b["state_bytes_by_table"].items() if value)
+    lines.append("")
+    lines.append(f"Engine bytes per live route at {b['macs']} MACs, by table: {per_route}.")
     if b["live_routes"] > a["live_routes"]:
         slope = (rss_b - rss_a) * 1024 / (b["live_routes"] - a["live_routes"])
         carried = (rss_b - rss_a) * 1024 / (b["live_observations"] - a["live_observations"])
