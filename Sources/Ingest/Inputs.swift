@@ -183,7 +183,10 @@ public final class PrefetchedFeed {
     private var prefetchedBytes: Int64 = 0
     public var decodesOnItsOwnThread: Bool { prefetcher != nil }
 
-    public init(_ inputs: InputSet, cores: Int = ProcessInfo.processInfo.activeProcessorCount, batchSize: Int = 2048, batchesAhead: Int = 4) {
+    /// Items per hand-off between the decoder thread and the consumer.
+    public static let defaultBatchSize = 2048
+
+    public init(_ inputs: InputSet, cores: Int = ProcessInfo.processInfo.activeProcessorCount, batchSize: Int = defaultBatchSize, batchesAhead: Int = 4) {
         self.inputs = inputs
         let busyDecompression = inputs.files.contains { $0.compression == .bzip2 }
         guard cores > 2 || !busyDecompression else { prefetcher = nil; return }
