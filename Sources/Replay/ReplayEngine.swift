@@ -423,7 +423,11 @@ public final class ReplayEngine {
         let bd = internBD(event.attributes, rd: r.rd, tag: r.ethernetTag)
         let macHash = hasher.hash(UInt64(UInt32(bitPattern: bd)), r.mac.value)
         let mac: Int32
-        if let known = macIndex.find(macHash, { macs[Int($0)].mac == r.mac && macs[Int($0)].bd == bd }) { mac = known } else {
+        // A re-announcement names its MAC through the RIB entry (same MAC address and tag by the
+        // key): the MAC index is only searched when the domain differs or the route is new.
+        if let existing, case let known = routes[Int(ribEntries[Int(existing)].slot)].mac, macs[Int(known)].bd == bd {
+            mac = known
+        } else if let known = macIndex.find(macHash, { macs[Int($0)].mac == r.mac && macs[Int($0)].bd == bd }) { mac = known } else {
             mac = Int32(macs.count)
             macs.append(MACState(mac: r.mac, firstSeen: event.time, lastChange: event.time, bd: bd))
             macIndex.insert(mac, hash: macHash)
