@@ -265,14 +265,19 @@ public final class ReplayEngine {
         return id
     }
 
+    /// Moves the one used to the front.
     @inline(__always)
     private func recentObservation(_ op: ObservationPoint) -> Int32? {
+        guard let id = cachedObservationID(op) else { return nil }
+        if id != lastObservation?.id { swap(&lastObservation, &previousObservation) }
+        return id
+    }
+
+    /// The id of `op` when it is one of the two most recent observation points (no lookup).
+    @inline(__always)
+    private func cachedObservationID(_ op: ObservationPoint) -> Int32? {
         if let last = lastObservation, last.point == op { return last.id }
-        if let previous = previousObservation, previous.point == op {
-            previousObservation = lastObservation
-            lastObservation = previous
-            return previous.id
-        }
+        if let previous = previousObservation, previous.point == op { return previous.id }
         return nil
     }
 
@@ -297,8 +302,7 @@ public final class ReplayEngine {
     /// Stage 0: the event's RIB hash (0 when it has none), with its index bucket requested.
     public func prefetchBucket(_ item: FeedItem) -> UInt64 {
         guard case .route(let event) = item.payload, case .evpn(.macIP(let r)) = event.entry.nlri,
-              let op = lastObservation?.point == event.observation ? lastObservation?.id : previousObservation?.point == event.observation ? previousObservation?.id : nil
-        else { return 0 }
+              let op = cachedObservationID(event.observation) else { return 0 }
         let hash = ribHash(RIBKey(op: op, pathID: event.entry.pathID ?? 0, rd: UInt64(r.rd.type) << 48 | r.rd.value, tag: r.ethernetTag,
                                   mac: r.mac, ip: r.ip)) | 1
         ribIndex.prefetch(hash)
