@@ -24,13 +24,16 @@ func evpnscope(_ arguments: [String]) throws -> CommandResult {
     process.standardError = err
     try process.run()
     // Drain stderr on its own thread: a child that fills one pipe while we wait on the other would hang.
-    var stderr = Data()
+    // The semaphore orders the drain thread's write before the read below.
+    final class Drained: @unchecked Sendable { var data = Data() }
+    let stderr = Drained()
     let drained = DispatchSemaphore(value: 0)
-    Thread.detachNewThread { stderr = err.fileHandleForReading.readDataToEndOfFile(); drained.signal() }
+    Thread.detachNewThread { stderr.data = err.fileHandleForReading.readDataToEndOfFile(); drained.signal() }
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     drained.wait()
     process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: stderr.data, as: UTF8.self))
 }
 
 func scratch() -> String {

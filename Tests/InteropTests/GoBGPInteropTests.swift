@@ -186,7 +186,7 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
     // PE 1 learns two VMs; VM 1 moves to PE 2 and back (gobgpd computes the MAC Mobility sequence).
     let vm1 = "aa:bb:cc:00:00:01", vm2 = "aa:bb:cc:00:00:02"
     func advertise(_ pe: Speaker, _ mac: String, _ ip: String, label: Int) throws {
-        try gobgp(pe, ["global", "rib", "-a", "evpn", "add", "macadv", mac, ip, "etag", "0", "label", "\(label)",
+        _ = try gobgp(pe, ["global", "rib", "-a", "evpn", "add", "macadv", mac, ip, "etag", "0", "label", "\(label)",
                        "rd", "\(pe.address):100", "rt", "65000:100", "encap", "vxlan"])
     }
     try advertise(pes[0], vm1, "10.0.0.1", label: 10100)
