@@ -27,21 +27,26 @@ public struct MACAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static func < (a: MACAddress, b: MACAddress) -> Bool { a.value < b.value }
 
     public var description: String {
-        var text = ""
-        text.reserveCapacity(17)
-        for shift in stride(from: 40, through: 0, by: -8) {
-            if shift != 40 { text.append(":") }
-            appendHexByte(UInt8(truncatingIfNeeded: value >> UInt64(shift)), to: &text)
+        String(unsafeUninitializedCapacity: 17) { text in
+            for i in 0..<6 {
+                let byte = UInt8(truncatingIfNeeded: value >> UInt64(40 - 8 * i))
+                if i > 0 { text[3 * i - 1] = 58 }
+                text[3 * i] = hexDigit(byte >> 4)
+                text[3 * i + 1] = hexDigit(byte & 0x0F)
+            }
+            return 17
         }
-        return text
     }
+
 }
+
+/// The lower-case ASCII hex digit of a nibble (0...15).
+@inline(__always) public func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
 
 @inline(__always)
 func appendHexByte(_ byte: UInt8, to text: inout String) {
-    let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
-    text.append(digits[Int(byte >> 4)])
-    text.append(digits[Int(byte & 0x0F)])
+    text.unicodeScalars.append(UnicodeScalar(hexDigit(byte >> 4)))
+    text.unicodeScalars.append(UnicodeScalar(hexDigit(byte & 0x0F)))
 }
 
 /// An IPv4 or IPv6 address as two 64-bit words; IPv4 lives in the low 32 bits of `low`.

@@ -279,9 +279,8 @@ struct LineWriter {
 
     /// Two lower-case hex digits at `p`.
     @inline(__always) private static func hex(_ byte: UInt8, at p: UnsafeMutablePointer<UInt8>) {
-        let high = byte >> 4, low = byte & 0xF
-        p[0] = high < 10 ? 48 + high : 87 + high
-        p[1] = low < 10 ? 48 + low : 87 + low
+        p[0] = hexDigit(byte >> 4)
+        p[1] = hexDigit(byte & 0xF)
     }
 
     /// Decimal digits of `value` (< 256) at `p`; returns how many.

@@ -82,11 +82,12 @@ struct Analyze: ParsableCommand {
         let started = Date()
         var items = 0
         let lookahead = EngineLookahead(engine: engine)
+        let storeEvents = events == "all"  // an option's getter is too slow to read per event
         while let item = lookahead.next(from: feed.next) {
             if let sinceTime, item.time < sinceTime { continue }
             if let untilTime, item.time > untilTime { continue }
             analyzer.process(item)
-            if events == "all", case .route(let event) = item.payload {
+            if storeEvents, case .route(let event) = item.payload {
                 try writer.addEvent(event, observationID: engine.observationID(of: event.observation))
             }
             items += 1
