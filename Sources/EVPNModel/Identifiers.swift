@@ -37,7 +37,6 @@ public struct MACAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
             return 17
         }
     }
-
 }
 
 /// The lower-case ASCII hex digit of a nibble (0...15).
@@ -172,6 +171,10 @@ public struct RouteDistinguisher: Hashable, Sendable, CustomStringConvertible {
     public var value: UInt64  // the 6 bytes after the type, big-endian in the low 48 bits
 
     public init(type: UInt16, value: UInt64) { self.type = type; self.value = value & 0xFFFF_FFFF_FFFF }
+
+    /// Type and value in one word (type in the top 16 bits), for compact keys and tables.
+    public var word: UInt64 { UInt64(type) << 48 | value }
+    public init(word: UInt64) { self.init(type: UInt16(truncatingIfNeeded: word >> 48), value: word) }
 
     public static func ipv4(_ address: UInt32, _ number: UInt16) -> RouteDistinguisher {
         RouteDistinguisher(type: 1, value: UInt64(address) << 16 | UInt64(number))

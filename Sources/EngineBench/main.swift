@@ -37,16 +37,12 @@ func run(_ paths: [String], withAnalyzer: Bool) throws -> Measurement {
         }
         let start = DispatchTime.now().uptimeNanoseconds
         // The same read-ahead `analyze` uses; items still in its window go on with the next batch.
-        for item in batch {
-            guard let ready = lookahead.push(item) else { continue }
+        func pass(_ item: FeedItem?) {
+            guard let ready = lookahead.push(item) else { return }
             if let analyzer { analyzer.process(ready) } else { engine.process(ready) }
         }
-        if exhausted {
-            while lookahead.held > 0 {
-                guard let ready = lookahead.push(nil) else { continue }
-                if let analyzer { analyzer.process(ready) } else { engine.process(ready) }
-            }
-        }
+        for item in batch { pass(item) }
+        if exhausted { while lookahead.held > 0 { pass(nil) } }
         busy += DispatchTime.now().uptimeNanoseconds - start
     }
     if let analyzer { _ = analyzer.finish() }

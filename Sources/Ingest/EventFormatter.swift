@@ -8,6 +8,7 @@ public struct EventFormatter {
     let format: Format
     /// Each input's name as printed, by input index.
     private var fileNames: [[UInt8]] = []
+    private let unknownFileName: [UInt8]
     private var lastSecond: Int64 = .min
     /// The last line's observation fields and attribute fields as text, reused while lines come
     /// from one record with the same peer and attributes (an UPDATE with many prefixes).
@@ -19,7 +20,8 @@ public struct EventFormatter {
 
     public init(format: Format, files: [InputFile]) {
         self.format = format
-        fileNames = [[UInt8]](repeating: Array((format == .jsonl ? "\"?\"" : "?").utf8), count: (files.map { Int($0.index) }.max() ?? -1) + 1)
+        unknownFileName = Array((format == .jsonl ? "\"?\"" : "?").utf8)
+        fileNames = [[UInt8]](repeating: unknownFileName, count: (files.map { Int($0.index) }.max() ?? -1) + 1)
         for file in files { fileNames[Int(file.index)] = Array((format == .jsonl ? jsonString(file.path) : file.path).utf8) }
     }
 
@@ -128,7 +130,7 @@ public struct EventFormatter {
         w.out.append(UInt8(ascii: "Z"))
         w.quote()
         w.key("file")
-        w.out.append(contentsOf: fileNames.indices.contains(Int(source.input)) ? fileNames[Int(source.input)] : Array((format == .jsonl ? "\"?\"" : "?").utf8))
+        w.out.append(contentsOf: fileNames.indices.contains(Int(source.input)) ? fileNames[Int(source.input)] : unknownFileName)
         w.number("offset", UInt64(source.offset))
         w.literal("table", op.table.name)
         if op.router != 0 { w.number("router", UInt64(op.router)) }

@@ -45,19 +45,6 @@ final class IDIndex {
         evpnscope_prefetch(buckets + home(UInt32(truncatingIfNeeded: hash)))
     }
 
-    /// The first id in the hash's probe sequence whose tag matches (a candidate to prefetch).
-    @inline(__always)
-    func firstCandidate(_ hash: UInt64) -> Int32? {
-        let tag = UInt32(truncatingIfNeeded: hash)
-        var i = home(tag)
-        while true {
-            let bucket = buckets[i]
-            if bucket == Self.empty { return nil }
-            if Self.tag(bucket) == tag { return Self.id(bucket) }
-            i = after(i)
-        }
-    }
-
     /// The id whose record `matches`, probing from the hash's home bucket.
     @inline(__always)
     func find(_ hash: UInt64, _ matches: (Int32) -> Bool) -> Int32? {

@@ -303,8 +303,7 @@ public final class ReplayEngine {
     public func prefetchBucket(_ item: FeedItem) -> UInt64 {
         guard case .route(let event) = item.payload, case .evpn(.macIP(let r)) = event.entry.nlri,
               let op = cachedObservationID(event.observation) else { return 0 }
-        let hash = ribHash(RIBKey(op: op, pathID: event.entry.pathID ?? 0, rd: UInt64(r.rd.type) << 48 | r.rd.value, tag: r.ethernetTag,
-                                  mac: r.mac, ip: r.ip)) | 1
+        let hash = ribHash(ribKey(event, r, op: op)) | 1
         ribIndex.prefetch(hash)
         return hash
     }
@@ -314,7 +313,7 @@ public final class ReplayEngine {
         guard hash != 0 else { return -1 }
         switch stage {
         case 1:
-            guard let entry = ribIndex.firstCandidate(hash) else { return -1 }
+            guard let entry = ribIndex.find(hash, { _ in true }) else { return -1 }  // the first tag match
             ribEntries.prefetch(Int(entry))
             return entry
         case 2:
@@ -380,11 +379,15 @@ public final class ReplayEngine {
     private func routeState(_ slot: RouteSlot) -> RouteState {
         let shared = traits[Int(slot.traits)]
         return RouteState(ip: slot.ip, seq: slot.seq, sticky: slot.sticky, esi: shared.esi, nextHop: shared.nextHop, label1: shared.label1,
-                          rd: RouteDistinguisher(type: UInt16(truncatingIfNeeded: rdOf(slot) >> 48), value: rdOf(slot)), observations: slot.observations, firstSeen: slot.firstSeen, lastUpdate: slot.lastUpdate,
+                          rd: RouteDistinguisher(word: rdOf(slot)), observations: slot.observations, firstSeen: slot.firstSeen, lastUpdate: slot.lastUpdate,
                           source: slot.sourceRef, mobilityCommunities: Int(slot.mobilityCommunities))
     }
 
     // MARK: - MAC/IP routes
+
+    private func ribKey(_ event: RouteEvent, _ r: MACIPAdvertisement, op: Int32) -> RIBKey {
+        RIBKey(op: op, pathID: event.entry.pathID ?? 0, rd: r.rd.word, tag: r.ethernetTag, mac: r.mac, ip: r.ip)
+    }
 
     private func ribHash(_ key: RIBKey) -> UInt64 {
         let flags: UInt64 = key.ip == nil ? 0 : key.ip!.isIPv6 ? 3 << 48 : 1 << 48
@@ -410,8 +413,7 @@ public final class ReplayEngine {
 
     private func processMACIP(_ event: RouteEvent, _ r: MACIPAdvertisement) {
         let op = internObservation(event.observation)
-        let key = RIBKey(op: op, pathID: event.entry.pathID ?? 0, rd: UInt64(r.rd.type) << 48 | r.rd.value, tag: r.ethernetTag,
-                         mac: r.mac, ip: r.ip)
+        let key = ribKey(event, r, op: op)
         let hash = ribHash(key)
         let existing = findRIBEntry(key, hash: hash)
         if event.isWithdraw {
@@ -425,16 +427,13 @@ public final class ReplayEngine {
         counters.announcements += 1
         guard let pe = identifyPE(event, rd: r.rd) else { return }
         let bd = internBD(event.attributes, rd: r.rd, tag: r.ethernetTag)
-        let macHash = hasher.hash(UInt64(UInt32(bitPattern: bd)), r.mac.value)
         let mac: Int32
         // A re-announcement names its MAC through the RIB entry (same MAC address and tag by the
         // key): the MAC index is only searched when the domain differs or the route is new.
         if let existing, case let known = routes[Int(ribEntries[Int(existing)].slot)].mac, macs[Int(known)].bd == bd {
             mac = known
-        } else if let known = macIndex.find(macHash, { macs[Int($0)].mac == r.mac && macs[Int($0)].bd == bd }) { mac = known } else {
-            mac = Int32(macs.count)
-            macs.append(MACState(mac: r.mac, firstSeen: event.time, lastChange: event.time, bd: bd))
-            macIndex.insert(mac, hash: macHash)
+        } else {
+            mac = internMAC(r.mac, bd: bd, time: event.time)
         }
         let mobility = event.attributes.macMobility
         let seq = mobility?.sequence ?? 0
@@ -463,6 +462,20 @@ public final class ReplayEngine {
             ribIndex.insert(ribEntries.add(RIBEntry(slot: slot, op: op, pathID: key.pathID, seq: seq)), hash: hash)
         }
         if let ip = r.ip { bindIP(ip, bd: bd, mac: mac, pe: pe, time: event.time, source: event.source) }
+    }
+
+    private func findMAC(_ address: MACAddress, bd: Int32) -> (hash: UInt64, id: Int32?) {
+        let hash = hasher.hash(UInt64(UInt32(bitPattern: bd)), address.value)
+        return (hash, macIndex.find(hash) { macs[Int($0)].mac == address && macs[Int($0)].bd == bd })
+    }
+
+    private func internMAC(_ address: MACAddress, bd: Int32, time: Int64) -> Int32 {
+        let (hash, found) = findMAC(address, bd: bd)
+        if let found { return found }
+        let mac = Int32(macs.count)
+        macs.append(MACState(mac: address, firstSeen: time, lastChange: time, bd: bd))
+        macIndex.insert(mac, hash: hash)
+        return mac
     }
 
     /// Applies one announcement to the MAC's routes and returns the slot now holding it.
@@ -674,7 +687,7 @@ public final class ReplayEngine {
     private func processHostRoute(_ event: RouteEvent, rd: RouteDistinguisher, prefix: IPPrefix) {
         let op = internObservation(event.observation)
         let pathID = event.entry.pathID ?? 0
-        let rdWord = UInt64(rd.type) << 48 | rd.value
+        let rdWord = rd.word
         let ip = prefix.address
         let hash = hostEntryHash(op: op, pathID: pathID, rd: rdWord, ip: ip)
         let existing = hostRIBIndex.find(hash) { id in
@@ -808,7 +821,7 @@ public final class ReplayEngine {
     // MARK: - Queries
 
     public func macState(bd: Int32, mac: MACAddress) -> MACState? {
-        macIndex.find(hasher.hash(UInt64(UInt32(bitPattern: bd)), mac.value)) { macs[Int($0)].mac == mac && macs[Int($0)].bd == bd }.map { macs[Int($0)] }
+        findMAC(mac, bd: bd).id.map { macs[Int($0)] }
     }
 
     /// What `pe` advertises for MAC `mac` (an index into `macs`), nil when it advertises nothing.
