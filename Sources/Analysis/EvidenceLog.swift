@@ -6,96 +6,156 @@ import Replay
 /// One time-ordered log shared by every MAC, each record linked to the same MAC's previous
 /// record. Records older than the horizon are dropped a page at a time, so memory follows the
 /// number of transitions inside the detection window, not the number of MACs ever seen, and
-/// the log never copies itself to grow.
+/// the log never copies itself to grow. A snapshot seeds a million routes at one timestamp, all
+/// inside the window at once, so a record is 40 bytes: the IPv6 addresses and non-zero ESIs
+/// that few records carry live in a second log of wide fields.
 final class EvidenceLog {
     private struct Record {
         var time: Int64
-        var sourceOffset: Int64
-        var ipHigh: UInt64
-        var ipLow: UInt64
-        var esiLow: UInt64
+        var source: UInt64  // SourceRef.packed
+        /// The IPv4 address, or (with `Record.wide`) the low 32 bits of the wide fields' position.
+        var address: UInt32
         /// Distance back to the same MAC's previous record; 0 for none.
         var previousDistance: UInt32
         var pe: Int32
         var seq: UInt32
         var observation: Int32
-        var sourceInput: Int32
-        var esiHigh: UInt16
         var kind: Transition.Kind
         var flags: UInt8
 
-        static let sticky: UInt8 = 1, hasIP: UInt8 = 2, ipv6: UInt8 = 4
-
-        var evidence: Evidence {
-            let ip: IPAddress? = flags & Self.hasIP == 0 ? nil
-                : flags & Self.ipv6 != 0 ? IPAddress(v6High: ipHigh, v6Low: ipLow) : IPAddress(v4: UInt32(truncatingIfNeeded: ipLow))
-            return Evidence(time: time, pe: pe, seq: seq, sticky: flags & Self.sticky != 0, esi: ESI(high: esiHigh, low: esiLow), ip: ip,
-                            event: kind.rawValue, source: SourceRef(input: sourceInput, offset: sourceOffset), observation: observation)
-        }
+        static let sticky: UInt8 = 1, hasIP: UInt8 = 2, wide: UInt8 = 4
     }
 
-    private static let pageShift = 14
-    private static let pageSize = 1 << pageShift
+    /// What a record carries when its IP is IPv6 or its ESI is not zero.
+    private struct WideFields {
+        var ipHigh: UInt64, ipLow: UInt64, esiLow: UInt64
+        var esiHigh: UInt16
+        var ipIsV6: Bool
+    }
 
     let horizon: Int64
-    /// Records at absolute positions `oldest..<next` are live; page k of `pages` holds positions
-    /// starting at (firstPage + k) << pageShift.
-    private var pages: [UnsafeMutablePointer<Record>] = []
-    private var spare: UnsafeMutablePointer<Record>?
-    private var firstPage: Int64 = 0
+    private let records = PagedQueue<Record>()
+    private let wideFields = PagedQueue<WideFields>()
+    /// Records at positions `oldest..<records.end` are live.
     private var oldest: Int64 = 0
-    private var next: Int64 = 0
-    /// Per MAC index: absolute position of its newest record, -1 for none.
-    private var newest: [Int64] = []
+    /// Per MAC index: the low 32 bits of its newest record's position. A MAC without a live
+    /// record holds a position before `oldest`; `forgetDroppedNewest` keeps every stored value
+    /// within 2^32 of the end, so the 32 bits always name one position.
+    private var newest: [UInt32] = []
 
     init(horizon: Int64) { self.horizon = horizon }
 
-    deinit {
-        for page in pages { page.deallocate() }
-        spare?.deallocate()
-    }
-
-    private func record(at position: Int64) -> UnsafeMutablePointer<Record> {
-        pages[Int((position >> Int64(Self.pageShift)) - firstPage)] + Int(position & Int64(Self.pageSize - 1))
-    }
-
     func append(mac: Int32, _ item: Evidence, kind: Transition.Kind) {
         guard mac >= 0 else { return }
-        while oldest < next && record(at: oldest).pointee.time < item.time - horizon { oldest += 1 }
-        // Release pages left wholly behind the oldest live record (keep one for reuse).
-        while firstPage < oldest >> Int64(Self.pageShift) {
-            let page = pages.removeFirst()
-            if spare == nil { spare = page } else { page.deallocate() }
-            firstPage += 1
+        let next = records.end
+        while oldest < next {
+            let record = records[oldest]
+            guard record.time < item.time - horizon else { break }
+            if record.flags & Record.wide != 0 { wideFields.release(before: wideFields.position(low32: record.address) + 1) }
+            oldest += 1
         }
-        if next >> Int64(Self.pageShift) - firstPage == Int64(pages.count) {
-            pages.append(spare ?? UnsafeMutablePointer<Record>.allocate(capacity: Self.pageSize))
-            spare = nil
-        }
-        if Int(mac) >= newest.count { newest.append(contentsOf: repeatElement(-1, count: Int(mac) + 1 - newest.count)) }
-        let previous = newest[Int(mac)]
+        records.release(before: oldest)
+        if next > 0 && next & (1 << 31 - 1) == 0 { forgetDroppedNewest() }
+        if Int(mac) >= newest.count { newest.append(contentsOf: repeatElement(UInt32(truncatingIfNeeded: oldest - 1), count: Int(mac) + 1 - newest.count)) }
+        let previous = newestPosition(mac)
         let distance = previous >= oldest && next - previous <= Int64(UInt32.max) ? UInt32(next - previous) : 0
+
         var flags: UInt8 = item.sticky ? Record.sticky : 0
-        if let ip = item.ip { flags |= Record.hasIP | (ip.isIPv6 ? Record.ipv6 : 0) }
-        record(at: next).initialize(to: Record(time: item.time, sourceOffset: item.source.offset, ipHigh: item.ip?.high ?? 0,
-                                               ipLow: item.ip?.low ?? 0, esiLow: item.esi.low, previousDistance: distance, pe: item.pe,
-                                               seq: item.seq, observation: item.observation, sourceInput: item.source.input,
-                                               esiHigh: item.esi.high, kind: kind, flags: flags))
-        newest[Int(mac)] = next
-        next += 1
+        var address: UInt32 = 0
+        if let ip = item.ip { flags |= Record.hasIP; address = ip.v4 }
+        if item.ip?.isIPv6 == true || !item.esi.isZero {
+            let ip = item.ip ?? IPAddress(v4: 0)
+            let position = wideFields.append(WideFields(ipHigh: ip.high, ipLow: ip.low, esiLow: item.esi.low, esiHigh: item.esi.high, ipIsV6: ip.isIPv6))
+            flags |= Record.wide
+            address = UInt32(truncatingIfNeeded: position)
+        }
+        _ = records.append(Record(time: item.time, source: item.source.packed, address: address, previousDistance: distance, pe: item.pe,
+                                  seq: item.seq, observation: item.observation, kind: kind, flags: flags))
+        newest[Int(mac)] = UInt32(truncatingIfNeeded: next)
+    }
+
+    private func newestPosition(_ mac: Int32) -> Int64 { records.position(low32: newest[Int(mac)]) }
+
+    /// Every 2^31 records: MACs whose newest record was dropped are reset to just before
+    /// `oldest`, so no stored value falls 2^32 positions behind the end and aliases a live one.
+    private func forgetDroppedNewest() {
+        let before = UInt32(truncatingIfNeeded: oldest - 1)
+        for mac in newest.indices where newestPosition(Int32(mac)) < oldest { newest[mac] = before }
+    }
+
+    private func evidence(_ record: Record) -> Evidence {
+        var ip: IPAddress? = nil, esi = ESI.zero
+        if record.flags & Record.wide != 0 {
+            let wide = wideFields[wideFields.position(low32: record.address)]
+            esi = ESI(high: wide.esiHigh, low: wide.esiLow)
+            if record.flags & Record.hasIP != 0 {
+                ip = wide.ipIsV6 ? IPAddress(v6High: wide.ipHigh, v6Low: wide.ipLow) : IPAddress(v4: UInt32(truncatingIfNeeded: wide.ipLow))
+            }
+        } else if record.flags & Record.hasIP != 0 {
+            ip = IPAddress(v4: record.address)
+        }
+        return Evidence(time: record.time, pe: record.pe, seq: record.seq, sticky: record.flags & Record.sticky != 0, esi: esi, ip: ip,
+                        event: record.kind.rawValue, source: SourceRef(packed: record.source), observation: record.observation)
     }
 
     /// The MAC's last `count` records still inside the horizon, oldest first.
     func last(_ count: Int, of mac: Int32) -> [Evidence] {
         guard mac >= 0, Int(mac) < newest.count else { return [] }
         var result: [Evidence] = []
-        var position = newest[Int(mac)]
+        var position = newestPosition(mac)
         while position >= oldest && result.count < count {
-            let entry = record(at: position).pointee
-            result.append(entry.evidence)
-            guard entry.previousDistance > 0 else { break }
-            position -= Int64(entry.previousDistance)
+            let record = records[position]
+            result.append(evidence(record))
+            guard record.previousDistance > 0 else { break }
+            position -= Int64(record.previousDistance)
         }
         return result.reversed()
+    }
+}
+
+/// A first-in first-out table of plain values addressed by absolute position: appends fill the
+/// last page, and pages wholly before the oldest position still needed are released (one kept
+/// for reuse), so it never copies itself to grow.
+private final class PagedQueue<Element> {
+    private static var pageShift: Int { 14 }
+    private static var pageSize: Int { 1 << pageShift }
+    private var pages: [UnsafeMutablePointer<Element>] = []
+    private var spare: UnsafeMutablePointer<Element>?
+    /// Page k of `pages` holds positions from (firstPage + k) << pageShift.
+    private var firstPage: Int64 = 0
+    /// The position the next append takes.
+    private(set) var end: Int64 = 0
+
+    init() { precondition(_isPOD(Element.self), "PagedQueue releases pages without deinitializing their elements") }
+
+    deinit {
+        for page in pages { page.deallocate() }
+        spare?.deallocate()
+    }
+
+    subscript(position: Int64) -> Element {
+        pages[Int((position >> Int64(Self.pageShift)) - firstPage)][Int(position & Int64(Self.pageSize - 1))]
+    }
+
+    /// The position before `end` whose low 32 bits are `low32`, of the 2^32 positions before it.
+    func position(low32: UInt32) -> Int64 { end - 1 - Int64(UInt32(truncatingIfNeeded: end - 1) &- low32) }
+
+    func append(_ element: Element) -> Int64 {
+        if end >> Int64(Self.pageShift) - firstPage == Int64(pages.count) {
+            pages.append(spare ?? UnsafeMutablePointer<Element>.allocate(capacity: Self.pageSize))
+            spare = nil
+        }
+        (pages[Int((end >> Int64(Self.pageShift)) - firstPage)] + Int(end & Int64(Self.pageSize - 1))).initialize(to: element)
+        end += 1
+        return end - 1
+    }
+
+    /// Positions before `position` will not be read again.
+    func release(before position: Int64) {
+        while firstPage < position >> Int64(Self.pageShift) && !pages.isEmpty {
+            let page = pages.removeFirst()
+            if spare == nil { spare = page } else { page.deallocate() }
+            firstPage += 1
+        }
     }
 }

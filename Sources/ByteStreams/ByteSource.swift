@@ -87,7 +87,7 @@ public protocol ChunkSource: AnyObject {
 }
 
 public enum ByteSources {
-    public static let chunkSize = 1 << 20
+    public static let chunkSize = 1 << 18
 
     /// Opens `path` ("-" for stdin), detects its compression and, unless `threaded` is false,
     /// decompresses on a background thread ahead of the caller.

@@ -46,6 +46,11 @@ public struct SourceRef: Hashable, Sendable {
     public var input: Int32
     public var offset: Int64  // uncompressed byte offset of the MRT record / BMP message
     public init(input: Int32, offset: Int64) { self.input = input; self.offset = offset }
+
+    /// One word for tables that hold a reference per route or record: the input in the top 20
+    /// bits, the offset in the low 44 (16 TiB of uncompressed input).
+    public var packed: UInt64 { UInt64(UInt32(bitPattern: input) & 0xF_FFFF) << 44 | UInt64(bitPattern: offset) & 0xFFF_FFFF_FFFF }
+    public init(packed: UInt64) { self.init(input: Int32(packed >> 44), offset: Int64(packed & 0xFFF_FFFF_FFFF)) }
 }
 
 /// One route announced or withdrawn at one observation point. A class, not a struct: every

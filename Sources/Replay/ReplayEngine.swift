@@ -67,7 +67,7 @@ public final class ReplayEngine {
     private var traits: [RouteTraits] = []
     private let traitsIndex = IDIndex()
     /// IP-to-MAC bindings per broadcast domain (MOB-11).
-    private var ipBindings: [IPBinding] = []
+    private let ipBindings = PagedArray<IPBinding>()
     private let ipBindingIndex = IDIndex()
     private let hostSlots = RecyclingTable<HostRouteSlot>()
     /// IP → the first of its PEs' host-route slots.
@@ -78,15 +78,17 @@ public final class ReplayEngine {
     private struct IPBinding { var ip: IPAddress; var bd: Int32; var mac: Int32 }
     /// One PE's VPN host route for one IP, however many observation points carry it.
     private struct HostRouteSlot {
-        var ip: IPAddress
+        // The time first: the IP's trailing family flag then packs with the 32-bit fields (40 bytes, not 48).
         var lastUpdate: Int64
+        var ip: IPAddress
         var pe: Int32
         var observations: Int32
         /// The next PE's slot for the same IP.
         var next: Int32
     }
     /// A host route as one observation point carries it; `op` is -1 while the entry is free.
-    private struct HostRIBEntry { var rd: UInt64; var slot: Int32; var op: Int32; var pathID: UInt32 }
+    /// `traits` holds the route distinguisher (and PE): interned, the entry is 16 bytes, not 24.
+    private struct HostRIBEntry { var traits: Int32; var slot: Int32; var op: Int32; var pathID: UInt32 }
 
     /// An NLRI at one observation point and add-path id: what a withdrawal names.
     private struct RIBKey {
@@ -97,7 +99,8 @@ public final class ReplayEngine {
     private struct RIBEntry { var slot: Int32; var op: Int32; var pathID: UInt32; var seq: UInt32 }
 
     /// The parts of a route that are the same for most of a PE's routes in one domain, its PE
-    /// and route distinguisher included: kept once here, they keep the route slot at 72 bytes.
+    /// and route distinguisher included: kept once here, they keep the route slot at 64 bytes.
+    /// A VPN host route's traits are its PE and route distinguisher alone.
     private struct RouteTraits: Equatable {
         var nextHop: IPAddress?
         var esi: ESI
@@ -114,7 +117,7 @@ public final class ReplayEngine {
         var advertLastChange: Int64
         /// The input (top 20 bits) and uncompressed byte offset (low 44 bits) of the last update.
         var source: UInt64
-        var ip: IPAddress?
+        var ip: SlotIP
         var sticky: Bool
         var mobilityCommunities: UInt8
         var mac: Int32
@@ -124,10 +127,30 @@ public final class ReplayEngine {
         var traits: Int32
         var observations: Int32 = 1
 
-        static func pack(_ source: SourceRef) -> UInt64 {
-            UInt64(UInt32(truncatingIfNeeded: source.input) & 0xF_FFFF) << 44 | UInt64(source.offset) & 0xFFF_FFFF_FFFF
+        var sourceRef: SourceRef { SourceRef(packed: source) }
+    }
+
+    /// A route's IP in five bytes: an IPv4 address is kept in the slot, an IPv6 address is named
+    /// by its IP binding (every MAC+IP route has one, in the MAC's domain, and bindings stay).
+    private struct SlotIP {
+        var word: UInt32
+        var kind: UInt8
+        static let none = SlotIP(word: 0, kind: 0)
+        static let v4: UInt8 = 4, v6Binding: UInt8 = 6
+    }
+
+    private func ipOf(_ slot: RouteSlot) -> IPAddress? {
+        switch slot.ip.kind {
+        case SlotIP.v4: IPAddress(v4: slot.ip.word)
+        case SlotIP.v6Binding: ipBindings[Int(slot.ip.word)].ip
+        default: nil
         }
-        var sourceRef: SourceRef { SourceRef(input: Int32(source >> 44), offset: Int64(source & 0xFFF_FFFF_FFFF)) }
+    }
+
+    @inline(__always) private func slot(_ slot: RouteSlot, carries ip: IPAddress?) -> Bool {
+        guard let ip else { return slot.ip.kind == 0 }
+        if ip.isIPv6 { return slot.ip.kind == SlotIP.v6Binding && ipBindings[Int(slot.ip.word)].ip == ip }
+        return slot.ip.kind == SlotIP.v4 && slot.ip.word == ip.v4
     }
 
     @inline(__always) private func peOf(_ slot: RouteSlot) -> Int32 { traits[Int(slot.traits)].pe }
@@ -341,7 +364,7 @@ public final class ReplayEngine {
             if peOf(slot) == pe {
                 if head < 0 { head = s }
                 tail = s
-                if slot.ip == ip && rdOf(slot) == rd { route = s }
+                if self.slot(slot, carries: ip) && rdOf(slot) == rd { route = s }
             }
             chainTail = s
             s = slot.next
@@ -378,7 +401,7 @@ public final class ReplayEngine {
 
     private func routeState(_ slot: RouteSlot) -> RouteState {
         let shared = traits[Int(slot.traits)]
-        return RouteState(ip: slot.ip, seq: slot.seq, sticky: slot.sticky, esi: shared.esi, nextHop: shared.nextHop, label1: shared.label1,
+        return RouteState(ip: ipOf(slot), seq: slot.seq, sticky: slot.sticky, esi: shared.esi, nextHop: shared.nextHop, label1: shared.label1,
                           rd: RouteDistinguisher(word: rdOf(slot)), observations: slot.observations, firstSeen: slot.firstSeen, lastUpdate: slot.lastUpdate,
                           source: slot.sourceRef, mobilityCommunities: Int(slot.mobilityCommunities))
     }
@@ -401,7 +424,7 @@ public final class ReplayEngine {
             guard entry.op == key.op && entry.pathID == key.pathID else { return false }
             let slot = routes[Int(entry.slot)]
             let state = macs[Int(slot.mac)]
-            return rdOf(slot) == key.rd && slot.ip == key.ip && state.mac == key.mac && bds[Int(state.bd)].ethernetTag == key.tag
+            return rdOf(slot) == key.rd && self.slot(slot, carries: key.ip) && state.mac == key.mac && bds[Int(state.bd)].ethernetTag == key.tag
         }
     }
 
@@ -450,18 +473,28 @@ public final class ReplayEngine {
             }
         }
         let traitID = internTraits(RouteTraits(nextHop: event.nextHop, esi: r.esi, label1: r.label1, pe: pe, rd: key.rd))
+        // Bound before the slot is made (an IPv6 slot names its binding); a changed binding is
+        // reported after the announcement's own transitions.
+        let binding = r.ip.map { bindIP($0, bd: bd, mac: mac) }
+        var slotIP = SlotIP.none
+        if let ip = r.ip, let binding { slotIP = ip.isIPv6 ? SlotIP(word: UInt32(binding.id), kind: SlotIP.v6Binding) : SlotIP(word: ip.v4, kind: SlotIP.v4) }
         let incoming = RouteSlot(firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time,
-                                 source: RouteSlot.pack(event.source), ip: r.ip, sticky: mobility?.sticky ?? false,
+                                 source: event.source.packed, ip: slotIP, sticky: mobility?.sticky ?? false,
                                  mobilityCommunities: UInt8(clamping: event.attributes.macMobilityCount), mac: mac,
                                  seq: seq, traits: traitID)
-        let slot = announce(mac: mac, route: incoming, previousSeqAtObservation: previousSeq, op: op)
+        let slot = announce(mac: mac, route: incoming, ip: r.ip, previousSeqAtObservation: previousSeq, op: op)
         if let existing, previousSeq != nil {
             ribEntries[Int(existing)].seq = seq
             ribEntries[Int(existing)].slot = slot
         } else {
             ribIndex.insert(ribEntries.add(RIBEntry(slot: slot, op: op, pathID: key.pathID, seq: seq)), hash: hash)
         }
-        if let ip = r.ip { bindIP(ip, bd: bd, mac: mac, pe: pe, time: event.time, source: event.source) }
+        if let ip = r.ip, let previous = binding?.previousMAC, previous != mac {
+            var t = Transition(kind: .ipMoved, time: event.time, mac: mac, pe: pe, source: event.source)
+            t.ip = ip
+            t.otherMAC = previous
+            emit(t)
+        }
     }
 
     private func findMAC(_ address: MACAddress, bd: Int32) -> (hash: UInt64, id: Int32?) {
@@ -479,11 +512,11 @@ public final class ReplayEngine {
     }
 
     /// Applies one announcement to the MAC's routes and returns the slot now holding it.
-    private func announce(mac: Int32, route incoming: RouteSlot, previousSeqAtObservation: UInt32?, op: Int32) -> Int32 {
+    private func announce(mac: Int32, route incoming: RouteSlot, ip: IPAddress?, previousSeqAtObservation: UInt32?, op: Int32) -> Int32 {
         let m = Int(mac), pe = peOf(incoming), time = incoming.lastUpdate, source = incoming.sourceRef
         let winnerBefore = macs[m].winner
         let winnerSeqBefore = macs[m].winnerSeq
-        let place = locate(m, pe: pe, ip: incoming.ip, rd: rdOf(incoming))
+        let place = locate(m, pe: pe, ip: ip, rd: rdOf(incoming))
         let isNewAdvert = place.head < 0
         let peSeqBefore = isNewAdvert ? 0 : summarize(m, pe: pe)!.seq
         var isRefresh = false
@@ -518,7 +551,7 @@ public final class ReplayEngine {
         let winnerAfter = macs[m].winner
         var t = Transition(kind: .updated, time: time, mac: mac, pe: pe, source: source)
         t.observation = op
-        t.ip = incoming.ip
+        t.ip = ip
         t.sticky = incoming.sticky
 
         if isNewAdvert {
@@ -659,20 +692,19 @@ public final class ReplayEngine {
         }
     }
 
-    private func bindIP(_ ip: IPAddress, bd: Int32, mac: Int32, pe: Int32, time: Int64, source: SourceRef) {
+    /// Binds `ip` in domain `bd` to `mac`: the binding's index and the MAC it named before (nil
+    /// for a new binding).
+    private func bindIP(_ ip: IPAddress, bd: Int32, mac: Int32) -> (id: Int32, previousMAC: Int32?) {
         let hash = hasher.hash(ip.high ^ UInt64(UInt32(bitPattern: bd)) << 32, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0))
         if let id = ipBindingIndex.find(hash, { ipBindings[Int($0)].bd == bd && ipBindings[Int($0)].ip == ip }) {
             let previous = ipBindings[Int(id)].mac
             ipBindings[Int(id)].mac = mac
-            guard previous != mac else { return }
-            var t = Transition(kind: .ipMoved, time: time, mac: mac, pe: pe, source: source)
-            t.ip = ip
-            t.otherMAC = previous
-            emit(t)
-        } else {
-            ipBindings.append(IPBinding(ip: ip, bd: bd, mac: mac))
-            ipBindingIndex.insert(Int32(ipBindings.count - 1), hash: hash)
+            return (id, previous)
         }
+        ipBindings.append(IPBinding(ip: ip, bd: bd, mac: mac))
+        let id = Int32(ipBindings.count - 1)
+        ipBindingIndex.insert(id, hash: hash)
+        return (id, nil)
     }
 
     // MARK: - VPN host routes (evidence for STALE-HOST-ROUTE)
@@ -692,7 +724,7 @@ public final class ReplayEngine {
         let hash = hostEntryHash(op: op, pathID: pathID, rd: rdWord, ip: ip)
         let existing = hostRIBIndex.find(hash) { id in
             let entry = hostEntries[Int(id)]
-            return entry.op == op && entry.pathID == pathID && entry.rd == rdWord && hostSlots[Int(entry.slot)].ip == ip
+            return entry.op == op && entry.pathID == pathID && traits[Int(entry.traits)].rd == rdWord && hostSlots[Int(entry.slot)].ip == ip
         }
         if event.isWithdraw {
             guard let existing else { return }
@@ -709,7 +741,8 @@ public final class ReplayEngine {
             dropHostObservation(slot)
         }
         let slot = addHostObservation(ip, pe: pe, time: event.time)
-        hostRIBIndex.insert(hostEntries.add(HostRIBEntry(rd: rdWord, slot: slot, op: op, pathID: pathID)), hash: hash)
+        let traitID = internTraits(RouteTraits(nextHop: nil, esi: .zero, label1: 0, pe: pe, rd: rdWord))
+        hostRIBIndex.insert(hostEntries.add(HostRIBEntry(traits: traitID, slot: slot, op: op, pathID: pathID)), hash: hash)
     }
 
     private func dropHostEntry(_ id: Int32, hash: UInt64) {
@@ -731,7 +764,7 @@ public final class ReplayEngine {
             last = cursor
             cursor = hostSlots[Int(cursor)].next
         }
-        let slot = hostSlots.add(HostRouteSlot(ip: ip, lastUpdate: time, pe: pe, observations: 1, next: -1))
+        let slot = hostSlots.add(HostRouteSlot(lastUpdate: time, ip: ip, pe: pe, observations: 1, next: -1))
         if last >= 0 { hostSlots[Int(last)].next = slot } else { hostHeads.insert(slot, hash: ipHash) }
         return slot
     }
@@ -805,13 +838,13 @@ public final class ReplayEngine {
             let entry = ribEntries[id]
             let slot = routes[Int(entry.slot)]
             let state = macs[Int(slot.mac)]
-            let key = RIBKey(op: entry.op, pathID: entry.pathID, rd: rdOf(slot), tag: bds[Int(state.bd)].ethernetTag, mac: state.mac, ip: slot.ip)
+            let key = RIBKey(op: entry.op, pathID: entry.pathID, rd: rdOf(slot), tag: bds[Int(state.bd)].ethernetTag, mac: state.mac, ip: ipOf(slot))
             dropRIBEntry(Int32(id), hash: ribHash(key))
             removeObservation(entry.slot, kind: .flushed, time: event.time, source: event.source)
         }
         for id in 0..<hostEntries.highWater where hostEntries[id].op >= 0 && lostObservations.contains(hostEntries[id].op) {
             let entry = hostEntries[id]
-            dropHostEntry(Int32(id), hash: hostEntryHash(op: entry.op, pathID: entry.pathID, rd: entry.rd, ip: hostSlots[Int(entry.slot)].ip))
+            dropHostEntry(Int32(id), hash: hostEntryHash(op: entry.op, pathID: entry.pathID, rd: traits[Int(entry.traits)].rd, ip: hostSlots[Int(entry.slot)].ip))
             dropHostObservation(entry.slot)
         }
     }
@@ -857,7 +890,7 @@ public final class ReplayEngine {
     public func route(mac: Int32, pe: Int32, ip: IPAddress?) -> RouteState? {
         var s = macs[Int(mac)].firstRoute
         while s >= 0 {
-            if peOf(routes[Int(s)]) == pe && routes[Int(s)].ip == ip { return routeState(routes[Int(s)]) }
+            if peOf(routes[Int(s)]) == pe && slot(routes[Int(s)], carries: ip) { return routeState(routes[Int(s)]) }
             s = routes[Int(s)].next
         }
         return nil

@@ -57,7 +57,7 @@ public final class AnalysisWriter {
         for suffix in ["", "-journal", "-wal", "-shm"] { unlink(temporaryPath + suffix) }
         let db = try Database(path: temporaryPath)
         // Index builds sort in temporary files: memory must not grow with the number of moves.
-        try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; PRAGMA cache_size = -8192;")
+        try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; PRAGMA cache_size = -2048;")
         try db.execute(Schema.create)
         database = db
     }
