@@ -27,6 +27,8 @@ public final class ReplayEngine {
         public var endOfRIBs = 0
         public var otherFamilyEvents = 0
         public var noPEIdentified = 0
+        /// Copies of one route beyond `RouteSlot.maxObservations` observation points, ignored.
+        public var copiesBeyondLimit = 0
     }
 
     public let options: Options
@@ -75,7 +77,18 @@ public final class ReplayEngine {
     private let hostEntries = RecyclingTable<HostRIBEntry>()
     private let hostRIBIndex = IDIndex()
 
-    private struct IPBinding { var ip: IPAddress; var bd: Int32; var mac: Int32 }
+    /// 16 bytes: an IPv4 address is kept here, an IPv6 address is `address`'s row of
+    /// `ipv6Addresses` (bindings are never removed, so neither are those rows).
+    private struct IPBinding { var address: UInt32; var bd: Int32; var mac: Int32; var isIPv6: Bool }
+    private let ipv6Addresses = PagedArray<IPAddress>()
+
+    private func ipOf(_ binding: IPBinding) -> IPAddress {
+        binding.isIPv6 ? ipv6Addresses[Int(binding.address)] : IPAddress(v4: binding.address)
+    }
+
+    @inline(__always) private func binding(_ binding: IPBinding, is ip: IPAddress) -> Bool {
+        binding.isIPv6 ? ip.isIPv6 && ipv6Addresses[Int(binding.address)] == ip : !ip.isIPv6 && binding.address == ip.v4
+    }
     /// One PE's VPN host route for one IP, however many observation points carry it.
     private struct HostRouteSlot {
         // The time first: the IP's trailing family flag then packs with the 32-bit fields (40 bytes, not 48).
@@ -109,47 +122,74 @@ public final class ReplayEngine {
         var rd: UInt64
     }
 
-    /// One live (PE, BD, MAC, IP) route. Declaration order is layout order: the words first,
-    /// then the IP, the two flags and the 32-bit fields, with no padding.
+    /// One live (PE, BD, MAC, IP) route, 56 bytes. Declaration order is layout order: the words
+    /// first, then the 32-bit fields, with no padding.
     private struct RouteSlot {
         var firstSeen: Int64, lastUpdate: Int64
         /// Meaningful on the first slot of a PE's group: the advertisement's last sequence change.
         var advertLastChange: Int64
-        /// The input (top 20 bits) and uncompressed byte offset (low 44 bits) of the last update.
+        /// `SourceRef.packed` of the last update.
         var source: UInt64
-        var ip: SlotIP
-        var sticky: Bool
-        var mobilityCommunities: UInt8
+        private var ipWord: UInt32
+        /// The observation points carrying the route (low 24 bits), the IP's kind (2 bits), sticky
+        /// (1 bit) and how many MAC Mobility communities the last update had (5 bits, at most 31).
+        private var bits: UInt32
         var mac: Int32
         var next: Int32 = -1
         var seq: UInt32
         /// The PE, route distinguisher, next hop, ESI and label (`traits`).
         var traits: Int32
-        var observations: Int32 = 1
+
+        static let maxObservations: Int32 = 1 << 24 - 1
+        private static let ipKindShift: UInt32 = 24, stickyBit: UInt32 = 1 << 26, mobilityShift: UInt32 = 27
+
+        init(firstSeen: Int64, lastUpdate: Int64, advertLastChange: Int64, source: UInt64, ip: SlotIP, sticky: Bool,
+             mobilityCommunities: Int, mac: Int32, seq: UInt32, traits: Int32) {
+            self.firstSeen = firstSeen; self.lastUpdate = lastUpdate; self.advertLastChange = advertLastChange; self.source = source
+            ipWord = 0; bits = 1
+            self.mac = mac; self.seq = seq; self.traits = traits
+            self.ip = ip; self.sticky = sticky; self.mobilityCommunities = mobilityCommunities
+        }
 
         var sourceRef: SourceRef { SourceRef(packed: source) }
+        var observations: Int32 {
+            get { Int32(bits & 0xFF_FFFF) }
+            set { bits = bits & ~0xFF_FFFF | UInt32(newValue) & 0xFF_FFFF }
+        }
+        var ip: SlotIP {
+            get { SlotIP(word: ipWord, kind: UInt8(bits >> Self.ipKindShift & 3)) }
+            set { ipWord = newValue.word; bits = bits & ~(3 << Self.ipKindShift) | UInt32(newValue.kind) << Self.ipKindShift }
+        }
+        var sticky: Bool {
+            get { bits & Self.stickyBit != 0 }
+            set { bits = newValue ? bits | Self.stickyBit : bits & ~Self.stickyBit }
+        }
+        var mobilityCommunities: Int {
+            get { Int(bits >> Self.mobilityShift) }
+            set { bits = bits & ~(31 << Self.mobilityShift) | UInt32(min(max(newValue, 0), 31)) << Self.mobilityShift }
+        }
     }
 
-    /// A route's IP in five bytes: an IPv4 address is kept in the slot, an IPv6 address is named
-    /// by its IP binding (every MAC+IP route has one, in the MAC's domain, and bindings stay).
+    /// A route's IP in 34 bits: an IPv4 address is kept in the slot, an IPv6 address is named by
+    /// its IP binding (every MAC+IP route has one, in the MAC's domain, and bindings stay).
     private struct SlotIP {
         var word: UInt32
         var kind: UInt8
         static let none = SlotIP(word: 0, kind: 0)
-        static let v4: UInt8 = 4, v6Binding: UInt8 = 6
+        static let v4: UInt8 = 1, v6Binding: UInt8 = 2
     }
 
     private func ipOf(_ slot: RouteSlot) -> IPAddress? {
         switch slot.ip.kind {
         case SlotIP.v4: IPAddress(v4: slot.ip.word)
-        case SlotIP.v6Binding: ipBindings[Int(slot.ip.word)].ip
+        case SlotIP.v6Binding: ipOf(ipBindings[Int(slot.ip.word)])
         default: nil
         }
     }
 
     @inline(__always) private func slot(_ slot: RouteSlot, carries ip: IPAddress?) -> Bool {
         guard let ip else { return slot.ip.kind == 0 }
-        if ip.isIPv6 { return slot.ip.kind == SlotIP.v6Binding && ipBindings[Int(slot.ip.word)].ip == ip }
+        if ip.isIPv6 { return slot.ip.kind == SlotIP.v6Binding && binding(ipBindings[Int(slot.ip.word)], is: ip) }
         return slot.ip.kind == SlotIP.v4 && slot.ip.word == ip.v4
     }
 
@@ -403,7 +443,7 @@ public final class ReplayEngine {
         let shared = traits[Int(slot.traits)]
         return RouteState(ip: ipOf(slot), seq: slot.seq, sticky: slot.sticky, esi: shared.esi, nextHop: shared.nextHop, label1: shared.label1,
                           rd: RouteDistinguisher(word: rdOf(slot)), observations: slot.observations, firstSeen: slot.firstSeen, lastUpdate: slot.lastUpdate,
-                          source: slot.sourceRef, mobilityCommunities: Int(slot.mobilityCommunities))
+                          source: slot.sourceRef, mobilityCommunities: slot.mobilityCommunities)
     }
 
     // MARK: - MAC/IP routes
@@ -480,9 +520,9 @@ public final class ReplayEngine {
         if let ip = r.ip, let binding { slotIP = ip.isIPv6 ? SlotIP(word: UInt32(binding.id), kind: SlotIP.v6Binding) : SlotIP(word: ip.v4, kind: SlotIP.v4) }
         let incoming = RouteSlot(firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time,
                                  source: event.source.packed, ip: slotIP, sticky: mobility?.sticky ?? false,
-                                 mobilityCommunities: UInt8(clamping: event.attributes.macMobilityCount), mac: mac,
+                                 mobilityCommunities: event.attributes.macMobilityCount, mac: mac,
                                  seq: seq, traits: traitID)
-        let slot = announce(mac: mac, route: incoming, ip: r.ip, previousSeqAtObservation: previousSeq, op: op)
+        guard let slot = announce(mac: mac, route: incoming, ip: r.ip, previousSeqAtObservation: previousSeq, op: op) else { return }
         if let existing, previousSeq != nil {
             ribEntries[Int(existing)].seq = seq
             ribEntries[Int(existing)].slot = slot
@@ -511,12 +551,18 @@ public final class ReplayEngine {
         return mac
     }
 
-    /// Applies one announcement to the MAC's routes and returns the slot now holding it.
-    private func announce(mac: Int32, route incoming: RouteSlot, ip: IPAddress?, previousSeqAtObservation: UInt32?, op: Int32) -> Int32 {
+    /// Applies one announcement to the MAC's routes and returns the slot now holding it; nil
+    /// (nothing changed) for a copy beyond the slot's count of observation points.
+    private func announce(mac: Int32, route incoming: RouteSlot, ip: IPAddress?, previousSeqAtObservation: UInt32?, op: Int32) -> Int32? {
         let m = Int(mac), pe = peOf(incoming), time = incoming.lastUpdate, source = incoming.sourceRef
         let winnerBefore = macs[m].winner
         let winnerSeqBefore = macs[m].winnerSeq
         let place = locate(m, pe: pe, ip: ip, rd: rdOf(incoming))
+        // 2^24 copies of one route need 2^24 observation points or add-path ids: crafted input.
+        if place.route >= 0 && previousSeqAtObservation == nil && routes[Int(place.route)].observations == RouteSlot.maxObservations {
+            counters.copiesBeyondLimit += 1
+            return nil
+        }
         let isNewAdvert = place.head < 0
         let peSeqBefore = isNewAdvert ? 0 : summarize(m, pe: pe)!.seq
         var isRefresh = false
@@ -696,12 +742,17 @@ public final class ReplayEngine {
     /// for a new binding).
     private func bindIP(_ ip: IPAddress, bd: Int32, mac: Int32) -> (id: Int32, previousMAC: Int32?) {
         let hash = hasher.hash(ip.high ^ UInt64(UInt32(bitPattern: bd)) << 32, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0))
-        if let id = ipBindingIndex.find(hash, { ipBindings[Int($0)].bd == bd && ipBindings[Int($0)].ip == ip }) {
+        if let id = ipBindingIndex.find(hash, { ipBindings[Int($0)].bd == bd && binding(ipBindings[Int($0)], is: ip) }) {
             let previous = ipBindings[Int(id)].mac
             ipBindings[Int(id)].mac = mac
             return (id, previous)
         }
-        ipBindings.append(IPBinding(ip: ip, bd: bd, mac: mac))
+        if ip.isIPv6 {
+            ipBindings.append(IPBinding(address: UInt32(ipv6Addresses.count), bd: bd, mac: mac, isIPv6: true))
+            ipv6Addresses.append(ip)
+        } else {
+            ipBindings.append(IPBinding(address: ip.v4, bd: bd, mac: mac, isIPv6: false))
+        }
         let id = Int32(ipBindings.count - 1)
         ipBindingIndex.insert(id, hash: hash)
         return (id, nil)
@@ -957,7 +1008,8 @@ public final class ReplayEngine {
          ("RIB entries", ribEntries.highWater * MemoryLayout<RIBEntry>.stride),
          ("RIB index", ribIndex.bucketCount * 8),
          ("MAC index", macIndex.bucketCount * 8),
-         ("IP bindings", ipBindings.count * MemoryLayout<IPBinding>.stride + ipBindingIndex.bucketCount * 8),
+         ("IP bindings", ipBindings.count * MemoryLayout<IPBinding>.stride + ipv6Addresses.count * MemoryLayout<IPAddress>.stride
+                          + ipBindingIndex.bucketCount * 8),
          ("host routes", hostSlots.highWater * MemoryLayout<HostRouteSlot>.stride + hostEntries.highWater * MemoryLayout<HostRIBEntry>.stride
             + (hostHeads.bucketCount + hostRIBIndex.bucketCount) * 8),
          ("traits and domains", traits.count * MemoryLayout<RouteTraits>.stride + (traitsIndex.bucketCount + bdIndex.bucketCount) * 8)]

@@ -193,3 +193,37 @@ func withdrawalHandsTheMACOver() throws {
     #expect(run.rules == ["SEQ-TIE"])
     #expect(run.state(m)?.winner == run.pe(1))
 }
+
+@Test("IP-MOVE-NEW-MAC (MOB-11) with IPv6: an IPv6 address re-appears behind a new MAC")
+func ipv6MovesToNewMAC() throws {
+    let v6 = "2001:db8::7"
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, ip: v6), Step(at: 5, pe: 1, mac: m, ip: v6, withdraw: true),
+                           Step(at: 6, pe: 1, mac: "aa:aa:aa:22:22:22", seq: 1, ip: v6)])
+    #expect(run.rules == ["IP-MOVE-NEW-MAC"])
+    let moved = try #require(run.transitions(.ipMoved).first)
+    #expect(moved.ip == IPAddress(v6))
+    #expect(moved.otherMAC == run.macIndex(m))
+    // Each step's UPDATE carries the MAC-only route beside the MAC+IP one, as PEs send them.
+    #expect(Set(run.firstRoutes("aa:aa:aa:22:22:22").map(\.ip)) == [nil, IPAddress(v6)])
+}
+
+@Test("MOB-11: one MAC's MAC-only, IPv4 and IPv6 routes through both reflectors are three routes; withdrawing the IPv6 update at both leaves the IPv4 route")
+func ipv6RouteBesideIPv4() throws {
+    let v6 = IPAddress("2001:db8::7")!, v6Neighbour = IPAddress("2001:db8::8")!, v4 = IPAddress("10.0.0.7")!
+    let announced = [Step(at: 0, pe: 1, mac: m), Step(at: 0.1, pe: 1, mac: m, ip: "10.0.0.7"), Step(at: 0.2, pe: 1, mac: m, ip: v6.description)]
+    let before = try analyze(announced, viaBothReflectors: true)
+    let index = try #require(before.macIndex(m))
+    #expect(Set(before.firstRoutes(m).map(\.ip)) == [nil, v4, v6])
+    #expect(before.firstRoutes(m).allSatisfy { $0.observations == 2 })
+    #expect(before.engine.route(mac: index, pe: before.pe(1), ip: v6)?.ip == v6)
+    // Another address of the same family, and the IPv4 address whose low word matches nothing, name no route.
+    #expect(before.engine.route(mac: index, pe: before.pe(1), ip: v6Neighbour) == nil)
+    #expect(before.engine.route(mac: index, pe: before.pe(1), ip: IPAddress(v6High: 0, v6Low: UInt64(v4.v4))) == nil)
+
+    // The withdrawn UPDATE names the MAC-only route too (each step carries it beside the MAC+IP route).
+    let after = try analyze(announced + [Step(at: 3, pe: 1, mac: m, ip: v6.description, withdraw: true)], viaBothReflectors: true)
+    #expect(after.firstRoutes(m).map(\.ip) == [v4])
+    #expect(after.firstRoutes(m).first?.observations == 2)
+    #expect(after.transitions(.ipMoved).isEmpty)
+    #expect(after.rules.isEmpty)
+}

@@ -1,0 +1,47 @@
+import EVPNModel
+import Replay
+import Testing
+@testable import Analysis
+
+/// The analyzer's evidence log against a list that keeps everything: 40-byte records with their
+/// IPv6 addresses and ESIs in a second log, chains per MAC, and pages dropped behind the horizon
+/// must give back exactly the records a plain filter over the full history gives.
+@Test func evidenceLogAgreesWithAFullHistoryThroughPageDropsAndWideFields() {
+    var random = SplitMix(seed: 7)
+    let horizon: Int64 = 180_000_000
+    let log = EvidenceLog(horizon: horizon)
+    var history: [Int32: [Evidence]] = [:]
+    var time: Int64 = 1_795_485_600_000_000
+    let kinds: [Transition.Kind] = [.learned, .moved, .withdrawn, .superseded]
+    for step in 0..<120_000 {
+        // Bursts at one timestamp (a snapshot) and quiet stretches longer than the horizon.
+        time += step % 40_000 < 30_000 ? Int64(random.below(3)) : Int64(random.below(20_000_000))
+        let mac = Int32(random.below(step < 30_000 ? 30_000 : 2_000))
+        let ip: IPAddress? = switch random.below(4) {
+        case 0: nil
+        case 1: IPAddress(v4: UInt32(truncatingIfNeeded: random.next()))
+        case 2: IPAddress(v6High: random.next(), v6Low: random.next())
+        default: IPAddress(v4: 0)
+        }
+        let esi = random.below(5) == 0 ? ESI(high: UInt16(truncatingIfNeeded: random.next()), low: random.next()) : .zero
+        let kind = kinds[random.below(kinds.count)]
+        let item = Evidence(time: time, pe: Int32(random.below(16)), seq: UInt32(truncatingIfNeeded: random.next()), sticky: random.below(7) == 0,
+                            esi: esi, ip: ip, event: kind.rawValue,
+                            source: SourceRef(input: Int32(random.below(3)), offset: Int64(random.below(1 << 40))), observation: Int32(random.below(4)))
+        log.append(mac: mac, item, kind: kind)
+        history[mac, default: []].append(item)
+        if step % 997 == 0 || step == 119_999 {
+            for probe in 0..<50 {
+                let asked = probe == 0 ? mac : Int32(random.below(30_000))
+                let count = 1 + random.below(5)
+                let expected = (history[asked] ?? []).filter { $0.time >= time - horizon }.suffix(count)
+                let got = log.last(count, of: asked)
+                #expect(got.count == expected.count, "MAC \(asked) at step \(step)")
+                for (a, b) in zip(got, expected) {
+                    #expect(a.time == b.time && a.pe == b.pe && a.seq == b.seq && a.sticky == b.sticky && a.esi == b.esi && a.ip == b.ip
+                            && a.event == b.event && a.source == b.source && a.observation == b.observation, "MAC \(asked) at step \(step)")
+                }
+            }
+        }
+    }
+}
