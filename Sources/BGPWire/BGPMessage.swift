@@ -14,6 +14,21 @@ public enum BGPMessage {
     public static let maximumLength = 65535
 
     public static func decode(_ cursor: inout ByteCursor, options: DecodeOptions) throws -> BGPMessage {
+        var (type, body) = try header(&cursor)
+        return try decodeBody(type: type, &body, options: options)
+    }
+
+    /// The message if it is an UPDATE, not wrapped in a `BGPMessage`: route feeds hold millions,
+    /// and each enum wrap and unwrap copied the whole UPDATE. Any other message is decoded
+    /// (and checked) as `decode` does, and gives nil.
+    public static func decodeUpdate(_ cursor: inout ByteCursor, options: DecodeOptions) throws -> UpdateMessage? {
+        var (type, body) = try header(&cursor)
+        if type == 2 { return try UpdateDecoder.decode(&body, options: options) }
+        _ = try decodeBody(type: type, &body, options: options)
+        return nil
+    }
+
+    private static func header(_ cursor: inout ByteCursor) throws -> (type: UInt8, body: ByteCursor) {
         let start = cursor.absoluteOffset
         let marker1 = try cursor.readUInt64("BGP marker"), marker2 = try cursor.readUInt64("BGP marker")
         guard marker1 == UInt64.max, marker2 == UInt64.max else {
@@ -24,7 +39,10 @@ public enum BGPMessage {
         guard length >= headerLength else {
             throw DecodeError(context: "BGP message header", expected: "length ≥ 19, found \(length)", offset: start + 16)
         }
-        var body = try cursor.sub(length: length - headerLength, "BGP message body (length \(length))")
+        return (type, try cursor.sub(length: length - headerLength, "BGP message body (length \(length))"))
+    }
+
+    private static func decodeBody(type: UInt8, _ body: inout ByteCursor, options: DecodeOptions) throws -> BGPMessage {
         switch type {
         case 1: return .open(try OpenMessage.decode(&body))
         case 2: return .update(try UpdateDecoder.decode(&body, options: options))

@@ -143,7 +143,7 @@ public final class BMPReader: FeedReader {
             let session = peer.observation.session
             let addPath = (peer.outbound ? addPathOut[session] : addPathIn[session]) ?? AddPathFamilies()
             let options = DecodeOptions(fourByteAS: !peer.legacyAS, addPath: addPath, evpnOnly: evpnOnly)
-            if case .update(let update) = try BGPMessage.decode(&c, options: options) {
+            if let update = try BGPMessage.decodeUpdate(&c, options: options) {
                 emit(update, time: peer.time, source: source, observation: peer.observation)
             } else {
                 pending.append(.heartbeat(time: peer.time))

@@ -134,10 +134,9 @@ public final class MRTReader: FeedReader {
         }
         let addPath = subtype >= 8
         let options = DecodeOptions(fourByteAS: as4, addPath: addPath ? .all : AddPathFamilies(), evpnOnly: evpnOnly)
-        switch try BGPMessage.decode(&c, options: options) {
-        case .update(let update):
+        if let update = try BGPMessage.decodeUpdate(&c, options: options) {
             emit(update, time: time, source: source, observation: observation)
-        default:
+        } else {
             pending.append(.heartbeat(time: time))
         }
     }
