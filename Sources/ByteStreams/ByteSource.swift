@@ -34,11 +34,13 @@ final class FileReader {
     let ownsDescriptor: Bool
     let name: String
     private(set) var offset: Int64 = 0
-    private(set) var hasher = SHA256()
+    /// Nil when the caller has no use for the file's SHA-256 (`decode` prints no fingerprint).
+    private(set) var hasher: SHA256?
     private(set) var atEnd = false
 
-    init(path: String) throws {
+    init(path: String, fingerprint: Bool) throws {
         name = path
+        hasher = fingerprint ? SHA256() : nil
         if path == "-" {
             fd = 0; ownsDescriptor = false
         } else {
@@ -68,7 +70,7 @@ final class FileReader {
             if n == 0 { atEnd = true; break }
             total += n
         }
-        hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<total]))
+        hasher?.update(UnsafeRawBufferPointer(rebasing: buffer[0..<total]))
         offset += Int64(total)
         return total
     }
@@ -90,9 +92,10 @@ public enum ByteSources {
     public static let chunkSize = 1 << 18
 
     /// Opens `path` ("-" for stdin), detects its compression and, unless `threaded` is false,
-    /// decompresses on a background thread ahead of the caller.
-    public static func open(_ path: String, threaded: Bool = true) throws -> ChunkSource {
-        let reader = try FileReader(path: path)
+    /// decompresses on a background thread ahead of the caller; `fingerprint` computes the
+    /// file's SHA-256 as it is read.
+    public static func open(_ path: String, threaded: Bool = true, fingerprint: Bool = true) throws -> ChunkSource {
+        let reader = try FileReader(path: path, fingerprint: fingerprint)
         var first = [UInt8](repeating: 0, count: 64 * 1024)
         let count = try first.withUnsafeMutableBytes { try reader.read(into: $0) }
         first.removeSubrange(count...)
@@ -119,7 +122,7 @@ public final class MemorySource: ChunkSource {
 }
 
 final class PlainSource: ChunkSource {
-    var sha256: String? { reader.atEnd ? reader.hasher.hexDigest() : nil }
+    var sha256: String? { reader.atEnd ? reader.hasher?.hexDigest() : nil }
     let reader: FileReader
     var pending: [UInt8]?
     var name: String { reader.name }
@@ -155,7 +158,7 @@ struct CompressedInput {
 }
 
 final class GzipSource: ChunkSource {
-    var sha256: String? { reader.atEnd ? reader.hasher.hexDigest() : nil }
+    var sha256: String? { reader.atEnd ? reader.hasher?.hexDigest() : nil }
     let reader: FileReader
     var input = CompressedInput()
     var stream = z_stream()
@@ -240,7 +243,7 @@ final class GzipSource: ChunkSource {
 }
 
 final class BZip2Source: ChunkSource {
-    var sha256: String? { reader.atEnd ? reader.hasher.hexDigest() : nil }
+    var sha256: String? { reader.atEnd ? reader.hasher?.hexDigest() : nil }
     let reader: FileReader
     var input = CompressedInput()
     var stream = bz_stream()

@@ -27,6 +27,7 @@ public final class InputFile {
     public let index: Int32
     public let path: String
     let evpnOnly: Bool
+    let fingerprint: Bool
     public private(set) var format: InputFormat?
     public private(set) var compression: Compression?
     public private(set) var reader: FeedReader?
@@ -36,10 +37,11 @@ public final class InputFile {
     private var firstItem: FeedItem?
     private var finished = false
 
-    init(index: Int32, path: String, evpnOnly: Bool) {
+    init(index: Int32, path: String, evpnOnly: Bool, fingerprint: Bool) {
         self.index = index
         self.path = path
         self.evpnOnly = evpnOnly
+        self.fingerprint = fingerprint
         open(threaded: false)
         firstTime = firstItem?.time
         if path != "-" && reader != nil && openError == nil {
@@ -51,7 +53,7 @@ public final class InputFile {
 
     private func open(threaded: Bool) {
         do {
-            let source = try ByteSources.open(path, threaded: threaded)
+            let source = try ByteSources.open(path, threaded: threaded, fingerprint: fingerprint)
             compression = source.compression
             let stream = StreamReader(source)
             guard stream.fill(6) else {
@@ -108,7 +110,8 @@ public final class InputSet {
     private var waiting: [InputFile] = []  // sorted by first timestamp, latest last
     private var active: [(file: InputFile, head: FeedItem)] = []
 
-    public init(paths: [String], evpnOnly: Bool = false) throws {
+    /// `fingerprints`: compute each file's SHA-256 (for the inputs table) while reading it.
+    public init(paths: [String], evpnOnly: Bool = false, fingerprints: Bool = true) throws {
         var next: Int32 = 0
         for path in paths {
             var isDirectory: ObjCBool = false
@@ -117,7 +120,7 @@ public final class InputSet {
             }
             let expanded = isDirectory.boolValue ? InputSet.filesBelow(path) : [path]
             for file in expanded {
-                files.append(InputFile(index: next, path: file, evpnOnly: evpnOnly))
+                files.append(InputFile(index: next, path: file, evpnOnly: evpnOnly, fingerprint: fingerprints))
                 next += 1
             }
         }
