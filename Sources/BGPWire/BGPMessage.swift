@@ -18,14 +18,17 @@ public enum BGPMessage {
         return try decodeBody(type: type, &body, options: options)
     }
 
-    /// The message if it is an UPDATE, not wrapped in a `BGPMessage`: route feeds hold millions,
-    /// and each enum wrap and unwrap copied the whole UPDATE. Any other message is decoded
-    /// (and checked) as `decode` does, and gives nil.
-    public static func decodeUpdate(_ cursor: inout ByteCursor, options: DecodeOptions) throws -> UpdateMessage? {
+    /// Decodes an UPDATE into `update` (empty on entry) and returns true, not wrapping it in a
+    /// `BGPMessage`: route feeds hold millions, and each wrap, unwrap and return copied the whole
+    /// UPDATE. Any other message is decoded (and checked) as `decode` does, and gives false.
+    public static func decodeUpdate(_ cursor: inout ByteCursor, options: DecodeOptions, into update: inout UpdateMessage) throws -> Bool {
         var (type, body) = try header(&cursor)
-        if type == 2 { return try UpdateDecoder.decode(&body, options: options) }
+        if type == 2 {
+            try UpdateDecoder.decode(&body, options: options, into: &update)
+            return true
+        }
         _ = try decodeBody(type: type, &body, options: options)
-        return nil
+        return false
     }
 
     private static func header(_ cursor: inout ByteCursor) throws -> (type: UInt8, body: ByteCursor) {

@@ -6,6 +6,13 @@ import EVPNModel
 public enum UpdateDecoder {
     public static func decode(_ body: inout ByteCursor, options: DecodeOptions) throws -> UpdateMessage {
         var update = UpdateMessage()
+        try decode(&body, options: options, into: &update)
+        return update
+    }
+
+    /// Decodes into `update` (which starts empty): the readers' path, where returning the large
+    /// struct copied it on every message.
+    public static func decode(_ body: inout ByteCursor, options: DecodeOptions, into update: inout UpdateMessage) throws {
         let withdrawnLength = Int(try body.readUInt16("UPDATE withdrawn routes length"))
         var withdrawn = try body.sub(length: withdrawnLength, "UPDATE withdrawn routes")
         let attributesLength = Int(try body.readUInt16("UPDATE path attributes length"))
@@ -50,7 +57,6 @@ public enum UpdateDecoder {
                                                     error: DecodeError(context: "UPDATE", expected: "NEXT_HOP attribute for IPv4 NLRI", offset: body.baseOffset)))
             }
         }
-        return update
     }
 
     /// Decodes a path-attribute block (also used by MRT RIB entries and legacy TABLE_DUMP).

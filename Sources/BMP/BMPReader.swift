@@ -143,7 +143,8 @@ public final class BMPReader: FeedReader {
             let session = peer.observation.session
             let addPath = (peer.outbound ? addPathOut[session] : addPathIn[session]) ?? AddPathFamilies()
             let options = DecodeOptions(fourByteAS: !peer.legacyAS, addPath: addPath, evpnOnly: evpnOnly)
-            if let update = try BGPMessage.decodeUpdate(&c, options: options) {
+            var update = UpdateMessage()
+            if try BGPMessage.decodeUpdate(&c, options: options, into: &update) {
                 emit(update, time: peer.time, source: source, observation: peer.observation)
             } else {
                 pending.append(.heartbeat(time: peer.time))

@@ -134,7 +134,8 @@ public final class MRTReader: FeedReader {
         }
         let addPath = subtype >= 8
         let options = DecodeOptions(fourByteAS: as4, addPath: addPath ? .all : AddPathFamilies(), evpnOnly: evpnOnly)
-        if let update = try BGPMessage.decodeUpdate(&c, options: options) {
+        var update = UpdateMessage()
+        if try BGPMessage.decodeUpdate(&c, options: options, into: &update) {
             emit(update, time: time, source: source, observation: observation)
         } else {
             pending.append(.heartbeat(time: time))
