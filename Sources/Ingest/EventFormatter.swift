@@ -17,6 +17,9 @@ public struct EventFormatter {
     private var attributesKey: (source: SourceRef, nextHop: IPAddress?, attributes: PathAttributes)?
     private var attributesText: [UInt8] = []
     private var secondText: [UInt8] = []
+    /// The peer fields (table, router, peer address, AS and id) of the last two observation
+    /// points: route reflectors' copies of one update alternate between two.
+    private var peerTexts: [(point: ObservationPoint, text: [UInt8])] = []
 
     public init(format: Format, files: [InputFile]) {
         self.format = format
@@ -132,12 +135,19 @@ public struct EventFormatter {
         w.key("file")
         w.out.append(contentsOf: fileNames.indices.contains(Int(source.input)) ? fileNames[Int(source.input)] : unknownFileName)
         w.number("offset", UInt64(source.offset))
+        if let cached = peerTexts.firstIndex(where: { $0.point == op }) {
+            w.appendFields(peerTexts[cached].text)
+            return
+        }
+        let start = w.out.count
         w.literal("table", op.table.name)
         if op.router != 0 { w.number("router", UInt64(op.router)) }
         if op.distinguisher != 0 { w.number("peer_distinguisher", op.distinguisher) }
         w.ip("peer_ip", op.peerIP)
         w.number("peer_as", UInt64(op.peerAS))
         w.ip("peer_bgp_id", op.peerBGPID)
+        if peerTexts.count == 2 { peerTexts.removeFirst() }
+        peerTexts.append((op, Array(UnsafeBufferPointer(start: w.out.base + start, count: w.out.count - start))))
     }
 
     private func attributes(_ w: inout LineWriter, _ event: RouteEvent) {
