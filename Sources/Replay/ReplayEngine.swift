@@ -112,7 +112,7 @@ public final class ReplayEngine {
     private struct RIBEntry { var slot: Int32; var op: Int32; var pathID: UInt32; var seq: UInt32 }
 
     /// The parts of a route that are the same for most of a PE's routes in one domain, its PE
-    /// and route distinguisher included: kept once here, they keep the route slot at 64 bytes.
+    /// and route distinguisher included: kept once here, they keep the route slot at 56 bytes.
     /// A VPN host route's traits are its PE and route distinguisher alone.
     private struct RouteTraits: Equatable {
         var nextHop: IPAddress?
@@ -154,7 +154,7 @@ public final class ReplayEngine {
         var sourceRef: SourceRef { SourceRef(packed: source) }
         var observations: Int32 {
             get { Int32(bits & 0xFF_FFFF) }
-            set { bits = bits & ~0xFF_FFFF | UInt32(newValue) & 0xFF_FFFF }
+            set { bits = bits & ~0xFF_FFFF | UInt32(min(max(newValue, 0), Self.maxObservations)) }
         }
         var ip: SlotIP {
             get { SlotIP(word: ipWord, kind: UInt8(bits >> Self.ipKindShift & 3)) }
