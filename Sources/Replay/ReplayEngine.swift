@@ -29,6 +29,16 @@ public final class ReplayEngine {
         public var noPEIdentified = 0
         /// Copies of one route beyond `RouteSlot.maxObservations` observation points, ignored.
         public var copiesBeyondLimit = 0
+
+        /// The counters as `engine.*` rows of the database's meta table: what was replayed, and
+        /// what could not be (withdrawals of routes never seen, routes with no identifiable PE).
+        public var described: [(String, String)] {
+            [("engine.mac-ip-announcements", announcements), ("engine.mac-ip-withdrawals", withdrawals),
+             ("engine.unknown-withdrawals", unknownWithdrawals), ("engine.no-pe-identified", noPEIdentified),
+             ("engine.session-losses", sessionLosses), ("engine.end-of-ribs", endOfRIBs),
+             ("engine.other-family-events", otherFamilyEvents), ("engine.copies-beyond-limit", copiesBeyondLimit)]
+                .map { ($0.0, String($0.1)) }
+        }
     }
 
     public let options: Options

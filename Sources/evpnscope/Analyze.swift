@@ -100,7 +100,7 @@ struct Analyze: ParsableCommand {
         let records = inputRecords(inputSet)
         try writer.setMeta([("name", runName), ("version", toolVersion), ("started", Timestamp.format(Int64(started.timeIntervalSince1970 * 1_000_000))),
                             ("option.pe-key", replayOptions.peKey ?? "rd,originator,nexthop,peer"), ("option.bd-key", replayOptions.bdKey),
-                            ("option.events", events)] + thresholdOptions.described)
+                            ("option.events", events)] + thresholdOptions.described + engine.counters.described)
         try writer.write(inputs: records, engine: engine, analyzer: analyzer, incidents: incidents)
         try writer.commit()
         let database = try Database(path: dbPath, readOnly: true)

@@ -227,3 +227,14 @@ func ipv6RouteBesideIPv4() throws {
     #expect(after.transitions(.ipMoved).isEmpty)
     #expect(after.rules.isEmpty)
 }
+
+@Test("A withdrawal of a route never announced is counted, not replayed (a dump that starts mid-stream)")
+func withdrawalOfAnUnknownRouteIsCounted() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m), Step(at: 1, pe: 2, mac: "aa:aa:aa:33:33:33", withdraw: true)])
+    #expect(run.engine.counters.unknownWithdrawals == 1)
+    #expect(run.engine.counters.withdrawals == 1)
+    #expect(run.engine.counters.announcements == 1)
+    #expect(run.transitions.map(\.kind) == [.learned])
+    let described = Dictionary(uniqueKeysWithValues: run.engine.counters.described)
+    #expect(described["engine.unknown-withdrawals"] == "1" && described["engine.mac-ip-announcements"] == "1")
+}
