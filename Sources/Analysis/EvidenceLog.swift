@@ -13,7 +13,8 @@ final class EvidenceLog {
     private struct Record {
         var time: Int64
         var source: UInt64  // SourceRef.packed
-        /// The IPv4 address, or (with `Record.wide`) the low 32 bits of the wide fields' position.
+        /// The IPv4 address (with `Record.hasIP`), or (with `Record.wide`) the low 32 bits of the
+        /// wide fields' position.
         var address: UInt32
         /// Distance back to the same MAC's previous record; 0 for none.
         var previousDistance: UInt32
@@ -26,11 +27,10 @@ final class EvidenceLog {
         static let sticky: UInt8 = 1, hasIP: UInt8 = 2, wide: UInt8 = 4
     }
 
-    /// What a record carries when its IP is IPv6 or its ESI is not zero.
+    /// What a record carries when its IP is IPv6 or its ESI is not zero (few records: kept whole).
     private struct WideFields {
-        var ipHigh: UInt64, ipLow: UInt64, esiLow: UInt64
-        var esiHigh: UInt16
-        var ipIsV6: Bool
+        var ip: IPAddress?
+        var esi: ESI
     }
 
     let horizon: Int64
@@ -62,12 +62,12 @@ final class EvidenceLog {
 
         var flags: UInt8 = item.sticky ? Record.sticky : 0
         var address: UInt32 = 0
-        if let ip = item.ip { flags |= Record.hasIP; address = ip.v4 }
         if item.ip?.isIPv6 == true || !item.esi.isZero {
-            let ip = item.ip ?? IPAddress(v4: 0)
-            let position = wideFields.append(WideFields(ipHigh: ip.high, ipLow: ip.low, esiLow: item.esi.low, esiHigh: item.esi.high, ipIsV6: ip.isIPv6))
             flags |= Record.wide
-            address = UInt32(truncatingIfNeeded: position)
+            address = UInt32(truncatingIfNeeded: wideFields.append(WideFields(ip: item.ip, esi: item.esi)))
+        } else if let ip = item.ip {
+            flags |= Record.hasIP
+            address = ip.v4
         }
         _ = records.append(Record(time: item.time, source: item.source.packed, address: address, previousDistance: distance, pe: item.pe,
                                   seq: item.seq, observation: item.observation, kind: kind, flags: flags))
@@ -84,15 +84,10 @@ final class EvidenceLog {
     }
 
     private func evidence(_ record: Record) -> Evidence {
-        var ip: IPAddress? = nil, esi = ESI.zero
+        var ip: IPAddress? = record.flags & Record.hasIP != 0 ? IPAddress(v4: record.address) : nil, esi = ESI.zero
         if record.flags & Record.wide != 0 {
             let wide = wideFields[wideFields.position(low32: record.address)]
-            esi = ESI(high: wide.esiHigh, low: wide.esiLow)
-            if record.flags & Record.hasIP != 0 {
-                ip = wide.ipIsV6 ? IPAddress(v6High: wide.ipHigh, v6Low: wide.ipLow) : IPAddress(v4: UInt32(truncatingIfNeeded: wide.ipLow))
-            }
-        } else if record.flags & Record.hasIP != 0 {
-            ip = IPAddress(v4: record.address)
+            (ip, esi) = (wide.ip, wide.esi)
         }
         return Evidence(time: record.time, pe: record.pe, seq: record.seq, sticky: record.flags & Record.sticky != 0, esi: esi, ip: ip,
                         event: record.kind.rawValue, source: SourceRef(packed: record.source), observation: record.observation)

@@ -156,7 +156,7 @@ public final class ReplayEngine {
         init(firstSeen: Int64, lastUpdate: Int64, advertLastChange: Int64, source: UInt64, ip: SlotIP, sticky: Bool,
              mobilityCommunities: Int, mac: Int32, seq: UInt32, traits: Int32) {
             self.firstSeen = firstSeen; self.lastUpdate = lastUpdate; self.advertLastChange = advertLastChange; self.source = source
-            ipWord = 0; bits = 1
+            ipWord = 0; bits = 1  // carried at one observation point
             self.mac = mac; self.seq = seq; self.traits = traits
             self.ip = ip; self.sticky = sticky; self.mobilityCommunities = mobilityCommunities
         }
@@ -187,6 +187,11 @@ public final class ReplayEngine {
         var kind: UInt8
         static let none = SlotIP(word: 0, kind: 0)
         static let v4: UInt8 = 1, v6Binding: UInt8 = 2
+
+        init(word: UInt32, kind: UInt8) { self.word = word; self.kind = kind }
+        init(_ ip: IPAddress, binding: Int32) {
+            self = ip.isIPv6 ? SlotIP(word: UInt32(binding), kind: Self.v6Binding) : SlotIP(word: ip.v4, kind: Self.v4)
+        }
     }
 
     private func ipOf(_ slot: RouteSlot) -> IPAddress? {
@@ -525,9 +530,12 @@ public final class ReplayEngine {
         let traitID = internTraits(RouteTraits(nextHop: event.nextHop, esi: r.esi, label1: r.label1, pe: pe, rd: key.rd))
         // Bound before the slot is made (an IPv6 slot names its binding); a changed binding is
         // reported after the announcement's own transitions.
-        let binding = r.ip.map { bindIP($0, bd: bd, mac: mac) }
-        var slotIP = SlotIP.none
-        if let ip = r.ip, let binding { slotIP = ip.isIPv6 ? SlotIP(word: UInt32(binding.id), kind: SlotIP.v6Binding) : SlotIP(word: ip.v4, kind: SlotIP.v4) }
+        var slotIP = SlotIP.none, boundBefore: Int32?
+        if let ip = r.ip {
+            let binding = bindIP(ip, bd: bd, mac: mac)
+            slotIP = SlotIP(ip, binding: binding.id)
+            boundBefore = binding.previousMAC
+        }
         let incoming = RouteSlot(firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time,
                                  source: event.source.packed, ip: slotIP, sticky: mobility?.sticky ?? false,
                                  mobilityCommunities: event.attributes.macMobilityCount, mac: mac,
@@ -539,7 +547,7 @@ public final class ReplayEngine {
         } else {
             ribIndex.insert(ribEntries.add(RIBEntry(slot: slot, op: op, pathID: key.pathID, seq: seq)), hash: hash)
         }
-        if let ip = r.ip, let previous = binding?.previousMAC, previous != mac {
+        if let ip = r.ip, let previous = boundBefore, previous != mac {
             var t = Transition(kind: .ipMoved, time: event.time, mac: mac, pe: pe, source: event.source)
             t.ip = ip
             t.otherMAC = previous
