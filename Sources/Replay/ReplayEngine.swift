@@ -381,7 +381,9 @@ public final class ReplayEngine {
     public func prefetchBucket(_ item: FeedItem) -> UInt64 {
         guard case .route(let event) = item.payload, case .evpn(.macIP(let r)) = event.entry.nlri,
               let op = cachedObservationID(event.observation) else { return 0 }
-        let hash = ribHash(ribKey(event, r, op: op)) | 1
+        // The hash as it is: its low 32 bits are the tag stage 1 matches (a hash of 0 reads as
+        // "no chain" and is merely not prefetched).
+        let hash = ribHash(ribKey(event, r, op: op))
         ribIndex.prefetch(hash)
         return hash
     }

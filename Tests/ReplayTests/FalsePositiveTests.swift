@@ -1,5 +1,6 @@
 import Analysis
 import EVPNModel
+import Ingest
 import Replay
 import Testing
 
@@ -118,6 +119,27 @@ func lookaheadChangesNothing() throws {
     #expect(readAhead.engine.counters.announcements + readAhead.engine.counters.withdrawals
             == direct.engine.counters.announcements + direct.engine.counters.withdrawals)
     #expect(readAhead.rules == direct.rules)
+}
+
+@Test("The read-ahead's chain reaches the RIB entry, route slot and MAC of every route already known")
+func lookaheadChainReachesKnownRoutes() throws {
+    let macs = (0..<64).map { MACAddress(0x0200_0000_4000 + UInt64($0)).description }
+    let path = try mrtDump(macs.enumerated().map { Step(at: Double($0.offset), pe: 1 + $0.offset % 3, mac: $0.element, seq: 1) })
+    let run = try analyze([path])
+    // The same announcements again: each names a route the engine now holds.
+    let again = try InputSet(paths: [path])
+    var checked = 0
+    while let item = again.next() {
+        guard case .route(let event) = item.payload, case .evpn(.macIP(let route)) = event.entry.nlri else { continue }
+        let hash = run.engine.prefetchBucket(item)
+        let entry = run.engine.prefetchChain(hash: hash, stage: 1, cursor: -1)
+        let slot = run.engine.prefetchChain(hash: hash, stage: 2, cursor: entry)
+        let mac = run.engine.prefetchChain(hash: hash, stage: 3, cursor: slot)
+        #expect(hash != 0 && entry >= 0 && slot >= 0, "chain of \(route.mac) stopped")
+        #expect(mac == run.macIndex(route.mac.description))
+        checked += 1
+    }
+    #expect(checked == macs.count)
 }
 
 @Test("Property (MOB-8): PEs on one ESI never produce a move, whatever their order and sequences")
