@@ -111,15 +111,45 @@ public final class ReplayEngine {
     }
     /// A host route as one observation point carries it; `op` is -1 while the entry is free.
     /// `traits` holds the route distinguisher (and PE): interned, the entry is 16 bytes, not 24.
-    private struct HostRIBEntry { var traits: Int32; var slot: Int32; var op: Int32; var pathID: UInt32 }
+    private struct HostRIBEntry { var traits: Int32; var slot: Int32; var path: Int32 }
+
+    /// An observation point and add-path id, interned for the RIB entries (12 bytes each, not 16):
+    /// few pairs exist, the RIB holds millions of entries.
+    private struct Path: Hashable { var op: Int32; var pathID: UInt32 }
+    private var paths: [Path] = []
+    private var pathIndex: [Path: Int32] = [:]
+    /// Path id of each observation point without add-path (id 0), the common case: no hashing.
+    private var plainPaths: [Int32] = []
+
+    /// The last add-path pair looked up: copies of one route arrive together.
+    private var lastPath = (key: Path(op: -1, pathID: 0), id: Int32(-1))
+
+    private func internPath(op: Int32, pathID: UInt32) -> Int32 {
+        if pathID == 0, Int(op) < plainPaths.count, plainPaths[Int(op)] >= 0 { return plainPaths[Int(op)] }
+        let key = Path(op: op, pathID: pathID)
+        if lastPath.key == key { return lastPath.id }
+        let id: Int32
+        if let known = pathIndex[key] { id = known } else {
+            id = Int32(paths.count)
+            paths.append(key)
+            pathIndex[key] = id
+        }
+        if pathID == 0 {
+            while plainPaths.count <= Int(op) { plainPaths.append(-1) }
+            plainPaths[Int(op)] = id
+        } else {
+            lastPath = (key, id)
+        }
+        return id
+    }
 
     /// An NLRI at one observation point and add-path id: what a withdrawal names.
     private struct RIBKey {
         var op: Int32, pathID: UInt32, rd: UInt64, tag: UInt32, mac: MACAddress, ip: IPAddress?
     }
-    /// One route as one observation point carries it; its NLRI is read from its slot. `op` is
-    /// -1 while the entry is free.
-    private struct RIBEntry { var slot: Int32; var op: Int32; var pathID: UInt32; var seq: UInt32 }
+    /// One route as one observation point (and add-path id) carries it; its NLRI is read from its
+    /// slot. `path` is -1 while the entry is free.
+    private struct RIBEntry { var slot: Int32; var path: Int32; var seq: UInt32 }
 
     /// The parts of a route that are the same for most of a PE's routes in one domain, its PE
     /// and route distinguisher included: kept once here, they keep the route slot at 56 bytes.
@@ -475,10 +505,10 @@ public final class ReplayEngine {
                            (key.ip?.high ?? 0) &+ UInt64(key.tag) &* 0x9E37_79B9_7F4A_7C15, key.ip?.low ?? 0)
     }
 
-    private func findRIBEntry(_ key: RIBKey, hash: UInt64) -> Int32? {
+    private func findRIBEntry(_ key: RIBKey, path: Int32, hash: UInt64) -> Int32? {
         ribIndex.find(hash) { id in
             let entry = ribEntries[Int(id)]
-            guard entry.op == key.op && entry.pathID == key.pathID else { return false }
+            guard entry.path == path else { return false }
             let slot = routes[Int(entry.slot)]
             let state = macs[Int(slot.mac)]
             return rdOf(slot) == key.rd && self.slot(slot, carries: key.ip) && state.mac == key.mac && bds[Int(state.bd)].ethernetTag == key.tag
@@ -487,15 +517,16 @@ public final class ReplayEngine {
 
     private func dropRIBEntry(_ id: Int32, hash: UInt64) {
         ribIndex.remove(id, hash: hash)
-        ribEntries[Int(id)].op = -1
+        ribEntries[Int(id)].path = -1
         ribEntries.release(id)
     }
 
     private func processMACIP(_ event: RouteEvent, _ r: MACIPAdvertisement) {
         let op = internObservation(event.observation)
         let key = ribKey(event, r, op: op)
+        let path = internPath(op: op, pathID: key.pathID)
         let hash = ribHash(key)
-        let existing = findRIBEntry(key, hash: hash)
+        let existing = findRIBEntry(key, path: path, hash: hash)
         if event.isWithdraw {
             counters.withdrawals += 1
             guard let existing else { counters.unknownWithdrawals += 1; return }
@@ -547,7 +578,7 @@ public final class ReplayEngine {
             ribEntries[Int(existing)].seq = seq
             ribEntries[Int(existing)].slot = slot
         } else {
-            ribIndex.insert(ribEntries.add(RIBEntry(slot: slot, op: op, pathID: key.pathID, seq: seq)), hash: hash)
+            ribIndex.insert(ribEntries.add(RIBEntry(slot: slot, path: path, seq: seq)), hash: hash)
         }
         if let ip = r.ip, let previous = boundBefore, previous != mac {
             var t = Transition(kind: .ipMoved, time: event.time, mac: mac, pe: pe, source: event.source)
@@ -792,10 +823,11 @@ public final class ReplayEngine {
         let pathID = event.entry.pathID ?? 0
         let rdWord = rd.word
         let ip = prefix.address
+        let path = internPath(op: op, pathID: pathID)
         let hash = hostEntryHash(op: op, pathID: pathID, rd: rdWord, ip: ip)
         let existing = hostRIBIndex.find(hash) { id in
             let entry = hostEntries[Int(id)]
-            return entry.op == op && entry.pathID == pathID && traits[Int(entry.traits)].rd == rdWord && hostSlots[Int(entry.slot)].ip == ip
+            return entry.path == path && traits[Int(entry.traits)].rd == rdWord && hostSlots[Int(entry.slot)].ip == ip
         }
         if event.isWithdraw {
             guard let existing else { return }
@@ -813,12 +845,12 @@ public final class ReplayEngine {
         }
         let slot = addHostObservation(ip, pe: pe, time: event.time)
         let traitID = internTraits(RouteTraits(nextHop: nil, esi: .zero, label1: 0, pe: pe, rd: rdWord))
-        hostRIBIndex.insert(hostEntries.add(HostRIBEntry(traits: traitID, slot: slot, op: op, pathID: pathID)), hash: hash)
+        hostRIBIndex.insert(hostEntries.add(HostRIBEntry(traits: traitID, slot: slot, path: path)), hash: hash)
     }
 
     private func dropHostEntry(_ id: Int32, hash: UInt64) {
         hostRIBIndex.remove(id, hash: hash)
-        hostEntries[Int(id)].op = -1
+        hostEntries[Int(id)].path = -1
         hostEntries.release(id)
     }
 
@@ -899,23 +931,26 @@ public final class ReplayEngine {
             emit(t)
         }
         guard !lostObservations.isEmpty else { return }
-        let lost = (0..<ribEntries.highWater).filter { ribEntries[$0].op >= 0 && lostObservations.contains(ribEntries[$0].op) }
+        let lostPaths = Set(paths.indices.filter { lostObservations.contains(paths[$0].op) }.map(Int32.init))
+        let lost = (0..<ribEntries.highWater).filter { ribEntries[$0].path >= 0 && lostPaths.contains(ribEntries[$0].path) }
         // Deterministic order: by MAC index, then PE, then observation point and path id.
         func order(_ id: Int) -> (Int32, Int32, Int32, UInt32) {
             let entry = ribEntries[id]
-            return (routes[Int(entry.slot)].mac, peOf(routes[Int(entry.slot)]), entry.op, entry.pathID)
+            return (routes[Int(entry.slot)].mac, peOf(routes[Int(entry.slot)]), paths[Int(entry.path)].op, paths[Int(entry.path)].pathID)
         }
         for id in lost.sorted(by: { order($0) < order($1) }) {
             let entry = ribEntries[id]
             let slot = routes[Int(entry.slot)]
             let state = macs[Int(slot.mac)]
-            let key = RIBKey(op: entry.op, pathID: entry.pathID, rd: rdOf(slot), tag: bds[Int(state.bd)].ethernetTag, mac: state.mac, ip: ipOf(slot))
+            let path = paths[Int(entry.path)]
+            let key = RIBKey(op: path.op, pathID: path.pathID, rd: rdOf(slot), tag: bds[Int(state.bd)].ethernetTag, mac: state.mac, ip: ipOf(slot))
             dropRIBEntry(Int32(id), hash: ribHash(key))
             removeObservation(entry.slot, kind: .flushed, time: event.time, source: event.source)
         }
-        for id in 0..<hostEntries.highWater where hostEntries[id].op >= 0 && lostObservations.contains(hostEntries[id].op) {
+        for id in 0..<hostEntries.highWater where hostEntries[id].path >= 0 && lostPaths.contains(hostEntries[id].path) {
             let entry = hostEntries[id]
-            dropHostEntry(Int32(id), hash: hostEntryHash(op: entry.op, pathID: entry.pathID, rd: traits[Int(entry.traits)].rd, ip: hostSlots[Int(entry.slot)].ip))
+            let path = paths[Int(entry.path)]
+            dropHostEntry(Int32(id), hash: hostEntryHash(op: path.op, pathID: path.pathID, rd: traits[Int(entry.traits)].rd, ip: hostSlots[Int(entry.slot)].ip))
             dropHostObservation(entry.slot)
         }
     }
