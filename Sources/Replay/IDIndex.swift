@@ -1,4 +1,5 @@
 import CPrefetch
+import Foundation
 
 /// An open-addressing hash index from keys to Int32 ids whose keys live in the caller's own
 /// records. Storing only the id and 32 bits of the hash per bucket (8 bytes) instead of a copy
@@ -7,98 +8,124 @@ import CPrefetch
 ///
 /// Linear probing with backward-shift deletion: no tombstones, so lookups stay short however
 /// many routes come and go.
+///
+/// The buckets are split into eight parts by hash bits the buckets do not store, and the parts'
+/// sizes are staggered: each grows at its own moment, so a growth holds the old and new buckets
+/// of one part at once, not of the whole index (for the largest index, tens of megabytes at the
+/// height of a learning burst).
 final class IDIndex {
-    /// Bucket = hash tag (high 32 bits) and id (low 32 bits), so a probe touches one cache line;
-    /// an empty bucket holds `empty` (id -1).
-    private var buckets: UnsafeMutablePointer<UInt64>
-    /// Any multiple of 8, grown by half: doubling would leave the engine's largest index (one
-    /// bucket per route per observation point) at under 40 % load for long stretches.
-    private var size: Int
-    private(set) var count = 0
+    private struct Part {
+        /// Bucket = hash tag (low 32 bits of the hash, kept high) and id (low 32 bits), so a
+        /// probe touches one cache line; an empty bucket holds `empty` (id -1).
+        var buckets: UnsafeMutablePointer<UInt64>
+        /// Any size, grown by half: doubling would leave the engine's largest index (one bucket
+        /// per route per observation point) at under 40 % load for long stretches.
+        var size: Int
+        var count = 0
+
+        init(size: Int) {
+            self.size = size
+            buckets = .allocate(capacity: size)
+            buckets.initialize(repeating: IDIndex.empty, count: size)
+        }
+
+        /// The tag scaled onto 0..<size (multiply-shift: no power-of-two size needed).
+        @inline(__always) func home(_ tag: UInt32) -> Int { Int((UInt64(tag) &* UInt64(size)) >> 32) }
+        @inline(__always) func after(_ i: Int) -> Int { i + 1 == size ? 0 : i + 1 }
+        @inline(__always) func distance(_ from: Int, _ to: Int) -> Int { to >= from ? to - from : to + size - from }
+
+        func place(_ bucket: UInt64) {
+            var i = home(IDIndex.tag(bucket))
+            while buckets[i] != IDIndex.empty { i = after(i) }
+            buckets[i] = bucket
+        }
+
+        mutating func grow() {
+            let old = self
+            self = Part(size: size * 3 / 2)
+            count = old.count
+            for i in 0..<old.size where old.buckets[i] != IDIndex.empty { place(old.buckets[i]) }
+            old.buckets.deallocate()
+        }
+    }
+
+    private static let partCount = 8
     private static let empty = UInt64.max
+    private let parts: UnsafeMutablePointer<Part>
 
     init() {
-        size = 16
-        buckets = Self.allocate(size)
+        parts = .allocate(capacity: Self.partCount)
+        // Part j starts 1.5^(j/8) times the size of part 0, so the parts stay spread over their
+        // ×1.5 growth cycle.
+        for j in 0..<Self.partCount {
+            (parts + j).initialize(to: Part(size: Int(64 * pow(1.5, Double(j) / Double(Self.partCount)))))
+        }
     }
 
-    deinit { buckets.deallocate() }
-
-    private static func allocate(_ size: Int) -> UnsafeMutablePointer<UInt64> {
-        let storage = UnsafeMutablePointer<UInt64>.allocate(capacity: size)
-        storage.initialize(repeating: empty, count: size)
-        return storage
+    deinit {
+        for j in 0..<Self.partCount { parts[j].buckets.deallocate() }
+        parts.deinitialize(count: Self.partCount)
+        parts.deallocate()
     }
 
-    var bucketCount: Int { size }
+    var bucketCount: Int { (0..<Self.partCount).reduce(0) { $0 + parts[$1].size } }
+    var count: Int { (0..<Self.partCount).reduce(0) { $0 + parts[$1].count } }
 
     @inline(__always) private static func id(_ bucket: UInt64) -> Int32 { Int32(truncatingIfNeeded: bucket) }
     @inline(__always) private static func tag(_ bucket: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: bucket >> 32) }
-    /// The tag scaled onto 0..<size (multiply-shift: no power-of-two size needed).
-    @inline(__always) private func home(_ tag: UInt32) -> Int { Int((UInt64(tag) &* UInt64(size)) >> 32) }
-    @inline(__always) private func after(_ i: Int) -> Int { i + 1 == size ? 0 : i + 1 }
-    @inline(__always) private func distance(_ from: Int, _ to: Int) -> Int { to >= from ? to - from : to + size - from }
+    @inline(__always) private func part(_ hash: UInt64) -> UnsafeMutablePointer<Part> { parts + Int(truncatingIfNeeded: hash >> 61) }
 
     /// Asks the CPU to load the hash's home bucket now, ahead of a `find` a few events later.
     @inline(__always)
     func prefetch(_ hash: UInt64) {
-        evpnscope_prefetch(buckets + home(UInt32(truncatingIfNeeded: hash)))
+        let part = part(hash)
+        evpnscope_prefetch(part.pointee.buckets + part.pointee.home(UInt32(truncatingIfNeeded: hash)))
     }
 
     /// The id whose record `matches`, probing from the hash's home bucket.
     @inline(__always)
     func find(_ hash: UInt64, _ matches: (Int32) -> Bool) -> Int32? {
+        let part = part(hash).pointee
         let tag = UInt32(truncatingIfNeeded: hash)
-        var i = home(tag)
+        var i = part.home(tag)
         while true {
-            let bucket = buckets[i]
+            let bucket = part.buckets[i]
             if bucket == Self.empty { return nil }
             if Self.tag(bucket) == tag && matches(Self.id(bucket)) { return Self.id(bucket) }
-            i = after(i)
+            i = part.after(i)
         }
     }
 
     /// Adds `id`; the caller has checked that its key is not present.
     func insert(_ id: Int32, hash: UInt64) {
-        if (count + 1) * 4 > size * 3 { grow() }
-        place(UInt64(UInt32(truncatingIfNeeded: hash)) << 32 | UInt64(UInt32(bitPattern: id)))
-        count += 1
+        let part = part(hash)
+        if (part.pointee.count + 1) * 4 > part.pointee.size * 3 { part.pointee.grow() }
+        part.pointee.place(UInt64(UInt32(truncatingIfNeeded: hash)) << 32 | UInt64(UInt32(bitPattern: id)))
+        part.pointee.count += 1
     }
 
     /// Removes `id`, which was inserted with `hash`.
     func remove(_ id: Int32, hash: UInt64) {
-        var i = home(UInt32(truncatingIfNeeded: hash))
+        let part = part(hash)
+        let buckets = part.pointee.buckets
+        var i = part.pointee.home(UInt32(truncatingIfNeeded: hash))
         while Self.id(buckets[i]) != id {
             guard buckets[i] != Self.empty else { return }
-            i = after(i)
+            i = part.pointee.after(i)
         }
         // Backward shift: pull later members of the cluster into the hole when their home
         // bucket does not lie between the hole and their current bucket.
         var hole = i
-        var j = after(i)
+        var j = part.pointee.after(i)
         while buckets[j] != Self.empty {
-            if distance(home(Self.tag(buckets[j])), j) >= distance(hole, j) {
+            if part.pointee.distance(part.pointee.home(Self.tag(buckets[j])), j) >= part.pointee.distance(hole, j) {
                 buckets[hole] = buckets[j]
                 hole = j
             }
-            j = after(j)
+            j = part.pointee.after(j)
         }
         buckets[hole] = Self.empty
-        count -= 1
-    }
-
-    private func place(_ bucket: UInt64) {
-        var i = home(Self.tag(bucket))
-        while buckets[i] != Self.empty { i = after(i) }
-        buckets[i] = bucket
-    }
-
-    private func grow() {
-        let old = buckets, oldSize = size
-        size = (oldSize * 3 / 2 + 7) / 8 * 8
-        buckets = Self.allocate(size)
-        for i in 0..<oldSize where old[i] != Self.empty { place(old[i]) }
-        old.deallocate()
+        part.pointee.count -= 1
     }
 }
 

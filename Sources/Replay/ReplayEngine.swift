@@ -87,27 +87,64 @@ public final class ReplayEngine {
     private let hostEntries = RecyclingTable<HostRIBEntry>()
     private let hostRIBIndex = IDIndex()
 
-    /// 16 bytes: an IPv4 address is kept here, an IPv6 address is `address`'s row of
-    /// `ipv6Addresses` (bindings are never removed, so neither are those rows).
-    private struct IPBinding { var address: UInt32; var bd: Int32; var mac: Int32; var isIPv6: Bool }
-    private let ipv6Addresses = PagedArray<IPAddress>()
+    /// 8 bytes: `address` is an IPv4 address or an `ipv6Rows` row (bindings are never removed,
+    /// so neither are their rows). The binding's domain is its MAC's: it is found by domain and
+    /// only ever names MACs of that domain.
+    private struct IPBinding {
+        var address: UInt32
+        /// The MAC (31 bits) and, in the top bit, whether the address is IPv6.
+        private var macAndFamily: UInt32
 
-    private func ipOf(_ binding: IPBinding) -> IPAddress {
-        binding.isIPv6 ? ipv6Addresses[Int(binding.address)] : IPAddress(v4: binding.address)
+        init(address: UInt32, mac: Int32, isIPv6: Bool) {
+            self.address = address
+            macAndFamily = UInt32(bitPattern: mac) & 0x7FFF_FFFF | (isIPv6 ? 1 << 31 : 0)
+        }
+
+        var isIPv6: Bool { macAndFamily >> 31 != 0 }
+        var mac: Int32 {
+            get { Int32(bitPattern: macAndFamily & 0x7FFF_FFFF) }
+            set { macAndFamily = macAndFamily & 1 << 31 | UInt32(bitPattern: newValue) & 0x7FFF_FFFF }
+        }
+    }
+    /// The IPv6 addresses of records that keep an IPv4 address in one 32-bit word (IP bindings,
+    /// host-route slots): such a record's word is the IPv4 address or its row here.
+    private let ipv6Rows = RecyclingTable<IPAddress>()
+
+    private func addressWord(for ip: IPAddress) -> UInt32 { ip.isIPv6 ? UInt32(ipv6Rows.add(ip)) : ip.v4 }
+    private func address(_ word: UInt32, isIPv6: Bool) -> IPAddress { isIPv6 ? ipv6Rows[Int(word)] : IPAddress(v4: word) }
+    @inline(__always) private func address(_ word: UInt32, isIPv6: Bool, is ip: IPAddress) -> Bool {
+        isIPv6 ? ip.isIPv6 && ipv6Rows[Int(word)] == ip : !ip.isIPv6 && word == ip.v4
     }
 
+    private func ipOf(_ binding: IPBinding) -> IPAddress { address(binding.address, isIPv6: binding.isIPv6) }
     @inline(__always) private func binding(_ binding: IPBinding, is ip: IPAddress) -> Bool {
-        binding.isIPv6 ? ip.isIPv6 && ipv6Addresses[Int(binding.address)] == ip : !ip.isIPv6 && binding.address == ip.v4
+        address(binding.address, isIPv6: binding.isIPv6, is: ip)
     }
-    /// One PE's VPN host route for one IP, however many observation points carry it.
+
+    /// One PE's VPN host route for one IP, however many observation points carry it. 24 bytes:
+    /// `address` is an IPv4 address or an `ipv6Rows` row, released with the slot.
     private struct HostRouteSlot {
-        // The time first: the IP's trailing family flag then packs with the 32-bit fields (40 bytes, not 48).
         var lastUpdate: Int64
-        var ip: IPAddress
-        var pe: Int32
-        var observations: Int32
+        var address: UInt32
+        /// The PE (31 bits) and, in the top bit, whether the address is IPv6.
+        private var peAndFamily: UInt32
+        var observations: Int32 = 1
         /// The next PE's slot for the same IP.
-        var next: Int32
+        var next: Int32 = -1
+
+        init(lastUpdate: Int64, address: UInt32, isIPv6: Bool, pe: Int32) {
+            self.lastUpdate = lastUpdate
+            self.address = address
+            peAndFamily = UInt32(bitPattern: pe) & 0x7FFF_FFFF | (isIPv6 ? 1 << 31 : 0)
+        }
+
+        var pe: Int32 { Int32(bitPattern: peAndFamily & 0x7FFF_FFFF) }
+        var isIPv6: Bool { peAndFamily >> 31 != 0 }
+    }
+
+    private func ipOf(_ slot: HostRouteSlot) -> IPAddress { address(slot.address, isIPv6: slot.isIPv6) }
+    @inline(__always) private func hostSlot(_ slot: Int32, is ip: IPAddress) -> Bool {
+        address(hostSlots[Int(slot)].address, isIPv6: hostSlots[Int(slot)].isIPv6, is: ip)
     }
     /// A host route as one observation point carries it; `op` is -1 while the entry is free.
     /// `traits` holds the route distinguisher (and PE): interned, the entry is 16 bytes, not 24.
@@ -793,17 +830,12 @@ public final class ReplayEngine {
     /// for a new binding).
     private func bindIP(_ ip: IPAddress, bd: Int32, mac: Int32) -> (id: Int32, previousMAC: Int32?) {
         let hash = hasher.hash(ip.high ^ UInt64(UInt32(bitPattern: bd)) << 32, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0))
-        if let id = ipBindingIndex.find(hash, { ipBindings[Int($0)].bd == bd && binding(ipBindings[Int($0)], is: ip) }) {
+        if let id = ipBindingIndex.find(hash, { binding(ipBindings[Int($0)], is: ip) && macs[Int(ipBindings[Int($0)].mac)].bd == bd }) {
             let previous = ipBindings[Int(id)].mac
             ipBindings[Int(id)].mac = mac
             return (id, previous)
         }
-        if ip.isIPv6 {
-            ipBindings.append(IPBinding(address: UInt32(ipv6Addresses.count), bd: bd, mac: mac, isIPv6: true))
-            ipv6Addresses.append(ip)
-        } else {
-            ipBindings.append(IPBinding(address: ip.v4, bd: bd, mac: mac, isIPv6: false))
-        }
+        ipBindings.append(IPBinding(address: addressWord(for: ip), mac: mac, isIPv6: ip.isIPv6))
         let id = Int32(ipBindings.count - 1)
         ipBindingIndex.insert(id, hash: hash)
         return (id, nil)
@@ -827,7 +859,7 @@ public final class ReplayEngine {
         let hash = hostEntryHash(op: op, pathID: pathID, rd: rdWord, ip: ip)
         let existing = hostRIBIndex.find(hash) { id in
             let entry = hostEntries[Int(id)]
-            return entry.path == path && traits[Int(entry.traits)].rd == rdWord && hostSlots[Int(entry.slot)].ip == ip
+            return entry.path == path && traits[Int(entry.traits)].rd == rdWord && hostSlot(entry.slot, is: ip)
         }
         if event.isWithdraw {
             guard let existing else { return }
@@ -856,7 +888,7 @@ public final class ReplayEngine {
 
     private func addHostObservation(_ ip: IPAddress, pe: Int32, time: Int64) -> Int32 {
         let ipHash = hostIPHash(ip)
-        let head = hostHeads.find(ipHash) { hostSlots[Int($0)].ip == ip }
+        let head = hostHeads.find(ipHash) { hostSlot($0, is: ip) }
         var last: Int32 = -1, cursor = head ?? -1
         while cursor >= 0 {
             if hostSlots[Int(cursor)].pe == pe {
@@ -867,7 +899,7 @@ public final class ReplayEngine {
             last = cursor
             cursor = hostSlots[Int(cursor)].next
         }
-        let slot = hostSlots.add(HostRouteSlot(lastUpdate: time, ip: ip, pe: pe, observations: 1, next: -1))
+        let slot = hostSlots.add(HostRouteSlot(lastUpdate: time, address: addressWord(for: ip), isIPv6: ip.isIPv6, pe: pe))
         if last >= 0 { hostSlots[Int(last)].next = slot } else { hostHeads.insert(slot, hash: ipHash) }
         return slot
     }
@@ -875,9 +907,9 @@ public final class ReplayEngine {
     private func dropHostObservation(_ slot: Int32) {
         hostSlots[Int(slot)].observations -= 1
         guard hostSlots[Int(slot)].observations <= 0 else { return }
-        let ip = hostSlots[Int(slot)].ip, next = hostSlots[Int(slot)].next
+        let ip = ipOf(hostSlots[Int(slot)]), next = hostSlots[Int(slot)].next
         let ipHash = hostIPHash(ip)
-        guard let head = hostHeads.find(ipHash, { hostSlots[Int($0)].ip == ip }) else { return }
+        guard let head = hostHeads.find(ipHash, { hostSlot($0, is: ip) }) else { return }
         if head == slot {
             hostHeads.remove(slot, hash: ipHash)
             if next >= 0 { hostHeads.insert(next, hash: ipHash) }
@@ -886,13 +918,14 @@ public final class ReplayEngine {
             while hostSlots[Int(previous)].next != slot && hostSlots[Int(previous)].next >= 0 { previous = hostSlots[Int(previous)].next }
             hostSlots[Int(previous)].next = next
         }
+        if ip.isIPv6 { ipv6Rows.release(Int32(hostSlots[Int(slot)].address)) }
         hostSlots.release(slot)
     }
 
     /// PEs that currently attract traffic for `ip` through a VPNv4/VPNv6 host route.
     public func hostRoutePEs(_ ip: IPAddress) -> [HostRouteState] {
         var result: [HostRouteState] = []
-        var cursor = hostHeads.find(hostIPHash(ip)) { hostSlots[Int($0)].ip == ip } ?? -1
+        var cursor = hostHeads.find(hostIPHash(ip)) { hostSlot($0, is: ip) } ?? -1
         while cursor >= 0 {
             let slot = hostSlots[Int(cursor)]
             result.append(HostRouteState(pe: slot.pe, observations: slot.observations, lastUpdate: slot.lastUpdate))
@@ -950,7 +983,7 @@ public final class ReplayEngine {
         for id in 0..<hostEntries.highWater where hostEntries[id].path >= 0 && lostPaths.contains(hostEntries[id].path) {
             let entry = hostEntries[id]
             let path = paths[Int(entry.path)]
-            dropHostEntry(Int32(id), hash: hostEntryHash(op: path.op, pathID: path.pathID, rd: traits[Int(entry.traits)].rd, ip: hostSlots[Int(entry.slot)].ip))
+            dropHostEntry(Int32(id), hash: hostEntryHash(op: path.op, pathID: path.pathID, rd: traits[Int(entry.traits)].rd, ip: ipOf(hostSlots[Int(entry.slot)])))
             dropHostObservation(entry.slot)
         }
     }
@@ -1063,7 +1096,7 @@ public final class ReplayEngine {
          ("RIB entries", ribEntries.highWater * MemoryLayout<RIBEntry>.stride),
          ("RIB index", ribIndex.bucketCount * 8),
          ("MAC index", macIndex.bucketCount * 8),
-         ("IP bindings", ipBindings.count * MemoryLayout<IPBinding>.stride + ipv6Addresses.count * MemoryLayout<IPAddress>.stride
+         ("IP bindings", ipBindings.count * MemoryLayout<IPBinding>.stride + ipv6Rows.highWater * MemoryLayout<IPAddress>.stride
                           + ipBindingIndex.bucketCount * 8),
          ("host routes", hostSlots.highWater * MemoryLayout<HostRouteSlot>.stride + hostEntries.highWater * MemoryLayout<HostRIBEntry>.stride
             + (hostHeads.bucketCount + hostRIBIndex.bucketCount) * 8),

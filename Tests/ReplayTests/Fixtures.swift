@@ -28,14 +28,15 @@ struct Step {
     var withdraw = false
     var routeTarget: UInt32 = 41000
     var mobilityCommunities = 1
-    var hostRoute: String? = nil      // a VPNv4 /32 instead of an EVPN route
+    var hostRoute: String? = nil      // a VPNv4 /32 (VPNv6 /128) instead of an EVPN route
     var keepalive = false             // a record that only moves time forward
 
     var time: Int64 { epoch + Int64(at * 1_000_000) }
 
     func nlri() -> [NLRI] {
         if let hostRoute {
-            return [.vpn(rd: .ipv4(peAddress(pe).v4, 5000), prefix: IPPrefix(address: IPAddress(hostRoute)!, length: 32), label: 16001)]
+            let address = IPAddress(hostRoute)!
+            return [.vpn(rd: .ipv4(peAddress(pe).v4, 5000), prefix: IPPrefix(address: address, length: address.isIPv6 ? 128 : 32), label: 16001)]
         }
         let rd = RouteDistinguisher.ipv4(peAddress(pe).v4, UInt16(routeTarget & 0xFFFF))
         var out: [NLRI] = [.evpn(.macIP(MACIPAdvertisement(rd: rd, esi: esi, mac: MACAddress(mac)!, label1: 10000)))]
@@ -45,7 +46,7 @@ struct Step {
 
     func update(cluster: IPAddress?, pathID: UInt32? = nil) -> UpdateMessage {
         var u = UpdateMessage()
-        let family: AddressFamily = hostRoute == nil ? .evpn : .vpnv4
+        let family: AddressFamily = hostRoute.map { IPAddress($0)!.isIPv6 ? .vpnv6 : .vpnv4 } ?? .evpn
         let entries = nlri().map { NLRIEntry(pathID: pathID, nlri: $0) }
         if withdraw {
             u.unreach = MPUnreach(family: family, nlri: entries)

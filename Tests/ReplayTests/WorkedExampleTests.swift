@@ -160,6 +160,28 @@ func w12HostRoute() throws {
     #expect(try analyze(steps).analyzer.findings.isEmpty)
 }
 
+@Test("STALE-HOST-ROUTE over IPv6: VPNv6 /128 host routes are kept per PE and released on withdrawal")
+func staleIPv6HostRoute() throws {
+    let ip = "2001:db8::11", neighbour = "2001:db8::12"
+    var steps = [Step(at: 0, pe: 1, mac: m, ip: ip), Step(at: 0, pe: 1, mac: m, hostRoute: ip),
+                 Step(at: 1, pe: 3, mac: "aa:aa:aa:33:33:33", hostRoute: neighbour),
+                 Step(at: 10, pe: 2, mac: m, seq: 1, ip: ip), Step(at: 10, pe: 2, mac: m, hostRoute: ip),
+                 Step(at: 11, pe: 1, mac: m, ip: ip, withdraw: true), Step(at: 70, pe: 1, mac: m, keepalive: true)]
+    let stale = try analyze(steps)
+    #expect(stale.rules == ["STALE-HOST-ROUTE"])
+    #expect(stale.findings(.staleHostRoute).first?.ip == IPAddress(ip))
+    #expect(stale.engine.hostRoutePEs(IPAddress(ip)!).map(\.pe).sorted() == [stale.pe(1), stale.pe(2)])
+    #expect(stale.engine.hostRoutePEs(IPAddress(neighbour)!).map(\.pe) == [stale.pe(3)])
+    // PE 1 withdraws its host route; the neighbour's row, then a re-announcement, must not mix.
+    steps.append(Step(at: 12, pe: 1, mac: m, withdraw: true, hostRoute: ip))
+    steps.append(Step(at: 13, pe: 1, mac: "aa:aa:aa:44:44:44", hostRoute: "2001:db8::13"))
+    let clean = try analyze(steps)
+    #expect(clean.analyzer.findings.isEmpty)
+    #expect(clean.engine.hostRoutePEs(IPAddress(ip)!).map(\.pe) == [clean.pe(2)])
+    #expect(clean.engine.hostRoutePEs(IPAddress(neighbour)!).map(\.pe) == [clean.pe(3)])
+    #expect(clean.engine.hostRoutePEs(IPAddress("2001:db8::13")!).map(\.pe) == [clean.pe(1)])
+}
+
 @Test("SEQ-MULTI-COMMUNITY (MOB-9): the highest of several sequences is used")
 func multipleMobilityCommunities() throws {
     let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 5, mobilityCommunities: 2)])
