@@ -1,5 +1,5 @@
 import CPrefetch
-import Foundation
+import Glibc
 
 /// An open-addressing hash index from keys to Int32 ids whose keys live in the caller's own
 /// records. Storing only the id and 32 bits of the hash per bucket (8 bytes) instead of a copy
@@ -9,123 +9,136 @@ import Foundation
 /// Linear probing with backward-shift deletion: no tombstones, so lookups stay short however
 /// many routes come and go.
 ///
-/// The buckets are split into eight parts by hash bits the buckets do not store, and the parts'
-/// sizes are staggered: each grows at its own moment, so a growth holds the old and new buckets
-/// of one part at once, not of the whole index (for the largest index, tens of megabytes at the
-/// height of a learning burst).
+/// Growing never holds two full copies of a large index: the new buckets are zero pages until
+/// written, and the home bucket is monotone in the hash tag, so moving the old buckets in order
+/// fills the new ones in order while the old ones already moved are handed back to the system.
 final class IDIndex {
-    private struct Part {
-        /// Bucket = hash tag (low 32 bits of the hash, kept high) and id (low 32 bits), so a
-        /// probe touches one cache line; an empty bucket holds `empty` (id -1).
-        var buckets: UnsafeMutablePointer<UInt64>
-        /// Any size, grown by half: doubling would leave the engine's largest index (one bucket
-        /// per route per observation point) at under 40 % load for long stretches.
-        var size: Int
-        var count = 0
-
-        init(size: Int) {
-            self.size = size
-            buckets = .allocate(capacity: size)
-            buckets.initialize(repeating: IDIndex.empty, count: size)
-        }
-
-        /// The tag scaled onto 0..<size (multiply-shift: no power-of-two size needed).
-        @inline(__always) func home(_ tag: UInt32) -> Int { Int((UInt64(tag) &* UInt64(size)) >> 32) }
-        @inline(__always) func after(_ i: Int) -> Int { i + 1 == size ? 0 : i + 1 }
-        @inline(__always) func distance(_ from: Int, _ to: Int) -> Int { to >= from ? to - from : to + size - from }
-
-        func place(_ bucket: UInt64) {
-            var i = home(IDIndex.tag(bucket))
-            while buckets[i] != IDIndex.empty { i = after(i) }
-            buckets[i] = bucket
-        }
-
-        mutating func grow() {
-            let old = self
-            self = Part(size: size * 3 / 2)
-            count = old.count
-            for i in 0..<old.size where old.buckets[i] != IDIndex.empty { place(old.buckets[i]) }
-            old.buckets.deallocate()
-        }
-    }
-
-    private static let partCount = 8
-    private static let empty = UInt64.max
-    private let parts: UnsafeMutablePointer<Part>
+    /// Bucket = hash tag (high 32 bits) and id + 1 (low 32 bits), so a probe touches one cache
+    /// line; an empty bucket is all zero bits, as fresh pages are.
+    private var buckets: UnsafeMutablePointer<UInt64>
+    /// Any size, grown by half: doubling would leave the engine's largest index (one bucket per
+    /// route per observation point) at under 40 % load for long stretches.
+    private var size: Int
+    private(set) var count = 0
+    private static let empty: UInt64 = 0
 
     init() {
-        parts = .allocate(capacity: Self.partCount)
-        // Part j starts 1.5^(j/8) times the size of part 0, so the parts stay spread over their
-        // ×1.5 growth cycle.
-        for j in 0..<Self.partCount {
-            (parts + j).initialize(to: Part(size: Int(64 * pow(1.5, Double(j) / Double(Self.partCount)))))
-        }
+        size = 16
+        buckets = BucketMemory.allocate(size)
     }
 
-    deinit {
-        for j in 0..<Self.partCount { parts[j].buckets.deallocate() }
-        parts.deinitialize(count: Self.partCount)
-        parts.deallocate()
-    }
+    deinit { BucketMemory.release(buckets, count: size) }
 
-    var bucketCount: Int { (0..<Self.partCount).reduce(0) { $0 + parts[$1].size } }
-    var count: Int { (0..<Self.partCount).reduce(0) { $0 + parts[$1].count } }
+    var bucketCount: Int { size }
 
-    @inline(__always) private static func id(_ bucket: UInt64) -> Int32 { Int32(truncatingIfNeeded: bucket) }
+    @inline(__always) private static func id(_ bucket: UInt64) -> Int32 { Int32(truncatingIfNeeded: bucket) &- 1 }
     @inline(__always) private static func tag(_ bucket: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: bucket >> 32) }
-    @inline(__always) private func part(_ hash: UInt64) -> UnsafeMutablePointer<Part> { parts + Int(truncatingIfNeeded: hash >> 61) }
+    /// The tag scaled onto 0..<size (multiply-shift: no power-of-two size needed, and the home
+    /// grows with the tag, which is what lets `grow` fill the new buckets in order).
+    @inline(__always) private func home(_ tag: UInt32) -> Int { Int((UInt64(tag) &* UInt64(size)) >> 32) }
+    @inline(__always) private func after(_ i: Int) -> Int { i + 1 == size ? 0 : i + 1 }
+    @inline(__always) private func distance(_ from: Int, _ to: Int) -> Int { to >= from ? to - from : to + size - from }
 
     /// Asks the CPU to load the hash's home bucket now, ahead of a `find` a few events later.
     @inline(__always)
     func prefetch(_ hash: UInt64) {
-        let part = part(hash)
-        evpnscope_prefetch(part.pointee.buckets + part.pointee.home(UInt32(truncatingIfNeeded: hash)))
+        evpnscope_prefetch(buckets + home(UInt32(truncatingIfNeeded: hash)))
     }
 
     /// The id whose record `matches`, probing from the hash's home bucket.
     @inline(__always)
     func find(_ hash: UInt64, _ matches: (Int32) -> Bool) -> Int32? {
-        let part = part(hash).pointee
         let tag = UInt32(truncatingIfNeeded: hash)
-        var i = part.home(tag)
+        var i = home(tag)
         while true {
-            let bucket = part.buckets[i]
+            let bucket = buckets[i]
             if bucket == Self.empty { return nil }
             if Self.tag(bucket) == tag && matches(Self.id(bucket)) { return Self.id(bucket) }
-            i = part.after(i)
+            i = after(i)
         }
     }
 
-    /// Adds `id`; the caller has checked that its key is not present.
+    /// Adds `id` (not negative); the caller has checked that its key is not present.
     func insert(_ id: Int32, hash: UInt64) {
-        let part = part(hash)
-        if (part.pointee.count + 1) * 4 > part.pointee.size * 3 { part.pointee.grow() }
-        part.pointee.place(UInt64(UInt32(truncatingIfNeeded: hash)) << 32 | UInt64(UInt32(bitPattern: id)))
-        part.pointee.count += 1
+        if (count + 1) * 4 > size * 3 { grow() }
+        place(UInt64(UInt32(truncatingIfNeeded: hash)) << 32 | UInt64(UInt32(bitPattern: id &+ 1)))
+        count += 1
     }
 
     /// Removes `id`, which was inserted with `hash`.
     func remove(_ id: Int32, hash: UInt64) {
-        let part = part(hash)
-        let buckets = part.pointee.buckets
-        var i = part.pointee.home(UInt32(truncatingIfNeeded: hash))
+        var i = home(UInt32(truncatingIfNeeded: hash))
         while Self.id(buckets[i]) != id {
             guard buckets[i] != Self.empty else { return }
-            i = part.pointee.after(i)
+            i = after(i)
         }
         // Backward shift: pull later members of the cluster into the hole when their home
         // bucket does not lie between the hole and their current bucket.
         var hole = i
-        var j = part.pointee.after(i)
+        var j = after(i)
         while buckets[j] != Self.empty {
-            if part.pointee.distance(part.pointee.home(Self.tag(buckets[j])), j) >= part.pointee.distance(hole, j) {
+            if distance(home(Self.tag(buckets[j])), j) >= distance(hole, j) {
                 buckets[hole] = buckets[j]
                 hole = j
             }
-            j = part.pointee.after(j)
+            j = after(j)
         }
         buckets[hole] = Self.empty
-        part.pointee.count -= 1
+        count -= 1
+    }
+
+    private func place(_ bucket: UInt64) {
+        var i = home(Self.tag(bucket))
+        while buckets[i] != Self.empty { i = after(i) }
+        buckets[i] = bucket
+    }
+
+    private func grow() {
+        let old = buckets, oldSize = size
+        size = oldSize * 3 / 2
+        buckets = BucketMemory.allocate(size)
+        var released = 0
+        for i in 0..<oldSize {
+            if old[i] != Self.empty { place(old[i]) }
+            if i + 1 - released >= BucketMemory.releaseStep {
+                BucketMemory.discard(old, released..<(i + 1), of: oldSize)
+                released = i + 1
+            }
+        }
+        BucketMemory.release(old, count: oldSize)
+    }
+}
+
+/// Storage for bucket arrays. Large ones are mapped from the system directly: zero-filled pages
+/// that are resident only once written, and whose moved-out ranges can be handed back early.
+private enum BucketMemory {
+    /// Smaller arrays come from the allocator (zeroed); 64 KiB is where mapping pays.
+    static let mappedBuckets = 8192
+    /// Old buckets are handed back in steps of 256 KiB while an index grows.
+    static let releaseStep = 32768
+    static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    static func allocate(_ count: Int) -> UnsafeMutablePointer<UInt64> {
+        if count >= mappedBuckets {
+            let address = mmap(nil, count * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            guard let address, address != MAP_FAILED else { fatalError("out of memory: \(count * 8) bytes for an index") }
+            return address.bindMemory(to: UInt64.self, capacity: count)
+        }
+        guard let address = calloc(count, 8) else { fatalError("out of memory: \(count * 8) bytes for an index") }
+        return address.bindMemory(to: UInt64.self, capacity: count)
+    }
+
+    static func release(_ buckets: UnsafeMutablePointer<UInt64>, count: Int) {
+        if count >= mappedBuckets { munmap(buckets, count * 8) } else { free(buckets) }
+    }
+
+    /// Returns the whole pages of `range` (of a mapped array of `count` buckets) to the system;
+    /// they read as zero afterwards. Nothing for arrays from the allocator.
+    static func discard(_ buckets: UnsafeMutablePointer<UInt64>, _ range: Range<Int>, of count: Int) {
+        guard count >= mappedBuckets else { return }
+        let start = (Int(bitPattern: buckets + range.lowerBound) + page - 1) / page * page
+        let end = Int(bitPattern: buckets + range.upperBound) / page * page
+        if end > start { madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED) }
     }
 }
 
