@@ -1,8 +1,9 @@
 import CMalloc
 import CPrefetch
 
-/// The engine's tables grow in pages and index buffers of 0.5 MB and more. After the first such block
-/// is freed glibc raises its mmap threshold above it and serves the next ones from the heap,
+/// The engine's tables and the analyzer's evidence log grow in pages of 0.5 MB and more, and the
+/// log frees its pages as they age out. After the first such block is freed glibc raises its
+/// mmap threshold above it and serves the next ones from the heap,
 /// where freed blocks fragment and stay resident; a fixed threshold keeps each block in its own
 /// mapping, returned to the system when freed. Call once, before the tables are built.
 public func keepLargeTablesInTheirOwnMappings() {
