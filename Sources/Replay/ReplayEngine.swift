@@ -606,9 +606,18 @@ public final class ReplayEngine {
             slotIP = SlotIP(ip, binding: binding.id)
             boundBefore = binding.previousMAC
         }
+        let sticky = mobility?.sticky ?? false, mobilityCommunities = event.attributes.macMobilityCount
+        if let existing, previousSeq == seq, r.ip == nil || boundBefore == mac {
+            let s = ribEntries[Int(existing)].slot
+            let slot = routes[Int(s)]
+            if slot.seq == seq && slot.traits == traitID && slot.sticky == sticky && slot.mobilityCommunities == min(mobilityCommunities, 31) {
+                refresh(slot: s, mac: mac, pe: pe, op: op, ip: r.ip, time: event.time, source: event.source)
+                return
+            }
+        }
         let incoming = RouteSlot(firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time,
-                                 source: event.source.packed, ip: slotIP, sticky: mobility?.sticky ?? false,
-                                 mobilityCommunities: event.attributes.macMobilityCount, mac: mac,
+                                 source: event.source.packed, ip: slotIP, sticky: sticky,
+                                 mobilityCommunities: mobilityCommunities, mac: mac,
                                  seq: seq, traits: traitID)
         guard let slot = announce(mac: mac, route: incoming, ip: r.ip, previousSeqAtObservation: previousSeq, op: op) else { return }
         if let existing, previousSeq != nil {
@@ -723,6 +732,25 @@ public final class ReplayEngine {
             emitMove(m, from: winnerBefore, to: winnerAfter, seqBefore: winnerSeqBefore, seqAfter: macs[m].winnerSeq, template: t)
         }
         return slot
+    }
+
+    /// MOB-13: the route repeated at the same observation point with nothing changed (a route
+    /// refresh, a RIB snapshot repeating the updates before it). What `announce` would do for
+    /// it, without walking the MAC's routes three times: the time and source are renewed and the
+    /// refresh is reported; sequences, winner and bindings stay as they are.
+    private func refresh(slot: Int32, mac: Int32, pe: Int32, op: Int32, ip: IPAddress?, time: Int64, source: SourceRef) {
+        routes[Int(slot)].lastUpdate = time
+        routes[Int(slot)].source = source.packed
+        let m = Int(mac)
+        let peSeq = summarize(m, pe: pe)!.seq
+        var t = Transition(kind: .updated, time: time, mac: mac, pe: pe, source: SourceRef(packed: source.packed))
+        t.observation = op
+        t.ip = ip
+        t.sticky = routes[Int(slot)].sticky
+        t.seqBefore = peSeq; t.seqAfter = peSeq
+        t.wrap = SequenceOrder.isWrap(from: peSeq, to: peSeq)
+        t.otherPE = macs[m].winner
+        emit(t)
     }
 
     private func emitMove(_ m: Int, from: Int32, to: Int32, seqBefore: UInt32, seqAfter: UInt32, template: Transition) {

@@ -35,6 +35,21 @@ func refreshIsNoMove() throws {
     #expect(run.analyzer.findings.isEmpty)
 }
 
+@Test("MOB-13: a repeat at the same observation point renews the route's time and is reported as a refresh; a changed attribute is applied")
+func refreshRenewsTheRoute() throws {
+    let ip = "10.0.0.11"
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 3, ip: ip), Step(at: 5, pe: 1, mac: m, seq: 3, ip: ip),
+                           Step(at: 6, pe: 1, mac: m, seq: 3, sticky: true, ip: ip), Step(at: 7, pe: 1, mac: m, seq: 3, sticky: true, ip: ip)])
+    let updates = run.transitions(.updated).filter { $0.ip == IPAddress(ip) }
+    #expect(updates.map(\.time) == [Step(at: 5, pe: 1, mac: m).time, Step(at: 6, pe: 1, mac: m).time, Step(at: 7, pe: 1, mac: m).time])
+    #expect(updates.allSatisfy { $0.seqBefore == 3 && $0.seqAfter == 3 && $0.otherPE == run.pe(1) && $0.observation >= 0 && !$0.wrap })
+    #expect(updates.map(\.sticky) == [false, true, true])
+    let route = try #require(run.firstRoutes(m).first { $0.ip == IPAddress(ip) })
+    #expect(route.firstSeen == Step(at: 0, pe: 1, mac: m).time && route.lastUpdate == Step(at: 7, pe: 1, mac: m).time)
+    #expect(route.sticky && route.seq == 3 && route.observations == 1)
+    #expect(run.transitions(.moved).isEmpty && run.state(m)?.winnerSeq == 3)
+}
+
 @Test("FP-7 one MAC in two broadcast domains (ID-2) is two MACs")
 func twoBroadcastDomains() throws {
     let run = try analyze([Step(at: 0, pe: 1, mac: m, routeTarget: 41000), Step(at: 5, pe: 2, mac: m, routeTarget: 41001)])
