@@ -108,12 +108,22 @@ public final class ReplayEngine {
     }
     /// The IPv6 addresses of records that keep an IPv4 address in one 32-bit word (IP bindings,
     /// host-route slots): such a record's word is the IPv4 address or its row here.
-    private let ipv6Rows = RecyclingTable<IPAddress>()
+    private let ipv6Rows = RecyclingTable<IPv6Row>()
+    /// 16 bytes (an `IPAddress` is 24 with its family flag).
+    private struct IPv6Row { var high: UInt64; var low: UInt64 }
 
-    private func addressWord(for ip: IPAddress) -> UInt32 { ip.isIPv6 ? UInt32(ipv6Rows.add(ip)) : ip.v4 }
-    private func address(_ word: UInt32, isIPv6: Bool) -> IPAddress { isIPv6 ? ipv6Rows[Int(word)] : IPAddress(v4: word) }
+    private func addressWord(for ip: IPAddress) -> UInt32 {
+        ip.isIPv6 ? UInt32(ipv6Rows.add(IPv6Row(high: ip.high, low: ip.low))) : ip.v4
+    }
+    private func address(_ word: UInt32, isIPv6: Bool) -> IPAddress {
+        guard isIPv6 else { return IPAddress(v4: word) }
+        let row = ipv6Rows[Int(word)]
+        return IPAddress(v6High: row.high, v6Low: row.low)
+    }
     @inline(__always) private func address(_ word: UInt32, isIPv6: Bool, is ip: IPAddress) -> Bool {
-        isIPv6 ? ip.isIPv6 && ipv6Rows[Int(word)] == ip : !ip.isIPv6 && word == ip.v4
+        guard isIPv6 else { return !ip.isIPv6 && word == ip.v4 }
+        let row = ipv6Rows[Int(word)]
+        return ip.isIPv6 && row.high == ip.high && row.low == ip.low
     }
 
     private func ipOf(_ binding: IPBinding) -> IPAddress { address(binding.address, isIPv6: binding.isIPv6) }
@@ -1124,7 +1134,7 @@ public final class ReplayEngine {
          ("RIB entries", ribEntries.highWater * MemoryLayout<RIBEntry>.stride),
          ("RIB index", ribIndex.bucketCount * 8),
          ("MAC index", macIndex.bucketCount * 8),
-         ("IP bindings", ipBindings.count * MemoryLayout<IPBinding>.stride + ipv6Rows.highWater * MemoryLayout<IPAddress>.stride
+         ("IP bindings", ipBindings.count * MemoryLayout<IPBinding>.stride + ipv6Rows.highWater * MemoryLayout<IPv6Row>.stride
                           + ipBindingIndex.bucketCount * 8),
          ("host routes", hostSlots.highWater * MemoryLayout<HostRouteSlot>.stride + hostEntries.highWater * MemoryLayout<HostRIBEntry>.stride
             + (hostHeads.bucketCount + hostRIBIndex.bucketCount) * 8),
