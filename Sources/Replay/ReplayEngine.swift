@@ -92,18 +92,31 @@ public final class ReplayEngine {
     /// only ever names MACs of that domain.
     private struct IPBinding {
         var address: UInt32
-        /// The MAC (31 bits) and, in the top bit, whether the address is IPv6.
-        private var macAndFamily: UInt32
+        private var macAndFamily: FlaggedID
 
         init(address: UInt32, mac: Int32, isIPv6: Bool) {
             self.address = address
-            macAndFamily = UInt32(bitPattern: mac) & 0x7FFF_FFFF | (isIPv6 ? 1 << 31 : 0)
+            macAndFamily = FlaggedID(mac, isIPv6: isIPv6)
         }
 
-        var isIPv6: Bool { macAndFamily >> 31 != 0 }
+        var isIPv6: Bool { macAndFamily.isIPv6 }
         var mac: Int32 {
-            get { Int32(bitPattern: macAndFamily & 0x7FFF_FFFF) }
-            set { macAndFamily = macAndFamily & 1 << 31 | UInt32(bitPattern: newValue) & 0x7FFF_FFFF }
+            get { macAndFamily.id }
+            set { macAndFamily.id = newValue }
+        }
+    }
+
+    /// A table row id (31 bits) and, in the top bit, whether the record's address is IPv6: the
+    /// flag rides in a word the record has anyway.
+    private struct FlaggedID {
+        private var raw: UInt32
+
+        init(_ id: Int32, isIPv6: Bool) { raw = UInt32(bitPattern: id) & 0x7FFF_FFFF | (isIPv6 ? 1 << 31 : 0) }
+
+        var isIPv6: Bool { raw >> 31 != 0 }
+        var id: Int32 {
+            get { Int32(bitPattern: raw & 0x7FFF_FFFF) }
+            set { raw = raw & 1 << 31 | UInt32(bitPattern: newValue) & 0x7FFF_FFFF }
         }
     }
     /// The IPv6 addresses of records that keep an IPv4 address in one 32-bit word (IP bindings,
@@ -136,8 +149,7 @@ public final class ReplayEngine {
     private struct HostRouteSlot {
         var lastUpdate: Int64
         var address: UInt32
-        /// The PE (31 bits) and, in the top bit, whether the address is IPv6.
-        private var peAndFamily: UInt32
+        private var peAndFamily: FlaggedID
         var observations: Int32 = 1
         /// The next PE's slot for the same IP.
         var next: Int32 = -1
@@ -145,19 +157,19 @@ public final class ReplayEngine {
         init(lastUpdate: Int64, address: UInt32, isIPv6: Bool, pe: Int32) {
             self.lastUpdate = lastUpdate
             self.address = address
-            peAndFamily = UInt32(bitPattern: pe) & 0x7FFF_FFFF | (isIPv6 ? 1 << 31 : 0)
+            peAndFamily = FlaggedID(pe, isIPv6: isIPv6)
         }
 
-        var pe: Int32 { Int32(bitPattern: peAndFamily & 0x7FFF_FFFF) }
-        var isIPv6: Bool { peAndFamily >> 31 != 0 }
+        var pe: Int32 { peAndFamily.id }
+        var isIPv6: Bool { peAndFamily.isIPv6 }
     }
 
     private func ipOf(_ slot: HostRouteSlot) -> IPAddress { address(slot.address, isIPv6: slot.isIPv6) }
     @inline(__always) private func hostSlot(_ slot: Int32, is ip: IPAddress) -> Bool {
         address(hostSlots[Int(slot)].address, isIPv6: hostSlots[Int(slot)].isIPv6, is: ip)
     }
-    /// A host route as one observation point carries it; `op` is -1 while the entry is free.
-    /// `traits` holds the route distinguisher (and PE): interned, the entry is 16 bytes, not 24.
+    /// A host route as one observation point (and add-path id) carries it; `path` is -1 while
+    /// the entry is free. `traits` holds the route distinguisher (and PE), interned.
     private struct HostRIBEntry { var traits: Int32; var slot: Int32; var path: Int32 }
 
     /// An observation point and add-path id, interned for the RIB entries (12 bytes each, not 16):
@@ -753,6 +765,7 @@ public final class ReplayEngine {
         routes[Int(slot)].source = source.packed
         let m = Int(mac)
         let peSeq = summarize(m, pe: pe)!.seq
+        // The source as the slot keeps it, as `announce` reports it.
         var t = Transition(kind: .updated, time: time, mac: mac, pe: pe, source: SourceRef(packed: source.packed))
         t.observation = op
         t.ip = ip
