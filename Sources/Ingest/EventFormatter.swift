@@ -94,13 +94,21 @@ public struct EventFormatter {
                 } else {
                     let start = out.count
                     attributes(&w, event)
-                    attributesText = Array(UnsafeBufferPointer(start: out.base + start, count: out.count - start))
+                    Self.keep(&attributesText, out, from: start)
                     attributesKey = (event.source, event.nextHop, event.attributes)
                 }
             }
         }
         w.close()
         return true
+    }
+
+    /// Copies what was just written from `start` into a cache's text, reusing its storage: most
+    /// routes miss the caches (an UPDATE carries ~1.2 routes), so a new array each time would be
+    /// one allocation per route.
+    private static func keep(_ text: inout [UInt8], _ out: OutputBuffer, from start: Int) {
+        text.removeAll(keepingCapacity: true)
+        text.append(contentsOf: UnsafeBufferPointer(start: out.base + start, count: out.count - start))
     }
 
     private mutating func observation(_ w: inout LineWriter, _ op: ObservationPoint, _ time: Int64, _ source: SourceRef) {
@@ -110,7 +118,7 @@ public struct EventFormatter {
         }
         let start = w.out.count
         formatObservation(&w, op, time, source)
-        observationText = Array(UnsafeBufferPointer(start: w.out.base + start, count: w.out.count - start))
+        Self.keep(&observationText, w.out, from: start)
         observationKey = (time, source, op)
     }
 
