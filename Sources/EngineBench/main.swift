@@ -51,7 +51,6 @@ func run(_ paths: [String], withAnalyzer: Bool) throws -> Measurement {
 }
 
 // --engine-only skips the second pass, so peak RSS is the engine's alone.
-keepLargeTablesInTheirOwnMappings()
 let engineOnlyFlag = CommandLine.arguments.contains("--engine-only")
 let paths = CommandLine.arguments.dropFirst().filter { $0 != "--engine-only" }
 guard !paths.isEmpty else {

@@ -103,9 +103,9 @@ public struct EventFormatter {
         return true
     }
 
-    /// Copies what was just written from `start` into a cache's text, reusing its storage: most
-    /// routes miss the caches (an UPDATE carries ~1.2 routes), so a new array each time would be
-    /// one allocation per route.
+    /// Copies what was just written from `start` into a cache's text, reusing its storage: the
+    /// observation and attribute caches miss for most routes (an UPDATE carries ~1.2), so a new
+    /// array each time would be one allocation per route.
     private static func keep(_ text: inout [UInt8], _ out: OutputBuffer, from start: Int) {
         text.removeAll(keepingCapacity: true)
         text.append(contentsOf: UnsafeBufferPointer(start: out.base + start, count: out.count - start))
@@ -154,8 +154,9 @@ public struct EventFormatter {
         w.ip("peer_ip", op.peerIP)
         w.number("peer_as", UInt64(op.peerAS))
         w.ip("peer_bgp_id", op.peerBGPID)
-        if peerTexts.count == 2 { peerTexts.removeFirst() }
-        peerTexts.append((op, Array(UnsafeBufferPointer(start: w.out.base + start, count: w.out.count - start))))
+        var text = peerTexts.count == 2 ? peerTexts.removeFirst().text : []
+        Self.keep(&text, w.out, from: start)
+        peerTexts.append((op, text))
     }
 
     private func attributes(_ w: inout LineWriter, _ event: RouteEvent) {

@@ -1,14 +1,4 @@
-import CMalloc
 import CPrefetch
-
-/// The engine's tables and the analyzer's evidence log grow in pages of 0.5 MB and more, and the
-/// log frees its pages as they age out. After the first such block is freed glibc raises its
-/// mmap threshold above it and serves the next ones from the heap,
-/// where freed blocks fragment and stay resident; a fixed threshold keeps each block in its own
-/// mapping, returned to the system when freed. Call once, before the tables are built.
-public func keepLargeTablesInTheirOwnMappings() {
-    mallopt(M_MMAP_THRESHOLD, 512 << 10)
-}
 
 /// A growable array stored in fixed-size pages. Appending never copies what is already stored,
 /// so a table of millions of routes grows without the moment at which both the old and the

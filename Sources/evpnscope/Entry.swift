@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Replay
 
 /// Exit statuses are part of the interface (README): 0 ok, 1 findings at or above --fail-on,
 /// 2 usage error, 3 input damaged (results still written).
@@ -22,7 +21,6 @@ struct Evpnscope: ParsableCommand {
 enum Entry {
     static func main() {
         setvbuf(stdout, nil, _IOFBF, 1 << 16)
-        keepLargeTablesInTheirOwnMappings()
         do {
             var command = try Evpnscope.parseAsRoot()
             try command.run()
