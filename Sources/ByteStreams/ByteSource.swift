@@ -104,7 +104,9 @@ public enum ByteSources {
         switch compression {
         case .plain: source = PlainSource(reader: reader, first: first)
         case .gzip: source = GzipSource(reader: reader, first: first)
-        case .bzip2: source = BZip2Source(reader: reader, first: first)
+        case .bzip2:
+            if threaded { return ParallelBZip2Source(reader: reader, first: first) }
+            source = BZip2Source(reader: reader, first: first)
         }
         return threaded && compression != .plain ? ThreadedSource(source) : source
     }

@@ -146,3 +146,111 @@ func truncatedStreamYieldsGoodBytesThenTypedError(_ compression: Compression) th
     #expect(reused > 0)
     #expect(made + reused == 25)
 }
+
+// MARK: bzip2 block by block
+
+/// A single stream of several 900 kB blocks, and the segments its scan finds.
+private func multiBlockFile(_ name: String, bytes: Int = 4_000_000) throws -> (path: String, original: [UInt8], segments: [BZip2Segment]) {
+    let path = temporaryDirectory() + "/" + name
+    let original = pattern(bytes, seed: 7)
+    try writeCompressed(path, [original], .bzip2)
+    let scanner = BZip2BlockScanner(reader: try FileReader(path: path, fingerprint: false), first: [])
+    var segments: [BZip2Segment] = []
+    while let segment = try scanner.next() { segments.append(segment) }
+    return (path, original, segments)
+}
+
+/// The scan finds every block of the stream and its end marker; each block decodes alone to
+/// its part of the data, and the blocks' CRCs fold to the CRC the stream declares.
+@Test func bzip2ScanFindsEveryBlockAndEachDecodesAlone() throws {
+    let (_, original, segments) = try multiBlockFile("blocks.bz2")
+    let decoder = BZip2BlockDecoder()
+    var joined: [UInt8] = [], folded: UInt32 = 0, blocks = 0
+    for segment in segments {
+        switch segment.kind {
+        case .block(let raw, let firstBit, let bitCount, let crc, let level, let terminated):
+            #expect(terminated && level == 9)
+            let output = try #require(decoder.decode([(raw, firstBit, bitCount)], crc: crc, level: level))
+            #expect(output.count <= 900_000)
+            joined += output
+            folded = BZip2Magic.foldStreamCRC(folded, crc)
+            blocks += 1
+        case .streamEnd(let declared):
+            #expect(declared == folded)
+        case .damage(let message):
+            Issue.record("unexpected damage: \(message)")
+        }
+    }
+    #expect(blocks == (original.count + 899_999) / 900_000 || blocks == original.count / 900_000 + 2)
+    #expect(joined == original)
+    if case .streamEnd = segments.last?.kind {} else { Issue.record("the last segment is not the stream end") }
+}
+
+/// A block cut in two by a magic that its own data happened to contain (once in 2^48 bit
+/// positions) decodes in neither half; the source joins the halves and loses nothing.
+@Test func bzip2BlockSplitByFalseMagicIsJoinedAgain() throws {
+    let (path, original, segments) = try multiBlockFile("split.bz2")
+    guard case .block(let raw, let firstBit, let bitCount, let crc, let level, _) = segments[1].kind else {
+        Issue.record("segment 1 is not a block"); return
+    }
+    let cut = bitCount / 3 + 5  // not on a byte boundary
+    let head = BZip2Segment(kind: .block(raw: raw, firstBit: firstBit, bitCount: cut, crc: crc, level: level, terminated: true),
+                            compressedOffset: segments[1].compressedOffset, compressedEnd: segments[1].compressedOffset + Int64((firstBit + cut) / 8), output: nil)
+    let tailStart = firstBit + cut
+    let tail = BZip2Segment(kind: .block(raw: Array(raw[(tailStart / 8)...]), firstBit: tailStart % 8, bitCount: bitCount - cut, crc: 0x1234_5678, level: level, terminated: true),
+                            compressedOffset: head.compressedEnd, compressedEnd: segments[1].compressedEnd, output: nil)
+    let decoder = BZip2BlockDecoder()
+    #expect(decoder.decode([(raw, firstBit, cut)], crc: crc, level: level) == nil)
+
+    final class Replay: BZip2SegmentProducer {
+        var segments: [BZip2Segment]
+        init(_ segments: [BZip2Segment]) { self.segments = segments }
+        func next() throws -> BZip2Segment? { segments.isEmpty ? nil : segments.removeFirst() }
+        var sha256: String? { nil }
+    }
+    let source = ParallelBZip2Source(name: path, segments: Replay([segments[0], head, tail] + segments[2...]))
+    var out: [UInt8] = []
+    while let chunk = try source.next() { out += chunk }
+    #expect(out == original)
+}
+
+/// Damage inside a later block: every earlier block is delivered, then an error naming the
+/// damaged block's compressed offset and the uncompressed offset reached.
+@Test func bzip2CorruptBlockKeepsEarlierBlocks() throws {
+    let (path, original, segments) = try multiBlockFile("corrupt.bz2")
+    var data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+    let third = segments[2]
+    let middle = Int(third.compressedOffset + (third.compressedEnd - third.compressedOffset) / 2)
+    for i in middle..<middle + 16 { data[i] ^= 0xA5 }
+    try Data(data).write(to: URL(fileURLWithPath: path))
+    let (bytes, error) = try readAll(path)
+    let damage = try #require(error)
+    #expect(damage.message.contains("bzip2"))
+    #expect(damage.compressedOffset >= segments[1].compressedOffset && damage.compressedOffset <= middle)
+    #expect(damage.uncompressedOffset == Int64(bytes.count))
+    #expect(bytes.count >= 2 * 800_000 && bytes == Array(original.prefix(bytes.count)))
+}
+
+/// The stream's own CRC is checked against its blocks', and bytes after the last stream that
+/// are not a stream are damage reported after everything before them.
+@Test func bzip2StreamCRCAndTrailingDataAreChecked() throws {
+    let (path, original, _) = try multiBlockFile("crc.bz2", bytes: 1_000_000)
+    let good = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+    var wrongCRC = good
+    wrongCRC[wrongCRC.count - 2] ^= 0x10  // inside the 32-bit stream CRC, before the padding
+    try Data(wrongCRC).write(to: URL(fileURLWithPath: path))
+    let (crcBytes, crcError) = try readAll(path)
+    #expect(crcError?.message.contains("CRC") == true)
+    #expect(crcBytes == original)
+
+    try Data(good + Array("not bzip2".utf8)).write(to: URL(fileURLWithPath: path))
+    let (trailingBytes, trailingError) = try readAll(path)
+    #expect(trailingError?.message.contains("trailing data") == true)
+    #expect(trailingError?.compressedOffset == Int64(good.count))
+    #expect(trailingBytes == original)
+
+    try Data(good + [UInt8](repeating: 0, count: 100)).write(to: URL(fileURLWithPath: path))
+    let (paddedBytes, paddedError) = try readAll(path)
+    #expect(paddedError == nil && paddedBytes == original)
+    #expect(try readAll(path, threaded: false).0 == original)
+}
