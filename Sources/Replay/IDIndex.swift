@@ -122,6 +122,7 @@ private enum BucketMemory {
         if count >= mappedBuckets {
             let address = mmap(nil, count * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             guard let address, address != MAP_FAILED else { fatalError("out of memory: \(count * 8) bytes for an index") }
+            _ = madvise(address, count * 8, 14 /* MADV_HUGEPAGE */)
             return address.bindMemory(to: UInt64.self, capacity: count)
         }
         guard let address = calloc(count, 8) else { fatalError("out of memory: \(count * 8) bytes for an index") }
