@@ -44,10 +44,11 @@ public final class AnalysisWriter {
     public let finalPath: String
     private let temporaryPath: String
     private var database: Database?
-    private var eventStatement: Statement?
-    private var pendingEvents = 0
+    /// Route events and moves on their way to the writer thread.
+    private var rows: RowPipe?
+    private var batch: [RowPipe.Row] = []
+    private static let rowsPerBatch = 1024
     public private(set) var storedEvents = 0
-    public static let eventBatch = 100_000
 
     public init(path: String) throws {
         finalPath = path
@@ -63,6 +64,7 @@ public final class AnalysisWriter {
     }
 
     deinit {
+        rows?.close()
         if database != nil {
             database = nil
             for suffix in ["", "-journal", "-wal", "-shm"] { unlink(temporaryPath + suffix) }
@@ -80,62 +82,32 @@ public final class AnalysisWriter {
     // MARK: Route events (streamed during the run, in large transactions)
 
     public func addEvent(_ event: RouteEvent, observationID: Int32?) throws {
-        if eventStatement == nil {
-            eventStatement = try db.prepare("""
-                INSERT INTO route_events(time_us, input_id, byte_offset, observation_id, event, family, route_type, rd, esi, eth_tag,
-                  mac, ip, prefix, next_hop, seq, sticky, route_targets, originator_id, path_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-        }
-        if pendingEvents == 0 { try db.execute("BEGIN") }
-        var routeType: Int?, rd: String?, esi: String?, tag: UInt32?, mac: String?, ip: String?, prefix: String?
-        switch event.entry.nlri {
-        case .prefix(let p): prefix = p.description
-        case .vpn(let d, let p, _): rd = d.description; prefix = p.description
-        case .evpn(let route):
-            routeType = Int(route.routeType)
-            rd = route.rd?.description
-            switch route {
-            case .macIP(let r): esi = r.esi.description; tag = r.ethernetTag; mac = r.mac.description; ip = r.ip?.description
-            case .ethernetAD(let r): esi = r.esi.description; tag = r.ethernetTag
-            case .inclusiveMulticast(let r): tag = r.ethernetTag; ip = r.originatingIP.description
-            case .ethernetSegment(let r): esi = r.esi.description; ip = r.originatingIP.description
-            case .ipPrefix(let r): esi = r.esi.description; tag = r.ethernetTag; prefix = r.prefix.description
-            case .unknown: break
-            }
-        }
-        let mobility = event.isWithdraw ? nil : event.attributes.macMobility
-        let targets = event.isWithdraw ? nil : event.attributes.routeTargets.map(\.description).joined(separator: " ")
-        try eventStatement!.run(event.time, event.source.input, event.source.offset, observationID, event.isWithdraw ? "withdraw" : "announce",
-                                event.family.description, routeType, rd, esi, tag.map { Int64($0) }, mac, ip, prefix,
-                                event.isWithdraw ? nil : event.nextHop?.description, mobility.map { Int64($0.sequence) },
-                                mobility.map { $0.sticky }, targets, event.attributes.originatorID?.description,
-                                event.entry.pathID.map { Int64($0) })
-        pendingEvents += 1
+        try add(.event(event, observation: observationID))
         storedEvents += 1
-        if pendingEvents >= AnalysisWriter.eventBatch { try db.execute("COMMIT"); pendingEvents = 0 }
     }
 
-    private var moveStatement: Statement?
-
-    /// Streams one move into the moves table (batched with the route events' transactions).
+    /// Streams one move into the moves table (batched with the route events).
     public func addMove(_ t: Transition, bd: Int32, mac: MACAddress) throws {
-        if moveStatement == nil {
-            moveStatement = try db.prepare("""
-                INSERT INTO moves(time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after, tie, wrap, input_id, byte_offset)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-        }
-        if pendingEvents == 0 { try db.execute("BEGIN") }
-        try moveStatement!.run(t.time, bd, mac.description, t.otherPE, t.pe, t.seqBefore, t.seqAfter, t.tie, t.wrap, t.source.input, t.source.offset)
-        pendingEvents += 1
-        if pendingEvents >= AnalysisWriter.eventBatch { try db.execute("COMMIT"); pendingEvents = 0 }
+        try add(.move(t, bd: bd, mac: mac))
     }
 
+    private func add(_ row: RowPipe.Row) throws {
+        if rows == nil { rows = RowPipe(inserter: try EventRowInserter(db: db)); batch.reserveCapacity(Self.rowsPerBatch) }
+        batch.append(row)
+        if batch.count >= Self.rowsPerBatch {
+            let full = batch
+            batch.removeAll(keepingCapacity: true)
+            try rows!.send(full)
+        }
+    }
+
+    /// Hands the last rows to the writer thread, waits for it, and commits them.
     private func flushEvents() throws {
-        if pendingEvents > 0 { try db.execute("COMMIT"); pendingEvents = 0 }
-        eventStatement = nil
-        moveStatement = nil
+        guard let rows else { return }
+        if !batch.isEmpty { try rows.send(batch); batch.removeAll() }
+        defer { rows.close(); self.rows = nil }
+        try rows.drain()
+        try rows.inserter.commitPending()
     }
 
     // MARK: Results
@@ -222,6 +194,9 @@ public final class AnalysisWriter {
     /// Builds the indexes, closes the database and renames it into place.
     public func commit() throws {
         try flushEvents()
+        // Index builds sort on every core (7.1 → 5.0 s for 6.6 M route events on two), and the
+        // planner's statistics come from a sample, not from reading every index whole.
+        try db.execute("PRAGMA threads = \(ProcessInfo.processInfo.activeProcessorCount); PRAGMA analysis_limit = 1000;")
         try db.execute(Schema.indexes)
         try db.execute("ANALYZE")
         database = nil  // closes

@@ -187,3 +187,43 @@ func scenarioFindingsEqualTheirTruth(_ name: String) throws {
     #expect(titles.count == truth.incidents.count, "\(titles)")
     for expected in truth.incidents { #expect(titles.contains { $0.hasPrefix(expected) }, "missing incident \(expected) in \(titles)") }
 }
+
+/// Every route event reaches the route_events table (written on the writer thread, with text
+/// kept by value between rows) exactly as `decode` prints it: the same rows, fields and order.
+@Test func storedRouteEventsMatchTheDecodedEvents() throws {
+    let directory = scratch()
+    _ = try generateDemo(into: directory + "/data", compression: "gz")
+    let input = directory + "/data/dumps/mrt"
+    let analysis = try evpnscope(["analyze", input, "--db", directory + "/a.sqlite", "--report", directory + "/r.md"])
+    #expect(analysis.status == 0, "\(analysis.stderr)")
+    let decoded = try evpnscope(["decode", "--family", "evpn", input])
+    #expect(decoded.status == 0)
+
+    func text(_ value: Any?) -> String {
+        switch value {
+        case let list as [String]: return list.joined(separator: " ")
+        case let number as NSNumber: return number.stringValue
+        case let string as String: return string
+        default: return "-"
+        }
+    }
+    let fields = ["time_us", "offset", "event", "route_type", "rd", "esi", "eth_tag", "mac", "ip", "mm_seq", "route_targets", "originator_id"]
+    var expected: [String] = []
+    for line in decoded.stdout.split(separator: "\n") {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        guard object["family"] as? String == "l2vpn-evpn" else { continue }  // session events
+        var row = fields.map { text(object[$0]) }
+        if row[8] == "-" { row[8] = text(object["originating_ip"]) }  // types 3 and 4 keep it in the ip column
+        if object["event"] as? String == "withdraw" { row[9] = "-"; row[10] = "-"; row[11] = "-" } else if row[10] == "-" { row[10] = "" }
+        row.append(object["event"] as? String == "withdraw" ? "-" : text(object["next_hop"]))
+        expected.append(row.joined(separator: "|"))
+    }
+    let db = try Database(path: directory + "/a.sqlite", readOnly: true)
+    let stored = try db.rows("""
+        SELECT time_us, byte_offset, event, route_type, rd, esi, eth_tag, mac, ip, seq, route_targets, originator_id, next_hop
+        FROM route_events WHERE family = 'l2vpn-evpn' ORDER BY rowid
+        """).map { $0.map { $0 ?? "-" }.joined(separator: "|") }
+    #expect(stored.count == expected.count && stored.count > 1000)
+    let first = stored.indices.first { $0 < expected.count && stored[$0] != expected[$0] }
+    #expect(first == nil, "row \(first ?? 0): stored \(first.map { stored[$0] } ?? "") decoded \(first.map { expected[$0] } ?? "")")
+}

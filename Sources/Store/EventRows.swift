@@ -1,0 +1,209 @@
+import EVPNModel
+import Foundation
+import Replay
+
+/// Inserts route events and moves as rows. Most text columns repeat from one event to the next
+/// (a PE's route distinguisher, next hop and route targets, the zero ESI, the family), so their
+/// text is kept by value instead of being formatted again for each of millions of rows.
+final class EventRowInserter {
+    private let db: Database
+    private let events: Statement
+    private let moves: Statement
+    private var inTransaction = 0
+    static let rowsPerTransaction = 100_000
+
+    private var rdText = TextMemo<RouteDistinguisher>()
+    private var esiText = TextMemo<ESI>()
+    private var addressText = TextMemo<IPAddress>()
+    private var familyText = TextMemo<AddressFamily>()
+    private var targetsText = TextMemo<[ExtendedCommunity]>()
+
+    init(db: Database) throws {
+        self.db = db
+        events = try db.prepare("""
+            INSERT INTO route_events(time_us, input_id, byte_offset, observation_id, event, family, route_type, rd, esi, eth_tag,
+              mac, ip, prefix, next_hop, seq, sticky, route_targets, originator_id, path_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        moves = try db.prepare("""
+            INSERT INTO moves(time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after, tie, wrap, input_id, byte_offset)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+    }
+
+    private func rowAdded() throws {
+        inTransaction += 1
+        if inTransaction >= Self.rowsPerTransaction { try db.execute("COMMIT"); inTransaction = 0 }
+    }
+
+    private func beginIfNeeded() throws { if inTransaction == 0 { try db.execute("BEGIN") } }
+
+    func commitPending() throws {
+        if inTransaction > 0 { try db.execute("COMMIT"); inTransaction = 0 }
+    }
+
+    func insert(_ event: RouteEvent, observationID: Int32?) throws {
+        try beginIfNeeded()
+        let s = events
+        var routeType: Int64?, rd: String?, esi: String?, tag: Int64?, mac: String?, ip: String?, prefix: String?
+        switch event.entry.nlri {
+        case .prefix(let p): prefix = p.description
+        case .vpn(let d, let p, _): rd = rdText[d]; prefix = p.description
+        case .evpn(let route):
+            routeType = Int64(route.routeType)
+            rd = route.rd.map { rdText[$0] }
+            switch route {
+            case .macIP(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag); mac = r.mac.description; ip = r.ip?.description
+            case .ethernetAD(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag)
+            case .inclusiveMulticast(let r): tag = Int64(r.ethernetTag); ip = addressText[r.originatingIP]
+            case .ethernetSegment(let r): esi = esiText[r.esi]; ip = addressText[r.originatingIP]
+            case .ipPrefix(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag); prefix = r.prefix.description
+            case .unknown: break
+            }
+        }
+        let announce = !event.isWithdraw
+        let mobility = announce ? event.attributes.macMobility : nil
+        try s.bind(1, event.time)
+        try s.bind(2, Int64(event.source.input))
+        try s.bind(3, event.source.offset)
+        try s.bind(4, observationID.map(Int64.init))
+        try s.bind(5, text: announce ? "announce" : "withdraw")
+        try s.bind(6, text: familyText[event.family])
+        try s.bind(7, routeType)
+        try s.bind(8, text: rd)
+        try s.bind(9, text: esi)
+        try s.bind(10, tag)
+        try s.bind(11, text: mac)
+        try s.bind(12, text: ip)
+        try s.bind(13, text: prefix)
+        try s.bind(14, text: announce ? event.nextHop.map { addressText[$0] } : nil)
+        try s.bind(15, mobility.map { Int64($0.sequence) })
+        try s.bind(16, mobility.map { $0.sticky ? 1 : 0 })
+        try s.bind(17, text: announce ? targetsText.text(for: event.attributes.extendedCommunities) {
+            $0.compactMap { $0.isRouteTarget ? RouteTarget(raw: $0.raw).description : nil }.joined(separator: " ")
+        } : nil)
+        try s.bind(18, text: event.attributes.originatorID.map { addressText[$0] })
+        try s.bind(19, event.entry.pathID.map { Int64($0) })
+        try s.insert()
+        try rowAdded()
+    }
+
+    func insert(move t: Transition, bd: Int32, mac: MACAddress) throws {
+        try beginIfNeeded()
+        let s = moves
+        try s.bind(1, t.time)
+        try s.bind(2, Int64(bd))
+        try s.bind(3, text: mac.description)
+        try s.bind(4, Int64(t.otherPE))
+        try s.bind(5, Int64(t.pe))
+        try s.bind(6, Int64(t.seqBefore))
+        try s.bind(7, Int64(t.seqAfter))
+        try s.bind(8, t.tie ? 1 : 0)
+        try s.bind(9, t.wrap ? 1 : 0)
+        try s.bind(10, Int64(t.source.input))
+        try s.bind(11, t.source.offset)
+        try s.insert()
+        try rowAdded()
+    }
+}
+
+/// Text of values that recur, up to a bound (then it starts over: memory stays flat however many
+/// distinct values a run sees).
+struct TextMemo<Key: Hashable> {
+    private var texts: [Key: String] = [:]
+    private static var limit: Int { 4096 }
+
+    subscript(key: Key) -> String where Key: CustomStringConvertible {
+        mutating get { text(for: key) { $0.description } }
+    }
+
+    mutating func text(for key: Key, _ make: (Key) -> String) -> String {
+        if let known = texts[key] { return known }
+        if texts.count >= Self.limit { texts.removeAll(keepingCapacity: true) }
+        let text = make(key)
+        texts[key] = text
+        return text
+    }
+}
+
+/// Rows handed to a thread of their own in batches, so formatting and SQLite's work overlap the
+/// replay instead of adding to it. One thread touches the database at a time: the caller only
+/// after `drain()`.
+final class RowPipe: @unchecked Sendable {
+    enum Row {
+        case event(RouteEvent, observation: Int32?)
+        case move(Transition, bd: Int32, mac: MACAddress)
+    }
+
+    private let condition = NSCondition()
+    private var queue: [[Row]] = []
+    private var writing = false
+    private var closed = false
+    private var failure: Error?
+    private let capacity = 2
+    let inserter: EventRowInserter
+    private var started = false
+
+    init(inserter: EventRowInserter) { self.inserter = inserter }
+
+    private func start() {
+        started = true
+        Thread { [self] in
+            while true {
+                condition.lock()
+                while queue.isEmpty && !closed { condition.wait() }
+                if queue.isEmpty { condition.unlock(); return }
+                let rows = queue.removeFirst()
+                writing = true
+                let failed = failure != nil
+                condition.broadcast()
+                condition.unlock()
+                var error: Error?
+                if !failed {
+                    do {
+                        for row in rows {
+                            switch row {
+                            case .event(let event, let observation): try inserter.insert(event, observationID: observation)
+                            case .move(let move, let bd, let mac): try inserter.insert(move: move, bd: bd, mac: mac)
+                            }
+                        }
+                    } catch let caught { error = caught }
+                }
+                condition.lock()
+                if let error, failure == nil { failure = error }
+                writing = false
+                condition.broadcast()
+                condition.unlock()
+            }
+        }.start()
+    }
+
+    /// Queues a batch, waiting while the writer is `capacity` batches behind; throws the
+    /// writer's first error.
+    func send(_ rows: [Row]) throws {
+        if !started { start() }
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.count >= capacity && failure == nil { condition.wait() }
+        if let failure { throw failure }
+        queue.append(rows)
+        condition.broadcast()
+    }
+
+    /// Waits until every queued row is written; the database is then the caller's again.
+    func drain() throws {
+        condition.lock()
+        defer { condition.unlock() }
+        while !queue.isEmpty || writing { condition.wait() }
+        if let failure { throw failure }
+    }
+
+    /// Lets the thread finish what is queued and end (it holds the pipe until then).
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        while started && (writing || !queue.isEmpty) { condition.wait() }
+        condition.unlock()
+    }
+}
