@@ -123,7 +123,17 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     public var description: String {
         if !isIPv6 {
             let v = v4
-            return "\(v >> 24).\(v >> 16 & 0xFF).\(v >> 8 & 0xFF).\(v & 0xFF)"
+            return String(unsafeUninitializedCapacity: 15) { text in
+                var n = 0
+                for shift in [24, 16, 8, 0] as [UInt32] {
+                    let octet = UInt8(truncatingIfNeeded: v >> shift)
+                    if shift != 24 { text[n] = 46; n += 1 }
+                    if octet >= 100 { text[n] = 48 + octet / 100; n += 1 }
+                    if octet >= 10 { text[n] = 48 + octet / 10 % 10; n += 1 }
+                    text[n] = 48 + octet % 10; n += 1
+                }
+                return n
+            }
         }
         var words: [UInt16] = []
         for i in 0..<4 { words.append(UInt16(truncatingIfNeeded: high >> UInt64(48 - 16 * i))) }

@@ -14,7 +14,10 @@ public final class Database {
     let handle: OpaquePointer
     public let path: String
 
+    private static let configured: Void = { _ = evpnscope_sqlite_without_memory_statistics() }()
+
     public init(path: String, readOnly: Bool = false) throws {
+        Self.configured
         self.path = path
         var db: OpaquePointer?
         // No connection is used by two threads at once (the row writer hands it back before the
