@@ -70,6 +70,9 @@ final class BZip2BlockScanner: BZip2SegmentProducer {
     private var level: UInt8 = 9
     private var scanFrom = 0
     private var finished = false
+    /// A block holds at most 900 kB before compression, and bzip2 expands incompressible
+    /// data by a few per cent at most.
+    static let largestBlock: Int64 = 2 << 20
 
     init(reader: FileReader, first: [UInt8]) {
         self.reader = reader
@@ -130,6 +133,11 @@ final class BZip2BlockScanner: BZip2SegmentProducer {
                 discard(before: found / 8)
                 scanFrom = 0
                 return segment
+            }
+            if end - start / 8 > Self.largestBlock {
+                // No block compresses this badly: damage, not a block to keep in memory whole.
+                finished = true
+                return block(from: start, to: end * 8, crc: crc, terminated: true)
             }
             if try !readMore() {
                 finished = true

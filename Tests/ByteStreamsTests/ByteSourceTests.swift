@@ -254,3 +254,20 @@ private func multiBlockFile(_ name: String, bytes: Int = 4_000_000) throws -> (p
     #expect(paddedError == nil && paddedBytes == original)
     #expect(try readAll(path, threaded: false).0 == original)
 }
+
+/// A block magic followed by megabytes that never reach another magic is damage once it is
+/// larger than any block can be, not a block the scan keeps reading into memory.
+@Test func bzip2RunawayBlockIsDamage() throws {
+    let path = temporaryDirectory() + "/runaway.bz2"
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    var noise = [UInt8](repeating: 0, count: 3 << 20)
+    for i in noise.indices {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        noise[i] = UInt8(truncatingIfNeeded: state >> 56)
+    }
+    try Data(Array("BZh9".utf8) + [0x31, 0x41, 0x59, 0x26, 0x53, 0x59] + noise).write(to: URL(fileURLWithPath: path))
+    let (bytes, error) = try readAll(path)
+    #expect(bytes.isEmpty)
+    #expect(error?.message.contains("corrupt block") == true, "\(String(describing: error))")
+    #expect(error?.compressedOffset == 4)
+}
