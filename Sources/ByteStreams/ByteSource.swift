@@ -92,8 +92,9 @@ public enum ByteSources {
     public static let chunkSize = 1 << 18
 
     /// Opens `path` ("-" for stdin), detects its compression and, unless `threaded` is false,
-    /// decompresses on a background thread ahead of the caller; `fingerprint` computes the
-    /// file's SHA-256 as it is read.
+    /// decompresses on a background thread ahead of the caller (bzip2: on the block decoder
+    /// pool); `fingerprint` computes the file's SHA-256 as it is read. Unthreaded sources, used
+    /// to probe each file's first record at set-up, start no thread at all.
     public static func open(_ path: String, threaded: Bool = true, fingerprint: Bool = true) throws -> ChunkSource {
         let reader = try FileReader(path: path, fingerprint: fingerprint)
         var first = [UInt8](repeating: 0, count: 64 * 1024)
