@@ -126,6 +126,15 @@ public final class Statement {
         if result != SQLITE_OK { throw DatabaseError(message: "bind \(index): \(database.lastError)") }
     }
 
+    /// Text SQLite reads in place (SQLITE_STATIC): it must stay unchanged until the statement
+    /// has run and every column has been bound anew.
+    public func bind(_ index: Int32, stableText value: UnsafeBufferPointer<UInt8>?) throws {
+        guard let value else { return try bind(index, nil) }
+        guard let base = value.baseAddress, !value.isEmpty else { return try bind(index, text: "") }
+        let result = base.withMemoryRebound(to: CChar.self, capacity: value.count) { sqlite3_bind_text(statement, index, $0, Int32(value.count), nil) }
+        if result != SQLITE_OK { throw DatabaseError(message: "bind \(index): \(database.lastError)") }
+    }
+
     /// Runs the bound INSERT and readies the statement for the next row.
     public func insert() throws {
         let result = sqlite3_step(statement)

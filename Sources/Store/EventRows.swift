@@ -42,22 +42,34 @@ final class EventRowInserter {
         if inTransaction > 0 { try db.execute("COMMIT"); inTransaction = 0 }
     }
 
+    private var macColumn = StableText(), ipColumn = StableText(), prefixColumn = StableText(), moveMACColumn = StableText()
+    private static let announceText = UnsafeBufferPointer(StableText.copy("announce"))
+    private static let withdrawText = UnsafeBufferPointer(StableText.copy("withdraw"))
+
+    deinit {
+        for column in [macColumn, ipColumn, prefixColumn, moveMACColumn] { column.release() }
+        rdText.release(); esiText.release(); addressText.release(); familyText.release(); targetsText.release()
+    }
+
     func insert(_ event: RouteEvent, observationID: Int32?) throws {
         try beginIfNeeded()
+        rdText.startRow(); esiText.startRow(); addressText.startRow(); familyText.startRow(); targetsText.startRow()
         let s = events
-        var routeType: Int64?, rd: String?, esi: String?, tag: Int64?, mac: String?, ip: String?, prefix: String?
+        typealias Text = UnsafeBufferPointer<UInt8>
+        var routeType: Int64?, rd: Text?, esi: Text?, tag: Int64?, mac: Text?, ip: Text?, prefix: Text?
         switch event.entry.nlri {
-        case .prefix(let p): prefix = p.description
-        case .vpn(let d, let p, _): rd = rdText[d]; prefix = p.description
+        case .prefix(let p): prefix = prefixColumn.hold(p.description)
+        case .vpn(let d, let p, _): rd = rdText[d]; prefix = prefixColumn.hold(p.description)
         case .evpn(let route):
             routeType = Int64(route.routeType)
             rd = route.rd.map { rdText[$0] }
             switch route {
-            case .macIP(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag); mac = r.mac.description; ip = r.ip?.description
+            case .macIP(let r):
+                esi = esiText[r.esi]; tag = Int64(r.ethernetTag); mac = macColumn.hold(r.mac.description); ip = ipColumn.hold(r.ip?.description)
             case .ethernetAD(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag)
             case .inclusiveMulticast(let r): tag = Int64(r.ethernetTag); ip = addressText[r.originatingIP]
             case .ethernetSegment(let r): esi = esiText[r.esi]; ip = addressText[r.originatingIP]
-            case .ipPrefix(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag); prefix = r.prefix.description
+            case .ipPrefix(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag); prefix = prefixColumn.hold(r.prefix.description)
             case .unknown: break
             }
         }
@@ -67,22 +79,22 @@ final class EventRowInserter {
         try s.bind(2, Int64(event.source.input))
         try s.bind(3, event.source.offset)
         try s.bind(4, observationID.map(Int64.init))
-        try s.bind(5, text: announce ? "announce" : "withdraw")
-        try s.bind(6, text: familyText[event.family])
+        try s.bind(5, stableText: announce ? Self.announceText : Self.withdrawText)
+        try s.bind(6, stableText: familyText[event.family])
         try s.bind(7, routeType)
-        try s.bind(8, text: rd)
-        try s.bind(9, text: esi)
+        try s.bind(8, stableText: rd)
+        try s.bind(9, stableText: esi)
         try s.bind(10, tag)
-        try s.bind(11, text: mac)
-        try s.bind(12, text: ip)
-        try s.bind(13, text: prefix)
-        try s.bind(14, text: announce ? event.nextHop.map { addressText[$0] } : nil)
+        try s.bind(11, stableText: mac)
+        try s.bind(12, stableText: ip)
+        try s.bind(13, stableText: prefix)
+        try s.bind(14, stableText: announce ? event.nextHop.map { addressText[$0] } : nil)
         try s.bind(15, mobility.map { Int64($0.sequence) })
         try s.bind(16, mobility.map { $0.sticky ? 1 : 0 })
-        try s.bind(17, text: announce ? targetsText.text(for: event.attributes.extendedCommunities) {
+        try s.bind(17, stableText: announce ? targetsText.text(for: event.attributes.extendedCommunities) {
             $0.compactMap { $0.isRouteTarget ? RouteTarget(raw: $0.raw).description : nil }.joined(separator: " ")
         } : nil)
-        try s.bind(18, text: event.attributes.originatorID.map { addressText[$0] })
+        try s.bind(18, stableText: event.attributes.originatorID.map { addressText[$0] })
         try s.bind(19, event.entry.pathID.map { Int64($0) })
         try s.insert()
         try rowAdded()
@@ -93,7 +105,7 @@ final class EventRowInserter {
         let s = moves
         try s.bind(1, t.time)
         try s.bind(2, Int64(bd))
-        try s.bind(3, text: mac.description)
+        try s.bind(3, stableText: moveMACColumn.hold(mac.description))
         try s.bind(4, Int64(t.otherPE))
         try s.bind(5, Int64(t.pe))
         try s.bind(6, Int64(t.seqBefore))
@@ -107,23 +119,59 @@ final class EventRowInserter {
     }
 }
 
-/// Text of values that recur, up to a bound (then it starts over: memory stays flat however many
-/// distinct values a run sees).
+/// Text of values that recur, up to a bound, in memory that stays put until `startRow` lets
+/// it go: SQLite reads it in place, without copying each bound value (SQLITE_STATIC). It starts
+/// over past the bound, so memory stays flat however many distinct values a run sees.
 struct TextMemo<Key: Hashable> {
-    private var texts: [Key: String] = [:]
+    private var texts: [Key: UnsafeBufferPointer<UInt8>] = [:]
     private static var limit: Int { 4096 }
 
-    subscript(key: Key) -> String where Key: CustomStringConvertible {
+    /// Called before a row binds anything: only then may earlier texts be released.
+    mutating func startRow() {
+        guard texts.count >= Self.limit else { return }
+        release()
+    }
+
+    mutating func release() {
+        for text in texts.values { text.deallocate() }
+        texts.removeAll(keepingCapacity: true)
+    }
+
+    subscript(key: Key) -> UnsafeBufferPointer<UInt8> where Key: CustomStringConvertible {
         mutating get { text(for: key) { $0.description } }
     }
 
-    mutating func text(for key: Key, _ make: (Key) -> String) -> String {
+    mutating func text(for key: Key, _ make: (Key) -> String) -> UnsafeBufferPointer<UInt8> {
         if let known = texts[key] { return known }
-        if texts.count >= Self.limit { texts.removeAll(keepingCapacity: true) }
-        let text = make(key)
+        let text = UnsafeBufferPointer(StableText.copy(make(key)))
         texts[key] = text
         return text
     }
+}
+
+/// One column's text for the current row, in a buffer reused from row to row.
+struct StableText {
+    private var buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 64)
+
+    static func copy(_ text: String) -> UnsafeMutableBufferPointer<UInt8> {
+        let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(text.utf8.count, 1))
+        _ = bytes.initialize(from: text.utf8)
+        return UnsafeMutableBufferPointer(rebasing: bytes[0..<text.utf8.count])
+    }
+
+    /// `text` in the buffer (grown when needed); valid until the next call.
+    mutating func hold(_ text: String?) -> UnsafeBufferPointer<UInt8>? {
+        guard let text else { return nil }
+        let count = text.utf8.count
+        if count > buffer.count {
+            buffer.deallocate()
+            buffer = .allocate(capacity: count)
+        }
+        _ = buffer.initialize(from: text.utf8)
+        return UnsafeBufferPointer(rebasing: buffer[0..<count])
+    }
+
+    func release() { buffer.deallocate() }
 }
 
 /// Rows handed to a thread of their own in batches, so formatting and SQLite's work overlap the
