@@ -37,14 +37,14 @@ bench: build
 	$(SWIFT) build -c release --product evpnscope-enginebench
 	python3 scripts/bench.py
 
-# libFuzzer targets for the MRT reader, BMP reader, UPDATE decoder and EVPN NLRI decoder, seeded
-# from real dumps; FUZZ_SECONDS per target. Crashes land in Fuzz/crashes/.
+# libFuzzer targets for the MRT reader, BMP reader, UPDATE decoder, EVPN NLRI decoder and the
+# bzip2 block decoder, seeded from real dumps; FUZZ_SECONDS per target. Crashes land in Fuzz/crashes/.
 FUZZ_SECONDS ?= 300
 fuzz: build
 	Fuzz/build.sh
 	python3 Fuzz/seed.py
 	mkdir -p Fuzz/crashes
-	for t in update evpn mrt bmp; do \
+	for t in update evpn mrt bmp bzip2; do \
 	  .build-fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -rss_limit_mb=2048 -timeout=10 \
 	    -print_final_stats=1 -artifact_prefix=Fuzz/crashes/$$t- .build-fuzz/corpus/$$t 2>&1 | grep -E "Done|ERROR|SUMMARY|number_of_executed_units"; \
 	done

@@ -16,7 +16,7 @@ module ByteStreams Sources/ByteStreams/*.swift
 module MRT Sources/MRT/*.swift
 module BMP Sources/BMP/*.swift
 libs=("$out/libMRT.a" "$out/libBMP.a" "$out/libByteStreams.a" "$out/libBGPWire.a" "$out/libEVPNModel.a" -lz -lbz2)
-for target in Update EVPN MRT BMP; do
+for target in Update EVPN MRT BMP BZip2; do
   swiftc "${flags[@]}" -module-name "Fuzz$target" "Fuzz/Fuzz$target.swift" "${libs[@]}" -o "$out/fuzz-$(echo $target | tr A-Z a-z)"
 done
 echo "built: $(ls $out/fuzz-* | tr '\n' ' ')"

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Seeds the fuzz corpora from real bytes: the generator's demo dumps (plain) and the public
 MRT samples, split into whole streams, single records, BGP messages and EVPN NLRI."""
-import glob, os, struct, subprocess, sys
+import bz2, glob, os, random, struct, subprocess, sys
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 out = os.path.join(root, ".build-fuzz", "corpus")
 data = os.path.join(root, ".build-fuzz", "seed-data")
 subprocess.run([os.path.join(root, ".build/release/evpnscope"), "generate", os.path.join(root, "datasets/scenarios/demo.json"),
                 "--out", data, "--compression", "plain"], check=True, stdout=subprocess.DEVNULL)
-for name in ("mrt", "bmp", "update", "evpn"):
+for name in ("mrt", "bmp", "update", "evpn", "bzip2"):
     os.makedirs(os.path.join(out, name), exist_ok=True)
 
 def save(kind, index, blob):
@@ -51,4 +51,13 @@ while pos + 6 <= len(bmp) and k < 300:
     length = struct.unpack(">I", bmp[pos + 1:pos + 5])[0]
     save("bmp", k, bmp[pos:pos + length]); k += 1
     pos += length
+# bzip2: real dump bytes at several block sizes, concatenated streams, an empty stream, a cut one.
+sample = open(mrt_files[0], "rb").read()[:40000]
+rng = random.Random(7)
+noise = bytes(rng.getrandbits(8) for _ in range(3000))
+streams = [bz2.compress(sample, 1), bz2.compress(sample[:5000], 9) + bz2.compress(b"", 9), bz2.compress(noise, 1),
+           bz2.compress(sample[:2000]) + bz2.compress(sample[2000:4000]), bz2.compress(sample[:8000])[:-7],
+           bz2.compress(b"\x00" * 60000, 1)]
+for i, blob in enumerate(streams):
+    save("bzip2", i, blob[:65536])
 print(f"corpus: {sum(len(os.listdir(os.path.join(out, d))) for d in os.listdir(out))} seeds in {out}")
