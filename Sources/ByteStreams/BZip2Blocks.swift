@@ -28,6 +28,12 @@ struct BZip2Segment {
     var output: [UInt8]?
 }
 
+/// What damage the bzip2 source reports, worded once.
+enum BZip2Damage {
+    static let truncated = "bzip2: stream truncated, expected more compressed data"
+    static let trailingData = "bzip2: trailing data after the last stream is not a bzip2 stream"
+}
+
 enum BZip2Magic {
     static let block: UInt64 = 0x3141_5926_5359
     static let streamEnd: UInt64 = 0x1772_4538_5090
@@ -164,7 +170,7 @@ final class BZip2BlockScanner: BZip2SegmentProducer {
             while true {
                 if window.contains(where: { $0 != 0 }) {
                     finished = true
-                    return BZip2Segment(kind: .damage("bzip2: trailing data after the last stream is not a bzip2 stream"), compressedOffset: start, compressedEnd: start, output: nil)
+                    return BZip2Segment(kind: .damage(BZip2Damage.trailingData), compressedOffset: start, compressedEnd: start, output: nil)
                 }
                 discard(before: end)
                 if try !readMore() { finished = true; return nil }
@@ -194,7 +200,7 @@ final class BZip2BlockScanner: BZip2SegmentProducer {
 
     private func truncated(at bit: Int64) -> BZip2Segment {
         finished = true
-        return BZip2Segment(kind: .damage("bzip2: stream truncated, expected more compressed data"), compressedOffset: bit / 8, compressedEnd: end, output: nil)
+        return BZip2Segment(kind: .damage(BZip2Damage.truncated), compressedOffset: bit / 8, compressedEnd: end, output: nil)
     }
 
     /// The first block or end magic starting at or after absolute bit `from` within the
@@ -372,6 +378,8 @@ final class BZip2Delivery: @unchecked Sendable {
     let capacity: Int
     init(capacity: Int) { self.capacity = capacity }
 
+    var isCancelled: Bool { condition.lock(); defer { condition.unlock() }; return cancelled }
+
     func store(_ segment: BZip2Segment, at index: Int) {
         condition.lock()
         if !cancelled { done[index] = segment }
@@ -430,14 +438,16 @@ final class BZip2DecoderPool: @unchecked Sendable {
     }
 }
 
-extension BZip2Delivery {
-    var isCancelled: Bool { condition.lock(); defer { condition.unlock() }; return cancelled }
-}
-
-/// Decompresses a bzip2 file block by block on the decoder pool, delivering the blocks' bytes
-/// in file order through a bounded window of blocks in flight.
-final class ParallelBZip2Source: ChunkSource {
-    private let shared: BZip2Delivery
+/// Decompresses a bzip2 file block by block, delivering the blocks' bytes in file order: on
+/// the decoder pool through a bounded window of blocks in flight, or, unthreaded, each block on
+/// the caller's thread as it is reached.
+final class BZip2Source: ChunkSource {
+    /// Where the next segment comes from.
+    private enum Feed {
+        case pool(BZip2Delivery)
+        case inline(BZip2SegmentProducer, BZip2BlockDecoder)
+    }
+    private let feed: Feed
     let name: String
     var compression: Compression { .bzip2 }
     private(set) var compressedOffset: Int64 = 0
@@ -449,16 +459,17 @@ final class ParallelBZip2Source: ChunkSource {
     /// Segments taken ahead while mending a block a false magic had split.
     private var borrowed: [BZip2Segment] = []
 
-    convenience init(reader: FileReader, first: [UInt8]) {
-        self.init(name: reader.name, segments: BZip2BlockScanner(reader: reader, first: first))
+    convenience init(reader: FileReader, first: [UInt8], threaded: Bool) {
+        self.init(name: reader.name, segments: BZip2BlockScanner(reader: reader, first: first), pool: threaded ? .shared : nil)
     }
 
-    /// `segments` is read on a thread of its own and nowhere else.
-    init(name: String, segments: BZip2SegmentProducer, pool: BZip2DecoderPool = .shared) {
+    /// With a pool, `segments` is read on a thread of its own and nowhere else.
+    init(name: String, segments: BZip2SegmentProducer, pool: BZip2DecoderPool?) {
         self.name = name
+        guard let pool else { feed = .inline(segments, BZip2BlockDecoder()); return }
         // One block in work per decoder and one ready for the consumer: each costs ~1 MB.
-        shared = BZip2Delivery(capacity: pool.threads + 1)
-        let shared = self.shared
+        let shared = BZip2Delivery(capacity: pool.threads + 1)
+        feed = .pool(shared)
         final class ScannerBox: @unchecked Sendable { let scanner: BZip2SegmentProducer; init(_ s: BZip2SegmentProducer) { scanner = s } }
         let box = ScannerBox(segments)
         Thread {
@@ -490,25 +501,35 @@ final class ParallelBZip2Source: ChunkSource {
     }
 
     deinit {
+        guard case .pool(let shared) = feed else { return }
         shared.condition.lock(); shared.cancelled = true; shared.done.removeAll(); shared.condition.broadcast(); shared.condition.unlock()
     }
 
-    /// The next segment in file order, waiting for its worker; nil after the last.
+    /// The next segment in file order, decoded; nil after the last.
     private func take() throws -> BZip2Segment? {
         if !borrowed.isEmpty { return borrowed.removeFirst() }
-        shared.condition.lock()
-        defer { shared.condition.unlock() }
-        while shared.done[shared.delivered] == nil && !(shared.scanFinished && shared.delivered == shared.scanned) {
-            shared.condition.wait()
+        switch feed {
+        case .inline(let scanner, let decoder):
+            guard var segment = try scanner.next() else { sha256 = scanner.sha256; return nil }
+            if case .block(let raw, let firstBit, let bitCount, let crc, let level, _) = segment.kind {
+                segment.output = decoder.decode([(raw, firstBit, bitCount)], crc: crc, level: level)
+            }
+            return segment
+        case .pool(let shared):
+            shared.condition.lock()
+            defer { shared.condition.unlock() }
+            while shared.done[shared.delivered] == nil && !(shared.scanFinished && shared.delivered == shared.scanned) {
+                shared.condition.wait()
+            }
+            guard let segment = shared.done.removeValue(forKey: shared.delivered) else {
+                sha256 = shared.sha256
+                if let error = shared.scanError { shared.scanError = nil; throw error }
+                return nil
+            }
+            shared.delivered += 1
+            shared.condition.broadcast()
+            return segment
         }
-        guard let segment = shared.done.removeValue(forKey: shared.delivered) else {
-            sha256 = shared.sha256
-            if let error = shared.scanError { shared.scanError = nil; throw error }
-            return nil
-        }
-        shared.delivered += 1
-        shared.condition.broadcast()
-        return segment
     }
 
     private func damage(_ message: String, at offset: Int64) -> StreamError {
@@ -534,11 +555,11 @@ final class ParallelBZip2Source: ChunkSource {
             case .block(_, _, _, let crc, _, let terminated):
                 guard let output = try segment.output ?? mend(segment) else {
                     finished = true
-                    throw damage(terminated ? "bzip2: corrupt block (data or CRC check failed)" : "bzip2: stream truncated, expected more compressed data",
+                    throw damage(terminated ? "bzip2: corrupt block (data or CRC check failed)" : BZip2Damage.truncated,
                                  at: segment.compressedOffset)
                 }
                 streamCRC = BZip2Magic.foldStreamCRC(streamCRC, crc)
-                if !terminated { pending = damage("bzip2: stream truncated, expected more compressed data", at: compressedOffset) }
+                if !terminated { pending = damage(BZip2Damage.truncated, at: compressedOffset) }
                 producedBase += Int64(output.count)
                 if output.isEmpty { continue }
                 return output
@@ -554,6 +575,7 @@ final class ParallelBZip2Source: ChunkSource {
         var parts = [(raw: raw, firstBit: firstBit, bitCount: bitCount)]
         var taken: [BZip2Segment] = []
         defer { borrowed = taken + borrowed }
+        let decoder = BZip2BlockDecoder()
         for _ in 0..<8 {
             guard let following = try take() else { return nil }
             guard case .block(let nextRaw, let nextFirst, let nextCount, _, _, let terminated) = following.kind else {
@@ -561,8 +583,8 @@ final class ParallelBZip2Source: ChunkSource {
             }
             taken.append(following)
             parts.append((nextRaw, nextFirst, nextCount))
-            if let output = BZip2BlockDecoder().decode(parts.map { ($0.raw, $0.firstBit, $0.bitCount) }, crc: crc, level: level) {
-                if !terminated { pending = damage("bzip2: stream truncated, expected more compressed data", at: following.compressedEnd) }
+            if let output = decoder.decode(parts, crc: crc, level: level) {
+                if !terminated { pending = damage(BZip2Damage.truncated, at: following.compressedEnd) }
                 compressedOffset = following.compressedEnd
                 taken.removeAll()
                 return output

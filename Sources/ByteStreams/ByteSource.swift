@@ -105,9 +105,7 @@ public enum ByteSources {
         switch compression {
         case .plain: source = PlainSource(reader: reader, first: first)
         case .gzip: source = GzipSource(reader: reader, first: first)
-        case .bzip2:
-            if threaded { return ParallelBZip2Source(reader: reader, first: first) }
-            source = BZip2Source(reader: reader, first: first)
+        case .bzip2: return BZip2Source(reader: reader, first: first, threaded: threaded)
         }
         return threaded && compression != .plain ? ThreadedSource(source) : source
     }
@@ -142,7 +140,7 @@ final class PlainSource: ChunkSource {
     }
 }
 
-/// Compressed input refilled from the file; shared by the gzip and bzip2 sources.
+/// Compressed input refilled from the file, for the gzip source.
 struct CompressedInput {
     var buffer = [UInt8](repeating: 0, count: 256 * 1024)
     var start = 0, end = 0
@@ -236,87 +234,6 @@ final class GzipSource: ChunkSource {
                 let message = stream.msg.map { String(cString: $0) } ?? "code \(result)"
                 inflateEnd(&stream); inStream = false
                 return try deliver(damage("gzip: corrupt data (\(message))", filled))
-            }
-        }
-        producedBase += Int64(filled)
-        if filled == 0 { return nil }
-        if filled < out.count { out.removeSubrange(filled...) }
-        return out
-    }
-}
-
-final class BZip2Source: ChunkSource {
-    var sha256: String? { reader.atEnd ? reader.hasher?.hexDigest() : nil }
-    let reader: FileReader
-    var input = CompressedInput()
-    var stream = bz_stream()
-    var finished = false
-    var inStream = false
-    var consumedCompressed: Int64 = 0
-    var producedBase: Int64 = 0
-    var pending: StreamError?
-    var name: String { reader.name }
-    var compression: Compression { .bzip2 }
-    var compressedOffset: Int64 { consumedCompressed }
-
-    init(reader: FileReader, first: [UInt8]) { self.reader = reader; input.load(first) }
-    deinit { if inStream { BZ2_bzDecompressEnd(&stream) } }
-
-    private func damage(_ message: String, _ filled: Int) -> StreamError {
-        StreamError(file: name, compressedOffset: consumedCompressed, uncompressedOffset: producedBase + Int64(filled), message: message)
-    }
-
-    func next() throws -> [UInt8]? {
-        if let pending { self.pending = nil; throw pending }
-        if finished { return nil }
-        var out = [UInt8](repeating: 0, count: ByteSources.chunkSize)
-        var filled = 0
-        func deliver(_ error: StreamError) throws -> [UInt8]? {
-            finished = true
-            if filled > 0 { out.removeSubrange(filled...); pending = error; producedBase += Int64(filled); return out }
-            throw error
-        }
-        while filled < out.count {
-            try input.refill(from: reader)
-            if !inStream {
-                if input.available == 0 { finished = true; break }
-                if input.buffer[input.start] != 0x42 {
-                    if input.buffer[input.start..<input.end].allSatisfy({ $0 == 0 }) {
-                        consumedCompressed += Int64(input.available); input.start = input.end; continue
-                    }
-                    return try deliver(damage("bzip2: trailing data after the last stream is not a bzip2 stream", filled))
-                }
-                stream = bz_stream()
-                guard BZ2_bzDecompressInit(&stream, 0, 0) == BZ_OK else { return try deliver(damage("bzip2: init failed", filled)) }
-                inStream = true
-            }
-            if input.available == 0 && input.atEOF {
-                return try deliver(damage("bzip2: stream truncated, expected more compressed data", filled))
-            }
-            let (before, available) = (input.start, input.available)
-            var produced = filled
-            let result: Int32 = input.buffer.withUnsafeMutableBytes { inBuf in
-                out.withUnsafeMutableBytes { outBuf in
-                    stream.next_in = (inBuf.baseAddress! + before).assumingMemoryBound(to: CChar.self)
-                    stream.avail_in = UInt32(available)
-                    stream.next_out = (outBuf.baseAddress! + produced).assumingMemoryBound(to: CChar.self)
-                    stream.avail_out = UInt32(outBuf.count - produced)
-                    let r = BZ2_bzDecompress(&stream)
-                    produced = outBuf.count - Int(stream.avail_out)
-                    return r
-                }
-            }
-            filled = produced
-            input.start += available - Int(stream.avail_in)
-            consumedCompressed += Int64(input.start - before)
-            switch result {
-            case BZ_STREAM_END:
-                BZ2_bzDecompressEnd(&stream); inStream = false
-            case BZ_OK:
-                continue
-            default:
-                BZ2_bzDecompressEnd(&stream); inStream = false
-                return try deliver(damage("bzip2: corrupt data (code \(result))", filled))
             }
         }
         producedBase += Int64(filled)

@@ -42,6 +42,20 @@ public struct MACAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
 /// The lower-case ASCII hex digit of a nibble (0...15).
 @inline(__always) public func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
 
+/// Writes `address` as a dotted quad at `p` (at most 15 bytes) and returns its length: the
+/// one IPv4 text of `IPAddress.description` and of the event formatter.
+@inlinable public func writeDottedQuad(_ address: UInt32, to p: UnsafeMutablePointer<UInt8>) -> Int {
+    var n = 0
+    for shift: UInt32 in [24, 16, 8, 0] {
+        let octet = UInt8(truncatingIfNeeded: address >> shift)
+        if shift != 24 { p[n] = 46; n += 1 }
+        if octet >= 100 { p[n] = 48 + octet / 100; n += 1 }
+        if octet >= 10 { p[n] = 48 + octet / 10 % 10; n += 1 }
+        p[n] = 48 + octet % 10; n += 1
+    }
+    return n
+}
+
 @inline(__always)
 func appendHexByte(_ byte: UInt8, to text: inout String) {
     text.unicodeScalars.append(UnicodeScalar(hexDigit(byte >> 4)))
@@ -123,17 +137,7 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     public var description: String {
         if !isIPv6 {
             let v = v4
-            return String(unsafeUninitializedCapacity: 15) { text in
-                var n = 0
-                for shift in [24, 16, 8, 0] as [UInt32] {
-                    let octet = UInt8(truncatingIfNeeded: v >> shift)
-                    if shift != 24 { text[n] = 46; n += 1 }
-                    if octet >= 100 { text[n] = 48 + octet / 100; n += 1 }
-                    if octet >= 10 { text[n] = 48 + octet / 10 % 10; n += 1 }
-                    text[n] = 48 + octet % 10; n += 1
-                }
-                return n
-            }
+            return String(unsafeUninitializedCapacity: 15) { writeDottedQuad(v, to: $0.baseAddress!) }
         }
         var words: [UInt16] = []
         for i in 0..<4 { words.append(UInt16(truncatingIfNeeded: high >> UInt64(48 - 16 * i))) }

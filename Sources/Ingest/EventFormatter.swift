@@ -304,23 +304,9 @@ struct LineWriter {
         p[1] = hexDigit(byte & 0xF)
     }
 
-    /// Decimal digits of `value` (< 256) at `p`; returns how many.
-    @inline(__always) private static func octet(_ value: UInt32, at p: UnsafeMutablePointer<UInt8>) -> Int {
-        let v = UInt8(truncatingIfNeeded: value)
-        if v >= 100 { p[0] = 48 + v / 100; p[1] = 48 + v / 10 % 10; p[2] = 48 + v % 10; return 3 }
-        if v >= 10 { p[0] = 48 + v / 10; p[1] = 48 + v % 10; return 2 }
-        p[0] = 48 + v
-        return 1
-    }
-
     mutating func ipv4(_ value: UInt32) {
         out.reserve(15)
-        var p = out.base + out.count
-        p += Self.octet(value >> 24, at: p); p[0] = 46; p += 1
-        p += Self.octet(value >> 16, at: p); p[0] = 46; p += 1
-        p += Self.octet(value >> 8, at: p); p[0] = 46; p += 1
-        p += Self.octet(value, at: p)
-        out.count = p - out.base
+        out.count += writeDottedQuad(value, to: out.base + out.count)
     }
 
     /// `count` bytes of `value`, most significant first, as hex pairs joined by colons.

@@ -48,7 +48,6 @@ public final class AnalysisWriter {
     private var rows: RowPipe?
     private var batch: [RowPipe.Row] = []
     private static let rowsPerBatch = 1024
-    public private(set) var storedEvents = 0
 
     public init(path: String) throws {
         finalPath = path
@@ -83,7 +82,6 @@ public final class AnalysisWriter {
 
     public func addEvent(_ event: RouteEvent, observationID: Int32?) throws {
         try add(.event(event, observation: observationID))
-        storedEvents += 1
     }
 
     /// Streams one move into the moves table (batched with the route events).

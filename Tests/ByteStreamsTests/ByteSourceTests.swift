@@ -35,20 +35,20 @@ func readAll(_ path: String, threaded: Bool = true) throws -> ([UInt8], StreamEr
     return (out, nil)
 }
 
-@Test(arguments: [Compression.gzip, .bzip2])
-func concatenatedMembersAllDecode(_ compression: Compression) throws {
+@Test(arguments: [Compression.gzip, .bzip2], [true, false])
+func concatenatedMembersAllDecode(_ compression: Compression, threaded: Bool) throws {
     let dir = temporaryDirectory()
     let parts = [pattern(3_000_000, seed: 1), pattern(10, seed: 2), pattern(700_000, seed: 3)]
     let path = dir + "/multi.dump"  // no extension: detection is by magic bytes
     try writeCompressed(path, parts, compression)
-    let (bytes, error) = try readAll(path)
+    let (bytes, error) = try readAll(path, threaded: threaded)
     #expect(error == nil)
     #expect(bytes == parts.flatMap { $0 })
     #expect(try ByteSources.open(path).compression == compression)
 }
 
-@Test(arguments: [Compression.gzip, .bzip2])
-func truncatedStreamYieldsGoodBytesThenTypedError(_ compression: Compression) throws {
+@Test(arguments: [Compression.gzip, .bzip2], [true, false])
+func truncatedStreamYieldsGoodBytesThenTypedError(_ compression: Compression, threaded: Bool) throws {
     let dir = temporaryDirectory()
     let original = pattern(2_500_000, seed: 9)
     let path = dir + "/cut"
@@ -56,7 +56,7 @@ func truncatedStreamYieldsGoodBytesThenTypedError(_ compression: Compression) th
     var data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
     data.removeLast(data.count / 3)
     try Data(data).write(to: URL(fileURLWithPath: path))
-    let (bytes, error) = try readAll(path)
+    let (bytes, error) = try readAll(path, threaded: threaded)
     let damage = try #require(error)
     #expect(damage.file == path)
     #expect(damage.message.contains("truncated"))
@@ -208,22 +208,26 @@ private func multiBlockFile(_ name: String, bytes: Int = 4_000_000) throws -> (p
         func next() throws -> BZip2Segment? { segments.isEmpty ? nil : segments.removeFirst() }
         var sha256: String? { nil }
     }
-    let source = ParallelBZip2Source(name: path, segments: Replay([segments[0], head, tail] + segments[2...]))
-    var out: [UInt8] = []
-    while let chunk = try source.next() { out += chunk }
-    #expect(out == original)
+    for pool in [BZip2DecoderPool.shared, nil] {
+        let source = BZip2Source(name: path, segments: Replay([segments[0], head, tail] + segments[2...]), pool: pool)
+        var out: [UInt8] = []
+        while let chunk = try source.next() { out += chunk }
+        #expect(out == original)
+    }
 }
 
 /// Damage inside a later block: every earlier block is delivered, then an error naming the
-/// damaged block's compressed offset and the uncompressed offset reached.
-@Test func bzip2CorruptBlockKeepsEarlierBlocks() throws {
+/// damaged block's compressed offset and the uncompressed offset reached; on the decoder pool
+/// and on the caller's thread alike.
+@Test(arguments: [true, false])
+func bzip2CorruptBlockKeepsEarlierBlocks(threaded: Bool) throws {
     let (path, original, segments) = try multiBlockFile("corrupt.bz2")
     var data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
     let third = segments[2]
     let middle = Int(third.compressedOffset + (third.compressedEnd - third.compressedOffset) / 2)
     for i in middle..<middle + 16 { data[i] ^= 0xA5 }
     try Data(data).write(to: URL(fileURLWithPath: path))
-    let (bytes, error) = try readAll(path)
+    let (bytes, error) = try readAll(path, threaded: threaded)
     let damage = try #require(error)
     #expect(damage.message.contains("bzip2"))
     #expect(damage.compressedOffset >= segments[1].compressedOffset && damage.compressedOffset <= middle)
