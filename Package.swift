@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "BGPWireTests", dependencies: ["BGPWire", "EVPNModel"]),
         .testTarget(name: "MRTTests", dependencies: ["MRT", "BGPWire", "EVPNModel", "ByteStreams", "Ingest"]),
         .testTarget(name: "BMPTests", dependencies: ["BMP", "BGPWire", "EVPNModel", "Ingest"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "Ingest", "Generator", "BGPWire", "MRT", "BMP", "EVPNModel"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "Ingest", "Generator", "BGPWire", "MRT", "BMP", "EVPNModel", "Store"]),
         .testTarget(name: "InteropTests", dependencies: ["Store"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Ingest", "Replay", "Analysis", "Store", "Reports", "Generator", "EVPNModel", "BMP", "BGPWire", "ByteStreams", "MRT"]),
     ],

@@ -27,20 +27,35 @@ public struct MACAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static func < (a: MACAddress, b: MACAddress) -> Bool { a.value < b.value }
 
     public var description: String {
-        String(unsafeUninitializedCapacity: 17) { text in
-            for i in 0..<6 {
-                let byte = UInt8(truncatingIfNeeded: value >> UInt64(40 - 8 * i))
-                if i > 0 { text[3 * i - 1] = 58 }
-                text[3 * i] = hexDigit(byte >> 4)
-                text[3 * i + 1] = hexDigit(byte & 0x0F)
-            }
-            return 17
-        }
+        let value = value
+        return String(unsafeUninitializedCapacity: 17) { writeColonHex(value, bytes: 6, to: $0.baseAddress!) }
     }
 }
 
+/// Writes the low `bytes` bytes of `value`, most significant first, as lower-case hex pairs
+/// joined by colons (a MAC, an ESI's parts) at `p`, and returns the length, `3 * bytes - 1`.
+@inlinable public func writeColonHex(_ value: UInt64, bytes: Int, to p: UnsafeMutablePointer<UInt8>) -> Int {
+    for i in 0..<bytes {
+        let byte = UInt8(truncatingIfNeeded: value >> UInt64(8 * (bytes - 1 - i)))
+        if i > 0 { p[3 * i - 1] = 58 }
+        p[3 * i] = hexDigit(byte >> 4)
+        p[3 * i + 1] = hexDigit(byte & 0x0F)
+    }
+    return 3 * bytes - 1
+}
+
+/// Writes `value` in decimal at `p` (at most 20 bytes) and returns its length.
+@inlinable public func writeDecimal(_ value: UInt64, to p: UnsafeMutablePointer<UInt8>) -> Int {
+    if value < 10 { p[0] = 48 + UInt8(value); return 1 }
+    var length = 0, probe = value
+    while probe > 0 { length += 1; probe /= 10 }
+    var v = value, i = length
+    while v > 0 { i -= 1; p[i] = 48 + UInt8(v % 10); v /= 10 }
+    return length
+}
+
 /// The lower-case ASCII hex digit of a nibble (0...15).
-@inline(__always) public func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
+@inlinable @inline(__always) public func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
 
 /// Writes `address` as a dotted quad at `p` (at most 15 bytes) and returns its length: the
 /// one IPv4 text of `IPAddress.description` and of the event formatter.

@@ -277,12 +277,7 @@ struct LineWriter {
 
     @inline(__always) mutating func digits(_ value: UInt64) {
         out.reserve(20)
-        if value < 10 { out.base[out.count] = 48 + UInt8(value); out.count += 1; return }
-        var length = 0, probe = value
-        while probe > 0 { length += 1; probe /= 10 }
-        var v = value, i = out.count + length
-        while v > 0 { i -= 1; out.base[i] = 48 + UInt8(v % 10); v /= 10 }
-        out.count += length
+        out.count += writeDecimal(value, to: out.base + out.count)
     }
 
     mutating func number(_ key: StaticString, _ value: UInt64) { self.key(key); digits(value) }
@@ -298,26 +293,14 @@ struct LineWriter {
         out.append(json ? jsonString(value) : value)
     }
 
-    /// Two lower-case hex digits at `p`.
-    @inline(__always) private static func hex(_ byte: UInt8, at p: UnsafeMutablePointer<UInt8>) {
-        p[0] = hexDigit(byte >> 4)
-        p[1] = hexDigit(byte & 0xF)
-    }
-
     mutating func ipv4(_ value: UInt32) {
         out.reserve(15)
         out.count += writeDottedQuad(value, to: out.base + out.count)
     }
 
-    /// `count` bytes of `value`, most significant first, as hex pairs joined by colons.
     private mutating func hexBytes(_ value: UInt64, count: Int) {
         out.reserve(count * 3)
-        let p = out.base + out.count
-        for i in 0..<count {
-            if i > 0 { p[i * 3 - 1] = 58 }
-            Self.hex(UInt8(truncatingIfNeeded: value >> UInt64(8 * (count - 1 - i))), at: p + i * 3)
-        }
-        out.count += count * 3 - 1
+        out.count += writeColonHex(value, bytes: count, to: out.base + out.count)
     }
 
     mutating func ipValue(_ ip: IPAddress) {

@@ -1056,13 +1056,27 @@ public final class ReplayEngine {
     /// Every PE's advertisement for MAC `mac`, in the order the PEs first advertised it.
     public func adverts(mac: Int32) -> [PEAdvertisement] {
         var result: [PEAdvertisement] = []
+        forEachAdvert(mac: mac) { result.append($0) }
+        return result
+    }
+
+    /// `adverts(mac:)` without an array: the final write visits every MAC.
+    public func forEachAdvert(mac: Int32, _ body: (PEAdvertisement) throws -> Void) rethrows {
         var s = macs[Int(mac)].firstRoute
         while s >= 0 {
             let pe = peOf(routes[Int(s)])
-            if let advert = summarize(Int(mac), pe: pe) { result.append(advert) }
+            if let advert = summarize(Int(mac), pe: pe) { try body(advert) }
             while s >= 0 && peOf(routes[Int(s)]) == pe { s = routes[Int(s)].next }
         }
-        return result
+    }
+
+    /// The IP address of each MAC+IP route of MAC `mac`, whichever PE advertises it.
+    public func forEachIP(mac: Int32, _ body: (IPAddress) throws -> Void) rethrows {
+        var s = macs[Int(mac)].firstRoute
+        while s >= 0 {
+            if let ip = ipOf(routes[Int(s)]) { try body(ip) }
+            s = routes[Int(s)].next
+        }
     }
 
     /// The routes (MAC-only and MAC+IP) `pe` advertises for MAC `mac`.

@@ -133,8 +133,7 @@ public final class AnalysisWriter {
                 try observation.run(i, Int64(op.router), op.table.name, Int64(bitPattern: op.distinguisher), op.peerIP.description,
                                     op.peerAS, op.peerBGPID.description)
             }
-            var liveMACs = [Int](repeating: 0, count: engine.pes.count)
-            for mac in engine.macs.indices { for advert in engine.adverts(mac: Int32(mac)) { liveMACs[Int(advert.pe)] += 1 } }
+            let liveMACs = try writeMACStates(engine)
             let pe = try db.prepare("""
                 INSERT INTO pes(id, address, pe_source, live_macs, ethernet_segments, imet_routes, sessions_down, first_seen_us, last_seen_us)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -147,17 +146,6 @@ public final class AnalysisWriter {
             let bd = try db.prepare("INSERT INTO broadcast_domains(id, label, route_targets, ethernet_tag) VALUES (?, ?, ?, ?)")
             for (i, domain) in engine.bds.enumerated() {
                 try bd.run(i, domain.label, domain.routeTargets.map(\.description).joined(separator: " "), Int64(domain.ethernetTag))
-            }
-            let mac = try db.prepare("""
-                INSERT INTO mac_state(bd_id, mac, winner_pe, winner_seq, moves, advertisers, ips, first_seen_us, last_change_us)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            for (index, state) in engine.macs.enumerated() {
-                let adverts = engine.adverts(mac: Int32(index))
-                let advertisers = adverts.map { "\($0.pe):\($0.seq)\($0.sticky ? "s" : "")" }.joined(separator: " ")
-                let ips = Set(adverts.flatMap { engine.routes(mac: Int32(index), pe: $0.pe).compactMap { $0.ip?.description } }).sorted().joined(separator: " ")
-                try mac.run(state.bd, state.mac.description, state.winner >= 0 ? Int64(state.winner) : nil, Int64(state.winnerSeq), Int(state.moves),
-                            advertisers, ips, state.firstSeen, state.lastChange)
             }
             let incident = try db.prepare("""
                 INSERT INTO incidents(id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, next_step)
@@ -187,6 +175,55 @@ public final class AnalysisWriter {
                 }
             }
         }
+    }
+
+    /// One mac_state row per MAC (a million in a large fabric: written as bytes, not strings);
+    /// returns how many MACs each PE advertises.
+    private func writeMACStates(_ engine: ReplayEngine) throws -> [Int] {
+        var liveMACs = [Int](repeating: 0, count: engine.pes.count)
+        let statement = try db.prepare("""
+            INSERT INTO mac_state(bd_id, mac, winner_pe, winner_seq, moves, advertisers, ips, first_seen_us, last_change_us)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        var row = RowText()
+        var ips: [IPAddress] = []
+        for index in engine.macs.indices {
+            let state = engine.macs[index]
+            row.startRow()
+            row.append(capacity: 17) { writeColonHex(state.mac.value, bytes: 6, to: $0) }
+            let macColumn = 0..<row.count
+            engine.forEachAdvert(mac: Int32(index)) { advert in
+                liveMACs[Int(advert.pe)] += 1
+                if row.count > macColumn.upperBound { row.append(UInt8(ascii: " ")) }
+                row.append(decimal: UInt64(advert.pe))
+                row.append(UInt8(ascii: ":"))
+                row.append(decimal: UInt64(advert.seq))
+                if advert.sticky { row.append(UInt8(ascii: "s")) }
+            }
+            let advertisersColumn = macColumn.upperBound..<row.count
+            ips.removeAll(keepingCapacity: true)
+            engine.forEachIP(mac: Int32(index)) { ips.append($0) }
+            if ips.count == 1 && !ips[0].isIPv6 {
+                let v4 = ips[0].v4
+                row.append(capacity: 15) { writeDottedQuad(v4, to: $0) }
+            } else if !ips.isEmpty {
+                row.append(Set(ips.map(\.description)).sorted().joined(separator: " "))
+            }
+            let ipsColumn = advertisersColumn.upperBound..<row.count
+            try row.withColumns { text in
+                try statement.bind(1, Int64(state.bd))
+                try statement.bind(2, stableText: text(macColumn))
+                try statement.bind(3, state.winner >= 0 ? Int64(state.winner) : nil)
+                try statement.bind(4, Int64(state.winnerSeq))
+                try statement.bind(5, Int64(state.moves))
+                try statement.bind(6, stableText: text(advertisersColumn))
+                try statement.bind(7, stableText: text(ipsColumn))
+                try statement.bind(8, state.firstSeen)
+                try statement.bind(9, state.lastChange)
+                try statement.insert()
+            }
+        }
+        return liveMACs
     }
 
     /// Builds the indexes, closes the database and renames it into place.

@@ -174,6 +174,35 @@ struct StableText {
     func release() { buffer.deallocate() }
 }
 
+/// The text columns of one row, written one after another into a buffer reused from row to
+/// row and bound in place once the row is complete (a column's bytes may move while the buffer
+/// grows, so columns are kept as ranges until then).
+struct RowText {
+    private var bytes: [UInt8] = []
+
+    mutating func startRow() { bytes.removeAll(keepingCapacity: true) }
+
+    /// Appends what `write` puts at the pointer (at most `capacity` bytes; it returns the count).
+    @inline(__always) mutating func append(capacity: Int, _ write: (UnsafeMutablePointer<UInt8>) -> Int) {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: capacity))
+        let written = bytes.withUnsafeMutableBufferPointer { write($0.baseAddress! + start) }
+        bytes.removeLast(capacity - written)
+    }
+
+    mutating func append(_ byte: UInt8) { bytes.append(byte) }
+    mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
+    mutating func append(decimal value: UInt64) { append(capacity: 20) { writeDecimal(value, to: $0) } }
+
+    /// The bytes written since `start` (a `count` read before writing them).
+    var count: Int { bytes.count }
+
+    /// Runs `body` with a view that turns column ranges into text SQLite may read in place.
+    func withColumns<R>(_ body: ((Range<Int>) -> UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBufferPointer { all in try body { UnsafeBufferPointer(rebasing: all[$0]) } }
+    }
+}
+
 /// Rows handed to a thread of their own in batches, so formatting and SQLite's work overlap the
 /// replay instead of adding to it. One thread touches the database at a time: the caller only
 /// after `drain()`.
