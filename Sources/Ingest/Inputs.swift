@@ -145,8 +145,10 @@ public final class InputSet {
         while true {
             var best = -1
             var bestKey = (Int64.max, Int32.max)
-            for (i, entry) in active.enumerated() where (entry.head.time, entry.file.index) < bestKey {
-                best = i; bestKey = (entry.head.time, entry.file.index)
+            // By index, not by copying each entry: a copy would retain the file and the event.
+            for i in active.indices {
+                let key = (active[i].head.time, active[i].file.index)
+                if key < bestKey { best = i; bestKey = key }
             }
             // A file whose first record comes before every open head joins the merge first.
             if let candidate = waiting.last, (candidate.firstTime!, candidate.index) < bestKey {
