@@ -45,8 +45,9 @@ public final class AnalysisWriter {
     private let temporaryPath: String
     private var database: Database?
     /// Route events and moves on their way to the writer thread.
-    private var rows: RowPipe?
-    private var batch: [RowPipe.Row] = []
+    private var rows: BatchPipe<[EventRowInserter.Row]>?
+    private var inserter: EventRowInserter?
+    private var batch: [EventRowInserter.Row] = []
     private static let rowsPerBatch = 1024
 
     public init(path: String) throws {
@@ -89,13 +90,22 @@ public final class AnalysisWriter {
         try add(.move(t, bd: bd, mac: mac))
     }
 
-    private func add(_ row: RowPipe.Row) throws {
-        if rows == nil { rows = RowPipe(inserter: try EventRowInserter(db: db)); batch.reserveCapacity(Self.rowsPerBatch) }
+    private func add(_ row: EventRowInserter.Row) throws {
+        if rows == nil {
+            let inserter = try EventRowInserter(db: db)
+            self.inserter = inserter
+            rows = BatchPipe { batch in
+                for row in batch { try inserter.insert(row) }
+                batch.removeAll(keepingCapacity: true)
+            }
+            batch.reserveCapacity(Self.rowsPerBatch)
+        }
         batch.append(row)
         if batch.count >= Self.rowsPerBatch {
-            let full = batch
-            batch.removeAll(keepingCapacity: true)
-            try rows!.send(full)
+            var next = rows!.reclaim() ?? []
+            next.reserveCapacity(Self.rowsPerBatch)
+            swap(&batch, &next)
+            try rows!.send(next)
         }
     }
 
@@ -105,7 +115,7 @@ public final class AnalysisWriter {
         if !batch.isEmpty { try rows.send(batch); batch.removeAll() }
         defer { rows.close(); self.rows = nil }
         try rows.drain()
-        try rows.inserter.commitPending()
+        try inserter?.commitPending()
     }
 
     // MARK: Results
@@ -177,52 +187,77 @@ public final class AnalysisWriter {
         }
     }
 
-    /// One mac_state row per MAC (a million in a large fabric: written as bytes, not strings);
-    /// returns how many MACs each PE advertises.
+    /// MAC states on their way to the writer thread: each row's numbers, and its text columns
+    /// as ranges of the chunk's bytes.
+    private struct MACStateChunk {
+        struct Row { var state: MACState; var mac: Range<Int>; var advertisers: Range<Int>; var ips: Range<Int> }
+        var rows: [Row] = []
+        var text = RowText()
+        static let size = 8192
+    }
+
+    /// One mac_state row per MAC (a million in a large fabric). This thread walks the engine
+    /// (random reads into the route table) and writes each row's text as bytes; SQLite inserts
+    /// on the writer thread meanwhile. Returns how many MACs each PE advertises.
     private func writeMACStates(_ engine: ReplayEngine) throws -> [Int] {
         var liveMACs = [Int](repeating: 0, count: engine.pes.count)
         let statement = try db.prepare("""
             INSERT INTO mac_state(bd_id, mac, winner_pe, winner_seq, moves, advertisers, ips, first_seen_us, last_change_us)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        var row = RowText()
+        let pipe = BatchPipe<MACStateChunk> { chunk in
+            defer { chunk.rows.removeAll(keepingCapacity: true); chunk.text.removeAll() }
+            try chunk.text.withColumns { text in
+                for row in chunk.rows {
+                    let state = row.state
+                    try statement.bind(1, Int64(state.bd))
+                    try statement.bind(2, stableText: text(row.mac))
+                    try statement.bind(3, state.winner >= 0 ? Int64(state.winner) : nil)
+                    try statement.bind(4, Int64(state.winnerSeq))
+                    try statement.bind(5, Int64(state.moves))
+                    try statement.bind(6, stableText: text(row.advertisers))
+                    try statement.bind(7, stableText: text(row.ips))
+                    try statement.bind(8, state.firstSeen)
+                    try statement.bind(9, state.lastChange)
+                    try statement.insert()
+                }
+            }
+        }
+        defer { pipe.close() }
+        var chunk = MACStateChunk()
         var ips: [IPAddress] = []
         for index in engine.macs.indices {
             let state = engine.macs[index]
-            row.startRow()
-            row.append(capacity: 17) { writeColonHex(state.mac.value, bytes: 6, to: $0) }
-            let macColumn = 0..<row.count
+            let macStart = chunk.text.count
+            chunk.text.append(capacity: 17) { writeColonHex(state.mac.value, bytes: 6, to: $0) }
+            let advertisersStart = chunk.text.count
             engine.forEachAdvert(mac: Int32(index)) { advert in
                 liveMACs[Int(advert.pe)] += 1
-                if row.count > macColumn.upperBound { row.append(UInt8(ascii: " ")) }
-                row.append(decimal: UInt64(advert.pe))
-                row.append(UInt8(ascii: ":"))
-                row.append(decimal: UInt64(advert.seq))
-                if advert.sticky { row.append(UInt8(ascii: "s")) }
+                if chunk.text.count > advertisersStart { chunk.text.append(UInt8(ascii: " ")) }
+                chunk.text.append(decimal: UInt64(advert.pe))
+                chunk.text.append(UInt8(ascii: ":"))
+                chunk.text.append(decimal: UInt64(advert.seq))
+                if advert.sticky { chunk.text.append(UInt8(ascii: "s")) }
             }
-            let advertisersColumn = macColumn.upperBound..<row.count
+            let ipsStart = chunk.text.count
             ips.removeAll(keepingCapacity: true)
             engine.forEachIP(mac: Int32(index)) { ips.append($0) }
             if ips.count == 1 && !ips[0].isIPv6 {
                 let v4 = ips[0].v4
-                row.append(capacity: 15) { writeDottedQuad(v4, to: $0) }
+                chunk.text.append(capacity: 15) { writeDottedQuad(v4, to: $0) }
             } else if !ips.isEmpty {
-                row.append(Set(ips.map(\.description)).sorted().joined(separator: " "))
+                chunk.text.append(Set(ips.map(\.description)).sorted().joined(separator: " "))
             }
-            let ipsColumn = advertisersColumn.upperBound..<row.count
-            try row.withColumns { text in
-                try statement.bind(1, Int64(state.bd))
-                try statement.bind(2, stableText: text(macColumn))
-                try statement.bind(3, state.winner >= 0 ? Int64(state.winner) : nil)
-                try statement.bind(4, Int64(state.winnerSeq))
-                try statement.bind(5, Int64(state.moves))
-                try statement.bind(6, stableText: text(advertisersColumn))
-                try statement.bind(7, stableText: text(ipsColumn))
-                try statement.bind(8, state.firstSeen)
-                try statement.bind(9, state.lastChange)
-                try statement.insert()
+            chunk.rows.append(MACStateChunk.Row(state: state, mac: macStart..<advertisersStart, advertisers: advertisersStart..<ipsStart,
+                                                ips: ipsStart..<chunk.text.count))
+            if chunk.rows.count == MACStateChunk.size {
+                var next = pipe.reclaim() ?? MACStateChunk()
+                swap(&chunk, &next)
+                try pipe.send(next)
             }
         }
+        if !chunk.rows.isEmpty { try pipe.send(chunk) }
+        try pipe.drain()
         return liveMACs
     }
 

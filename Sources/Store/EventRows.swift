@@ -51,6 +51,19 @@ final class EventRowInserter {
         rdText.release(); esiText.release(); addressText.release(); familyText.release(); targetsText.release()
     }
 
+    /// A row of either table, as it travels to the writer thread.
+    enum Row {
+        case event(RouteEvent, observation: Int32?)
+        case move(Transition, bd: Int32, mac: MACAddress)
+    }
+
+    func insert(_ row: Row) throws {
+        switch row {
+        case .event(let event, let observation): try insert(event, observationID: observation)
+        case .move(let move, let bd, let mac): try insert(move: move, bd: bd, mac: mac)
+        }
+    }
+
     func insert(_ event: RouteEvent, observationID: Int32?) throws {
         try beginIfNeeded()
         rdText.startRow(); esiText.startRow(); addressText.startRow(); familyText.startRow(); targetsText.startRow()
@@ -174,13 +187,13 @@ struct StableText {
     func release() { buffer.deallocate() }
 }
 
-/// The text columns of one row, written one after another into a buffer reused from row to
-/// row and bound in place once the row is complete (a column's bytes may move while the buffer
-/// grows, so columns are kept as ranges until then).
+/// The text columns of some rows, written one after another into a buffer reused from batch to
+/// batch and bound in place once the batch is complete (a column's bytes may move while the
+/// buffer grows, so columns are kept as ranges until then).
 struct RowText {
     private var bytes: [UInt8] = []
 
-    mutating func startRow() { bytes.removeAll(keepingCapacity: true) }
+    mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
 
     /// Appends what `write` puts at the pointer (at most `capacity` bytes; it returns the count).
     @inline(__always) mutating func append(capacity: Int, _ write: (UnsafeMutablePointer<UInt8>) -> Int) {
@@ -194,7 +207,7 @@ struct RowText {
     mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
     mutating func append(decimal value: UInt64) { append(capacity: 20) { writeDecimal(value, to: $0) } }
 
-    /// The bytes written since `start` (a `count` read before writing them).
+    /// Bytes written so far: a column is the range between two counts.
     var count: Int { bytes.count }
 
     /// Runs `body` with a view that turns column ranges into text SQLite may read in place.
@@ -203,25 +216,23 @@ struct RowText {
     }
 }
 
-/// Rows handed to a thread of their own in batches, so formatting and SQLite's work overlap the
-/// replay instead of adding to it. One thread touches the database at a time: the caller only
-/// after `drain()`.
-final class RowPipe: @unchecked Sendable {
-    enum Row {
-        case event(RouteEvent, observation: Int32?)
-        case move(Transition, bd: Int32, mac: MACAddress)
-    }
-
+/// Batches of rows handed to a thread of their own, which writes them in order, so formatting
+/// and SQLite's work overlap the caller's instead of adding to it. One thread touches the
+/// database at a time: the caller only after `drain()`. `write` empties each batch (so what its
+/// rows hold is released on the writer thread, not the caller's) and the empty batch comes
+/// back through `reclaim()`, its storage reused instead of allocated again.
+final class BatchPipe<Batch>: @unchecked Sendable {
     private let condition = NSCondition()
-    private var queue: [[Row]] = []
+    private var queue: [Batch] = []
+    private var spent: [Batch] = []
     private var writing = false
     private var closed = false
     private var failure: Error?
     private let capacity = 2
-    let inserter: EventRowInserter
+    private let write: (inout Batch) throws -> Void
     private var started = false
 
-    init(inserter: EventRowInserter) { self.inserter = inserter }
+    init(write: @escaping (inout Batch) throws -> Void) { self.write = write }
 
     private func start() {
         started = true
@@ -230,24 +241,18 @@ final class RowPipe: @unchecked Sendable {
                 condition.lock()
                 while queue.isEmpty && !closed { condition.wait() }
                 if queue.isEmpty { condition.unlock(); return }
-                let rows = queue.removeFirst()
+                var batch = queue.removeFirst()
                 writing = true
                 let failed = failure != nil
                 condition.broadcast()
                 condition.unlock()
                 var error: Error?
                 if !failed {
-                    do {
-                        for row in rows {
-                            switch row {
-                            case .event(let event, let observation): try inserter.insert(event, observationID: observation)
-                            case .move(let move, let bd, let mac): try inserter.insert(move: move, bd: bd, mac: mac)
-                            }
-                        }
-                    } catch let caught { error = caught }
+                    do { try write(&batch) } catch let caught { error = caught }
                 }
                 condition.lock()
                 if let error, failure == nil { failure = error }
+                if spent.count < capacity { spent.append(batch) }
                 writing = false
                 condition.broadcast()
                 condition.unlock()
@@ -257,17 +262,24 @@ final class RowPipe: @unchecked Sendable {
 
     /// Queues a batch, waiting while the writer is `capacity` batches behind; throws the
     /// writer's first error.
-    func send(_ rows: [Row]) throws {
+    func send(_ batch: Batch) throws {
         if !started { start() }
         condition.lock()
         defer { condition.unlock() }
         while queue.count >= capacity && failure == nil { condition.wait() }
         if let failure { throw failure }
-        queue.append(rows)
+        queue.append(batch)
         condition.broadcast()
     }
 
-    /// Waits until every queued row is written; the database is then the caller's again.
+    /// An emptied batch the writer is done with, for the caller to fill again.
+    func reclaim() -> Batch? {
+        condition.lock()
+        defer { condition.unlock() }
+        return spent.popLast()
+    }
+
+    /// Waits until every queued batch is written; the database is then the caller's again.
     func drain() throws {
         condition.lock()
         defer { condition.unlock() }
@@ -281,6 +293,7 @@ final class RowPipe: @unchecked Sendable {
         closed = true
         condition.broadcast()
         while started && (writing || !queue.isEmpty) { condition.wait() }
+        spent.removeAll()
         condition.unlock()
     }
 }
