@@ -76,6 +76,9 @@ public final class ReplayEngine {
     private let routes = RecyclingTable<RouteSlot>()
     /// Move times of the MACs that moved lately (`MACState.moveHistory`).
     private let moveHistories = RecyclingTable<[Int64]>()
+    /// The MAC each move history belongs to (-1 once released), so forgetting quiet MACs scans
+    /// the few histories, not every MAC.
+    private var moveHistoryOwners: [Int32] = []
     private var traits: [RouteTraits] = []
     private let traitsIndex = IDIndex()
     /// IP-to-MAC bindings per broadcast domain (MOB-11).
@@ -786,7 +789,11 @@ public final class ReplayEngine {
         t.tie = seqBefore == seqAfter
         t.wrap = SequenceOrder.isWrap(from: seqBefore, to: seqAfter)
         macs[m].moves += 1
-        if macs[m].moveHistory < 0 { macs[m].moveHistory = moveHistories.add([]) }
+        if macs[m].moveHistory < 0 {
+            let history = moveHistories.add([])
+            if Int(history) == moveHistoryOwners.count { moveHistoryOwners.append(Int32(m)) } else { moveHistoryOwners[Int(history)] = Int32(m) }
+            macs[m].moveHistory = history
+        }
         let history = Int(macs[m].moveHistory)
         moveHistories[history].append(t.time)
         if moveHistories[history].count > options.moveHistory { moveHistories[history].removeFirst(moveHistories[history].count - options.moveHistory) }
@@ -1124,12 +1131,12 @@ public final class ReplayEngine {
     }
 
     public func forgetMoves(before time: Int64) {
-        for m in macs.indices where macs[m].moveHistory >= 0 {
-            let history = macs[m].moveHistory
-            guard let last = moveHistories[Int(history)].last, last < time else { continue }
-            moveHistories[Int(history)] = []
-            moveHistories.release(history)
-            macs[m].moveHistory = -1
+        for history in moveHistoryOwners.indices where moveHistoryOwners[history] >= 0 {
+            guard let last = moveHistories[history].last, last < time else { continue }
+            moveHistories[history] = []
+            moveHistories.release(Int32(history))
+            macs[Int(moveHistoryOwners[history])].moveHistory = -1
+            moveHistoryOwners[history] = -1
         }
     }
 

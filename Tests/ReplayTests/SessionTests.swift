@@ -4,6 +4,7 @@ import BMP
 import ByteStreams
 import EVPNModel
 import Foundation
+import Ingest
 import Replay
 import Testing
 
@@ -72,4 +73,30 @@ func prePostPolicy() throws {
     #expect(run.engine.observations.count == 4)  // two peers × two tables
     #expect(run.transitions(.moved).count == 1)
     #expect(run.analyzer.findings.isEmpty)
+}
+
+@Test("MOB-7 move histories: quiet MACs' histories are forgotten, active ones kept, a forgotten MAC starts afresh")
+func quietMoveHistoriesAreForgottenAndActiveOnesKept() throws {
+    let a = "aa:00:00:00:00:0a", b = "aa:00:00:00:00:0b"
+    let path = try mrtDump([
+        Step(at: 0, pe: 1, mac: a), Step(at: 0, pe: 1, mac: b),
+        Step(at: 10, pe: 2, mac: a, seq: 1), Step(at: 20, pe: 2, mac: b, seq: 1),
+        Step(at: 100, pe: 1, mac: a, seq: 2), Step(at: 110, pe: 1, mac: b, seq: 2),
+    ])
+    let inputs = try InputSet(paths: [path])
+    let engine = ReplayEngine()
+    var swept = false
+    while let item = inputs.next() {
+        if !swept && item.time >= epoch + 100_000_000 {
+            engine.forgetMoves(before: epoch + 15_000_000)  // A last moved at 10 s, B at 20 s
+            swept = true
+        }
+        engine.process(item)
+    }
+    func mac(_ text: String) -> Int32 { Int32(engine.macs.firstIndex { $0.mac == MACAddress(text)! }!) }
+    #expect(engine.moveTimes(mac: mac(a)) == [epoch + 100_000_000])
+    #expect(engine.moveTimes(mac: mac(b)) == [epoch + 20_000_000, epoch + 110_000_000])
+    engine.forgetMoves(before: epoch + 105_000_000)
+    #expect(engine.moveTimes(mac: mac(a)).isEmpty)
+    #expect(engine.moveTimes(mac: mac(b)) == [epoch + 20_000_000, epoch + 110_000_000])
 }
