@@ -46,7 +46,11 @@ let package = Package(
 )
 
 // Bounds stay checked (ByteCursor); the dynamic exclusivity checks cost ~4% per event and guard
-// nothing the compiler does not already check statically in this code.
+// nothing the compiler does not already check statically in this code. Release builds optimise
+// across modules: decoder, engine, analyzer and store are separate modules, and without it the
+// generic code crossing them (a model type's copy, a collection read) runs unspecialised.
+// Measured on top of an inlinable PagedArray read: EVPN decode 0.72 vs 0.745 s (medians of 6),
+// 1 M MAC .bz2 analysis 19.41 vs 19.55 s (medians of 3); the release build takes ~35 s, not ~20.
 for target in package.targets where target.type == .regular || target.type == .executable {
-    target.swiftSettings = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+    target.swiftSettings = [.unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))]
 }

@@ -4,9 +4,9 @@ import CPrefetch
 /// so a table of millions of routes grows without the moment at which both the old and the
 /// doubled buffer are resident, and capacity beyond the last page is never allocated.
 public final class PagedArray<Element>: RandomAccessCollection {
-    private static var pageShift: Int { 14 }
-    private static var pageSize: Int { 1 << pageShift }
-    private var pages: [UnsafeMutablePointer<Element>] = []
+    @usableFromInline static var pageShift: Int { 14 }
+    @usableFromInline static var pageSize: Int { 1 << pageShift }
+    @usableFromInline var pages: [UnsafeMutablePointer<Element>] = []
     public private(set) var count = 0
 
     public init() {}
@@ -24,9 +24,11 @@ public final class PagedArray<Element>: RandomAccessCollection {
     public var startIndex: Int { 0 }
     public var endIndex: Int { count }
 
-    /// Readable everywhere; only the module that owns the table changes it, in place.
+    /// Readable everywhere; only the module that owns the table changes it, in place. Inlinable:
+    /// the analyzer and the store read MAC states by the million, and an unspecialised generic
+    /// read looked up type metadata and copied through a value witness each time.
     public internal(set) subscript(index: Int) -> Element {
-        get {
+        @inlinable get {
             precondition(index >= 0 && index < count, "PagedArray index out of range")
             return pages[index >> Self.pageShift][index & (Self.pageSize - 1)]
         }
