@@ -7,7 +7,6 @@ public final class Analyzer {
     public let engine: ReplayEngine
     public let thresholds: Thresholds
     public private(set) var findings: [Finding] = []
-    public private(set) var transitionCounts: [Transition.Kind: Int] = [:]
     /// Every move is handed here as it happens (the store writes it); nothing is kept, so
     /// memory does not grow with the number of updates.
     public var onMove: (Transition) -> Void = { _ in }
@@ -53,8 +52,13 @@ public final class Analyzer {
     // MARK: - Transitions
 
     private func evidence(_ t: Transition, event: String? = nil) -> Evidence {
+        evidence(t, event: event, advert: t.mac >= 0 ? engine.advert(mac: t.mac, pe: t.pe) : nil)
+    }
+
+    /// `advert`: what `t.pe` advertises for the MAC now, when the caller has it already.
+    private func evidence(_ t: Transition, event: String? = nil, advert: PEAdvertisement?) -> Evidence {
         var esi = ESI.zero, sticky = t.sticky
-        if t.mac >= 0, let advert = engine.advert(mac: t.mac, pe: t.pe) { esi = advert.esi; sticky = advert.sticky }
+        if let advert { esi = advert.esi; sticky = advert.sticky }
         let seq = t.kind == .superseded || t.kind == .withdrawn || t.kind == .flushed ? t.seqBefore : t.seqAfter
         return Evidence(time: t.time, pe: t.pe, seq: seq, sticky: sticky, esi: esi, ip: t.ip,
                         event: event ?? t.kind.rawValue, source: t.source, observation: t.observation)
@@ -62,6 +66,10 @@ public final class Analyzer {
 
     private func remember(_ t: Transition) {
         recentEvidence.append(mac: t.mac, evidence(t), kind: t.kind)
+    }
+
+    private func remember(_ t: Transition, advert: PEAdvertisement?) {
+        recentEvidence.append(mac: t.mac, evidence(t, advert: advert), kind: t.kind)
     }
 
     @discardableResult
@@ -100,7 +108,6 @@ public final class Analyzer {
     }
 
     private func handle(_ t: Transition) {
-        transitionCounts[t.kind, default: 0] += 1
         transitionsSinceSweep += 1
         if transitionsSinceSweep >= 262_144 {
             transitionsSinceSweep = 0
@@ -141,7 +148,9 @@ public final class Analyzer {
     }
 
     private func handleMove(_ t: Transition) {
-        remember(t)
+        // What the two PEs advertise now: each read walks the MAC's routes, so once.
+        let old = engine.advert(mac: t.mac, pe: t.otherPE), new = engine.advert(mac: t.mac, pe: t.pe)
+        remember(t, advert: new)
         // MOB-7: more than N moves within M seconds.
         let windowStart = t.time - thresholds.window
         let recent = engine.moveTimes(mac: t.mac).filter { $0 >= windowStart }
@@ -164,16 +173,16 @@ public final class Analyzer {
                    detail: "move to \(pe(t.pe)) raised seq from \(t.seqBefore) to \(t.seqAfter) (+\(delta))",
                    evidence: recentEvidence.last(2, of: t.mac), severity: delta > thresholds.jumpMinor ? .minor : .info)
         }
-        if let old = engine.advert(mac: t.mac, pe: t.otherPE), let new = engine.advert(mac: t.mac, pe: t.pe), old.sticky && new.sticky {
+        if let old, let new, old.sticky && new.sticky {
             report(.stickyConflict, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "\(pe(t.pe)) and \(pe(t.otherPE)) both advertise the MAC as sticky", evidence: recentEvidence.last(2, of: t.mac))
         }
-        if let old = engine.advert(mac: t.mac, pe: t.otherPE), let new = engine.advert(mac: t.mac, pe: t.pe), !old.esi.isZero, !new.esi.isZero, old.esi != new.esi {
+        if let old, let new, !old.esi.isZero, !new.esi.isZero, old.esi != new.esi {
             report(.esiInconsistent, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "the MAC is advertised with two non-zero ESIs: \(old.esi) at \(pe(t.otherPE)) and \(new.esi) at \(pe(t.pe))",
                    evidence: recentEvidence.last(2, of: t.mac))
         }
-        if engine.advert(mac: t.mac, pe: t.otherPE) != nil {
+        if old != nil {
             timers.push(Timer(due: t.time + thresholds.staleGrace, kind: .staleAfterMove, mac: t.mac, pe: t.otherPE, otherPE: t.pe,
                               reference: t.time, seq: t.seqAfter, ip: nil, source: t.source))
         }
@@ -226,7 +235,7 @@ public final class Analyzer {
 
     /// Route-level checks after any announcement of a PE's route.
     private func checkRoute(_ t: Transition) {
-        if let route = engine.route(mac: t.mac, pe: t.pe, ip: t.ip), route.mobilityCommunities > 1 {
+        if engine.mobilityCommunities(mac: t.mac, pe: t.pe, ip: t.ip) > 1, let route = engine.route(mac: t.mac, pe: t.pe, ip: t.ip) {
             report(.seqMultiCommunity, mac: t.mac, pes: [t.pe], ip: t.ip, time: t.time,
                    detail: "\(pe(t.pe)) sent \(route.mobilityCommunities) MAC Mobility communities in one route; the highest seq \(route.seq) is used",
                    evidence: [evidence(t)])

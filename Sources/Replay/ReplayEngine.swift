@@ -1107,6 +1107,17 @@ public final class ReplayEngine {
         return nil
     }
 
+    /// How many MAC Mobility communities the last update of that route carried (MOB-9), 0 when
+    /// there is no such route: `route(mac:pe:ip:)` without building the whole state.
+    public func mobilityCommunities(mac: Int32, pe: Int32, ip: IPAddress?) -> Int {
+        var s = macs[Int(mac)].firstRoute
+        while s >= 0 {
+            if peOf(routes[Int(s)]) == pe && slot(routes[Int(s)], carries: ip) { return routes[Int(s)].mobilityCommunities }
+            s = routes[Int(s)].next
+        }
+        return 0
+    }
+
     /// MOB-11 evidence: `pe` advertises the MAC's routes with more than one sequence number.
     public func hasMixedSequences(mac: Int32, pe: Int32) -> Bool {
         var first: UInt32?
