@@ -18,6 +18,7 @@ public final class Analyzer {
     private var ipMoveTimes: [IPAddress: [Int64]] = [:]
     private var timers = TimerQueue()
     private var pendingPeerChecks: [Int32: Int64] = [:]
+    private var scratchIPs: [IPAddress] = []
 
     public init(engine: ReplayEngine, thresholds: Thresholds = Thresholds()) {
         self.engine = engine
@@ -283,8 +284,14 @@ public final class Analyzer {
         case .hostRoute:
             let state = engine.macs[Int(timer.mac)]
             guard state.winner != timer.pe, let winner = engine.advert(mac: timer.mac, pe: state.winner) else { return }
-            for ip in Set(engine.routes(mac: timer.mac, pe: winner.pe).compactMap(\.ip)).sorted() {
-                guard engine.hostRoutePEs(ip).contains(where: { $0.pe == timer.pe }) else { continue }
+            // One of these per move: the winner's IPs gathered without building route states.
+            var ips: [IPAddress] = []
+            swap(&ips, &scratchIPs)  // the reused buffer, held uniquely
+            defer { ips.removeAll(keepingCapacity: true); swap(&ips, &scratchIPs) }
+            engine.forEachIP(mac: timer.mac, pe: winner.pe) { if !ips.contains($0) { ips.append($0) } }
+            if ips.count > 1 { ips.sort() }
+            for ip in ips {
+                guard engine.hostRoute(ip, isAdvertisedBy: timer.pe) else { continue }
                 report(.staleHostRoute, mac: timer.mac, pes: [timer.pe, timer.otherPE], ip: ip, time: timer.reference,
                    detail: "VPN host route \(ip)/\(ip.bitLength) still points at \(pe(timer.pe)) \(Timestamp.duration(timer.due - timer.reference)) after the MAC moved to \(pe(timer.otherPE))",
                    evidence: recentEvidence.last(2, of: timer.mac) + [Evidence(time: timer.due, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: ip,

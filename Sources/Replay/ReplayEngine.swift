@@ -981,6 +981,16 @@ public final class ReplayEngine {
     }
 
     /// PEs that currently attract traffic for `ip` through a VPNv4/VPNv6 host route.
+    /// Whether `pe` advertises a VPN host route for `ip`: `hostRoutePEs` without the array.
+    public func hostRoute(_ ip: IPAddress, isAdvertisedBy pe: Int32) -> Bool {
+        var cursor = hostHeads.find(hostIPHash(ip)) { hostSlot($0, is: ip) } ?? -1
+        while cursor >= 0 {
+            if hostSlots[Int(cursor)].pe == pe { return true }
+            cursor = hostSlots[Int(cursor)].next
+        }
+        return false
+    }
+
     public func hostRoutePEs(_ ip: IPAddress) -> [HostRouteState] {
         var result: [HostRouteState] = []
         var cursor = hostHeads.find(hostIPHash(ip)) { hostSlot($0, is: ip) } ?? -1
@@ -1077,11 +1087,11 @@ public final class ReplayEngine {
         }
     }
 
-    /// The IP address of each MAC+IP route of MAC `mac`, whichever PE advertises it.
-    public func forEachIP(mac: Int32, _ body: (IPAddress) throws -> Void) rethrows {
+    /// The IP address of each MAC+IP route of MAC `mac` (of PE `pe` only, if given).
+    public func forEachIP(mac: Int32, pe: Int32? = nil, _ body: (IPAddress) throws -> Void) rethrows {
         var s = macs[Int(mac)].firstRoute
         while s >= 0 {
-            if let ip = ipOf(routes[Int(s)]) { try body(ip) }
+            if pe == nil || peOf(routes[Int(s)]) == pe, let ip = ipOf(routes[Int(s)]) { try body(ip) }
             s = routes[Int(s)].next
         }
     }
