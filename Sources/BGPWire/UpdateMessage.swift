@@ -92,9 +92,13 @@ public struct UpdateMessage: Hashable, Sendable {
 
     /// RFC 4724 End-of-RIB: an empty UPDATE (IPv4) or one with only an empty MP_UNREACH.
     public var endOfRIB: AddressFamily? {
-        guard withdrawn.isEmpty, announced.isEmpty, reach == nil, skippedNLRIBytes == 0 else { return nil }
-        if let unreach, unreach.nlri.isEmpty, attributes == PathAttributes() { return unreach.family }
-        if unreach == nil, attributes == PathAttributes() { return .ipv4Unicast }
-        return nil
+        // Matched, not compared with `== nil`: that picks Equatable's `==` and copies the whole
+        // MP_REACH, arrays and all, for every UPDATE.
+        if case .some = reach { return nil }
+        guard withdrawn.isEmpty, announced.isEmpty, skippedNLRIBytes == 0 else { return nil }
+        switch unreach {
+        case .some(let unreach): return unreach.nlri.isEmpty && attributes == PathAttributes() ? unreach.family : nil
+        case .none: return attributes == PathAttributes() ? .ipv4Unicast : nil
+        }
     }
 }

@@ -123,3 +123,34 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
     #expect(!families.contains(.ipv4Unicast))
     #expect(!OpenMessage.addPathFamilies(sender: router, receiver: peer).contains(.evpn))
 }
+
+/// RFC 4724 §2: End-of-RIB is an UPDATE with nothing in it (IPv4 unicast) or with only an empty
+/// MP_UNREACH_NLRI (any other family); anything else in the message makes it an ordinary UPDATE.
+@Test func endOfRIBIsAnEmptyUpdateOrALoneEmptyMPUnreach() throws {
+    let ipv4 = try decodeMessage(BGPEncoder.update(UpdateMessage()))
+    #expect(ipv4.endOfRIB == .ipv4Unicast)
+
+    var evpn = UpdateMessage()
+    evpn.unreach = MPUnreach(family: .evpn, nlri: [])
+    #expect(try decodeMessage(BGPEncoder.update(evpn)).endOfRIB == .evpn)
+
+    var withdrawal = evpn
+    withdrawal.unreach?.nlri = [NLRIEntry(nlri: .evpn(.inclusiveMulticast(InclusiveMulticastRoute(rd: .as2(1, 2), ethernetTag: 0, originatingIP: IPAddress(v4: 7)))))]
+    #expect(try decodeMessage(BGPEncoder.update(withdrawal)).endOfRIB == nil)
+
+    var withAttribute = evpn
+    withAttribute.attributes.origin = 0
+    #expect(try decodeMessage(BGPEncoder.update(withAttribute)).endOfRIB == nil)
+
+    var announcement = UpdateMessage()
+    announcement.attributes.origin = 0
+    announcement.reach = MPReach(family: .evpn, nextHop: IPAddress(v4: 1), nlri: withdrawal.unreach!.nlri)
+    #expect(try decodeMessage(BGPEncoder.update(announcement)).endOfRIB == nil)
+
+    // It reaches the replay as a session event of its family, and routes never do.
+    var items: [FeedItem] = []
+    try decodeMessage(BGPEncoder.update(evpn)).appendEvents(time: 5, source: SourceRef(input: 0, offset: 0), observation: ObservationPoint(
+        router: 0, table: .mrt, peerIP: IPAddress(v4: 9), peerAS: 65000, peerBGPID: IPAddress(v4: 9)), into: &items)
+    #expect(items.count == 1)
+    if case .session(let event) = items.first?.payload, case .endOfRIB(let family) = event.kind { #expect(family == .evpn) } else { Issue.record("no End-of-RIB event") }
+}
