@@ -9,7 +9,7 @@ public final class EngineLookahead {
     /// An item is handed back `depth` pushes after it went in; stage k runs `2k` pushes after.
     private static let depth = 8
     private var items = [FeedItem?](repeating: nil, count: depth)
-    private var hashes = [UInt64](repeating: 0, count: depth)
+    private var targets = [ReplayEngine.PrefetchTarget](repeating: .none, count: depth)
     private var cursors = [Int32](repeating: -1, count: depth)
     private var pushes = 0
     /// Items inside the window.
@@ -22,12 +22,12 @@ public final class EngineLookahead {
         let slot = pushes % Self.depth
         let leaving = items[slot]
         items[slot] = item
-        hashes[slot] = item.map { engine.prefetchBucket($0) } ?? 0
+        targets[slot] = item.map { engine.prefetchBucket($0) } ?? .none
         cursors[slot] = -1
         for stage in 1...3 where pushes >= 2 * stage {
             let earlier = (pushes - 2 * stage) % Self.depth
-            if hashes[earlier] != 0 {
-                cursors[earlier] = engine.prefetchChain(hash: hashes[earlier], stage: stage, cursor: cursors[earlier])
+            if targets[earlier].hash != 0 {
+                cursors[earlier] = engine.prefetchChain(targets[earlier], stage: stage, cursor: cursors[earlier])
             }
         }
         pushes += 1

@@ -465,27 +465,58 @@ public final class ReplayEngine {
     // MARK: - Prefetch
 
     /// A MAC/IP event's RIB lookup walks index bucket → RIB entry → route slot → MAC, four
-    /// dependent loads that miss the cache once the tables outgrow it. `EngineLookahead` calls
-    /// these stages on events still waiting their turn, one step per processed event, so each
-    /// load has arrived by the time the next step (or `process`) reads it. They change nothing.
+    /// dependent loads that miss the cache once the tables outgrow it; a VPN host route's walks
+    /// index bucket → host RIB entry → host route slot. `EngineLookahead` calls these stages on
+    /// events still waiting their turn, one step per processed event, so each load has arrived
+    /// by the time the next step (or `process`) reads it. They change nothing.
+    public struct PrefetchTarget {
+        /// The event's RIB hash; 0 when there is nothing to follow.
+        public var hash: UInt64
+        public var hostRoute: Bool
+        public static let none = PrefetchTarget(hash: 0, hostRoute: false)
+    }
 
-    /// Stage 0: the event's RIB hash (0 when it has none), with its index bucket requested.
-    public func prefetchBucket(_ item: FeedItem) -> UInt64 {
-        guard case .route(let event) = item.payload, case .evpn(.macIP(let r)) = event.entry.nlri,
-              let op = cachedObservationID(event.observation) else { return 0 }
+    /// Stage 0: the event's RIB hash, with its index bucket requested.
+    public func prefetchBucket(_ item: FeedItem) -> PrefetchTarget {
+        guard case .route(let event) = item.payload, let op = cachedObservationID(event.observation) else { return .none }
         // The hash as it is: its low 32 bits are the tag stage 1 matches (a hash of 0 reads as
         // "no chain" and is merely not prefetched).
-        let hash = ribHash(ribKey(event, r, op: op))
-        ribIndex.prefetch(hash)
-        return hash
+        switch event.entry.nlri {
+        case .evpn(.macIP(let r)):
+            let hash = ribHash(ribKey(event, r, op: op))
+            ribIndex.prefetch(hash)
+            return PrefetchTarget(hash: hash, hostRoute: false)
+        case .vpn(let rd, let prefix, _) where prefix.isHostRoute:
+            let hash = hostEntryHash(op: op, pathID: event.entry.pathID ?? 0, rd: rd.word, ip: prefix.address)
+            hostRIBIndex.prefetch(hash)
+            if !event.isWithdraw { hostHeads.prefetch(hostIPHash(prefix.address)) }  // the IP's PE list, read when a PE takes the route
+            return PrefetchTarget(hash: hash, hostRoute: true)
+        default:
+            return .none
+        }
     }
 
     /// Stages 1–3: follows the chain one load further; `cursor` is what the previous stage found.
-    public func prefetchChain(hash: UInt64, stage: Int, cursor: Int32) -> Int32 {
-        guard hash != 0 else { return -1 }
+    public func prefetchChain(_ target: PrefetchTarget, stage: Int, cursor: Int32) -> Int32 {
+        guard target.hash != 0 else { return -1 }
+        if target.hostRoute {
+            switch stage {
+            case 1:
+                guard let entry = hostRIBIndex.find(target.hash, { _ in true }) else { return -1 }
+                hostEntries.prefetch(Int(entry))
+                return entry
+            case 2:
+                guard cursor >= 0, Int(cursor) < hostEntries.highWater else { return -1 }
+                let slot = hostEntries[Int(cursor)].slot
+                hostSlots.prefetch(Int(slot))
+                return slot
+            default:
+                return -1
+            }
+        }
         switch stage {
         case 1:
-            guard let entry = ribIndex.find(hash, { _ in true }) else { return -1 }  // the first tag match
+            guard let entry = ribIndex.find(target.hash, { _ in true }) else { return -1 }  // the first tag match
             ribEntries.prefetch(Int(entry))
             return entry
         case 2:

@@ -146,15 +146,34 @@ func lookaheadChainReachesKnownRoutes() throws {
     var checked = 0
     while let item = again.next() {
         guard case .route(let event) = item.payload, case .evpn(.macIP(let route)) = event.entry.nlri else { continue }
-        let hash = run.engine.prefetchBucket(item)
-        let entry = run.engine.prefetchChain(hash: hash, stage: 1, cursor: -1)
-        let slot = run.engine.prefetchChain(hash: hash, stage: 2, cursor: entry)
-        let mac = run.engine.prefetchChain(hash: hash, stage: 3, cursor: slot)
-        #expect(hash != 0 && entry >= 0 && slot >= 0, "chain of \(route.mac) stopped")
+        let target = run.engine.prefetchBucket(item)
+        let entry = run.engine.prefetchChain(target, stage: 1, cursor: -1)
+        let slot = run.engine.prefetchChain(target, stage: 2, cursor: entry)
+        let mac = run.engine.prefetchChain(target, stage: 3, cursor: slot)
+        #expect(target.hash != 0 && !target.hostRoute && entry >= 0 && slot >= 0, "chain of \(route.mac) stopped")
         #expect(mac == run.macIndex(route.mac.description))
         checked += 1
     }
     #expect(checked == macs.count)
+}
+
+@Test("The read-ahead's chain reaches the host RIB entry and host route slot of every VPN host route already known")
+func lookaheadChainReachesKnownHostRoutes() throws {
+    let steps = (0..<48).map { Step(at: Double($0), pe: 1 + $0 % 3, mac: m, hostRoute: "10.9.\($0 / 200).\($0 % 200 + 1)") }
+    let path = try mrtDump(steps)
+    let run = try analyze([path])
+    let again = try InputSet(paths: [path])
+    var checked = 0
+    while let item = again.next() {
+        guard case .route(let event) = item.payload, case .vpn(_, let prefix, _) = event.entry.nlri else { continue }
+        let target = run.engine.prefetchBucket(item)
+        let entry = run.engine.prefetchChain(target, stage: 1, cursor: -1)
+        let slot = run.engine.prefetchChain(target, stage: 2, cursor: entry)
+        #expect(target.hash != 0 && target.hostRoute && entry >= 0 && slot >= 0, "chain of \(prefix) stopped")
+        #expect(run.engine.hostRoutePEs(prefix.address).count == 1)
+        checked += 1
+    }
+    #expect(checked == steps.count)
 }
 
 @Test("Property (MOB-8): PEs on one ESI never produce a move, whatever their order and sequences")
