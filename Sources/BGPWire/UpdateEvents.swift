@@ -39,17 +39,20 @@ extension UpdateMessage {
 public struct UpdateSink {
     public static let problemLimit = 1000
 
-    public static func recordProblems(_ update: UpdateMessage, file: String, stats: inout ReaderStats, problems: inout [InputDamage]) {
+    /// `file` is asked for only when there is a problem: a reader's name is a protocol call and a
+    /// string copy, and this runs for every UPDATE.
+    public static func recordProblems(_ update: UpdateMessage, file: @autoclosure () -> String, stats: inout ReaderStats, problems: inout [InputDamage]) {
         guard !update.errors.isEmpty else { return }
+        let file = file()
         stats.attributeErrors += update.errors.count
         for problem in update.errors where problems.count < problemLimit {
             problems.append(InputDamage(file: file, offset: Int64(problem.error.offset), message: problem.description, recovered: true))
         }
     }
 
-    public static func emit(_ update: UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint, file: String,
+    public static func emit(_ update: UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint, file: @autoclosure () -> String,
                             stats: inout ReaderStats, problems: inout [InputDamage], into pending: inout [FeedItem]) {
-        recordProblems(update, file: file, stats: &stats, problems: &problems)
+        recordProblems(update, file: file(), stats: &stats, problems: &problems)
         stats.skippedNLRIBytes += update.skippedNLRIBytes
         let before = pending.count
         update.appendEvents(time: time, source: source, observation: observation, into: &pending)
