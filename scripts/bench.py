@@ -15,8 +15,8 @@ VENV = os.path.join(ROOT, ".venv-bench")
 PUBLIC = os.path.join(ROOT, "..", "shared", "datasets", "public")
 SCALE = int(os.environ.get("BENCH_SCALE", "100"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
-# BENCH_ONLY=real,fabric,bmp,engine,evpn,grow runs a subset (default: all).
-ONLY = set(os.environ.get("BENCH_ONLY", "real,fabric,bmp,engine,evpn,grow").split(","))
+# BENCH_ONLY=real,bzip2,fabric,bmp,engine,evpn,grow runs a subset (default: all).
+ONLY = set(os.environ.get("BENCH_ONLY", "real,bzip2,fabric,bmp,engine,evpn,grow").split(","))
 
 
 def sh(cmd, **kw):
@@ -132,6 +132,8 @@ def main():
     real = os.path.join(PUBLIC, "ripe-bgpdump", "updates.et-header.2015.gz")
     if "real" in ONLY:
         real_section(py, real, table)
+    if "bzip2" in ONLY:
+        bzip2_section(real, table)
     if "fabric" in ONLY:
         fabric_section(table)
     if "bmp" in ONLY:
@@ -154,6 +156,19 @@ def real_section(py, real, table):
                        ("evpnscope decode --format text", f"{BIN} decode --format text {real}"),
                        ("mrtparse", mrtparse), ("pybgpkit-parser 0.6.2", bgpkit)])
     table("Real RIPE update dump (IPv4/IPv6 unicast)", real, results, routes=577740, reference="bgpdump -m")
+
+
+def bzip2_section(real, table):
+    # 1b. The same real records as bzip2 (eight copies: seconds of bzcat, not a fraction): the
+    #     block decoders against bzcat, with the parser idle (--family evpn skips unicast NLRI
+    #     undecoded) and busy (every route printed).
+    bz = os.path.join(DATA, "ripe-updates-x8.mrt.bz2")
+    if not os.path.exists(bz):
+        sh(f"for i in 1 2 3 4 5 6 7 8; do zcat {real}; done | bzip2 -9 > {bz}.tmp && mv {bz}.tmp {bz}")
+    results = measure([("bzcat", f"bzcat {bz}"),
+                       ("evpnscope decode --family evpn", f"{BIN} decode --family evpn {bz}"),
+                       ("evpnscope decode --format text", f"{BIN} decode --format text {bz}")])
+    table("Real RIPE update dump ×8 as bzip2 -9 (unicast: `--family evpn` leaves the parser idle)", bz, results, reference="bzcat")
 
 
 def fabric_section(table):
