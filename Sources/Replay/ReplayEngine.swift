@@ -499,37 +499,34 @@ public final class ReplayEngine {
     /// Stages 1–3: follows the chain one load further; `cursor` is what the previous stage found.
     public func prefetchChain(_ target: PrefetchTarget, stage: Int, cursor: Int32) -> Int32 {
         guard target.hash != 0 else { return -1 }
-        if target.hostRoute {
-            switch stage {
-            case 1:
-                guard let entry = hostRIBIndex.find(target.hash, { _ in true }) else { return -1 }
-                hostEntries.prefetch(Int(entry))
-                return entry
-            case 2:
-                guard cursor >= 0, Int(cursor) < hostEntries.highWater else { return -1 }
-                let slot = hostEntries[Int(cursor)].slot
-                hostSlots.prefetch(Int(slot))
-                return slot
-            default:
-                return -1
-            }
-        }
-        switch stage {
-        case 1:
-            guard let entry = ribIndex.find(target.hash, { _ in true }) else { return -1 }  // the first tag match
-            ribEntries.prefetch(Int(entry))
-            return entry
-        case 2:
-            guard cursor >= 0, Int(cursor) < ribEntries.highWater else { return -1 }
-            let slot = ribEntries[Int(cursor)].slot
-            routes.prefetch(Int(slot))
-            return slot
+        switch (stage, target.hostRoute) {
+        case (1, false): return prefetchEntry(ribIndex, target.hash, in: ribEntries)
+        case (1, true): return prefetchEntry(hostRIBIndex, target.hash, in: hostEntries)
+        case (2, false): return prefetchSlot(of: cursor, in: ribEntries, \.slot, from: routes)
+        case (2, true): return prefetchSlot(of: cursor, in: hostEntries, \.slot, from: hostSlots)
+        case (_, true): return -1  // a host route slot leads nowhere further
         default:
             guard cursor >= 0, Int(cursor) < routes.highWater else { return -1 }
             let mac = routes[Int(cursor)].mac
             macs.prefetch(Int(mac))
             return mac
         }
+    }
+
+    /// The first entry `index` holds under `hash` (the first tag match), requested from `entries`.
+    private func prefetchEntry<Entry>(_ index: IDIndex, _ hash: UInt64, in entries: RecyclingTable<Entry>) -> Int32 {
+        guard let entry = index.find(hash, { _ in true }) else { return -1 }
+        entries.prefetch(Int(entry))
+        return entry
+    }
+
+    /// The slot entry `cursor` names, requested from `slots`.
+    private func prefetchSlot<Entry, Slot>(of cursor: Int32, in entries: RecyclingTable<Entry>, _ slot: (Entry) -> Int32,
+                                          from slots: RecyclingTable<Slot>) -> Int32 {
+        guard cursor >= 0, Int(cursor) < entries.highWater else { return -1 }
+        let found = slot(entries[Int(cursor)])
+        slots.prefetch(Int(found))
+        return found
     }
 
     // MARK: - Route table
