@@ -113,7 +113,8 @@ public final class AnalysisWriter {
     private func flushEvents() throws {
         guard let rows else { return }
         if !batch.isEmpty { try rows.send(batch); batch.removeAll() }
-        defer { rows.close(); self.rows = nil }
+        // The pipe and the inserter go before the database closes: their statements would keep it open.
+        defer { rows.close(); self.rows = nil; inserter = nil }
         try rows.drain()
         try inserter?.commitPending()
     }
@@ -269,7 +270,8 @@ public final class AnalysisWriter {
         try db.execute("PRAGMA threads = \(ProcessInfo.processInfo.activeProcessorCount); PRAGMA analysis_limit = 1000;")
         try db.execute(Schema.indexes)
         try db.execute("ANALYZE")
-        database = nil  // closes
+        try database?.close()
+        database = nil
         for suffix in ["-journal", "-wal", "-shm"] { unlink(finalPath + suffix) }
         guard rename(temporaryPath, finalPath) == 0 else {
             throw DatabaseError(message: "cannot rename \(temporaryPath) to \(finalPath): \(String(cString: strerror(errno)))")

@@ -31,7 +31,18 @@ public final class Database {
         handle = db
     }
 
-    deinit { sqlite3_close(handle) }
+    private var closed = false
+
+    /// Closes the connection now. SQLite refuses while a statement is still alive (the
+    /// connection and its page cache would then stay allocated), so that is an error here, not
+    /// a silent leak at exit.
+    public func close() throws {
+        guard !closed else { return }
+        guard sqlite3_close(handle) == SQLITE_OK else { throw DatabaseError(message: "\(path): cannot close: \(lastError)") }
+        closed = true
+    }
+
+    deinit { if !closed { sqlite3_close(handle) } }
 
     public func execute(_ sql: String) throws {
         var error: UnsafeMutablePointer<CChar>?

@@ -229,26 +229,36 @@ final class BatchPipe<Batch>: @unchecked Sendable {
     private var closed = false
     private var failure: Error?
     private let capacity = 2
-    private let write: (inout Batch) throws -> Void
+    /// Holds what the rows are written with (statements): dropped by `close()`, because a
+    /// connection with a statement still alive does not close.
+    private var write: ((inout Batch) throws -> Void)?
     private var started = false
+    private var running = false
 
     init(write: @escaping (inout Batch) throws -> Void) { self.write = write }
 
     private func start() {
         started = true
+        running = true
         Thread { [self] in
             while true {
                 condition.lock()
                 while queue.isEmpty && !closed { condition.wait() }
-                if queue.isEmpty { condition.unlock(); return }
+                if queue.isEmpty {
+                    running = false
+                    condition.broadcast()
+                    condition.unlock()
+                    return
+                }
                 var batch = queue.removeFirst()
+                let write = self.write  // read while the lock is held; released before the thread ends
                 writing = true
                 let failed = failure != nil
                 condition.broadcast()
                 condition.unlock()
                 var error: Error?
                 if !failed {
-                    do { try write(&batch) } catch let caught { error = caught }
+                    do { try write?(&batch) } catch let caught { error = caught }
                 }
                 condition.lock()
                 if let error, failure == nil { failure = error }
@@ -287,13 +297,14 @@ final class BatchPipe<Batch>: @unchecked Sendable {
         if let failure { throw failure }
     }
 
-    /// Lets the thread finish what is queued and end (it holds the pipe until then).
+    /// Lets the thread finish what is queued and end, and drops `write` (and what it holds).
     func close() {
         condition.lock()
         closed = true
         condition.broadcast()
-        while started && (writing || !queue.isEmpty) { condition.wait() }
+        while running { condition.wait() }
         spent.removeAll()
+        write = nil
         condition.unlock()
     }
 }
