@@ -262,7 +262,7 @@ final class BatchPipe<Batch>: @unchecked Sendable {
                 }
                 condition.lock()
                 if let error, failure == nil { failure = error }
-                if spent.count < capacity { spent.append(batch) }
+                if error == nil && spent.count < capacity { spent.append(batch) }  // a failed batch may not be empty
                 writing = false
                 condition.broadcast()
                 condition.unlock()
