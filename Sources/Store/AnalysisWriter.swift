@@ -229,28 +229,27 @@ public final class AnalysisWriter {
         var ips: [IPAddress] = []
         for index in engine.macs.indices {
             let state = engine.macs[index]
-            let macStart = chunk.text.count
-            chunk.text.append(capacity: 17) { writeColonHex(state.mac.value, bytes: 6, to: $0) }
-            let advertisersStart = chunk.text.count
-            engine.forEachAdvert(mac: Int32(index)) { advert in
-                liveMACs[Int(advert.pe)] += 1
-                if chunk.text.count > advertisersStart { chunk.text.append(UInt8(ascii: " ")) }
-                chunk.text.append(decimal: UInt64(advert.pe))
-                chunk.text.append(UInt8(ascii: ":"))
-                chunk.text.append(decimal: UInt64(advert.seq))
-                if advert.sticky { chunk.text.append(UInt8(ascii: "s")) }
+            let macColumn = chunk.text.column { $0.append(state.mac) }
+            let advertisersColumn = chunk.text.column { text in
+                engine.forEachAdvert(mac: Int32(index)) { advert in
+                    liveMACs[Int(advert.pe)] += 1
+                    if text.count > macColumn.upperBound { text.append(UInt8(ascii: " ")) }
+                    text.append(decimal: UInt64(advert.pe))
+                    text.append(UInt8(ascii: ":"))
+                    text.append(decimal: UInt64(advert.seq))
+                    if advert.sticky { text.append(UInt8(ascii: "s")) }
+                }
             }
-            let ipsStart = chunk.text.count
             ips.removeAll(keepingCapacity: true)
             engine.forEachIP(mac: Int32(index)) { ips.append($0) }
-            if ips.count == 1 && !ips[0].isIPv6 {
-                let v4 = ips[0].v4
-                chunk.text.append(capacity: 15) { writeDottedQuad(v4, to: $0) }
-            } else if !ips.isEmpty {
-                chunk.text.append(Set(ips.map(\.description)).sorted().joined(separator: " "))
+            let ipsColumn = chunk.text.column { text in
+                if ips.count == 1 {
+                    text.append(ips[0])
+                } else if !ips.isEmpty {
+                    text.append(Set(ips.map(\.description)).sorted().joined(separator: " "))
+                }
             }
-            chunk.rows.append(MACStateChunk.Row(state: state, mac: macStart..<advertisersStart, advertisers: advertisersStart..<ipsStart,
-                                                ips: ipsStart..<chunk.text.count))
+            chunk.rows.append(MACStateChunk.Row(state: state, mac: macColumn, advertisers: advertisersColumn, ips: ipsColumn))
             if chunk.rows.count == MACStateChunk.size {
                 var next = pipe.reclaim() ?? MACStateChunk()
                 swap(&chunk, &next)

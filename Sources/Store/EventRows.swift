@@ -42,12 +42,12 @@ final class EventRowInserter {
         if inTransaction > 0 { try db.execute("COMMIT"); inTransaction = 0 }
     }
 
-    private var macColumn = StableText(), ipColumn = StableText(), prefixColumn = StableText(), moveMACColumn = StableText()
-    private static let announceText = UnsafeBufferPointer(StableText.copy("announce"))
-    private static let withdrawText = UnsafeBufferPointer(StableText.copy("withdraw"))
+    /// The text of this row's columns that do not recur (MAC, a MAC's IP, prefix).
+    private var rowText = RowText()
+    private static let announceText = TextMemo<Int>.copy("announce")
+    private static let withdrawText = TextMemo<Int>.copy("withdraw")
 
     deinit {
-        for column in [macColumn, ipColumn, prefixColumn, moveMACColumn] { column.release() }
         rdText.release(); esiText.release(); addressText.release(); familyText.release(); targetsText.release()
     }
 
@@ -69,47 +69,53 @@ final class EventRowInserter {
         rdText.startRow(); esiText.startRow(); addressText.startRow(); familyText.startRow(); targetsText.startRow()
         let s = events
         typealias Text = UnsafeBufferPointer<UInt8>
-        var routeType: Int64?, rd: Text?, esi: Text?, tag: Int64?, mac: Text?, ip: Text?, prefix: Text?
+        rowText.removeAll()
+        var routeType: Int64?, rd: Text?, esi: Text?, tag: Int64?, address: Text?
+        var mac: Range<Int>?, ip: Range<Int>?, prefix: Range<Int>?
         switch event.entry.nlri {
-        case .prefix(let p): prefix = prefixColumn.hold(p.description)
-        case .vpn(let d, let p, _): rd = rdText[d]; prefix = prefixColumn.hold(p.description)
+        case .prefix(let p): prefix = rowText.column { $0.append(p.description) }
+        case .vpn(let d, let p, _): rd = rdText[d]; prefix = rowText.column { $0.append(p.description) }
         case .evpn(let route):
             routeType = Int64(route.routeType)
             rd = route.rd.map { rdText[$0] }
             switch route {
             case .macIP(let r):
-                esi = esiText[r.esi]; tag = Int64(r.ethernetTag); mac = macColumn.hold(r.mac.description); ip = ipColumn.hold(r.ip?.description)
+                esi = esiText[r.esi]; tag = Int64(r.ethernetTag)
+                mac = rowText.column { $0.append(r.mac) }
+                ip = r.ip.map { value in rowText.column { $0.append(value) } }
             case .ethernetAD(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag)
-            case .inclusiveMulticast(let r): tag = Int64(r.ethernetTag); ip = addressText[r.originatingIP]
-            case .ethernetSegment(let r): esi = esiText[r.esi]; ip = addressText[r.originatingIP]
-            case .ipPrefix(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag); prefix = prefixColumn.hold(r.prefix.description)
+            case .inclusiveMulticast(let r): tag = Int64(r.ethernetTag); address = addressText[r.originatingIP]
+            case .ethernetSegment(let r): esi = esiText[r.esi]; address = addressText[r.originatingIP]
+            case .ipPrefix(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag); prefix = rowText.column { $0.append(r.prefix.description) }
             case .unknown: break
             }
         }
         let announce = !event.isWithdraw
         let mobility = announce ? event.attributes.macMobility : nil
-        try s.bind(1, event.time)
-        try s.bind(2, Int64(event.source.input))
-        try s.bind(3, event.source.offset)
-        try s.bind(4, observationID.map(Int64.init))
-        try s.bind(5, stableText: announce ? Self.announceText : Self.withdrawText)
-        try s.bind(6, stableText: familyText[event.family])
-        try s.bind(7, routeType)
-        try s.bind(8, stableText: rd)
-        try s.bind(9, stableText: esi)
-        try s.bind(10, tag)
-        try s.bind(11, stableText: mac)
-        try s.bind(12, stableText: ip)
-        try s.bind(13, stableText: prefix)
-        try s.bind(14, stableText: announce ? event.nextHop.map { addressText[$0] } : nil)
-        try s.bind(15, mobility.map { Int64($0.sequence) })
-        try s.bind(16, mobility.map { $0.sticky ? 1 : 0 })
-        try s.bind(17, stableText: announce ? targetsText.text(for: event.attributes.extendedCommunities) {
-            $0.compactMap { $0.isRouteTarget ? RouteTarget(raw: $0.raw).description : nil }.joined(separator: " ")
-        } : nil)
-        try s.bind(18, stableText: event.attributes.originatorID.map { addressText[$0] })
-        try s.bind(19, event.entry.pathID.map { Int64($0) })
-        try s.insert()
+        try rowText.withColumns { text in
+            try s.bind(1, event.time)
+            try s.bind(2, Int64(event.source.input))
+            try s.bind(3, event.source.offset)
+            try s.bind(4, observationID.map(Int64.init))
+            try s.bind(5, stableText: announce ? Self.announceText : Self.withdrawText)
+            try s.bind(6, stableText: familyText[event.family])
+            try s.bind(7, routeType)
+            try s.bind(8, stableText: rd)
+            try s.bind(9, stableText: esi)
+            try s.bind(10, tag)
+            try s.bind(11, stableText: mac.map(text))
+            try s.bind(12, stableText: address ?? ip.map(text))
+            try s.bind(13, stableText: prefix.map(text))
+            try s.bind(14, stableText: announce ? event.nextHop.map { addressText[$0] } : nil)
+            try s.bind(15, mobility.map { Int64($0.sequence) })
+            try s.bind(16, mobility.map { $0.sticky ? 1 : 0 })
+            try s.bind(17, stableText: announce ? targetsText.text(for: event.attributes.extendedCommunities) {
+                $0.compactMap { $0.isRouteTarget ? RouteTarget(raw: $0.raw).description : nil }.joined(separator: " ")
+            } : nil)
+            try s.bind(18, stableText: event.attributes.originatorID.map { addressText[$0] })
+            try s.bind(19, event.entry.pathID.map { Int64($0) })
+            try s.insert()
+        }
         try rowAdded()
     }
 
@@ -118,16 +124,20 @@ final class EventRowInserter {
         let s = moves
         try s.bind(1, t.time)
         try s.bind(2, Int64(bd))
-        try s.bind(3, stableText: moveMACColumn.hold(mac.description))
-        try s.bind(4, Int64(t.otherPE))
-        try s.bind(5, Int64(t.pe))
-        try s.bind(6, Int64(t.seqBefore))
-        try s.bind(7, Int64(t.seqAfter))
-        try s.bind(8, t.tie ? 1 : 0)
-        try s.bind(9, t.wrap ? 1 : 0)
-        try s.bind(10, Int64(t.source.input))
-        try s.bind(11, t.source.offset)
-        try s.insert()
+        rowText.removeAll()
+        let macColumn = rowText.column { $0.append(mac) }
+        try rowText.withColumns { text in
+            try s.bind(3, stableText: text(macColumn))
+            try s.bind(4, Int64(t.otherPE))
+            try s.bind(5, Int64(t.pe))
+            try s.bind(6, Int64(t.seqBefore))
+            try s.bind(7, Int64(t.seqAfter))
+            try s.bind(8, t.tie ? 1 : 0)
+            try s.bind(9, t.wrap ? 1 : 0)
+            try s.bind(10, Int64(t.source.input))
+            try s.bind(11, t.source.offset)
+            try s.insert()
+        }
         try rowAdded()
     }
 }
@@ -154,37 +164,19 @@ struct TextMemo<Key: Hashable> {
         mutating get { text(for: key) { $0.description } }
     }
 
+    /// `text` in memory of its own, which stays put until deallocated.
+    static func copy(_ text: String) -> UnsafeBufferPointer<UInt8> {
+        let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(text.utf8.count, 1))
+        _ = bytes.initialize(from: text.utf8)
+        return UnsafeBufferPointer(rebasing: bytes[0..<text.utf8.count])
+    }
+
     mutating func text(for key: Key, _ make: (Key) -> String) -> UnsafeBufferPointer<UInt8> {
         if let known = texts[key] { return known }
-        let text = UnsafeBufferPointer(StableText.copy(make(key)))
+        let text = Self.copy(make(key))
         texts[key] = text
         return text
     }
-}
-
-/// One column's text for the current row, in a buffer reused from row to row.
-struct StableText {
-    private var buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 64)
-
-    static func copy(_ text: String) -> UnsafeMutableBufferPointer<UInt8> {
-        let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(text.utf8.count, 1))
-        _ = bytes.initialize(from: text.utf8)
-        return UnsafeMutableBufferPointer(rebasing: bytes[0..<text.utf8.count])
-    }
-
-    /// `text` in the buffer (grown when needed); valid until the next call.
-    mutating func hold(_ text: String?) -> UnsafeBufferPointer<UInt8>? {
-        guard let text else { return nil }
-        let count = text.utf8.count
-        if count > buffer.count {
-            buffer.deallocate()
-            buffer = .allocate(capacity: count)
-        }
-        _ = buffer.initialize(from: text.utf8)
-        return UnsafeBufferPointer(rebasing: buffer[0..<count])
-    }
-
-    func release() { buffer.deallocate() }
 }
 
 /// The text columns of some rows, written one after another into a buffer reused from batch to
@@ -206,6 +198,17 @@ struct RowText {
     mutating func append(_ byte: UInt8) { bytes.append(byte) }
     mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
     mutating func append(decimal value: UInt64) { append(capacity: 20) { writeDecimal(value, to: $0) } }
+    mutating func append(_ mac: MACAddress) { append(capacity: 17) { writeColonHex(mac.value, bytes: 6, to: $0) } }
+    mutating func append(_ ip: IPAddress) {
+        if ip.isIPv6 { append(ip.description) } else { append(capacity: 15) { writeDottedQuad(ip.v4, to: $0) } }
+    }
+
+    /// Appends one column's text with `write` and returns where it lies.
+    mutating func column(_ write: (inout RowText) -> Void) -> Range<Int> {
+        let start = bytes.count
+        write(&self)
+        return start..<bytes.count
+    }
 
     /// Bytes written so far: a column is the range between two counts.
     var count: Int { bytes.count }
