@@ -18,7 +18,6 @@ public final class Analyzer {
     private var ipMoveTimes: [IPAddress: [Int64]] = [:]
     private var timers = TimerQueue()
     private var pendingPeerChecks: [Int32: Int64] = [:]
-    private var scratchIPs: [IPAddress] = []
 
     public init(engine: ReplayEngine, thresholds: Thresholds = Thresholds()) {
         self.engine = engine
@@ -286,8 +285,6 @@ public final class Analyzer {
             guard state.winner != timer.pe, let winner = engine.advert(mac: timer.mac, pe: state.winner) else { return }
             // One of these per move: the winner's IPs gathered without building route states.
             var ips: [IPAddress] = []
-            swap(&ips, &scratchIPs)  // the reused buffer, held uniquely
-            defer { ips.removeAll(keepingCapacity: true); swap(&ips, &scratchIPs) }
             engine.forEachIP(mac: timer.mac, pe: winner.pe) { if !ips.contains($0) { ips.append($0) } }
             if ips.count > 1 { ips.sort() }
             for ip in ips {

@@ -1009,25 +1009,27 @@ public final class ReplayEngine {
     }
 
     /// PEs that currently attract traffic for `ip` through a VPNv4/VPNv6 host route.
-    /// Whether `pe` advertises a VPN host route for `ip`: `hostRoutePEs` without the array.
-    public func hostRoute(_ ip: IPAddress, isAdvertisedBy pe: Int32) -> Bool {
-        var cursor = hostHeads.find(hostIPHash(ip)) { hostSlot($0, is: ip) } ?? -1
-        while cursor >= 0 {
-            if hostSlots[Int(cursor)].pe == pe { return true }
-            cursor = hostSlots[Int(cursor)].next
-        }
-        return false
-    }
-
     public func hostRoutePEs(_ ip: IPAddress) -> [HostRouteState] {
         var result: [HostRouteState] = []
-        var cursor = hostHeads.find(hostIPHash(ip)) { hostSlot($0, is: ip) } ?? -1
+        var cursor = firstHostSlot(of: ip)
         while cursor >= 0 {
             let slot = hostSlots[Int(cursor)]
             result.append(HostRouteState(pe: slot.pe, observations: slot.observations, lastUpdate: slot.lastUpdate))
             cursor = slot.next
         }
         return result
+    }
+
+    /// Whether `pe` advertises a VPN host route for `ip`: `hostRoutePEs` without the array.
+    public func hostRoute(_ ip: IPAddress, isAdvertisedBy pe: Int32) -> Bool {
+        var cursor = firstHostSlot(of: ip)
+        while cursor >= 0 && hostSlots[Int(cursor)].pe != pe { cursor = hostSlots[Int(cursor)].next }
+        return cursor >= 0
+    }
+
+    /// The first of `ip`'s host route slots (one per PE, chained), -1 when it has none.
+    private func firstHostSlot(of ip: IPAddress) -> Int32 {
+        hostHeads.find(hostIPHash(ip)) { hostSlot($0, is: ip) } ?? -1
     }
 
     // MARK: - Sessions (MOB-12)
@@ -1137,23 +1139,22 @@ public final class ReplayEngine {
 
     /// The route of `pe` for MAC `mac` that carries `ip` (nil: the MAC-only route).
     public func route(mac: Int32, pe: Int32, ip: IPAddress?) -> RouteState? {
-        var s = macs[Int(mac)].firstRoute
-        while s >= 0 {
-            if peOf(routes[Int(s)]) == pe && slot(routes[Int(s)], carries: ip) { return routeState(routes[Int(s)]) }
-            s = routes[Int(s)].next
-        }
-        return nil
+        routeSlot(mac: mac, pe: pe, ip: ip).map { routeState(routes[Int($0)]) }
     }
 
     /// How many MAC Mobility communities the last update of that route carried (MOB-9), 0 when
     /// there is no such route: `route(mac:pe:ip:)` without building the whole state.
     public func mobilityCommunities(mac: Int32, pe: Int32, ip: IPAddress?) -> Int {
+        routeSlot(mac: mac, pe: pe, ip: ip).map { routes[Int($0)].mobilityCommunities } ?? 0
+    }
+
+    private func routeSlot(mac: Int32, pe: Int32, ip: IPAddress?) -> Int32? {
         var s = macs[Int(mac)].firstRoute
         while s >= 0 {
-            if peOf(routes[Int(s)]) == pe && slot(routes[Int(s)], carries: ip) { return routes[Int(s)].mobilityCommunities }
+            if peOf(routes[Int(s)]) == pe && slot(routes[Int(s)], carries: ip) { return s }
             s = routes[Int(s)].next
         }
-        return 0
+        return nil
     }
 
     /// MOB-11 evidence: `pe` advertises the MAC's routes with more than one sequence number.
