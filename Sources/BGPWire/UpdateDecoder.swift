@@ -188,14 +188,15 @@ public enum UpdateDecoder {
             try decodeMPReach(&v, options: options, update: &update)
         case 15:
             let family = AddressFamily(afi: try v.readUInt16("MP_UNREACH AFI"), safi: try v.readUInt8("MP_UNREACH SAFI"))
-            var unreach = MPUnreach(family: family, nlri: [])
+            update.unreach = MPUnreach(family: family, nlri: [])  // the family stays even if an NLRI below is malformed
             if NLRICodec.isDecoded(family) && (!options.evpnOnly || family == .evpn) {
-                update.unreach = unreach  // keep the family even if an NLRI below is malformed
-                try NLRICodec.decodeAll(&v, family: family, addPath: options.addPath.contains(family), into: &unreach.nlri)
+                var nlri: [NLRIEntry] = []
+                swap(&nlri, &update.recycled.unreach)
+                try NLRICodec.decodeAll(&v, family: family, addPath: options.addPath.contains(family), into: &nlri)
+                update.unreach?.nlri = nlri
             } else {
                 update.skippedNLRIBytes += max(v.remaining, 1)
             }
-            update.unreach = unreach
         default:
             update.attributes.other.append(RawAttribute(flags: flags, type: type, value: try v.readBytes(v.remaining)))
         }
@@ -218,14 +219,15 @@ public enum UpdateDecoder {
         }
         let (nextHop, linkLocal) = try readNextHop(&nextHopCursor, length: nextHopCursor.remaining)
         try v.skip(1, "MP_REACH reserved byte")
-        var reach = MPReach(family: family, nextHop: nextHop, linkLocalNextHop: linkLocal, nlri: [])
+        update.reach = MPReach(family: family, nextHop: nextHop, linkLocalNextHop: linkLocal, nlri: [])
         if NLRICodec.isDecoded(family) && (!options.evpnOnly || family == .evpn) {
-            update.reach = reach
-            try NLRICodec.decodeAll(&v, family: family, addPath: options.addPath.contains(family), into: &reach.nlri)
+            var nlri: [NLRIEntry] = []
+            swap(&nlri, &update.recycled.reach)
+            try NLRICodec.decodeAll(&v, family: family, addPath: options.addPath.contains(family), into: &nlri)
+            update.reach?.nlri = nlri
         } else {
             update.skippedNLRIBytes += max(v.remaining, 1)
         }
-        update.reach = reach
     }
 
     private static func readNextHop(_ v: inout ByteCursor, length: Int) throws -> (IPAddress?, IPAddress?) {

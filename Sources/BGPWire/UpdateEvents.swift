@@ -5,28 +5,25 @@ extension UpdateMessage {
     /// under treat-as-withdraw every announced route becomes a withdrawal.
     public func appendEvents(time: Int64, source: SourceRef, observation: ObservationPoint, into out: inout [FeedItem]) {
         let withdrawAll = action >= .treatAsWithdraw
-        let empty = PathAttributes()
-        for entry in withdrawn {
-            out.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: true,
-                                         family: .ipv4Unicast, entry: entry, attributes: empty, nextHop: nil)))
+        func append(_ entry: NLRIEntry, _ family: AddressFamily, announced nextHop: IPAddress??) {
+            // Announcements share the UPDATE's attributes; `nextHop` is nil for a withdrawal.
+            let event: RouteEvent
+            if let nextHop, !withdrawAll {
+                event = RouteEvent(time: time, source: source, observation: observation, isWithdraw: false,
+                                   family: family, entry: entry, attributes: attributes, nextHop: nextHop)
+            } else {
+                event = RouteEvent(time: time, source: source, observation: observation, isWithdraw: true, family: family,
+                                   entry: entry, attributes: .empty, nextHop: nil, treatedAsWithdraw: nextHop != nil)
+            }
+            out.append(.route(event))
         }
+        for entry in withdrawn { append(entry, .ipv4Unicast, announced: nil) }
         if let unreach {
-            for entry in unreach.nlri {
-                out.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: true,
-                                             family: unreach.family, entry: entry, attributes: empty, nextHop: nil)))
-            }
+            for entry in unreach.nlri { append(entry, unreach.family, announced: nil) }
         }
-        for entry in announced {
-            out.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: withdrawAll,
-                                         family: .ipv4Unicast, entry: entry, attributes: withdrawAll ? empty : attributes,
-                                         nextHop: attributes.nextHop, treatedAsWithdraw: withdrawAll)))
-        }
+        for entry in announced { append(entry, .ipv4Unicast, announced: .some(attributes.nextHop)) }
         if let reach {
-            for entry in reach.nlri {
-                out.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: withdrawAll,
-                                             family: reach.family, entry: entry, attributes: withdrawAll ? empty : attributes,
-                                             nextHop: reach.nextHop ?? attributes.nextHop, treatedAsWithdraw: withdrawAll)))
-            }
+            for entry in reach.nlri { append(entry, reach.family, announced: .some(reach.nextHop ?? attributes.nextHop)) }
         }
         if let family = endOfRIB {
             out.append(.session(SessionEvent(time: time, source: source, observation: observation, kind: .endOfRIB(family))))

@@ -86,7 +86,26 @@ public struct UpdateMessage: Hashable, Sendable {
     public var errors: [AttributeError] = []
     /// NLRI of families that were skipped (not decoded); counted, never allocated.
     public var skippedNLRIBytes = 0
+    /// Emptied NLRI lists handed over from an UPDATE already handled (see `RecycledNLRI`).
+    public var recycled = RecycledNLRI()
     public init() {}
+
+    /// Takes the NLRI lists' storage out for the next UPDATE, leaving this message without it.
+    public mutating func recycle() -> RecycledNLRI {
+        var storage = RecycledNLRI()
+        swap(&storage, &recycled)
+        if var reach {
+            self.reach = nil  // leaves `reach` the only owner, so emptying keeps the storage
+            reach.nlri.removeAll(keepingCapacity: true)
+            storage.reach = reach.nlri
+        }
+        if var unreach {
+            self.unreach = nil
+            unreach.nlri.removeAll(keepingCapacity: true)
+            storage.unreach = unreach.nlri
+        }
+        return storage
+    }
 
     public var action: AttributeErrorAction { errors.map(\.action).max() ?? .none }
 
@@ -101,4 +120,15 @@ public struct UpdateMessage: Hashable, Sendable {
         case .none: return attributes == PathAttributes() ? .ipv4Unicast : nil
         }
     }
+}
+
+/// Empty NLRI arrays from an UPDATE already handled, for the next one to decode into: a reader
+/// decodes millions of UPDATEs, and fresh arrays cost each of them an allocation and a release.
+/// Storage, not part of a message's value.
+public struct RecycledNLRI: Hashable, Sendable {
+    var reach: [NLRIEntry] = []
+    var unreach: [NLRIEntry] = []
+    public init() {}
+    public static func == (lhs: RecycledNLRI, rhs: RecycledNLRI) -> Bool { true }
+    public func hash(into hasher: inout Hasher) {}
 }

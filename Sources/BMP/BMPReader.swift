@@ -31,6 +31,7 @@ public final class BMPReader: FeedReader {
     private var routerKey: UInt32
     private var pending: [FeedItem] = []
     private var pendingIndex = 0
+    private var recycledNLRI = RecycledNLRI()
     private var stopped = false
     private var lastTime: Int64 = 0
     /// Add-path families per (session, direction) learned from Peer Up OPENs.
@@ -144,6 +145,8 @@ public final class BMPReader: FeedReader {
             let addPath = (peer.outbound ? addPathOut[session] : addPathIn[session]) ?? AddPathFamilies()
             let options = DecodeOptions(fourByteAS: !peer.legacyAS, addPath: addPath, evpnOnly: evpnOnly)
             var update = UpdateMessage()
+            swap(&update.recycled, &recycledNLRI)
+            defer { recycledNLRI = update.recycle() }
             if try BGPMessage.decodeUpdate(&c, options: options, into: &update) {
                 emit(update, time: peer.time, source: source, observation: peer.observation)
             } else {

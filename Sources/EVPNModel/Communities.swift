@@ -131,14 +131,17 @@ public struct PathAttributes: Hashable, Sendable {
     public var atomicAggregate = false
     public var aggregatorAS: UInt32?
     public var aggregatorIP: IPAddress?
-    public var communities: [UInt32] = []
+    public var communities = InlineList<UInt32>()
     public var originatorID: IPAddress?
-    public var clusterList: [UInt32] = []
-    public var extendedCommunities: [ExtendedCommunity] = []
+    public var clusterList = InlineList<UInt32>()
+    public var extendedCommunities = InlineList<ExtendedCommunity>()
     public var largeCommunities: [LargeCommunity] = []
     public var pmsiTunnel: PMSITunnel?
     public var other: [RawAttribute] = []
     public init() {}
+
+    /// No attributes: what a withdrawal carries.
+    public static let empty = PathAttributes()
 
     /// MOB-9: a receiver uses the highest sequence when several MAC Mobility communities appear.
     public var macMobility: ExtendedCommunity.MACMobility? {

@@ -159,7 +159,7 @@ public final class ScenarioGenerator {
                       secondPath: Bool = false) throws {
         lastTime = max(lastTime, time)
         let nextHop = peAddresses[pe]
-        func update(cluster: [UInt32], pathID: UInt32?, reflected: Bool) -> UpdateMessage {
+        func update(cluster: InlineList<UInt32>, pathID: UInt32?, reflected: Bool) -> UpdateMessage {
             var u = UpdateMessage()
             let entries = nlri.map { NLRIEntry(pathID: pathID, nlri: $0) }
             if var a = attributes {

@@ -350,7 +350,7 @@ struct LineWriter {
     }
 
     /// A JSON array of strings (in both formats: lists stay parseable).
-    mutating func list<T>(_ key: StaticString, _ items: [T], where included: (T) -> Bool = { _ in true }, _ element: (inout LineWriter, T) -> Void) {
+    mutating func list<Items: Sequence>(_ key: StaticString, _ items: Items, where included: (Items.Element) -> Bool = { _ in true }, _ element: (inout LineWriter, Items.Element) -> Void) {
         self.key(key)
         out.append(91)
         var first = true

@@ -20,6 +20,7 @@ public final class MRTReader: FeedReader {
     private var pendingIndex = 0
     private var peers: [(ip: IPAddress, asn: UInt32, bgpID: IPAddress)] = []
     private var stopped = false
+    private var recycledNLRI = RecycledNLRI()
 
     public init(stream: StreamReader, input: Int32, evpnOnly: Bool = false) {
         self.stream = stream; self.input = input; self.evpnOnly = evpnOnly
@@ -135,6 +136,8 @@ public final class MRTReader: FeedReader {
         let addPath = subtype >= 8
         let options = DecodeOptions(fourByteAS: as4, addPath: addPath ? .all : AddPathFamilies(), evpnOnly: evpnOnly)
         var update = UpdateMessage()
+        swap(&update.recycled, &recycledNLRI)
+        defer { recycledNLRI = update.recycle() }
         if try BGPMessage.decodeUpdate(&c, options: options, into: &update) {
             emit(update, time: time, source: source, observation: observation)
         } else {

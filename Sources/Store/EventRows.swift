@@ -16,7 +16,7 @@ final class EventRowInserter {
     private var esiText = TextMemo<ESI>()
     private var addressText = TextMemo<IPAddress>()
     private var familyText = TextMemo<AddressFamily>()
-    private var targetsText = TextMemo<[ExtendedCommunity]>()
+    private var targetsText = TextMemo<InlineList<ExtendedCommunity>>()
 
     init(db: Database) throws {
         self.db = db

@@ -24,7 +24,7 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
     if r.below(2) == 0 { u.attributes.localPref = UInt32(truncatingIfNeeded: r.next()) }
     if r.below(2) == 0 { u.attributes.med = UInt32(truncatingIfNeeded: r.next()) }
     if r.below(2) == 0 { u.attributes.originatorID = IPAddress(v4: UInt32(truncatingIfNeeded: r.next())); u.attributes.clusterList = [1, 2] }
-    u.attributes.communities = (0..<r.below(3)).map { _ in UInt32(truncatingIfNeeded: r.next()) }
+    u.attributes.communities = InlineList((0..<r.below(8)).map { _ in UInt32(truncatingIfNeeded: r.next()) })  // past the inline four too
     u.attributes.largeCommunities = (0..<r.below(2)).map { _ in LargeCommunity(global: 1, local1: UInt32(r.below(99)), local2: 3) }
     u.attributes.extendedCommunities = [.routeTarget(.as2(65000, UInt32(r.below(1000)))), .encapsulation(8)]
     if r.below(2) == 0 { u.attributes.extendedCommunities.append(.macMobility(sequence: UInt32(truncatingIfNeeded: r.next()), sticky: r.below(2) == 0)) }
@@ -153,4 +153,50 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
         router: 0, table: .mrt, peerIP: IPAddress(v4: 9), peerAS: 65000, peerBGPID: IPAddress(v4: 9)), into: &items)
     #expect(items.count == 1)
     if case .session(let event) = items.first?.payload, case .endOfRIB(let family) = event.kind { #expect(family == .evpn) } else { Issue.record("no End-of-RIB event") }
+}
+
+@Test func inlineListsKeepOrderPastTheInlineFourAndCompareByElements() {
+    var list = InlineList<UInt32>()
+    for value in 1...7 as ClosedRange<UInt32> { list.append(value * 10) }
+    #expect(list.count == 7)
+    #expect(Array(list) == [10, 20, 30, 40, 50, 60, 70])
+    #expect(list[3] == 40 && list[4] == 50)
+    let literal: InlineList<UInt32> = [10, 20, 30, 40, 50, 60, 70]
+    #expect(list == literal && list.hashValue == literal.hashValue)
+    var shorter = literal
+    shorter.removeAll()
+    for value in [10, 20, 30, 40, 50, 60] as [UInt32] { shorter.append(value) }
+    #expect(shorter != list)
+    shorter.append(71)
+    #expect(shorter != list)  // same length, last element differs
+}
+
+@Test func readersDecodingIntoRecycledNLRIStorageGetWhatAFreshMessageGets() throws {
+    // The MRT and BMP readers hand one UPDATE's emptied NLRI arrays to the next; the events
+    // already made from the first must keep their routes.
+    var r = TestRandom(state: 0x5151_2024)
+    var recycled = RecycledNLRI()
+    var earlier: [(events: [FeedItem], nlri: [NLRIEntry])] = []
+    for _ in 0..<200 {
+        let update = randomUpdate(&r)
+        let bytes = BGPEncoder.update(update)
+        let fresh = try decodeMessage(bytes)
+        var reused = UpdateMessage()
+        swap(&reused.recycled, &recycled)
+        _ = try bytes.withUnsafeBytes { raw in
+            var cursor = ByteCursor(raw)
+            return try BGPMessage.decodeUpdate(&cursor, options: DecodeOptions(), into: &reused)
+        }
+        #expect(reused == fresh)
+        var events: [FeedItem] = []
+        reused.appendEvents(time: 1, source: SourceRef(input: 0, offset: 0), observation: ObservationPoint(router: 0, table: .mrt, peerIP: IPAddress(v4: 1), peerAS: 1, peerBGPID: IPAddress(v4: 1)), into: &events)
+        earlier.append((events, (fresh.withdrawn + fresh.announced + (fresh.unreach?.nlri ?? []) + (fresh.reach?.nlri ?? []))))
+        recycled = reused.recycle()
+        #expect(reused.reach == nil && reused.unreach == nil)
+    }
+    for (events, nlri) in earlier {
+        let entries = events.compactMap { item -> NLRIEntry? in if case .route(let event) = item.payload { return event.entry } else { return nil } }
+        #expect(entries.count == nlri.count)
+        #expect(entries.map { "\($0)" }.sorted() == nlri.map { "\($0)" }.sorted())
+    }
 }
