@@ -27,9 +27,10 @@ public final class Analyzer {
     }
 
     /// Feeds one item: fires the timers it passes, then replays it.
-    public func process(_ item: FeedItem) {
+    /// `prefetched`: the engine's read-ahead target for this item (see `EngineLookahead`).
+    public func process(_ item: FeedItem, prefetched: ReplayEngine.PrefetchTarget = .none) {
         advance(to: item.time)
-        engine.process(item)
+        engine.process(item, prefetched: prefetched)
     }
 
     /// Fires every timer due at or before `time`.

@@ -50,7 +50,7 @@ public final class BMPReader: FeedReader {
             if stopped || !readMessage() { stopped = true; return nil }
         }
         defer { pendingIndex += 1 }
-        return pending[pendingIndex]
+        return pending.takeItem(at: pendingIndex)
     }
 
     private func note(_ offset: Int64, _ message: String, recovered: Bool) {

@@ -112,3 +112,14 @@ public struct FeedItem: Sendable {
     public static func session(_ event: SessionEvent) -> FeedItem { FeedItem(time: event.time, payload: .session(event)) }
     public static func heartbeat(time: Int64) -> FeedItem { FeedItem(time: time, payload: .heartbeat) }
 }
+
+extension Array where Element == FeedItem {
+    /// Moves the item at `index` out, leaving a heartbeat in its place: a copy would retain its
+    /// event here and release it again when the array is emptied (atomic operations, per event).
+    @inlinable
+    public mutating func takeItem(at index: Int) -> FeedItem {
+        var item = FeedItem.heartbeat(time: 0)
+        swap(&item, &self[index])
+        return item
+    }
+}

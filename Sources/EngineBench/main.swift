@@ -39,7 +39,7 @@ func run(_ paths: [String], withAnalyzer: Bool) throws -> Measurement {
         // The same read-ahead `analyze` uses; items still in its window go on with the next batch.
         func pass(_ item: FeedItem?) {
             guard let ready = lookahead.push(item) else { return }
-            if let analyzer { analyzer.process(ready) } else { engine.process(ready) }
+            if let analyzer { analyzer.process(ready.item, prefetched: ready.prefetched) } else { engine.process(ready.item, prefetched: ready.prefetched) }
         }
         for item in batch { pass(item) }
         if exhausted { while lookahead.held > 0 { pass(nil) } }

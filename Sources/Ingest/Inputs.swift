@@ -157,8 +157,10 @@ public final class InputSet {
                 continue
             }
             guard best >= 0 else { return nil }
-            let item = active[best].head
-            if let following = active[best].file.next() { active[best].head = following } else { active.remove(at: best) }
+            // The head is moved out, not copied: a copy would retain its event and the
+            // assignment of the next head release it again.
+            guard var item = active[best].file.next() else { return active.remove(at: best).head }
+            swap(&item, &active[best].head)
             return item
         }
     }

@@ -34,7 +34,7 @@ public final class MRTReader: FeedReader {
             if stopped || !readRecord() { stopped = true; return nil }
         }
         defer { pendingIndex += 1 }
-        return pending[pendingIndex]
+        return pending.takeItem(at: pendingIndex)
     }
 
     private func note(_ offset: Int64, _ message: String, recovered: Bool) {

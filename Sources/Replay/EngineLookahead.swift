@@ -17,11 +17,19 @@ public final class EngineLookahead {
 
     public init(engine: ReplayEngine) { self.engine = engine }
 
-    /// Takes `item` (nil when the input has ended) and returns the item whose turn has come.
-    public func push(_ item: FeedItem?) -> FeedItem? {
+    /// An item whose turn has come, with what the read-ahead worked out for it.
+    public struct Ready {
+        public let item: FeedItem
+        public let prefetched: ReplayEngine.PrefetchTarget
+    }
+
+    /// Takes `item` (nil when the input has ended) and returns the item whose turn has come,
+    /// with what the read-ahead worked out for it (for `ReplayEngine.process`).
+    public func push(_ item: FeedItem?) -> Ready? {
         let slot = pushes % Self.depth
-        let leaving = items[slot]
-        items[slot] = item
+        var leaving = item  // swapped with the slot's item: moved, where a copy would retain it
+        swap(&leaving, &items[slot])
+        let leavingTarget = targets[slot]
         targets[slot] = item.map { engine.prefetchBucket($0) } ?? .none
         cursors[slot] = -1
         for stage in 1...3 where pushes >= 2 * stage {
@@ -32,11 +40,11 @@ public final class EngineLookahead {
         }
         pushes += 1
         held += (item == nil ? 0 : 1) - (leaving == nil ? 0 : 1)
-        return leaving
+        return leaving.map { Ready(item: $0, prefetched: leavingTarget) }
     }
 
     /// The next item from `source`, `depth` items late; nil once source and window are empty.
-    public func next(from source: () -> FeedItem?) -> FeedItem? {
+    public func next(from source: () -> FeedItem?) -> Ready? {
         while true {
             let arriving = source()
             if let ready = push(arriving) { return ready }

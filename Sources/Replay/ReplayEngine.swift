@@ -310,22 +310,23 @@ public final class ReplayEngine {
 
     // MARK: - Feed
 
-    public func process(_ item: FeedItem) {
+    /// `prefetched`: what `prefetchBucket` returned for this same item, if it was asked.
+    public func process(_ item: FeedItem, prefetched: PrefetchTarget = .none) {
         let time = item.time
         if time > now { now = time }
         if firstTime == nil { firstTime = time }
         switch item.payload {
         case .heartbeat: break
         case .session(let event): processSession(event)
-        case .route(let event): processRoute(event)
+        case .route(let event): processRoute(event, prefetched)
         }
     }
 
-    private func processRoute(_ event: RouteEvent) {
+    private func processRoute(_ event: RouteEvent, _ prefetched: PrefetchTarget) {
         switch event.entry.nlri {
         case .evpn(let route):
             switch route {
-            case .macIP(let r): processMACIP(event, r)
+            case .macIP(let r): processMACIP(event, r, prefetched)
             case .ethernetAD(let r):
                 if !event.isWithdraw, let pe = identifyPE(event, rd: r.rd) { pes[Int(pe)].ethernetSegments.insert(r.esi) }
             case .ethernetSegment(let r):
@@ -381,10 +382,33 @@ public final class ReplayEngine {
 
     /// ID-2, without building the target list: routes of one domain carry the same set of
     /// route targets, so the domain is found by an order-independent hash of the set.
-    private func internBD(_ attributes: PathAttributes, rd: RouteDistinguisher, tag: UInt32) -> Int32 {
+    private func internBD(_ event: RouteEvent, rd: RouteDistinguisher, tag: UInt32) -> Int32 {
+        let (hash, found) = findBD(event, rd: rd, tag: tag)
+        if let found { return found }
+        let rdNumber = options.bdKey == .rdNumber ? rd.assignedNumber : 0
+        let id = Int32(bds.count)
+        let label: String
+        switch options.bdKey {
+        case .rt:
+            let targets = event.attributes.routeTargets.sorted()
+            label = (targets.isEmpty ? "no-rt" : targets.map { "rt:\($0)" }.joined(separator: ",")) + " tag \(tag)"
+            bds.append(BroadcastDomain(routeTargets: targets, rdNumber: nil, ethernetTag: tag, label: label))
+        case .rdNumber:
+            label = "rd-number \(rdNumber) tag \(tag)"
+            bds.append(BroadcastDomain(routeTargets: [], rdNumber: rdNumber, ethernetTag: tag, label: label))
+        }
+        let targets = bds[Int(id)].routeTargets.map(\.raw)
+        bdKeys.append(BDKey(ethernetTag: tag, rdNumber: rdNumber, firstTarget: Int32(bdTargets.count), targetCount: Int32(targets.count)))
+        bdTargets.append(contentsOf: targets)
+        bdIndex.insert(id, hash: hash)
+        return id
+    }
+
+    /// Takes the event, not its attributes: an argument read out of the event would be a copy.
+    private func findBD(_ event: RouteEvent, rd: RouteDistinguisher, tag: UInt32) -> (hash: UInt64, id: Int32?) {
         var targetSum: UInt64 = 0, targetCount: UInt64 = 0
         if options.bdKey == .rt {
-            for community in attributes.extendedCommunities where community.isRouteTarget {
+            for community in event.attributes.extendedCommunities where community.isRouteTarget {
                 targetSum &+= hasher.hash(community.raw, 0x5bd1_e995)
                 targetCount += 1
             }
@@ -398,28 +422,12 @@ public final class ReplayEngine {
             guard key.targetCount == Int32(targetCount) else { return false }
             // Same size and every target of each side present in the other: the same set.
             let known = Int(key.firstTarget)..<Int(key.firstTarget + key.targetCount)
-            for community in attributes.extendedCommunities where community.isRouteTarget {
+            for community in event.attributes.extendedCommunities where community.isRouteTarget {
                 if !known.contains(where: { bdTargets[$0] == community.raw }) { return false }
             }
-            return known.allSatisfy { i in attributes.extendedCommunities.contains { $0.isRouteTarget && $0.raw == bdTargets[i] } }
+            return known.allSatisfy { i in event.attributes.extendedCommunities.contains { $0.isRouteTarget && $0.raw == bdTargets[i] } }
         }
-        if let found { return found }
-        let id = Int32(bds.count)
-        let label: String
-        switch options.bdKey {
-        case .rt:
-            let targets = attributes.routeTargets.sorted()
-            label = (targets.isEmpty ? "no-rt" : targets.map { "rt:\($0)" }.joined(separator: ",")) + " tag \(tag)"
-            bds.append(BroadcastDomain(routeTargets: targets, rdNumber: nil, ethernetTag: tag, label: label))
-        case .rdNumber:
-            label = "rd-number \(rdNumber) tag \(tag)"
-            bds.append(BroadcastDomain(routeTargets: [], rdNumber: rdNumber, ethernetTag: tag, label: label))
-        }
-        let targets = bds[Int(id)].routeTargets.map(\.raw)
-        bdKeys.append(BDKey(ethernetTag: tag, rdNumber: rdNumber, firstTarget: Int32(bdTargets.count), targetCount: Int32(targets.count)))
-        bdTargets.append(contentsOf: targets)
-        bdIndex.insert(id, hash: hash)
-        return id
+        return (hash, found)
     }
 
     private func internObservation(_ op: ObservationPoint) -> Int32 {
@@ -473,6 +481,12 @@ public final class ReplayEngine {
         /// The event's RIB hash; 0 when there is nothing to follow.
         public var hash: UInt64
         public var hostRoute: Bool
+        /// A MAC/IP announcement's MAC index hash (0: none, or its domain is not known yet).
+        public var macHash: UInt64 = 0
+        /// What stage 0 worked out on the way, which processing the same item then reuses:
+        /// ids do not change once given, and hashes are of the event's own key.
+        var observation: Int32 = -1
+        var bd: Int32 = -1
         public static let none = PrefetchTarget(hash: 0, hostRoute: false)
     }
 
@@ -485,7 +499,15 @@ public final class ReplayEngine {
         case .evpn(.macIP(let r)):
             let hash = ribHash(ribKey(event, r, op: op))
             ribIndex.prefetch(hash)
-            return PrefetchTarget(hash: hash, hostRoute: false)
+            var target = PrefetchTarget(hash: hash, hostRoute: false)
+            target.observation = op
+            // An announcement from a PE new to the route (a move) looks its MAC up by address.
+            if !event.isWithdraw, let bd = findBD(event, rd: r.rd, tag: r.ethernetTag).id {
+                target.bd = bd
+                target.macHash = macHash(r.mac, bd: bd)
+                macIndex.prefetch(target.macHash)
+            }
+            return target
         case .vpn(let rd, let prefix, _) where prefix.isHostRoute:
             let hash = hostEntryHash(op: op, pathID: event.entry.pathID ?? 0, rd: rd.word, ip: prefix.address)
             hostRIBIndex.prefetch(hash)
@@ -500,7 +522,9 @@ public final class ReplayEngine {
     public func prefetchChain(_ target: PrefetchTarget, stage: Int, cursor: Int32) -> Int32 {
         guard target.hash != 0 else { return -1 }
         switch (stage, target.hostRoute) {
-        case (1, false): return prefetchEntry(ribIndex, target.hash, in: ribEntries)
+        case (1, false):
+            if target.macHash != 0, let mac = macIndex.find(target.macHash, { _ in true }) { macs.prefetch(Int(mac)) }
+            return prefetchEntry(ribIndex, target.hash, in: ribEntries)
         case (1, true): return prefetchEntry(hostRIBIndex, target.hash, in: hostEntries)
         case (2, false): return prefetchSlot(of: cursor, in: ribEntries, \.slot, from: routes)
         case (2, true): return prefetchSlot(of: cursor, in: hostEntries, \.slot, from: hostSlots)
@@ -611,11 +635,11 @@ public final class ReplayEngine {
         ribEntries.release(id)
     }
 
-    private func processMACIP(_ event: RouteEvent, _ r: MACIPAdvertisement) {
-        let op = internObservation(event.observation)
+    private func processMACIP(_ event: RouteEvent, _ r: MACIPAdvertisement, _ prefetched: PrefetchTarget) {
+        let op = prefetched.observation >= 0 ? prefetched.observation : internObservation(event.observation)
         let key = ribKey(event, r, op: op)
         let path = internPath(op: op, pathID: key.pathID)
-        let hash = ribHash(key)
+        let hash = prefetched.hash != 0 ? prefetched.hash : ribHash(key)
         let existing = findRIBEntry(key, path: path, hash: hash)
         if event.isWithdraw {
             counters.withdrawals += 1
@@ -627,14 +651,14 @@ public final class ReplayEngine {
         }
         counters.announcements += 1
         guard let pe = identifyPE(event, rd: r.rd) else { return }
-        let bd = internBD(event.attributes, rd: r.rd, tag: r.ethernetTag)
+        let bd = prefetched.bd >= 0 ? prefetched.bd : internBD(event, rd: r.rd, tag: r.ethernetTag)
         let mac: Int32
         // A re-announcement names its MAC through the RIB entry (same MAC address and tag by the
         // key): the MAC index is only searched when the domain differs or the route is new.
         if let existing, case let known = routes[Int(ribEntries[Int(existing)].slot)].mac, macs[Int(known)].bd == bd {
             mac = known
         } else {
-            mac = internMAC(r.mac, bd: bd, time: event.time)
+            mac = internMAC(r.mac, bd: bd, time: event.time, hash: prefetched.bd == bd ? prefetched.macHash : 0)
         }
         let mobility = event.attributes.macMobility
         let seq = mobility?.sequence ?? 0
@@ -687,13 +711,18 @@ public final class ReplayEngine {
         }
     }
 
-    private func findMAC(_ address: MACAddress, bd: Int32) -> (hash: UInt64, id: Int32?) {
-        let hash = hasher.hash(UInt64(UInt32(bitPattern: bd)), address.value)
+    private func macHash(_ address: MACAddress, bd: Int32) -> UInt64 {
+        hasher.hash(UInt64(UInt32(bitPattern: bd)), address.value)
+    }
+
+    /// `hash`: the MAC's hash when already known, or 0.
+    private func findMAC(_ address: MACAddress, bd: Int32, hash known: UInt64 = 0) -> (hash: UInt64, id: Int32?) {
+        let hash = known != 0 ? known : macHash(address, bd: bd)
         return (hash, macIndex.find(hash) { macs[Int($0)].mac == address && macs[Int($0)].bd == bd })
     }
 
-    private func internMAC(_ address: MACAddress, bd: Int32, time: Int64) -> Int32 {
-        let (hash, found) = findMAC(address, bd: bd)
+    private func internMAC(_ address: MACAddress, bd: Int32, time: Int64, hash known: UInt64 = 0) -> Int32 {
+        let (hash, found) = findMAC(address, bd: bd, hash: known)
         if let found { return found }
         let mac = Int32(macs.count)
         macs.append(MACState(mac: address, firstSeen: time, lastChange: time, bd: bd))

@@ -83,10 +83,11 @@ struct Analyze: ParsableCommand {
         var items = 0
         let lookahead = EngineLookahead(engine: engine)
         let storeEvents = events == "all"  // an option's getter is too slow to read per event
-        while let item = lookahead.next(from: feed.next) {
+        while let ready = lookahead.next(from: feed.next) {
+            let item = ready.item
             if let sinceTime, item.time < sinceTime { continue }
             if let untilTime, item.time > untilTime { continue }
-            analyzer.process(item)
+            analyzer.process(item, prefetched: ready.prefetched)
             if storeEvents, case .route(let event) = item.payload {
                 try writer.addEvent(event, observationID: engine.observationID(of: event.observation))
             }

@@ -128,7 +128,7 @@ func analyze(_ paths: [String], thresholds: Thresholds = Thresholds(), lookahead
     engine.onTransition = { transitions.append($0); forward($0) }
     if lookahead {
         let window = EngineLookahead(engine: engine)
-        while let item = window.next(from: inputs.next) { analyzer.process(item) }
+        while let ready = window.next(from: inputs.next) { analyzer.process(ready.item, prefetched: ready.prefetched) }
     } else {
         while let item = inputs.next() { analyzer.process(item) }
     }
