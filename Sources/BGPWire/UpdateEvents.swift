@@ -38,7 +38,7 @@ public struct UpdateSink {
 
     /// `file` is asked for only when there is a problem: a reader's name is a protocol call and a
     /// string copy, and this runs for every UPDATE.
-    public static func recordProblems(_ update: UpdateMessage, file: @autoclosure () -> String, stats: inout ReaderStats, problems: inout [InputDamage]) {
+    public static func recordProblems(_ update: inout UpdateMessage, file: @autoclosure () -> String, stats: inout ReaderStats, problems: inout [InputDamage]) {
         guard !update.errors.isEmpty else { return }
         let file = file()
         stats.attributeErrors += update.errors.count
@@ -47,9 +47,11 @@ public struct UpdateSink {
         }
     }
 
-    public static func emit(_ update: UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint, file: @autoclosure () -> String,
+    /// `inout` though it changes nothing: readers keep one message for every UPDATE, and a
+    /// stored message passed by value would be copied, retaining each of its lists.
+    public static func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint, file: @autoclosure () -> String,
                             stats: inout ReaderStats, problems: inout [InputDamage], into pending: inout [FeedItem]) {
-        recordProblems(update, file: file(), stats: &stats, problems: &problems)
+        recordProblems(&update, file: file(), stats: &stats, problems: &problems)
         stats.skippedNLRIBytes += update.skippedNLRIBytes
         let before = pending.count
         update.appendEvents(time: time, source: source, observation: observation, into: &pending)

@@ -86,25 +86,31 @@ public struct UpdateMessage: Hashable, Sendable {
     public var errors: [AttributeError] = []
     /// NLRI of families that were skipped (not decoded); counted, never allocated.
     public var skippedNLRIBytes = 0
-    /// Emptied NLRI lists handed over from an UPDATE already handled (see `RecycledNLRI`).
-    public var recycled = RecycledNLRI()
+    /// The NLRI lists' storage kept from the UPDATE before (see `reset`).
+    var recycled = RecycledNLRI()
     public init() {}
 
-    /// Takes the NLRI lists' storage out for the next UPDATE, leaving this message without it.
-    public mutating func recycle() -> RecycledNLRI {
-        var storage = RecycledNLRI()
-        swap(&storage, &recycled)
-        if var reach {
-            self.reach = nil  // leaves `reach` the only owner, so emptying keeps the storage
-            reach.nlri.removeAll(keepingCapacity: true)
-            storage.reach = reach.nlri
+    /// Empties the message for the next UPDATE: a reader decodes millions into one message.
+    /// Fresh messages cost each UPDATE new NLRI arrays and a release call for every list
+    /// field, most of them empty; here the NLRI storage is kept and empty lists are left alone.
+    public mutating func reset() {
+        // The lists are moved out in place (a copy would leave two owners, and emptying one of
+        // them would not keep the storage).
+        if case .some = reach {
+            swap(&recycled.reach, &reach!.nlri)
+            recycled.reach.removeAll(keepingCapacity: true)
+            reach = nil
         }
-        if var unreach {
-            self.unreach = nil
-            unreach.nlri.removeAll(keepingCapacity: true)
-            storage.unreach = unreach.nlri
+        if case .some = unreach {
+            swap(&recycled.unreach, &unreach!.nlri)
+            recycled.unreach.removeAll(keepingCapacity: true)
+            unreach = nil
         }
-        return storage
+        if !withdrawn.isEmpty { withdrawn.removeAll(keepingCapacity: true) }
+        if !announced.isEmpty { announced.removeAll(keepingCapacity: true) }
+        if !errors.isEmpty { errors.removeAll(keepingCapacity: true) }
+        skippedNLRIBytes = 0
+        attributes.reset()
     }
 
     public var action: AttributeErrorAction { errors.map(\.action).max() ?? .none }
@@ -122,13 +128,11 @@ public struct UpdateMessage: Hashable, Sendable {
     }
 }
 
-/// Empty NLRI arrays from an UPDATE already handled, for the next one to decode into: a reader
-/// decodes millions of UPDATEs, and fresh arrays cost each of them an allocation and a release.
+/// Empty NLRI arrays from an UPDATE already handled, for the next one to decode into.
 /// Storage, not part of a message's value.
-public struct RecycledNLRI: Hashable, Sendable {
+struct RecycledNLRI: Hashable, Sendable {
     var reach: [NLRIEntry] = []
     var unreach: [NLRIEntry] = []
-    public init() {}
-    public static func == (lhs: RecycledNLRI, rhs: RecycledNLRI) -> Bool { true }
-    public func hash(into hasher: inout Hasher) {}
+    static func == (lhs: RecycledNLRI, rhs: RecycledNLRI) -> Bool { true }
+    func hash(into hasher: inout Hasher) {}
 }

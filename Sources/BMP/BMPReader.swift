@@ -31,7 +31,8 @@ public final class BMPReader: FeedReader {
     private var routerKey: UInt32
     private var pending: [FeedItem] = []
     private var pendingIndex = 0
-    private var recycledNLRI = RecycledNLRI()
+    /// One message for every UPDATE (see `UpdateMessage.reset`).
+    private var update = UpdateMessage()
     private var stopped = false
     private var lastTime: Int64 = 0
     /// Add-path families per (session, direction) learned from Peer Up OPENs.
@@ -144,11 +145,9 @@ public final class BMPReader: FeedReader {
             let session = peer.observation.session
             let addPath = (peer.outbound ? addPathOut[session] : addPathIn[session]) ?? AddPathFamilies()
             let options = DecodeOptions(fourByteAS: !peer.legacyAS, addPath: addPath, evpnOnly: evpnOnly)
-            var update = UpdateMessage()
-            swap(&update.recycled, &recycledNLRI)
-            defer { recycledNLRI = update.recycle() }
+            update.reset()
             if try BGPMessage.decodeUpdate(&c, options: options, into: &update) {
-                emit(update, time: peer.time, source: source, observation: peer.observation)
+                emit(&update, time: peer.time, source: source, observation: peer.observation)
             } else {
                 pending.append(.heartbeat(time: peer.time))
             }
@@ -219,8 +218,8 @@ public final class BMPReader: FeedReader {
             while !c.isAtEnd {
                 let tlvType = try c.readUInt16("BMP route mirroring TLV type")
                 var value = try c.sub(length: Int(try c.readUInt16("BMP route mirroring TLV length")), "BMP route mirroring TLV")
-                if tlvType == 0, case .update(let update) = try BGPMessage.decode(&value, options: DecodeOptions(fourByteAS: !peer.legacyAS, evpnOnly: evpnOnly)) {
-                    emit(update, time: peer.time, source: source, observation: peer.observation)
+                if tlvType == 0, case .update(var mirrored) = try BGPMessage.decode(&value, options: DecodeOptions(fourByteAS: !peer.legacyAS, evpnOnly: evpnOnly)) {
+                    emit(&mirrored, time: peer.time, source: source, observation: peer.observation)
                 }
             }
             pending.append(.heartbeat(time: peer.time))
@@ -229,8 +228,8 @@ public final class BMPReader: FeedReader {
         }
     }
 
-    private func emit(_ update: UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
-        UpdateSink.emit(update, time: time, source: source, observation: observation, file: name, stats: &stats,
+    private func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
+        UpdateSink.emit(&update, time: time, source: source, observation: observation, file: name, stats: &stats,
                         problems: &attributeProblems, into: &pending)
     }
 }

@@ -143,6 +143,18 @@ public struct PathAttributes: Hashable, Sendable {
     /// No attributes: what a withdrawal carries.
     public static let empty = PathAttributes()
 
+    /// Back to no attributes, touching only the lists that hold something (see
+    /// `UpdateMessage.reset`); equal to `PathAttributes()` afterwards.
+    public mutating func reset() {
+        origin = nil; nextHop = nil; med = nil; localPref = nil; atomicAggregate = false
+        aggregatorAS = nil; aggregatorIP = nil; originatorID = nil
+        if pmsiTunnel != nil { pmsiTunnel = nil }
+        if !asPath.isEmpty { asPath = [] }
+        communities.removeAll(); clusterList.removeAll(); extendedCommunities.removeAll()
+        if !largeCommunities.isEmpty { largeCommunities = [] }
+        if !other.isEmpty { other = [] }
+    }
+
     /// MOB-9: a receiver uses the highest sequence when several MAC Mobility communities appear.
     public var macMobility: ExtendedCommunity.MACMobility? {
         var best: ExtendedCommunity.MACMobility?

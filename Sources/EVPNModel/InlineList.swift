@@ -44,9 +44,10 @@ public struct InlineList<Element: InlineListElement>: RandomAccessCollection, Ha
         if capacity > 4 { rest.reserveCapacity(capacity - 4) }
     }
 
+    /// Without keeping capacity: the storage may be shared with copies made before.
     @inlinable public mutating func removeAll() {
         storedCount = 0
-        rest.removeAll()
+        if !rest.isEmpty { rest = [] }
     }
 
     @inlinable public static func == (lhs: InlineList, rhs: InlineList) -> Bool {

@@ -20,7 +20,8 @@ public final class MRTReader: FeedReader {
     private var pendingIndex = 0
     private var peers: [(ip: IPAddress, asn: UInt32, bgpID: IPAddress)] = []
     private var stopped = false
-    private var recycledNLRI = RecycledNLRI()
+    /// One message for every UPDATE and RIB entry (see `UpdateMessage.reset`).
+    private var update = UpdateMessage()
 
     public init(stream: StreamReader, input: Int32, evpnOnly: Bool = false) {
         self.stream = stream; self.input = input; self.evpnOnly = evpnOnly
@@ -92,12 +93,12 @@ public final class MRTReader: FeedReader {
         return true
     }
 
-    private func recordProblems(_ update: UpdateMessage) {
-        UpdateSink.recordProblems(update, file: name, stats: &stats, problems: &attributeProblems)
+    private func recordProblems(_ update: inout UpdateMessage) {
+        UpdateSink.recordProblems(&update, file: name, stats: &stats, problems: &attributeProblems)
     }
 
-    private func emit(_ update: UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
-        UpdateSink.emit(update, time: time, source: source, observation: observation, file: name, stats: &stats,
+    private func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
+        UpdateSink.emit(&update, time: time, source: source, observation: observation, file: name, stats: &stats,
                         problems: &attributeProblems, into: &pending)
     }
 
@@ -135,11 +136,9 @@ public final class MRTReader: FeedReader {
         }
         let addPath = subtype >= 8
         let options = DecodeOptions(fourByteAS: as4, addPath: addPath ? .all : AddPathFamilies(), evpnOnly: evpnOnly)
-        var update = UpdateMessage()
-        swap(&update.recycled, &recycledNLRI)
-        defer { recycledNLRI = update.recycle() }
+        update.reset()
         if try BGPMessage.decodeUpdate(&c, options: options, into: &update) {
-            emit(update, time: time, source: source, observation: observation)
+            emit(&update, time: time, source: source, observation: observation)
         } else {
             pending.append(.heartbeat(time: time))
         }
@@ -155,9 +154,9 @@ public final class MRTReader: FeedReader {
         guard NLRICodec.isDecoded(family), !evpnOnly || family == .evpn else { stats.skippedNLRIBytes += c.remaining; return }
         let nlri = try NLRICodec.decodeOne(&c, family: family)
         var attributes = try c.sub(length: Int(try c.readUInt16("BGP4MP_ENTRY attribute length")), "BGP4MP_ENTRY attributes")
-        var update = UpdateMessage()
+        update.reset()
         UpdateDecoder.decodeAttributes(&attributes, options: DecodeOptions(fourByteAS: false, ribEntry: true), into: &update)
-        recordProblems(update)
+        recordProblems(&update)
         pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: false, family: family,
                                          entry: NLRIEntry(nlri: nlri), attributes: update.attributes,
                                          nextHop: nextHop ?? update.reach?.nextHop ?? update.attributes.nextHop)))
@@ -207,6 +206,11 @@ public final class MRTReader: FeedReader {
 
     private func decodeRIBEntries(_ c: inout ByteCursor, family: AddressFamily, nlri: NLRI, addPath: Bool, time: Int64, source: SourceRef) throws {
         let count = Int(try c.readUInt16("RIB entry count"))
+        // A local, swapped in: reading a stored message's fields (`action`, `attributes`) would
+        // copy the whole message for each entry.
+        var update = UpdateMessage()
+        swap(&update, &self.update)
+        defer { swap(&update, &self.update) }
         for _ in 0..<count {
             let peerIndex = Int(try c.readUInt16("RIB entry peer index"))
             _ = try c.readUInt32("RIB entry originated time")
@@ -217,14 +221,14 @@ public final class MRTReader: FeedReader {
                 throw c.error("RIB entry", expected: "peer index below \(peers.count) (PEER_INDEX_TABLE), found \(peerIndex)")
             }
             let peer = peers[peerIndex]
-            var update = UpdateMessage()
+            update.reset()
             UpdateDecoder.decodeAttributes(&attributes, options: DecodeOptions(fourByteAS: true, ribEntry: true, evpnOnly: evpnOnly), into: &update)
-            recordProblems(update)
+            recordProblems(&update)
             let observation = ObservationPoint(router: 0, table: .mrt, peerIP: peer.ip, peerAS: peer.asn, peerBGPID: peer.bgpID)
             let withdraw = update.action >= .treatAsWithdraw
             pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: withdraw,
                                              family: family, entry: NLRIEntry(pathID: pathID, nlri: nlri),
-                                             attributes: withdraw ? PathAttributes() : update.attributes,
+                                             attributes: withdraw ? .empty : update.attributes,
                                              nextHop: update.reach?.nextHop ?? update.attributes.nextHop, treatedAsWithdraw: withdraw)))
             stats.routeEvents += 1
         }
@@ -242,9 +246,9 @@ public final class MRTReader: FeedReader {
         let peerIP = v6 ? try c.readIPv6("TABLE_DUMP peer IP") : try c.readIPv4("TABLE_DUMP peer IP")
         let peerAS = UInt32(try c.readUInt16("TABLE_DUMP peer AS"))
         var attributes = try c.sub(length: Int(try c.readUInt16("TABLE_DUMP attribute length")), "TABLE_DUMP attributes")
-        var update = UpdateMessage()
+        update.reset()
         UpdateDecoder.decodeAttributes(&attributes, options: DecodeOptions(fourByteAS: false, ribEntry: true), into: &update)
-        recordProblems(update)
+        recordProblems(&update)
         let observation = ObservationPoint(router: 0, table: .mrt, peerIP: peerIP, peerAS: peerAS, peerBGPID: peerIP)
         pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: false,
                                          family: v6 ? .ipv6Unicast : .ipv4Unicast,

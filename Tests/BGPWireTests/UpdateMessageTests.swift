@@ -171,18 +171,25 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
     #expect(shorter != list)  // same length, last element differs
 }
 
-@Test func readersDecodingIntoRecycledNLRIStorageGetWhatAFreshMessageGets() throws {
-    // The MRT and BMP readers hand one UPDATE's emptied NLRI arrays to the next; the events
-    // already made from the first must keep their routes.
+@Test func aMessageResetForEachUpdateDecodesWhatAFreshMessageDoes() throws {
+    // The MRT and BMP readers decode every UPDATE into one message, reset in between (NLRI
+    // storage kept, empty lists untouched): nothing of one UPDATE may leak into the next, and
+    // the events already made from earlier ones must keep their routes and attributes.
     var r = TestRandom(state: 0x5151_2024)
-    var recycled = RecycledNLRI()
-    var earlier: [(events: [FeedItem], nlri: [NLRIEntry])] = []
-    for _ in 0..<200 {
-        let update = randomUpdate(&r)
+    var reused = UpdateMessage()
+    var earlier: [(events: [FeedItem], fresh: UpdateMessage)] = []
+    for round in 0..<300 {
+        var update = randomUpdate(&r)
+        if round % 3 == 0 { update.attributes.med = nil; update.attributes.pmsiTunnel = nil; update.reach = nil }
+        if round % 3 == 1 {
+            update.attributes.atomicAggregate = true
+            update.attributes.aggregatorAS = 64512; update.attributes.aggregatorIP = IPAddress(v4: 0x0A00_0001)
+            update.attributes.pmsiTunnel = PMSITunnel(flags: 0, tunnelType: 6, label: 100, tunnelID: [10, 0, 0, 1])
+        }
         let bytes = BGPEncoder.update(update)
         let fresh = try decodeMessage(bytes)
-        var reused = UpdateMessage()
-        swap(&reused.recycled, &recycled)
+        reused.reset()
+        #expect(reused == UpdateMessage())
         _ = try bytes.withUnsafeBytes { raw in
             var cursor = ByteCursor(raw)
             return try BGPMessage.decodeUpdate(&cursor, options: DecodeOptions(), into: &reused)
@@ -190,13 +197,12 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
         #expect(reused == fresh)
         var events: [FeedItem] = []
         reused.appendEvents(time: 1, source: SourceRef(input: 0, offset: 0), observation: ObservationPoint(router: 0, table: .mrt, peerIP: IPAddress(v4: 1), peerAS: 1, peerBGPID: IPAddress(v4: 1)), into: &events)
-        earlier.append((events, (fresh.withdrawn + fresh.announced + (fresh.unreach?.nlri ?? []) + (fresh.reach?.nlri ?? []))))
-        recycled = reused.recycle()
-        #expect(reused.reach == nil && reused.unreach == nil)
+        earlier.append((events, fresh))
     }
-    for (events, nlri) in earlier {
-        let entries = events.compactMap { item -> NLRIEntry? in if case .route(let event) = item.payload { return event.entry } else { return nil } }
-        #expect(entries.count == nlri.count)
-        #expect(entries.map { "\($0)" }.sorted() == nlri.map { "\($0)" }.sorted())
+    for (events, fresh) in earlier {
+        let routes = events.compactMap { item -> RouteEvent? in if case .route(let event) = item.payload { return event } else { return nil } }
+        let nlri = fresh.withdrawn + (fresh.unreach?.nlri ?? []) + fresh.announced + (fresh.reach?.nlri ?? [])
+        #expect(routes.map(\.entry) == nlri)
+        for event in routes where !event.isWithdraw { #expect(event.attributes == fresh.attributes) }
     }
 }
