@@ -32,3 +32,24 @@ func macStateRowsCarryEveryAdvertisementAndIP() throws {
     let live = try db.rows("SELECT id, live_macs FROM pes ORDER BY id").map { ($0[0]!, $0[1]!) }
     #expect(live.map(\.1) == live.map { id, _ in id == "\(pe1)" || id == "\(pe2)" ? "1" : id == "\(pe3)" ? "2" : "0" })
 }
+
+/// The rows go in several to an INSERT statement; a count that is no multiple of it must still
+/// give every MAC its own row with its own values.
+@Test("mac_state: 70 MACs give 70 rows, each with its PE and sequence (MOB-11)")
+func macStateRowsOfManyMACsEachKeepTheirValues() throws {
+    let steps = (0..<70).map { i in
+        Step(at: Double(i), pe: 1 + i % 3, mac: String(format: "aa:bb:cc:00:01:%02x", i), seq: UInt32(i + 1), ip: "10.2.0.\(i + 1)")
+    }
+    let run = try analyze(steps)
+    let path = temporaryPath("analysis.sqlite")
+    let writer = try AnalysisWriter(path: path)
+    try writer.write(inputs: [], engine: run.engine, analyzer: run.analyzer, incidents: run.incidents)
+    try writer.commit()
+    let db = try Database(path: path, readOnly: true)
+    let rows = try db.rows("SELECT mac, advertisers, ips, winner_pe, winner_seq FROM mac_state ORDER BY mac")
+    #expect(rows.count == 70)
+    for (i, row) in rows.enumerated() {
+        let pe = run.pe(1 + i % 3)
+        #expect(row == [String(format: "aa:bb:cc:00:01:%02x", i), "\(pe):\(i + 1)", "10.2.0.\(i + 1)", "\(pe)", "\(i + 1)"])
+    }
+}
