@@ -95,7 +95,7 @@ public final class AnalysisWriter {
             let inserter = try EventRowInserter(db: db)
             self.inserter = inserter
             rows = BatchPipe { batch in
-                for row in batch { try inserter.insert(row) }
+                try inserter.insert(batch)
                 batch.removeAll(keepingCapacity: true)
             }
             batch.reserveCapacity(Self.rowsPerBatch)

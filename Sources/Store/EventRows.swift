@@ -7,10 +7,14 @@ import Replay
 /// text is kept by value instead of being formatted again for each of millions of rows.
 final class EventRowInserter {
     private let db: Database
-    private let events: Statement
-    private let moves: Statement
+    private let event: Statement, eventGroup: Statement
+    private let move: Statement, moveGroup: Statement
     private var inTransaction = 0
     static let rowsPerTransaction = 100_000
+    /// Rows to one INSERT statement: SQLite's work per statement (step, reset, the program's
+    /// set-up) is a large part of a row's cost, and the writer thread bounds a run that stores
+    /// every route event.
+    static let rowsPerStatement = 16
 
     private var rdText = TextMemo<RouteDistinguisher>()
     private var esiText = TextMemo<ESI>()
@@ -20,19 +24,21 @@ final class EventRowInserter {
 
     init(db: Database) throws {
         self.db = db
-        events = try db.prepare("""
-            INSERT INTO route_events(time_us, input_id, byte_offset, observation_id, event, family, route_type, rd, esi, eth_tag,
-              mac, ip, prefix, next_hop, seq, sticky, route_targets, originator_id, path_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        moves = try db.prepare("""
-            INSERT INTO moves(time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after, tie, wrap, input_id, byte_offset)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+        func insert(_ table: String, _ columns: String, rows: Int) throws -> Statement {
+            let values = "(" + Array(repeating: "?", count: columns.split(separator: ",").count).joined(separator: ", ") + ")"
+            return try db.prepare("INSERT INTO \(table)(\(columns)) VALUES " + Array(repeating: values, count: rows).joined(separator: ", "))
+        }
+        let eventColumns = "time_us, input_id, byte_offset, observation_id, event, family, route_type, rd, esi, eth_tag, "
+            + "mac, ip, prefix, next_hop, seq, sticky, route_targets, originator_id, path_id"
+        let moveColumns = "time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after, tie, wrap, input_id, byte_offset"
+        event = try insert("route_events", eventColumns, rows: 1)
+        eventGroup = try insert("route_events", eventColumns, rows: Self.rowsPerStatement)
+        move = try insert("moves", moveColumns, rows: 1)
+        moveGroup = try insert("moves", moveColumns, rows: Self.rowsPerStatement)
     }
 
-    private func rowAdded() throws {
-        inTransaction += 1
+    private func rowsAdded(_ count: Int) throws {
+        inTransaction += count
         if inTransaction >= Self.rowsPerTransaction { try db.execute("COMMIT"); inTransaction = 0 }
     }
 
@@ -42,7 +48,7 @@ final class EventRowInserter {
         if inTransaction > 0 { try db.execute("COMMIT"); inTransaction = 0 }
     }
 
-    /// The text of this row's columns that do not recur (MAC, a MAC's IP, prefix).
+    /// The text of the rows' columns that do not recur (MAC, a MAC's IP, prefix).
     private var rowText = RowText()
     private static let announceText = TextMemo<Int>.copy("announce")
     private static let withdrawText = TextMemo<Int>.copy("withdraw")
@@ -57,88 +63,142 @@ final class EventRowInserter {
         case move(Transition, bd: Int32, mac: MACAddress)
     }
 
-    func insert(_ row: Row) throws {
-        switch row {
-        case .event(let event, let observation): try insert(event, observationID: observation)
-        case .move(let move, let bd, let mac): try insert(move: move, bd: bd, mac: mac)
+    private var events: [(event: RouteEvent, observation: Int32?)] = []
+    private var moves: [(move: Transition, bd: Int32, mac: MACAddress)] = []
+    private var eventRows: [EventColumns] = []
+    private var moveRows: [MoveColumns] = []
+
+    /// Inserts a batch, each table's rows in their order in the batch.
+    func insert(_ batch: [Row]) throws {
+        for row in batch {
+            switch row {
+            case .event(let event, let observation):
+                events.append((event, observation))
+                if events.count == Self.rowsPerStatement { try insertEvents() }
+            case .move(let move, let bd, let mac):
+                moves.append((move, bd, mac))
+                if moves.count == Self.rowsPerStatement { try insertMoves() }
+            }
         }
+        try insertEvents()
+        try insertMoves()
     }
 
-    func insert(_ event: RouteEvent, observationID: Int32?) throws {
-        try beginIfNeeded()
-        rdText.startRow(); esiText.startRow(); addressText.startRow(); familyText.startRow(); targetsText.startRow()
-        let s = events
+    /// What a route-event row binds; text that does not recur is a range of `rowText`.
+    private struct EventColumns {
         typealias Text = UnsafeBufferPointer<UInt8>
-        rowText.removeAll()
-        var routeType: Int64?, rd: Text?, esi: Text?, tag: Int64?, address: Text?
+        var event: RouteEvent, observation: Int32?
+        var routeType: Int64?, rd: Text?, esi: Text?, tag: Int64?, address: Text?, nextHop: Text?, targets: Text?, originator: Text?
         var mac: Range<Int>?, ip: Range<Int>?, prefix: Range<Int>?
+        var mobility: ExtendedCommunity.MACMobility?
+    }
+
+    private func insertEvents() throws {
+        guard !events.isEmpty else { return }
+        try beginIfNeeded()
+        // Texts bound for any row of the statement must stay put until it has run.
+        rdText.startRow(); esiText.startRow(); addressText.startRow(); familyText.startRow(); targetsText.startRow()
+        rowText.removeAll()
+        eventRows.removeAll(keepingCapacity: true)
+        for (event, observation) in events { eventRows.append(columns(of: event, observation: observation)) }
+        let grouped = eventRows.count == Self.rowsPerStatement
+        try rowText.withColumns { text in
+            for (k, row) in eventRows.enumerated() {
+                let s = grouped ? eventGroup : event
+                let first = grouped ? Int32(k * 19 + 1) : 1
+                let event = row.event, announce = !event.isWithdraw
+                try s.bind(first, event.time)
+                try s.bind(first + 1, Int64(event.source.input))
+                try s.bind(first + 2, event.source.offset)
+                try s.bind(first + 3, row.observation.map(Int64.init))
+                try s.bind(first + 4, stableText: announce ? Self.announceText : Self.withdrawText)
+                try s.bind(first + 5, stableText: familyText[event.family])
+                try s.bind(first + 6, row.routeType)
+                try s.bind(first + 7, stableText: row.rd)
+                try s.bind(first + 8, stableText: row.esi)
+                try s.bind(first + 9, row.tag)
+                try s.bind(first + 10, stableText: row.mac.map(text))
+                try s.bind(first + 11, stableText: row.address ?? row.ip.map(text))
+                try s.bind(first + 12, stableText: row.prefix.map(text))
+                try s.bind(first + 13, stableText: row.nextHop)
+                try s.bind(first + 14, row.mobility.map { Int64($0.sequence) })
+                try s.bind(first + 15, row.mobility.map { $0.sticky ? 1 : 0 })
+                try s.bind(first + 16, stableText: row.targets)
+                try s.bind(first + 17, stableText: row.originator)
+                try s.bind(first + 18, event.entry.pathID.map { Int64($0) })
+                if !grouped { try s.insert() }
+            }
+            if grouped { try eventGroup.insert() }
+        }
+        try rowsAdded(events.count)
+        events.removeAll(keepingCapacity: true)
+    }
+
+    private func columns(of event: RouteEvent, observation: Int32?) -> EventColumns {
+        var row = EventColumns(event: event, observation: observation)
         switch event.entry.nlri {
-        case .prefix(let p): prefix = rowText.column { $0.append(p.description) }
-        case .vpn(let d, let p, _): rd = rdText[d]; prefix = rowText.column { $0.append(p.description) }
+        case .prefix(let p): row.prefix = rowText.column { $0.append(p.description) }
+        case .vpn(let d, let p, _): row.rd = rdText[d]; row.prefix = rowText.column { $0.append(p.description) }
         case .evpn(let route):
-            routeType = Int64(route.routeType)
-            rd = route.rd.map { rdText[$0] }
+            row.routeType = Int64(route.routeType)
+            row.rd = route.rd.map { rdText[$0] }
             switch route {
             case .macIP(let r):
-                esi = esiText[r.esi]; tag = Int64(r.ethernetTag)
-                mac = rowText.column { $0.append(r.mac) }
-                ip = r.ip.map { value in rowText.column { $0.append(value) } }
-            case .ethernetAD(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag)
-            case .inclusiveMulticast(let r): tag = Int64(r.ethernetTag); address = addressText[r.originatingIP]
-            case .ethernetSegment(let r): esi = esiText[r.esi]; address = addressText[r.originatingIP]
-            case .ipPrefix(let r): esi = esiText[r.esi]; tag = Int64(r.ethernetTag); prefix = rowText.column { $0.append(r.prefix.description) }
+                row.esi = esiText[r.esi]; row.tag = Int64(r.ethernetTag)
+                row.mac = rowText.column { $0.append(r.mac) }
+                row.ip = r.ip.map { value in rowText.column { $0.append(value) } }
+            case .ethernetAD(let r): row.esi = esiText[r.esi]; row.tag = Int64(r.ethernetTag)
+            case .inclusiveMulticast(let r): row.tag = Int64(r.ethernetTag); row.address = addressText[r.originatingIP]
+            case .ethernetSegment(let r): row.esi = esiText[r.esi]; row.address = addressText[r.originatingIP]
+            case .ipPrefix(let r):
+                row.esi = esiText[r.esi]; row.tag = Int64(r.ethernetTag); row.prefix = rowText.column { $0.append(r.prefix.description) }
             case .unknown: break
             }
         }
-        let announce = !event.isWithdraw
-        let mobility = announce ? event.attributes.macMobility : nil
-        try rowText.withColumns { text in
-            try s.bind(1, event.time)
-            try s.bind(2, Int64(event.source.input))
-            try s.bind(3, event.source.offset)
-            try s.bind(4, observationID.map(Int64.init))
-            try s.bind(5, stableText: announce ? Self.announceText : Self.withdrawText)
-            try s.bind(6, stableText: familyText[event.family])
-            try s.bind(7, routeType)
-            try s.bind(8, stableText: rd)
-            try s.bind(9, stableText: esi)
-            try s.bind(10, tag)
-            try s.bind(11, stableText: mac.map(text))
-            try s.bind(12, stableText: address ?? ip.map(text))
-            try s.bind(13, stableText: prefix.map(text))
-            try s.bind(14, stableText: announce ? event.nextHop.map { addressText[$0] } : nil)
-            try s.bind(15, mobility.map { Int64($0.sequence) })
-            try s.bind(16, mobility.map { $0.sticky ? 1 : 0 })
-            try s.bind(17, stableText: announce ? targetsText.text(for: event.attributes.extendedCommunities) {
+        if !event.isWithdraw {
+            row.mobility = event.attributes.macMobility
+            row.nextHop = event.nextHop.map { addressText[$0] }
+            row.targets = targetsText.text(for: event.attributes.extendedCommunities) {
                 $0.compactMap { $0.isRouteTarget ? RouteTarget(raw: $0.raw).description : nil }.joined(separator: " ")
-            } : nil)
-            try s.bind(18, stableText: event.attributes.originatorID.map { addressText[$0] })
-            try s.bind(19, event.entry.pathID.map { Int64($0) })
-            try s.insert()
+            }
         }
-        try rowAdded()
+        row.originator = event.attributes.originatorID.map { addressText[$0] }
+        return row
     }
 
-    func insert(move t: Transition, bd: Int32, mac: MACAddress) throws {
+    private struct MoveColumns {
+        var move: Transition, bd: Int32, mac: Range<Int>
+    }
+
+    private func insertMoves() throws {
+        guard !moves.isEmpty else { return }
         try beginIfNeeded()
-        let s = moves
-        try s.bind(1, t.time)
-        try s.bind(2, Int64(bd))
         rowText.removeAll()
-        let macColumn = rowText.column { $0.append(mac) }
+        moveRows.removeAll(keepingCapacity: true)
+        for (move, bd, mac) in moves { moveRows.append(MoveColumns(move: move, bd: bd, mac: rowText.column { $0.append(mac) })) }
+        let grouped = moveRows.count == Self.rowsPerStatement
         try rowText.withColumns { text in
-            try s.bind(3, stableText: text(macColumn))
-            try s.bind(4, Int64(t.otherPE))
-            try s.bind(5, Int64(t.pe))
-            try s.bind(6, Int64(t.seqBefore))
-            try s.bind(7, Int64(t.seqAfter))
-            try s.bind(8, t.tie ? 1 : 0)
-            try s.bind(9, t.wrap ? 1 : 0)
-            try s.bind(10, Int64(t.source.input))
-            try s.bind(11, t.source.offset)
-            try s.insert()
+            for (k, row) in moveRows.enumerated() {
+                let s = grouped ? moveGroup : move
+                let first = grouped ? Int32(k * 11 + 1) : 1
+                let t = row.move
+                try s.bind(first, t.time)
+                try s.bind(first + 1, Int64(row.bd))
+                try s.bind(first + 2, stableText: text(row.mac))
+                try s.bind(first + 3, Int64(t.otherPE))
+                try s.bind(first + 4, Int64(t.pe))
+                try s.bind(first + 5, Int64(t.seqBefore))
+                try s.bind(first + 6, Int64(t.seqAfter))
+                try s.bind(first + 7, t.tie ? 1 : 0)
+                try s.bind(first + 8, t.wrap ? 1 : 0)
+                try s.bind(first + 9, Int64(t.source.input))
+                try s.bind(first + 10, t.source.offset)
+                if !grouped { try s.insert() }
+            }
+            if grouped { try moveGroup.insert() }
         }
-        try rowAdded()
+        try rowsAdded(moves.count)
+        moves.removeAll(keepingCapacity: true)
     }
 }
 
