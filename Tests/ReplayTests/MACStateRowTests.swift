@@ -2,6 +2,17 @@ import Foundation
 import Store
 import Testing
 
+/// Writes the run's results and reads back mac_state (mac, advertisers, ips, winner_pe,
+/// winner_seq), ordered by MAC.
+private func storedMACStates(_ run: Run) throws -> (Database, [[String?]]) {
+    let path = temporaryPath("analysis.sqlite")
+    let writer = try AnalysisWriter(path: path)
+    try writer.write(inputs: [], engine: run.engine, analyzer: run.analyzer, incidents: run.incidents)
+    try writer.commit()
+    let db = try Database(path: path, readOnly: true)
+    return (db, try db.rows("SELECT mac, advertisers, ips, winner_pe, winner_seq FROM mac_state ORDER BY mac"))
+}
+
 /// The mac_state table is what an engineer queries first ("who advertises this MAC now?"):
 /// each PE's advertisement as pe:seq (s when sticky) and every IP bound to the MAC.
 @Test("mac_state rows: each PE's highest sequence (MOB-11), sticky (MOB-5), every IP of the MAC once")
@@ -13,12 +24,7 @@ func macStateRowsCarryEveryAdvertisementAndIP() throws {
         Step(at: 30, pe: 3, mac: "aa:bb:cc:00:00:02", ip: "10.1.1.10"),
         Step(at: 40, pe: 3, mac: "aa:bb:cc:00:00:03"),
     ])
-    let path = temporaryPath("analysis.sqlite")
-    let writer = try AnalysisWriter(path: path)
-    try writer.write(inputs: [], engine: run.engine, analyzer: run.analyzer, incidents: run.incidents)
-    try writer.commit()
-    let db = try Database(path: path, readOnly: true)
-    let rows = try db.rows("SELECT mac, advertisers, ips, winner_pe, winner_seq FROM mac_state ORDER BY mac")
+    let (db, rows) = try storedMACStates(run)
     #expect(rows.count == 3)
     let (pe1, pe2, pe3) = (run.pe(1), run.pe(2), run.pe(3))
     // Both PEs still advertise the first MAC: PE 1 never withdrew after PE 2's sticky move.
@@ -41,12 +47,7 @@ func macStateRowsOfManyMACsEachKeepTheirValues() throws {
         Step(at: Double(i), pe: 1 + i % 3, mac: String(format: "aa:bb:cc:00:01:%02x", i), seq: UInt32(i + 1), ip: "10.2.0.\(i + 1)")
     }
     let run = try analyze(steps)
-    let path = temporaryPath("analysis.sqlite")
-    let writer = try AnalysisWriter(path: path)
-    try writer.write(inputs: [], engine: run.engine, analyzer: run.analyzer, incidents: run.incidents)
-    try writer.commit()
-    let db = try Database(path: path, readOnly: true)
-    let rows = try db.rows("SELECT mac, advertisers, ips, winner_pe, winner_seq FROM mac_state ORDER BY mac")
+    let (_, rows) = try storedMACStates(run)
     #expect(rows.count == 70)
     for (i, row) in rows.enumerated() {
         let pe = run.pe(1 + i % 3)
