@@ -15,7 +15,6 @@ extension ExtendedCommunity: InlineListElement {
 /// Most UPDATEs carry a few extended communities and a one-entry cluster list; as arrays,
 /// each cost every route event a heap allocation, its reference counting and its release.
 public struct InlineList<Element: InlineListElement>: RandomAccessCollection, Hashable, Sendable, ExpressibleByArrayLiteral {
-    public static var inlineCapacity: Int { 4 }
     @usableFromInline var head = InlineArray<4, Element>(repeating: .placeholder)
     @usableFromInline var rest: [Element] = []  // elements from index 4 on
     @usableFromInline var storedCount = 0

@@ -338,7 +338,7 @@ public final class ReplayEngine {
             case .unknown: counters.otherFamilyEvents += 1
             }
         case .vpn(let rd, let prefix, _) where prefix.isHostRoute:
-            processHostRoute(event, rd: rd, prefix: prefix)
+            processHostRoute(event, rd: rd, prefix: prefix, prefetched)
         default:
             counters.otherFamilyEvents += 1
         }
@@ -482,7 +482,7 @@ public final class ReplayEngine {
         public var hash: UInt64
         public var hostRoute: Bool
         /// A MAC/IP announcement's MAC index hash (0: none, or its domain is not known yet).
-        public var macHash: UInt64 = 0
+        var macHash: UInt64 = 0
         /// What stage 0 worked out on the way, which processing the same item then reuses:
         /// ids do not change once given, and hashes are of the event's own key.
         var observation: Int32 = -1
@@ -512,7 +512,9 @@ public final class ReplayEngine {
             let hash = hostEntryHash(op: op, pathID: event.entry.pathID ?? 0, rd: rd.word, ip: prefix.address)
             hostRIBIndex.prefetch(hash)
             if !event.isWithdraw { hostHeads.prefetch(hostIPHash(prefix.address)) }  // the IP's PE list, read when a PE takes the route
-            return PrefetchTarget(hash: hash, hostRoute: true)
+            var target = PrefetchTarget(hash: hash, hostRoute: true)
+            target.observation = op
+            return target
         default:
             return .none
         }
@@ -965,13 +967,13 @@ public final class ReplayEngine {
         hasher.hash(UInt64(UInt32(bitPattern: op)) << 32 | UInt64(pathID), rd, ip.high, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0), 0)
     }
 
-    private func processHostRoute(_ event: RouteEvent, rd: RouteDistinguisher, prefix: IPPrefix) {
-        let op = internObservation(event.observation)
+    private func processHostRoute(_ event: RouteEvent, rd: RouteDistinguisher, prefix: IPPrefix, _ prefetched: PrefetchTarget) {
+        let op = prefetched.observation >= 0 ? prefetched.observation : internObservation(event.observation)
         let pathID = event.entry.pathID ?? 0
         let rdWord = rd.word
         let ip = prefix.address
         let path = internPath(op: op, pathID: pathID)
-        let hash = hostEntryHash(op: op, pathID: pathID, rd: rdWord, ip: ip)
+        let hash = prefetched.hash != 0 ? prefetched.hash : hostEntryHash(op: op, pathID: pathID, rd: rdWord, ip: ip)
         let existing = hostRIBIndex.find(hash) { id in
             let entry = hostEntries[Int(id)]
             return entry.path == path && traits[Int(entry.traits)].rd == rdWord && hostSlot(entry.slot, is: ip)

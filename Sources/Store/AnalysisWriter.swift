@@ -202,18 +202,13 @@ public final class AnalysisWriter {
     /// on the writer thread meanwhile. Returns how many MACs each PE advertises.
     private func writeMACStates(_ engine: ReplayEngine) throws -> [Int] {
         var liveMACs = [Int](repeating: 0, count: engine.pes.count)
-        // Rows go in 32 to a statement: SQLite's work per statement (step, reset, the program's
-        // set-up) was a third of the insert time, and the writer thread bounds this phase.
-        let columns = "INSERT INTO mac_state(bd_id, mac, winner_pe, winner_seq, moves, advertisers, ips, first_seen_us, last_change_us) VALUES "
-        let rowValues = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        let rowsPerStatement = 32
-        let single = try db.prepare(columns + rowValues)
-        let multiple = try db.prepare(columns + Array(repeating: rowValues, count: rowsPerStatement).joined(separator: ", "))
+        let insert = try GroupedInsert(db, table: "mac_state", columns: ["bd_id", "mac", "winner_pe", "winner_seq", "moves",
+                                       "advertisers", "ips", "first_seen_us", "last_change_us"], rowsPerStatement: 32)
         let pipe = BatchPipe<MACStateChunk> { chunk in
             defer { chunk.rows.removeAll(keepingCapacity: true); chunk.text.removeAll() }
             try chunk.text.withColumns { text in
-                func bind(_ row: MACStateChunk.Row, to statement: Statement, at first: Int32) throws {
-                    let state = row.state
+                try insert.insert(count: chunk.rows.count) { statement, index, first in
+                    let row = chunk.rows[index], state = row.state
                     try statement.bind(first, Int64(state.bd))
                     try statement.bind(first + 1, stableText: text(row.mac))
                     try statement.bind(first + 2, state.winner >= 0 ? Int64(state.winner) : nil)
@@ -223,16 +218,6 @@ public final class AnalysisWriter {
                     try statement.bind(first + 6, stableText: text(row.ips))
                     try statement.bind(first + 7, state.firstSeen)
                     try statement.bind(first + 8, state.lastChange)
-                }
-                var start = 0
-                while chunk.rows.count - start >= rowsPerStatement {
-                    for k in 0..<rowsPerStatement { try bind(chunk.rows[start + k], to: multiple, at: Int32(k * 9 + 1)) }
-                    try multiple.insert()
-                    start += rowsPerStatement
-                }
-                for row in chunk.rows[start...] {
-                    try bind(row, to: single, at: 1)
-                    try single.insert()
                 }
             }
         }

@@ -7,14 +7,9 @@ import Replay
 /// text is kept by value instead of being formatted again for each of millions of rows.
 final class EventRowInserter {
     private let db: Database
-    private let event: Statement, eventGroup: Statement
-    private let move: Statement, moveGroup: Statement
+    private let events: GroupedInsert, moves: GroupedInsert
     private var inTransaction = 0
     static let rowsPerTransaction = 100_000
-    /// Rows to one INSERT statement: SQLite's work per statement (step, reset, the program's
-    /// set-up) is a large part of a row's cost, and the writer thread bounds a run that stores
-    /// every route event.
-    static let rowsPerStatement = 16
 
     private var rdText = TextMemo<RouteDistinguisher>()
     private var esiText = TextMemo<ESI>()
@@ -24,17 +19,13 @@ final class EventRowInserter {
 
     init(db: Database) throws {
         self.db = db
-        func insert(_ table: String, _ columns: String, rows: Int) throws -> Statement {
-            let values = "(" + Array(repeating: "?", count: columns.split(separator: ",").count).joined(separator: ", ") + ")"
-            return try db.prepare("INSERT INTO \(table)(\(columns)) VALUES " + Array(repeating: values, count: rows).joined(separator: ", "))
-        }
-        let eventColumns = "time_us, input_id, byte_offset, observation_id, event, family, route_type, rd, esi, eth_tag, "
-            + "mac, ip, prefix, next_hop, seq, sticky, route_targets, originator_id, path_id"
-        let moveColumns = "time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after, tie, wrap, input_id, byte_offset"
-        event = try insert("route_events", eventColumns, rows: 1)
-        eventGroup = try insert("route_events", eventColumns, rows: Self.rowsPerStatement)
-        move = try insert("moves", moveColumns, rows: 1)
-        moveGroup = try insert("moves", moveColumns, rows: Self.rowsPerStatement)
+        // 16 rows to a statement: the writer thread bounds a run that stores every route event.
+        events = try GroupedInsert(db, table: "route_events", columns: [
+            "time_us", "input_id", "byte_offset", "observation_id", "event", "family", "route_type", "rd", "esi", "eth_tag",
+            "mac", "ip", "prefix", "next_hop", "seq", "sticky", "route_targets", "originator_id", "path_id"], rowsPerStatement: 16)
+        moves = try GroupedInsert(db, table: "moves", columns: [
+            "time_us", "bd_id", "mac", "from_pe", "to_pe", "seq_before", "seq_after", "tie", "wrap", "input_id", "byte_offset"],
+            rowsPerStatement: 16)
     }
 
     private func rowsAdded(_ count: Int) throws {
@@ -48,7 +39,7 @@ final class EventRowInserter {
         if inTransaction > 0 { try db.execute("COMMIT"); inTransaction = 0 }
     }
 
-    /// The text of the rows' columns that do not recur (MAC, a MAC's IP, prefix).
+    /// The text of the batch's columns that do not recur (MAC, a MAC's IP, prefix).
     private var rowText = RowText()
     private static let announceText = TextMemo<Int>.copy("announce")
     private static let withdrawText = TextMemo<Int>.copy("withdraw")
@@ -63,56 +54,34 @@ final class EventRowInserter {
         case move(Transition, bd: Int32, mac: MACAddress)
     }
 
-    private var events: [(event: RouteEvent, observation: Int32?)] = []
-    private var moves: [(move: Transition, bd: Int32, mac: MACAddress)] = []
     private var eventRows: [EventColumns] = []
     private var moveRows: [MoveColumns] = []
 
-    /// Inserts a batch, each table's rows in their order in the batch.
+    /// Inserts a batch, each table's rows in their order in the batch: every row's columns
+    /// first (text as ranges of one buffer, recurring text from the memos), then the statements.
     func insert(_ batch: [Row]) throws {
+        try beginIfNeeded()
+        // Texts bound for any row must stay put until its statement has run: the memos may let
+        // go of theirs only here, between batches.
+        rdText.startBatch(); esiText.startBatch(); addressText.startBatch(); familyText.startBatch(); targetsText.startBatch()
+        rowText.removeAll()
+        // Emptied on the way out: the rows hold their events, which should go with the batch.
+        defer { eventRows.removeAll(keepingCapacity: true); moveRows.removeAll(keepingCapacity: true) }
         for row in batch {
             switch row {
-            case .event(let event, let observation):
-                events.append((event, observation))
-                if events.count == Self.rowsPerStatement { try insertEvents() }
-            case .move(let move, let bd, let mac):
-                moves.append((move, bd, mac))
-                if moves.count == Self.rowsPerStatement { try insertMoves() }
+            case .event(let event, let observation): eventRows.append(columns(of: event, observation: observation))
+            case .move(let move, let bd, let mac): moveRows.append(MoveColumns(move: move, bd: bd, mac: rowText.column { $0.append(mac) }))
             }
         }
-        try insertEvents()
-        try insertMoves()
-    }
-
-    /// What a route-event row binds; text that does not recur is a range of `rowText`.
-    private struct EventColumns {
-        typealias Text = UnsafeBufferPointer<UInt8>
-        var event: RouteEvent, observation: Int32?
-        var routeType: Int64?, rd: Text?, esi: Text?, tag: Int64?, address: Text?, nextHop: Text?, targets: Text?, originator: Text?
-        var mac: Range<Int>?, ip: Range<Int>?, prefix: Range<Int>?
-        var mobility: ExtendedCommunity.MACMobility?
-    }
-
-    private func insertEvents() throws {
-        guard !events.isEmpty else { return }
-        try beginIfNeeded()
-        // Texts bound for any row of the statement must stay put until it has run.
-        rdText.startRow(); esiText.startRow(); addressText.startRow(); familyText.startRow(); targetsText.startRow()
-        rowText.removeAll()
-        eventRows.removeAll(keepingCapacity: true)
-        for (event, observation) in events { eventRows.append(columns(of: event, observation: observation)) }
-        let grouped = eventRows.count == Self.rowsPerStatement
         try rowText.withColumns { text in
-            for (k, row) in eventRows.enumerated() {
-                let s = grouped ? eventGroup : event
-                let first = grouped ? Int32(k * 19 + 1) : 1
-                let event = row.event, announce = !event.isWithdraw
+            try events.insert(count: eventRows.count) { s, index, first in
+                let row = eventRows[index], event = row.event
                 try s.bind(first, event.time)
                 try s.bind(first + 1, Int64(event.source.input))
                 try s.bind(first + 2, event.source.offset)
                 try s.bind(first + 3, row.observation.map(Int64.init))
-                try s.bind(first + 4, stableText: announce ? Self.announceText : Self.withdrawText)
-                try s.bind(first + 5, stableText: familyText[event.family])
+                try s.bind(first + 4, stableText: event.isWithdraw ? Self.withdrawText : Self.announceText)
+                try s.bind(first + 5, stableText: row.family)
                 try s.bind(first + 6, row.routeType)
                 try s.bind(first + 7, stableText: row.rd)
                 try s.bind(first + 8, stableText: row.esi)
@@ -126,16 +95,40 @@ final class EventRowInserter {
                 try s.bind(first + 16, stableText: row.targets)
                 try s.bind(first + 17, stableText: row.originator)
                 try s.bind(first + 18, event.entry.pathID.map { Int64($0) })
-                if !grouped { try s.insert() }
             }
-            if grouped { try eventGroup.insert() }
+            try moves.insert(count: moveRows.count) { s, index, first in
+                let row = moveRows[index], t = row.move
+                try s.bind(first, t.time)
+                try s.bind(first + 1, Int64(row.bd))
+                try s.bind(first + 2, stableText: text(row.mac))
+                try s.bind(first + 3, Int64(t.otherPE))
+                try s.bind(first + 4, Int64(t.pe))
+                try s.bind(first + 5, Int64(t.seqBefore))
+                try s.bind(first + 6, Int64(t.seqAfter))
+                try s.bind(first + 7, t.tie ? 1 : 0)
+                try s.bind(first + 8, t.wrap ? 1 : 0)
+                try s.bind(first + 9, Int64(t.source.input))
+                try s.bind(first + 10, t.source.offset)
+            }
         }
-        try rowsAdded(events.count)
-        events.removeAll(keepingCapacity: true)
+        try rowsAdded(batch.count)
+    }
+
+    /// What a route-event row binds; text that does not recur is a range of `rowText`.
+    private struct EventColumns {
+        typealias Text = UnsafeBufferPointer<UInt8>
+        var event: RouteEvent, observation: Int32?, family: Text
+        var routeType: Int64?, rd: Text?, esi: Text?, tag: Int64?, address: Text?, nextHop: Text?, targets: Text?, originator: Text?
+        var mac: Range<Int>?, ip: Range<Int>?, prefix: Range<Int>?
+        var mobility: ExtendedCommunity.MACMobility?
+    }
+
+    private struct MoveColumns {
+        var move: Transition, bd: Int32, mac: Range<Int>
     }
 
     private func columns(of event: RouteEvent, observation: Int32?) -> EventColumns {
-        var row = EventColumns(event: event, observation: observation)
+        var row = EventColumns(event: event, observation: observation, family: familyText[event.family])
         switch event.entry.nlri {
         case .prefix(let p): row.prefix = rowText.column { $0.append(p.description) }
         case .vpn(let d, let p, _): row.rd = rdText[d]; row.prefix = rowText.column { $0.append(p.description) }
@@ -165,52 +158,17 @@ final class EventRowInserter {
         row.originator = event.attributes.originatorID.map { addressText[$0] }
         return row
     }
-
-    private struct MoveColumns {
-        var move: Transition, bd: Int32, mac: Range<Int>
-    }
-
-    private func insertMoves() throws {
-        guard !moves.isEmpty else { return }
-        try beginIfNeeded()
-        rowText.removeAll()
-        moveRows.removeAll(keepingCapacity: true)
-        for (move, bd, mac) in moves { moveRows.append(MoveColumns(move: move, bd: bd, mac: rowText.column { $0.append(mac) })) }
-        let grouped = moveRows.count == Self.rowsPerStatement
-        try rowText.withColumns { text in
-            for (k, row) in moveRows.enumerated() {
-                let s = grouped ? moveGroup : move
-                let first = grouped ? Int32(k * 11 + 1) : 1
-                let t = row.move
-                try s.bind(first, t.time)
-                try s.bind(first + 1, Int64(row.bd))
-                try s.bind(first + 2, stableText: text(row.mac))
-                try s.bind(first + 3, Int64(t.otherPE))
-                try s.bind(first + 4, Int64(t.pe))
-                try s.bind(first + 5, Int64(t.seqBefore))
-                try s.bind(first + 6, Int64(t.seqAfter))
-                try s.bind(first + 7, t.tie ? 1 : 0)
-                try s.bind(first + 8, t.wrap ? 1 : 0)
-                try s.bind(first + 9, Int64(t.source.input))
-                try s.bind(first + 10, t.source.offset)
-                if !grouped { try s.insert() }
-            }
-            if grouped { try moveGroup.insert() }
-        }
-        try rowsAdded(moves.count)
-        moves.removeAll(keepingCapacity: true)
-    }
 }
 
-/// Text of values that recur, up to a bound, in memory that stays put until `startRow` lets
+/// Text of values that recur, up to a bound, in memory that stays put until `startBatch` lets
 /// it go: SQLite reads it in place, without copying each bound value (SQLITE_STATIC). It starts
 /// over past the bound, so memory stays flat however many distinct values a run sees.
 struct TextMemo<Key: Hashable> {
     private var texts: [Key: UnsafeBufferPointer<UInt8>] = [:]
     private static var limit: Int { 4096 }
 
-    /// Called before a row binds anything: only then may earlier texts be released.
-    mutating func startRow() {
+    /// Called before any row of a batch takes a text: only then may earlier texts be released.
+    mutating func startBatch() {
         guard texts.count >= Self.limit else { return }
         release()
     }

@@ -2,13 +2,13 @@ import EVPNModel
 import Testing
 @testable import Store
 
-/// The row writer binds memoised text in place (SQLITE_STATIC): every text a row took stays
-/// intact until the next row starts, even when the memo starts over between rows.
-@Test func textMemoKeepsARowsTextsUntilTheNextRow() {
+/// The row writer binds memoised text in place (SQLITE_STATIC): every text a batch of rows
+/// took stays intact until the next batch starts, even when the memo starts over between them.
+@Test func textMemoKeepsABatchsTextsUntilTheNextBatch() {
     var memo = TextMemo<Int>()
     defer { memo.release() }
-    for row in 0..<10_000 {
-        memo.startRow()
+    for row in 0..<10_000 {  // a batch of one row each time
+        memo.startBatch()
         let first = memo.text(for: row) { "value \($0)" }
         let second = memo.text(for: row + 1) { "value \($0)" }
         let again = memo.text(for: row) { _ in "never made: the first call's text is kept" }

@@ -123,7 +123,8 @@ func lookaheadChangesNothing() throws {
         // Two domains: a domain's first route reaches the read-ahead before the engine knows it.
         steps.append(Step(at: Double(k), pe: 1 + random.below(4), mac: mac, seq: UInt32(random.below(6)),
                           ip: random.below(2) == 0 ? "10.1.0.\(random.below(40))" : nil, withdraw: random.below(5) == 0,
-                          routeTarget: 41000 + UInt32(random.below(2))))
+                          routeTarget: 41000 + UInt32(random.below(2)),
+                          hostRoute: random.below(4) == 0 ? "10.9.0.\(random.below(8))" : nil))
     }
     let path = try mrtDump(steps, viaBothReflectors: true)
     let direct = try analyze([path])
@@ -136,6 +137,11 @@ func lookaheadChangesNothing() throws {
     #expect(readAhead.engine.counters.announcements + readAhead.engine.counters.withdrawals
             == direct.engine.counters.announcements + direct.engine.counters.withdrawals)
     #expect(readAhead.rules == direct.rules)
+    // VPN host routes make no transitions: their state is compared directly.
+    func hostRoutes(_ run: Run) -> [String] {
+        (0..<8).map { i in run.engine.hostRoutePEs(IPAddress("10.9.0.\(i)")!).map { "\($0.pe)/\($0.observations)" }.joined(separator: " ") }
+    }
+    #expect(hostRoutes(readAhead) == hostRoutes(direct) && hostRoutes(direct).contains { !$0.isEmpty })
 }
 
 @Test("The read-ahead's chain reaches the RIB entry, route slot and MAC of every route already known")
