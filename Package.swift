@@ -34,13 +34,14 @@ let package = Package(
         ]),
         // `make bench`: the replay engine timed without decoding (issue 3's events/s and bytes/route).
         .executableTarget(name: "EngineBench", dependencies: ["Ingest", "Replay", "Analysis", "EVPNModel"]),
-        .testTarget(name: "ByteStreamsTests", dependencies: ["ByteStreams"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ByteStreamsTests", dependencies: ["ByteStreams", "TestSupport"]),
         .testTarget(name: "BGPWireTests", dependencies: ["BGPWire", "EVPNModel"]),
         .testTarget(name: "MRTTests", dependencies: ["MRT", "BGPWire", "EVPNModel", "ByteStreams", "Ingest"]),
-        .testTarget(name: "BMPTests", dependencies: ["BMP", "BGPWire", "EVPNModel", "Ingest"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "Ingest", "Generator", "BGPWire", "MRT", "BMP", "EVPNModel", "Store"]),
+        .testTarget(name: "BMPTests", dependencies: ["BMP", "BGPWire", "EVPNModel", "Ingest", "TestSupport"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "Ingest", "Generator", "BGPWire", "MRT", "BMP", "EVPNModel", "Store", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Store"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Ingest", "Replay", "Analysis", "Store", "Reports", "Generator", "EVPNModel", "BMP", "BGPWire", "ByteStreams", "MRT"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Ingest", "Replay", "Analysis", "Store", "Reports", "Generator", "EVPNModel", "BMP", "BGPWire", "ByteStreams", "MRT", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -5,13 +5,13 @@ import EVPNModel
 import Foundation
 import Ingest
 import Testing
+import TestSupport
 
 let router = IPAddress("10.255.0.1")!
 let pe3 = IPAddress("10.255.255.3")!
 
 func bmpFile(_ messages: [[UInt8]], compression: Compression = .gzip) throws -> String {
-    let directory = NSTemporaryDirectory() + "evpnscope-bmp-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let directory = Scratch.directory("bmp")
     let path = directory + "/stream" + CompressedWriter.fileExtension(compression)
     let writer = try CompressedWriter(path: path, compression: compression)
     for message in messages { writer.write(message) }

@@ -1,12 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ByteStreams
 
-func temporaryDirectory() -> String {
-    let path = NSTemporaryDirectory() + "evpnscope-tests-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
+func temporaryDirectory() -> String { Scratch.directory("bytes") }
 
 func pattern(_ count: Int, seed: UInt8) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed) &+ $0 / 977) } }
 

@@ -2,6 +2,7 @@ import Foundation
 import Generator
 import Store
 import Testing
+import TestSupport
 
 /// End to end through the built binary: scenario dumps (MRT gz/bz2, BMP) → analyze → the exact
 /// findings of truth.json, the SQLite rows and the report.
@@ -36,11 +37,7 @@ func evpnscope(_ arguments: [String]) throws -> CommandResult {
                          stderr: String(decoding: stderr.data, as: UTF8.self))
 }
 
-func scratch() -> String {
-    let path = NSTemporaryDirectory() + "evpnscope-e2e-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
+func scratch() -> String { Scratch.directory("e2e") }
 
 func generateDemo(into directory: String, compression: String = "mixed") throws -> Truth {
     let result = try evpnscope(["generate", "datasets/scenarios/demo.json", "--out", directory, "--compression", compression])

@@ -105,6 +105,8 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
     let directory = NSTemporaryDirectory() + "evpnscope-interop-gobgp"
     try? FileManager.default.removeItem(atPath: directory)
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    // Declared before the daemons' own defer, so it runs after they have stopped writing.
+    defer { try? FileManager.default.removeItem(atPath: directory) }
     let listener = try BMPListener(path: directory + "/rr.bmp")
     let rr = Speaker(name: "rr", address: "127.0.0.30", apiPort: 50130)
     let pes = [Speaker(name: "pe", address: "127.0.0.31", apiPort: 50131), Speaker(name: "pf", address: "127.0.0.32", apiPort: 50132)]

@@ -7,6 +7,7 @@ import Foundation
 import Ingest
 import MRT
 import Replay
+import TestSupport
 
 /// PE n of the worked examples (docs/evpn-mobility.md §7) is 10.255.255.n.
 func peAddress(_ n: Int) -> IPAddress { IPAddress(v4: 0x0AFF_FF00 | UInt32(n)) }
@@ -63,9 +64,7 @@ struct Step {
 }
 
 func temporaryPath(_ name: String) -> String {
-    let directory = NSTemporaryDirectory() + "evpnscope-replay-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    return directory + "/" + name
+    Scratch.directory("replay") + "/" + name
 }
 
 /// Writes the steps as a collector's BGP4MP_ET update dump: through RR1, and through RR2 too
