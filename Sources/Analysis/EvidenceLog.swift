@@ -7,8 +7,8 @@ import Replay
 /// record. Records older than the horizon are dropped a page at a time, so memory follows the
 /// number of transitions inside the detection window, not the number of MACs ever seen, and
 /// the log never copies itself to grow. A snapshot seeds a million routes at one timestamp, all
-/// inside the window at once, so a record is 40 bytes: the IPv6 addresses and non-zero ESIs
-/// that few records carry live in a second log of wide fields.
+/// inside the window at once, so a record is 32 bytes: the IPv6 addresses, non-zero ESIs and
+/// PE or observation ids past 12 bits that few records carry live in a second log of wide fields.
 final class EvidenceLog {
     private struct Record {
         var time: Int64
@@ -18,19 +18,36 @@ final class EvidenceLog {
         var address: UInt32
         /// Distance back to the same MAC's previous record; 0 for none.
         var previousDistance: UInt32
-        var pe: Int32
         var seq: UInt32
-        var observation: Int32
-        var kind: Transition.Kind
-        var flags: UInt8
+        /// PE id (12 bits), observation id (12 bits), transition kind (4 bits) and flags (4 bits).
+        var packed: UInt32
 
-        static let sticky: UInt8 = 1, hasIP: UInt8 = 2, wide: UInt8 = 4
+        static let sticky: UInt32 = 1, hasIP: UInt32 = 2, wide: UInt32 = 4
+        static let narrowLimit: Int32 = 1 << 12
+        private static let peShift: UInt32 = 20, observationShift: UInt32 = 8, kindShift: UInt32 = 4
+        static let kinds = Transition.Kind.allCases
+
+        /// `pe` and `observation` are 0 when they do not fit in 12 bits (the wide fields hold them).
+        init(time: Int64, source: UInt64, address: UInt32, previousDistance: UInt32, seq: UInt32,
+             pe: Int32, observation: Int32, kind: Transition.Kind, flags: UInt32) {
+            self.time = time; self.source = source; self.address = address; self.previousDistance = previousDistance; self.seq = seq
+            packed = UInt32(pe) << Self.peShift | UInt32(observation) << Self.observationShift
+                | UInt32(Self.kinds.firstIndex(of: kind)!) << Self.kindShift | flags
+        }
+
+        var pe: Int32 { Int32(packed >> Self.peShift) }
+        var observation: Int32 { Int32(packed >> Self.observationShift & 0xFFF) }
+        var kind: Transition.Kind { Self.kinds[Int(packed >> Self.kindShift & 0xF)] }
+        var flags: UInt32 { packed & 0xF }
     }
 
-    /// What a record carries when its IP is IPv6 or its ESI is not zero (few records: kept whole).
+    /// What a record carries when its IP is IPv6, its ESI is not zero or its PE or observation
+    /// id needs more than 12 bits (few records: kept whole).
     private struct WideFields {
         var ip: IPAddress?
         var esi: ESI
+        var pe: Int32
+        var observation: Int32
     }
 
     let horizon: Int64
@@ -60,17 +77,18 @@ final class EvidenceLog {
         let previous = newestPosition(mac)
         let distance = previous >= oldest && next - previous <= Int64(UInt32.max) ? UInt32(next - previous) : 0
 
-        var flags: UInt8 = item.sticky ? Record.sticky : 0
+        var flags: UInt32 = item.sticky ? Record.sticky : 0
         var address: UInt32 = 0
-        if item.ip?.isIPv6 == true || !item.esi.isZero {
+        let narrow = (0..<Record.narrowLimit).contains(item.pe) && (0..<Record.narrowLimit).contains(item.observation)
+        if item.ip?.isIPv6 == true || !item.esi.isZero || !narrow {
             flags |= Record.wide
-            address = UInt32(truncatingIfNeeded: wideFields.append(WideFields(ip: item.ip, esi: item.esi)))
+            address = UInt32(truncatingIfNeeded: wideFields.append(WideFields(ip: item.ip, esi: item.esi, pe: item.pe, observation: item.observation)))
         } else if let ip = item.ip {
             flags |= Record.hasIP
             address = ip.v4
         }
-        _ = records.append(Record(time: item.time, source: item.source.packed, address: address, previousDistance: distance, pe: item.pe,
-                                  seq: item.seq, observation: item.observation, kind: kind, flags: flags))
+        _ = records.append(Record(time: item.time, source: item.source.packed, address: address, previousDistance: distance, seq: item.seq,
+                                  pe: narrow ? item.pe : 0, observation: narrow ? item.observation : 0, kind: kind, flags: flags))
         newest[Int(mac)] = UInt32(truncatingIfNeeded: next)
     }
 
@@ -85,12 +103,13 @@ final class EvidenceLog {
 
     private func evidence(_ record: Record) -> Evidence {
         var ip: IPAddress? = record.flags & Record.hasIP != 0 ? IPAddress(v4: record.address) : nil, esi = ESI.zero
+        var (pe, observation) = (record.pe, record.observation)
         if record.flags & Record.wide != 0 {
             let wide = wideFields[wideFields.position(low32: record.address)]
-            (ip, esi) = (wide.ip, wide.esi)
+            (ip, esi, pe, observation) = (wide.ip, wide.esi, wide.pe, wide.observation)
         }
-        return Evidence(time: record.time, pe: record.pe, seq: record.seq, sticky: record.flags & Record.sticky != 0, esi: esi, ip: ip,
-                        event: record.kind.rawValue, source: SourceRef(packed: record.source), observation: record.observation)
+        return Evidence(time: record.time, pe: pe, seq: record.seq, sticky: record.flags & Record.sticky != 0, esi: esi, ip: ip,
+                        event: record.kind.rawValue, source: SourceRef(packed: record.source), observation: observation)
     }
 
     /// The MAC's last `count` records still inside the horizon, oldest first.
@@ -124,8 +143,8 @@ private final class PagedQueue<Element> {
     init() { precondition(_isPOD(Element.self), "PagedQueue releases pages without deinitializing their elements") }
 
     deinit {
-        for page in pages { page.deallocate() }
-        spare?.deallocate()
+        for page in pages { MappedPages.release(page, count: Self.pageSize) }
+        if let spare { MappedPages.release(spare, count: Self.pageSize) }
     }
 
     subscript(position: Int64) -> Element {
@@ -137,7 +156,7 @@ private final class PagedQueue<Element> {
 
     func append(_ element: Element) -> Int64 {
         if end >> Int64(Self.pageShift) - firstPage == Int64(pages.count) {
-            pages.append(spare ?? UnsafeMutablePointer<Element>.allocate(capacity: Self.pageSize))
+            pages.append(spare ?? MappedPages.allocate(Self.pageSize, of: Element.self))
             spare = nil
         }
         (pages[Int((end >> Int64(Self.pageShift)) - firstPage)] + Int(end & Int64(Self.pageSize - 1))).initialize(to: element)
@@ -149,7 +168,7 @@ private final class PagedQueue<Element> {
     func release(before position: Int64) {
         while firstPage < position >> Int64(Self.pageShift) && !pages.isEmpty {
             let page = pages.removeFirst()
-            if spare == nil { spare = page } else { page.deallocate() }
+            if spare == nil { spare = page } else { MappedPages.release(page, count: Self.pageSize) }
             firstPage += 1
         }
     }

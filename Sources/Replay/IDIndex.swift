@@ -122,17 +122,16 @@ private enum BucketMemory {
 
     static func allocate(_ count: Int) -> UnsafeMutablePointer<UInt64> {
         if count >= mappedBuckets {
-            let address = mmap(nil, count * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            guard let address, address != MAP_FAILED else { fatalError("out of memory: \(count * 8) bytes for an index") }
-            _ = madvise(address, count * 8, 14 /* MADV_HUGEPAGE */)
-            return address.bindMemory(to: UInt64.self, capacity: count)
+            let buckets = MappedPages.allocate(count, of: UInt64.self)
+            _ = madvise(buckets, count * 8, 14 /* MADV_HUGEPAGE */)
+            return buckets
         }
         guard let address = calloc(count, 8) else { fatalError("out of memory: \(count * 8) bytes for an index") }
         return address.bindMemory(to: UInt64.self, capacity: count)
     }
 
     static func release(_ buckets: UnsafeMutablePointer<UInt64>, count: Int) {
-        if count >= mappedBuckets { munmap(buckets, count * 8) } else { free(buckets) }
+        if count >= mappedBuckets { MappedPages.release(buckets, count: count) } else { free(buckets) }
     }
 
     /// Returns the whole pages of `range` (of a mapped array of `count` buckets) to the system;

@@ -1,4 +1,24 @@
 import CPrefetch
+import Glibc
+
+/// Memory for the pages of the engine's and analyzer's large tables, mapped from the system
+/// directly. glibc serves blocks this large from its heap once its mmap threshold has risen
+/// (it rises each time a large block is freed), and a block freed inside the heap stays
+/// resident until something reuses it: the evidence log, which frees a snapshot's worth of
+/// pages as they age out of the window, kept the process at that peak for the rest of the run.
+/// Pages mapped here go back to the system when released, and read as zeros until written.
+public enum MappedPages {
+    public static func allocate<Element>(_ count: Int, of _: Element.Type) -> UnsafeMutablePointer<Element> {
+        let bytes = count * MemoryLayout<Element>.stride
+        let address = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let address, address != MAP_FAILED else { fatalError("out of memory: \(bytes) bytes for a table") }
+        return address.bindMemory(to: Element.self, capacity: count)
+    }
+
+    public static func release<Element>(_ page: UnsafeMutablePointer<Element>, count: Int) {
+        munmap(page, count * MemoryLayout<Element>.stride)
+    }
+}
 
 /// A growable array stored in fixed-size pages. Appending never copies what is already stored,
 /// so a table of millions of routes grows without the moment at which both the old and the
@@ -16,7 +36,7 @@ public final class PagedArray<Element>: RandomAccessCollection {
         for page in pages {
             let used = Swift.min(remaining, Self.pageSize)
             page.deinitialize(count: used)
-            page.deallocate()
+            MappedPages.release(page, count: Self.pageSize)
             remaining -= used
         }
     }
@@ -47,7 +67,7 @@ public final class PagedArray<Element>: RandomAccessCollection {
 
     func append(_ element: Element) {
         if count == pages.count << Self.pageShift {
-            pages.append(UnsafeMutablePointer<Element>.allocate(capacity: Self.pageSize))
+            pages.append(MappedPages.allocate(Self.pageSize, of: Element.self))
         }
         (pages[count >> Self.pageShift] + (count & (Self.pageSize - 1))).initialize(to: element)
         count += 1

@@ -3,16 +3,26 @@ import Replay
 import Testing
 @testable import Analysis
 
-/// The analyzer's evidence log against a list that keeps everything: 40-byte records with their
-/// IPv6 addresses and ESIs in a second log, chains per MAC, and pages dropped behind the horizon
-/// must give back exactly the records a plain filter over the full history gives.
+/// The analyzer's evidence log against a list that keeps everything: 32-byte records with their
+/// IPv6 addresses, ESIs and PE or observation ids past 12 bits in a second log, chains per MAC,
+/// and pages dropped behind the horizon must give back exactly the records a plain filter over
+/// the full history gives.
 @Test func evidenceLogAgreesWithAFullHistoryThroughPageDropsAndWideFields() {
     var random = SplitMix(seed: 7)
     let horizon: Int64 = 180_000_000
     let log = EvidenceLog(horizon: horizon)
     var history: [Int32: [Evidence]] = [:]
     var time: Int64 = 1_795_485_600_000_000
-    let kinds: [Transition.Kind] = [.learned, .moved, .withdrawn, .superseded]
+    let kinds = Transition.Kind.allCases
+    // An id just past 12 bits (and -1, a PE not known) must come back whole, not truncated.
+    func id(_ small: Int) -> Int32 {
+        switch random.below(50) {
+        case 0: Int32(4095 + random.below(3))
+        case 1: Int32(random.below(1 << 20))
+        case 2: -1
+        default: Int32(random.below(small))
+        }
+    }
     for step in 0..<120_000 {
         // Bursts at one timestamp (a snapshot) and quiet stretches longer than the horizon.
         time += step % 40_000 < 30_000 ? Int64(random.below(3)) : Int64(random.below(20_000_000))
@@ -25,9 +35,9 @@ import Testing
         }
         let esi = random.below(5) == 0 ? ESI(high: UInt16(truncatingIfNeeded: random.next()), low: random.next()) : .zero
         let kind = kinds[random.below(kinds.count)]
-        let item = Evidence(time: time, pe: Int32(random.below(16)), seq: UInt32(truncatingIfNeeded: random.next()), sticky: random.below(7) == 0,
+        let item = Evidence(time: time, pe: id(16), seq: UInt32(truncatingIfNeeded: random.next()), sticky: random.below(7) == 0,
                             esi: esi, ip: ip, event: kind.rawValue,
-                            source: SourceRef(input: Int32(random.below(3)), offset: Int64(random.below(1 << 40))), observation: Int32(random.below(4)))
+                            source: SourceRef(input: Int32(random.below(3)), offset: Int64(random.below(1 << 40))), observation: id(4))
         log.append(mac: mac, item, kind: kind)
         history[mac, default: []].append(item)
         if step % 997 == 0 || step == 119_999 {
