@@ -97,6 +97,11 @@ def grow_scenario(factor, minutes):
     return scenario
 
 
+def peak_rss(kib):
+    """GNU time's maximum RSS (KiB) as "MiB / MB": the memory target reads the same either way."""
+    return f"{kib / 1024:.0f} / {kib * 1024 / 1e6:.0f}"
+
+
 def size(path):
     if os.path.isdir(path):
         return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs if not f.startswith("."))
@@ -112,19 +117,20 @@ def main():
     os.makedirs(DATA, exist_ok=True)
     lines = ["# evpnscope benchmark", "",
              f"`make bench` on {os.uname().nodename}, {os.cpu_count()} cores; BENCH_SCALE={SCALE}, {RUNS} runs per command, "
-             "commands alternated, medians shown. Peak RSS from GNU time. Ratios are evpnscope ÷ reference (lower is faster).", ""]
+             "commands alternated, medians shown. Peak RSS from GNU time (its maximum resident set, in KiB), shown in MiB "
+             "(2^20 bytes) and, after the slash, in MB (10^6 bytes). Ratios are evpnscope ÷ reference (lower is faster).", ""]
     def table(title, input_path, results, routes=None, reference=None):
         lines.append(f"## {title}")
         lines.append("")
         lines.append(f"Input: `{os.path.relpath(input_path, ROOT)}` ({size(input_path) / 1e6:.1f} MB compressed)")
         lines.append("")
-        lines.append("| command | median s | MB/s (compressed) | routes/s | peak RSS MB | ratio to " + (reference or "-") + " |")
+        lines.append("| command | median s | MB/s (compressed) | routes/s | peak RSS MiB / MB | ratio to " + (reference or "-") + " |")
         lines.append("|---|---|---|---|---|---|")
         base = results[reference][0] if reference else None
         for label, (t, r, _) in results.items():
             rate = f"{routes / t / 1e6:.2f} M" if routes and label.startswith("evpnscope") else "-"
             ratio = f"{t / base:.2f}×" if base else "-"
-            lines.append(f"| `{label}` | {t:.2f} | {size(input_path) / 1e6 / t:.1f} | {rate} | {r / 1024:.0f} | {ratio} |")
+            lines.append(f"| `{label}` | {t:.2f} | {size(input_path) / 1e6 / t:.1f} | {rate} | {peak_rss(r)} | {ratio} |")
         lines.append("")
         print("\n".join(lines[-(len(results) + 6):]), flush=True)
 
@@ -194,7 +200,8 @@ def bmp_section(table):
                                         shell=True, capture_output=True, check=False).stdout)
     routes = sum(i["route_events"] for i in summary["inputs"])
     results = measure([("zcat", f"zcat {files(dumps)}"),
-                       ("evpnscope analyze --events none", f"{BIN} analyze {dumps} --db {DATA}/a.sqlite --report {DATA}/a.md --events none")])
+                       ("evpnscope analyze --events none", f"{BIN} analyze {dumps} --db {DATA}/a.sqlite --report {DATA}/a.md --events none"),
+                       ("evpnscope analyze", f"{BIN} analyze {dumps} --db {DATA}/b.sqlite --report {DATA}/b.md")])
     table(f"EVPN fabric, {summary['macs']} MACs, {routes} route events, BMP .gz", dumps, results, routes=routes, reference="zcat")
 
 
@@ -219,12 +226,12 @@ def engine_section(lines):
         runs.append((scale, m, rss))
     lines.append("## Replay engine alone (decoding outside the timed region)")
     lines.append("")
-    lines.append("| MACs | route events | engine M events/s | engine + detectors M events/s | live routes (PE, BD, MAC, IP) | routes as carried (per observation point) | engine bytes per live route | peak RSS MB |")
+    lines.append("| MACs | route events | engine M events/s | engine + detectors M events/s | live routes (PE, BD, MAC, IP) | routes as carried (per observation point) | engine bytes per live route | peak RSS MiB / MB |")
     lines.append("|---|---|---|---|---|---|---|---|")
     for scale, m, rss in runs:
         lines.append(f"| {m['macs']} | {m['route_events']} | {m['engine_route_events_per_second'] / 1e6:.2f} | "
                      f"{m['engine_and_detectors_route_events_per_second'] / 1e6:.2f} | {m['live_routes']} | {m['live_observations']} | "
-                     f"{m['bytes_per_live_route']:.0f} | {rss / 1024:.0f} |")
+                     f"{m['bytes_per_live_route']:.0f} | {peak_rss(rss)} |")
     lines.append("")
     lines.append("Engine M events/s of each run (the table gives the median): " + "; ".join(spreads) + ".")
     (_, a, rss_a), (_, b, rss_b) = runs
@@ -258,7 +265,7 @@ def grow_section(lines):
     # 4. Cost per update as the input grows (same MACs, longer churn).
     lines.append(f"## Cost per update as input grows (same {SCALE * 10000} MACs, 200 moves/s for 10, 40 and 160 minutes)")
     lines.append("")
-    lines.append("| input | route events | analyze s | ns per route event | peak RSS MB |")
+    lines.append("| input | route events | analyze s | ns per route event | peak RSS MiB / MB |")
     lines.append("|---|---|---|---|---|")
     runs = []
     for factor, minutes in ((1, 10), (4, 40), (16, 160)):
@@ -266,7 +273,7 @@ def grow_section(lines):
         t, r, out = measure([("analyze", f"{BIN} analyze {data}/dumps --db {DATA}/g.sqlite --report {DATA}/g.md --events none --json")])["analyze"]
         routes = sum(i["route_events"] for i in json.loads(out)["inputs"])
         runs.append((routes, t))
-        lines.append(f"| {factor}× | {routes} | {t:.2f} | {t / routes * 1e9:.1f} | {r / 1024:.0f} |")
+        lines.append(f"| {factor}× | {routes} | {t:.2f} | {t / routes * 1e9:.1f} | {peak_rss(r)} |")
     lines.append("")
     # Every run starts with the same snapshot and learning burst; the added input is churn (moves),
     # which costs more per event. The marginal cost per added event is what must stay flat.
