@@ -89,3 +89,27 @@ func decodeEVPN(_ bytes: [UInt8]) throws -> EVPNRoute {
         #expect(error.context.contains("EVPN route type 2"))
     } catch { Issue.record("unexpected \(error)") }
 }
+
+/// The number writers behind every decoded line and stored row, against the standard library's
+/// text: each length of decimal (1 to 20 digits, both sides of every power of ten) and dotted
+/// quads with one-, two- and three-digit octets.
+@Test func decimalsAndDottedQuadsMatchTheStandardLibrarysText() {
+    var values: [UInt64] = [0, 9, 10, 99, 100, UInt64.max, UInt64.max - 1, 1_795_485_600_000_000]
+    var power: UInt64 = 1
+    for _ in 0..<19 {
+        power *= 10
+        values += [power - 1, power, power + 1]
+    }
+    var random = SystemRandomNumberGenerator()
+    for _ in 0..<2_000 { values.append(UInt64.random(in: 0...UInt64.max, using: &random) >> UInt64.random(in: 0...63, using: &random)) }
+    var buffer = [UInt8](repeating: 0, count: 24)
+    for value in values {
+        let length = buffer.withUnsafeMutableBufferPointer { writeDecimal(value, to: $0.baseAddress!) }
+        #expect(String(decoding: buffer[..<length], as: UTF8.self) == String(value))
+    }
+    for address: UInt32 in [0, 0x0A00_0001, 0xFFFF_FFFF, 0x6463_0A09] + (0..<2_000).map({ _ in UInt32.random(in: 0...UInt32.max) }) {
+        let length = buffer.withUnsafeMutableBufferPointer { writeDottedQuad(address, to: $0.baseAddress!) }
+        let expected = [24, 16, 8, 0].map { String(address >> UInt32($0) & 0xFF) }.joined(separator: ".")
+        #expect(String(decoding: buffer[..<length], as: UTF8.self) == expected)
+    }
+}
