@@ -160,22 +160,52 @@ final class EventRowInserter {
     }
 }
 
+/// A value a `TextMemo` can be keyed by: two machine words that tell it apart (equal values
+/// give equal words; unequal values may share them, and `==` decides).
+protocol MemoKey: Equatable {
+    var memoWords: (UInt64, UInt64) { get }
+}
+
+extension RouteDistinguisher: MemoKey { var memoWords: (UInt64, UInt64) { (word, 0) } }
+extension ESI: MemoKey { var memoWords: (UInt64, UInt64) { (UInt64(high), low) } }
+extension IPAddress: MemoKey { var memoWords: (UInt64, UInt64) { (high, low) } }
+extension AddressFamily: MemoKey { var memoWords: (UInt64, UInt64) { (UInt64(afi) << 8 | UInt64(safi), 0) } }
+extension Int: MemoKey { var memoWords: (UInt64, UInt64) { (UInt64(bitPattern: Int64(self)), 0) } }
+extension InlineList: MemoKey where Element == ExtendedCommunity {
+    var memoWords: (UInt64, UInt64) {
+        var folded: UInt64 = 0
+        for community in self { folded = (folded ^ community.raw) &* 0x9E37_79B9_7F4A_7C15 }
+        return (folded, UInt64(count))
+    }
+}
+
 /// Text of values that recur, up to a bound, in memory that stays put until `startBatch` lets
 /// it go: SQLite reads it in place, without copying each bound value (SQLITE_STATIC). It starts
 /// over past the bound, so memory stays flat however many distinct values a run sees.
-struct TextMemo<Key: Hashable> {
-    private var texts: [Key: UnsafeBufferPointer<UInt8>] = [:]
+///
+/// Its own open-addressing table under `WordHasher`, not a Dictionary: every stored route event
+/// looks up five or six texts, and SipHash was 7 % of the writer thread, which bounds such a run.
+struct TextMemo<Key: MemoKey> {
+    private var keys: [Key] = []
+    private var texts: [UnsafeBufferPointer<UInt8>] = []
+    /// Position in `keys` + 1 of the entry whose probe sequence passes here; 0 for none. At most
+    /// three quarters full (a batch may add past `limit` before the next `startBatch`).
+    private var slots = [Int32](repeating: 0, count: 2 * limit)
+    private var slotShift = 64 - (2 * limit).trailingZeroBitCount
+    private let hasher = WordHasher()
     private static var limit: Int { 4096 }
 
     /// Called before any row of a batch takes a text: only then may earlier texts be released.
     mutating func startBatch() {
-        guard texts.count >= Self.limit else { return }
+        guard keys.count >= Self.limit else { return }
         release()
     }
 
     mutating func release() {
-        for text in texts.values { text.deallocate() }
+        for text in texts { text.deallocate() }
+        keys.removeAll(keepingCapacity: true)
         texts.removeAll(keepingCapacity: true)
+        for i in slots.indices { slots[i] = 0 }
     }
 
     subscript(key: Key) -> UnsafeBufferPointer<UInt8> where Key: CustomStringConvertible {
@@ -190,10 +220,33 @@ struct TextMemo<Key: Hashable> {
     }
 
     mutating func text(for key: Key, _ make: (Key) -> String) -> UnsafeBufferPointer<UInt8> {
-        if let known = texts[key] { return known }
+        var slot = home(key)
+        while slots[slot] != 0 {
+            let entry = Int(slots[slot]) - 1
+            if keys[entry] == key { return texts[entry] }
+            slot = (slot + 1) & (slots.count - 1)
+        }
         let text = Self.copy(make(key))
-        texts[key] = text
+        keys.append(key)
+        texts.append(text)
+        slots[slot] = Int32(keys.count)
+        if keys.count * 4 >= slots.count * 3 { growSlots() }
         return text
+    }
+
+    private func home(_ key: Key) -> Int {
+        let words = key.memoWords
+        return Int(truncatingIfNeeded: hasher.hash(words.0, words.1) >> UInt64(slotShift))
+    }
+
+    private mutating func growSlots() {
+        slots = [Int32](repeating: 0, count: slots.count * 2)
+        slotShift -= 1
+        for (entry, key) in keys.enumerated() {
+            var slot = home(key)
+            while slots[slot] != 0 { slot = (slot + 1) & (slots.count - 1) }
+            slots[slot] = Int32(entry + 1)
+        }
     }
 }
 

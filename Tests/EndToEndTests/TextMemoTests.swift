@@ -39,3 +39,34 @@ import Testing
     row.removeAll()
     #expect(row.count == 0)
 }
+
+/// The memo's own hash table: thousands of new keys inside one batch (past its limit, so its
+/// slots grow while earlier texts must stay put), keys whose words collide (an IPv4 address and
+/// the IPv6 address with the same bits), and route-target lists that differ only in order each
+/// get their own text, found again at the same address until the batch ends.
+@Test func textMemoTellsEveryKeyApartThroughGrowthAndCollidingWords() {
+    var addresses = TextMemo<IPAddress>()
+    var targets = TextMemo<InlineList<ExtendedCommunity>>()
+    defer { addresses.release(); targets.release() }
+    for batch in 0..<3 {
+        addresses.startBatch(); targets.startBatch()
+        var seen: [(IPAddress, UnsafeBufferPointer<UInt8>)] = []
+        for n in 0..<7_000 {
+            let v4 = IPAddress(v4: UInt32(batch * 100_000 + n))
+            let v6 = IPAddress(v6High: 0, v6Low: UInt64(batch * 100_000 + n))  // the same two words
+            for address in [v4, v6] {
+                let text = addresses.text(for: address) { $0.description }
+                #expect(String(decoding: text, as: UTF8.self) == address.description)
+                seen.append((address, text))
+            }
+        }
+        for (address, text) in seen {
+            let again = addresses.text(for: address) { _ in "never made" }
+            #expect(again.baseAddress == text.baseAddress && String(decoding: text, as: UTF8.self) == address.description)
+        }
+        let a = ExtendedCommunity(raw: 0x0002_FDE8_0000_A028), b = ExtendedCommunity(raw: 0x0002_FDE8_0000_A029)
+        let ab = targets.text(for: [a, b]) { _ in "a b" }, ba = targets.text(for: [b, a]) { _ in "b a" }
+        #expect(String(decoding: ab, as: UTF8.self) == "a b" && String(decoding: ba, as: UTF8.self) == "b a")
+        #expect(targets.text(for: [a, b]) { _ in "never made" }.baseAddress == ab.baseAddress)
+    }
+}
