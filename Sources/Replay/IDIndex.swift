@@ -12,7 +12,7 @@ import Glibc
 /// Growing never holds two full copies of a large index: the new buckets are zero pages until
 /// written, and the home bucket is monotone in the hash tag, so moving the old buckets in order
 /// fills the new ones in order while the old ones already moved are handed back to the system.
-final class IDIndex {
+public final class IDIndex {
     /// Bucket = hash tag (high 32 bits) and id + 1 (low 32 bits), so a probe touches one cache
     /// line; an empty bucket is all zero bits, as fresh pages are.
     private var buckets: UnsafeMutablePointer<UInt64>
@@ -21,10 +21,10 @@ final class IDIndex {
     /// observation point) at 56–66 % load and 9 MiB larger. Probes stay short at 80 %: a bucket
     /// is 8 bytes, so a cache line holds eight of them.
     private var size: Int
-    private(set) var count = 0
+    public private(set) var count = 0
     private static let empty: UInt64 = 0
 
-    init() {
+    public init() {
         size = 16
         buckets = BucketMemory.allocate(size)
     }
@@ -49,7 +49,7 @@ final class IDIndex {
 
     /// The id whose record `matches`, probing from the hash's home bucket.
     @inline(__always)
-    func find(_ hash: UInt64, _ matches: (Int32) -> Bool) -> Int32? {
+    public func find(_ hash: UInt64, _ matches: (Int32) -> Bool) -> Int32? {
         let tag = UInt32(truncatingIfNeeded: hash)
         var i = home(tag)
         while true {
@@ -61,10 +61,16 @@ final class IDIndex {
     }
 
     /// Adds `id` (not negative); the caller has checked that its key is not present.
-    func insert(_ id: Int32, hash: UInt64) {
+    public func insert(_ id: Int32, hash: UInt64) {
         if (count + 1) * 5 > size * 4 { grow() }
         place(UInt64(UInt32(truncatingIfNeeded: hash)) << 32 | UInt64(UInt32(bitPattern: id &+ 1)))
         count += 1
+    }
+
+    /// Forgets every id, keeping the buckets.
+    public func removeAll() {
+        buckets.update(repeating: Self.empty, count: size)
+        count = 0
     }
 
     /// Removes `id`, which was inserted with `hash`.

@@ -183,15 +183,15 @@ extension InlineList: MemoKey where Element == ExtendedCommunity {
 /// it go: SQLite reads it in place, without copying each bound value (SQLITE_STATIC). It starts
 /// over past the bound, so memory stays flat however many distinct values a run sees.
 ///
-/// Its own open-addressing table under `WordHasher`, not a Dictionary: every stored route event
-/// looks up five or six texts, and SipHash was 7 % of the writer thread, which bounds such a run.
+/// Found through the engine's `IDIndex` under `WordHasher`, not a Dictionary: every stored route
+/// event looks up five or six texts, and SipHash was 7 % of the writer thread, which bounds such
+/// a run.
 struct TextMemo<Key: MemoKey> {
     private var keys: [Key] = []
     private var texts: [UnsafeBufferPointer<UInt8>] = []
-    /// Position in `keys` + 1 of the entry whose probe sequence passes here; 0 for none. At most
-    /// three quarters full (a batch may add past `limit` before the next `startBatch`).
-    private var slots = [Int32](repeating: 0, count: 2 * limit)
-    private var slotShift = 64 - (2 * limit).trailingZeroBitCount
+    /// Positions in `keys`. A reference, which a copy of the memo would share: memos are kept in
+    /// place and never copied.
+    private let index = IDIndex()
     private let hasher = WordHasher()
     private static var limit: Int { 4096 }
 
@@ -205,7 +205,7 @@ struct TextMemo<Key: MemoKey> {
         for text in texts { text.deallocate() }
         keys.removeAll(keepingCapacity: true)
         texts.removeAll(keepingCapacity: true)
-        for i in slots.indices { slots[i] = 0 }
+        index.removeAll()
     }
 
     subscript(key: Key) -> UnsafeBufferPointer<UInt8> where Key: CustomStringConvertible {
@@ -220,33 +220,14 @@ struct TextMemo<Key: MemoKey> {
     }
 
     mutating func text(for key: Key, _ make: (Key) -> String) -> UnsafeBufferPointer<UInt8> {
-        var slot = home(key)
-        while slots[slot] != 0 {
-            let entry = Int(slots[slot]) - 1
-            if keys[entry] == key { return texts[entry] }
-            slot = (slot + 1) & (slots.count - 1)
-        }
+        let words = key.memoWords
+        let hash = hasher.hash(words.0, words.1)
+        if let known = index.find(hash, { keys[Int($0)] == key }) { return texts[Int(known)] }
         let text = Self.copy(make(key))
+        index.insert(Int32(keys.count), hash: hash)
         keys.append(key)
         texts.append(text)
-        slots[slot] = Int32(keys.count)
-        if keys.count * 4 >= slots.count * 3 { growSlots() }
         return text
-    }
-
-    private func home(_ key: Key) -> Int {
-        let words = key.memoWords
-        return Int(truncatingIfNeeded: hasher.hash(words.0, words.1) >> UInt64(slotShift))
-    }
-
-    private mutating func growSlots() {
-        slots = [Int32](repeating: 0, count: slots.count * 2)
-        slotShift -= 1
-        for (entry, key) in keys.enumerated() {
-            var slot = home(key)
-            while slots[slot] != 0 { slot = (slot + 1) & (slots.count - 1) }
-            slots[slot] = Int32(entry + 1)
-        }
     }
 }
 
