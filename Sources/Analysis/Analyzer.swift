@@ -23,6 +23,7 @@ public final class Analyzer {
         self.engine = engine
         self.thresholds = thresholds
         recentEvidence = EvidenceLog(horizon: thresholds.evidenceHorizon)
+        engine.useMobilityThresholds(maxMoves: thresholds.maxMoves, window: thresholds.window)
         engine.onTransition = { [unowned self] in self.handle($0) }
     }
 
@@ -152,18 +153,26 @@ public final class Analyzer {
         // What the two PEs advertise now: each read walks the MAC's routes, so once.
         let old = engine.advert(mac: t.mac, pe: t.otherPE), new = engine.advert(mac: t.mac, pe: t.pe)
         remember(t, advert: new)
-        // MOB-7: more than N moves within M seconds.
+        // MOB-7: the N-th move within M seconds (inclusive, as FRR's dad_count >= max_moves).
         let windowStart = t.time - thresholds.window
         let recent = engine.moveTimes(mac: t.mac).filter { $0 >= windowStart }
-        if recent.count > thresholds.maxMoves {
-            report(.dupMACFlap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time, since: recent[0],
-                   detail: "\(recent.count) moves in \(Timestamp.duration(t.time - recent[0])) between \(pe(t.otherPE)) and \(pe(t.pe))",
-                   evidence: recentEvidence.last(thresholds.recentEvidence, of: t.mac).filter { $0.time >= windowStart && $0.event == "moved" })
+        if recent.count >= thresholds.maxMoves {
+            let index = report(.dupMACFlap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time, since: recent[0], detail: "",
+                               evidence: recentEvidence.last(thresholds.recentEvidence, of: t.mac).filter { $0.time >= windowStart && $0.event == "moved" })
+            // The history holds the last N moves; each later move of the same flap adds one to the finding.
+            let moves = thresholds.maxMoves - 1 + findings[index].count
+            findings[index].detail = "\(moves) moves in \(Timestamp.duration(t.time - findings[index].firstTime)) between \(pe(t.otherPE)) and \(pe(t.pe))"
         }
         if t.tie {
-            report(.seqTie, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
-                   detail: "\(pe(t.pe)) and \(pe(t.otherPE)) advertise seq \(t.seqAfter); \(pe(t.pe)) wins on the lower address",
-                   evidence: recentEvidence.last(2, of: t.mac))
+            if old != nil {
+                // MOB-4: still a tie only if neither withdraws within G; if the old PE does, the
+                // move happened without an increment (SEQ-MISSING-ON-MOVE), judged then.
+                timers.push(Timer(due: t.time + thresholds.staleGrace, kind: .tieAfterMove, mac: t.mac, pe: t.otherPE, otherPE: t.pe,
+                                  reference: t.time, seq: t.seqAfter, ip: nil, source: t.source))
+            } else if let new, new.lastChange >= t.time - thresholds.staleGrace {
+                // The old PE withdrew: the new one took the MAC with the same sequence (W-13).
+                reportMissingIncrement(mac: t.mac, from: t.otherPE, to: t.pe, seq: t.seqAfter, time: t.time)
+            }
         } else if t.wrap {
             report(.seqWrap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "sequence wrapped from \(t.seqBefore) to \(t.seqAfter) on a move to \(pe(t.pe))",
@@ -211,11 +220,19 @@ public final class Analyzer {
         }
     }
 
+    /// SEQ-MISSING-ON-MOVE for a move whose new PE did not raise the old PE's sequence.
+    private func reportMissingIncrement(mac: Int32, from: Int32, to: Int32, seq: UInt32, time: Int64) {
+        report(.seqMissingOnMove, mac: mac, pes: [from, to], time: time,
+               detail: "\(pe(to)) took the MAC from \(pe(from)) without raising seq \(seq) (MOB-2 asks for \(seq &+ 1))",
+               evidence: recentEvidence.last(3, of: mac))
+    }
+
     private func handleRejected(_ t: Transition) {
         if t.tie {
-            report(.seqTie, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
-                   detail: "\(pe(t.pe)) and \(pe(t.otherPE)) advertise seq \(t.seqAfter); \(pe(t.otherPE)) keeps the MAC on the lower address",
-                   evidence: recentEvidence.last(2, of: t.mac))
+            // MOB-4: a tie is SEQ-TIE only when both PEs keep advertising for G (W-5); if the
+            // holder withdraws first, the move that follows says what happened (W-13).
+            timers.push(Timer(due: t.time + thresholds.staleGrace, kind: .seqTie, mac: t.mac, pe: t.otherPE, otherPE: t.pe,
+                              reference: t.time, seq: t.seqAfter, ip: nil, source: t.source))
         } else if !SequenceOrder.newer(t.seqAfter, than: t.seqBefore) {
             report(.seqMissingOnMove, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
                    detail: "\(pe(t.pe)) advertised the MAC with seq \(t.seqAfter), not above \(pe(t.otherPE))'s \(t.seqBefore): \(pe(t.otherPE)) keeps it",
@@ -310,6 +327,17 @@ public final class Analyzer {
                    detail: "\(stale.count) MAC routes of \(pe(timer.pe)) still present \(Timestamp.duration(timer.due - timer.reference)) after its session went down",
                    evidence: [Evidence(time: timer.reference, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: nil, event: "session-down",
                                        source: timer.source, observation: -1)] + sample, count: stale.count)
+        case .seqTie, .tieAfterMove:
+            let holder = engine.advert(mac: timer.mac, pe: timer.pe), challenger = engine.advert(mac: timer.mac, pe: timer.otherPE)
+            if let holder, let challenger, holder.seq == timer.seq, challenger.seq == timer.seq {
+                let winner = engine.macs[Int(timer.mac)].winner
+                report(.seqTie, mac: timer.mac, pes: [timer.pe, timer.otherPE], time: timer.reference,
+                       detail: "\(pe(timer.pe)) and \(pe(timer.otherPE)) both still advertise the MAC with seq \(timer.seq) "
+                           + "\(Timestamp.duration(timer.due - timer.reference)) later; \(pe(winner)) holds it on the lower address",
+                       evidence: recentEvidence.last(4, of: timer.mac).filter { $0.time >= timer.reference - thresholds.window })
+            } else if timer.kind == .tieAfterMove, holder == nil, challenger?.seq == timer.seq {
+                reportMissingIncrement(mac: timer.mac, from: timer.pe, to: timer.otherPE, seq: timer.seq, time: timer.reference)
+            }
         case .seqMismatch:
             guard engine.hasMixedSequences(mac: timer.mac, pe: timer.pe) else { return }
             let routes = engine.routes(mac: timer.mac, pe: timer.pe)
@@ -323,7 +351,7 @@ public final class Analyzer {
 }
 
 struct Timer {
-    enum Kind: Int, CaseIterable { case staleAfterMove, hostRoute, peerDown, seqMismatch }
+    enum Kind: Int, CaseIterable { case staleAfterMove, hostRoute, peerDown, seqMismatch, seqTie, tieAfterMove }
     var due: Int64
     var kind: Kind
     var mac: Int32

@@ -26,6 +26,9 @@ public enum InputFormat: String, Sendable {
 public final class InputFile {
     public let index: Int32
     public let path: String
+    /// Place among the inputs by path: the merge's order for items of one timestamp, so that
+    /// the order of the command line changes nothing (MOB-15).
+    var rank: Int32 = 0
     let evpnOnly: Bool
     let fingerprint: Bool
     public private(set) var format: InputFormat?
@@ -103,7 +106,7 @@ public struct UsageError: Error, CustomStringConvertible {
 }
 
 /// Expands the command line's inputs and merges their feed items by time (k-way; equal
-/// times keep input order). Directories are read recursively; each file joins the merge when
+/// times in the order of the inputs' paths, whatever the command line's order: MOB-15). Directories are read recursively; each file joins the merge when
 /// the merge reaches its first timestamp.
 public final class InputSet {
     public private(set) var files: [InputFile] = []
@@ -124,7 +127,8 @@ public final class InputSet {
                 next += 1
             }
         }
-        waiting = files.filter { $0.firstTime != nil }.sorted { ($0.firstTime!, $0.index) > ($1.firstTime!, $1.index) }
+        for (rank, file) in files.sorted(by: { ($0.path, $0.index) < ($1.path, $1.index) }).enumerated() { file.rank = Int32(rank) }
+        waiting = files.filter { $0.firstTime != nil }.sorted { ($0.firstTime!, $0.rank) > ($1.firstTime!, $1.rank) }
     }
 
     /// Regular files under a directory, recursively, in name order (hidden entries skipped).
@@ -147,11 +151,11 @@ public final class InputSet {
             var bestKey = (Int64.max, Int32.max)
             // By index, not by copying each entry: a copy would retain the file and the event.
             for i in active.indices {
-                let key = (active[i].head.time, active[i].file.index)
+                let key = (active[i].head.time, active[i].file.rank)
                 if key < bestKey { best = i; bestKey = key }
             }
             // A file whose first record comes before every open head joins the merge first.
-            if let candidate = waiting.last, (candidate.firstTime!, candidate.index) < bestKey {
+            if let candidate = waiting.last, (candidate.firstTime!, candidate.rank) < bestKey {
                 waiting.removeLast()
                 if let head = candidate.next() { active.append((candidate, head)) }
                 continue

@@ -19,6 +19,9 @@ public final class MRTReader: FeedReader {
     private var pending: [FeedItem] = []
     private var pendingIndex = 0
     private var peers: [(ip: IPAddress, asn: UInt32, bgpID: IPAddress)] = []
+    /// The collector's BGP identifier from the PEER_INDEX_TABLE: the observation points of a RIB
+    /// snapshot are the collector's sessions, as BGP4MP's local address names them.
+    private var collectorID: UInt32 = 0
     private var stopped = false
     /// One message for every UPDATE and RIB entry (see `UpdateMessage.reset`).
     private var update = UpdateMessage()
@@ -115,9 +118,12 @@ public final class MRTReader: FeedReader {
         let afi = try c.readUInt16("BGP4MP address family")
         guard afi == 1 || afi == 2 else { throw c.error("BGP4MP address family", expected: "1 or 2, found \(afi)") }
         let peerIP = afi == 1 ? try c.readIPv4("BGP4MP peer IP") : try c.readIPv6("BGP4MP peer IP")
-        _ = afi == 1 ? try c.readIPv4("BGP4MP local IP") : try c.readIPv6("BGP4MP local IP")
+        let localIP = afi == 1 ? try c.readIPv4("BGP4MP local IP") : try c.readIPv6("BGP4MP local IP")
         let local = subtype == 6 || subtype == 7 || subtype == 10 || subtype == 11
-        let observation = ObservationPoint(router: 0, table: local ? .adjRIBOutPost : .mrt, peerIP: peerIP, peerAS: peerAS, peerBGPID: peerIP)
+        // The session is (local, peer): dumps of several routers that share a peer (every PE's
+        // `dump bgp updates` shows its route reflector) are different observation points (ID-3).
+        let observation = ObservationPoint(router: Self.routerID(localIP), table: local ? .adjRIBOutPost : .mrt,
+                                           peerIP: peerIP, peerAS: peerAS, peerBGPID: peerIP)
         if subtype == 0 || subtype == 5 {
             let old = try c.readUInt16("BGP4MP old state"), new = try c.readUInt16("BGP4MP new state")
             if new == 6 {
@@ -166,7 +172,7 @@ public final class MRTReader: FeedReader {
     private func decodeTableDumpV2(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {
         switch subtype {
         case 1:
-            _ = try c.readUInt32("collector BGP ID")
+            collectorID = try c.readUInt32("collector BGP ID")
             let nameLength = Int(try c.readUInt16("view name length"))
             try c.skip(nameLength, "view name")
             let count = Int(try c.readUInt16("peer count"))
@@ -224,7 +230,7 @@ public final class MRTReader: FeedReader {
             update.reset()
             UpdateDecoder.decodeAttributes(&attributes, options: DecodeOptions(fourByteAS: true, ribEntry: true, evpnOnly: evpnOnly), into: &update)
             recordProblems(&update)
-            let observation = ObservationPoint(router: 0, table: .mrt, peerIP: peer.ip, peerAS: peer.asn, peerBGPID: peer.bgpID)
+            let observation = ObservationPoint(router: collectorID, table: .mrt, peerIP: peer.ip, peerAS: peer.asn, peerBGPID: peer.bgpID)
             let withdraw = update.action >= .treatAsWithdraw
             pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: withdraw,
                                              family: family, entry: NLRIEntry(pathID: pathID, nlri: nlri),
@@ -233,6 +239,12 @@ public final class MRTReader: FeedReader {
             stats.routeEvents += 1
         }
         if count == 0 { pending.append(.heartbeat(time: time)) }
+    }
+
+    /// An MRT collector's own address as the observation point's router: the IPv4 address, or
+    /// an IPv6 address folded to 32 bits.
+    static func routerID(_ local: IPAddress) -> UInt32 {
+        local.isIPv6 ? UInt32(truncatingIfNeeded: local.high >> 32 ^ local.high ^ local.low >> 32 ^ local.low) : local.v4
     }
 
     private func decodeTableDump(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {

@@ -12,10 +12,18 @@ public final class ReplayEngine {
         /// Force one ID-1 rule; nil applies them in the spec's order of preference.
         public var peKey: PEKeyRule?
         public var bdKey: BDKeyRule
-        /// Move times kept per MAC (MOB-7 needs N+1 of them).
+        /// Move times kept per MAC: MOB-7 looks at the last N (`Thresholds.maxMoves`).
         public var moveHistory: Int
-        public init(peKey: PEKeyRule? = nil, bdKey: BDKeyRule = .rt, moveHistory: Int = 16) {
+        /// MOB-14: how long after the last PE withdrew a MAC a higher sequence elsewhere still
+        /// proves a move (MOB-7's window M).
+        public var moveWindow: Int64
+        /// ID-3: how late a copy of an advertisement may reach another observation point and
+        /// still be taken for a copy once the advertisement was withdrawn everywhere else.
+        public var copyLag: Int64
+        public init(peKey: PEKeyRule? = nil, bdKey: BDKeyRule = .rt, moveHistory: Int = 5, moveWindow: Int64 = 180_000_000,
+                    copyLag: Int64 = 1_000_000) {
             self.peKey = peKey; self.bdKey = bdKey; self.moveHistory = moveHistory
+            self.moveWindow = moveWindow; self.copyLag = copyLag
         }
     }
 
@@ -41,7 +49,7 @@ public final class ReplayEngine {
         }
     }
 
-    public let options: Options
+    public private(set) var options: Options
     public private(set) var pes: [PEInfo] = []
     public private(set) var bds: [BroadcastDomain] = []
     public let macs = PagedArray<MACState>()
@@ -79,6 +87,12 @@ public final class ReplayEngine {
     /// The MAC each move history belongs to (-1 once released), so forgetting quiet MACs scans
     /// the few histories, not every MAC.
     private var moveHistoryOwners: [Int32] = []
+    /// A PE's advertisement of a MAC that ended lately (every route of it withdrawn or flushed):
+    /// MOB-14 proves a move across it, ID-3 recognises late copies of it.
+    private struct Departure { var pe: Int32; var seq: UInt32; var observation: Int32; var time: Int64; var wasOwner: Bool }
+    /// By MAC, the last few departures, oldest first; forgotten with the move histories.
+    private var departures: [Int32: [Departure]] = [:]
+    private static let departuresKept = 4
     private var traits: [RouteTraits] = []
     private let traitsIndex = IDIndex()
     /// IP-to-MAC bindings per broadcast domain (MOB-11).
@@ -243,6 +257,9 @@ public final class ReplayEngine {
         var traits: Int32
 
         static let maxObservations: Int32 = 1 << 24 - 1
+        /// `next` of a late copy's slot (ID-3), which is in no MAC's chain: it only answers the
+        /// withdrawal that will follow it at its observation point.
+        static let lateCopy: Int32 = -2
         private static let ipKindShift: UInt32 = 24, stickyBit: UInt32 = 1 << 26, mobilityShift: UInt32 = 27
 
         init(firstSeen: Int64, lastUpdate: Int64, advertLastChange: Int64, source: UInt64, ip: SlotIP, sticky: Bool,
@@ -302,6 +319,13 @@ public final class ReplayEngine {
 
     @inline(__always) private func peOf(_ slot: RouteSlot) -> Int32 { traits[Int(slot.traits)].pe }
     @inline(__always) private func rdOf(_ slot: RouteSlot) -> UInt64 { traits[Int(slot.traits)].rd }
+
+    /// Sizes MOB-7's move history and MOB-14's window from the detector's thresholds, so a
+    /// limit of N moves always has N move times to look at.
+    public func useMobilityThresholds(maxMoves: Int, window: Int64) {
+        options.moveHistory = max(maxMoves, 1)
+        options.moveWindow = window
+    }
 
     public init(options: Options = Options()) {
         self.options = options
@@ -642,14 +666,20 @@ public final class ReplayEngine {
         let key = ribKey(event, r, op: op)
         let path = internPath(op: op, pathID: key.pathID)
         let hash = prefetched.hash != 0 ? prefetched.hash : ribHash(key)
-        let existing = findRIBEntry(key, path: path, hash: hash)
+        var existing = findRIBEntry(key, path: path, hash: hash)
         if event.isWithdraw {
             counters.withdrawals += 1
             guard let existing else { counters.unknownWithdrawals += 1; return }
             let slot = ribEntries[Int(existing)].slot
             dropRIBEntry(existing, hash: hash)
-            removeObservation(slot, kind: .withdrawn, time: event.time, source: event.source)
+            removeObservation(slot, kind: .withdrawn, time: event.time, source: event.source, op: op)
             return
+        }
+        // This observation point held a late copy; whatever it says now is its own news.
+        if let copy = existing, case let slot = ribEntries[Int(copy)].slot, routes[Int(slot)].next == RouteSlot.lateCopy {
+            dropRIBEntry(copy, hash: hash)
+            routes.release(slot)
+            existing = nil
         }
         counters.announcements += 1
         guard let pe = identifyPE(event, rd: r.rd) else { return }
@@ -673,7 +703,7 @@ public final class ReplayEngine {
             } else {
                 // The same NLRI at this observation point now belongs to another PE or domain.
                 dropRIBEntry(existing, hash: hash)
-                removeObservation(old.slot, kind: .withdrawn, time: event.time, source: event.source)
+                removeObservation(old.slot, kind: .withdrawn, time: event.time, source: event.source, op: op)
             }
         }
         let traitID = internTraits(RouteTraits(nextHop: event.nextHop, esi: r.esi, label1: r.label1, pe: pe, rd: key.rd))
@@ -745,6 +775,11 @@ public final class ReplayEngine {
             return nil
         }
         let isNewAdvert = place.head < 0
+        if isNewAdvert && previousSeqAtObservation == nil && isLateCopy(m, pe: pe, seq: incoming.seq, op: op, time: time) {
+            var copy = incoming
+            copy.next = RouteSlot.lateCopy
+            return routes.add(copy)
+        }
         let peSeqBefore = isNewAdvert ? 0 : summarize(m, pe: pe)!.seq
         var isRefresh = false
         let slot: Int32
@@ -752,8 +787,12 @@ public final class ReplayEngine {
             slot = place.route
             var route = routes[Int(slot)]
             if previousSeqAtObservation == nil { route.observations += 1 }
-            // A lagging observation point repeating an older sequence does not roll the route back.
-            if previousSeqAtObservation != nil || SequenceOrder.newer(incoming.seq, than: route.seq) { route.seq = incoming.seq }
+            // A lagging observation point repeating an older sequence does not roll the route back
+            // (ID-3); a sequence that falls at one observation point is the PE's own decrease.
+            if SequenceOrder.newer(incoming.seq, than: route.seq)
+                || previousSeqAtObservation.map({ SequenceOrder.newer($0, than: incoming.seq) }) == true {
+                route.seq = incoming.seq
+            }
             isRefresh = previousSeqAtObservation == incoming.seq || (previousSeqAtObservation == nil && route.seq == incoming.seq)
             route.sticky = incoming.sticky
             route.traits = incoming.traits
@@ -782,7 +821,12 @@ public final class ReplayEngine {
         t.sticky = incoming.sticky
 
         if isNewAdvert {
-            if winnerBefore < 0 {
+            if winnerBefore < 0, let owner = departedOwner(m, notPE: pe, time: time), SequenceOrder.newer(peSeqAfter, than: owner.seq) {
+                // MOB-14: the higher sequence proves the PE saw the withdrawn owner's route.
+                var template = t
+                template.detail = "across a withdrawal"
+                emitMove(m, from: owner.pe, to: pe, seqBefore: owner.seq, seqAfter: peSeqAfter, template: template)
+            } else if winnerBefore < 0 {
                 t.kind = .learned; t.seqAfter = peSeqAfter
                 emit(t)
             } else if winnerAfter == pe {
@@ -905,7 +949,30 @@ public final class ReplayEngine {
         macs[m].winnerSeq = best?.seq ?? 0
     }
 
-    private func removeObservation(_ s: Int32, kind: Transition.Kind, time: Int64, source: SourceRef) {
+    /// ID-3: an announcement from `pe` that repeats, at another observation point and within
+    /// the copy lag, an advertisement that has just been withdrawn everywhere it was seen.
+    private func isLateCopy(_ m: Int, pe: Int32, seq: UInt32, op: Int32, time: Int64) -> Bool {
+        guard let list = departures[Int32(m)] else { return false }
+        return list.contains { $0.pe == pe && $0.observation != op && time - $0.time <= options.copyLag && !SequenceOrder.newer(seq, than: $0.seq) }
+    }
+
+    /// MOB-14: the PE that owned the MAC when its last advertisement ended, within the window.
+    private func departedOwner(_ m: Int, notPE pe: Int32, time: Int64) -> Departure? {
+        guard let list = departures[Int32(m)], let last = list.last(where: { $0.wasOwner }) else { return nil }
+        return last.pe != pe && time - last.time <= options.moveWindow ? last : nil
+    }
+
+    private func recordDeparture(_ m: Int, _ departure: Departure) {
+        let mac = Int32(m)
+        var list = departures.removeValue(forKey: mac) ?? []
+        list.removeAll { $0.pe == departure.pe }
+        if list.count >= Self.departuresKept { list.removeFirst() }
+        list.append(departure)
+        departures[mac] = list
+    }
+
+    private func removeObservation(_ s: Int32, kind: Transition.Kind, time: Int64, source: SourceRef, op: Int32) {
+        if routes[Int(s)].next == RouteSlot.lateCopy { routes.release(s); return }
         routes[Int(s)].observations -= 1
         guard routes[Int(s)].observations <= 0 else { return }
         let removed = routes[Int(s)]
@@ -925,6 +992,7 @@ public final class ReplayEngine {
         guard !groupRemains else { return }
         let winnerBefore = macs[m].winner
         let winnerSeqBefore = macs[m].winnerSeq
+        recordDeparture(m, Departure(pe: pe, seq: removed.seq, observation: op, time: time, wasOwner: winnerBefore == pe))
         recomputeWinner(m)
         macs[m].lastChange = time
         var t = Transition(kind: kind, time: time, mac: removed.mac, pe: pe, source: source)
@@ -1107,7 +1175,7 @@ public final class ReplayEngine {
             let path = paths[Int(entry.path)]
             let key = RIBKey(op: path.op, pathID: path.pathID, rd: rdOf(slot), tag: bds[Int(state.bd)].ethernetTag, mac: state.mac, ip: ipOf(slot))
             dropRIBEntry(Int32(id), hash: ribHash(key))
-            removeObservation(entry.slot, kind: .flushed, time: event.time, source: event.source)
+            removeObservation(entry.slot, kind: .flushed, time: event.time, source: event.source, op: path.op)
         }
         for id in 0..<hostEntries.highWater where hostEntries[id].path >= 0 && lostPaths.contains(hostEntries[id].path) {
             let entry = hostEntries[id]
@@ -1212,6 +1280,7 @@ public final class ReplayEngine {
     }
 
     public func forgetMoves(before time: Int64) {
+        departures = departures.filter { $0.value.last.map { $0.time >= time } ?? false }
         for history in moveHistoryOwners.indices where moveHistoryOwners[history] >= 0 {
             guard let last = moveHistories[history].last, last < time else { continue }
             moveHistories[history] = []

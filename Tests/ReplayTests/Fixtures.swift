@@ -138,3 +138,19 @@ func analyze(_ paths: [String], thresholds: Thresholds = Thresholds(), lookahead
 func analyze(_ steps: [Step], viaBothReflectors: Bool = false, addPath: Bool = false) throws -> Run {
     try analyze([try mrtDump(steps, viaBothReflectors: viaBothReflectors, addPath: addPath)])
 }
+
+/// A router's own update dump as FRR's `dump bgp updates` writes it: what `local` receives from
+/// its route reflector `peer` (every PE's routes, reflected), as BGP4MP with one-second
+/// timestamps unless `extendedTime`. Steps of one time keep the order they are given in.
+func routerDump(_ steps: [Step], local: IPAddress, peer: IPAddress = rr1, name: String, extendedTime: Bool = false) throws -> String {
+    let path = temporaryPath(name)
+    let writer = try CompressedWriter(path: path, compression: .plain)
+    let ordered = steps.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
+    for step in ordered {
+        let message = step.keepalive ? BGPEncoder.keepalive : BGPEncoder.update(step.update(cluster: peer))
+        writer.write(MRTEncoder.bgp4mpMessage(time: step.time, peerAS: 65000, localAS: 65000, peerIP: peer, localIP: local,
+                                              message: message, extendedTime: extendedTime))
+    }
+    try writer.close()
+    return path
+}

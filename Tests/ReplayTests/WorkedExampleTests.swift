@@ -49,13 +49,14 @@ func w2WithdrawInsideGrace() throws {
     #expect(run.analyzer.findings.isEmpty)
 }
 
-@Test("W-3 DUP-MAC-FLAP (MOB-7): 6 moves in 120 s between PE2 and PE3")
+@Test("W-3 DUP-MAC-FLAP (MOB-7): the 5th move (t=100) opens it, the 6th adds to it")
 func w3DuplicateMAC() throws {
     let steps = alternating(7)
     let run = try analyze(steps)
     #expect(run.transitions(.moved).count == 6)
     let flap = try #require(run.findings(.dupMACFlap).first)
     #expect(run.findings(.dupMACFlap).count == 1)
+    #expect(flap.count == 2)
     #expect(flap.lastTime == epoch + 120_000_000)
     #expect(flap.firstTime == epoch + 20_000_000)
     #expect(Set(flap.pes) == [run.pe(2), run.pe(3)])
@@ -64,12 +65,15 @@ func w3DuplicateMAC() throws {
     #expect(run.incidents[0].title.hasPrefix("Duplicate MAC"))
 }
 
-@Test("W-3 boundary (MOB-7): 5 moves in the window is not a duplicate")
-func w3FiveMovesIsNoFlap() throws {
-    let steps = alternating(6)
-    let run = try analyze(steps)
-    #expect(run.transitions(.moved).count == 5)
-    #expect(run.findings(.dupMACFlap).isEmpty)
+@Test("W-3 boundary (MOB-7, inclusive): 4 moves in the window are no duplicate, the 5th is")
+func w3FiveMovesIsAFlap() throws {
+    let four = try analyze(alternating(5))
+    #expect(four.transitions(.moved).count == 4)
+    #expect(four.findings(.dupMACFlap).isEmpty)
+    let five = try analyze(alternating(6))
+    let flap = try #require(five.findings(.dupMACFlap).first)
+    #expect(flap.firstTime == epoch + 20_000_000 && flap.lastTime == epoch + 100_000_000)
+    #expect(flap.detail.hasPrefix("5 moves in 1m20s"))
 }
 
 @Test("W-4 loop (MOB-7): 300 MACs flapping between PE2 and PE3 are one layer-2 loop incident")
@@ -205,15 +209,23 @@ func ipMovesToNewMAC() throws {
     #expect(run.findings(.ipMoveNewMAC).first?.mac == MACAddress("aa:aa:aa:22:22:22"))
 }
 
-@Test("MOB-3/MOB-4 with a withdrawal: the tie loser takes over when the owner withdraws (GoBGP's first move carries seq 0)")
-func withdrawalHandsTheMACOver() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m), Step(at: 2, pe: 2, mac: m, seq: 0), Step(at: 2.1, pe: 1, mac: m, withdraw: true),
-                           Step(at: 30, pe: 1, mac: m, seq: 1), Step(at: 30.1, pe: 2, mac: m, withdraw: true)])
+@Test("W-13 move without increment, then withdrawal (GoBGP's first move carries seq 0): SEQ-MISSING-ON-MOVE, no SEQ-TIE")
+func w13MoveWithoutIncrementThenWithdrawal() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m), Step(at: 1, pe: 2, mac: m, seq: 0), Step(at: 1.2, pe: 1, mac: m, withdraw: true),
+                           Step(at: 40, pe: 1, mac: m, seq: 1), Step(at: 40.1, pe: 2, mac: m, withdraw: true), Step(at: 100, pe: 3, mac: m, keepalive: true)])
     let moves = run.transitions(.moved)
     #expect(moves.map { [$0.otherPE, $0.pe] } == [[run.pe(1), run.pe(2)], [run.pe(2), run.pe(1)]])
-    #expect(moves[0].detail == "after withdrawn")
-    #expect(run.rules == ["SEQ-TIE"])
+    #expect(moves[0].detail == "after withdrawn" && moves[0].seqBefore == 0 && moves[0].seqAfter == 0)
+    #expect(run.rules == ["SEQ-MISSING-ON-MOVE"])
+    let finding = try #require(run.findings(.seqMissingOnMove).first)
+    #expect(finding.detail == "10.255.255.2 took the MAC from 10.255.255.1 without raising seq 0 (MOB-2 asks for 1)")
+    #expect(finding.firstTime == epoch + 1_200_000)
     #expect(run.state(m)?.winner == run.pe(1))
+    // PE2 (lower address than PE3) takes the MAC at once on the tie; PE3's withdrawal inside G makes it the same finding.
+    let immediate = try analyze([Step(at: 0, pe: 3, mac: m), Step(at: 1, pe: 2, mac: m, seq: 0), Step(at: 1.2, pe: 3, mac: m, withdraw: true),
+                                 Step(at: 100, pe: 3, mac: m, keepalive: true)])
+    #expect(immediate.rules == ["SEQ-MISSING-ON-MOVE"])
+    #expect(immediate.findings(.seqMissingOnMove).first?.detail.hasPrefix("10.255.255.2 took the MAC from 10.255.255.3") == true)
 }
 
 @Test("IP-MOVE-NEW-MAC (MOB-11) with IPv6: an IPv6 address re-appears behind a new MAC")
