@@ -40,8 +40,10 @@ public final class Analyzer {
     }
 
     /// Ends the run: checks due by the end of the data fire; later ones cannot be judged.
-    public func finish() -> [Incident] {
+    /// `window`: keep only findings whose span overlaps it (`--since`/`--until`).
+    public func finish(window: ClosedRange<Int64>? = nil) -> [Incident] {
         advance(to: engine.now)
+        if let window { findings.removeAll { $0.lastTime < window.lowerBound || $0.firstTime > window.upperBound } }
         findings.sort { a, b in
             let pa = a.pes.map(String.init).joined(separator: ","), pb = b.pes.map(String.init).joined(separator: ",")
             return (a.firstTime, a.rule.rawValue, a.mac?.value ?? 0, a.ip?.low ?? 0, pa) < (b.firstTime, b.rule.rawValue, b.mac?.value ?? 0, b.ip?.low ?? 0, pb)

@@ -132,7 +132,7 @@ public final class BMPReader: FeedReader {
         // Some routers send zero timestamps: keep time moving with the stream.
         var time = Int64(seconds) * 1_000_000 + Int64(micros)
         if seconds == 0 { time = lastTime } else { lastTime = max(lastTime, time) }
-        stats.saw(time: time)
+        stats.saw(time: time, offset: Int64(c.absoluteOffset))
         let observation = ObservationPoint(router: routerKey, table: table, distinguisher: distinguisher,
                                            peerIP: address, peerAS: peerAS, peerBGPID: bgpID)
         return PeerHeader(observation: observation, legacyAS: peerType != 3 && flags & 0x20 != 0, outbound: outbound, time: time)

@@ -20,10 +20,22 @@ public struct ReaderStats: Sendable {
     public var skippedNLRIBytes = 0
     public var firstTime: Int64?
     public var lastTime: Int64?
+    /// Update and state records with one-second timestamps (BGP4MP without _ET, DQ-COARSE-TIME);
+    /// a RIB snapshot's records are one state at one time and are not counted.
+    public var coarseUpdates = 0
+    /// Records more than a second older than the record before them (DQ-TIME-BACKWARDS).
+    public var timeStepsBack = 0
+    public var firstStepBackOffset: Int64?
+    private var previousTime: Int64?
     public init() {}
-    public mutating func saw(time: Int64) {
+    public mutating func saw(time: Int64, offset: Int64) {
         if firstTime == nil || time < firstTime! { firstTime = time }
         if lastTime == nil || time > lastTime! { lastTime = time }
+        if let previousTime, previousTime - time > 1_000_000 {
+            timeStepsBack += 1
+            if firstStepBackOffset == nil { firstStepBackOffset = offset }
+        }
+        previousTime = time
     }
 }
 

@@ -16,23 +16,47 @@ public enum Timestamp {
         return text + "Z"
     }
 
-    /// Accepts ISO 8601 (date, date+time, optional fraction and Z) or epoch seconds.
+    /// Accepts RFC 3339 / ISO 8601 (a date, or date and time with optional seconds, fraction and
+    /// `Z` or a `+01:00` offset) or epoch seconds; nil for anything else, never a trap.
     public static func parse(_ text: String) -> Int64? {
-        if let seconds = Double(text), !text.contains("-") { return Int64(seconds * 1_000_000) }
+        let maxEpochSeconds = 253_402_300_799.0  // 9999-12-31T23:59:59Z
+        if !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
+            guard let seconds = Double(text), seconds.isFinite, seconds <= maxEpochSeconds else { return nil }
+            return Int64((seconds * 1_000_000).rounded())
+        }
         var body = Substring(text)
-        if body.hasSuffix("Z") { body = body.dropLast() }
-        let parts = body.split(separator: "T", maxSplits: 1).flatMap { $0.split(separator: " ", maxSplits: 1) }
-        let date = parts[0].split(separator: "-")
-        guard date.count == 3, let y = Int64(date[0]), let m = Int64(date[1]), let d = Int64(date[2]) else { return nil }
+        var offset: Int64 = 0
+        if body.hasSuffix("Z") || body.hasSuffix("z") {
+            body = body.dropLast()
+        } else if let clockStart = body.firstIndex(where: { $0 == "T" || $0 == " " }),
+                  let sign = body[clockStart...].lastIndex(where: { $0 == "+" || $0 == "-" }) {
+            // A zone offset after the time: ±HH:MM or ±HHMM.
+            let digits = body[body.index(after: sign)...].filter { $0 != ":" }
+            guard digits.count == 4, digits.allSatisfy(\.isNumber), let hours = Int64(digits.prefix(2)), let minutes = Int64(digits.suffix(2)),
+                  hours < 24, minutes < 60 else { return nil }
+            offset = (hours * 60 + minutes) * 60_000_000 * (body[sign] == "+" ? 1 : -1)
+            body = body[..<sign]
+        }
+        let parts = body.split(separator: "T", maxSplits: 1, omittingEmptySubsequences: false)
+            .flatMap { $0.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false) }
+        guard let datePart = parts.first else { return nil }
+        let date = datePart.split(separator: "-", omittingEmptySubsequences: false)
+        guard date.count == 3, date[0].count == 4, date[1].count == 2, date[2].count == 2,
+              let y = Int64(date[0]), let m = Int64(date[1]), let d = Int64(date[2]),
+              (1...9999).contains(y), (1...12).contains(m), (1...31).contains(d) else { return nil }
         var micros: Int64 = 0
         if parts.count > 1 {
-            let clock = parts[1].split(separator: ":")
-            guard clock.count >= 2, let h = Int64(clock[0]), let mi = Int64(clock[1]) else { return nil }
+            let clock = parts[1].split(separator: ":", omittingEmptySubsequences: false)
+            guard clock.count == 2 || clock.count == 3, clock[0].count == 2, clock[1].count == 2,
+                  let h = Int64(clock[0]), let mi = Int64(clock[1]), h < 24, mi < 60 else { return nil }
             var s: Double = 0
-            if clock.count > 2 { guard let value = Double(clock[2]) else { return nil }; s = value }
+            if clock.count == 3 {
+                guard clock[2].first?.isNumber == true, let value = Double(clock[2]), value.isFinite, value >= 0, value < 61 else { return nil }
+                s = value
+            }
             micros = (h * 3600 + mi * 60) * 1_000_000 + Int64((s * 1_000_000).rounded())
         }
-        return days(fromCivil: y, m, d) * 86_400_000_000 + micros
+        return days(fromCivil: y, m, d) * 86_400_000_000 + micros - offset
     }
 
     /// Howard Hinnant's days-from-civil algorithm (proleptic Gregorian).
@@ -60,11 +84,14 @@ public enum Timestamp {
     /// Parses "180", "180s", "3m", "1h", "500ms" into microseconds; nil for anything else.
     public static func parseDuration(_ text: String) -> Int64? {
         let units: [(String, Double)] = [("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let value = Double(text.dropLast(suffix.count)), value >= 0 { return Int64(value * scale) }
+        // Up to ten years, so no value overflows the microsecond clock.
+        func micros(_ number: Substring, _ scale: Double) -> Int64? {
+            guard number.first?.isNumber == true, let value = Double(number), value.isFinite, value >= 0,
+                  value * scale <= 315_576_000_000_000 else { return nil }
+            return Int64(value * scale)
         }
-        if let value = Double(text), value >= 0 { return Int64(value * 1_000_000) }
-        return nil
+        for (suffix, scale) in units where text.hasSuffix(suffix) { return micros(text.dropLast(suffix.count), scale) }
+        return micros(Substring(text), 1_000_000)
     }
 
     /// "1m30s", "45s", "2h05m" for durations in reports.

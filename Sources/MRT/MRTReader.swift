@@ -76,7 +76,7 @@ public final class MRTReader: FeedReader {
                 var time = Int64(seconds) * 1_000_000
                 switch type {
                 case 16, 17:
-                    if type == 17 { time += Int64(try body.readUInt32("BGP4MP_ET microseconds")) }
+                    if type == 17 { time += Int64(try body.readUInt32("BGP4MP_ET microseconds")) } else { stats.coarseUpdates += 1 }
                     try decodeBGP4MP(subtype: subtype, &body, time: time, source: source)
                 case 13:
                     try decodeTableDumpV2(subtype: subtype, &body, time: time, source: source)
@@ -85,7 +85,7 @@ public final class MRTReader: FeedReader {
                 default:
                     stats.skippedRecords += 1
                 }
-                stats.saw(time: time)
+                stats.saw(time: time, offset: recordOffset)
             }
         } catch let error as DecodeError {
             note(Int64(error.offset), "MRT type \(type)/\(subtype) record at \(recordOffset): \(error.context): expected \(error.expected)", recovered: true)

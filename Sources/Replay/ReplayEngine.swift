@@ -37,6 +37,11 @@ public final class ReplayEngine {
         public var noPEIdentified = 0
         /// Copies of one route beyond `RouteSlot.maxObservations` observation points, ignored.
         public var copiesBeyondLimit = 0
+        /// l2vpn-evpn route events of every route type (DQ-NO-EVPN when none).
+        public var evpnRoutes = 0
+        /// Routes whose type-1 RD names another PE than their ORIGINATOR_ID (DQ-PE-CONFLICT).
+        public var peConflicts = 0
+        public var firstPEConflict: (rd: IPAddress, originator: IPAddress, source: SourceRef)?
 
         /// The counters as `engine.*` rows of the database's meta table: what was replayed, and
         /// what could not be (withdrawals of routes never seen, routes with no identifiable PE).
@@ -44,7 +49,8 @@ public final class ReplayEngine {
             [("engine.mac-ip-announcements", announcements), ("engine.mac-ip-withdrawals", withdrawals),
              ("engine.unknown-withdrawals", unknownWithdrawals), ("engine.no-pe-identified", noPEIdentified),
              ("engine.session-losses", sessionLosses), ("engine.end-of-ribs", endOfRIBs),
-             ("engine.other-family-events", otherFamilyEvents), ("engine.copies-beyond-limit", copiesBeyondLimit)]
+             ("engine.other-family-events", otherFamilyEvents), ("engine.copies-beyond-limit", copiesBeyondLimit),
+             ("engine.evpn-routes", evpnRoutes), ("engine.pe-conflicts", peConflicts)]
                 .map { ($0.0, String($0.1)) }
         }
     }
@@ -54,6 +60,12 @@ public final class ReplayEngine {
     public private(set) var bds: [BroadcastDomain] = []
     public let macs = PagedArray<MACState>()
     public private(set) var observations: [ObservationPoint] = []
+    /// MAC/IP route events per observation point, parallel to `observations` (DQ-WITHDRAW-ONLY).
+    public struct ObservationCounts: Sendable {
+        public var announcements = 0, withdrawals = 0, unknownWithdrawals = 0
+        public var firstSource: SourceRef?
+    }
+    public private(set) var observationCounts: [ObservationCounts] = []
     public private(set) var counters = Counters()
     public private(set) var now: Int64 = 0
     public private(set) var firstTime: Int64?
@@ -349,6 +361,7 @@ public final class ReplayEngine {
     private func processRoute(_ event: RouteEvent, _ prefetched: PrefetchTarget) {
         switch event.entry.nlri {
         case .evpn(let route):
+            counters.evpnRoutes += 1
             switch route {
             case .macIP(let r): processMACIP(event, r, prefetched)
             case .ethernetAD(let r):
@@ -393,7 +406,12 @@ public final class ReplayEngine {
         for rule in peRules {
             let address: IPAddress?
             switch rule {
-            case .rd: address = rd.routerIP
+            case .rd:
+                address = rd.routerIP
+                if let address, let originator = event.attributes.originatorID, originator != address {
+                    counters.peConflicts += 1
+                    if counters.firstPEConflict == nil { counters.firstPEConflict = (address, originator, event.source) }
+                }
             case .originator: address = event.attributes.originatorID
             case .nexthop: address = event.nextHop.flatMap { $0 == IPAddress(v4: 0) ? nil : $0 }
             case .peer: address = event.observation.peerBGPID
@@ -460,6 +478,7 @@ public final class ReplayEngine {
         if let known = observationIndex[op] { id = known } else {
             id = Int32(observations.count)
             observations.append(op)
+            observationCounts.append(ObservationCounts())
             observationIndex[op] = id
         }
         previousObservation = lastObservation
@@ -667,9 +686,15 @@ public final class ReplayEngine {
         let path = internPath(op: op, pathID: key.pathID)
         let hash = prefetched.hash != 0 ? prefetched.hash : ribHash(key)
         var existing = findRIBEntry(key, path: path, hash: hash)
+        if observationCounts[Int(op)].firstSource == nil { observationCounts[Int(op)].firstSource = event.source }
         if event.isWithdraw {
             counters.withdrawals += 1
-            guard let existing else { counters.unknownWithdrawals += 1; return }
+            observationCounts[Int(op)].withdrawals += 1
+            guard let existing else {
+                counters.unknownWithdrawals += 1
+                observationCounts[Int(op)].unknownWithdrawals += 1
+                return
+            }
             let slot = ribEntries[Int(existing)].slot
             dropRIBEntry(existing, hash: hash)
             removeObservation(slot, kind: .withdrawn, time: event.time, source: event.source, op: op)
@@ -682,6 +707,7 @@ public final class ReplayEngine {
             existing = nil
         }
         counters.announcements += 1
+        observationCounts[Int(op)].announcements += 1
         guard let pe = identifyPE(event, rd: r.rd) else { return }
         let bd = prefetched.bd >= 0 ? prefetched.bd : internBD(event, rd: r.rd, tag: r.ethernetTag)
         let mac: Int32

@@ -121,9 +121,14 @@ public final class AnalysisWriter {
 
     // MARK: Results
 
-    public func write(inputs: [InputRecord], engine: ReplayEngine, analyzer: Analyzer, incidents: [Incident]) throws {
+    public func write(inputs: [InputRecord], engine: ReplayEngine, analyzer: Analyzer, incidents: [Incident],
+                      dataQuality: [DataQualityNote] = []) throws {
         try flushEvents()
         try db.transaction {
+            let note = try db.prepare("INSERT INTO data_quality(rule, subject, count, input_id, byte_offset, detail) VALUES (?, ?, ?, ?, ?, ?)")
+            for item in dataQuality {
+                try note.run(item.rule.rawValue, item.subject, item.count, item.input.map(Int64.init), item.offset, item.detail)
+            }
             let input = try db.prepare("""
                 INSERT INTO inputs(id, path, sha256, format, compression, bytes, compressed_bytes, records, route_events,
                   attribute_errors, first_time_us, last_time_us, damaged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -53,6 +53,12 @@ public final class Database {
         }
     }
 
+    public func tableExists(_ name: String) throws -> Bool {
+        let statement = try prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+        try statement.bind([.text(name)])
+        return try statement.step()
+    }
+
     public func prepare(_ sql: String) throws -> Statement {
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {

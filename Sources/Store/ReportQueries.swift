@@ -19,8 +19,11 @@ public struct ReportData {
     public struct Move { public var time: Int64; public var bd: Int64; public var mac: String; public var from: Int64; public var to: Int64
         public var seqBefore: Int64; public var seqAfter: Int64 }
 
+    public struct DataQualityNote { public var rule: String; public var subject: String; public var count: Int64; public var input: Int64?
+        public var offset: Int64?; public var detail: String }
     public struct Router { public var input: Int64; public var key: Int64; public var sysName: String?; public var sysDescr: String? }
     public var routers: [Router] = []
+    public var dataQuality: [DataQualityNote] = []
     public var meta: [String: String] = [:]
     public var inputs: [Input] = []
     public var errors: [DecodeError] = []
@@ -48,6 +51,15 @@ public struct ReportData {
         }
         s = try db.prepare("SELECT input_id, byte_offset, message, recovered, kind FROM decode_errors ORDER BY kind DESC, input_id, byte_offset")
         while try s.step() { data.errors.append(DecodeError(input: s.int(0), offset: s.int(1), message: s.text(2) ?? "", recovered: s.int(3) != 0, kind: s.text(4) ?? "")) }
+        // Databases written before the table existed have no notes.
+        if try db.tableExists("data_quality") {
+            s = try db.prepare("SELECT rule, subject, count, input_id, byte_offset, detail FROM data_quality ORDER BY rowid")
+            while try s.step() {
+                data.dataQuality.append(DataQualityNote(rule: s.text(0) ?? "", subject: s.text(1) ?? "", count: s.int(2),
+                                                        input: s.isNull(3) ? nil : s.int(3), offset: s.isNull(4) ? nil : s.int(4),
+                                                        detail: s.text(5) ?? ""))
+            }
+        }
         s = try db.prepare("SELECT input_id, router, sys_name, sys_descr FROM monitored_routers ORDER BY input_id")
         while try s.step() { data.routers.append(Router(input: s.int(0), key: s.int(1), sysName: s.text(2), sysDescr: s.text(3))) }
         s = try db.prepare("SELECT id, address, pe_source, live_macs, ethernet_segments, imet_routes, sessions_down FROM pes ORDER BY id")

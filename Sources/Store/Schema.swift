@@ -34,6 +34,8 @@ public enum Schema {
     CREATE TABLE findings (
         id INTEGER PRIMARY KEY, rule TEXT NOT NULL, severity TEXT NOT NULL, incident_id INTEGER REFERENCES incidents(id),
         bd_id INTEGER, mac TEXT, ip TEXT, pes TEXT, first_time_us INTEGER, last_time_us INTEGER, count INTEGER, detail TEXT);
+    CREATE TABLE data_quality (
+        rule TEXT NOT NULL, subject TEXT NOT NULL, count INTEGER, input_id INTEGER, byte_offset INTEGER, detail TEXT);
     CREATE TABLE evidence (
         finding_id INTEGER REFERENCES findings(id), time_us INTEGER, pe INTEGER, seq INTEGER, sticky INTEGER, esi TEXT,
         ip TEXT, event TEXT, input_id INTEGER, byte_offset INTEGER, observation_id INTEGER);

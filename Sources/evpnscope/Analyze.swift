@@ -13,7 +13,9 @@ let toolVersion = "0.1.0"
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decode, replay, detect, store and report: the main job.",
-        discussion: "Exit status: 0 no finding at or above --fail-on, 1 findings at or above --fail-on, 2 usage error, 3 an input was damaged (results still written).")
+        discussion: """
+            Exit status: 0 no finding at or above --fail-on; 1 findings at or above --fail-on; 2 usage error; 3 an input was             damaged (results still written); 4 no input can support an analysis (no EVPN route at all, or every observation             point only withdraws: DQ-NO-EVPN, DQ-WITHDRAW-ONLY; results still written). 4 wins over 3, 3 over 1.
+            """)
 
     @Argument(help: "MRT or BMP files (plain, gzip, bzip2), directories of rotated dumps, or - for stdin.")
     var inputs: [String]
@@ -30,10 +32,10 @@ struct Analyze: ParsableCommand {
     @OptionGroup var replayOptions: ReplayOptions
     @OptionGroup var thresholdOptions: ThresholdOptions
 
-    @Option(help: "Ignore events before this time (ISO 8601 or epoch seconds).")
+    @Option(help: "Report findings and store events from this time on (RFC 3339, e.g. 2026-11-24T02:00Z or +01:00, or epoch seconds); the replay still starts at the beginning of the inputs.")
     var since: String?
 
-    @Option(help: "Ignore events after this time.")
+    @Option(help: "Report findings and store events up to this time; the replay goes on past it only as long as the detectors' windows need.")
     var until: String?
 
     @Option(help: "Route events to keep in the database: all or none.")
@@ -56,6 +58,12 @@ struct Analyze: ParsableCommand {
         }
         let sinceTime = try since.map { try parseTime($0, option: "--since") }
         let untilTime = try until.map { try parseTime($0, option: "--until") }
+        if let sinceTime, let untilTime, sinceTime >= untilTime {
+            throw CLIUsageError(message: "--since \(Timestamp.format(sinceTime)) is not before --until \(Timestamp.format(untilTime))")
+        }
+        let window = (sinceTime ?? Int64.min)...(untilTime ?? Int64.max)
+        // Past --until the detectors still judge what happened inside the window (stale routes, timers).
+        let replayEnd = untilTime.map { $0 &+ thresholds.evidenceHorizon } ?? Int64.max
         let runName = name ?? defaultName()
         guard !runName.isEmpty, !runName.contains("/"), runName != ".", runName != ".." else {
             throw CLIUsageError(message: "--name must be a plain name (no '/')")
@@ -75,19 +83,22 @@ struct Analyze: ParsableCommand {
         let writer = try AnalysisWriter(path: dbPath)
         var writeError: Error?
         analyzer.onMove = { move in
+            guard window.contains(move.time) else { return }
             let state = engine.macs[Int(move.mac)]
             do { try writer.addMove(move, bd: state.bd, mac: state.mac) } catch { writeError = writeError ?? error }
         }
         let progress = Progress(total: totalCompressedBytes)
         let started = Date()
-        var items = 0
+        var items = 0, itemsInWindow = 0
         let lookahead = EngineLookahead(engine: engine)
         let storeEvents = events == "all"  // an option's getter is too slow to read per event
         while let ready = lookahead.next(from: feed.next) {
             let item = ready.item
-            if let sinceTime, item.time < sinceTime { continue }
-            if let untilTime, item.time > untilTime { continue }
+            if item.time > replayEnd { break }
+            // State before the window counts: every item is replayed, only the window's are stored.
             analyzer.process(item, prefetched: ready.prefetched)
+            guard window.contains(item.time) else { continue }
+            itemsInWindow += 1
             if storeEvents, case .route(let event) = item.payload {
                 try writer.addEvent(event, observationID: engine.observationID(of: event.observation))
             }
@@ -97,22 +108,35 @@ struct Analyze: ParsableCommand {
         let inputSet = feed.finish()
         progress.finish()
         if let writeError { throw writeError }
-        let incidents = analyzer.finish()
+        let incidents = analyzer.finish(window: sinceTime == nil && untilTime == nil ? nil : window)
         let records = inputRecords(inputSet)
+        var windowNote: String?
+        if (sinceTime != nil || untilTime != nil) && itemsInWindow == 0 {
+            let span = engine.firstTime.map { "\(Timestamp.format($0)) — \(Timestamp.format(engine.now))" } ?? "no events"
+            windowNote = "no event of the inputs falls between \(sinceTime.map(Timestamp.format) ?? "the start") and "
+                + "\(untilTime.map(Timestamp.format) ?? "the end") (the inputs span \(span))"
+        }
+        let notes = DataQuality.assess(engine: engine, inputs: inputSet.files.compactMap { file in
+            file.reader.map { InputTimes(id: file.index, path: file.path, stats: $0.stats) }
+        })
+        let blind = DataQuality.isBlind(notes, engine: engine)
         try writer.setMeta([("name", runName), ("version", toolVersion), ("started", Timestamp.format(Int64(started.timeIntervalSince1970 * 1_000_000))),
                             ("option.pe-key", replayOptions.peKey ?? "rd,originator,nexthop,peer"), ("option.bd-key", replayOptions.bdKey),
-                            ("option.events", events)] + thresholdOptions.described + engine.counters.described)
-        try writer.write(inputs: records, engine: engine, analyzer: analyzer, incidents: incidents)
+                            ("option.events", events), ("data-quality.blind", blind ? "true" : "false")]
+                           + thresholdOptions.described + engine.counters.described)
+        try writer.write(inputs: records, engine: engine, analyzer: analyzer, incidents: incidents, dataQuality: notes)
         try writer.commit()
         let database = try Database(path: dbPath, readOnly: true)
         let markdown = try MarkdownReport(database: database).render()
         try writeAtomically(markdown, to: reportPath)
 
         let damaged = records.contains { !$0.damage.isEmpty }
-        let summary = Summary(name: runName, records: records, engine: engine, analyzer: analyzer, incidents: incidents,
-                              dbPath: dbPath, reportPath: reportPath, seconds: Date().timeIntervalSince(started))
+        let summary = Summary(name: runName, records: records, engine: engine, analyzer: analyzer, incidents: incidents, notes: notes,
+                              blind: blind, windowNote: windowNote, dbPath: dbPath, reportPath: reportPath,
+                              seconds: Date().timeIntervalSince(started))
         print(json ? summary.json() : summary.text())
         for record in records { for damage in record.damage { printError("evpnscope: damaged input: \(damage)") } }
+        if blind { throw ExitStatusError(code: ExitStatus.blind) }
         if damaged { throw ExitStatusError(code: ExitStatus.damaged) }
         if let failSeverity, analyzer.findings.contains(where: { $0.severity >= failSeverity }) {
             throw ExitStatusError(code: ExitStatus.findings)
@@ -181,6 +205,9 @@ struct Summary {
     let engine: ReplayEngine
     let analyzer: Analyzer
     let incidents: [Incident]
+    let notes: [DataQualityNote]
+    let blind: Bool
+    let windowNote: String?
     let dbPath: String
     let reportPath: String
     let seconds: Double
@@ -193,6 +220,10 @@ struct Summary {
 
     func text() -> String {
         var out = "evpnscope analyze: \(name)\n"
+        if blind { out += "  WARNING     these inputs cannot support an analysis: no result below means a clean fabric\n" }
+        if let windowNote { out += "  window      \(windowNote)\n" }
+        out += "  data        " + (notes.isEmpty ? "no data-quality note"
+            : notes.map { "\($0.rule.rawValue) (\($0.subject))" }.joined(separator: "; ")) + "\n"
         let events = records.reduce(0) { $0 + $1.routeEvents }
         let bytes = records.reduce(0) { $0 + $1.bytes }
         out += "  inputs      \(records.count) file(s), \(bytes) bytes decoded, \(events) route events in \(String(format: "%.2f", seconds)) s\n"
@@ -208,6 +239,10 @@ struct Summary {
         if incidents.count > 10 { out += "    … \(incidents.count - 10) more in the report\n" }
         let damaged = records.filter { !$0.damage.isEmpty }
         out += "  damage      " + (damaged.isEmpty ? "none" : "\(damaged.count) input(s) damaged, results cover what was decoded") + "\n"
+        let discards = records.reduce(0) { $0 + $1.attributeErrors }
+        if discards > 0 {
+            out += "  RFC 7606    \(discards) malformed attribute(s) handled (treat-as-withdraw or attribute discard); listed in the report\n"
+        }
         out += "  database    \(dbPath)\n  report      \(reportPath)"
         return out
     }
@@ -220,6 +255,11 @@ struct Summary {
                 r.damage.map { "{\"offset\":\($0.offset),\"message\":\(jsonString($0.message))}" }.joined(separator: ",") + "]}"
         }.joined(separator: ",") + "]")
         fields.append("\"pes\":\(engine.pes.count),\"broadcast_domains\":\(engine.bds.count),\"macs\":\(engine.macs.count),\"moves\":\(analyzer.moveCount)")
+        fields.append("\"blind\":\(blind),\"data_quality\":[" + notes.map { n in
+            "{\"rule\":\(jsonString(n.rule.rawValue)),\"subject\":\(jsonString(n.subject)),\"count\":\(n.count),\"detail\":\(jsonString(n.detail))}"
+        }.joined(separator: ",") + "]")
+        if let windowNote { fields.append("\"window\":\(jsonString(windowNote))") }
+        fields.append("\"attribute_errors\":\(records.reduce(0) { $0 + $1.attributeErrors })")
         fields.append("\"findings\":{" + severityCounts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
         fields.append("\"incidents\":[" + incidents.map { i in
             "{\"id\":\(i.id),\"severity\":\(jsonString(i.severity.name)),\"title\":\(jsonString(i.title)),\"first\":\(jsonString(Timestamp.format(i.firstTime))),\"last\":\(jsonString(Timestamp.format(i.lastTime))),\"pes\":[" +

@@ -7,6 +7,8 @@ enum ExitStatus {
     static let findings: Int32 = 1
     static let usage: Int32 = 2
     static let damaged: Int32 = 3
+    /// No input can support an analysis: no EVPN route, or only withdraw-only observation points.
+    static let blind: Int32 = 4
 }
 
 struct Evpnscope: ParsableCommand {

@@ -34,7 +34,7 @@ struct ReplayOptions: ParsableArguments {
 }
 
 struct ThresholdOptions: ParsableArguments {
-    @Option(help: "Moves of one MAC that make a duplicate (MOB-7): more than this many within --window.")
+    @Option(help: "Moves of one MAC that make a duplicate (MOB-7): the N-th move within --window reports it (1 to 10000).")
     var maxMoves: Int = 5
     @Option(help: "Duplicate-detection window (MOB-7).")
     var window: String = "180s"
@@ -51,9 +51,10 @@ struct ThresholdOptions: ParsableArguments {
 
     func thresholds() throws -> Thresholds {
         var t = Thresholds()
-        guard maxMoves >= 1 else { throw CLIUsageError(message: "--max-moves must be at least 1") }
+        guard (1...10_000).contains(maxMoves) else { throw CLIUsageError(message: "--max-moves must be between 1 and 10000") }
         t.maxMoves = maxMoves
         t.window = try parseDuration(window)
+        guard t.window > 0 else { throw CLIUsageError(message: "--window must be longer than 0 s") }
         t.staleGrace = try parseDuration(staleGrace)
         t.restartTime = try parseDuration(restartTime)
         t.hostRouteGrace = try parseDuration(hostRouteGrace)

@@ -81,8 +81,9 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
     #expect(Set(inputs.map { $0[0]! }) == ["mrt", "bmp"])
     // The replay counters are kept beside the settings.
     let counters = Dictionary(uniqueKeysWithValues: try db.rows("SELECT key, value FROM meta WHERE key LIKE 'engine.%'").map { ($0[0]!, Int($0[1]!) ?? -1) })
-    #expect(counters.count == 8)
+    #expect(counters.count == 10)
     #expect((counters["engine.mac-ip-announcements"] ?? 0) > 0 && counters["engine.copies-beyond-limit"] == 0)
+    #expect((counters["engine.evpn-routes"] ?? 0) >= counters["engine.mac-ip-announcements"]! && counters["engine.pe-conflicts"] == 0)
 }
 
 @Test func reportHasItsSectionsAndTheIncidentMACs() throws {
