@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["Replay", "EVPNModel"]),
         .target(name: "Store", dependencies: ["CSQLite", "EVPNModel", "Replay", "Analysis"]),
         .target(name: "Reports", dependencies: ["Store", "EVPNModel"]),
-        .target(name: "Generator", dependencies: ["BGPWire", "MRT", "BMP", "ByteStreams", "EVPNModel"]),
+        .target(name: "Generator", dependencies: ["BGPWire", "MRT", "BMP", "ByteStreams", "EVPNModel", "Analysis"]),
         .executableTarget(name: "evpnscope", dependencies: [
             "ByteStreams", "BGPWire", "MRT", "BMP", "Ingest", "EVPNModel", "Replay", "Analysis",
             "Store", "Reports", "Generator",

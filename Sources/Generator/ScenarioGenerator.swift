@@ -1,3 +1,4 @@
+import Analysis
 import BGPWire
 import BMP
 import ByteStreams
@@ -17,8 +18,10 @@ public final class ScenarioGenerator {
     }
 
     /// The detector defaults the truth is computed for (docs/evpn-mobility.md §5).
-    static let maxMoves = 5
-    static let window: Int64 = 180_000_000
+    static let maxMoves = Thresholds().maxMoves
+    static let window = Thresholds().window
+    static let incidentGap = Thresholds().incidentGap
+    static let loopMinimumMACs = Thresholds().loopMinimumMACs
 
     let scenario: Scenario
     let seed: UInt64
@@ -52,6 +55,9 @@ public final class ScenarioGenerator {
     private var bmp: CompressedWriter?
     private var rib: CompressedWriter?
     private var files: [String] = []
+    /// Every move written, per MAC, in time order: the DUP-MAC-FLAP truth is counted from these
+    /// (what was written), not from what the episodes meant.
+    private var moveLog: [Int: [(time: Int64, from: Int, to: Int)]] = [:]
     private var findings: [ExpectedFinding] = []
     private var incidents: [String] = []
     private var announcements = 0
@@ -234,6 +240,7 @@ public final class ScenarioGenerator {
     /// A clean RFC 7432 move: the new PE advertises seq+1, the old PE withdraws.
     private func move(_ m: Int, to newPE: Int, time: Int64, withdrawOld: Bool = true) throws {
         let old = macs[m].owners
+        if let from = old.first, from != newPE { moveLog[m, default: []].append((time, from, newPE)) }
         macs[m].seq &+= 1
         macs[m].owners = [newPE]
         try advertise(m, pe: newPE, time: time)
@@ -355,11 +362,7 @@ public final class ScenarioGenerator {
                     at(time) { try self.move(m, to: target, time: time) }
                 }
             }
-            let span = Int64(ScenarioGenerator.maxMoves) * interval
-            if flaps > ScenarioGenerator.maxMoves && span <= ScenarioGenerator.window {
-                for m in chosen { expect("DUP-MAC-FLAP", mac: m, pes: [a, b], episode: label) }
-                incidents.append(count >= 3 ? "Layer-2 loop" : "Duplicate MAC")
-            }
+            // DUP-MAC-FLAP and its incident come from the moves written (`duplicateMACTruth`).
         case "no-withdraw":
             let from = try pe(e.from ?? 1), to = try pe(e.to ?? 2)
             let m = try pick(owner: from, count: 1, withIP: false)[0]
@@ -370,6 +373,7 @@ public final class ScenarioGenerator {
             let from = try pe(e.from ?? 1), to = try pe(e.to ?? 2)
             let m = try pick(owner: from, count: 1, withIP: true)[0]
             at(t) {
+                self.moveLog[m, default: []].append((t, from, to))
                 self.macs[m].seq &+= 1
                 self.macs[m].owners = [to]
                 try self.advertise(m, pe: to, time: t)
@@ -580,6 +584,7 @@ public final class ScenarioGenerator {
         try mrt?.close()
         try bmp?.close()
         files += mrt?.files ?? []
+        duplicateMACTruth()
         let truth = Truth(scenario: scenario.name, seed: seed, findings: findings, incidents: incidents,
                           announcements: announcements, withdrawals: withdrawals)
         let encoder = JSONEncoder()
@@ -587,6 +592,45 @@ public final class ScenarioGenerator {
         try encoder.encode(truth).write(to: URL(fileURLWithPath: outDirectory + "/truth.json"))
         let bytes = files.reduce(Int64(0)) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int64) ?? 0) }
         return Result(files: files.sorted(), truth: truth, bytes: bytes)
+    }
+
+    /// MOB-7 over the moves written: a MAC's N-th move within the window opens a DUP-MAC-FLAP for
+    /// that move's two PEs, and later moves of the pair within the window of its last one belong
+    /// to it. Incidents: flaps of one PE pair within the incident gap of each other, a layer-2
+    /// loop from `loopMinimumMACs` MACs up, else a duplicate MAC.
+    private func duplicateMACTruth() {
+        struct Flap { var mac: Int; var pair: [Int]; var first: Int64; var last: Int64 }
+        var flaps: [Flap] = []
+        for m in moveLog.keys.sorted() {
+            let log = moveLog[m]!
+            var open: [[Int]: Int] = [:]
+            var start = 0
+            for (k, move) in log.enumerated() {
+                while log[start].time < move.time - Self.window { start += 1 }
+                guard k - start + 1 >= Self.maxMoves else { continue }
+                let pair = [move.from, move.to].sorted()
+                if let index = open[pair], move.time - flaps[index].last <= Self.window {
+                    flaps[index].last = move.time
+                } else {
+                    open[pair] = flaps.count
+                    flaps.append(Flap(mac: m, pair: pair, first: log[start].time, last: move.time))
+                }
+            }
+        }
+        flaps.sort { ($0.first, $0.mac) < ($1.first, $1.mac) }
+        var clusters: [(pair: [Int], last: Int64, macs: Set<Int>)] = []
+        var openCluster: [[Int]: Int] = [:]
+        for flap in flaps {
+            expect("DUP-MAC-FLAP", mac: flap.mac, pes: flap.pair, episode: "moves written")
+            if let index = openCluster[flap.pair], flap.first <= clusters[index].last + Self.incidentGap {
+                clusters[index].last = max(clusters[index].last, flap.last)
+                clusters[index].macs.insert(flap.mac)
+            } else {
+                openCluster[flap.pair] = clusters.count
+                clusters.append((flap.pair, flap.last, [flap.mac]))
+            }
+        }
+        incidents += clusters.map { $0.macs.count >= Self.loopMinimumMACs ? "Layer-2 loop" : "Duplicate MAC" }
     }
 
     /// Proof of life for the analyzer's timers: a keepalive in the update dump, statistics in BMP.

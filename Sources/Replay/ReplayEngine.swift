@@ -94,16 +94,22 @@ public final class ReplayEngine {
     private let ribEntries = RecyclingTable<RIBEntry>()
     private let ribIndex = IDIndex()
     private let routes = RecyclingTable<RouteSlot>()
-    /// Move times of the MACs that moved lately (`MACState.moveHistory`).
-    private let moveHistories = RecyclingTable<[Int64]>()
+    /// What MOB-7 and MOB-14 remember of the MACs that moved or were withdrawn lately
+    /// (`MACState.moveHistory`): their last move times and their last departures. Most MACs never
+    /// move, so they carry an index, not two arrays.
+    private struct MobilityHistory {
+        var moveTimes: [Int64] = []
+        /// Oldest first, one per PE, at most `departuresKept`.
+        var departures: [Departure] = []
+        var lastTime: Int64 { max(moveTimes.last ?? .min, departures.last?.time ?? .min) }
+    }
+    private let moveHistories = RecyclingTable<MobilityHistory>()
     /// The MAC each move history belongs to (-1 once released), so forgetting quiet MACs scans
     /// the few histories, not every MAC.
     private var moveHistoryOwners: [Int32] = []
     /// A PE's advertisement of a MAC that ended lately (every route of it withdrawn or flushed):
     /// MOB-14 proves a move across it, ID-3 recognises late copies of it.
     private struct Departure { var pe: Int32; var seq: UInt32; var observation: Int32; var time: Int64; var wasOwner: Bool }
-    /// By MAC, the last few departures, oldest first; forgotten with the move histories.
-    private var departures: [Int32: [Departure]] = [:]
     private static let departuresKept = 4
     private var traits: [RouteTraits] = []
     private let traitsIndex = IDIndex()
@@ -918,14 +924,10 @@ public final class ReplayEngine {
         t.tie = seqBefore == seqAfter
         t.wrap = SequenceOrder.isWrap(from: seqBefore, to: seqAfter)
         macs[m].moves += 1
-        if macs[m].moveHistory < 0 {
-            let history = moveHistories.add([])
-            if Int(history) == moveHistoryOwners.count { moveHistoryOwners.append(Int32(m)) } else { moveHistoryOwners[Int(history)] = Int32(m) }
-            macs[m].moveHistory = history
-        }
-        let history = Int(macs[m].moveHistory)
-        moveHistories[history].append(t.time)
-        if moveHistories[history].count > options.moveHistory { moveHistories[history].removeFirst(moveHistories[history].count - options.moveHistory) }
+        let history = Int(mobilityHistory(m))
+        moveHistories[history].moveTimes.append(t.time)
+        let excess = moveHistories[history].moveTimes.count - options.moveHistory
+        if excess > 0 { moveHistories[history].moveTimes.removeFirst(excess) }
         macs[m].lastChange = t.time
         emit(t)
         if let old = summarize(m, pe: from) {
@@ -975,26 +977,37 @@ public final class ReplayEngine {
         macs[m].winnerSeq = best?.seq ?? 0
     }
 
+    /// The MAC's mobility history, made on first use.
+    private func mobilityHistory(_ m: Int) -> Int32 {
+        if macs[m].moveHistory >= 0 { return macs[m].moveHistory }
+        let history = moveHistories.add(MobilityHistory())
+        if Int(history) == moveHistoryOwners.count { moveHistoryOwners.append(Int32(m)) } else { moveHistoryOwners[Int(history)] = Int32(m) }
+        macs[m].moveHistory = history
+        return history
+    }
+
     /// ID-3: an announcement from `pe` that repeats, at another observation point and within
     /// the copy lag, an advertisement that has just been withdrawn everywhere it was seen.
     private func isLateCopy(_ m: Int, pe: Int32, seq: UInt32, op: Int32, time: Int64) -> Bool {
-        guard let list = departures[Int32(m)] else { return false }
-        return list.contains { $0.pe == pe && $0.observation != op && time - $0.time <= options.copyLag && !SequenceOrder.newer(seq, than: $0.seq) }
+        let history = macs[m].moveHistory
+        guard history >= 0 else { return false }
+        return moveHistories[Int(history)].departures.contains {
+            $0.pe == pe && $0.observation != op && time - $0.time <= options.copyLag && !SequenceOrder.newer(seq, than: $0.seq)
+        }
     }
 
     /// MOB-14: the PE that owned the MAC when its last advertisement ended, within the window.
     private func departedOwner(_ m: Int, notPE pe: Int32, time: Int64) -> Departure? {
-        guard let list = departures[Int32(m)], let last = list.last(where: { $0.wasOwner }) else { return nil }
+        let history = macs[m].moveHistory
+        guard history >= 0, let last = moveHistories[Int(history)].departures.last(where: { $0.wasOwner }) else { return nil }
         return last.pe != pe && time - last.time <= options.moveWindow ? last : nil
     }
 
     private func recordDeparture(_ m: Int, _ departure: Departure) {
-        let mac = Int32(m)
-        var list = departures.removeValue(forKey: mac) ?? []
-        list.removeAll { $0.pe == departure.pe }
-        if list.count >= Self.departuresKept { list.removeFirst() }
-        list.append(departure)
-        departures[mac] = list
+        let history = Int(mobilityHistory(m))
+        moveHistories[history].departures.removeAll { $0.pe == departure.pe }
+        if moveHistories[history].departures.count >= Self.departuresKept { moveHistories[history].departures.removeFirst() }
+        moveHistories[history].departures.append(departure)
     }
 
     private func removeObservation(_ s: Int32, kind: Transition.Kind, time: Int64, source: SourceRef, op: Int32) {
@@ -1297,19 +1310,18 @@ public final class ReplayEngine {
         return false
     }
 
-    /// Releases the move history of MACs that have not moved since `time` (MOB-7 only looks
-    /// back one window), so memory follows the MACs moving now, not every MAC that ever moved.
     /// Recent move times of MAC `mac` (at most `options.moveHistory`, oldest first; MOB-7).
     public func moveTimes(mac: Int32) -> [Int64] {
         let history = macs[Int(mac)].moveHistory
-        return history < 0 ? [] : moveHistories[Int(history)]
+        return history < 0 ? [] : moveHistories[Int(history)].moveTimes
     }
 
+    /// Releases the mobility history of MACs that have neither moved nor been withdrawn since
+    /// `time` (MOB-7 and MOB-14 look back one window), so memory follows the MACs moving now.
     public func forgetMoves(before time: Int64) {
-        departures = departures.filter { $0.value.last.map { $0.time >= time } ?? false }
         for history in moveHistoryOwners.indices where moveHistoryOwners[history] >= 0 {
-            guard let last = moveHistories[history].last, last < time else { continue }
-            moveHistories[history] = []
+            guard moveHistories[history].lastTime < time else { continue }
+            moveHistories[history] = MobilityHistory()
             moveHistories.release(Int32(history))
             macs[Int(moveHistoryOwners[history])].moveHistory = -1
             moveHistoryOwners[history] = -1
@@ -1339,8 +1351,9 @@ public final class ReplayEngine {
     public var stateBytesByTable: [(table: String, bytes: Int)] {
         [("route slots", routes.highWater * MemoryLayout<RouteSlot>.stride),
          ("MACs", macs.count * MemoryLayout<MACState>.stride),
-         ("move histories", (0..<moveHistories.highWater).reduce(moveHistories.highWater * 8) { total, i in
-             total + (moveHistories[i].capacity > 0 ? 32 + moveHistories[i].capacity * 8 : 0) }),
+         ("move histories", (0..<moveHistories.highWater).reduce(moveHistories.highWater * MemoryLayout<MobilityHistory>.stride) { total, i in
+             let times = moveHistories[i].moveTimes.capacity, gone = moveHistories[i].departures.capacity
+             return total + (times > 0 ? 32 + times * 8 : 0) + (gone > 0 ? 32 + gone * MemoryLayout<Departure>.stride : 0) }),
          ("RIB entries", ribEntries.highWater * MemoryLayout<RIBEntry>.stride),
          ("RIB index", ribIndex.bucketCount * 8),
          ("MAC index", macIndex.bucketCount * 8),
