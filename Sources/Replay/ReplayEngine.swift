@@ -109,7 +109,19 @@ public final class ReplayEngine {
     private var moveHistoryOwners: [Int32] = []
     /// A PE's advertisement of a MAC that ended lately (every route of it withdrawn or flushed):
     /// MOB-14 proves a move across it, ID-3 recognises late copies of it.
-    private struct Departure { var pe: Int32; var seq: UInt32; var observation: Int32; var time: Int64; var wasOwner: Bool }
+    /// 24 bytes: whether the PE owned the MAC rides in the observation point's top bit.
+    private struct Departure {
+        var time: Int64
+        var pe: Int32
+        var seq: UInt32
+        private var observationAndOwner: UInt32
+        init(pe: Int32, seq: UInt32, observation: Int32, time: Int64, wasOwner: Bool) {
+            self.time = time; self.pe = pe; self.seq = seq
+            observationAndOwner = UInt32(bitPattern: observation) & 0x7FFF_FFFF | (wasOwner ? 1 << 31 : 0)
+        }
+        var observation: Int32 { Int32(bitPattern: observationAndOwner & 0x7FFF_FFFF) }
+        var wasOwner: Bool { observationAndOwner >> 31 != 0 }
+    }
     private static let departuresKept = 4
     private var traits: [RouteTraits] = []
     private let traitsIndex = IDIndex()

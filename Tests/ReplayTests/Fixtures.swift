@@ -31,6 +31,8 @@ struct Step {
     var mobilityCommunities = 1
     var hostRoute: String? = nil      // a VPNv4 /32 (VPNv6 /128) instead of an EVPN route
     var keepalive = false             // a record that only moves time forward
+    var originator: Int? = nil        // ORIGINATOR_ID of another PE than the RD's (DQ-PE-CONFLICT)
+    var typeZeroRD = false            // an RD that names no router (ID-1 rule 1 fails)
 
     var time: Int64 { epoch + Int64(at * 1_000_000) }
 
@@ -39,7 +41,7 @@ struct Step {
             let address = IPAddress(hostRoute)!
             return [.vpn(rd: .ipv4(peAddress(pe).v4, 5000), prefix: IPPrefix(address: address, length: address.isIPv6 ? 128 : 32), label: 16001)]
         }
-        let rd = RouteDistinguisher.ipv4(peAddress(pe).v4, UInt16(routeTarget & 0xFFFF))
+        let rd = typeZeroRD ? RouteDistinguisher.as2(65000, UInt32(pe)) : RouteDistinguisher.ipv4(peAddress(pe).v4, UInt16(routeTarget & 0xFFFF))
         var out: [NLRI] = [.evpn(.macIP(MACIPAdvertisement(rd: rd, esi: esi, mac: MACAddress(mac)!, label1: 10000)))]
         if let ip { out.append(.evpn(.macIP(MACIPAdvertisement(rd: rd, esi: esi, mac: MACAddress(mac)!, ip: IPAddress(ip)!, label1: 10000)))) }
         return out
@@ -55,7 +57,7 @@ struct Step {
         }
         u.attributes.origin = 0
         u.attributes.localPref = 100
-        if let cluster { u.attributes.originatorID = peAddress(pe); u.attributes.clusterList = [cluster.v4] }
+        if let cluster { u.attributes.originatorID = peAddress(originator ?? pe); u.attributes.clusterList = [cluster.v4] }
         u.attributes.extendedCommunities = [.routeTarget(.as2(65000, routeTarget)), .encapsulation(8)]
         if let seq { for k in 0..<mobilityCommunities { u.attributes.extendedCommunities.append(.macMobility(sequence: seq &- UInt32(k), sticky: sticky)) } }
         u.reach = MPReach(family: family, nextHop: peAddress(pe), nlri: entries)
@@ -118,9 +120,10 @@ struct Run {
     }
 }
 
-func analyze(_ paths: [String], thresholds: Thresholds = Thresholds(), lookahead: Bool = false) throws -> Run {
+func analyze(_ paths: [String], thresholds: Thresholds = Thresholds(), lookahead: Bool = false,
+             engineOptions: ReplayEngine.Options = ReplayEngine.Options()) throws -> Run {
     let inputs = try InputSet(paths: paths)
-    let engine = ReplayEngine()
+    let engine = ReplayEngine(options: engineOptions)
     let analyzer = Analyzer(engine: engine, thresholds: thresholds)
     var transitions: [Transition] = []
     let forward = engine.onTransition

@@ -228,3 +228,39 @@ func reflectorDump(_ steps: [Step], name: String, extendedTime: Bool) throws -> 
     try writer.close()
     return path
 }
+
+@Test("DQ-PE-CONFLICT and DQ-NO-PE: an RD naming another PE than ORIGINATOR_ID, and routes no --pe-key rule can place")
+func peIdentificationNotes() throws {
+    let conflict = try analyze([Step(at: 0, pe: 1, mac: m, originator: 2), Step(at: 1, pe: 3, mac: "aa:aa:aa:33:33:33")])
+    let notes = DataQuality.assess(engine: conflict.engine, inputs: [])
+    #expect(notes.map(\.rule) == [.peConflict])
+    #expect(notes.first?.count == 1)
+    #expect(notes.first?.detail.contains("first: RD 10.255.255.1, ORIGINATOR_ID 10.255.255.2") == true)
+    #expect(conflict.state(m)?.winner == conflict.pe(1))
+
+    let unplaced = try analyze([try mrtDump([Step(at: 0, pe: 1, mac: m, typeZeroRD: true)])], engineOptions: ReplayEngine.Options(peKey: .rd))
+    let none = DataQuality.assess(engine: unplaced.engine, inputs: [])
+    #expect(none.map(\.rule) == [.noPE])
+    #expect(none.first?.count == 1)
+    #expect(unplaced.engine.macs.count == 0)
+    #expect(!DataQuality.isBlind(none, engine: unplaced.engine))
+}
+
+@Test("DQ-TIME-BACKWARDS and DQ-COARSE-TIME: a dump whose clock steps back, with one-second timestamps")
+func timeGoingBackIsNoted() throws {
+    let later = try routerDump([Step(at: 50, pe: 1, mac: m), Step(at: 60, pe: 1, mac: m, seq: 1)], local: peAddress(2), name: "later")
+    let earlier = try routerDump([Step(at: 10, pe: 1, mac: m)], local: peAddress(2), name: "earlier")
+    let joined = temporaryPath("joined")
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: later)) + Data(contentsOf: URL(fileURLWithPath: earlier))
+    try bytes.write(to: URL(fileURLWithPath: joined))
+    let run = try analyze([joined])
+    let inputs = run.inputs.files.compactMap { file in file.reader.map { InputTimes(id: file.index, path: file.path, stats: $0.stats) } }
+    let notes = DataQuality.assess(engine: run.engine, inputs: inputs)
+    #expect(Set(notes.map(\.rule)) == [.timeBackwards, .coarseTime])
+    let back = try #require(notes.first { $0.rule == .timeBackwards })
+    #expect(back.count == 1)
+    // The third record (after two of the later file) is where time went back.
+    let recordLength = Int64(try Data(contentsOf: URL(fileURLWithPath: later)).count / 2)
+    #expect(back.offset == 2 * recordLength)
+    #expect(notes.first { $0.rule == .coarseTime }?.count == 3)
+}

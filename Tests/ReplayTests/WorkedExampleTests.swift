@@ -123,7 +123,7 @@ func w7MissingIncrement() throws {
     #expect(run.transitions(.rejected).count == 1)
 }
 
-@Test("W-8 STICKY-MOVED (MOB-6): a higher sequence does not take a sticky MAC")
+@Test("W-8 STICKY-MOVED and STICKY-CONFLICT (MOB-6): a higher sequence does not take a sticky MAC; two sticky PEs conflict")
 func w8Sticky() throws {
     let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 0, sticky: true), Step(at: 5, pe: 2, mac: m, seq: 1)])
     #expect(run.rules == ["STICKY-MOVED"])
