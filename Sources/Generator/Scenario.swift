@@ -34,6 +34,15 @@ public struct Scenario: Decodable {
         public var bmp: Bool?
         /// RR2's collector session negotiates add-path (FP-3).
         public var addPath: Bool?
+        /// What real routers write (FRR 8.4, GoBGP 3.10): BGP4MP with one-second timestamps, as
+        /// FRR's `dump bgp updates` …
+        public var oneSecondTimestamps: Bool?
+        /// … the old PE's withdrawal before the new PE's advertisement (FRR: same second) …
+        public var withdrawBeforeAdvertise: Bool?
+        /// … a BMP exporter that sends EVPN announcements as MP_UNREACH (FRR 8.4.4) …
+        public var bmpWithdrawOnly: Bool?
+        /// … and GoBGP's first move of a MAC, which keeps seq 0 (no MAC Mobility increment).
+        public var firstMoveKeepsSequence: Bool?
     }
 
     public struct Episode: Decodable {
@@ -86,4 +95,6 @@ public struct Truth: Codable {
     public var incidents: [String]
     public var announcements: Int
     public var withdrawals: Int
+    /// Data-quality IDs (DQ-*) the inputs must raise, each once however many times it applies.
+    public var dataQuality: [String]?
 }

@@ -63,6 +63,11 @@ public final class ScenarioGenerator {
     private var announcements = 0
     private var withdrawals = 0
     private var addPath: Bool
+    private let oneSecond: Bool, withdrawFirst: Bool, bmpWithdrawOnly: Bool, firstMoveKeepsSequence: Bool
+    /// MACs that have moved once (GoBGP keeps seq 0 only on the first move).
+    private var movedOnce = Set<Int>()
+    /// Moves written without a sequence increment while the old PE still advertised.
+    private var missingIncrements: [(time: Int64, mac: Int, pair: [Int])] = []
     private var startTime: Int64 = 0
     private var endTime: Int64 = 0
     private var lastTime: Int64 = 0
@@ -76,6 +81,10 @@ public final class ScenarioGenerator {
         random = SeededRandom(seed: self.seed)
         asn = scenario.fabric.asn ?? 65000
         addPath = scenario.output?.addPath ?? true
+        oneSecond = scenario.output?.oneSecondTimestamps ?? false
+        withdrawFirst = scenario.output?.withdrawBeforeAdvertise ?? false
+        bmpWithdrawOnly = scenario.output?.bmpWithdrawOnly ?? false
+        firstMoveKeepsSequence = scenario.output?.firstMoveKeepsSequence ?? false
     }
 
     // MARK: - Fabric
@@ -180,22 +189,29 @@ public final class ScenarioGenerator {
         let fourByte = DecodeOptions(fourByteAS: true)
         if views.contains(.rr1), let mrt {
             let message = BGPEncoder.update(update(cluster: [rr1.v4], pathID: nil, reflected: true), options: fourByte)
-            try mrt.write(time: time, MRTEncoder.bgp4mpMessage(time: time, peerAS: asn, localAS: asn, peerIP: rr1, localIP: collector, message: message))
+            try mrt.write(time: time, MRTEncoder.bgp4mpMessage(time: time, peerAS: asn, localAS: asn, peerIP: rr1, localIP: collector, message: message,
+                                                             extendedTime: !oneSecond))
         }
         if views.contains(.rr2), let mrt {
             let options = DecodeOptions(fourByteAS: true, addPath: addPath ? .all : AddPathFamilies())
             let message = BGPEncoder.update(update(cluster: [rr2.v4], pathID: addPath ? 1 : nil, reflected: true), options: options)
             try mrt.write(time: time, MRTEncoder.bgp4mpMessage(time: time, peerAS: asn, localAS: asn, peerIP: rr2, localIP: collector,
-                                                             message: message, addPath: addPath))
+                                                             message: message, addPath: addPath, extendedTime: !oneSecond))
             if addPath && secondPath {
                 // FP-3: RR2 also holds the path reflected by RR1 and sends both.
                 let second = BGPEncoder.update(update(cluster: [rr2.v4, rr1.v4], pathID: 2, reflected: true), options: options)
                 try mrt.write(time: time, MRTEncoder.bgp4mpMessage(time: time, peerAS: asn, localAS: asn, peerIP: rr2, localIP: collector,
-                                                                 message: second, addPath: true))
+                                                                 message: second, addPath: true, extendedTime: !oneSecond))
             }
         }
         if !views.isDisjoint(with: .bmp), let bmp {
-            let message = BGPEncoder.update(update(cluster: [], pathID: nil, reflected: false), options: fourByte)
+            var monitored = update(cluster: [], pathID: nil, reflected: false)
+            if bmpWithdrawOnly, let reach = monitored.reach {
+                // FRR 8.4.4's BMP: the announcement's NLRI in an MP_UNREACH, attributes dropped.
+                monitored = UpdateMessage()
+                monitored.unreach = MPUnreach(family: reach.family, nlri: reach.nlri)
+            }
+            let message = BGPEncoder.update(monitored, options: fourByte)
             if views.contains(.bmpAdjIn) && peUp[pe] {
                 let peer = BMPEncoder.PeerHeader(address: nextHop, asn: asn, bgpID: nextHop, time: time)
                 bmp.write(BMPEncoder.routeMonitoring(peer, update: message))
@@ -237,15 +253,26 @@ public final class ScenarioGenerator {
         }
     }
 
-    /// A clean RFC 7432 move: the new PE advertises seq+1, the old PE withdraws.
+    /// A clean RFC 7432 move: the new PE advertises seq+1, the old PE withdraws (20 ms later, or
+    /// first with `withdrawBeforeAdvertise`). With `firstMoveKeepsSequence`, a MAC's first move
+    /// keeps its sequence as GoBGP does: SEQ-MISSING-ON-MOVE when the old PE withdraws after the
+    /// new PE advertised, and no move at all when it withdrew first (a fresh learn, MOB-14).
     private func move(_ m: Int, to newPE: Int, time: Int64, withdrawOld: Bool = true) throws {
         let old = macs[m].owners
-        if let from = old.first, from != newPE { moveLog[m, default: []].append((time, from, newPE)) }
-        macs[m].seq &+= 1
+        let keepsSequence = firstMoveKeepsSequence && !movedOnce.contains(m)
+        movedOnce.insert(m)
+        let withdrawsFirst = withdrawFirst && withdrawOld
+        if let from = old.first, from != newPE {
+            if keepsSequence && !withdrawsFirst { missingIncrements.append((time, m, [from, newPE].sorted())) }
+            if !(keepsSequence && withdrawsFirst) { moveLog[m, default: []].append((time, from, newPE)) }
+        }
+        if !keepsSequence { macs[m].seq &+= 1 }
         macs[m].owners = [newPE]
+        if withdrawsFirst { for pe in old where pe != newPE { try withdraw(m, pe: pe, time: time) } }
         try advertise(m, pe: newPE, time: time)
-        // The old PE withdraws once it has the higher sequence: 20 ms later, kept in time order.
-        if withdrawOld { for pe in old where pe != newPE { later(time + 20_000) { try self.withdraw(m, pe: pe, time: time + 20_000) } } }
+        if withdrawOld && !withdrawsFirst {
+            for pe in old where pe != newPE { later(time + 20_000) { try self.withdraw(m, pe: pe, time: time + 20_000) } }
+        }
     }
 
     private func emitSegmentRoutes(time: Int64) throws {
@@ -584,9 +611,12 @@ public final class ScenarioGenerator {
         try mrt?.close()
         try bmp?.close()
         files += mrt?.files ?? []
-        duplicateMACTruth()
+        truthFromWrittenMoves()
+        var quality: [String] = []
+        if bmpWithdrawOnly && bmp != nil { quality.append("DQ-WITHDRAW-ONLY") }
+        if oneSecond { quality.append("DQ-COARSE-TIME") }
         let truth = Truth(scenario: scenario.name, seed: seed, findings: findings, incidents: incidents,
-                          announcements: announcements, withdrawals: withdrawals)
+                          announcements: announcements, withdrawals: withdrawals, dataQuality: quality)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(truth).write(to: URL(fileURLWithPath: outDirectory + "/truth.json"))
@@ -596,10 +626,11 @@ public final class ScenarioGenerator {
 
     /// MOB-7 over the moves written: a MAC's N-th move within the window opens a DUP-MAC-FLAP for
     /// that move's two PEs, and later moves of the pair within the window of its last one belong
-    /// to it. Incidents: flaps of one PE pair within the incident gap of each other, a layer-2
-    /// loop from `loopMinimumMACs` MACs up, else a duplicate MAC.
-    private func duplicateMACTruth() {
-        struct Flap { var mac: Int; var pair: [Int]; var first: Int64; var last: Int64 }
+    /// to it; a move without an increment is a SEQ-MISSING-ON-MOVE. Incidents: these findings of
+    /// one PE pair within the incident gap of each other — a layer-2 loop from `loopMinimumMACs`
+    /// flapping MACs up, a duplicate MAC for fewer, else a sequence-number anomaly.
+    private func truthFromWrittenMoves() {
+        struct Flap { var mac: Int; var pair: [Int]; var first: Int64; var last: Int64; var isFlap = true }
         var flaps: [Flap] = []
         for m in moveLog.keys.sorted() {
             let log = moveLog[m]!
@@ -617,25 +648,29 @@ public final class ScenarioGenerator {
                 }
             }
         }
+        flaps += missingIncrements.map { Flap(mac: $0.mac, pair: $0.pair, first: $0.time, last: $0.time, isFlap: false) }
         flaps.sort { ($0.first, $0.mac) < ($1.first, $1.mac) }
-        var clusters: [(pair: [Int], last: Int64, macs: Set<Int>)] = []
+        var clusters: [(pair: [Int], last: Int64, flapping: Set<Int>)] = []
         var openCluster: [[Int]: Int] = [:]
         for flap in flaps {
-            expect("DUP-MAC-FLAP", mac: flap.mac, pes: flap.pair, episode: "moves written")
+            expect(flap.isFlap ? "DUP-MAC-FLAP" : "SEQ-MISSING-ON-MOVE", mac: flap.mac, pes: flap.pair, episode: "moves written")
             if let index = openCluster[flap.pair], flap.first <= clusters[index].last + Self.incidentGap {
                 clusters[index].last = max(clusters[index].last, flap.last)
-                clusters[index].macs.insert(flap.mac)
+                if flap.isFlap { clusters[index].flapping.insert(flap.mac) }
             } else {
                 openCluster[flap.pair] = clusters.count
-                clusters.append((flap.pair, flap.last, [flap.mac]))
+                clusters.append((flap.pair, flap.last, flap.isFlap ? [flap.mac] : []))
             }
         }
-        incidents += clusters.map { $0.macs.count >= Self.loopMinimumMACs ? "Layer-2 loop" : "Duplicate MAC" }
+        incidents += clusters.map {
+            $0.flapping.count >= Self.loopMinimumMACs ? "Layer-2 loop" : $0.flapping.isEmpty ? "Sequence-number anomaly" : "Duplicate MAC"
+        }
     }
 
     /// Proof of life for the analyzer's timers: a keepalive in the update dump, statistics in BMP.
     private func heartbeat(_ time: Int64) throws {
-        try mrt?.write(time: time, MRTEncoder.bgp4mpMessage(time: time, peerAS: asn, localAS: asn, peerIP: rr1, localIP: collector, message: BGPEncoder.keepalive))
+        try mrt?.write(time: time, MRTEncoder.bgp4mpMessage(time: time, peerAS: asn, localAS: asn, peerIP: rr1, localIP: collector,
+                                                           message: BGPEncoder.keepalive, extendedTime: !oneSecond))
         if let bmp {
             let peer = BMPEncoder.PeerHeader(address: peAddresses[0], asn: asn, bgpID: peAddresses[0], time: time)
             bmp.write(BMPEncoder.statistics(peer, counters: [(0, UInt32(macs.count))]))

@@ -278,6 +278,9 @@ public func bgpStateName(_ state: UInt16) -> String {
     case 4: return "OpenSent"
     case 5: return "OpenConfirm"
     case 6: return "Established"
+    // FRR's `dump bgp all` writes its own FSM's states past RFC 6396's six.
+    case 7: return "Clearing"
+    case 8: return "Deleted"
     default: return "state\(state)"
     }
 }

@@ -222,8 +222,14 @@ struct Summary {
         var out = "evpnscope analyze: \(name)\n"
         if blind { out += "  WARNING     these inputs cannot support an analysis: no result below means a clean fabric\n" }
         if let windowNote { out += "  window      \(windowNote)\n" }
-        out += "  data        " + (notes.isEmpty ? "no data-quality note"
-            : notes.map { "\($0.rule.rawValue) (\($0.subject))" }.joined(separator: "; ")) + "\n"
+        // One entry per ID: the subject when there is one, how many when there are several.
+        var byRule: [(rule: DataQualityRule, subjects: [String])] = []
+        for note in notes {
+            if let i = byRule.firstIndex(where: { $0.rule == note.rule }) { byRule[i].subjects.append(note.subject) } else { byRule.append((note.rule, [note.subject])) }
+        }
+        out += "  data        " + (byRule.isEmpty ? "no data-quality note" : byRule.map { entry in
+            "\(entry.rule.rawValue) (\(entry.subjects.count == 1 ? entry.subjects[0] : "\(entry.subjects.count) inputs or observation points"))"
+        }.joined(separator: "; ") + " — see the report's Data quality") + "\n"
         let events = records.reduce(0) { $0 + $1.routeEvents }
         let bytes = records.reduce(0) { $0 + $1.bytes }
         out += "  inputs      \(records.count) file(s), \(bytes) bytes decoded, \(events) route events in \(String(format: "%.2f", seconds)) s\n"

@@ -171,16 +171,23 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
 }
 
 /// Every scenario file: the analysis of its generated dumps reports exactly its truth.json.
-@Test(arguments: ["steady-fabric", "layer2-loop", "duplicate-mac", "stale-routes", "sequence-anomalies", "false-positive-traps"])
-func scenarioFindingsEqualTheirTruth(_ name: String) throws {
+/// The real-router scenarios write what FRR and GoBGP write (one-second timestamps, withdrawal
+/// first, withdraw-only BMP, seq 0 on a first move); the larger scales keep the truth honest when
+/// each MAC's share of the moves changes.
+@Test(arguments: [("steady-fabric", 1), ("layer2-loop", 1), ("duplicate-mac", 1), ("stale-routes", 1), ("sequence-anomalies", 1),
+                  ("false-positive-traps", 1), ("real-routers-frr", 1), ("real-routers-gobgp", 1),
+                  ("duplicate-mac", 10), ("layer2-loop", 10), ("real-routers-frr", 10)])
+func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
     let directory = scratch()
-    let generated = try evpnscope(["generate", "datasets/scenarios/\(name).json", "--out", directory + "/data"])
+    let generated = try evpnscope(["generate", "datasets/scenarios/\(name).json", "--out", directory + "/data", "--scale", "\(scale)"])
     #expect(generated.status == 0, "\(generated.stderr)")
     let truth = try JSONDecoder().decode(Truth.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/data/truth.json")))
     let result = try evpnscope(["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md", "--events", "none"])
     #expect(result.status == 0, "\(result.stderr)")
     let db = try Database(path: directory + "/a.sqlite", readOnly: true)
     #expect(try findingKeys(db) == truthKeys(truth))
+    let quality = Set(try db.rows("SELECT rule FROM data_quality").map { $0[0]! })
+    #expect(quality == Set(truth.dataQuality ?? []), "\(quality)")
     let titles = try db.rows("SELECT title FROM incidents").map { $0[0]! }
     #expect(titles.count == truth.incidents.count, "\(titles)")
     for expected in truth.incidents { #expect(titles.contains { $0.hasPrefix(expected) }, "missing incident \(expected) in \(titles)") }

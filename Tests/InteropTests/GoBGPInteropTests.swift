@@ -260,5 +260,10 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
     let moves = try database.rows("SELECT f.address, t.address FROM moves m JOIN pes f ON f.id = m.from_pe JOIN pes t ON t.id = m.to_pe WHERE m.mac = ? ORDER BY m.time_us", [.text(vm1)])
     #expect(moves.map { "\($0[0]!)→\($0[1]!)" } == ["\(pes[0].address)→\(pes[1].address)", "\(pes[1].address)→\(pes[0].address)"])
     #expect(try database.rows("SELECT count(*) FROM moves WHERE mac = ?", [.text(vm2)])[0][0] == "0")
+    // W-13: gobgpd's first move carries seq 0 and the old PE then withdraws: the new PE took the
+    // MAC without raising the sequence (SEQ-MISSING-ON-MOVE), which is no SEQ-TIE.
+    let findings = try database.rows("SELECT rule, detail FROM findings WHERE mac = ?", [.text(vm1)])
+    #expect(findings.map { $0[0]! } == ["SEQ-MISSING-ON-MOVE"], "\(findings)")
+    #expect(findings.first?[1]?.hasPrefix("\(pes[1].address) took the MAC from \(pes[0].address) without raising seq 0") == true, "\(findings)")
     #expect(try database.rows("SELECT count(*) FROM inputs WHERE damaged = 1")[0][0] == "0")
 }
