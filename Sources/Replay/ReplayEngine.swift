@@ -1008,11 +1008,11 @@ public final class ReplayEngine {
         }
     }
 
-    /// MOB-14: the PE that owned the MAC when its last advertisement ended, within the window.
+    /// MOB-14: the last other PE that owned the MAC when its advertisement ended, within the window.
     private func departedOwner(_ m: Int, notPE pe: Int32, time: Int64) -> Departure? {
         let history = macs[m].moveHistory
-        guard history >= 0, let last = moveHistories[Int(history)].departures.last(where: { $0.wasOwner }) else { return nil }
-        return last.pe != pe && time - last.time <= options.moveWindow ? last : nil
+        guard history >= 0, let last = moveHistories[Int(history)].departures.last(where: { $0.wasOwner && $0.pe != pe }) else { return nil }
+        return time - last.time <= options.moveWindow ? last : nil
     }
 
     private func recordDeparture(_ m: Int, _ departure: Departure) {
@@ -1050,12 +1050,13 @@ public final class ReplayEngine {
         t.seqBefore = removed.seq
         t.otherPE = macs[m].winner
         emit(t)
-        // The owner left and another PE's route takes over: remote PEs now send the MAC's
-        // traffic elsewhere, which is a move whatever the sequence numbers said (unless the
-        // two PEs share the MAC's Ethernet segment).
+        // The owner left and another PE's route with the same sequence takes over: the PE that
+        // tied without incrementing now has the MAC (W-13), a move unless the two PEs share the
+        // MAC's Ethernet segment. Falling back to a route the owner had superseded is no move:
+        // that route is stale and about to be withdrawn (its PE saw the higher sequence).
         let winnerAfter = macs[m].winner
         if winnerBefore == pe, winnerAfter >= 0, let next = summarize(m, pe: winnerAfter),
-           removedESI.isZero || next.esi != removedESI {
+           !SequenceOrder.newer(winnerSeqBefore, than: next.seq), removedESI.isZero || next.esi != removedESI {
             var template = t
             template.detail = "after \(kind.rawValue)"
             emitMove(m, from: pe, to: winnerAfter, seqBefore: winnerSeqBefore, seqAfter: macs[m].winnerSeq, template: template)

@@ -74,12 +74,17 @@ func frrFabricMovesAndDuplicate() throws {
         let result = try shell([evpnscopeBinary, "analyze"] + inputs + ["--db", db, "--report", db + ".md"], allowFailure: true)
         let database = try Database(path: db, readOnly: true)
         let moves = Dictionary(uniqueKeysWithValues: try database.rows("SELECT mac, count(*) FROM moves GROUP BY mac").map { ($0[0]!, Int($0[1]!)!) })
-        #expect(moves[host] == frr[host], "\(label): \(result)")
-        #expect(moves[duplicate] == frr[duplicate], "\(label): \(result)")
+        let sequences = try database.rows("SELECT mac, seq_before, seq_after FROM moves ORDER BY time_us").map { $0.map { $0 ?? "-" }.joined(separator: " ") }
+        #expect(moves[host] == frr[host], "\(label): \(sequences)")
+        #expect(moves[duplicate] == frr[duplicate], "\(label): \(sequences)")
         let flapping = try database.rows("SELECT DISTINCT mac FROM findings WHERE rule = 'DUP-MAC-FLAP' ORDER BY mac").map { $0[0]! }
         #expect(flapping == [host, duplicate], "\(label)")
-        #expect(try database.rows("SELECT rule, mac, detail FROM findings WHERE rule LIKE 'SEQ-%'").isEmpty, "\(label)")
-        #expect(try database.rows("SELECT rule FROM findings WHERE rule NOT IN ('DUP-MAC-FLAP')").isEmpty, "\(label)")
+        let others = try database.rows("SELECT rule, mac, detail FROM findings WHERE rule != 'DUP-MAC-FLAP'")
+        #expect(others.isEmpty, "\(label): \(others)")
+        // Real routers on a loaded machine: keep what they wrote when this fails, for a look.
+        if !others.isEmpty || moves[host] != frr[host] || moves[duplicate] != frr[duplicate] {
+            _ = try? shell(["cp", "-r", directory, NSTemporaryDirectory() + "evpnscope-frr-failed"], allowFailure: true)
+        }
         #expect(try database.rows("SELECT count(*) FROM data_quality WHERE rule = 'DQ-COARSE-TIME'")[0][0] == String(inputs.count))
     }
 }

@@ -167,9 +167,9 @@ scenario() {
     sleep 1
     for k in $(seq 1 "$rounds"); do
         speak h2 pe1 10.0.0.2
-        sleep 0.4
+        sleep 0.7
         speak h3 pe2 10.0.0.3
-        sleep 0.4
+        sleep 0.7
     done
     sleep 2
     vty pe1 "show evpn mac vni all" >"$dir/pe1-macs.txt"

@@ -264,3 +264,11 @@ func timeGoingBackIsNoted() throws {
     #expect(back.offset == 2 * recordLength)
     #expect(notes.first { $0.rule == .coarseTime }?.count == 3)
 }
+
+@Test("MOB-5 with late withdrawals: the owner leaving before the PE it superseded falls back to a stale route, which is no move")
+func fallbackToASupersededRouteIsNoMove() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 5), Step(at: 10, pe: 2, mac: m, seq: 6), Step(at: 10.5, pe: 2, mac: m, withdraw: true),
+                           Step(at: 10.6, pe: 1, mac: m, withdraw: true), Step(at: 12, pe: 1, mac: m, seq: 7), keepaliveAt(100)])
+    #expect(run.transitions(.moved).map { [$0.seqBefore, $0.seqAfter] } == [[5, 6], [6, 7]])
+    #expect(run.analyzer.findings.isEmpty)
+}
