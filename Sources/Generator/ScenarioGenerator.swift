@@ -523,6 +523,9 @@ public final class ScenarioGenerator {
         for _ in 0..<16 {
             let m = random.below(macs.count)
             guard !macs[m].used, macs[m].owners.count == 1 else { continue }
+            // Not again before its previous old PE has withdrawn (20 ms): a receiver would see
+            // the two moves as one.
+            if let last = moveLog[m]?.last, time - last.time <= 20_000 { continue }
             let up = peAddresses.indices.filter { peUp[$0] && $0 != macs[m].owners[0] }
             guard !up.isEmpty else { return }
             try move(m, to: up[random.below(up.count)], time: time)
