@@ -142,17 +142,22 @@ func analyze(_ steps: [Step], viaBothReflectors: Bool = false, addPath: Bool = f
     try analyze([try mrtDump(steps, viaBothReflectors: viaBothReflectors, addPath: addPath)])
 }
 
+/// The steps by time, steps of one time in the order they are given in.
+func timeOrdered(_ steps: [Step]) -> [Step] {
+    steps.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
+}
+
 /// A router's own update dump as FRR's `dump bgp updates` writes it: what `local` receives from
-/// its route reflector `peer` (every PE's routes, reflected), as BGP4MP with one-second
-/// timestamps unless `extendedTime`. Steps of one time keep the order they are given in.
-func routerDump(_ steps: [Step], local: IPAddress, peer: IPAddress = rr1, name: String, extendedTime: Bool = false) throws -> String {
+/// its route reflector `peer` (every PE's routes, reflected), or with `peer` nil the reflector's
+/// own dump (each PE's routes on that PE's session, as sent), as BGP4MP with one-second
+/// timestamps unless `extendedTime`.
+func routerDump(_ steps: [Step], local: IPAddress, peer: IPAddress? = rr1, name: String, extendedTime: Bool = false) throws -> String {
     let path = temporaryPath(name)
     let writer = try CompressedWriter(path: path, compression: .plain)
-    let ordered = steps.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
-    for step in ordered {
+    for step in timeOrdered(steps) {
         let message = step.keepalive ? BGPEncoder.keepalive : BGPEncoder.update(step.update(cluster: peer))
-        writer.write(MRTEncoder.bgp4mpMessage(time: step.time, peerAS: 65000, localAS: 65000, peerIP: peer, localIP: local,
-                                              message: message, extendedTime: extendedTime))
+        writer.write(MRTEncoder.bgp4mpMessage(time: step.time, peerAS: 65000, localAS: 65000, peerIP: peer ?? peAddress(step.pe),
+                                              localIP: local, message: message, extendedTime: extendedTime))
     }
     try writer.close()
     return path

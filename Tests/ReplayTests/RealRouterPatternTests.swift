@@ -176,10 +176,10 @@ private func outcome(_ run: Run) -> (moves: [String], findings: [String], state:
       arguments: [false, true])
 func mob15OrderInsideATimestampChangesNothing(microseconds: Bool) throws {
     let hostMAC = "aa:aa:aa:00:00:01", duplicateMAC = "aa:aa:aa:00:00:02", cleanMAC = "aa:aa:aa:00:00:03", freshMAC = "aa:aa:aa:00:00:04"
-    let steps = (frrHostMoves(hostMAC, count: 6) + leapFrog(duplicateMAC, count: 40)
+    let steps = timeOrdered(frrHostMoves(hostMAC, count: 6) + leapFrog(duplicateMAC, count: 40)
         + [Step(at: 3, pe: 1, mac: cleanMAC), Step(at: 50, pe: 1, mac: cleanMAC, withdraw: true), Step(at: 50, pe: 3, mac: cleanMAC, seq: 1),
            Step(at: 4, pe: 3, mac: freshMAC, seq: 2), Step(at: 60, pe: 3, mac: freshMAC, withdraw: true), Step(at: 70, pe: 1, mac: freshMAC),
-           keepaliveAt(300)]).enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
+           keepaliveAt(300)])
     let truthMoves = 6 + 40 + 1
     var generator = SplitMix(seed: microseconds ? 7 : 3)
     var reference: (moves: [String], findings: [String], state: [String])?
@@ -199,7 +199,7 @@ func mob15OrderInsideATimestampChangesNothing(microseconds: Bool) throws {
             let name = "\(String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 16))-pe\(pe)-\(trial)"
             paths.append(try routerDump(lagged, local: peAddress(pe), name: name, extendedTime: microseconds))
         }
-        if trial % 2 == 1 { paths.append(try reflectorDump(steps, name: "rr-\(trial)", extendedTime: microseconds)) }
+        if trial % 2 == 1 { paths.append(try routerDump(steps, local: rr1, peer: nil, name: "rr-\(trial)", extendedTime: microseconds)) }
         paths.shuffle(using: &generator)
         let run = try analyze(paths)
         let result = outcome(run)
@@ -214,19 +214,6 @@ func mob15OrderInsideATimestampChangesNothing(microseconds: Bool) throws {
             reference = result
         }
     }
-}
-
-/// The route reflector's own dump: each PE's routes as the RR receives them on that PE's session.
-func reflectorDump(_ steps: [Step], name: String, extendedTime: Bool) throws -> String {
-    let path = temporaryPath(name)
-    let writer = try CompressedWriter(path: path, compression: .plain)
-    for step in steps.enumerated().sorted(by: { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }).map(\.element) {
-        let message = step.keepalive ? BGPEncoder.keepalive : BGPEncoder.update(step.update(cluster: nil))
-        writer.write(MRTEncoder.bgp4mpMessage(time: step.time, peerAS: 65000, localAS: 65000, peerIP: peAddress(step.pe), localIP: rr1,
-                                              message: message, extendedTime: extendedTime))
-    }
-    try writer.close()
-    return path
 }
 
 @Test("DQ-PE-CONFLICT and DQ-NO-PE: an RD naming another PE than ORIGINATOR_ID, and routes no --pe-key rule can place")
