@@ -34,8 +34,11 @@ public final class InputFile {
     public private(set) var format: InputFormat?
     public private(set) var compression: Compression?
     public private(set) var reader: FeedReader?
-    /// Damage that stopped this input before any record (unreadable, not a dump).
+    /// Damage that stopped this input before any record (unreadable, a broken compressed stream).
     public private(set) var openError: InputDamage?
+    /// Why this file was not read at all: it is plainly not a dump (empty, text, too short for a
+    /// record header). Not damage: damage is a file that starts as a dump and breaks.
+    public private(set) var skipReason: String?
     public private(set) var firstTime: Int64?
     private var firstItem: FeedItem?
     private var finished = false
@@ -63,12 +66,13 @@ public final class InputFile {
                 if let error = stream.streamError {
                     openError = InputDamage(file: path, offset: error.uncompressedOffset, message: error.message, recovered: false)
                 } else {
-                    openError = InputDamage(file: path, offset: 0, message: stream.available == 0 ? "empty input: expected an MRT or BMP dump" : "input shorter than one record header", recovered: false)
+                    skipReason = stream.available == 0 ? "empty" : "shorter than a record header"
                 }
                 return
             }
             guard let format = stream.withBytes(6, { InputFormat.sniff($0) }) else {
-                openError = InputDamage(file: path, offset: 0, message: "not an MRT or BMP dump: expected an MRT header (RFC 6396) or a BMP v3 message (RFC 7854)", recovered: false)
+                skipReason = stream.withBytes(6) { head in head.allSatisfy { $0 == 9 || $0 == 10 || $0 == 13 || (32..<127).contains($0) } }
+                    ? "text, not an MRT or BMP dump" : "not an MRT header (RFC 6396) or a BMP v3 message (RFC 7854)"
                 return
             }
             self.format = format
@@ -113,8 +117,13 @@ public final class InputSet {
     private var waiting: [InputFile] = []  // sorted by first timestamp, latest last
     private var active: [(file: InputFile, head: FeedItem)] = []
 
+    /// Files that are plainly not dumps, with why (`InputFile.skipReason`); they are in `files` too.
+    public var skipped: [InputFile] { files.filter { $0.skipReason != nil } }
+
     /// `fingerprints`: compute each file's SHA-256 (for the inputs table) while reading it.
-    public init(paths: [String], evpnOnly: Bool = false, fingerprints: Bool = true) throws {
+    /// `excluding`: shell patterns (`*.txt`, `*/old/*`) matched against each file's name and its
+    /// path, for files found in directories and named ones alike.
+    public init(paths: [String], evpnOnly: Bool = false, fingerprints: Bool = true, excluding: [String] = []) throws {
         var next: Int32 = 0
         for path in paths {
             var isDirectory: ObjCBool = false
@@ -122,13 +131,18 @@ public final class InputSet {
                 throw UsageError(description: "\(path): no such file or directory")
             }
             let expanded = isDirectory.boolValue ? InputSet.filesBelow(path) : [path]
-            for file in expanded {
+            for file in expanded where !InputSet.matches(file, excluding) {
                 files.append(InputFile(index: next, path: file, evpnOnly: evpnOnly, fingerprint: fingerprints))
                 next += 1
             }
         }
         for (rank, file) in files.sorted(by: { ($0.path, $0.index) < ($1.path, $1.index) }).enumerated() { file.rank = Int32(rank) }
         waiting = files.filter { $0.firstTime != nil }.sorted { ($0.firstTime!, $0.rank) > ($1.firstTime!, $1.rank) }
+    }
+
+    static func matches(_ path: String, _ patterns: [String]) -> Bool {
+        let name = (path as NSString).lastPathComponent
+        return patterns.contains { fnmatch($0, name, 0) == 0 || fnmatch($0, path, 0) == 0 }
     }
 
     /// Regular files under a directory, recursively, in name order (hidden entries skipped).

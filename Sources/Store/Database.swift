@@ -53,6 +53,12 @@ public final class Database {
         }
     }
 
+    public func columnExists(_ table: String, _ column: String) throws -> Bool {
+        let statement = try prepare("SELECT 1 FROM pragma_table_info(?) WHERE name = ?")
+        try statement.bind([.text(table), .text(column)])
+        return try statement.step()
+    }
+
     public func tableExists(_ name: String) throws -> Bool {
         let statement = try prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
         try statement.bind([.text(name)])

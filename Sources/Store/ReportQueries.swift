@@ -4,7 +4,8 @@ import Foundation
 public struct ReportData {
     public struct Input { public var id: Int64; public var path: String; public var format: String?; public var compression: String?
         public var bytes: Int64; public var compressedBytes: Int64; public var records: Int64; public var routeEvents: Int64
-        public var attributeErrors: Int64; public var first: Int64?; public var last: Int64?; public var damaged: Bool; public var sha256: String? }
+        public var attributeErrors: Int64; public var first: Int64?; public var last: Int64?; public var damaged: Bool; public var sha256: String?
+        public var skipped: String? }
     public struct DecodeError { public var input: Int64; public var offset: Int64; public var message: String; public var recovered: Bool; public var kind: String }
     public struct PE { public var id: Int64; public var address: String; public var source: String; public var liveMACs: Int64
         public var segments: String; public var imet: Int64; public var sessionsDown: Int64 }
@@ -43,11 +44,11 @@ public struct ReportData {
         var data = ReportData()
         var s = try db.prepare("SELECT key, value FROM meta")
         while try s.step() { data.meta[s.text(0)!] = s.text(1) ?? "" }
-        s = try db.prepare("SELECT id, path, format, compression, bytes, compressed_bytes, records, route_events, attribute_errors, first_time_us, last_time_us, damaged, sha256 FROM inputs ORDER BY id")
+        s = try db.prepare("SELECT id, path, format, compression, bytes, compressed_bytes, records, route_events, attribute_errors, first_time_us, last_time_us, damaged, sha256, \(try db.columnExists("inputs", "skipped") ? "skipped" : "NULL") FROM inputs ORDER BY id")
         while try s.step() {
             data.inputs.append(Input(id: s.int(0), path: s.text(1) ?? "", format: s.text(2), compression: s.text(3), bytes: s.int(4), compressedBytes: s.int(5),
                                      records: s.int(6), routeEvents: s.int(7), attributeErrors: s.int(8), first: s.isNull(9) ? nil : s.int(9),
-                                     last: s.isNull(10) ? nil : s.int(10), damaged: s.int(11) != 0, sha256: s.text(12)))
+                                     last: s.isNull(10) ? nil : s.int(10), damaged: s.int(11) != 0, sha256: s.text(12), skipped: s.text(13)))
         }
         s = try db.prepare("SELECT input_id, byte_offset, message, recovered, kind FROM decode_errors ORDER BY kind DESC, input_id, byte_offset")
         while try s.step() { data.errors.append(DecodeError(input: s.int(0), offset: s.int(1), message: s.text(2) ?? "", recovered: s.int(3) != 0, kind: s.text(4) ?? "")) }

@@ -8,7 +8,7 @@ public enum Schema {
     CREATE TABLE inputs (
         id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT, format TEXT, compression TEXT,
         bytes INTEGER, compressed_bytes INTEGER, records INTEGER, route_events INTEGER,
-        attribute_errors INTEGER, first_time_us INTEGER, last_time_us INTEGER, damaged INTEGER NOT NULL DEFAULT 0);
+        attribute_errors INTEGER, first_time_us INTEGER, last_time_us INTEGER, damaged INTEGER NOT NULL DEFAULT 0, skipped TEXT);
     CREATE TABLE decode_errors (
         input_id INTEGER, byte_offset INTEGER, message TEXT NOT NULL, recovered INTEGER NOT NULL, kind TEXT NOT NULL);
     CREATE TABLE monitored_routers (input_id INTEGER, router INTEGER, sys_name TEXT, sys_descr TEXT);

@@ -14,11 +14,20 @@ struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decode, replay, detect, store and report: the main job.",
         discussion: """
-            Exit status: 0 no finding at or above --fail-on; 1 findings at or above --fail-on; 2 usage error; 3 an input was             damaged (results still written); 4 no input can support an analysis (no EVPN route at all, or every observation             point only withdraws: DQ-NO-EVPN, DQ-WITHDRAW-ONLY; results still written). 4 wins over 3, 3 over 1.
+            Exit status: 0 no finding at or above --fail-on; 1 findings at or above --fail-on; 2 usage error; \
+            3 an input was damaged (results still written); 4 no input can support an analysis (no EVPN route at all, \
+            or every observation point only withdraws: DQ-NO-EVPN, DQ-WITHDRAW-ONLY; results still written); \
+            5 the run failed: a result could not be written (unwritable --db, --report or run folder, a full disk) \
+            and nothing was replaced; 130 / 143 interrupted by SIGINT / SIGTERM, temporaries removed, earlier \
+            results untouched. 5 wins over 4, 4 over 3, 3 over 1.
             """)
 
     @Argument(help: "MRT or BMP files (plain, gzip, bzip2), directories of rotated dumps, or - for stdin.")
     var inputs: [String]
+
+    @Option(help: ArgumentHelp("Leave out files matching this shell pattern (name or path; repeatable), e.g. '*.txt' or '*/old/*'.",
+                               valueName: "glob"))
+    var exclude: [String] = []
 
     @Option(help: "Run name: results go to reports/<name>/ unless --db/--report say otherwise.")
     var name: String?
@@ -64,23 +73,36 @@ struct Analyze: ParsableCommand {
         let window = (sinceTime ?? Int64.min)...(untilTime ?? Int64.max)
         // Past --until the detectors still judge what happened inside the window (stale routes, timers).
         let replayEnd = untilTime.map { $0 &+ thresholds.evidenceHorizon } ?? Int64.max
-        let runName = name ?? defaultName()
+        let identity = RunIdentity(arguments: inputs)
+        var runName = name ?? defaultName()
         guard !runName.isEmpty, !runName.contains("/"), runName != ".", runName != ".." else {
             throw CLIUsageError(message: "--name must be a plain name (no '/')")
         }
+        if name == nil, db == nil, let previous = RunIdentity.previous(at: "reports/\(runName)/analysis.sqlite"), previous.identity != identity {
+            // Two folders called `dumps` are two analyses: the second gets a name of its own.
+            let separate = "\(runName)-\(identity.shortHash)"
+            printError("evpnscope: reports/\(runName)/ holds the run of other inputs (\(previous.identity.listed), \(previous.started)); "
+                       + "this run is named \(separate) (--name to choose)")
+            runName = separate
+        }
         let dbPath = db ?? "reports/\(runName)/analysis.sqlite"
         let reportPath = report ?? "reports/\(runName)/report.md"
+        if let previous = RunIdentity.previous(at: dbPath), previous.identity != identity {
+            printError("evpnscope: replacing \(dbPath), the run of other inputs (\(previous.identity.listed), \(previous.started))")
+        }
+        try RunOutputs.prepare(database: dbPath, report: reportPath)
 
         let feed: PrefetchedFeed
         let totalCompressedBytes: Int64
         do {
-            let inputSet = try InputSet(paths: inputs)
+            let inputSet = try InputSet(paths: inputs, excluding: exclude)
+            noticeSkipped(inputSet)
             totalCompressedBytes = inputSet.totalCompressedBytes
             feed = PrefetchedFeed(inputSet)
         } catch let error as UsageError { throw CLIUsageError(message: error.description) }
         let engine = ReplayEngine(options: engineOptions)
         let analyzer = Analyzer(engine: engine, thresholds: thresholds)
-        let writer = try AnalysisWriter(path: dbPath)
+        let writer = try RunOutputs.writing(dbPath) { try AnalysisWriter(path: dbPath) }
         var writeError: Error?
         analyzer.onMove = { move in
             guard window.contains(move.time) else { return }
@@ -100,14 +122,14 @@ struct Analyze: ParsableCommand {
             guard window.contains(item.time) else { continue }
             itemsInWindow += 1
             if storeEvents, case .route(let event) = item.payload {
-                try writer.addEvent(event, observationID: engine.observationID(of: event.observation))
+                do { try writer.addEvent(event, observationID: engine.observationID(of: event.observation)) } catch { writeError = error; break }
             }
             items += 1
             if items & 0x3FFF == 0 { progress.update(compressed: feed.compressedBytesRead, items: items) }
         }
         let inputSet = feed.finish()
         progress.finish()
-        if let writeError { throw writeError }
+        if let writeError { try RunOutputs.writing(dbPath) { throw writeError } }
         let incidents = analyzer.finish(window: sinceTime == nil && untilTime == nil ? nil : window)
         let records = inputRecords(inputSet)
         var windowNote: String?
@@ -120,15 +142,29 @@ struct Analyze: ParsableCommand {
             file.reader.map { InputTimes(id: file.index, path: file.path, stats: $0.stats) }
         })
         let blind = DataQuality.isBlind(notes, engine: engine)
-        try writer.setMeta([("name", runName), ("version", toolVersion), ("started", Timestamp.format(Int64(started.timeIntervalSince1970 * 1_000_000))),
-                            ("option.pe-key", replayOptions.peKey ?? "rd,originator,nexthop,peer"), ("option.bd-key", replayOptions.bdKey),
-                            ("option.events", events), ("data-quality.blind", blind ? "true" : "false")]
-                           + thresholdOptions.described + engine.counters.described)
-        try writer.write(inputs: records, engine: engine, analyzer: analyzer, incidents: incidents, dataQuality: notes)
-        try writer.commit()
-        let database = try Database(path: dbPath, readOnly: true)
-        let markdown = try MarkdownReport(database: database).render()
-        try writeAtomically(markdown, to: reportPath)
+        try RunOutputs.writing(dbPath) {
+            try writer.setMeta([("name", runName), ("version", toolVersion), ("inputs", identity.inputs),
+                                ("started", Timestamp.format(Int64(started.timeIntervalSince1970 * 1_000_000))),
+                                ("option.pe-key", replayOptions.peKey ?? "rd,originator,nexthop,peer"), ("option.bd-key", replayOptions.bdKey),
+                                ("option.events", events), ("data-quality.blind", blind ? "true" : "false")]
+                               + thresholdOptions.described + engine.counters.described)
+            try writer.write(inputs: records, engine: engine, analyzer: analyzer, incidents: incidents, dataQuality: notes)
+            try writer.finishWriting()
+        }
+        // The report comes from the finished database before either file replaces the earlier run's.
+        let reportTemporary = RunOutputs.temporaryPath(reportPath)
+        try RunOutputs.writing(reportPath) {
+            let markdown = try MarkdownReport(database: try Database(path: writer.temporaryPath, readOnly: true)).render()
+            try writeFully(markdown, to: reportTemporary)
+        }
+        do {
+            try RunOutputs.writing(dbPath) { try writer.install() }
+        } catch {
+            unlink(reportTemporary)
+            throw error
+        }
+        try RunOutputs.writing(reportPath) { try renameInPlace(reportTemporary, to: reportPath) }
+        Interrupts.uninstall()
 
         let damaged = records.contains { !$0.damage.isEmpty }
         let summary = Summary(name: runName, records: records, engine: engine, analyzer: analyzer, incidents: incidents, notes: notes,
@@ -152,6 +188,16 @@ struct Analyze: ParsableCommand {
     }
 }
 
+/// One notice for every file that is plainly not a dump (a README, truth.json, an empty file):
+/// they are left out, not counted as damage.
+func noticeSkipped(_ inputSet: InputSet) {
+    let skipped = inputSet.skipped
+    guard !skipped.isEmpty else { return }
+    let listed = skipped.prefix(20).map { "\($0.path) (\($0.skipReason!))" }.joined(separator: ", ")
+    printError("evpnscope: skipped \(skipped.count) file(s) that are not MRT or BMP dumps: \(listed)"
+               + (skipped.count > 20 ? ", and \(skipped.count - 20) more" : "") + " (--exclude to leave them out silently)")
+}
+
 func inputRecords(_ inputSet: InputSet) -> [InputRecord] {
     inputSet.files.map { file in
         let stats = file.reader?.stats
@@ -161,6 +207,7 @@ func inputRecords(_ inputSet: InputSet) -> [InputRecord] {
                            routeEvents: stats?.routeEvents ?? 0, attributeErrors: stats?.attributeErrors ?? 0,
                            firstTime: stats?.firstTime, lastTime: stats?.lastTime, damage: file.damage,
                            attributeProblems: file.reader?.attributeProblems ?? [])
+        record.skipped = file.skipReason
         if let bmp = file.reader as? BMPReader {
             record.routers = bmp.routers.map { RouterRecord(key: $0.key, sysName: $0.sysName, sysDescr: $0.sysDescr) }
         }
@@ -172,11 +219,41 @@ func inputRecords(_ inputSet: InputSet) -> [InputRecord] {
 func writeAtomically(_ text: String, to path: String) throws {
     let directory = (path as NSString).deletingLastPathComponent
     if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-    let temporary = path + ".tmp-\(getpid())"
-    try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+    let temporary = RunOutputs.temporaryPath(path)
+    try RunOutputs.writing(path) {
+        try writeFully(text, to: temporary)
+        try renameInPlace(temporary, to: path)
+    }
+}
+
+/// Writes every byte or throws with the system's reason (a full disk is ENOSPC, not a short file);
+/// a failed write leaves no partial file.
+func writeFully(_ text: String, to path: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw OutputError(path: path, reason: String(cString: strerror(errno))) }
+    var failure: Int32 = 0
+    var bytes = Array(text.utf8)
+    bytes.withUnsafeMutableBytes { buffer in
+        var done = 0
+        while done < buffer.count {
+            let written = write(fd, buffer.baseAddress! + done, buffer.count - done)
+            if written < 0 { if errno == EINTR { continue }; failure = errno; return }
+            done += written
+        }
+    }
+    if failure == 0 && fsync(fd) != 0 && errno != EINVAL { failure = errno }
+    if close(fd) != 0 && failure == 0 { failure = errno }
+    guard failure == 0 else {
+        unlink(path)
+        throw OutputError(path: path, reason: String(cString: strerror(failure)))
+    }
+}
+
+func renameInPlace(_ temporary: String, to path: String) throws {
     guard rename(temporary, path) == 0 else {
+        let reason = String(cString: strerror(errno))
         unlink(temporary)
-        throw CLIUsageError(message: "cannot write \(path): \(String(cString: strerror(errno)))")
+        throw OutputError(path: path, reason: reason)
     }
 }
 
@@ -232,7 +309,9 @@ struct Summary {
         }.joined(separator: "; ") + " — see the report's Data quality") + "\n"
         let events = records.reduce(0) { $0 + $1.routeEvents }
         let bytes = records.reduce(0) { $0 + $1.bytes }
-        out += "  inputs      \(records.count) file(s), \(bytes) bytes decoded, \(events) route events in \(String(format: "%.2f", seconds)) s\n"
+        let skipped = records.filter { $0.skipped != nil }.count
+        out += "  inputs      \(records.count - skipped) file(s)\(skipped > 0 ? " (\(skipped) skipped: not dumps)" : ""), \(bytes) bytes decoded, "
+            + "\(events) route events in \(String(format: "%.2f", seconds)) s\n"
         if let first = records.compactMap(\.firstTime).min(), let last = records.compactMap(\.lastTime).max() {
             out += "  time span   \(Timestamp.format(first)) — \(Timestamp.format(last))\n"
         }
@@ -257,7 +336,7 @@ struct Summary {
         var fields: [String] = []
         fields.append("\"name\":\(jsonString(name))")
         fields.append("\"inputs\":[" + records.map { r in
-            "{\"path\":\(jsonString(r.path)),\"format\":\(jsonString(r.format ?? "unknown")),\"compression\":\(jsonString(r.compression ?? "unknown")),\"bytes\":\(r.bytes),\"route_events\":\(r.routeEvents),\"damaged\":\(!r.damage.isEmpty),\"damage\":[" +
+            "{\"path\":\(jsonString(r.path)),\"format\":\(jsonString(r.format ?? "unknown")),\"compression\":\(jsonString(r.compression ?? "unknown")),\"bytes\":\(r.bytes),\"route_events\":\(r.routeEvents),\"damaged\":\(!r.damage.isEmpty),\"skipped\":\(r.skipped.map(jsonString) ?? "null"),\"damage\":[" +
                 r.damage.map { "{\"offset\":\($0.offset),\"message\":\(jsonString($0.message))}" }.joined(separator: ",") + "]}"
         }.joined(separator: ",") + "]")
         fields.append("\"pes\":\(engine.pes.count),\"broadcast_domains\":\(engine.bds.count),\"macs\":\(engine.macs.count),\"moves\":\(analyzer.moveCount)")

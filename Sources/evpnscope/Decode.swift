@@ -20,7 +20,10 @@ struct Decode: ParsableCommand {
         guard let outputFormat = EventFormatter.Format(rawValue: format) else { throw CLIUsageError(message: "--format must be jsonl or text") }
         guard family == "evpn" || family == "all" else { throw CLIUsageError(message: "--family must be evpn or all") }
         let inputSet: InputSet
-        do { inputSet = try InputSet(paths: inputs, evpnOnly: family == "evpn", fingerprints: false) } catch let error as UsageError {
+        do {
+            inputSet = try InputSet(paths: inputs, evpnOnly: family == "evpn", fingerprints: false)
+            noticeSkipped(inputSet)
+        } catch let error as UsageError {
             throw CLIUsageError(message: error.description)
         }
         var formatter = EventFormatter(format: outputFormat, files: inputSet.files)

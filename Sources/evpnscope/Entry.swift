@@ -1,14 +1,17 @@
 import ArgumentParser
 import Foundation
 
-/// Exit statuses are part of the interface (README): 0 ok, 1 findings at or above --fail-on,
-/// 2 usage error, 3 input damaged (results still written).
+/// Exit statuses are part of the interface (README, `analyze --help`).
 enum ExitStatus {
     static let findings: Int32 = 1
     static let usage: Int32 = 2
     static let damaged: Int32 = 3
     /// No input can support an analysis: no EVPN route, or only withdraw-only observation points.
     static let blind: Int32 = 4
+    /// The run failed (an output could not be written, a full disk, any other error): nothing
+    /// replaced, earlier results untouched. Never 1, which means findings.
+    static let failed: Int32 = 5
+    // Interrupted: 128 + the signal (130 SIGINT, 143 SIGTERM), see `Interrupts`.
 }
 
 struct Evpnscope: ParsableCommand {
@@ -35,6 +38,9 @@ enum Entry {
         } catch let error as CLIUsageError {
             FileHandle.standardError.write(Data("evpnscope: \(error.message)\n".utf8))
             exit(ExitStatus.usage)
+        } catch let error as OutputError {
+            FileHandle.standardError.write(Data("evpnscope: \(error); earlier results there untouched\n".utf8))
+            exit(ExitStatus.failed)
         } catch {
             let code = Evpnscope.exitCode(for: error)
             let message = Evpnscope.fullMessage(for: error)
@@ -43,7 +49,7 @@ enum Entry {
                 exit(0)
             }
             FileHandle.standardError.write(Data("\(message)\n".utf8))
-            exit(code == .validationFailure ? ExitStatus.usage : code.rawValue)
+            exit(code == .validationFailure ? ExitStatus.usage : ExitStatus.failed)
         }
         fflush(stdout)
     }

@@ -33,7 +33,10 @@ struct Replay: ParsableCommand {
             return value
         }
         let inputSet: InputSet
-        do { inputSet = try InputSet(paths: inputs, evpnOnly: true, fingerprints: false) } catch let error as UsageError { throw CLIUsageError(message: error.description) }
+        do {
+            inputSet = try InputSet(paths: inputs, evpnOnly: true, fingerprints: false)
+            noticeSkipped(inputSet)
+        } catch let error as UsageError { throw CLIUsageError(message: error.description) }
         let engine = ReplayEngine(options: try replayOptions.engineOptions())
         while let item = inputSet.next() {
             if let moment, item.time > moment { break }

@@ -1,0 +1,172 @@
+import ByteStreams
+import Dispatch
+import Foundation
+import Store
+
+/// A result file that could not be written: the path, why, and that earlier results stand.
+struct OutputError: Error, CustomStringConvertible {
+    var path: String
+    var reason: String
+    var description: String { "cannot write \(path): \(reason)" }
+}
+
+/// The database and report a run replaces. Both are written under temporary names
+/// (`<target>.tmp-<pid>`) and renamed into place only when both are complete, so an error, a
+/// full disk or an interrupt leaves the earlier run's files as they were.
+enum RunOutputs {
+    /// Checks both targets before the replay (not after an hour of it), clears what dead runs
+    /// left beside them, and removes this run's temporaries if it is interrupted.
+    static func prepare(database: String, report: String) throws {
+        guard Self.canonical(database) != Self.canonical(report) else {
+            throw CLIUsageError(message: "--db and --report name the same file (\(database))")
+        }
+        for target in [database, report] {
+            try Self.makeFolder(of: target)
+            if let kind = Self.nonRegularKind(target) {
+                throw OutputError(path: target, reason: "it is \(kind), not a file")
+            }
+            Self.removeDeadTemporaries(of: target)
+        }
+        try Self.probeWritable(report)
+        Interrupts.install(temporaries: [database, report].flatMap(Self.temporaries), untouched: [database, report])
+    }
+
+    static func temporaryPath(_ target: String, pid: Int32 = getpid()) -> String { target + ".tmp-\(pid)" }
+
+    /// A temporary and SQLite's companions of it.
+    static func temporaries(_ target: String) -> [String] {
+        ["", "-journal", "-wal", "-shm"].map { temporaryPath(target) + $0 }
+    }
+
+    /// Runs a step that writes `path`, turning any failure into an `OutputError` for that path.
+    static func writing<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as OutputError { throw error } catch {
+            var reason = "\(error)"
+            // SQLite names its own (temporary) file first; the user knows the target.
+            for prefix in [temporaryPath(path) + ": ", path + ": "] where reason.hasPrefix(prefix) { reason.removeFirst(prefix.count) }
+            throw OutputError(path: path, reason: reason)
+        }
+    }
+
+    private static func canonical(_ path: String) -> String {
+        let absolute = (path as NSString).isAbsolutePath ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let folder = (absolute as NSString).deletingLastPathComponent
+        let resolved = realpath(folder, nil).map { pointer -> String in defer { free(pointer) }; return String(cString: pointer) }
+        return (resolved ?? folder) + "/" + (absolute as NSString).lastPathComponent
+    }
+
+    private static func makeFolder(of target: String) throws {
+        let folder = (target as NSString).deletingLastPathComponent
+        guard !folder.isEmpty else { return }
+        var built = folder.hasPrefix("/") ? "/" : ""
+        for part in folder.split(separator: "/") {
+            built += (built.isEmpty || built.hasSuffix("/") ? "" : "/") + part
+            var info = stat()
+            if stat(built, &info) == 0 {
+                guard info.st_mode & S_IFMT == S_IFDIR else {
+                    throw OutputError(path: target, reason: "\(built) is not a folder")
+                }
+                continue
+            }
+            guard mkdir(built, 0o755) == 0 || errno == EEXIST else {
+                throw OutputError(path: target, reason: "cannot create folder \(built): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    private static func nonRegularKind(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "a folder"
+        default: return "a device, FIFO or socket"
+        }
+    }
+
+    private static func probeWritable(_ target: String) throws {
+        let probe = temporaryPath(target)
+        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw OutputError(path: target, reason: String(cString: strerror(errno))) }
+        close(fd)
+        unlink(probe)
+    }
+
+    /// Temporaries of `target` left by processes that no longer exist (a kill -9, a crash, a
+    /// power cut); a live run's are left alone.
+    static func removeDeadTemporaries(of target: String) {
+        let folder = (target as NSString).deletingLastPathComponent
+        let prefix = (target as NSString).lastPathComponent + ".tmp-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let digits = name.dropFirst(prefix.count).prefix { $0.isNumber }
+            guard let pid = Int32(digits), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) == -1 && errno == ESRCH {
+                unlink(((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(name))
+            }
+        }
+    }
+}
+
+/// Ctrl-C and SIGTERM during a run: the temporaries go, the earlier results stay, and the exit
+/// status says which signal (128 + its number, as shells do).
+enum Interrupts {
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    static func install(temporaries: [String], untouched: [String]) {
+        let message = "evpnscope: interrupted: earlier results in \(untouched.joined(separator: " and ")) untouched\n"
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                for path in temporaries { unlink(path) }
+                FileHandle.standardError.write(Data(message.utf8))
+                _exit(128 + signalNumber)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    /// Once the results are in place there is nothing left to protect: a signal acts as usual.
+    static func uninstall() {
+        for source in sources { source.cancel() }
+        sources.removeAll()
+        for signalNumber in [SIGINT, SIGTERM] { signal(signalNumber, SIG_DFL) }
+    }
+}
+
+/// Which inputs a run read, as stored in its database's meta (`inputs`), so that a later run
+/// can tell whether it replaces the same analysis or another one that happens to share a name.
+struct RunIdentity: Equatable {
+    /// The command line's inputs, absolute and with links resolved, one per line.
+    let inputs: String
+
+    init(arguments: [String]) {
+        inputs = arguments.map { argument -> String in
+            guard argument != "-" else { return "-" }
+            if let resolved = realpath(argument, nil) { defer { free(resolved) }; return String(cString: resolved) }
+            return argument
+        }.joined(separator: "\n")
+    }
+
+    init(stored: String) { inputs = stored }
+
+    /// Six hex digits of the inputs' SHA-256: tells apart two input sets of one default name.
+    var shortHash: String {
+        var hash = SHA256()
+        Array(inputs.utf8).withUnsafeBytes { hash.update($0) }
+        return String(hash.hexDigest().prefix(6))
+    }
+
+    /// The run an existing database holds, if it is one of ours that says.
+    static func previous(at path: String) -> (identity: RunIdentity, started: String)? {
+        guard FileManager.default.fileExists(atPath: path), let db = try? Database(path: path, readOnly: true),
+              let rows = try? db.rows("SELECT key, value FROM meta WHERE key IN ('inputs', 'started')") else { return nil }
+        let meta = Dictionary(rows.compactMap { row in row[0].map { ($0, row[1] ?? "") } }, uniquingKeysWith: { a, _ in a })
+        guard let inputs = meta["inputs"] else { return nil }
+        return (RunIdentity(stored: inputs), meta["started"] ?? "an unknown time")
+    }
+
+    var listed: String { inputs.split(separator: "\n").joined(separator: ", ") }
+}

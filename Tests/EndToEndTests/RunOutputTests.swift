@@ -1,0 +1,197 @@
+import Foundation
+import Store
+import Testing
+
+/// Issue 19: a run never loses earlier results, never reports an error as findings (exit 1),
+/// cleans up after itself when interrupted, and does not silently replace another analysis.
+
+private func contents(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
+
+private func temporaries(in directory: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.contains(".tmp-") }
+}
+
+/// A scenario large enough that the debug build takes seconds, so a signal lands mid-run.
+private func slowInput(_ directory: String) throws -> String {
+    let result = try evpnscope(["generate", "datasets/scenarios/steady-fabric.json", "--out", directory + "/slow", "--scale", "20"])
+    #expect(result.status == 0, "\(result.stderr)")
+    return directory + "/slow/dumps"
+}
+
+/// An earlier run's database and report, to check that failures leave them as they were.
+private func earlierRun(_ directory: String, events: String = "all") throws -> (db: String, report: String, dbBytes: Data, reportBytes: Data) {
+    let db = directory + "/out/analysis.sqlite", report = directory + "/out/report.md"
+    let result = try evpnscope(["analyze", "datasets/demo/dumps", "--db", db, "--report", report, "--events", events])
+    #expect(result.status == 0, "\(result.stderr)")
+    return (db, report, try #require(contents(db)), try #require(contents(report)))
+}
+
+@Test func unwritableOutputsHaveTheirOwnExitStatusAndNameThePath() throws {
+    let directory = scratch()
+    let earlier = try earlierRun(directory)
+    try Data("a file, not a folder".utf8).write(to: URL(fileURLWithPath: directory + "/blocker"))
+    // The database's folder cannot be made: exit 5 (never 1, the findings status), before any replay.
+    let badDB = try evpnscope(["analyze", "datasets/demo/dumps", "--db", directory + "/blocker/a.sqlite", "--report", earlier.report])
+    #expect(badDB.status == 5)
+    #expect(badDB.stderr.contains("cannot write \(directory)/blocker/a.sqlite") && badDB.stderr.contains("is not a folder"), "\(badDB.stderr)")
+    #expect(!badDB.stdout.contains("findings"))
+    // The report cannot be written: the database is not replaced either.
+    let badReport = try evpnscope(["analyze", "datasets/demo/dumps", "--events", "none", "--db", earlier.db, "--report", directory + "/blocker/r.md"])
+    #expect(badReport.status == 5)
+    #expect(badReport.stderr.contains("\(directory)/blocker/r.md"))
+    #expect(contents(earlier.db) == earlier.dbBytes && contents(earlier.report) == earlier.reportBytes)
+    // A folder where the database should be.
+    let folder = try evpnscope(["analyze", "datasets/demo/dumps", "--db", directory + "/out", "--report", directory + "/x.md"])
+    #expect(folder.status == 5 && folder.stderr.contains("is a folder"))
+    // One file for both outputs is a usage error.
+    #expect(try evpnscope(["analyze", "datasets/demo/dumps", "--db", directory + "/same", "--report", directory + "/same"]).status == 2)
+    #expect(temporaries(in: directory + "/out").isEmpty)
+    // The exit statuses are documented where users look.
+    let help = try evpnscope(["analyze", "--help"]).stdout
+    for status in ["0 no finding", "1 findings", "2 usage", "3 an input was", "4 no input", "5 the run failed", "130 / 143"] {
+        #expect(help.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "  ", with: " ").contains(status), "help lacks \(status)")
+    }
+    let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
+    #expect(readme.contains("`5`") && readme.contains("`130`") && readme.contains("`143`"))
+}
+
+@Test(arguments: [(SIGINT, Int32(130)), (SIGTERM, Int32(143))])
+func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ expected: Int32) throws {
+    let directory = scratch()
+    let earlier = try earlierRun(directory)
+    let input = try slowInput(directory)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = ["analyze", input, "--db", earlier.db, "--report", earlier.report]
+    process.currentDirectoryURL = repository
+    let err = Pipe()
+    process.standardError = err
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    // The signal lands while the temporary database is being written.
+    let temporary = earlier.db + ".tmp-\(process.processIdentifier)"
+    let deadline = Date().addingTimeInterval(60)
+    while !FileManager.default.fileExists(atPath: temporary) && process.isRunning && Date() < deadline { usleep(20_000) }
+    #expect(FileManager.default.fileExists(atPath: temporary), "the run never started its database")
+    usleep(300_000)
+    kill(process.processIdentifier, signalNumber)
+    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationReason == .exit && process.terminationStatus == expected, "\(stderr)")
+    #expect(stderr.contains("interrupted: earlier results in \(earlier.db) and \(earlier.report) untouched"), "\(stderr)")
+    #expect(temporaries(in: directory + "/out").isEmpty)
+    #expect(contents(earlier.db) == earlier.dbBytes && contents(earlier.report) == earlier.reportBytes)
+}
+
+@Test func aKilledRunsTemporariesAreRemovedByTheNextRun() throws {
+    let directory = scratch()
+    let earlier = try earlierRun(directory)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = ["analyze", try slowInput(directory), "--db", earlier.db, "--report", earlier.report]
+    process.currentDirectoryURL = repository
+    process.standardError = FileHandle.nullDevice
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let temporary = earlier.db + ".tmp-\(process.processIdentifier)"
+    let deadline = Date().addingTimeInterval(60)
+    while !FileManager.default.fileExists(atPath: temporary) && process.isRunning && Date() < deadline { usleep(20_000) }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    #expect(FileManager.default.fileExists(atPath: temporary), "kill -9 leaves the temporary behind")
+    // A live run's temporary (this test process's pid) must survive the sweep.
+    let live = earlier.db + ".tmp-\(getpid())"
+    try Data("live".utf8).write(to: URL(fileURLWithPath: live))
+    let next = try evpnscope(["analyze", "datasets/demo/dumps", "--db", earlier.db, "--report", earlier.report])
+    #expect(next.status == 0, "\(next.stderr)")
+    #expect(temporaries(in: directory + "/out") == [(live as NSString).lastPathComponent])
+}
+
+/// A real full disk: a 1 MiB tmpfs holds the earlier run (no route events) but not a run that
+/// stores every event. Needs root to mount; skipped with a note otherwise.
+@Test func aFullDiskIsAClearErrorAndTheEarlierDatabaseStays() throws {
+    let directory = scratch()
+    let disk = directory + "/disk"
+    try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+    let mount = Process()
+    mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+    mount.arguments = ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk]
+    mount.standardError = FileHandle.nullDevice
+    try mount.run()
+    mount.waitUntilExit()
+    guard mount.terminationStatus == 0 else {
+        print("aFullDiskIsAClearErrorAndTheEarlierDatabaseStays: cannot mount a tmpfs here (not root?), not run")
+        return
+    }
+    defer {
+        let umount = Process()
+        umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+        umount.arguments = [disk]
+        try? umount.run()
+        umount.waitUntilExit()
+    }
+    let db = disk + "/analysis.sqlite", report = disk + "/report.md"
+    let first = try evpnscope(["analyze", "datasets/demo/dumps", "--db", db, "--report", report, "--events", "none"])
+    #expect(first.status == 0, "\(first.stderr)")
+    let earlierDB = try #require(contents(db)), earlierReport = try #require(contents(report))
+    let full = try evpnscope(["analyze", "datasets/demo/dumps", "--db", db, "--report", report])
+    #expect(full.status == 5)
+    #expect(full.stderr.contains("cannot write \(db)") && full.stderr.contains("full"), "\(full.stderr)")
+    #expect(contents(db) == earlierDB && contents(report) == earlierReport)
+    #expect(temporaries(in: disk).isEmpty)
+    #expect(try Database(path: db, readOnly: true).rows("SELECT value FROM meta WHERE key = 'option.events'")[0][0] == "none")
+}
+
+@Test func twoFoldersOfOneNameAreTwoRuns() throws {
+    let directory = scratch()
+    for site in ["site-a", "site-b"] {
+        try FileManager.default.createDirectory(atPath: "\(directory)/\(site)", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: repository.appendingPathComponent("datasets/demo/dumps").path, toPath: "\(directory)/\(site)/dumps")
+    }
+    // site-b's dumps lose their BMP stream, so the two runs differ.
+    try FileManager.default.removeItem(atPath: directory + "/site-b/dumps/bmp")
+    let a = try evpnscope(["analyze", "site-a/dumps"], in: directory)
+    #expect(a.status == 0 && a.stdout.contains("reports/dumps/analysis.sqlite"), "\(a.stderr)")
+    let b = try evpnscope(["analyze", "site-b/dumps"], in: directory)
+    #expect(b.status == 0, "\(b.stderr)")
+    #expect(b.stderr.contains("reports/dumps/ holds the run of other inputs (\(directory)/site-a/dumps"), "\(b.stderr)")
+    let bName = try #require(b.stdout.split(separator: "\n").first { $0.contains("database") }?.split(separator: " ").last.map(String.init))
+    #expect(bName.hasPrefix("reports/dumps-") && bName != "reports/dumps/analysis.sqlite")
+    // Both analyses are there, each with its own inputs.
+    let inputsA = try Database(path: directory + "/reports/dumps/analysis.sqlite", readOnly: true).rows("SELECT count(*) FROM inputs")[0][0]
+    let inputsB = try Database(path: directory + "/" + bName, readOnly: true).rows("SELECT count(*) FROM inputs")[0][0]
+    #expect(inputsA == "5" && inputsB == "4")
+    // Running site-b again finds its own run and replaces it without a warning; the same name for
+    // another folder says what it replaces.
+    let again = try evpnscope(["analyze", "site-b/dumps"], in: directory)
+    #expect(again.stdout.contains(bName) && !again.stderr.contains("replacing"), "\(again.stderr)")
+    let named = try evpnscope(["analyze", "site-b/dumps", "--name", "dumps"], in: directory)
+    #expect(named.status == 0 && named.stderr.contains("replacing reports/dumps/analysis.sqlite, the run of other inputs (\(directory)/site-a/dumps"))
+}
+
+@Test func filesThatAreNotDumpsAreSkippedWithOneNotice() throws {
+    let directory = scratch()
+    let truth = try generateDemo(into: directory + "/data")
+    let dumps = directory + "/data"
+    try Data("# notes about these dumps\n".utf8).write(to: URL(fileURLWithPath: dumps + "/dumps/README.txt"))
+    try Data().write(to: URL(fileURLWithPath: dumps + "/dumps/mrt/empty.mrt"))
+    try Data("{}".utf8).write(to: URL(fileURLWithPath: dumps + "/dumps/bmp/x"))
+    // The generator's folder as it is: dumps plus truth.json.
+    let result = try evpnscope(["analyze", dumps, "--db", directory + "/a.sqlite", "--report", directory + "/r.md"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let notices = result.stderr.split(separator: "\n").filter { $0.contains("skipped") }
+    #expect(notices.count == 1)
+    for name in ["README.txt (text, not an MRT or BMP dump)", "empty.mrt (empty)", "truth.json (text", "bmp/x ("] {
+        #expect(notices.first?.contains(name) == true, "notice lacks \(name): \(result.stderr)")
+    }
+    let db = try Database(path: directory + "/a.sqlite", readOnly: true)
+    #expect(try db.rows("SELECT count(*) FROM inputs WHERE skipped IS NOT NULL")[0][0] == "4")
+    #expect(try db.rows("SELECT count(*) FROM inputs WHERE damaged = 1")[0][0] == "0")
+    #expect(try findingKeys(db) == truthKeys(truth))
+    #expect(try String(contentsOfFile: directory + "/r.md", encoding: .utf8).contains("Skipped, not MRT or BMP dumps"))
+    // --exclude leaves files out without a word, and applies to named files too.
+    let excluded = try evpnscope(["analyze", dumps, "--exclude", "*.txt", "--exclude", "*.json", "--exclude", "*/bmp/x", "--exclude", "empty.*",
+                                  "--db", directory + "/b.sqlite", "--report", directory + "/b.md"])
+    #expect(excluded.status == 0 && !excluded.stderr.contains("skipped"), "\(excluded.stderr)")
+    #expect(try Database(path: directory + "/b.sqlite", readOnly: true).rows("SELECT count(*) FROM inputs")[0][0] == "5")
+}
