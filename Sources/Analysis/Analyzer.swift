@@ -76,11 +76,18 @@ public final class Analyzer {
         recentEvidence.append(mac: t.mac, evidence(t, advert: advert), kind: t.kind)
     }
 
+    /// A rule's open finding for a MAC is one per PE set, except a flap: one per MAC, naming
+    /// every PE it went through (a MAC that went .12 → .5 → .7 → .13 is one duplicate).
+    private func findingKey(_ rule: Rule, mac: Int32, pes: [Int32], ip: IPAddress?) -> FindingKey {
+        FindingKey(rule: rule, mac: mac, pes: rule == .dupMACFlap ? [] : pes.sorted(), ip: ip)
+    }
+
     @discardableResult
     private func report(_ rule: Rule, mac: Int32, pes: [Int32], ip: IPAddress? = nil, time: Int64, since: Int64? = nil, detail: String,
                         evidence: [Evidence], severity: Severity? = nil, count: Int = 1) -> Int {
-        let key = FindingKey(rule: rule, mac: mac, pes: pes.sorted(), ip: ip)
+        let key = findingKey(rule, mac: mac, pes: pes, ip: ip)
         if let index = openFindings[key], time - findings[index].lastTime <= thresholds.window {
+            if rule == .dupMACFlap { findings[index].pes = Array(Set(findings[index].pes + pes)).sorted() }
             findings[index].lastTime = max(findings[index].lastTime, time)
             findings[index].count = rule == .dupMACFlap || rule == .dupIPFlap ? findings[index].count + 1 : findings[index].count + count
             findings[index].detail = detail
@@ -157,13 +164,19 @@ public final class Analyzer {
         remember(t, advert: new)
         // MOB-7: the N-th move within M seconds (inclusive, as FRR's dad_count >= max_moves).
         let windowStart = t.time - thresholds.window
-        let recent = engine.moveTimes(mac: t.mac).filter { $0 >= windowStart }
+        let recent = engine.recentMoves(mac: t.mac).filter { $0.time >= windowStart }
         if recent.count >= thresholds.maxMoves {
-            let index = report(.dupMACFlap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time, since: recent[0], detail: "",
+            // The PEs it moved to in the window and the one it just left (the owner before the
+            // window's first move is outside the window).
+            let involved = Array(Set(recent.map(\.to) + [t.otherPE])).sorted()
+            let index = report(.dupMACFlap, mac: t.mac, pes: involved, time: t.time, since: recent[0].time, detail: "",
                                evidence: recentEvidence.last(thresholds.recentEvidence, of: t.mac).filter { $0.time >= windowStart && $0.event == "moved" })
             // The history holds the last N moves; each later move of the same flap adds one to the finding.
             let moves = thresholds.maxMoves - 1 + findings[index].count
-            findings[index].detail = "\(moves) moves in \(Timestamp.duration(t.time - findings[index].firstTime)) between \(pe(t.otherPE)) and \(pe(t.pe))"
+            let flapPEs = findings[index].pes
+            let among = flapPEs.count == 2 ? "between \(pe(flapPEs[0])) and \(pe(flapPEs[1]))"
+                : "among \(flapPEs.count) PEs (\(flapPEs.map(pe).joined(separator: ", "))), last \(pe(t.otherPE)) → \(pe(t.pe))"
+            findings[index].detail = "\(moves) moves in \(Timestamp.duration(t.time - findings[index].firstTime)) \(among)"
         }
         if t.tie {
             if old != nil {
@@ -292,7 +305,7 @@ public final class Analyzer {
             guard let old = engine.advert(mac: timer.mac, pe: timer.pe), state.winner != timer.pe, old.lastChange <= timer.reference,
                   SequenceOrder.newer(state.winnerSeq, than: old.seq) else { return }
             // A flapping MAC explains its own stale routes; the flap finding carries them.
-            if let flap = openFindings[FindingKey(rule: .dupMACFlap, mac: timer.mac, pes: [timer.pe, timer.otherPE].sorted(), ip: nil)],
+            if let flap = openFindings[findingKey(.dupMACFlap, mac: timer.mac, pes: [], ip: nil)], findings[flap].pes.contains(timer.pe),
                timer.due - findings[flap].lastTime <= thresholds.window { return }
             var items = recentEvidence.last(thresholds.recentEvidence, of: timer.mac).filter { $0.time >= timer.reference - thresholds.window }.suffix(4).map { $0 }
             items.append(Evidence(time: timer.due, pe: timer.pe, seq: old.seq, sticky: old.sticky, esi: old.esi, ip: nil,
@@ -325,10 +338,16 @@ public final class Analyzer {
                 return Evidence(time: routes.map(\.lastUpdate).max() ?? timer.reference, pe: timer.pe, seq: advert.seq, sticky: advert.sticky,
                                 esi: advert.esi, ip: nil, event: "still-advertised \(state.mac)", source: routes.first?.source ?? timer.source, observation: -1)
             }
-            report(.stalePeerDown, mac: -1, pes: [timer.pe], time: timer.reference,
-                   detail: "\(stale.count) MAC routes of \(pe(timer.pe)) still present \(Timestamp.duration(timer.due - timer.reference)) after its session went down",
+            // Where the routes are still held: the inputs (dumps, BMP streams) that still carry them.
+            let holders = Set(stale.compactMap { engine.routes(mac: $0, pe: timer.pe).first?.source.input }).sorted()
+            let index = report(.stalePeerDown, mac: -1, pes: [timer.pe], time: timer.reference,
+                   detail: "\(stale.count) MAC routes of \(pe(timer.pe)) still present \(Timestamp.duration(timer.due - timer.reference)) after its session went down"
+                       + ", held in the dumps of input(s) " + holders.map { "#\($0)" }.joined(separator: ", "),
                    evidence: [Evidence(time: timer.reference, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: nil, event: "session-down",
                                        source: timer.source, observation: -1)] + sample, count: stale.count)
+            let states = stale.map { engine.macs[Int($0)] }
+            findings[index].coveredMACs = Array(Set(findings[index].coveredMACs + states.map(\.mac))).sorted()
+            findings[index].coveredBDs = Array(Set(findings[index].coveredBDs + states.map(\.bd))).sorted()
         case .seqTie, .tieAfterMove:
             let holder = engine.advert(mac: timer.mac, pe: timer.pe), challenger = engine.advert(mac: timer.mac, pe: timer.otherPE)
             if let holder, let challenger, holder.seq == timer.seq, challenger.seq == timer.seq {

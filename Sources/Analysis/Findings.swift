@@ -67,10 +67,15 @@ public struct Finding: Sendable {
     public var detail: String
     public var evidence: [Evidence] = []
     public var incident = 0
+    /// The MACs and broadcast domains a finding about many MACs covers (STALE-PEER-DOWN: every
+    /// MAC the dead PE still advertises), so its incident lists them.
+    public var coveredMACs: [MACAddress] = []
+    public var coveredBDs: [Int32] = []
 }
 
 public struct Incident: Sendable {
     public var id: Int
+    public var kind: IncidentKind
     public var title: String
     public var severity: Severity
     public var firstTime: Int64
@@ -80,8 +85,10 @@ public struct Incident: Sendable {
     public var findingIDs: [Int]
     public var macs: [MACAddress]
     public var rules: [Rule]
-    public var cause: String
-    public var nextStep: String
+    /// MACs affected × the severity's weight: the report's and the summary's order.
+    public var impact: Int
+    public var cause: String { kind.cause }
+    public var nextStep: String { kind.nextStep }
 }
 
 /// Detector thresholds; the defaults are the spec's (RFC 7432 §15.1 for MOB-7).

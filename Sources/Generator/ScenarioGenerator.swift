@@ -627,42 +627,45 @@ public final class ScenarioGenerator {
         return Result(files: files.sorted(), truth: truth, bytes: bytes)
     }
 
-    /// MOB-7 over the moves written: a MAC's N-th move within the window opens a DUP-MAC-FLAP for
-    /// that move's two PEs, and later moves of the pair within the window of its last one belong
-    /// to it; a move without an increment is a SEQ-MISSING-ON-MOVE. Incidents: these findings of
-    /// one PE pair within the incident gap of each other — a layer-2 loop from `loopMinimumMACs`
-    /// flapping MACs up, a duplicate MAC for fewer, else a sequence-number anomaly.
+    /// MOB-7 over the moves written: a MAC's N-th move within the window opens a DUP-MAC-FLAP
+    /// naming the PEs its last N moves went to and the PE it just left; later moves within the
+    /// window of its last one belong to it and add their PEs; a move without an increment is a
+    /// SEQ-MISSING-ON-MOVE. Incidents: these findings of one PE set within the incident gap of
+    /// each other — a layer-2 loop from `loopMinimumMACs` flapping MACs up, a duplicate MAC for
+    /// fewer, else a sequence-number anomaly.
     private func truthFromWrittenMoves() {
-        struct Flap { var mac: Int; var pair: [Int]; var first: Int64; var last: Int64; var isFlap = true }
+        struct Flap { var mac: Int; var pes: Set<Int>; var first: Int64; var last: Int64; var isFlap = true }
         var flaps: [Flap] = []
         for m in moveLog.keys.sorted() {
             let log = moveLog[m]!
-            var open: [[Int]: Int] = [:]
+            var open: Int?
             var start = 0
             for (k, move) in log.enumerated() {
                 while log[start].time < move.time - Self.window { start += 1 }
                 guard k - start + 1 >= Self.maxMoves else { continue }
-                let pair = [move.from, move.to].sorted()
-                if let index = open[pair], move.time - flaps[index].last <= Self.window {
+                let involved = Set(log[(k - Self.maxMoves + 1)...k].map(\.to) + [move.from])
+                if let index = open, move.time - flaps[index].last <= Self.window {
                     flaps[index].last = move.time
+                    flaps[index].pes.formUnion(involved)
                 } else {
-                    open[pair] = flaps.count
-                    flaps.append(Flap(mac: m, pair: pair, first: log[start].time, last: move.time))
+                    open = flaps.count
+                    flaps.append(Flap(mac: m, pes: involved, first: log[start].time, last: move.time))
                 }
             }
         }
-        flaps += missingIncrements.map { Flap(mac: $0.mac, pair: $0.pair, first: $0.time, last: $0.time, isFlap: false) }
+        flaps += missingIncrements.map { Flap(mac: $0.mac, pes: Set($0.pair), first: $0.time, last: $0.time, isFlap: false) }
         flaps.sort { ($0.first, $0.mac) < ($1.first, $1.mac) }
-        var clusters: [(pair: [Int], last: Int64, flapping: Set<Int>)] = []
+        var clusters: [(pes: [Int], last: Int64, flapping: Set<Int>)] = []
         var openCluster: [[Int]: Int] = [:]
         for flap in flaps {
-            expect(flap.isFlap ? "DUP-MAC-FLAP" : "SEQ-MISSING-ON-MOVE", mac: flap.mac, pes: flap.pair, episode: "moves written")
-            if let index = openCluster[flap.pair], flap.first <= clusters[index].last + Self.incidentGap {
+            let pes = flap.pes.sorted()
+            expect(flap.isFlap ? "DUP-MAC-FLAP" : "SEQ-MISSING-ON-MOVE", mac: flap.mac, pes: pes, episode: "moves written")
+            if let index = openCluster[pes], flap.first <= clusters[index].last + Self.incidentGap {
                 clusters[index].last = max(clusters[index].last, flap.last)
                 if flap.isFlap { clusters[index].flapping.insert(flap.mac) }
             } else {
-                openCluster[flap.pair] = clusters.count
-                clusters.append((flap.pair, flap.last, flap.isFlap ? [flap.mac] : []))
+                openCluster[pes] = clusters.count
+                clusters.append((pes, flap.last, flap.isFlap ? [flap.mac] : []))
             }
         }
         incidents += clusters.map {

@@ -98,10 +98,10 @@ public final class ReplayEngine {
     /// (`MACState.moveHistory`): their last move times and their last departures. Most MACs never
     /// move, so they carry an index, not two arrays.
     private struct MobilityHistory {
-        var moveTimes: [Int64] = []
+        var moves: [RecordedMove] = []
         /// Oldest first, one per PE, at most `departuresKept`.
         var departures: [Departure] = []
-        var lastTime: Int64 { max(moveTimes.last ?? .min, departures.last?.time ?? .min) }
+        var lastTime: Int64 { max(moves.last?.time ?? .min, departures.last?.time ?? .min) }
     }
     private let moveHistories = RecyclingTable<MobilityHistory>()
     /// The MAC each move history belongs to (-1 once released), so forgetting quiet MACs scans
@@ -937,9 +937,9 @@ public final class ReplayEngine {
         t.wrap = SequenceOrder.isWrap(from: seqBefore, to: seqAfter)
         macs[m].moves += 1
         let history = Int(mobilityHistory(m))
-        moveHistories[history].moveTimes.append(t.time)
-        let excess = moveHistories[history].moveTimes.count - options.moveHistory
-        if excess > 0 { moveHistories[history].moveTimes.removeFirst(excess) }
+        moveHistories[history].moves.append(RecordedMove(time: t.time, from: t.otherPE, to: t.pe))
+        let excess = moveHistories[history].moves.count - options.moveHistory
+        if excess > 0 { moveHistories[history].moves.removeFirst(excess) }
         macs[m].lastChange = t.time
         emit(t)
         if let old = summarize(m, pe: from) {
@@ -1324,9 +1324,12 @@ public final class ReplayEngine {
     }
 
     /// Recent move times of MAC `mac` (at most `options.moveHistory`, oldest first; MOB-7).
-    public func moveTimes(mac: Int32) -> [Int64] {
+    public func moveTimes(mac: Int32) -> [Int64] { recentMoves(mac: mac).map(\.time) }
+
+    /// Recent moves of MAC `mac`, oldest first, with the PEs on both sides (a flap names them all).
+    public func recentMoves(mac: Int32) -> [RecordedMove] {
         let history = macs[Int(mac)].moveHistory
-        return history < 0 ? [] : moveHistories[Int(history)].moveTimes
+        return history < 0 ? [] : moveHistories[Int(history)].moves
     }
 
     /// Releases the mobility history of MACs that have neither moved nor been withdrawn since
@@ -1365,8 +1368,8 @@ public final class ReplayEngine {
         [("route slots", routes.highWater * MemoryLayout<RouteSlot>.stride),
          ("MACs", macs.count * MemoryLayout<MACState>.stride),
          ("move histories", (0..<moveHistories.highWater).reduce(moveHistories.highWater * MemoryLayout<MobilityHistory>.stride) { total, i in
-             let times = moveHistories[i].moveTimes.capacity, gone = moveHistories[i].departures.capacity
-             return total + (times > 0 ? 32 + times * 8 : 0) + (gone > 0 ? 32 + gone * MemoryLayout<Departure>.stride : 0) }),
+             let moves = moveHistories[i].moves.capacity, gone = moveHistories[i].departures.capacity
+             return total + (moves > 0 ? 32 + moves * MemoryLayout<RecordedMove>.stride : 0) + (gone > 0 ? 32 + gone * MemoryLayout<Departure>.stride : 0) }),
          ("RIB entries", ribEntries.highWater * MemoryLayout<RIBEntry>.stride),
          ("RIB index", ribIndex.bucketCount * 8),
          ("MAC index", macIndex.bucketCount * 8),

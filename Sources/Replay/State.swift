@@ -83,3 +83,10 @@ public struct HostRouteState: Sendable {
     public var observations: Int32
     public var lastUpdate: Int64
 }
+
+/// One move of a MAC as its mobility history keeps it (MOB-7 counts them; a flap names its PEs).
+public struct RecordedMove: Sendable, Equatable {
+    public var time: Int64
+    public var from: Int32
+    public var to: Int32
+}

@@ -31,14 +31,25 @@ public func markdownEscaped(_ text: String) -> String {
 public struct MarkdownReport {
     let db: Database
     let data: ReportData
+    /// Incidents listed in the table, and of those the first ones with a section of their own:
+    /// a bad night's report stays readable (and under 300 KB); the rest is one query away.
     public var maxIncidents = 50
-    public var maxFindingsPerIncident = 40
-    public var maxEvidenceFindings = 3
+    public var maxDetailedIncidents = 20
+    /// An incident with more findings than this shows one row per rule with counts and sample MACs.
+    public var maxFindingsPerIncident = 12
+    public var maxEvidenceFindings = 2
+    public var maxEvidenceRows = 12
     public var maxTimelineMACs = 3
+    public var maxTableRows = 100
+
+    private let findingsByIncident: [Int64: [ReportData.Finding]]
 
     public init(database: Database) throws {
         db = database
         data = try ReportData.load(database)
+        var grouped: [Int64: [ReportData.Finding]] = [:]
+        for finding in data.findings { if let incident = finding.incident { grouped[incident, default: []].append(finding) } }
+        findingsByIncident = grouped
     }
 
     private func t(_ micros: Int64) -> String { Timestamp.format(micros) }
@@ -56,15 +67,20 @@ public struct MarkdownReport {
         if data.incidents.isEmpty {
             out += "No incident: no finding of the anomaly catalogue in these inputs.\n\n"
         } else {
-            out += "| # | severity | incident | from | to | PEs | MACs |\n|---|---|---|---|---|---|---|\n"
+            out += "Ranked by impact: MACs affected × severity, then duration.\n\n"
+            out += "| # | severity | kind | incident | from | to | PEs | MACs |\n|---|---|---|---|---|---|---|---|\n"
             for incident in data.incidents.prefix(maxIncidents) {
-                out += "| \(incident.id) | \(incident.severity) | \(markdownEscaped(incident.title)) | \(t(incident.first)) | \(t(incident.last)) | "
-                out += incident.pes.map(pe).joined(separator: ", ") + " | \(incident.macCount) |\n"
+                out += "| \(incident.id) | \(incident.severity) | \(markdownEscaped(incident.kind)) | \(markdownEscaped(incident.title)) | "
+                out += "\(t(incident.first)) | \(t(incident.last)) | " + incident.pes.map(pe).joined(separator: ", ") + " | \(incident.macCount) |\n"
             }
             out += "\n"
-            for incident in data.incidents.prefix(maxIncidents) { try renderIncident(incident, &out) }
             if data.incidents.count > maxIncidents {
-                out += "\(data.incidents.count - maxIncidents) more incident(s) are in the database (`SELECT * FROM incidents`).\n\n"
+                out += "\(data.incidents.count - maxIncidents) more incident(s), smaller: `SELECT * FROM incidents WHERE id > \(maxIncidents) ORDER BY id`.\n\n"
+            }
+            renderKinds(&out)
+            for incident in data.incidents.prefix(maxDetailedIncidents) { try renderIncident(incident, &out) }
+            if data.incidents.count > maxDetailedIncidents {
+                out += "Incidents after #\(maxDetailedIncidents) are listed above without a section; `evpnscope mac MAC --db …` tells one MAC's story.\n\n"
             }
         }
         renderPEs(&out)
@@ -125,17 +141,31 @@ public struct MarkdownReport {
         let shown = incident.macs.prefix(30).map { "`\($0)`" }.joined(separator: ", ")
         out += "- **MACs (\(incident.macCount)):** " + (shown.isEmpty ? "—" : shown) + (incident.macs.count > 30 ? ", … (all in the database)" : "") + "\n"
         out += "- **Rules:** \(markdownEscaped(incident.rules))\n"
-        out += "- **Probable cause:** \(markdownEscaped(incident.cause))\n"
-        out += "- **Next step:** \(markdownEscaped(incident.nextStep).replacingOccurrences(of: "\\`", with: "`"))\n\n"
+        out += "- **Kind:** \(markdownEscaped(incident.kind)) (cause and next step under What the incidents mean)\n\n"
         try renderTimeline(incident, &out)
-        let members = data.findings.filter { $0.incident == incident.id }
-        out += "| finding | rule | severity | MAC | IP | PEs | first seen | count | detail |\n|---|---|---|---|---|---|---|---|---|\n"
-        for finding in members.prefix(maxFindingsPerIncident) {
-            out += "| \(finding.id) | \(finding.rule) | \(finding.severity) | \(finding.mac.map { "`\($0)`" } ?? "—") | \(finding.ip.map(markdownEscaped) ?? "—") | "
-            out += finding.pes.map(pe).joined(separator: ", ") + " | \(t(finding.first)) | \(finding.count) | \(markdownEscaped(finding.detail)) |\n"
-        }
-        if members.count > maxFindingsPerIncident {
-            out += "\n\(members.count - maxFindingsPerIncident) more finding(s): `SELECT * FROM findings WHERE incident_id = \(incident.id)`.\n"
+        let members = findingsByIncident[incident.id] ?? []
+        if members.count <= maxFindingsPerIncident {
+            out += "| finding | rule | severity | MAC | IP | PEs | first seen | count | detail |\n|---|---|---|---|---|---|---|---|---|\n"
+            for finding in members {
+                out += "| \(finding.id) | \(finding.rule) | \(finding.severity) | \(finding.mac.map { "`\(markdownEscaped($0))`" } ?? "—") | \(finding.ip.map(markdownEscaped) ?? "—") | "
+                out += finding.pes.map(pe).joined(separator: ", ") + " | \(t(finding.first)) | \(finding.count) | \(markdownEscaped(finding.detail)) |\n"
+            }
+        } else {
+            // One row per rule: a 1000-MAC loop is one line, not a thousand.
+            out += "| rule | findings | MACs | sample MACs | first seen | last seen | all of them |\n|---|---|---|---|---|---|---|\n"
+            var order: [String] = []
+            var byRule: [String: [ReportData.Finding]] = [:]
+            for finding in members {
+                if byRule[finding.rule] == nil { order.append(finding.rule) }
+                byRule[finding.rule, default: []].append(finding)
+            }
+            for rule in order {
+                let group = byRule[rule]!
+                let macs = Array(Set(group.compactMap(\.mac))).sorted()
+                out += "| \(markdownEscaped(rule)) | \(group.count) | \(macs.count) | " + (macs.isEmpty ? "—" : macs.prefix(5).map { "`\(markdownEscaped($0))`" }.joined(separator: ", "))
+                out += (macs.count > 5 ? ", …" : "") + " | \(t(group.map(\.first).min()!)) | \(t(group.map(\.last).max()!)) | "
+                out += "`SELECT * FROM findings WHERE incident_id = \(incident.id) AND rule = '\(markdownEscaped(rule))'` |\n"
+            }
         }
         out += "\n"
         for finding in members.prefix(maxEvidenceFindings) {
@@ -143,7 +173,7 @@ public struct MarkdownReport {
             guard !rows.isEmpty else { continue }
             out += "Evidence for finding \(finding.id) (\(finding.rule)\(finding.mac.map { " `\($0)`" } ?? "")):\n\n"
             out += "| time | PE | event | seq | sticky | ESI | IP | source |\n|---|---|---|---|---|---|---|---|\n"
-            for row in rows.prefix(16) {
+            for row in rows.prefix(maxEvidenceRows) {
                 let file = data.inputs.first { $0.id == row.input }.map { ($0.path as NSString).lastPathComponent } ?? "?"
                 out += "| \(t(row.time)) | \(pe(row.pe)) | \(markdownEscaped(row.event)) | \(row.seq) | \(row.sticky ? "yes" : "no") | "
                 out += "\(row.esi == ESI.zero.description ? "0" : markdownEscaped(row.esi)) | \(row.ip.map(markdownEscaped) ?? "—") | \(markdownEscaped(file)) @\(row.offset) |\n"
@@ -186,10 +216,33 @@ public struct MarkdownReport {
         out += "Legend: " + legend.enumerated().map { "PE\($0.offset + 1) = \(pe($0.element))" }.joined(separator: ", ") + "\n\n"
     }
 
+    /// Said once per kind, not once per incident.
+    private func renderKinds(_ out: inout String) {
+        out += "### What the incidents mean\n\n"
+        var seen: [String] = []
+        for incident in data.incidents where !seen.contains(incident.kind) { seen.append(incident.kind) }
+        for kind in seen {
+            // Databases of earlier versions carry the texts per incident, not the kind.
+            let sample = data.incidents.first { $0.kind == kind }!
+            out += "- **\(kind.isEmpty ? "incident" : markdownEscaped(kind))** — *probable cause:* \(markdownEscaped(sample.cause)) "
+            out += "*Next step:* \(markdownEscaped(sample.nextStep).replacingOccurrences(of: "\\`", with: "`"))\n"
+        }
+        out += "\n"
+    }
+
     private func renderPEs(_ out: inout String) {
-        out += "## PEs\n\n| PE | identified by | live MACs | Ethernet segments | IMET routes | sessions lost | findings |\n|---|---|---|---|---|---|---|\n"
-        for item in data.pes {
-            let count = data.findings.filter { $0.pes.contains(item.id) }.count
+        // One pass over the findings, not one per PE: 160 k PEs must not take minutes.
+        var findingsPerPE: [Int64: Int] = [:]
+        for finding in data.findings { for id in Set(finding.pes) { findingsPerPE[id, default: 0] += 1 } }
+        let shown = data.pes.count <= maxTableRows ? data.pes
+            : Array(data.pes.sorted { (findingsPerPE[$0.id] ?? 0, $1.id) > (findingsPerPE[$1.id] ?? 0, $0.id) }.prefix(maxTableRows))
+        out += "## PEs\n\n"
+        if shown.count < data.pes.count {
+            out += "The \(shown.count) PEs with the most findings of \(data.pes.count); all of them: `SELECT * FROM pes`.\n\n"
+        }
+        out += "| PE | identified by | live MACs | Ethernet segments | IMET routes | sessions lost | findings |\n|---|---|---|---|---|---|---|\n"
+        for item in shown {
+            let count = findingsPerPE[item.id] ?? 0
             let segments = item.segments.split(separator: " ").filter { $0 != Substring(ESI.zero.description) }
             out += "| \(markdownEscaped(item.address)) | \(item.source) | \(item.liveMACs) | \(segments.isEmpty ? "—" : segments.map { markdownEscaped(String($0)) }.joined(separator: ", ")) | "
             out += "\(item.imet) | \(item.sessionsDown) | \(count) |\n"
@@ -207,10 +260,12 @@ public struct MarkdownReport {
 
     private func renderInputs(_ out: inout String) {
         out += "## Inputs\n\n| # | file | format | compression | bytes | records | route events | first | last | damaged |\n|---|---|---|---|---|---|---|---|---|---|\n"
-        for input in data.inputs where input.skipped == nil {
+        let read = data.inputs.filter { $0.skipped == nil }
+        for input in read.prefix(maxTableRows) {
             out += "| \(input.id) | \(markdownEscaped(input.path)) | \(input.format ?? "?") | \(input.compression ?? "?") | \(input.bytes) | \(input.records) | "
             out += "\(input.routeEvents) | \(input.first.map(t) ?? "—") | \(input.last.map(t) ?? "—") | \(input.damaged ? "**yes**" : "no") |\n"
         }
+        if read.count > maxTableRows { out += "\n\(read.count - maxTableRows) more: `SELECT * FROM inputs`.\n" }
         out += "\n"
         let skipped = data.inputs.filter { $0.skipped != nil }
         if !skipped.isEmpty {

@@ -54,7 +54,13 @@ public final class AnalysisWriter {
     private var batch: [EventRowInserter.Row] = []
     private static let rowsPerBatch = 1024
 
-    public init(path: String) throws {
+    /// Copies of one advertisement at other observation points, folded into its row (ID-3).
+    private var sightings: SightingMerger
+
+    /// `copyWindow`: how long after an event its copies at other observation points still join
+    /// its row (the engine's copy lag).
+    public init(path: String, copyWindow: Int64 = 1_000_000) throws {
+        sightings = SightingMerger(window: copyWindow)
         finalPath = path
         temporaryPath = path + ".tmp-\(getpid())"
         let directory = (path as NSString).deletingLastPathComponent
@@ -87,7 +93,9 @@ public final class AnalysisWriter {
     // MARK: Route events (streamed during the run, in large transactions)
 
     public func addEvent(_ event: RouteEvent, observationID: Int32?) throws {
-        try add(.event(event, observation: observationID))
+        try sightings.add(event, observation: observationID) { sighting in
+            try add(.event(sighting.event, observation: sighting.observation, seenAt: sighting.seenAt))
+        }
     }
 
     /// Streams one move into the moves table (batched with the route events).
@@ -116,6 +124,7 @@ public final class AnalysisWriter {
 
     /// Hands the last rows to the writer thread, waits for it, and commits them.
     private func flushEvents() throws {
+        try sightings.flush { sighting in try add(.event(sighting.event, observation: sighting.observation, seenAt: sighting.seenAt)) }
         guard let rows else { return }
         if !batch.isEmpty { try rows.send(batch); batch.removeAll() }
         // The pipe and the inserter go before the database closes: their statements would keep it open.
@@ -169,14 +178,14 @@ public final class AnalysisWriter {
                 try bd.run(i, domain.label, domain.routeTargets.map(\.description).joined(separator: " "), Int64(domain.ethernetTag))
             }
             let incident = try db.prepare("""
-                INSERT INTO incidents(id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, next_step)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO incidents(id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, next_step, kind, impact)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for item in incidents {
                 try incident.run(item.id, item.title, item.severity.name, item.firstTime, item.lastTime,
                                  item.pes.map(String.init).joined(separator: " "), item.bds.map(String.init).joined(separator: " "),
                                  item.macs.count, item.macs.map(\.description).joined(separator: " "),
-                                 item.rules.map(\.rawValue).joined(separator: " "), item.cause, item.nextStep)
+                                 item.rules.map(\.rawValue).joined(separator: " "), item.cause, item.nextStep, item.kind.rawValue, item.impact)
             }
             let finding = try db.prepare("""
                 INSERT INTO findings(id, rule, severity, incident_id, bd_id, mac, ip, pes, first_time_us, last_time_us, count, detail)

@@ -22,7 +22,7 @@ final class EventRowInserter {
         // 16 rows to a statement: the writer thread bounds a run that stores every route event.
         events = try GroupedInsert(db, table: "route_events", columns: [
             "time_us", "input_id", "byte_offset", "observation_id", "event", "family", "route_type", "rd", "esi", "eth_tag",
-            "mac", "ip", "prefix", "next_hop", "seq", "sticky", "route_targets", "originator_id", "path_id"], rowsPerStatement: 16)
+            "mac", "ip", "prefix", "next_hop", "seq", "sticky", "route_targets", "originator_id", "path_id", "seen_at"], rowsPerStatement: 16)
         moves = try GroupedInsert(db, table: "moves", columns: [
             "time_us", "bd_id", "mac", "from_pe", "to_pe", "seq_before", "seq_after", "tie", "wrap", "input_id", "byte_offset"],
             rowsPerStatement: 16)
@@ -50,7 +50,7 @@ final class EventRowInserter {
 
     /// A row of either table, as it travels to the writer thread.
     enum Row {
-        case event(RouteEvent, observation: Int32?)
+        case event(RouteEvent, observation: Int32?, seenAt: InlineList<UInt32>)
         case move(Transition, bd: Int32, mac: MACAddress)
     }
 
@@ -69,7 +69,15 @@ final class EventRowInserter {
         defer { eventRows.removeAll(keepingCapacity: true); moveRows.removeAll(keepingCapacity: true) }
         for row in batch {
             switch row {
-            case .event(let event, let observation): eventRows.append(columns(of: event, observation: observation))
+            case .event(let event, let observation, let seenAt):
+                var row = columns(of: event, observation: observation)
+                row.seenAt = rowText.column { text in
+                    for (index, id) in seenAt.enumerated() {
+                        if index > 0 { text.append(UInt8(ascii: " ")) }
+                        text.append(decimal: UInt64(id))
+                    }
+                }
+                eventRows.append(row)
             case .move(let move, let bd, let mac): moveRows.append(MoveColumns(move: move, bd: bd, mac: rowText.column { $0.append(mac) }))
             }
         }
@@ -95,6 +103,7 @@ final class EventRowInserter {
                 try s.bind(first + 16, stableText: row.targets)
                 try s.bind(first + 17, stableText: row.originator)
                 try s.bind(first + 18, event.entry.pathID.map { Int64($0) })
+                try s.bind(first + 19, stableText: row.seenAt.isEmpty ? nil : text(row.seenAt))
             }
             try moves.insert(count: moveRows.count) { s, index, first in
                 let row = moveRows[index], t = row.move
@@ -119,7 +128,7 @@ final class EventRowInserter {
         typealias Text = UnsafeBufferPointer<UInt8>
         var event: RouteEvent, observation: Int32?, family: Text
         var routeType: Int64?, rd: Text?, esi: Text?, tag: Int64?, address: Text?, nextHop: Text?, targets: Text?, originator: Text?
-        var mac: Range<Int>?, ip: Range<Int>?, prefix: Range<Int>?
+        var mac: Range<Int>?, ip: Range<Int>?, prefix: Range<Int>?, seenAt: Range<Int> = 0..<0
         var mobility: ExtendedCommunity.MACMobility?
     }
 

@@ -11,7 +11,7 @@ public struct ReportData {
         public var segments: String; public var imet: Int64; public var sessionsDown: Int64 }
     public struct Incident { public var id: Int64; public var title: String; public var severity: String; public var first: Int64; public var last: Int64
         public var pes: [Int64]; public var bds: [Int64]; public var macCount: Int64; public var macs: [String]; public var rules: String
-        public var cause: String; public var nextStep: String }
+        public var cause: String; public var nextStep: String; public var kind: String }
     public struct Finding { public var id: Int64; public var rule: String; public var severity: String; public var incident: Int64?
         public var bd: Int64?; public var mac: String?; public var ip: String?; public var pes: [Int64]; public var first: Int64
         public var last: Int64; public var count: Int64; public var detail: String }
@@ -36,7 +36,11 @@ public struct ReportData {
     public var moveCount: Int64 = 0
     public var routeEventCount: Int64 = 0
 
-    public func pe(_ id: Int64) -> String { pes.first { $0.id == id }?.address ?? "PE\(id)" }
+    /// Ids are the rows' positions in a database we wrote; a search only for one that is not.
+    public func pe(_ id: Int64) -> String {
+        if id >= 0 && id < pes.count && pes[Int(id)].id == id { return pes[Int(id)].address }
+        return pes.first { $0.id == id }?.address ?? "PE\(id)"
+    }
 
     private static func ids(_ text: String?) -> [Int64] { (text ?? "").split(separator: " ").compactMap { Int64($0) } }
 
@@ -70,12 +74,13 @@ public struct ReportData {
         }
         s = try db.prepare("SELECT id, label FROM broadcast_domains")
         while try s.step() { data.bdLabels[s.int(0)] = s.text(1) ?? "" }
-        s = try db.prepare("SELECT id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, next_step FROM incidents ORDER BY id")
+        let kind = try db.columnExists("incidents", "kind") ? "kind" : "NULL"
+        s = try db.prepare("SELECT id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, next_step, \(kind) FROM incidents ORDER BY id")
         while try s.step() {
             data.incidents.append(Incident(id: s.int(0), title: s.text(1) ?? "", severity: s.text(2) ?? "", first: s.int(3), last: s.int(4),
                                            pes: ids(s.text(5)), bds: ids(s.text(6)), macCount: s.int(7),
                                            macs: (s.text(8) ?? "").split(separator: " ").map(String.init), rules: s.text(9) ?? "",
-                                           cause: s.text(10) ?? "", nextStep: s.text(11) ?? ""))
+                                           cause: s.text(10) ?? "", nextStep: s.text(11) ?? "", kind: s.text(12) ?? ""))
         }
         s = try db.prepare("SELECT id, rule, severity, incident_id, bd_id, mac, ip, pes, first_time_us, last_time_us, count, detail FROM findings ORDER BY id")
         while try s.step() {

@@ -21,7 +21,7 @@ public enum Schema {
     CREATE TABLE route_events (
         time_us INTEGER NOT NULL, input_id INTEGER, byte_offset INTEGER, observation_id INTEGER, event TEXT NOT NULL,
         family TEXT NOT NULL, route_type INTEGER, rd TEXT, esi TEXT, eth_tag INTEGER, mac TEXT, ip TEXT, prefix TEXT,
-        next_hop TEXT, seq INTEGER, sticky INTEGER, route_targets TEXT, originator_id TEXT, path_id INTEGER);
+        next_hop TEXT, seq INTEGER, sticky INTEGER, route_targets TEXT, originator_id TEXT, path_id INTEGER, seen_at TEXT);
     CREATE TABLE mac_state (
         bd_id INTEGER NOT NULL, mac TEXT NOT NULL, winner_pe INTEGER, winner_seq INTEGER, moves INTEGER,
         advertisers TEXT, ips TEXT, first_seen_us INTEGER, last_change_us INTEGER);
@@ -30,7 +30,7 @@ public enum Schema {
         seq_before INTEGER, seq_after INTEGER, tie INTEGER, wrap INTEGER, input_id INTEGER, byte_offset INTEGER);
     CREATE TABLE incidents (
         id INTEGER PRIMARY KEY, title TEXT NOT NULL, severity TEXT NOT NULL, first_time_us INTEGER, last_time_us INTEGER,
-        pes TEXT, bds TEXT, mac_count INTEGER, macs TEXT, rules TEXT, cause TEXT, next_step TEXT);
+        pes TEXT, bds TEXT, mac_count INTEGER, macs TEXT, rules TEXT, cause TEXT, next_step TEXT, kind TEXT, impact INTEGER);
     CREATE TABLE findings (
         id INTEGER PRIMARY KEY, rule TEXT NOT NULL, severity TEXT NOT NULL, incident_id INTEGER REFERENCES incidents(id),
         bd_id INTEGER, mac TEXT, ip TEXT, pes TEXT, first_time_us INTEGER, last_time_us INTEGER, count INTEGER, detail TEXT);

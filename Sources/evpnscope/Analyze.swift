@@ -102,7 +102,7 @@ struct Analyze: ParsableCommand {
         } catch let error as UsageError { throw CLIUsageError(message: error.description) }
         let engine = ReplayEngine(options: engineOptions)
         let analyzer = Analyzer(engine: engine, thresholds: thresholds)
-        let writer = try RunOutputs.writing(dbPath) { try AnalysisWriter(path: dbPath) }
+        let writer = try RunOutputs.writing(dbPath) { try AnalysisWriter(path: dbPath, copyWindow: engineOptions.copyLag) }
         var writeError: Error?
         analyzer.onMove = { move in
             guard window.contains(move.time) else { return }

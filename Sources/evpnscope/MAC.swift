@@ -48,7 +48,7 @@ struct MAC: ParsableCommand {
             for row in findings { print("    #\(row[0] ?? "") \(row[1] ?? "") [\(row[2] ?? "")] \(time(row[3])) incident \(row[4] ?? "-"): \(row[5] ?? "")") }
         }
         let events = try database.rows("""
-            SELECT r.time_us, r.event, r.rd, r.ip, r.next_hop, r.seq, r.sticky, r.esi, o.peer_ip, o.table_name, i.path, r.byte_offset
+            SELECT r.time_us, r.event, r.rd, r.ip, r.next_hop, r.seq, r.sticky, r.esi, o.peer_ip, o.table_name, i.path, r.byte_offset, r.seen_at
             FROM route_events r LEFT JOIN observation_points o ON o.id = r.observation_id LEFT JOIN inputs i ON i.id = r.input_id
             WHERE r.mac = ? ORDER BY r.time_us, r.input_id, r.byte_offset
             """, [.text(text)])
@@ -59,7 +59,10 @@ struct MAC: ParsableCommand {
                 let sticky = row[6] == "1" ? " sticky" : ""
                 let ip = row[3].map { " ip \($0)" } ?? ""
                 let nh = row[4].map { " nh \($0)" } ?? ""
-                print("    \(time(row[0]))  \(row[1] ?? "") rd \(row[2] ?? "")\(ip)\(nh)\(seq)\(sticky)  via \(row[8] ?? "?") \(row[9] ?? "")  [\((row[10].map { ($0 as NSString).lastPathComponent }) ?? "?")@\(row[11] ?? "")]")
+                // One row per advertisement: the first observation point, and how many more carried it.
+                let others = max(0, (row[12] ?? "").split(separator: " ").count - 1)
+                let more = others > 0 ? " (+\(others) more)" : ""
+                print("    \(time(row[0]))  \(row[1] ?? "") rd \(row[2] ?? "")\(ip)\(nh)\(seq)\(sticky)  via \(row[8] ?? "?") \(row[9] ?? "")\(more)  [\((row[10].map { ($0 as NSString).lastPathComponent }) ?? "?")@\(row[11] ?? "")]")
             }
         }
     }

@@ -195,3 +195,47 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     #expect(excluded.status == 0 && !excluded.stderr.contains("skipped"), "\(excluded.stderr)")
     #expect(try Database(path: directory + "/b.sqlite", readOnly: true).rows("SELECT count(*) FROM inputs")[0][0] == "5")
 }
+
+/// Incidents by impact (MACs × severity, then duration), not by time or severity alone.
+@Test func incidentsAreRankedByImpact() throws {
+    let directory = scratch()
+    let result = try evpnscope(["analyze", "datasets/demo/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let db = try Database(path: directory + "/a.sqlite", readOnly: true)
+    let rows = try db.rows("SELECT id, impact, mac_count, severity, title, first_time_us FROM incidents ORDER BY id")
+    let impacts = rows.map { Int($0[1]!)! }
+    #expect(impacts == impacts.sorted(by: >) && impacts.count == 11)
+    let weight = ["info": 1, "minor": 4, "major": 16, "critical": 64]
+    #expect(rows.allSatisfy { Int($0[1]!)! == Int($0[2]!)! * weight[$0[3]!]! })
+    // The PE failure (30 MACs, major, at 02:33) outranks the single duplicate MAC (critical, at 02:08).
+    #expect(rows[1][4]!.hasPrefix("PE failure") && rows[2][4]!.hasPrefix("Duplicate MAC"))
+    #expect(Int64(rows[1][5]!)! > Int64(rows[2][5]!)!)
+    // The terminal's top list and the report follow the same order.
+    #expect(result.stdout.contains("#2 [major] PE failure"))
+    let report = try String(contentsOfFile: directory + "/r.md", encoding: .utf8)
+    #expect(report.contains("### Incident 2: PE failure"))
+    // The PE failure lists the MACs the dead PE still advertises and the dumps that hold them.
+    let failure = try db.rows("SELECT mac_count, macs, bds FROM incidents WHERE id = 2")[0]
+    #expect(Int(failure[0]!)! > 1 && failure[1]!.split(separator: " ").count == Int(failure[0]!)! && !(failure[2] ?? "").isEmpty)
+    let detail = try db.rows("SELECT detail FROM findings WHERE rule = 'STALE-PEER-DOWN'")[0][0]!
+    #expect(detail.contains("held in the dumps of input(s) #"), "\(detail)")
+    // Cause and next step once per kind.
+    #expect(report.components(separatedBy: "*probable cause:*").count - 1 == Set(try db.rows("SELECT kind FROM incidents").map { $0[0]! }).count)
+}
+
+/// A bad night: a loop of hundreds of MACs and thousands of findings stays a readable report
+/// under 300 KB, the long finding tables collapsed to one row per rule with the query for all.
+@Test func aLargeLoopGivesASmallReport() throws {
+    let directory = scratch()
+    let generated = try evpnscope(["generate", "datasets/scenarios/layer2-loop.json", "--out", directory + "/data", "--scale", "10"])
+    #expect(generated.status == 0, "\(generated.stderr)")
+    let result = try evpnscope(["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md", "--events", "none"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let db = try Database(path: directory + "/a.sqlite", readOnly: true)
+    let flaps = Int(try db.rows("SELECT count(*) FROM findings WHERE rule = 'DUP-MAC-FLAP' AND incident_id = 1")[0][0]!)!
+    #expect(flaps > 100)
+    let report = try String(contentsOfFile: directory + "/r.md", encoding: .utf8)
+    #expect(report.utf8.count < 300_000)
+    #expect(report.contains("| DUP-MAC-FLAP | \(flaps) | \(flaps) | "))
+    #expect(report.contains("`SELECT * FROM findings WHERE incident_id = 1 AND rule = 'DUP-MAC-FLAP'`"))
+}

@@ -259,3 +259,21 @@ func fallbackToASupersededRouteIsNoMove() throws {
     #expect(run.transitions(.moved).map { [$0.seqBefore, $0.seqAfter] } == [[5, 6], [6, 7]])
     #expect(run.analyzer.findings.isEmpty)
 }
+
+/// A MAC that roams .1 → .2 → .3 → .4 → .1 → .2 within the window is one flap that names every
+/// PE it reached, not a finding "between" the last two (MOB-7, issue 19).
+@Test("MOB-7 a flap across four PEs is one DUP-MAC-FLAP naming all four, and its incident too")
+func mob7FlapAcrossFourPEsNamesThemAll() throws {
+    var steps = [Step(at: 1, pe: 1, mac: m, seq: 0)]
+    for (k, pe) in [2, 3, 4, 1, 2].enumerated() {
+        steps.append(Step(at: Double(10 + 10 * k), pe: pe, mac: m, seq: UInt32(k + 1)))
+        steps.append(Step(at: Double(10 + 10 * k) + 0.1, pe: [1, 2, 3, 4, 1][k], mac: m, withdraw: true))
+    }
+    let run = try analyze(steps + [keepaliveAt(300)])
+    let flaps = run.findings(.dupMACFlap)
+    #expect(flaps.count == 1)
+    #expect(Set(flaps.first?.pes ?? []) == Set((1...4).map(run.pe)))
+    #expect(flaps.first?.detail.contains("among 4 PEs") == true, "\(flaps.first?.detail ?? "")")
+    let incident = try #require(run.incidents.first { $0.rules.contains(.dupMACFlap) })
+    #expect(incident.title == "Duplicate MAC flapping among 10.255.255.1, 10.255.255.2, 10.255.255.3 and 10.255.255.4")
+}
