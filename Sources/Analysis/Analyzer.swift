@@ -228,7 +228,7 @@ public final class Analyzer {
             report(.seqDecrease, mac: t.mac, pes: [t.pe], time: t.time,
                    detail: "\(pe(t.pe)) re-advertised the MAC with seq \(t.seqAfter) after \(t.seqBefore)",
                    evidence: recentEvidence.last(2, of: t.mac))
-        } else if engine.adverts(mac: t.mac).count == 1 && engine.moveTimes(mac: t.mac).allSatisfy({ t.time - $0 > thresholds.window }) {
+        } else if engine.adverts(mac: t.mac).count == 1 && engine.recentMoves(mac: t.mac).allSatisfy({ t.time - $0.time > thresholds.window }) {
             report(.seqBumpNoMove, mac: t.mac, pes: [t.pe], time: t.time,
                    detail: "\(pe(t.pe)) raised the seq from \(t.seqBefore) to \(t.seqAfter) with no other PE advertising the MAC",
                    evidence: recentEvidence.last(2, of: t.mac))

@@ -4,6 +4,8 @@ public enum Severity: Int, Comparable, Sendable, CaseIterable {
     case info = 0, minor, major, critical
     public static func < (a: Severity, b: Severity) -> Bool { a.rawValue < b.rawValue }
     public var name: String { ["info", "minor", "major", "critical"][rawValue] }
+    /// What a MAC of this severity weighs in an incident's impact (MACs × weight): 1, 4, 16, 64.
+    public var impactWeight: Int { 1 << (2 * rawValue) }
     public init?(name: String) {
         guard let index = ["info", "minor", "major", "critical"].firstIndex(of: name) else { return nil }
         self.init(rawValue: index)

@@ -40,7 +40,7 @@ struct IncidentBuilder {
             let (kind, title) = describe(rules: Set(rules), members: members, pes: cluster.pes)
             incidents.append(Incident(id: 0, kind: kind, title: title, severity: severity, firstTime: cluster.first, lastTime: cluster.last,
                                       pes: cluster.pes, bds: bds, findingIDs: members.map(\.id), macs: macs, rules: rules,
-                                      impact: macs.count * IncidentKind.weight(severity)))
+                                      impact: macs.count * severity.impactWeight))
         }
         // By impact: a 100-MAC loop comes before a single duplicate MAC, whatever their order in time.
         incidents.sort { a, b in
@@ -118,7 +118,4 @@ public enum IncidentKind: String, Sendable, CaseIterable {
         case .sequenceAnomaly: return "Compare the MAC Mobility sequence on the incident's PEs (`show bgp l2vpn evpn route-type 2`); upgrade or fix the PE that does not follow the rules; clear the MAC to resynchronise."
         }
     }
-
-    /// How much a MAC of this severity weighs in an incident's impact (MACs × weight).
-    static func weight(_ severity: Severity) -> Int { 1 << (2 * severity.rawValue) }
 }

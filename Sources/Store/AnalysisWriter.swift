@@ -44,8 +44,7 @@ public struct InputRecord: Sendable {
 /// over the target, so an interrupted run never leaves a half-written file where a good one was.
 public final class AnalysisWriter {
     public let finalPath: String
-    /// Where the database grows until `install()`; `<final>.tmp-<pid>`, so a later run can tell
-    /// a dead process's leftovers (RunOutputs) from a live one's.
+    /// Where the database grows until `install()` (`TemporaryName`).
     public let temporaryPath: String
     private var database: Database?
     /// Route events and moves on their way to the writer thread.
@@ -62,10 +61,10 @@ public final class AnalysisWriter {
     public init(path: String, copyWindow: Int64 = 1_000_000) throws {
         sightings = SightingMerger(window: copyWindow)
         finalPath = path
-        temporaryPath = path + ".tmp-\(getpid())"
+        temporaryPath = TemporaryName.of(path)
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        for suffix in ["", "-journal", "-wal", "-shm"] { unlink(temporaryPath + suffix) }
+        for file in TemporaryName.withCompanions(path) { unlink(file) }
         let db = try Database(path: temporaryPath)
         // Index builds sort in temporary files: memory must not grow with the number of moves.
         try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; PRAGMA cache_size = -2048;")
@@ -79,7 +78,7 @@ public final class AnalysisWriter {
         rows?.close()
         database = nil
         // A run that did not get as far as `install()` leaves nothing behind.
-        if !installed { for suffix in ["", "-journal", "-wal", "-shm"] { unlink(temporaryPath + suffix) } }
+        if !installed { for file in TemporaryName.withCompanions(finalPath) { unlink(file) } }
     }
 
     private var db: Database { database! }

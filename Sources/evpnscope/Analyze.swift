@@ -152,7 +152,7 @@ struct Analyze: ParsableCommand {
             try writer.finishWriting()
         }
         // The report comes from the finished database before either file replaces the earlier run's.
-        let reportTemporary = RunOutputs.temporaryPath(reportPath)
+        let reportTemporary = TemporaryName.of(reportPath)
         try RunOutputs.writing(reportPath) {
             let markdown = try MarkdownReport(database: try Database(path: writer.temporaryPath, readOnly: true)).render()
             try writeFully(markdown, to: reportTemporary)
@@ -219,7 +219,7 @@ func inputRecords(_ inputSet: InputSet) -> [InputRecord] {
 func writeAtomically(_ text: String, to path: String) throws {
     let directory = (path as NSString).deletingLastPathComponent
     if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-    let temporary = RunOutputs.temporaryPath(path)
+    let temporary = TemporaryName.of(path)
     try RunOutputs.writing(path) {
         try writeFully(text, to: temporary)
         try renameInPlace(temporary, to: path)

@@ -11,7 +11,7 @@ struct OutputError: Error, CustomStringConvertible {
 }
 
 /// The database and report a run replaces. Both are written under temporary names
-/// (`<target>.tmp-<pid>`) and renamed into place only when both are complete, so an error, a
+/// (`TemporaryName`) and renamed into place only when both are complete, so an error, a
 /// full disk or an interrupt leaves the earlier run's files as they were.
 enum RunOutputs {
     /// Checks both targets before the replay (not after an hour of it), clears what dead runs
@@ -28,14 +28,7 @@ enum RunOutputs {
             Self.removeDeadTemporaries(of: target)
         }
         try Self.probeWritable(report)
-        Interrupts.install(temporaries: [database, report].flatMap(Self.temporaries), untouched: [database, report])
-    }
-
-    static func temporaryPath(_ target: String, pid: Int32 = getpid()) -> String { target + ".tmp-\(pid)" }
-
-    /// A temporary and SQLite's companions of it.
-    static func temporaries(_ target: String) -> [String] {
-        ["", "-journal", "-wal", "-shm"].map { temporaryPath(target) + $0 }
+        Interrupts.install(temporaries: [database, report].flatMap(TemporaryName.withCompanions), untouched: [database, report])
     }
 
     /// Runs a step that writes `path`, turning any failure into an `OutputError` for that path.
@@ -43,7 +36,7 @@ enum RunOutputs {
         do { return try body() } catch let error as OutputError { throw error } catch {
             var reason = "\(error)"
             // SQLite names its own (temporary) file first; the user knows the target.
-            for prefix in [temporaryPath(path) + ": ", path + ": "] where reason.hasPrefix(prefix) { reason.removeFirst(prefix.count) }
+            for prefix in [TemporaryName.of(path) + ": ", path + ": "] where reason.hasPrefix(prefix) { reason.removeFirst(prefix.count) }
             throw OutputError(path: path, reason: reason)
         }
     }
@@ -85,7 +78,7 @@ enum RunOutputs {
     }
 
     private static func probeWritable(_ target: String) throws {
-        let probe = temporaryPath(target)
+        let probe = TemporaryName.of(target)
         let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw OutputError(path: target, reason: String(cString: strerror(errno))) }
         close(fd)
@@ -96,11 +89,9 @@ enum RunOutputs {
     /// power cut); a live run's are left alone.
     static func removeDeadTemporaries(of target: String) {
         let folder = (target as NSString).deletingLastPathComponent
-        let prefix = (target as NSString).lastPathComponent + ".tmp-"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else { return }
-        for name in names where name.hasPrefix(prefix) {
-            let digits = name.dropFirst(prefix.count).prefix { $0.isNumber }
-            guard let pid = Int32(digits), pid > 0, pid != getpid() else { continue }
+        for name in names {
+            guard let pid = TemporaryName.pid(in: name, target: target), pid > 0, pid != getpid() else { continue }
             if kill(pid, 0) == -1 && errno == ESRCH {
                 unlink(((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(name))
             }
