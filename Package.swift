@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "Ingest", dependencies: ["ByteStreams", "BGPWire", "MRT", "BMP", "EVPNModel"]),
         .target(name: "Replay", dependencies: ["EVPNModel", "CPrefetch"]),
         .target(name: "Analysis", dependencies: ["Replay", "EVPNModel"]),
-        .target(name: "Store", dependencies: ["CSQLite", "EVPNModel", "Replay", "Analysis"]),
+        .target(name: "Store", dependencies: ["CSQLite", "CZlib", "EVPNModel", "Replay", "Analysis"]),
         .target(name: "Reports", dependencies: ["Store", "EVPNModel"]),
         .target(name: "Generator", dependencies: ["BGPWire", "MRT", "BMP", "ByteStreams", "EVPNModel", "Analysis"]),
         .executableTarget(name: "evpnscope", dependencies: [

@@ -215,8 +215,8 @@ def default_run_note(results, tool, dumps):
     decompressor on the .bz2 fabric, database ≤ 3× the compressed input."""
     database = os.path.join(DATA, "b.sqlite")
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT count(*) FROM route_events").fetchone()[0]
-    return (f"Default run (`evpnscope analyze`, route events stored once per advertisement: {rows} rows): "
+        rows, blocks = db.execute("SELECT sum(events), count(*) FROM route_event_blocks").fetchone()
+    return (f"Default run (`evpnscope analyze`, route events stored once per advertisement: {rows} events in {blocks} compressed blocks): "
             f"{results['evpnscope analyze'][0] / results[tool][0]:.2f}× {tool}; database {size(database) / 1e6:.0f} MB = "
             f"{size(database) / size(dumps):.2f}× the compressed input ({size(dumps) / 1e6:.0f} MB).")
 

@@ -57,8 +57,9 @@ public final class AnalysisWriter {
     private var sightings: SightingMerger
 
     /// `copyWindow`: how long after an event its copies at other observation points still join
-    /// its row (the engine's copy lag).
-    public init(path: String, copyWindow: Int64 = 1_000_000) throws {
+    /// its row (the engine's copy lag). `eventRows`: route events also as rows of route_events.
+    public init(path: String, copyWindow: Int64 = 1_000_000, eventRows: Bool = false) throws {
+        self.eventRows = eventRows
         sightings = SightingMerger(window: copyWindow)
         finalPath = path
         temporaryPath = TemporaryName.of(path)
@@ -69,10 +70,12 @@ public final class AnalysisWriter {
         // Index builds sort in temporary files: memory must not grow with the number of moves.
         try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; PRAGMA cache_size = -2048;")
         try db.execute(Schema.create)
+        try db.execute(Schema.movesStaging)
         database = db
     }
 
     private var installed = false
+    private let eventRows: Bool
 
     deinit {
         rows?.close()
@@ -104,7 +107,7 @@ public final class AnalysisWriter {
 
     private func add(_ row: EventRowInserter.Row) throws {
         if rows == nil {
-            let inserter = try EventRowInserter(db: db)
+            let inserter = try EventRowInserter(db: db, eventRows: eventRows)
             self.inserter = inserter
             rows = BatchPipe { batch in
                 try inserter.insert(batch)
@@ -131,6 +134,8 @@ public final class AnalysisWriter {
         try rows.drain()
         try inserter?.commitPending()
     }
+
+    private var movesSorted = false
 
     // MARK: Results
 
@@ -242,7 +247,15 @@ public final class AnalysisWriter {
         defer { pipe.close() }
         var chunk = MACStateChunk()
         var ips: [IPAddress] = []
+        // In the table's key order (MAC, then broadcast domain): appends to the tree, not inserts.
+        var keys: [(mac: UInt64, bd: Int32, index: Int)] = []
+        keys.reserveCapacity(engine.macs.count)
         for index in engine.macs.indices {
+            let state = engine.macs[index]
+            keys.append((state.mac.value, state.bd, index))
+        }
+        keys.sort { a, b in a.mac != b.mac ? a.mac < b.mac : a.bd < b.bd }
+        for (_, _, index) in keys {
             let state = engine.macs[index]
             let macColumn = chunk.text.column { $0.append(state.mac) }
             let advertisersColumn = chunk.text.column { text in
@@ -286,6 +299,7 @@ public final class AnalysisWriter {
     /// be rendered from it before either file replaces an earlier run's).
     public func finishWriting() throws {
         try flushEvents()
+        if !movesSorted { try db.transaction { try db.execute(Schema.moveStaged) }; movesSorted = true }
         // Index builds sort on every core (7.1 → 5.0 s for 6.6 M route events on two), and the
         // planner's statistics come from a sample, not from reading every index whole.
         try db.execute("PRAGMA threads = \(ProcessInfo.processInfo.activeProcessorCount); PRAGMA analysis_limit = 1000;")

@@ -158,6 +158,11 @@ public final class Statement {
         if result != SQLITE_OK { throw DatabaseError(message: "bind \(index): \(database.lastError)") }
     }
 
+    public func bind(_ index: Int32, blob value: [UInt8]) throws {
+        let result = value.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), transient) }
+        if result != SQLITE_OK { throw DatabaseError(message: "bind \(index): \(database.lastError)") }
+    }
+
     /// Runs the bound INSERT and readies the statement for the next row.
     public func insert() throws {
         let result = sqlite3_step(statement)
@@ -176,6 +181,11 @@ public final class Statement {
     public var columnCount: Int { Int(sqlite3_column_count(statement)) }
     public func int(_ column: Int) -> Int64 { sqlite3_column_int64(statement, Int32(column)) }
     public func isNull(_ column: Int) -> Bool { sqlite3_column_type(statement, Int32(column)) == SQLITE_NULL }
+    public func blob(_ column: Int) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(statement, Int32(column)))
+        guard count > 0, let base = sqlite3_column_blob(statement, Int32(column)) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: base, count: count))
+    }
     public func text(_ column: Int) -> String? {
         guard let pointer = sqlite3_column_text(statement, Int32(column)) else { return nil }
         return String(cString: pointer)

@@ -2,12 +2,15 @@ import EVPNModel
 import Foundation
 import Replay
 
-/// Inserts route events and moves as rows. Most text columns repeat from one event to the next
+/// Stores route events as compressed blocks (and, when asked, as rows of the route_events table)
+/// and moves as rows. Most text columns repeat from one event to the next
 /// (a PE's route distinguisher, next hop and route targets, the zero ESI, the family), so their
 /// text is kept by value instead of being formatted again for each of millions of rows.
 final class EventRowInserter {
     private let db: Database
-    private let events: GroupedInsert, moves: GroupedInsert
+    private let events: GroupedInsert?, moves: GroupedInsert
+    private let blockInsert: Statement
+    private var block = EventBlockEncoder()
     private var inTransaction = 0
     static let rowsPerTransaction = 100_000
 
@@ -17,13 +20,15 @@ final class EventRowInserter {
     private var familyText = TextMemo<AddressFamily>()
     private var targetsText = TextMemo<InlineList<ExtendedCommunity>>()
 
-    init(db: Database) throws {
+    /// `eventRows`: also one route_events row per event (`--events table`).
+    init(db: Database, eventRows: Bool) throws {
         self.db = db
+        blockInsert = try db.prepare("INSERT INTO route_event_blocks(first_time_us, last_time_us, events, mac_filter, data) VALUES (?, ?, ?, ?, ?)")
         // 16 rows to a statement: the writer thread bounds a run that stores every route event.
-        events = try GroupedInsert(db, table: "route_events", columns: [
+        events = !eventRows ? nil : try GroupedInsert(db, table: "route_events", columns: [
             "time_us", "input_id", "byte_offset", "observation_id", "event", "family", "route_type", "rd", "esi", "eth_tag",
             "mac", "ip", "prefix", "next_hop", "seq", "sticky", "route_targets", "originator_id", "path_id", "seen_at"], rowsPerStatement: 16)
-        moves = try GroupedInsert(db, table: "moves", columns: [
+        moves = try GroupedInsert(db, table: "temp.moves_staging", columns: [
             "time_us", "bd_id", "mac", "from_pe", "to_pe", "seq_before", "seq_after", "tie", "wrap", "input_id", "byte_offset"],
             rowsPerStatement: 16)
     }
@@ -36,6 +41,7 @@ final class EventRowInserter {
     private func beginIfNeeded() throws { if inTransaction == 0 { try db.execute("BEGIN") } }
 
     func commitPending() throws {
+        if block.count > 0 { try beginIfNeeded(); try writeBlock(); inTransaction += 1 }
         if inTransaction > 0 { try db.execute("COMMIT"); inTransaction = 0 }
     }
 
@@ -70,6 +76,9 @@ final class EventRowInserter {
         for row in batch {
             switch row {
             case .event(let event, let observation, let seenAt):
+                block.append(event, seenAt: seenAt)
+                if block.isFull { try writeBlock() }
+                guard events != nil else { continue }
                 var row = columns(of: event, observation: observation)
                 row.seenAt = rowText.column { text in
                     for (index, id) in seenAt.enumerated() {
@@ -82,7 +91,7 @@ final class EventRowInserter {
             }
         }
         try rowText.withColumns { text in
-            try events.insert(count: eventRows.count) { s, index, first in
+            try events?.insert(count: eventRows.count) { s, index, first in
                 let row = eventRows[index], event = row.event
                 try s.bind(first, event.time)
                 try s.bind(first + 1, Int64(event.source.input))
@@ -121,6 +130,16 @@ final class EventRowInserter {
             }
         }
         try rowsAdded(batch.count)
+    }
+
+    private func writeBlock() throws {
+        let finished = block.finish()
+        try blockInsert.bind(1, finished.firstTime)
+        try blockInsert.bind(2, finished.lastTime)
+        try blockInsert.bind(3, Int64(finished.events))
+        try blockInsert.bind(4, blob: finished.filter)
+        try blockInsert.bind(5, blob: finished.data)
+        try blockInsert.insert()
     }
 
     /// What a route-event row binds; text that does not recur is a range of `rowText`.

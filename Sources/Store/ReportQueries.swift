@@ -106,7 +106,7 @@ public struct ReportData {
     }
 
     public static func moves(_ db: Database, mac: String, from: Int64? = nil, to: Int64? = nil) throws -> [Move] {
-        let s = try db.prepare("SELECT time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after FROM moves WHERE mac = ? AND time_us BETWEEN ? AND ? ORDER BY time_us")
+        let s = try db.prepare("SELECT time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after FROM moves WHERE mac = ? AND time_us BETWEEN ? AND ? ORDER BY time_us, id")
         try s.bind([.text(mac), .int(from ?? Int64.min), .int(to ?? Int64.max)])
         var out: [Move] = []
         while try s.step() {

@@ -13,6 +13,8 @@ struct SightingMerger {
         var observation: Int32?
         /// Every observation point that carried this advertisement, the first one first.
         var seenAt: InlineList<UInt32>
+        /// The route's hash, kept: hashing an NLRI again on the way out cost as much as the lookup.
+        var routeHash: Int
     }
 
     let window: Int64
@@ -47,7 +49,7 @@ struct SightingMerger {
         var seenAt = InlineList<UInt32>()
         if let observation { seenAt.append(UInt32(bitPattern: observation)) }
         waiting[hash] = dropped + queue.count
-        queue.append(Sighting(event: event, observation: observation, seenAt: seenAt))
+        queue.append(Sighting(event: event, observation: observation, seenAt: seenAt, routeHash: hash))
     }
 
     /// Emits every waiting sighting (end of the run, or before other rows must follow them).
@@ -56,14 +58,14 @@ struct SightingMerger {
     }
 
     private mutating func release(before time: Int64, emit: (Sighting) throws -> Void) rethrows {
-        while head < queue.count, let oldest = queue[head], oldest.event.time < time { try releaseOldest(emit: emit) }
+        // Reads the oldest's time in place: a copy of the sighting would retain its event.
+        while head < queue.count, let oldest = queue[head]?.event.time, oldest < time { try releaseOldest(emit: emit) }
     }
 
     private mutating func releaseOldest(emit: (Sighting) throws -> Void) rethrows {
         guard let sighting = queue[head] else { return }
         queue[head] = nil
-        let hash = Self.routeHash(sighting.event)
-        if waiting[hash] == dropped + head { waiting[hash] = nil }
+        if waiting[sighting.routeHash] == dropped + head { waiting[sighting.routeHash] = nil }
         head += 1
         // Compact now and then, so the queue's storage follows what waits, not what passed.
         if head >= 4096 && head * 2 >= queue.count {

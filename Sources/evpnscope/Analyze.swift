@@ -10,6 +10,11 @@ import Store
 
 let toolVersion = "0.1.0"
 
+/// Where `analyze` keeps route events.
+enum EventStorage: String, ExpressibleByArgument, CaseIterable {
+    case compact, table, none
+}
+
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decode, replay, detect, store and report: the main job.",
@@ -47,8 +52,8 @@ struct Analyze: ParsableCommand {
     @Option(help: "Report findings and store events up to this time; the replay goes on past it only as long as the detectors' windows need.")
     var until: String?
 
-    @Option(help: "Route events to keep in the database: all or none.")
-    var events: String = "all"
+    @Option(help: "How to keep route events in the database: compact (compressed blocks, read with `evpnscope events` and `mac`), table (also one route_events row each, for SQL; ~10x the database size), or none.")
+    var events: EventStorage = .compact
 
     @Option(help: "Exit 1 when a finding has at least this severity: info, minor, major, critical, or never.")
     var failOn: String = "never"
@@ -59,7 +64,6 @@ struct Analyze: ParsableCommand {
     func run() throws {
         let thresholds = try thresholdOptions.thresholds()
         let engineOptions = try replayOptions.engineOptions()
-        guard events == "all" || events == "none" else { throw CLIUsageError(message: "--events must be all or none") }
         var failSeverity: Severity?
         if failOn != "never" {
             guard let severity = Severity(name: failOn) else { throw CLIUsageError(message: "--fail-on must be info, minor, major, critical or never") }
@@ -102,7 +106,7 @@ struct Analyze: ParsableCommand {
         } catch let error as UsageError { throw CLIUsageError(message: error.description) }
         let engine = ReplayEngine(options: engineOptions)
         let analyzer = Analyzer(engine: engine, thresholds: thresholds)
-        let writer = try RunOutputs.writing(dbPath) { try AnalysisWriter(path: dbPath, copyWindow: engineOptions.copyLag) }
+        let writer = try RunOutputs.writing(dbPath) { try AnalysisWriter(path: dbPath, copyWindow: engineOptions.copyLag, eventRows: events == .table) }
         var writeError: Error?
         analyzer.onMove = { move in
             guard window.contains(move.time) else { return }
@@ -113,7 +117,7 @@ struct Analyze: ParsableCommand {
         let started = Date()
         var items = 0, itemsInWindow = 0
         let lookahead = EngineLookahead(engine: engine)
-        let storeEvents = events == "all"  // an option's getter is too slow to read per event
+        let storeEvents = events != .none  // an option's getter is too slow to read per event
         while let ready = lookahead.next(from: feed.next) {
             let item = ready.item
             if item.time > replayEnd { break }
@@ -146,7 +150,7 @@ struct Analyze: ParsableCommand {
             try writer.setMeta([("name", runName), ("version", toolVersion), ("inputs", identity.inputs),
                                 ("started", Timestamp.format(Int64(started.timeIntervalSince1970 * 1_000_000))),
                                 ("option.pe-key", replayOptions.peKey ?? "rd,originator,nexthop,peer"), ("option.bd-key", replayOptions.bdKey),
-                                ("option.events", events), ("data-quality.blind", blind ? "true" : "false")]
+                                ("option.events", events.rawValue), ("data-quality.blind", blind ? "true" : "false")]
                                + thresholdOptions.described + engine.counters.described)
             try writer.write(inputs: records, engine: engine, analyzer: analyzer, incidents: incidents, dataQuality: notes)
             try writer.finishWriting()

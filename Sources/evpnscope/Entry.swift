@@ -18,7 +18,7 @@ struct Evpnscope: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evpnscope",
         abstract: "Find EVPN MAC mobility problems (duplicate MACs, loops, stale routes, sequence anomalies) in MRT and BMP dumps.",
-        subcommands: [Analyze.self, Decode.self, Replay.self, Report.self, MAC.self, Generate.self]
+        subcommands: [Analyze.self, Decode.self, Replay.self, Report.self, MAC.self, Events.self, Generate.self]
     )
 }
 

@@ -34,7 +34,7 @@ struct MAC: ParsableCommand {
             print("  broadcast domain \(row[0] ?? "?"): owner \(pe(row[1])) seq \(row[2] ?? "-"), \(row[3] ?? "0") moves, first seen \(time(row[6])), last change \(time(row[7]))")
             print("    advertised by: \(advertisers.isEmpty ? "nobody (withdrawn)" : advertisers)\(row[5].map { $0.isEmpty ? "" : "; IPs \($0)" } ?? "")")
         }
-        let moves = try database.rows("SELECT time_us, from_pe, to_pe, seq_before, seq_after, tie, wrap FROM moves WHERE mac = ? ORDER BY time_us", [.text(text)])
+        let moves = try database.rows("SELECT time_us, from_pe, to_pe, seq_before, seq_after, tie, wrap FROM moves WHERE mac = ? ORDER BY time_us, id", [.text(text)])
         if !moves.isEmpty {
             print("  moves:")
             for row in moves {
@@ -47,23 +47,12 @@ struct MAC: ParsableCommand {
             print("  findings:")
             for row in findings { print("    #\(row[0] ?? "") \(row[1] ?? "") [\(row[2] ?? "")] \(time(row[3])) incident \(row[4] ?? "-"): \(row[5] ?? "")") }
         }
-        let events = try database.rows("""
-            SELECT r.time_us, r.event, r.rd, r.ip, r.next_hop, r.seq, r.sticky, r.esi, o.peer_ip, o.table_name, i.path, r.byte_offset, r.seen_at
-            FROM route_events r LEFT JOIN observation_points o ON o.id = r.observation_id LEFT JOIN inputs i ON i.id = r.input_id
-            WHERE r.mac = ? ORDER BY r.time_us, r.input_id, r.byte_offset
-            """, [.text(text)])
+        var events: [StoredRouteEvent] = []
+        try StoredEvents(db: database).forEach(mac: address) { events.append($0) }
         if !events.isEmpty {
+            let context = try StoredEventContext(database)
             print("  route events (\(events.count)):")
-            for row in events {
-                let seq = row[5].map { " seq \($0)" } ?? ""
-                let sticky = row[6] == "1" ? " sticky" : ""
-                let ip = row[3].map { " ip \($0)" } ?? ""
-                let nh = row[4].map { " nh \($0)" } ?? ""
-                // One row per advertisement: the first observation point, and how many more carried it.
-                let others = max(0, (row[12] ?? "").split(separator: " ").count - 1)
-                let more = others > 0 ? " (+\(others) more)" : ""
-                print("    \(time(row[0]))  \(row[1] ?? "") rd \(row[2] ?? "")\(ip)\(nh)\(seq)\(sticky)  via \(row[8] ?? "?") \(row[9] ?? "")\(more)  [\((row[10].map { ($0 as NSString).lastPathComponent }) ?? "?")@\(row[11] ?? "")]")
-            }
+            for event in events { print("    " + context.line(for: event)) }
         }
     }
 }

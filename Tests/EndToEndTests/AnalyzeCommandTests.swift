@@ -1,4 +1,5 @@
 import Foundation
+import EVPNModel
 import Generator
 import Store
 import Testing
@@ -124,6 +125,7 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
     let db = try Database(path: directory + "/a.sqlite", readOnly: true)
     #expect(try db.rows("SELECT count(*) FROM findings")[0][0] == first)
     #expect(try db.rows("SELECT count(*) FROM route_events")[0][0] == "0")
+    #expect(try db.rows("SELECT count(*) FROM route_event_blocks")[0][0] == "0")
     #expect(!FileManager.default.fileExists(atPath: directory + "/a.sqlite.tmp-\(getpid())"))
     #expect(try evpnscope(["analyze", directory + "/missing"]).status == 2)
     #expect(try evpnscope(["analyze", directory + "/data/dumps", "--max-moves", "zero"]).status == 2)
@@ -197,15 +199,16 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
     for expected in truth.incidents { #expect(titles.contains { $0.hasPrefix(expected) }, "missing incident \(expected) in \(titles)") }
 }
 
-/// Every route event reaches the route_events table (written on the writer thread, with text
-/// kept by value between rows) as `decode` prints it, once per advertisement (ID-3): a row is
+/// Every route event reaches the route_events table (`--events table`, written on the writer
+/// thread, with text kept by value between rows) and the compressed blocks (`--events compact`,
+/// the default; read back with `StoredEvents`, as `events` and `mac` do) as `decode` prints it, once per advertisement (ID-3): a row is
 /// the first sighting, in decode's order and with its fields; every other decoded event is a
 /// copy of a row less than 1 s older, seen at another observation point of that row's `seen_at`.
 @Test func storedRouteEventsMatchTheDecodedEvents() throws {
     let directory = scratch()
     _ = try generateDemo(into: directory + "/data", compression: "gz")
     let input = directory + "/data/dumps/mrt"
-    let analysis = try evpnscope(["analyze", input, "--db", directory + "/a.sqlite", "--report", directory + "/r.md"])
+    let analysis = try evpnscope(["analyze", input, "--db", directory + "/a.sqlite", "--report", directory + "/r.md", "--events", "table"])
     #expect(analysis.status == 0, "\(analysis.stderr)")
     let decoded = try evpnscope(["decode", "--family", "evpn", input])
     #expect(decoded.status == 0)
@@ -256,4 +259,49 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
     let sightings = storedRows.reduce(0) { $0 + ($1[13] ?? "").split(separator: " ").count }
     #expect(sightings > stored.count && sightings <= stored.count + copies)
     #expect(storedRows.allSatisfy { row in (row[13] ?? "").split(separator: " ").count == Set((row[13] ?? "").split(separator: " ")).count })
+
+    // The blocks hold exactly the table's rows, every family, in order.
+    let table = try db.rows("SELECT \(StoredRouteEvent.columnNames.joined(separator: ", ")) FROM route_events ORDER BY rowid")
+    var blocks: [[String?]] = []
+    try StoredEvents(db: db).forEach { blocks.append($0.columnTexts) }
+    #expect(blocks.count == table.count && table.count > storedRows.count)
+    for (index, (block, row)) in zip(blocks, table).enumerated() where block != row {
+        Issue.record("event \(index): blocks \(block), table \(row)")
+        break
+    }
+    // The default database has the blocks only, and `mac` and `events` read them.
+    let mac = try #require(stored.first { $0[7] != "-" }?[7])
+    let compact = try evpnscope(["analyze", input, "--db", directory + "/c.sqlite", "--report", directory + "/c.md"])
+    #expect(compact.status == 0)
+    let compactDB = try Database(path: directory + "/c.sqlite", readOnly: true)
+    #expect(try compactDB.rows("SELECT count(*) FROM route_events")[0][0] == "0")
+    var macEvents: [StoredRouteEvent] = []
+    try StoredEvents(db: compactDB).forEach(mac: MACAddress(mac)!) { macEvents.append($0) }
+    #expect(macEvents.map(\.columnTexts) == table.filter { $0[10] == mac })
+    let printed = try evpnscope(["events", "--db", directory + "/c.sqlite", "--mac", mac, "--format", "csv"])
+    #expect(printed.status == 0 && printed.stdout.split(separator: "\n").count == macEvents.count + 1, "\(printed.stdout)")
+    let history = try evpnscope(["mac", mac, "--db", directory + "/c.sqlite"])
+    #expect(history.stdout.contains("route events (\(macEvents.count)):"), "\(history.stdout)")
+}
+
+/// The README's SQL questions and its `events` example answer from a default database (route
+/// events compact, issue 19): every query runs, and the MAC the README follows has moves and
+/// route events in the demo.
+@Test func readmeQueriesAnswerFromTheDefaultDatabase() throws {
+    let directory = scratch()
+    let db = directory + "/analysis.sqlite"
+    #expect(try evpnscope(["analyze", "datasets/demo/dumps", "--db", db, "--report", directory + "/r.md"]).status == 0)
+    let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
+    let sql = try #require(readme.components(separatedBy: "```sql\n").dropFirst().first?.components(separatedBy: "```").first)
+    let queries = sql.components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+    #expect(queries.count == 3)
+    let database = try Database(path: db, readOnly: true)
+    var answers: [Int] = []
+    for query in queries { answers.append(try database.rows(query).count) }
+    #expect(answers[0] > 0 && answers[1] > 0, "\(answers)")
+    let line = try #require(readme.split(separator: "\n").first { $0.hasPrefix("evpnscope events ") })
+    let arguments = line.split(separator: " ").dropFirst().map(String.init).map { $0 == "reports/demo/analysis.sqlite" ? db : $0 }
+    let events = try evpnscope(arguments)
+    #expect(events.status == 0 && events.stdout.split(separator: "\n").count > 4, "\(events.stdout)\(events.stderr)")
+    #expect(events.stdout.split(separator: "\n").allSatisfy { $0.contains(" mac 02:03:00:00:00:1e") })
 }

@@ -88,7 +88,7 @@ func frrStoryProblems(attempt: Int) throws -> [String] {
         _ = try shell([evpnscopeBinary, "analyze"] + inputs + ["--db", db, "--report", db + ".md"], allowFailure: true)
         let database = try Database(path: db, readOnly: true)
         let moves = Dictionary(uniqueKeysWithValues: try database.rows("SELECT mac, count(*) FROM moves GROUP BY mac").map { ($0[0]!, Int($0[1]!)!) })
-        let sequences = try database.rows("SELECT mac, seq_before, seq_after FROM moves ORDER BY time_us").map { $0.map { $0 ?? "-" }.joined(separator: " ") }
+        let sequences = try database.rows("SELECT mac, seq_before, seq_after FROM moves ORDER BY id").map { $0.map { $0 ?? "-" }.joined(separator: " ") }
         check(moves[host] == frr[host] && moves[duplicate] == frr[duplicate], "\(label): moves \(moves) vs FRR \(frr): \(sequences)")
         let flapping = try database.rows("SELECT DISTINCT mac FROM findings WHERE rule = 'DUP-MAC-FLAP' ORDER BY mac").map { $0[0]! }
         check(flapping == [host, duplicate], "\(label): DUP-MAC-FLAP for \(flapping)")

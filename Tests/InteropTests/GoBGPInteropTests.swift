@@ -257,7 +257,7 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
     let db = directory + "/analysis.sqlite"
     _ = try shell([evpnscopeBinary, "analyze", directory + "/updates.dump", directory + "/rr.bmp", "--db", db, "--report", directory + "/report.md"], allowFailure: true)
     let database = try Database(path: db, readOnly: true)
-    let moves = try database.rows("SELECT f.address, t.address FROM moves m JOIN pes f ON f.id = m.from_pe JOIN pes t ON t.id = m.to_pe WHERE m.mac = ? ORDER BY m.time_us", [.text(vm1)])
+    let moves = try database.rows("SELECT f.address, t.address FROM moves m JOIN pes f ON f.id = m.from_pe JOIN pes t ON t.id = m.to_pe WHERE m.mac = ? ORDER BY m.id", [.text(vm1)])
     #expect(moves.map { "\($0[0]!)→\($0[1]!)" } == ["\(pes[0].address)→\(pes[1].address)", "\(pes[1].address)→\(pes[0].address)"])
     #expect(try database.rows("SELECT count(*) FROM moves WHERE mac = ?", [.text(vm2)])[0][0] == "0")
     // W-13: gobgpd's first move carries seq 0 and the old PE then withdraws: the new PE took the
