@@ -44,7 +44,7 @@ fuzz: build
 	Fuzz/build.sh
 	python3 Fuzz/seed.py
 	mkdir -p Fuzz/crashes
-	for t in update evpn mrt bmp bzip2; do \
+	for t in update evpn mrt bmp bzip2 report; do \
 	  .build-fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -rss_limit_mb=2048 -timeout=10 \
 	    -print_final_stats=1 -artifact_prefix=Fuzz/crashes/$$t- .build-fuzz/corpus/$$t 2>&1 | grep -E "Done|ERROR|SUMMARY|number_of_executed_units"; \
 	done

@@ -34,7 +34,7 @@ let package = Package(
         ]),
         // `make bench`: the replay engine timed without decoding (issue 3's events/s and bytes/route).
         .executableTarget(name: "EngineBench", dependencies: ["Ingest", "Replay", "Analysis", "EVPNModel"]),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["EVPNModel", "Store", "Reports"], path: "Tests/TestSupport"),
         .testTarget(name: "ByteStreamsTests", dependencies: ["ByteStreams", "TestSupport"]),
         .testTarget(name: "BGPWireTests", dependencies: ["BGPWire", "EVPNModel"]),
         .testTarget(name: "MRTTests", dependencies: ["MRT", "BGPWire", "EVPNModel", "ByteStreams", "Ingest"]),

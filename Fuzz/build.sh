@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.build-fuzz
 mkdir -p "$out"
-flags=(-O -g -parse-as-library -sanitize=fuzzer,address -enable-testing -I "$out" -I Sources/CZlib -I Sources/CBZip2 -module-cache-path "$out/cache")
+flags=(-O -g -parse-as-library -sanitize=fuzzer,address -enable-testing -I "$out" -I Sources/CZlib -I Sources/CBZip2 -I Sources/CSQLite
+       -I Sources/CPrefetch -module-cache-path "$out/cache")
 module() {  # module NAME SOURCES...
   local name=$1; shift
   swiftc "${flags[@]}" -module-name "$name" -emit-module -emit-module-path "$out/$name.swiftmodule" -emit-library -static -o "$out/lib$name.a" "$@"
@@ -19,4 +20,11 @@ libs=("$out/libMRT.a" "$out/libBMP.a" "$out/libByteStreams.a" "$out/libBGPWire.a
 for target in Update EVPN MRT BMP BZip2; do
   swiftc "${flags[@]}" -module-name "Fuzz$target" "Fuzz/Fuzz$target.swift" "${libs[@]}" -o "$out/fuzz-$(echo $target | tr A-Z a-z)"
 done
+# The report renderer, with the tests' hostile report data compiled in.
+module Replay Sources/Replay/*.swift
+module Analysis Sources/Analysis/*.swift
+module Store Sources/Store/*.swift
+module Reports Sources/Reports/*.swift
+swiftc "${flags[@]}" -module-name FuzzReport Fuzz/FuzzReport.swift Tests/TestSupport/HostileReport.swift \
+  "$out/libReports.a" "$out/libStore.a" "$out/libAnalysis.a" "$out/libReplay.a" "$out/libEVPNModel.a" -lsqlite3 -lz -o "$out/fuzz-report"
 echo "built: $(ls $out/fuzz-* | tr '\n' ' ')"

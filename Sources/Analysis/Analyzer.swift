@@ -270,7 +270,7 @@ public final class Analyzer {
     private func checkRoute(_ t: Transition) {
         if engine.mobilityCommunities(mac: t.mac, pe: t.pe, ip: t.ip) > 1, let route = engine.route(mac: t.mac, pe: t.pe, ip: t.ip) {
             report(.seqMultiCommunity, mac: t.mac, pes: [t.pe], ip: t.ip, time: t.time,
-                   detail: "\(pe(t.pe)) sent \(route.mobilityCommunities) MAC Mobility communities in one route; the highest seq \(route.seq) is used",
+                   detail: "\(pe(t.pe)) sent \(route.mobilityCommunities >= ReplayEngine.maximumCountedMobilityCommunities ? "\(route.mobilityCommunities) or more" : "\(route.mobilityCommunities)") MAC Mobility communities in one route; the highest seq \(route.seq) is used",
                    evidence: [evidence(t)])
         }
         if t.kind != .rejected, engine.hasMixedSequences(mac: t.mac, pe: t.pe) {

@@ -155,13 +155,15 @@ public struct PathAttributes: Hashable, Sendable {
         if !other.isEmpty { other = [] }
     }
 
-    /// MOB-9: a receiver uses the highest sequence when several MAC Mobility communities appear.
+    /// MOB-9: a receiver uses the community with the highest sequence when several appear, and
+    /// its sticky flag (sticky when any community of that sequence is): the same whatever the
+    /// communities' order.
     public var macMobility: ExtendedCommunity.MACMobility? {
         var best: ExtendedCommunity.MACMobility?
         for community in extendedCommunities {
             guard let mobility = community.macMobility else { continue }
             if best == nil || mobility.sequence > best!.sequence { best = mobility }
-            else if mobility.sticky { best!.sticky = true }
+            else if mobility.sequence == best!.sequence && mobility.sticky { best!.sticky = true }
         }
         return best
     }

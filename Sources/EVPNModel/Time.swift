@@ -1,14 +1,22 @@
 /// Timestamps are microseconds since the Unix epoch; text is ISO 8601 UTC.
 public enum Timestamp {
-    /// "2026-11-24T02:14:00.123456Z" (fraction omitted when zero).
-    public static func format(_ micros: Int64) -> String {
+    /// The times a timestamp shows: years 1 to 9999.
+    public static let representable: ClosedRange<Int64> = -62_135_596_800_000_000...253_402_300_799_999_999
+
+    public static func clamped(_ micros: Int64) -> Int64 { min(max(micros, representable.lowerBound), representable.upperBound) }
+
+    /// "2026-11-24T02:14:00.123456Z" (fraction omitted when zero); a time outside years 1–9999
+    /// shows as the nearest one.
+    public static func format(_ time: Int64) -> String {
+        let micros = clamped(time)
         let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
         let fraction = micros - seconds * 1_000_000
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
         let (year, month, day) = civil(fromDays: days)
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        var text = "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
+        let yearText = String(year)
+        var text = String(repeating: "0", count: max(0, 4 - yearText.count)) + yearText + "-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
         if fraction != 0 {
             let digits = String(fraction)
             text += "." + String(repeating: "0", count: 6 - digits.count) + digits

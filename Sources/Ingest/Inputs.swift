@@ -51,8 +51,10 @@ public final class InputFile {
         open(threaded: false)
         firstTime = firstItem?.time
         if path != "-" && reader != nil && openError == nil {
-            // Keep no descriptor or thread until the merge needs this file.
-            if reader?.damage.isEmpty ?? true { reader = nil; firstItem = nil } else { finished = true }
+            // Keep no descriptor or thread until the merge needs this file; a file the probe read
+            // to its end (no route, only skipped records) or that broke keeps its reader, whose
+            // byte and record counts and sha256 the inputs table shows.
+            if firstItem != nil && reader?.damage.isEmpty ?? true { reader = nil; firstItem = nil } else { finished = true }
         }
         if firstTime == nil { finished = true }
     }

@@ -76,7 +76,14 @@ public final class MRTReader: FeedReader {
                 var time = Int64(seconds) * 1_000_000
                 switch type {
                 case 16, 17:
-                    if type == 17 { time += Int64(try body.readUInt32("BGP4MP_ET microseconds")) } else { stats.coarseUpdates += 1 }
+                    if type == 17 {
+                        let micros = try body.readUInt32("BGP4MP_ET microseconds")
+                        // Added as they stand, 4,294 s of garbage would move the record in time.
+                        guard micros < 1_000_000 else { throw body.error("BGP4MP_ET microseconds", expected: "below 1000000, found \(micros)") }
+                        time += Int64(micros)
+                    } else {
+                        stats.coarseUpdates += 1
+                    }
                     try decodeBGP4MP(subtype: subtype, &body, time: time, source: source)
                 case 13:
                     try decodeTableDumpV2(subtype: subtype, &body, time: time, source: source)

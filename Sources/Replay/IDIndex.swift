@@ -74,7 +74,7 @@ public final class IDIndex {
     }
 
     /// Removes `id`, which was inserted with `hash`.
-    func remove(_ id: Int32, hash: UInt64) {
+    public func remove(_ id: Int32, hash: UInt64) {
         var i = home(UInt32(truncatingIfNeeded: hash))
         while Self.id(buckets[i]) != id {
             guard buckets[i] != Self.empty else { return }

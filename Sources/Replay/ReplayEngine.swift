@@ -315,7 +315,10 @@ public final class ReplayEngine {
         }
         var mobilityCommunities: Int {
             get { Int(bits >> Self.mobilityShift) }
-            set { bits = bits & ~(31 << Self.mobilityShift) | UInt32(min(max(newValue, 0), 31)) << Self.mobilityShift }
+            set {
+                let counted = UInt32(min(max(newValue, 0), ReplayEngine.maximumCountedMobilityCommunities))
+                bits = bits & ~(31 << Self.mobilityShift) | counted << Self.mobilityShift
+            }
         }
     }
 
@@ -763,7 +766,7 @@ public final class ReplayEngine {
         if let existing, previousSeq == seq, r.ip == nil || boundBefore == mac {
             let s = ribEntries[Int(existing)].slot
             let slot = routes[Int(s)]
-            if slot.seq == seq && slot.traits == traitID && slot.sticky == sticky && slot.mobilityCommunities == min(mobilityCommunities, 31) {
+            if slot.seq == seq && slot.traits == traitID && slot.sticky == sticky && slot.mobilityCommunities == min(mobilityCommunities, Self.maximumCountedMobilityCommunities) {
                 refresh(slot: s, mac: mac, pe: pe, op: op, ip: r.ip, time: event.time, source: event.source)
                 return
             }
@@ -1292,6 +1295,9 @@ public final class ReplayEngine {
     public func route(mac: Int32, pe: Int32, ip: IPAddress?) -> RouteState? {
         routeSlot(mac: mac, pe: pe, ip: ip).map { routeState(routes[Int($0)]) }
     }
+
+    /// A route keeps its count of MAC Mobility communities in 5 bits: a count of 31 means "31 or more".
+    public static let maximumCountedMobilityCommunities = 31
 
     /// How many MAC Mobility communities the last update of that route carried (MOB-9), 0 when
     /// there is no such route: `route(mac:pe:ip:)` without building the whole state.

@@ -2,34 +2,60 @@ import EVPNModel
 import Foundation
 import Store
 
-/// Escapes text that came from the network or the inputs so it renders as plain text in
-/// Markdown and cannot open HTML, links, code spans or table cells.
+/// Escapes text that came from the network, the inputs or a database so it renders as plain
+/// text in Markdown and cannot open HTML, links, code spans, headings or table cells. It works
+/// on Unicode scalars, not Characters: a `|` or a line break joined to a combining mark or a
+/// zero-width joiner is one Character, and would pass unescaped. Control, bidi and invisible
+/// formatting characters, which could reorder or hide what a reader sees, are shown as
+/// `\u{...}`.
 public func markdownEscaped(_ text: String) -> String {
-    var out = ""
-    out.reserveCapacity(text.count)
-    for ch in text {
-        switch ch {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "|": out += "\\|"
-        case "\n", "\r", "\t": out += " "
-        case "\\", "`", "*", "_", "{", "}", "[", "]", "#", "~":
-            out.append("\\"); out.append(ch)
+    markdownEscapedScalars(text)
+}
+
+/// A MAC (or other identifier) as a code span when it is plain hex and separators, escaped
+/// text otherwise: inside a code span a backslash escapes nothing and a backtick ends it.
+public func markdownCode(_ text: String) -> String {
+    let plain = !text.isEmpty && text.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isASCIIHexDigit || $0 == ":" || $0 == "." || $0 == "-") }
+    return plain ? "`\(text)`" : markdownEscaped(text)
+}
+
+private func markdownEscapedScalars(_ text: String) -> String {
+    var out = String.UnicodeScalarView()
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "&": out.append(contentsOf: "&amp;".unicodeScalars)
+        case "<": out.append(contentsOf: "&lt;".unicodeScalars)
+        case ">": out.append(contentsOf: "&gt;".unicodeScalars)
+        case "\n", "\r", "\t", "\u{2028}", "\u{2029}": out.append(" ")
+        case "\\", "`", "*", "_", "{", "}", "[", "]", "#", "~", "|":
+            out.append("\\"); out.append(scalar)
         default:
-            if let scalar = ch.unicodeScalars.first, ch.unicodeScalars.count == 1, scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-                out += "\\u{\(String(scalar.value, radix: 16))}"
+            if isHiddenOrReordering(scalar) {
+                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16))}".unicodeScalars)
             } else {
-                out.append(ch)
+                out.append(scalar)
             }
         }
     }
-    return out
+    return String(out)
+}
+
+/// C0 and C1 controls, DEL, bidi controls, zero-width and other invisible format characters,
+/// the byte-order mark and noncharacters.
+private func isHiddenOrReordering(_ scalar: Unicode.Scalar) -> Bool {
+    let value = scalar.value
+    if value < 0x20 || (0x7F...0x9F).contains(value) { return true }
+    switch scalar.properties.generalCategory {
+    case .format, .control, .lineSeparator, .paragraphSeparator, .privateUse, .surrogate, .unassigned: return true
+    default: return scalar.properties.isNoncharacterCodePoint || scalar.properties.isBidiControl
+    }
 }
 
 /// Renders report.md from a database.
 public struct MarkdownReport {
-    let db: Database
+    /// A finding's evidence, and a MAC's moves in a time window: queries, unless given.
+    private let evidence: (Int64) throws -> [ReportData.Evidence]
+    private let moves: (String, Int64, Int64) throws -> [ReportData.Move]
     let data: ReportData
     /// Incidents listed in the table, and of those the first ones with a section of their own:
     /// a bad night's report stays readable (and under 300 KB); the rest is one query away.
@@ -45,8 +71,16 @@ public struct MarkdownReport {
     private let findingsByIncident: [Int64: [ReportData.Finding]]
 
     public init(database: Database) throws {
-        db = database
-        data = try ReportData.load(database)
+        try self.init(data: ReportData.load(database), evidence: { try ReportData.evidence(database, finding: $0) },
+                      moves: { try ReportData.moves(database, mac: $0, from: $1, to: $2) })
+    }
+
+    /// A report of data in memory (the renderer's fuzz target builds hostile data this way).
+    public init(data: ReportData, evidence: @escaping (Int64) throws -> [ReportData.Evidence],
+                moves: @escaping (String, Int64, Int64) throws -> [ReportData.Move]) {
+        self.data = data
+        self.evidence = evidence
+        self.moves = moves
         var grouped: [Int64: [ReportData.Finding]] = [:]
         for finding in data.findings { if let incident = finding.incident { grouped[incident, default: []].append(finding) } }
         findingsByIncident = grouped
@@ -70,7 +104,7 @@ public struct MarkdownReport {
             out += "Ranked by impact: MACs affected × severity, then duration.\n\n"
             out += "| # | severity | kind | incident | from | to | PEs | MACs |\n|---|---|---|---|---|---|---|---|\n"
             for incident in data.incidents.prefix(maxIncidents) {
-                out += "| \(incident.id) | \(incident.severity) | \(markdownEscaped(incident.kind)) | \(markdownEscaped(incident.title)) | "
+                out += "| \(incident.id) | \(markdownEscaped(incident.severity)) | \(markdownEscaped(incident.kind)) | \(markdownEscaped(incident.title)) | "
                 out += "\(t(incident.first)) | \(t(incident.last)) | " + incident.pes.map(pe).joined(separator: ", ") + " | \(incident.macCount) |\n"
             }
             out += "\n"
@@ -134,11 +168,11 @@ public struct MarkdownReport {
 
     private func renderIncident(_ incident: ReportData.Incident, _ out: inout String) throws {
         out += "### Incident \(incident.id): \(markdownEscaped(incident.title))\n\n"
-        out += "- **Severity:** \(incident.severity)\n"
+        out += "- **Severity:** \(markdownEscaped(incident.severity))\n"
         out += "- **When:** \(t(incident.first)) — \(t(incident.last)) (\(Timestamp.duration(incident.last - incident.first)))\n"
         out += "- **PEs:** " + incident.pes.map(pe).joined(separator: ", ") + "\n"
         out += "- **Broadcast domains:** " + incident.bds.map { markdownEscaped(data.bdLabels[$0] ?? "bd \($0)") }.joined(separator: "; ") + "\n"
-        let shown = incident.macs.prefix(30).map { "`\($0)`" }.joined(separator: ", ")
+        let shown = incident.macs.prefix(30).map(markdownCode).joined(separator: ", ")
         out += "- **MACs (\(incident.macCount)):** " + (shown.isEmpty ? "—" : shown) + (incident.macs.count > 30 ? ", … (all in the database)" : "") + "\n"
         out += "- **Rules:** \(markdownEscaped(incident.rules))\n"
         out += "- **Kind:** \(markdownEscaped(incident.kind)) (cause and next step under What the incidents mean)\n\n"
@@ -147,7 +181,7 @@ public struct MarkdownReport {
         if members.count <= maxFindingsPerIncident {
             out += "| finding | rule | severity | MAC | IP | PEs | first seen | count | detail |\n|---|---|---|---|---|---|---|---|---|\n"
             for finding in members {
-                out += "| \(finding.id) | \(finding.rule) | \(finding.severity) | \(finding.mac.map { "`\(markdownEscaped($0))`" } ?? "—") | \(finding.ip.map(markdownEscaped) ?? "—") | "
+                out += "| \(finding.id) | \(markdownEscaped(finding.rule)) | \(markdownEscaped(finding.severity)) | \(finding.mac.map(markdownCode) ?? "—") | \(finding.ip.map(markdownEscaped) ?? "—") | "
                 out += finding.pes.map(pe).joined(separator: ", ") + " | \(t(finding.first)) | \(finding.count) | \(markdownEscaped(finding.detail)) |\n"
             }
         } else {
@@ -162,16 +196,18 @@ public struct MarkdownReport {
             for rule in order {
                 let group = byRule[rule]!
                 let macs = Array(Set(group.compactMap(\.mac))).sorted()
-                out += "| \(markdownEscaped(rule)) | \(group.count) | \(macs.count) | " + (macs.isEmpty ? "—" : macs.prefix(5).map { "`\(markdownEscaped($0))`" }.joined(separator: ", "))
+                out += "| \(markdownEscaped(rule)) | \(group.count) | \(macs.count) | " + (macs.isEmpty ? "—" : macs.prefix(5).map(markdownCode).joined(separator: ", "))
                 out += (macs.count > 5 ? ", …" : "") + " | \(t(group.map(\.first).min()!)) | \(t(group.map(\.last).max()!)) | "
-                out += "`SELECT * FROM findings WHERE incident_id = \(incident.id) AND rule = '\(markdownEscaped(rule))'` |\n"
+                out += (rule.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || $0 == "-") }
+                ? "`SELECT * FROM findings WHERE incident_id = \(incident.id) AND rule = '\(rule)'`"
+                : "`SELECT * FROM findings WHERE incident_id = \(incident.id)`") + " |\n"
             }
         }
         out += "\n"
         for finding in members.prefix(maxEvidenceFindings) {
-            let rows = try ReportData.evidence(db, finding: finding.id)
+            let rows = try evidence(finding.id)
             guard !rows.isEmpty else { continue }
-            out += "Evidence for finding \(finding.id) (\(finding.rule)\(finding.mac.map { " `\($0)`" } ?? "")):\n\n"
+            out += "Evidence for finding \(finding.id) (\(markdownEscaped(finding.rule))\(finding.mac.map { " " + markdownCode($0) } ?? "")):\n\n"
             out += "| time | PE | event | seq | sticky | ESI | IP | source |\n|---|---|---|---|---|---|---|---|\n"
             for row in rows.prefix(maxEvidenceRows) {
                 let file = data.inputs.first { $0.id == row.input }.map { ($0.path as NSString).lastPathComponent } ?? "?"
@@ -185,8 +221,9 @@ public struct MarkdownReport {
     /// A Mermaid gantt chart of which PE owned each MAC when (GitHub renders it).
     private func renderTimeline(_ incident: ReportData.Incident, _ out: inout String) throws {
         var sections: [(String, [ReportData.Move])] = []
-        for mac in incident.macs.prefix(maxTimelineMACs) {
-            let moves = try ReportData.moves(db, mac: mac, from: incident.first - 600_000_000, to: incident.last + 1)
+        // A section name is a line of the chart: only a plain MAC may go there.
+        for mac in incident.macs.prefix(maxTimelineMACs) where mac.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isASCIIHexDigit || $0 == ":") }) {
+            let moves = try self.moves(mac, incident.first - 600_000_000, incident.last + 1)
             if !moves.isEmpty { sections.append((mac, moves)) }
         }
         guard !sections.isEmpty else { return }
@@ -244,7 +281,7 @@ public struct MarkdownReport {
         for item in shown {
             let count = findingsPerPE[item.id] ?? 0
             let segments = item.segments.split(separator: " ").filter { $0 != Substring(ESI.zero.description) }
-            out += "| \(markdownEscaped(item.address)) | \(item.source) | \(item.liveMACs) | \(segments.isEmpty ? "—" : segments.map { markdownEscaped(String($0)) }.joined(separator: ", ")) | "
+            out += "| \(markdownEscaped(item.address)) | \(markdownEscaped(item.source)) | \(item.liveMACs) | \(segments.isEmpty ? "—" : segments.map { markdownEscaped(String($0)) }.joined(separator: ", ")) | "
             out += "\(item.imet) | \(item.sessionsDown) | \(count) |\n"
         }
         out += "\n"
@@ -253,7 +290,8 @@ public struct MarkdownReport {
     private func renderThresholds(_ out: inout String) {
         out += "## Thresholds\n\n| setting | value |\n|---|---|\n"
         for key in data.meta.keys.sorted() where key.hasPrefix("threshold.") || key.hasPrefix("option.") {
-            out += "| \(markdownEscaped(String(key.split(separator: ".", maxSplits: 1)[1]))) | \(markdownEscaped(data.meta[key]!)) |\n"
+            let name = key.drop { $0 != "." }.dropFirst()
+            out += "| \(markdownEscaped(String(name))) | \(markdownEscaped(data.meta[key] ?? "")) |\n"
         }
         out += "\n"
     }
@@ -262,7 +300,7 @@ public struct MarkdownReport {
         out += "## Inputs\n\n| # | file | format | compression | bytes | records | route events | first | last | damaged |\n|---|---|---|---|---|---|---|---|---|---|\n"
         let read = data.inputs.filter { $0.skipped == nil }
         for input in read.prefix(maxTableRows) {
-            out += "| \(input.id) | \(markdownEscaped(input.path)) | \(input.format ?? "?") | \(input.compression ?? "?") | \(input.bytes) | \(input.records) | "
+            out += "| \(input.id) | \(markdownEscaped(input.path)) | \(markdownEscaped(input.format ?? "?")) | \(markdownEscaped(input.compression ?? "?")) | \(input.bytes) | \(input.records) | "
             out += "\(input.routeEvents) | \(input.first.map(t) ?? "—") | \(input.last.map(t) ?? "—") | \(input.damaged ? "**yes**" : "no") |\n"
         }
         if read.count > maxTableRows { out += "\n\(read.count - maxTableRows) more: `SELECT * FROM inputs`.\n" }

@@ -53,14 +53,14 @@ public final class AnalysisWriter {
     private var batch: [EventRowInserter.Row] = []
     private static let rowsPerBatch = 1024
 
-    /// Copies of one advertisement at other observation points, folded into its row (ID-3).
-    private var sightings: SightingMerger
+    /// How long after an event its copies at other observation points still join its row (ID-3).
+    private let copyWindow: Int64
 
     /// `copyWindow`: how long after an event its copies at other observation points still join
     /// its row (the engine's copy lag). `eventRows`: route events also as rows of route_events.
     public init(path: String, copyWindow: Int64 = 1_000_000, eventRows: Bool = false) throws {
         self.eventRows = eventRows
-        sightings = SightingMerger(window: copyWindow)
+        self.copyWindow = copyWindow
         finalPath = path
         temporaryPath = TemporaryName.of(path)
         let directory = (path as NSString).deletingLastPathComponent
@@ -94,10 +94,9 @@ public final class AnalysisWriter {
 
     // MARK: Route events (streamed during the run, in large transactions)
 
+    /// Streams one route event; copies of one advertisement are folded on the writer thread.
     public func addEvent(_ event: RouteEvent, observationID: Int32?) throws {
-        try sightings.add(event, observation: observationID) { sighting in
-            try add(.event(sighting.event, observation: sighting.observation, seenAt: sighting.seenAt))
-        }
+        try add(.event(event, observation: observationID))
     }
 
     /// Streams one move into the moves table (batched with the route events).
@@ -105,12 +104,12 @@ public final class AnalysisWriter {
         try add(.move(t, bd: bd, mac: mac))
     }
 
-    private func add(_ row: EventRowInserter.Row) throws {
+    private func add(_ row: consuming EventRowInserter.Row) throws {
         if rows == nil {
-            let inserter = try EventRowInserter(db: db, eventRows: eventRows)
+            let inserter = try EventRowInserter(db: db, eventRows: eventRows, copyWindow: copyWindow)
             self.inserter = inserter
             rows = BatchPipe { batch in
-                try inserter.insert(batch)
+                try inserter.insert(&batch)
                 batch.removeAll(keepingCapacity: true)
             }
             batch.reserveCapacity(Self.rowsPerBatch)
@@ -126,7 +125,6 @@ public final class AnalysisWriter {
 
     /// Hands the last rows to the writer thread, waits for it, and commits them.
     private func flushEvents() throws {
-        try sightings.flush { sighting in try add(.event(sighting.event, observation: sighting.observation, seenAt: sighting.seenAt)) }
         guard let rows else { return }
         if !batch.isEmpty { try rows.send(batch); batch.removeAll() }
         // The pipe and the inserter go before the database closes: their statements would keep it open.

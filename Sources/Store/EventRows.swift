@@ -20,9 +20,15 @@ final class EventRowInserter {
     private var familyText = TextMemo<AddressFamily>()
     private var targetsText = TextMemo<InlineList<ExtendedCommunity>>()
 
-    /// `eventRows`: also one route_events row per event (`--events table`).
-    init(db: Database, eventRows: Bool) throws {
+    /// Copies of one advertisement at other observation points, folded into its row (ID-3) here,
+    /// on the writer thread, off the replay's.
+    private var sightings: SightingMerger
+
+    /// `eventRows`: also one route_events row per event (`--events table`). `copyWindow`: how long
+    /// after an event its copies still join it.
+    init(db: Database, eventRows: Bool, copyWindow: Int64) throws {
         self.db = db
+        sightings = SightingMerger(window: copyWindow)
         blockInsert = try db.prepare("INSERT INTO route_event_blocks(first_time_us, last_time_us, events, mac_filter, data) VALUES (?, ?, ?, ?, ?)")
         // 16 rows to a statement: the writer thread bounds a run that stores every route event.
         events = !eventRows ? nil : try GroupedInsert(db, table: "route_events", columns: [
@@ -41,7 +47,10 @@ final class EventRowInserter {
     private func beginIfNeeded() throws { if inTransaction == 0 { try db.execute("BEGIN") } }
 
     func commitPending() throws {
-        if block.count > 0 { try beginIfNeeded(); try writeBlock(); inTransaction += 1 }
+        var none: [Row] = []
+        try insert(&none, flushing: true)
+        inTransaction += 1  // insert began a transaction, however few rows it added
+        if block.count > 0 { try writeBlock() }
         if inTransaction > 0 { try db.execute("COMMIT"); inTransaction = 0 }
     }
 
@@ -56,8 +65,10 @@ final class EventRowInserter {
 
     /// A row of either table, as it travels to the writer thread.
     enum Row {
-        case event(RouteEvent, observation: Int32?, seenAt: InlineList<UInt32>)
+        case event(RouteEvent, observation: Int32?)
         case move(Transition, bd: Int32, mac: MACAddress)
+        /// What a row leaves behind in its batch once taken (`insert` empties the batch).
+        case taken
     }
 
     private var eventRows: [EventColumns] = []
@@ -65,7 +76,8 @@ final class EventRowInserter {
 
     /// Inserts a batch, each table's rows in their order in the batch: every row's columns
     /// first (text as ranges of one buffer, recurring text from the memos), then the statements.
-    func insert(_ batch: [Row]) throws {
+    /// `flushing`: also every event still waiting for copies (the end of the events).
+    func insert(_ batch: inout [Row], flushing: Bool = false) throws {
         try beginIfNeeded()
         // Texts bound for any row must stay put until its statement has run: the memos may let
         // go of theirs only here, between batches.
@@ -73,23 +85,17 @@ final class EventRowInserter {
         rowText.removeAll()
         // Emptied on the way out: the rows hold their events, which should go with the batch.
         defer { eventRows.removeAll(keepingCapacity: true); moveRows.removeAll(keepingCapacity: true) }
-        for row in batch {
-            switch row {
-            case .event(let event, let observation, let seenAt):
-                block.append(event, seenAt: seenAt)
-                if block.isFull { try writeBlock() }
-                guard events != nil else { continue }
-                var row = columns(of: event, observation: observation)
-                row.seenAt = rowText.column { text in
-                    for (index, id) in seenAt.enumerated() {
-                        if index > 0 { text.append(UInt8(ascii: " ")) }
-                        text.append(decimal: UInt64(id))
-                    }
-                }
-                eventRows.append(row)
+        for index in batch.indices {
+            // Moved out of the batch, not copied: a copy retains the event and its list again.
+            var row = Row.taken
+            swap(&row, &batch[index])
+            switch consume row {
+            case .taken: continue
+            case .event(let event, let observation): try sightings.add(event, observation: observation, emit: store)
             case .move(let move, let bd, let mac): moveRows.append(MoveColumns(move: move, bd: bd, mac: rowText.column { $0.append(mac) }))
             }
         }
+        if flushing { try sightings.flush(emit: store) }
         try rowText.withColumns { text in
             try events?.insert(count: eventRows.count) { s, index, first in
                 let row = eventRows[index], event = row.event
@@ -130,6 +136,24 @@ final class EventRowInserter {
             }
         }
         try rowsAdded(batch.count)
+    }
+
+    /// One advertisement, with every observation point that carried it, into the block (and the
+    /// table's rows when asked).
+    private func store(_ sighting: SightingMerger.Sighting) throws {
+        block.append(sighting.event, seenAt: sighting.seenAt)
+        if block.isFull { try writeBlock() }
+        guard events != nil else { return }
+        var eventColumns = columns(of: sighting.event, observation: sighting.observation)
+        eventColumns.seenAt = rowText.column { text in
+            var separator = false
+            sighting.seenAt.forEach { id in
+                if separator { text.append(UInt8(ascii: " ")) }
+                text.append(decimal: UInt64(id))
+                separator = true
+            }
+        }
+        eventRows.append(eventColumns)
     }
 
     private func writeBlock() throws {

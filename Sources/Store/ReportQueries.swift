@@ -1,3 +1,4 @@
+import EVPNModel
 import Foundation
 
 /// What the report shows, read back from a database (so `evpnscope report` re-renders any run).
@@ -42,17 +43,24 @@ public struct ReportData {
         return pes.first { $0.id == id }?.address ?? "PE\(id)"
     }
 
+    /// A time column, within the years a timestamp can show: a crafted database's extreme values
+    /// must not overflow the report's arithmetic (durations, windows around an incident).
+    private static func time(_ s: Statement, _ column: Int) -> Int64 { Timestamp.clamped(s.int(column)) }
+
     private static func ids(_ text: String?) -> [Int64] { (text ?? "").split(separator: " ").compactMap { Int64($0) } }
 
     public static func load(_ db: Database) throws -> ReportData {
         var data = ReportData()
         var s = try db.prepare("SELECT key, value FROM meta")
-        while try s.step() { data.meta[s.text(0)!] = s.text(1) ?? "" }
+        while try s.step() {
+            guard let key = s.text(0) else { continue }  // a hand-edited database may hold anything
+            data.meta[key] = s.text(1) ?? ""
+        }
         s = try db.prepare("SELECT id, path, format, compression, bytes, compressed_bytes, records, route_events, attribute_errors, first_time_us, last_time_us, damaged, sha256, \(try db.columnExists("inputs", "skipped") ? "skipped" : "NULL") FROM inputs ORDER BY id")
         while try s.step() {
             data.inputs.append(Input(id: s.int(0), path: s.text(1) ?? "", format: s.text(2), compression: s.text(3), bytes: s.int(4), compressedBytes: s.int(5),
-                                     records: s.int(6), routeEvents: s.int(7), attributeErrors: s.int(8), first: s.isNull(9) ? nil : s.int(9),
-                                     last: s.isNull(10) ? nil : s.int(10), damaged: s.int(11) != 0, sha256: s.text(12), skipped: s.text(13)))
+                                     records: s.int(6), routeEvents: s.int(7), attributeErrors: s.int(8), first: s.isNull(9) ? nil : time(s, 9),
+                                     last: s.isNull(10) ? nil : time(s, 10), damaged: s.int(11) != 0, sha256: s.text(12), skipped: s.text(13)))
         }
         s = try db.prepare("SELECT input_id, byte_offset, message, recovered, kind FROM decode_errors ORDER BY kind DESC, input_id, byte_offset")
         while try s.step() { data.errors.append(DecodeError(input: s.int(0), offset: s.int(1), message: s.text(2) ?? "", recovered: s.int(3) != 0, kind: s.text(4) ?? "")) }
@@ -77,7 +85,7 @@ public struct ReportData {
         let kind = try db.columnExists("incidents", "kind") ? "kind" : "NULL"
         s = try db.prepare("SELECT id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, next_step, \(kind) FROM incidents ORDER BY id")
         while try s.step() {
-            data.incidents.append(Incident(id: s.int(0), title: s.text(1) ?? "", severity: s.text(2) ?? "", first: s.int(3), last: s.int(4),
+            data.incidents.append(Incident(id: s.int(0), title: s.text(1) ?? "", severity: s.text(2) ?? "", first: time(s, 3), last: time(s, 4),
                                            pes: ids(s.text(5)), bds: ids(s.text(6)), macCount: s.int(7),
                                            macs: (s.text(8) ?? "").split(separator: " ").map(String.init), rules: s.text(9) ?? "",
                                            cause: s.text(10) ?? "", nextStep: s.text(11) ?? "", kind: s.text(12) ?? ""))
@@ -85,8 +93,8 @@ public struct ReportData {
         s = try db.prepare("SELECT id, rule, severity, incident_id, bd_id, mac, ip, pes, first_time_us, last_time_us, count, detail FROM findings ORDER BY id")
         while try s.step() {
             data.findings.append(Finding(id: s.int(0), rule: s.text(1) ?? "", severity: s.text(2) ?? "", incident: s.isNull(3) ? nil : s.int(3),
-                                         bd: s.isNull(4) ? nil : s.int(4), mac: s.text(5), ip: s.text(6), pes: ids(s.text(7)), first: s.int(8),
-                                         last: s.int(9), count: s.int(10), detail: s.text(11) ?? ""))
+                                         bd: s.isNull(4) ? nil : s.int(4), mac: s.text(5), ip: s.text(6), pes: ids(s.text(7)), first: time(s, 8),
+                                         last: time(s, 9), count: s.int(10), detail: s.text(11) ?? ""))
         }
         data.macCount = try Int64(db.rows("SELECT count(*) FROM mac_state")[0][0] ?? "0") ?? 0
         data.moveCount = try Int64(db.rows("SELECT count(*) FROM moves")[0][0] ?? "0") ?? 0
@@ -99,7 +107,7 @@ public struct ReportData {
         try s.bind([.int(finding)])
         var out: [Evidence] = []
         while try s.step() {
-            out.append(Evidence(time: s.int(0), pe: s.int(1), seq: s.int(2), sticky: s.int(3) != 0, esi: s.text(4) ?? "", ip: s.text(5),
+            out.append(Evidence(time: time(s, 0), pe: s.int(1), seq: s.int(2), sticky: s.int(3) != 0, esi: s.text(4) ?? "", ip: s.text(5),
                                 event: s.text(6) ?? "", input: s.int(7), offset: s.int(8)))
         }
         return out
@@ -110,7 +118,7 @@ public struct ReportData {
         try s.bind([.text(mac), .int(from ?? Int64.min), .int(to ?? Int64.max)])
         var out: [Move] = []
         while try s.step() {
-            out.append(Move(time: s.int(0), bd: s.int(1), mac: s.text(2) ?? "", from: s.int(3), to: s.int(4), seqBefore: s.int(5), seqAfter: s.int(6)))
+            out.append(Move(time: time(s, 0), bd: s.int(1), mac: s.text(2) ?? "", from: s.int(3), to: s.int(4), seqBefore: s.int(5), seqAfter: s.int(6)))
         }
         return out
     }

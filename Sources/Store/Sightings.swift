@@ -1,4 +1,5 @@
 import EVPNModel
+import Replay
 
 /// One advertisement is one route-event row, however many observation points saw it (ID-3):
 /// a route reflector's dump, each PE's dump and a BMP station's pre-policy, post-policy and
@@ -7,76 +8,131 @@ import EVPNModel
 /// engine's copy lag, 1 s) while later copies add their observation point to its `seenAt`.
 /// At most `capacity` events wait: a burst (a whole RIB at one timestamp) costs extra rows,
 /// never memory beyond that bound.
+/// The observation points that carried one advertisement: the first, then the others in
+/// ascending order. Points 0–63 (nearly always all of them) are bits of one word, so adding a
+/// sixth router's copy allocates nothing.
+struct ObservationSet {
+    private(set) var first: UInt32?
+    private var low: UInt64 = 0
+    private var high: [UInt32] = []
+
+    init(_ first: Int32?) {
+        if let first { insert(UInt32(bitPattern: first)) }
+    }
+
+    var count: Int { low.nonzeroBitCount + high.count }
+
+    mutating func insert(_ id: UInt32) {
+        if first == nil { first = id }
+        if id < 64 { low |= 1 << UInt64(id) } else if !high.contains(id) { high.append(id) }
+    }
+
+    /// The first one first, then the rest ascending.
+    func forEach(_ body: (UInt32) -> Void) {
+        guard let first else { return }
+        body(first)
+        var bits = low
+        while bits != 0 {
+            let id = UInt32(bits.trailingZeroBitCount)
+            bits &= bits - 1
+            if id != first { body(id) }
+        }
+        for id in high.sorted() where id != first { body(id) }
+    }
+}
+
 struct SightingMerger {
     struct Sighting {
         var event: RouteEvent
         var observation: Int32?
         /// Every observation point that carried this advertisement, the first one first.
-        var seenAt: InlineList<UInt32>
-        /// The route's hash, kept: hashing an NLRI again on the way out cost as much as the lookup.
-        var routeHash: Int
+        var seenAt: ObservationSet
     }
 
     let window: Int64
     let capacity: Int
-    /// Waiting sightings in arrival (time) order; `head` is the oldest still waiting.
-    private var queue: [Sighting?] = []
-    private var head = 0
-    /// Route hash → absolute position in `queue` (`dropped` + index) of the route's latest
-    /// waiting event: a copy joins only that one, so a withdrawal and a new announcement of the
-    /// route in between are never folded into an earlier row.
-    private var waiting: [Int: Int] = [:]
-    private var dropped = 0
+    // The waiting sightings, oldest at `head`, in a ring of `capacity` slots kept as separate
+    // arrays: reading a time or a hash must not copy (and retain) a whole sighting.
+    private var events: [RouteEvent?]
+    private var observations: [Int32?]
+    private var seenAt: [ObservationSet]
+    private var times: [Int64]
+    private var hashes: [UInt64]
+    private var head = 0, count = 0
+    /// Route hash → the slot of the route's latest waiting event: a copy joins only that one, so
+    /// a withdrawal and a new announcement of the route in between are never folded into an
+    /// earlier row. The engine's open-addressing index under its word hasher: a Dictionary
+    /// hashed with SipHash was a visible part of a run that stores every event.
+    private let waiting = IDIndex()
+    private let hasher = WordHasher()
 
     init(window: Int64, capacity: Int = 65_536) {
         self.window = window
         self.capacity = capacity
-        waiting.reserveCapacity(capacity)
+        events = Array(repeating: nil, count: capacity)
+        observations = Array(repeating: nil, count: capacity)
+        seenAt = Array(repeating: ObservationSet(nil), count: capacity)
+        times = Array(repeating: 0, count: capacity)
+        hashes = Array(repeating: 0, count: capacity)
     }
 
     /// Adds one sighting; `emit` receives the sightings whose window has closed, in time order.
     mutating func add(_ event: RouteEvent, observation: Int32?, emit: (Sighting) throws -> Void) rethrows {
         try release(before: event.time - window, emit: emit)
-        let hash = Self.routeHash(event)
-        if let position = waiting[hash], var earlier = queue[position - dropped], Self.sameAdvertisement(earlier.event, event) {
-            if let observation, !earlier.seenAt.contains(UInt32(bitPattern: observation)) {
-                earlier.seenAt.append(UInt32(bitPattern: observation))
-                queue[position - dropped] = earlier
+        let hash = routeHash(event)
+        if let slot = latest(of: event, hash: hash) {
+            if Self.sameAdvertisement(events[slot]!, event) {
+                if let observation { seenAt[slot].insert(UInt32(bitPattern: observation)) }
+                return
             }
-            return
+            waiting.remove(Int32(slot), hash: hash)
         }
-        if queue.count - head >= capacity { try releaseOldest(emit: emit) }
-        var seenAt = InlineList<UInt32>()
-        if let observation { seenAt.append(UInt32(bitPattern: observation)) }
-        waiting[hash] = dropped + queue.count
-        queue.append(Sighting(event: event, observation: observation, seenAt: seenAt, routeHash: hash))
+        if count == capacity { try releaseOldest(emit: emit) }
+        let slot = (head + count) % capacity
+        events[slot] = event
+        observations[slot] = observation
+        seenAt[slot] = ObservationSet(observation)
+        times[slot] = event.time
+        hashes[slot] = hash
+        count += 1
+        waiting.insert(Int32(slot), hash: hash)
     }
 
     /// Emits every waiting sighting (end of the run, or before other rows must follow them).
     mutating func flush(emit: (Sighting) throws -> Void) rethrows {
-        while head < queue.count { try releaseOldest(emit: emit) }
+        while count > 0 { try releaseOldest(emit: emit) }
+    }
+
+    private func latest(of event: RouteEvent, hash: UInt64) -> Int? {
+        waiting.find(hash) { slot in hashes[Int(slot)] == hash && events[Int(slot)]!.entry.nlri == event.entry.nlri }.map(Int.init)
     }
 
     private mutating func release(before time: Int64, emit: (Sighting) throws -> Void) rethrows {
-        // Reads the oldest's time in place: a copy of the sighting would retain its event.
-        while head < queue.count, let oldest = queue[head]?.event.time, oldest < time { try releaseOldest(emit: emit) }
+        while count > 0 && times[head] < time { try releaseOldest(emit: emit) }
     }
 
     private mutating func releaseOldest(emit: (Sighting) throws -> Void) rethrows {
-        guard let sighting = queue[head] else { return }
-        queue[head] = nil
-        if waiting[sighting.routeHash] == dropped + head { waiting[sighting.routeHash] = nil }
-        head += 1
-        // Compact now and then, so the queue's storage follows what waits, not what passed.
-        if head >= 4096 && head * 2 >= queue.count {
-            queue.removeFirst(head)
-            dropped += head
-            head = 0
-        }
-        try emit(sighting)
+        let slot = head
+        // Moved out, not copied: a copy would retain the event and release it again.
+        var event: RouteEvent?
+        swap(&event, &events[slot])
+        var list = ObservationSet(nil)
+        swap(&list, &seenAt[slot])
+        if waiting.find(hashes[slot], { $0 == Int32(slot) }) != nil { waiting.remove(Int32(slot), hash: hashes[slot]) }
+        head = (head + 1) % capacity
+        count -= 1
+        try emit(Sighting(event: event!, observation: observations[slot], seenAt: list))
     }
 
-    private static func routeHash(_ event: RouteEvent) -> Int { event.entry.nlri.hashValue }
+    /// MAC/IP routes, nearly every event, by their words (MAC, RD, IP, tag) through the
+    /// engine's word hasher; other routes by their Hashable hash.
+    private func routeHash(_ event: RouteEvent) -> UInt64 {
+        guard case .evpn(.macIP(let route)) = event.entry.nlri else {
+            return UInt64(bitPattern: Int64(event.entry.nlri.hashValue))
+        }
+        let ip = route.ip.map { $0.high ^ $0.low &* 0x9E37_79B9_7F4A_7C15 } ?? 0
+        return hasher.hash(route.mac.value ^ UInt64(route.ethernetTag) << 48, route.rd.word ^ ip)
+    }
 
     /// What makes two events one advertisement: the route, announce or withdraw, and the
     /// attributes its originator sets. A reflector's CLUSTER_LIST and the AS path a session adds

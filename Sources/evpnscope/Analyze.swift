@@ -89,17 +89,20 @@ struct Analyze: ParsableCommand {
                        + "this run is named \(separate) (--name to choose)")
             runName = separate
         }
-        let dbPath = db ?? "reports/\(runName)/analysis.sqlite"
-        let reportPath = report ?? "reports/\(runName)/report.md"
+        let dbPath = RunOutputs.followingLinks(db ?? "reports/\(runName)/analysis.sqlite")
+        let reportPath = RunOutputs.followingLinks(report ?? "reports/\(runName)/report.md")
         if let previous = RunIdentity.previous(at: dbPath), previous.identity != identity {
             printError("evpnscope: replacing \(dbPath), the run of other inputs (\(previous.identity.listed), \(previous.started))")
         }
         try RunOutputs.prepare(database: dbPath, report: reportPath)
+        let lock = try RunLock(database: dbPath)
+        defer { withExtendedLifetime(lock) {} }
 
         let feed: PrefetchedFeed
         let totalCompressedBytes: Int64
         do {
             let inputSet = try InputSet(paths: inputs, excluding: exclude)
+            try RunOutputs.refuseInputs(inputSet.files.filter { $0.skipReason == nil }.map(\.path), targets: [("--db", dbPath), ("--report", reportPath)])
             noticeSkipped(inputSet)
             totalCompressedBytes = inputSet.totalCompressedBytes
             feed = PrefetchedFeed(inputSet)
@@ -117,6 +120,7 @@ struct Analyze: ParsableCommand {
         let started = Date()
         var items = 0, itemsInWindow = 0
         let lookahead = EngineLookahead(engine: engine)
+        var lastObservation: ObservationPoint?, lastObservationID: Int32?
         let storeEvents = events != .none  // an option's getter is too slow to read per event
         while let ready = lookahead.next(from: feed.next) {
             let item = ready.item
@@ -126,7 +130,12 @@ struct Analyze: ParsableCommand {
             guard window.contains(item.time) else { continue }
             itemsInWindow += 1
             if storeEvents, case .route(let event) = item.payload {
-                do { try writer.addEvent(event, observationID: engine.observationID(of: event.observation)) } catch { writeError = error; break }
+                // Events come in runs from one observation point: its id is looked up once a run.
+                if lastObservation != event.observation {
+                    lastObservation = event.observation
+                    lastObservationID = engine.observationID(of: event.observation)
+                }
+                do { try writer.addEvent(event, observationID: lastObservationID) } catch { writeError = error; break }
             }
             items += 1
             if items & 0x3FFF == 0 { progress.update(compressed: feed.compressedBytesRead, items: items) }

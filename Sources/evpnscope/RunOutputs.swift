@@ -28,7 +28,8 @@ enum RunOutputs {
             Self.removeDeadTemporaries(of: target)
         }
         try Self.probeWritable(report)
-        Interrupts.install(temporaries: [database, report].flatMap(TemporaryName.withCompanions), untouched: [database, report])
+        Interrupts.install(temporaries: [database, report].flatMap(TemporaryName.withCompanions) + [database + ".lock"],
+                           untouched: [database, report])
     }
 
     /// Runs a step that writes `path`, turning any failure into an `OutputError` for that path.
@@ -77,6 +78,33 @@ enum RunOutputs {
         }
     }
 
+    /// Where a result given as a symbolic link is written: the file the link points to (the link
+    /// stays a link; replacing it by a file would cut whatever it served).
+    static func followingLinks(_ path: String) -> String {
+        var current = path
+        for _ in 0..<40 {  // the kernel's own limit on links in a path
+            guard let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return current }
+            current = (destination as NSString).isAbsolutePath ? destination
+                : ((current as NSString).deletingLastPathComponent as NSString).appendingPathComponent(destination)
+        }
+        return current
+    }
+
+    /// A result file that is also an input (`--db` naming a dump) would be overwritten with
+    /// SQLite before the run reads it: a usage error.
+    static func refuseInputs(_ inputs: [String], targets: [(option: String, path: String)]) throws {
+        for target in targets {
+            var targetInfo = stat()
+            guard stat(target.path, &targetInfo) == 0 else { continue }
+            for input in inputs {
+                var inputInfo = stat()
+                if stat(input, &inputInfo) == 0, inputInfo.st_dev == targetInfo.st_dev, inputInfo.st_ino == targetInfo.st_ino {
+                    throw CLIUsageError(message: "\(target.option) \(target.path) is one of the inputs: choose another file for the results")
+                }
+            }
+        }
+    }
+
     private static func probeWritable(_ target: String) throws {
         let probe = TemporaryName.of(target)
         let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -96,6 +124,45 @@ enum RunOutputs {
                 unlink(((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(name))
             }
         }
+    }
+}
+
+/// One run at a time writes a database: a second run on the same target fails at once, naming
+/// the first, instead of leaving a database of one run beside the report of the other. The lock
+/// is an flock on `<database>.lock`, which the kernel releases however the run ends; the file
+/// holds the owner's pid and start time for the message.
+final class RunLock {
+    private let fd: Int32
+    let path: String
+
+    init(database: String) throws {
+        path = database + ".lock"
+        while true {
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw OutputError(path: path, reason: String(cString: strerror(errno))) }
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let owner = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                close(fd)
+                throw OutputError(path: database, reason: "another evpnscope run is writing it\(owner.isEmpty ? "" : " (\(owner))"); "
+                                  + "wait for it or choose another --db")
+            }
+            // The lock file may have been removed by the run that held it between open and flock:
+            // a lock on a removed file protects nothing, so start again.
+            var held = stat(), named = stat()
+            if fstat(fd, &held) == 0, stat(path, &named) == 0, held.st_ino == named.st_ino, held.st_dev == named.st_dev {
+                let owner = "pid \(getpid()), started \(ISO8601DateFormatter().string(from: Date()))\n"
+                _ = ftruncate(fd, 0)
+                _ = owner.withCString { write(fd, $0, strlen($0)) }
+                self.fd = fd
+                return
+            }
+            close(fd)
+        }
+    }
+
+    deinit {
+        unlink(path)
+        close(fd)
     }
 }
 

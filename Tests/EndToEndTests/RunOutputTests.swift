@@ -240,3 +240,49 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     #expect(report.contains("| DUP-MAC-FLAP | \(flaps) | \(flaps) | "))
     #expect(report.contains("`SELECT * FROM findings WHERE incident_id = 1 AND rule = 'DUP-MAC-FLAP'`"))
 }
+
+/// Two runs on one database (issue 20): the second fails at once with exit 5, naming the
+/// first; the first finishes and its database and report are both its own.
+@Test func aSecondRunOnTheSameDatabaseFailsFast() throws {
+    let directory = scratch()
+    let input = try slowInput(directory)
+    let db = directory + "/out/analysis.sqlite", report = directory + "/out/report.md"
+    let first = Process()
+    first.executableURL = URL(fileURLWithPath: binary)
+    first.arguments = ["analyze", input, "--db", db, "--report", report]
+    first.currentDirectoryURL = repository
+    first.standardError = FileHandle.nullDevice
+    first.standardOutput = FileHandle.nullDevice
+    try first.run()
+    let deadline = Date().addingTimeInterval(60)
+    while !FileManager.default.fileExists(atPath: db + ".tmp-\(first.processIdentifier)") && first.isRunning && Date() < deadline { usleep(20_000) }
+    let second = try evpnscope(["analyze", "datasets/demo/dumps", "--db", db, "--report", directory + "/out/other.md"])
+    first.waitUntilExit()
+    #expect(second.status == 5, "\(second.stderr)")
+    #expect(second.stderr.contains("another evpnscope run is writing it (pid \(first.processIdentifier)"), "\(second.stderr)")
+    #expect(first.terminationStatus == 0)
+    #expect(!FileManager.default.fileExists(atPath: directory + "/out/other.md") && !FileManager.default.fileExists(atPath: db + ".lock"))
+    let inputs = try Database(path: db, readOnly: true).rows("SELECT value FROM meta WHERE key = 'inputs'")[0][0] ?? ""
+    #expect(inputs.hasSuffix("/slow/dumps"), "\(inputs)")
+    // Once the first is done, the next run goes ahead.
+    #expect(try evpnscope(["analyze", "datasets/demo/dumps", "--db", db, "--report", report]).status == 0)
+}
+
+/// `--db` naming an input is refused before the input is overwritten; a `--db` that is a
+/// symbolic link is written through, and stays a link (issue 20).
+@Test func outputsThatAreInputsOrLinks() throws {
+    let directory = scratch()
+    let dump = try #require(try FileManager.default.contentsOfDirectory(atPath: repository.path + "/datasets/demo/dumps/mrt").sorted().first)
+    let input = directory + "/" + dump
+    try FileManager.default.copyItem(atPath: repository.path + "/datasets/demo/dumps/mrt/" + dump, toPath: input)
+    let before = contents(input)
+    let refused = try evpnscope(["analyze", input, "--db", input, "--report", directory + "/r.md"])
+    #expect(refused.status == 2 && refused.stderr.contains("is one of the inputs"), "\(refused.stderr)")
+    #expect(contents(input) == before)
+    // A link to where the database lives.
+    try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: directory + "/link.sqlite", withDestinationPath: "data/real.sqlite")
+    #expect(try evpnscope(["analyze", input, "--db", directory + "/link.sqlite", "--report", directory + "/r.md"]).status == 0)
+    #expect(try FileManager.default.destinationOfSymbolicLink(atPath: directory + "/link.sqlite") == "data/real.sqlite")
+    #expect(try Database(path: directory + "/data/real.sqlite", readOnly: true).rows("SELECT count(*) FROM inputs")[0][0] == "1")
+}

@@ -193,6 +193,30 @@ func multipleMobilityCommunities() throws {
     #expect(run.state(m)?.winnerSeq == 5)
 }
 
+@Test("SEQ-MULTI-COMMUNITY (MOB-9): the community with the highest seq decides sticky, whatever the order")
+func mobilityCommunityOrderDoesNotMatter() {
+    func mobility(_ communities: [(UInt32, Bool)]) -> ExtendedCommunity.MACMobility? {
+        var attributes = PathAttributes()
+        for (seq, sticky) in communities { attributes.extendedCommunities.append(.macMobility(sequence: seq, sticky: sticky)) }
+        return attributes.macMobility
+    }
+    // A sticky community of a lower seq does not make the route sticky, in either order.
+    #expect(mobility([(5, true), (7, false)]) == .init(sequence: 7, sticky: false))
+    #expect(mobility([(7, false), (5, true)]) == .init(sequence: 7, sticky: false))
+    // Of two communities of the highest seq, a sticky one makes the route sticky, in either order.
+    #expect(mobility([(7, true), (7, false)]) == .init(sequence: 7, sticky: true))
+    #expect(mobility([(7, false), (7, true)]) == .init(sequence: 7, sticky: true))
+}
+
+@Test("SEQ-MULTI-COMMUNITY (MOB-9): a count past what a route keeps (31) is said as 31 or more, not as 31")
+func manyMobilityCommunities() throws {
+    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 100, mobilityCommunities: 40)])
+    let finding = try #require(run.findings(.seqMultiCommunity).first)
+    #expect(finding.detail.contains("sent 31 or more MAC Mobility communities"), "\(finding.detail)")
+    let few = try analyze([Step(at: 0, pe: 1, mac: m, seq: 100, mobilityCommunities: 3)])
+    #expect(try #require(few.findings(.seqMultiCommunity).first).detail.contains("sent 3 MAC Mobility communities"))
+}
+
 @Test("SEQ-JUMP: a move that skips sequence numbers")
 func sequenceJump() throws {
     let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 1), Step(at: 5, pe: 2, mac: m, seq: 5000), Step(at: 5.1, pe: 1, mac: m, withdraw: true)])
