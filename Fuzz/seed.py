@@ -8,7 +8,7 @@ out = os.path.join(root, ".build-fuzz", "corpus")
 data = os.path.join(root, ".build-fuzz", "seed-data")
 subprocess.run([os.path.join(root, ".build/release/evpnscope"), "generate", os.path.join(root, "datasets/scenarios/demo.json"),
                 "--out", data, "--compression", "plain"], check=True, stdout=subprocess.DEVNULL)
-for name in ("mrt", "bmp", "update", "evpn", "bzip2"):
+for name in ("mrt", "bmp", "update", "evpn", "bzip2", "report"):
     os.makedirs(os.path.join(out, name), exist_ok=True)
 
 def save(kind, index, blob):
@@ -60,4 +60,9 @@ streams = [bz2.compress(sample, 1), bz2.compress(sample[:5000], 9) + bz2.compres
            bz2.compress(b"\x00" * 60000, 1)]
 for i, blob in enumerate(streams):
     save("bzip2", i, blob[:65536])
+# The report renderer: texts for every field (split at zero bytes), plain and hostile.
+texts = ["PE1", "10.255.255.1", "02:00:00:00:00:01", "x |\r\n# All clear\n- item\n[l](http://x)", "|\u200d`\u0301[\u200d",
+         "evil\u202etxt", "a\u2028## b", "<b>&amp;</b>", "***_~~\\|"]
+for i in range(len(texts)):
+    save("report", i, "\0".join(texts[i:] + texts[:i]).encode())
 print(f"corpus: {sum(len(os.listdir(os.path.join(out, d))) for d in os.listdir(out))} seeds in {out}")

@@ -289,9 +289,11 @@ public struct MarkdownReport {
 
     private func renderThresholds(_ out: inout String) {
         out += "## Thresholds\n\n| setting | value |\n|---|---|\n"
-        for key in data.meta.keys.sorted() where key.hasPrefix("threshold.") || key.hasPrefix("option.") {
-            let name = key.drop { $0 != "." }.dropFirst()
-            out += "| \(markdownEscaped(String(name))) | \(markdownEscaped(data.meta[key] ?? "")) |\n"
+        // Prefixes compared as bytes: "option." and a joiner after the dot are one Character.
+        for key in data.meta.keys.sorted() {
+            guard let prefix = ["threshold.", "option."].first(where: { key.utf8.starts(with: $0.utf8) }) else { continue }
+            let name = String(decoding: key.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+            out += "| \(markdownEscaped(name)) | \(markdownEscaped(data.meta[key] ?? "")) |\n"
         }
         out += "\n"
     }

@@ -22,7 +22,7 @@ struct Analyze: ParsableCommand {
             Exit status: 0 no finding at or above --fail-on; 1 findings at or above --fail-on; 2 usage error; \
             3 an input was damaged (results still written); 4 no input can support an analysis (no EVPN route at all, \
             or every observation point only withdraws: DQ-NO-EVPN, DQ-WITHDRAW-ONLY; results still written); \
-            5 the run failed: a result could not be written (unwritable --db, --report or run folder, a full disk) \
+            5 the run failed: a result could not be written (unwritable --db, --report or run folder, a full disk, another run writing the same database) \
             and nothing was replaced; 130 / 143 interrupted by SIGINT / SIGTERM, temporaries removed, earlier \
             results untouched. 5 wins over 4, 4 over 3, 3 over 1.
             """)

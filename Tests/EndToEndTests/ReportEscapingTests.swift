@@ -12,6 +12,7 @@ let hostileTexts = [
     "|\u{200D} ok |\u{0301}", "`\u{0301}code`\u{200D}", "[\u{200D}link](javascript:alert(1))", "evil\u{202E}txt.exe",
     "a\u{2028}## line separator", "b\u{0085}### next line", "nul\u{0}and bell\u{7}", "\u{FEFF}bom", "<script>alert(1)</script>",
     "***bold*** __u__ ~~s~~ \\| \\\\|", "\n\n| a | b |\n|---|---|", "```\nfence", "    indented code",
+    "\u{200D}`",  // after "option." in a meta key, the dot and the joiner are one Character (found by the fuzz target)
 ]
 
 @Test("report escaping (issue 20): no text in any field adds a heading, table row, cell, list or fence, or shows a bidi/control character",

@@ -36,11 +36,12 @@ public enum HostileReport {
                     .init(id: 1, address: next(), source: next(), liveMACs: 2, segments: next(), imet: 1, sessionsDown: 1)]
         data.bdLabels = [0: next()]
         // One incident with a short finding table, one with a long one (a row per rule); one kind,
-        // as the report explains each kind once.
+        // as the report explains each kind once. A text MAC comes after the three a timeline
+        // draws: a text that happens to be a plain MAC must not add a chart of its own.
         let kind = next()
         for (id, findings) in [(Int64(1), 2), (Int64(2), 14)] {
             data.incidents.append(.init(id: id, title: next(), severity: next(), first: start, last: start + 30_000_000, pes: [0, 1], bds: [0],
-                                        macCount: 2, macs: [plainMAC, next()], rules: next(), cause: next(), nextStep: next(), kind: kind))
+                                        macCount: 4, macs: [plainMAC, "02:00:00:00:00:02", "02:00:00:00:00:03", next()], rules: next(), cause: next(), nextStep: next(), kind: kind))
             let rule = next()  // the long table has a row per rule: one rule keeps it one row
             for k in 0..<findings {
                 data.findings.append(.init(id: Int64(data.findings.count + 1), rule: findings > 2 ? rule : next(), severity: next(), incident: id, bd: 0,
