@@ -51,7 +51,7 @@ public enum Timestamp {
         let date = datePart.split(separator: "-", omittingEmptySubsequences: false)
         guard date.count == 3, date[0].count == 4, date[1].count == 2, date[2].count == 2,
               let y = Int64(date[0]), let m = Int64(date[1]), let d = Int64(date[2]),
-              (1...9999).contains(y), (1...12).contains(m), (1...31).contains(d) else { return nil }
+              (1...9999).contains(y), (1...12).contains(m), (1...daysIn(month: m, year: y)).contains(d) else { return nil }
         var micros: Int64 = 0
         if parts.count > 1 {
             let clock = parts[1].split(separator: ":", omittingEmptySubsequences: false)
@@ -65,6 +65,14 @@ public enum Timestamp {
             micros = (h * 3600 + mi * 60) * 1_000_000 + Int64((s * 1_000_000).rounded())
         }
         return days(fromCivil: y, m, d) * 86_400_000_000 + micros - offset
+    }
+
+    static func daysIn(month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
     }
 
     /// Howard Hinnant's days-from-civil algorithm (proleptic Gregorian).

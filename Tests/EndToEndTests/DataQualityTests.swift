@@ -104,7 +104,8 @@ func sinceAndUntilKeepTheStateBeforeTheWindow() throws {
     #expect(empty.stdout.contains("window      no event of the inputs falls between 2030-01-01T00:00:00Z and the end"))
     for bad in [["--since", "2026-11-24T03:00Z", "--until", "2026-11-24T02:00Z"], ["--since", ""], ["--since", "Z"], ["--since", "T"],
                 ["--since", "inf"], ["--since", "nan"], ["--since", "1e300"], ["--since", "99999999999-01-01"], ["--window", "1e300"],
-                ["--window", "inf"], ["--window", "0"], ["--max-moves", "0"], ["--max-moves", "10001"]] {
+                ["--window", "inf"], ["--window", "0"], ["--max-moves", "0"], ["--max-moves", "10001"], ["--since", "2026-13-45"],
+                ["--since", "2026-02-31"], ["--since", "2025-02-29"], ["--until", "2026-04-31T00:00Z"]] {
         let result = try evpnscope(["analyze", "datasets/demo/dumps", "--db", dir + "/x.sqlite", "--report", dir + "/x.md"] + bad)
         #expect(result.status == 2, "\(bad): \(result.status) \(result.stderr)")
     }

@@ -37,3 +37,10 @@ import Testing
     let row = try Database(path: db, readOnly: true).rows("SELECT bytes, records, sha256 FROM inputs WHERE path LIKE '%ospf.mrt'")
     #expect(row.count == 1 && row[0][0] == "\(bytes.count)" && row[0][1] == "5" && (row[0][2]?.count ?? 0) == 64, "\(row)")
 }
+
+/// A date is checked against its month: 31 April or 29 February of a common year is not a time.
+@Test func datesAreCheckedAgainstTheirMonth() {
+    #expect(Timestamp.parse("2024-02-29") != nil && Timestamp.parse("2026-04-30T23:59Z") != nil)
+    #expect(Timestamp.parse("2025-02-29") == nil && Timestamp.parse("2026-04-31") == nil && Timestamp.parse("1900-02-29") == nil)
+    #expect(Timestamp.parse("2000-02-29") != nil)
+}
