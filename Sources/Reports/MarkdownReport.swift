@@ -51,6 +51,13 @@ private func isHiddenOrReordering(_ scalar: Unicode.Scalar) -> Bool {
     }
 }
 
+/// The last component of a path, without Foundation: NSString's traps on a path holding a NUL,
+/// which a crafted database can (found by the renderer fuzz target).
+func fileName(_ path: String) -> String {
+    guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
+    return String(path[path.utf8.index(after: slash)...])
+}
+
 /// Renders report.md from a database.
 public struct MarkdownReport {
     /// A finding's evidence, and a MAC's moves in a time window: queries, unless given.
@@ -210,7 +217,7 @@ public struct MarkdownReport {
             out += "Evidence for finding \(finding.id) (\(markdownEscaped(finding.rule))\(finding.mac.map { " " + markdownCode($0) } ?? "")):\n\n"
             out += "| time | PE | event | seq | sticky | ESI | IP | source |\n|---|---|---|---|---|---|---|---|\n"
             for row in rows.prefix(maxEvidenceRows) {
-                let file = data.inputs.first { $0.id == row.input }.map { ($0.path as NSString).lastPathComponent } ?? "?"
+                let file = data.inputs.first { $0.id == row.input }.map { fileName($0.path) } ?? "?"
                 out += "| \(t(row.time)) | \(pe(row.pe)) | \(markdownEscaped(row.event)) | \(row.seq) | \(row.sticky ? "yes" : "no") | "
                 out += "\(row.esi == ESI.zero.description ? "0" : markdownEscaped(row.esi)) | \(row.ip.map(markdownEscaped) ?? "—") | \(markdownEscaped(file)) @\(row.offset) |\n"
             }
@@ -318,7 +325,7 @@ public struct MarkdownReport {
         guard !data.routers.isEmpty else { return }
         out += "## BMP monitored routers\n\n| input | sysName | sysDescr |\n|---|---|---|\n"
         for router in data.routers {
-            let file = data.inputs.first { $0.id == router.input }.map { ($0.path as NSString).lastPathComponent } ?? "?"
+            let file = data.inputs.first { $0.id == router.input }.map { fileName($0.path) } ?? "?"
             out += "| \(markdownEscaped(file)) | \(markdownEscaped(router.sysName ?? "—")) | \(markdownEscaped(router.sysDescr ?? "—")) |\n"
         }
         out += "\n"

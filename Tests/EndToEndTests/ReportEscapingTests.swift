@@ -13,6 +13,7 @@ let hostileTexts = [
     "a\u{2028}## line separator", "b\u{0085}### next line", "nul\u{0}and bell\u{7}", "\u{FEFF}bom", "<script>alert(1)</script>",
     "***bold*** __u__ ~~s~~ \\| \\\\|", "\n\n| a | b |\n|---|---|", "```\nfence", "    indented code",
     "\u{200D}`",  // after "option." in a meta key, the dot and the joiner are one Character (found by the fuzz target)
+    "dumps/\0\0\0\u{0301}[a",  // a NUL in an input's path trapped in NSString (found by the fuzz target)
 ]
 
 @Test("report escaping (issue 20): no text in any field adds a heading, table row, cell, list or fence, or shows a bidi/control character",
