@@ -144,7 +144,7 @@ final class EventRowInserter {
         block.append(sighting.event, seenAt: sighting.seenAt)
         if block.isFull { try writeBlock() }
         guard events != nil else { return }
-        var eventColumns = columns(of: sighting.event, observation: sighting.observation)
+        var eventColumns = columns(of: sighting.event, observation: sighting.seenAt.first.map { Int32(bitPattern: $0) })
         eventColumns.seenAt = rowText.column { text in
             var separator = false
             sighting.seenAt.forEach { id in

@@ -44,7 +44,6 @@ struct ObservationSet {
 struct SightingMerger {
     struct Sighting {
         var event: RouteEvent
-        var observation: Int32?
         /// Every observation point that carried this advertisement, the first one first.
         var seenAt: ObservationSet
     }
@@ -54,7 +53,6 @@ struct SightingMerger {
     // The waiting sightings, oldest at `head`, in a ring of `capacity` slots kept as separate
     // arrays: reading a time or a hash must not copy (and retain) a whole sighting.
     private var events: [RouteEvent?]
-    private var observations: [Int32?]
     private var seenAt: [ObservationSet]
     private var times: [Int64]
     private var hashes: [UInt64]
@@ -70,7 +68,6 @@ struct SightingMerger {
         self.window = window
         self.capacity = capacity
         events = Array(repeating: nil, count: capacity)
-        observations = Array(repeating: nil, count: capacity)
         seenAt = Array(repeating: ObservationSet(nil), count: capacity)
         times = Array(repeating: 0, count: capacity)
         hashes = Array(repeating: 0, count: capacity)
@@ -90,7 +87,6 @@ struct SightingMerger {
         if count == capacity { try releaseOldest(emit: emit) }
         let slot = (head + count) % capacity
         events[slot] = event
-        observations[slot] = observation
         seenAt[slot] = ObservationSet(observation)
         times[slot] = event.time
         hashes[slot] = hash
@@ -121,7 +117,7 @@ struct SightingMerger {
         if waiting.find(hashes[slot], { $0 == Int32(slot) }) != nil { waiting.remove(Int32(slot), hash: hashes[slot]) }
         head = (head + 1) % capacity
         count -= 1
-        try emit(Sighting(event: event!, observation: observations[slot], seenAt: list))
+        try emit(Sighting(event: event!, seenAt: list))
     }
 
     /// MAC/IP routes, nearly every event, by their words (MAC, RD, IP, tag) through the
