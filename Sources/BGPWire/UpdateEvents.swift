@@ -32,17 +32,15 @@ extension UpdateMessage {
 }
 
 /// What the MRT and BMP readers do with every decoded UPDATE: RFC 7606 problems are counted and
-/// kept (a bounded number, for the report), skipped families counted, route events queued.
+/// kept (`DamageLog` bounds them), skipped families counted, route events queued.
 public struct UpdateSink {
-    public static let problemLimit = 1000
-
     /// `file` is asked for only when there is a problem: a reader's name is a protocol call and a
     /// string copy, and this runs for every UPDATE.
-    public static func recordProblems(_ update: inout UpdateMessage, file: @autoclosure () -> String, stats: inout ReaderStats, problems: inout [InputDamage]) {
+    public static func recordProblems(_ update: inout UpdateMessage, file: @autoclosure () -> String, stats: inout ReaderStats, problems: inout DamageLog) {
         guard !update.errors.isEmpty else { return }
         let file = file()
         stats.attributeErrors += update.errors.count
-        for problem in update.errors where problems.count < problemLimit {
+        for problem in update.errors {
             problems.append(InputDamage(file: file, offset: Int64(problem.error.offset), message: problem.description, recovered: true))
         }
     }
@@ -50,7 +48,7 @@ public struct UpdateSink {
     /// `inout` though it changes nothing: readers keep one message for every UPDATE, and a
     /// stored message passed by value would be copied, retaining each of its lists.
     public static func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint, file: @autoclosure () -> String,
-                            stats: inout ReaderStats, problems: inout [InputDamage], into pending: inout [FeedItem]) {
+                            stats: inout ReaderStats, problems: inout DamageLog, into pending: inout [FeedItem]) {
         recordProblems(&update, file: file(), stats: &stats, problems: &problems)
         stats.skippedNLRIBytes += update.skippedNLRIBytes
         let before = pending.count

@@ -8,7 +8,9 @@ public struct MonitoredRouter: Sendable {
     public var key: UInt32
     public var sysName: String?
     public var sysDescr: String?
-    public var strings: [String]
+    /// Longer names and descriptions are cut here: a router's Initiation repeated by every
+    /// reconnect must not cost memory by its size (each TLV may carry 64 KiB).
+    public static let maximumTextBytes = 256
 }
 
 /// RFC 7854 / RFC 8671 / RFC 9069 reader for a BMP stream file (messages back to back).
@@ -22,8 +24,10 @@ public final class BMPReader: FeedReader {
     let evpnOnly: Bool
     public var name: String { stream.source.name }
     public private(set) var stats = ReaderStats()
-    public private(set) var damage: [InputDamage] = []
-    public private(set) var attributeProblems: [InputDamage] = []
+    private var damageLog = DamageLog()
+    private var problemLog = DamageLog()
+    public var damage: [InputDamage] { damageLog.entries }
+    public var attributeProblems: [InputDamage] { problemLog.entries }
     public private(set) var routers: [MonitoredRouter] = []
     public var bytesRead: Int64 { stream.offset }
     public var compressedBytesRead: Int64 { stream.source.compressedOffset }
@@ -55,7 +59,7 @@ public final class BMPReader: FeedReader {
     }
 
     private func note(_ offset: Int64, _ message: String, recovered: Bool) {
-        damage.append(InputDamage(file: name, offset: offset, message: message, recovered: recovered))
+        damageLog.append(InputDamage(file: name, offset: offset, message: message, recovered: recovered))
     }
 
     private func readMessage() -> Bool {
@@ -186,7 +190,7 @@ public final class BMPReader: FeedReader {
             }
             pending.append(.session(SessionEvent(time: peer.time, source: source, observation: peer.observation, kind: .established)))
         case 4, 5:
-            var router = MonitoredRouter(key: routerKey, sysName: nil, sysDescr: nil, strings: [])
+            var router = MonitoredRouter(key: routerKey, sysName: nil, sysDescr: nil)
             var terminationReason = "monitoring session terminated"
             while !c.isAtEnd {
                 let tlvType = try c.readUInt16("BMP TLV type")
@@ -198,16 +202,17 @@ public final class BMPReader: FeedReader {
                     terminationReason = "monitoring session terminated: " + (Int(code) < reasons.count ? reasons[Int(code)] : "reason \(code)")
                     continue
                 }
-                let text = String(decoding: try value.readBytes(tlvLength), as: UTF8.self)
-                switch (type, tlvType) {
-                case (4, 1): router.sysDescr = text
-                case (4, 2): router.sysName = text
-                default: router.strings.append(text)
-                }
+                guard type == 4 && (tlvType == 1 || tlvType == 2) else { continue }
+                // The key comes from the whole name, so that two names sharing a long prefix stay two routers.
+                let bytes = try value.readBytes(tlvLength)
+                if tlvType == 2 { routerKey = fnv1a(bytes) & 0x7FFF_FFFF; router.key = routerKey }
+                let text = String(decoding: bytes.prefix(MonitoredRouter.maximumTextBytes), as: UTF8.self)
+                    + (bytes.count > MonitoredRouter.maximumTextBytes ? "…" : "")
+                if tlvType == 1 { router.sysDescr = text } else { router.sysName = text }
             }
             if type == 4 {
-                if let sysName = router.sysName { routerKey = fnv1a(sysName) & 0x7FFF_FFFF; router.key = routerKey }
-                routers.append(router)
+                // One entry per router however often it reconnects; the latest Initiation wins.
+                if let known = routers.firstIndex(where: { $0.key == router.key }) { routers[known] = router } else { routers.append(router) }
                 pending.append(.heartbeat(time: lastTime))
             } else {
                 let observation = ObservationPoint(router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0, peerBGPID: IPAddress(v4: 0))
@@ -230,12 +235,12 @@ public final class BMPReader: FeedReader {
 
     private func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
         UpdateSink.emit(&update, time: time, source: source, observation: observation, file: name, stats: &stats,
-                        problems: &attributeProblems, into: &pending)
+                        problems: &problemLog, into: &pending)
     }
 }
 
-func fnv1a(_ text: String) -> UInt32 {
+func fnv1a<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> UInt32 {
     var hash: UInt32 = 2_166_136_261
-    for byte in text.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+    for byte in bytes { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
     return hash
 }

@@ -24,8 +24,8 @@ struct BZip2Segment {
     var compressedOffset: Int64
     /// File offset just past the segment (progress).
     var compressedEnd: Int64
-    /// The block's decompressed bytes, or nil when they did not decode.
-    var output: [UInt8]?
+    /// The block's decoding, nil before it was decoded.
+    var output: BZip2BlockDecoder.Output?
 }
 
 /// What damage the bzip2 source reports, worded once.
@@ -313,19 +313,34 @@ final class BZip2BlockDecoder {
         if let i = lent.firstIndex(where: { $0.memory == memory }) { spare.append(lent.remove(at: i)) }
     }
 
+    /// Blocks that decode to more than this are left to `BZip2StreamingBlock`: bzip2's
+    /// run-length stage lets a 900 kB block hold ~45 MB, and a window of decoded blocks per
+    /// input must stay a few MB whatever the data.
+    static let outputLimit = 4 << 20
+
+    /// What decoding a block gave.
+    enum Output {
+        case bytes([UInt8])
+        /// libbz2 rejected it (damage, or a block a false magic split).
+        case rejected
+        /// Good, but more than `outputLimit` bytes: to be decoded again piece by piece by its consumer.
+        case oversized
+    }
+
     /// Wraps consecutive blocks' bits (one block, or a block a false magic split) as a stream
-    /// of its own — header, the bits, an end marker declaring the first block's CRC — and
-    /// decodes it. Nil when libbz2 rejects it.
-    func decode(_ parts: [(raw: [UInt8], firstBit: Int, bitCount: Int)], crc: UInt32, level: UInt8) -> [UInt8]? {
+    /// of its own — header, the bits, an end marker declaring the first block's CRC.
+    static func wrap(_ parts: [(raw: [UInt8], firstBit: Int, bitCount: Int)], crc: UInt32, level: UInt8) -> [UInt8] {
         let total = parts.reduce(0) { $0 + $1.bitCount }
         var packer = BitPacker(capacity: total / 8 + 16)
         packer.append(0x425A_6830 + UInt64(level), bits: 32)
         for part in parts { packer.append(part.raw, first: part.firstBit, count: part.bitCount) }
         packer.append(BZip2Magic.streamEnd, bits: 48)
         packer.append(UInt64(crc), bits: 32)
-        var input = packer.finish()
+        return packer.finish()
+    }
 
-        var stream = bz_stream()
+    /// Points libbz2's allocations at this decoder's reused tables.
+    fileprivate func lend(to stream: inout bz_stream) {
         stream.opaque = Unmanaged.passUnretained(self).toOpaque()
         stream.bzalloc = { opaque, count, size in
             Unmanaged<BZip2BlockDecoder>.fromOpaque(opaque!).takeUnretainedValue().allocate(Int(count) * Int(size))
@@ -334,14 +349,26 @@ final class BZip2BlockDecoder {
             guard let memory else { return }
             Unmanaged<BZip2BlockDecoder>.fromOpaque(opaque!).takeUnretainedValue().release(memory)
         }
-        guard BZ2_bzDecompressInit(&stream, 0, 0) == BZ_OK else { return nil }
+    }
+
+    func decode(_ parts: [(raw: [UInt8], firstBit: Int, bitCount: Int)], crc: UInt32, level: UInt8) -> Output {
+        var input = Self.wrap(parts, crc: crc, level: level)
+        var stream = bz_stream()
+        lend(to: &stream)
+        guard BZ2_bzDecompressInit(&stream, 0, 0) == BZ_OK else { return .rejected }
         defer { BZ2_bzDecompressEnd(&stream) }
         var produced = 0
+        var oversized = false
         let ended = input.withUnsafeMutableBytes { inBuf -> Bool in
             stream.next_in = inBuf.baseAddress!.assumingMemoryBound(to: CChar.self)
             stream.avail_in = UInt32(inBuf.count)
             while true {
-                if produced == scratch.count {
+                if produced == scratch.count && scratch.count >= Self.outputLimit {
+                    // Decoded to the end all the same, over the same buffer, for its CRC: its
+                    // consumer then streams bytes already known to be good.
+                    oversized = true
+                    produced = 0
+                } else if produced == scratch.count {
                     let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: scratch.count * 2, alignment: 16)
                     larger.copyMemory(from: UnsafeRawBufferPointer(scratch))
                     scratch.deallocate()
@@ -362,7 +389,68 @@ final class BZip2BlockDecoder {
                 }
             }
         }
-        return ended ? Array(UnsafeRawBufferPointer(rebasing: scratch[0..<produced])) : nil
+        guard ended else { return .rejected }
+        return oversized ? .oversized : .bytes(Array(UnsafeRawBufferPointer(rebasing: scratch[0..<produced])))
+    }
+}
+
+/// A block larger than `BZip2BlockDecoder.outputLimit`, decoded on its consumer's thread a
+/// piece at a time: the input holds one piece of it, not the whole block.
+final class BZip2StreamingBlock {
+    enum Piece { case bytes([UInt8]), end, failed }
+    private let input: [UInt8]
+    private var consumed = 0
+    /// libbz2 keeps a pointer back to its bz_stream: the struct needs an address that stays.
+    private let stream = UnsafeMutablePointer<bz_stream>.allocate(capacity: 1)
+    private let decoder = BZip2BlockDecoder()
+    private var open = false
+
+    init(_ parts: [(raw: [UInt8], firstBit: Int, bitCount: Int)], crc: UInt32, level: UInt8) {
+        input = BZip2BlockDecoder.wrap(parts, crc: crc, level: level)
+        stream.initialize(to: bz_stream())
+        decoder.lend(to: &stream.pointee)
+        open = BZ2_bzDecompressInit(stream, 0, 0) == BZ_OK
+    }
+
+    deinit {
+        if open { BZ2_bzDecompressEnd(stream) }
+        stream.deallocate()
+    }
+
+    private enum State { case running, ended, failed }
+    private var state = State.running
+
+    /// The next piece of at most `size` bytes; `.end` after the last, `.failed` once the
+    /// bytes stop decoding (reported after every good byte before it).
+    func next(atMost size: Int) -> Piece {
+        guard open else { return .failed }
+        guard state == .running else { return state == .ended ? .end : .failed }
+        var piece = [UInt8](repeating: 0, count: size)
+        var produced = 0
+        input.withUnsafeBytes { inBuf in
+            piece.withUnsafeMutableBytes { outBuf in
+                // libbz2 only reads through next_in.
+                stream.pointee.next_in = UnsafeMutablePointer(mutating: (inBuf.baseAddress! + consumed).assumingMemoryBound(to: CChar.self))
+                stream.pointee.avail_in = UInt32(inBuf.count - consumed)
+                while produced < size && state == .running {
+                    stream.pointee.next_out = (outBuf.baseAddress! + produced).assumingMemoryBound(to: CChar.self)
+                    stream.pointee.avail_out = UInt32(size - produced)
+                    let result = BZ2_bzDecompress(stream)
+                    let step = size - produced - Int(stream.pointee.avail_out)
+                    produced += step
+                    switch result {
+                    case BZ_STREAM_END: state = .ended
+                    // No output and no input left: the bits ran out.
+                    case BZ_OK: if step == 0 && stream.pointee.avail_in == 0 { state = .failed }
+                    default: state = .failed
+                    }
+                }
+                consumed = inBuf.count - Int(stream.pointee.avail_in)
+            }
+        }
+        guard produced > 0 else { return state == .ended ? .end : .failed }
+        piece.removeSubrange(produced...)
+        return .bytes(piece)
     }
 }
 
@@ -458,6 +546,8 @@ final class BZip2Source: ChunkSource {
     private var pending: StreamError?
     /// Segments taken ahead while mending a block a false magic had split.
     private var borrowed: [BZip2Segment] = []
+    /// The oversized block being served piece by piece, and where it starts.
+    private var streaming: (block: BZip2StreamingBlock, compressedOffset: Int64)?
 
     convenience init(reader: FileReader, first: [UInt8], threaded: Bool) {
         self.init(name: reader.name, segments: BZip2BlockScanner(reader: reader, first: first), pool: threaded ? .shared : nil)
@@ -537,6 +627,18 @@ final class BZip2Source: ChunkSource {
     }
 
     func next() throws -> [UInt8]? {
+        if let (block, offset) = streaming {
+            switch block.next(atMost: ByteSources.chunkSize) {
+            case .bytes(let piece):
+                producedBase += Int64(piece.count)
+                return piece
+            case .end:
+                streaming = nil
+            case .failed:
+                streaming = nil; finished = true
+                throw damage("bzip2: corrupt block (data or CRC check failed)", at: offset)
+            }
+        }
         if let pending { self.pending = nil; finished = true; throw pending }
         if finished { return nil }
         while true {
@@ -552,17 +654,28 @@ final class BZip2Source: ChunkSource {
                     finished = true
                     throw damage("bzip2: stream CRC mismatch (declared \(hex(declared)), blocks give \(hex(streamCRC)))", at: segment.compressedOffset)
                 }
-            case .block(_, _, _, let crc, _, let terminated):
-                guard let output = try segment.output ?? mend(segment) else {
+            case .block(let raw, let firstBit, let bitCount, let crc, let level, let terminated):
+                var decoded = (output: segment.output ?? .rejected, parts: [(raw: raw, firstBit: firstBit, bitCount: bitCount)])
+                if case .rejected = decoded.output { decoded = try mend(segment) }
+                func accept() {
+                    streamCRC = BZip2Magic.foldStreamCRC(streamCRC, crc)
+                    if !terminated { pending = damage(BZip2Damage.truncated, at: compressedOffset) }
+                }
+                switch decoded.output {
+                case .rejected:
                     finished = true
                     throw damage(terminated ? "bzip2: corrupt block (data or CRC check failed)" : BZip2Damage.truncated,
                                  at: segment.compressedOffset)
+                case .oversized:
+                    accept()
+                    streaming = (BZip2StreamingBlock(decoded.parts, crc: crc, level: level), segment.compressedOffset)
+                    return try next()
+                case .bytes(let output):
+                    accept()
+                    producedBase += Int64(output.count)
+                    if output.isEmpty { continue }
+                    return output
                 }
-                streamCRC = BZip2Magic.foldStreamCRC(streamCRC, crc)
-                if !terminated { pending = damage(BZip2Damage.truncated, at: compressedOffset) }
-                producedBase += Int64(output.count)
-                if output.isEmpty { continue }
-                return output
             }
         }
     }
@@ -570,27 +683,27 @@ final class BZip2Source: ChunkSource {
     /// A block that did not decode alone may have been cut by its own data happening to
     /// contain a magic (about once in 2^48 bit positions): joins it with the following
     /// segments, one at a time, until it decodes or a stream end or damage is reached.
-    private func mend(_ failed: BZip2Segment) throws -> [UInt8]? {
-        guard case .block(let raw, let firstBit, let bitCount, let crc, let level, _) = failed.kind else { return nil }
+    private func mend(_ failed: BZip2Segment) throws -> (output: BZip2BlockDecoder.Output, parts: [(raw: [UInt8], firstBit: Int, bitCount: Int)]) {
+        guard case .block(let raw, let firstBit, let bitCount, let crc, let level, _) = failed.kind else { return (.rejected, []) }
         var parts = [(raw: raw, firstBit: firstBit, bitCount: bitCount)]
         var taken: [BZip2Segment] = []
         defer { borrowed = taken + borrowed }
         let decoder = BZip2BlockDecoder()
         for _ in 0..<8 {
-            guard let following = try take() else { return nil }
+            guard let following = try take() else { return (.rejected, parts) }
             guard case .block(let nextRaw, let nextFirst, let nextCount, _, _, let terminated) = following.kind else {
-                taken.append(following); return nil
+                taken.append(following); return (.rejected, parts)
             }
             taken.append(following)
             parts.append((nextRaw, nextFirst, nextCount))
-            if let output = decoder.decode(parts, crc: crc, level: level) {
-                if !terminated { pending = damage(BZip2Damage.truncated, at: following.compressedEnd) }
-                compressedOffset = following.compressedEnd
-                taken.removeAll()
-                return output
-            }
+            let output = decoder.decode(parts, crc: crc, level: level)
+            if case .rejected = output { continue }
+            if !terminated { pending = damage(BZip2Damage.truncated, at: following.compressedEnd) }
+            compressedOffset = following.compressedEnd
+            taken.removeAll()
+            return (output, parts)
         }
-        return nil
+        return (.rejected, parts)
     }
 
     private func hex(_ value: UInt32) -> String { String(value, radix: 16) }

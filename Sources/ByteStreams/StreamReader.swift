@@ -15,8 +15,17 @@ public final class StreamReader {
 
     public var available: Int { end - start }
 
+    /// The buffer kept between records: a BMP message (≤ 1 MiB) and a chunk fit. A larger MRT
+    /// record (up to 16 MiB) grows it only while that record is read: an open input's memory must
+    /// not be set by the largest record it ever had.
+    static let retainedCapacity = 2 << 20
+
     /// Buffers at least `count` bytes; false when the input ends (or is damaged) first.
     public func fill(_ count: Int) -> Bool {
+        if storage.count > 2 * Self.retainedCapacity && max(count, end - start) <= Self.retainedCapacity / 2 {
+            storage = Array(storage[start..<end])
+            end -= start; start = 0
+        }
         while end - start < count {
             if exhausted { return false }
             let chunk: [UInt8]?
@@ -35,7 +44,7 @@ public final class StreamReader {
                 end -= start; start = 0
             }
             if storage.count - end < chunk.count {
-                storage.append(contentsOf: repeatElement(0, count: chunk.count - (storage.count - end)))
+                storage.append(contentsOf: [UInt8](repeating: 0, count: chunk.count - (storage.count - end)))
             }
             storage.withUnsafeMutableBytes { buf in
                 chunk.withUnsafeBytes { src in (buf.baseAddress! + end).copyMemory(from: src.baseAddress!, byteCount: src.count) }

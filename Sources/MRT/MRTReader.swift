@@ -11,8 +11,10 @@ public final class MRTReader: FeedReader {
     let evpnOnly: Bool
     public var name: String { stream.source.name }
     public private(set) var stats = ReaderStats()
-    public private(set) var damage: [InputDamage] = []
-    public private(set) var attributeProblems: [InputDamage] = []
+    private var damageLog = DamageLog()
+    private var problemLog = DamageLog()
+    public var damage: [InputDamage] { damageLog.entries }
+    public var attributeProblems: [InputDamage] { problemLog.entries }
     public var bytesRead: Int64 { stream.offset }
     public var compressedBytesRead: Int64 { stream.source.compressedOffset }
     public var sha256: String? { stream.source.sha256 }
@@ -42,7 +44,7 @@ public final class MRTReader: FeedReader {
     }
 
     private func note(_ offset: Int64, _ message: String, recovered: Bool) {
-        damage.append(InputDamage(file: name, offset: offset, message: message, recovered: recovered))
+        damageLog.append(InputDamage(file: name, offset: offset, message: message, recovered: recovered))
     }
 
     /// Reads one record into `pending`; false at the end of the input.
@@ -104,12 +106,12 @@ public final class MRTReader: FeedReader {
     }
 
     private func recordProblems(_ update: inout UpdateMessage) {
-        UpdateSink.recordProblems(&update, file: name, stats: &stats, problems: &attributeProblems)
+        UpdateSink.recordProblems(&update, file: name, stats: &stats, problems: &problemLog)
     }
 
     private func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
         UpdateSink.emit(&update, time: time, source: source, observation: observation, file: name, stats: &stats,
-                        problems: &attributeProblems, into: &pending)
+                        problems: &problemLog, into: &pending)
     }
 
     private func decodeBGP4MP(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {

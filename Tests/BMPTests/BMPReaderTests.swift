@@ -74,6 +74,23 @@ func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessag
     #expect(reader.stats.records == 8)
 }
 
+/// Issue 20: routers that reconnect send an Initiation each time; the reader keeps one entry per
+/// router (the latest) and cuts long names, so a stream of Initiations costs no memory by its size.
+@Test func initiationsKeepOneEntryPerRouterWithBoundedText() throws {
+    let long = String(repeating: "é", count: 1000)  // 2000 bytes: cut at 256 bytes, on a character
+    let messages = (0..<50).flatMap { k in
+        [BMPEncoder.initiation(sysName: "rr1", sysDescr: "build \(k)"), BMPEncoder.initiation(sysName: long + "-\(k % 2)", sysDescr: long)]
+    }
+    let inputs = try InputSet(paths: [try bmpFile(messages)])
+    while inputs.next() != nil {}
+    let reader = try #require(inputs.files[0].reader as? BMPReader)
+    #expect(reader.routers.count == 3, "rr1 and two long names that differ only past the cut")
+    #expect(reader.routers.first?.sysName == "rr1" && reader.routers.first?.sysDescr == "build 49")
+    let cut = try #require(reader.routers.last?.sysName)
+    #expect(cut == String(repeating: "é", count: 128) + "…")
+    #expect(Set(reader.routers.map(\.key)).count == 3)
+}
+
 @Test func truncatedBMPKeepsEveryMessageBeforeTheDamage() throws {
     let t0: Int64 = 1_795_485_600_000_000
     let header = BMPEncoder.PeerHeader(address: pe3, asn: 65000, bgpID: pe3, time: t0)
