@@ -43,14 +43,26 @@ public final class InputFile {
     private var firstItem: FeedItem?
     private var finished = false
 
-    init(index: Int32, path: String, evpnOnly: Bool, fingerprint: Bool) {
+    /// A path the walk passed over (a FIFO in a directory, a file or directory reached twice): listed, never opened.
+    init(index: Int32, path: String, passedOver reason: String) {
+        self.index = index
+        self.path = path
+        evpnOnly = false
+        fingerprint = false
+        skipReason = reason
+        finished = true
+    }
+
+    /// `reopenable`: a regular file, probed now and opened again when the merge reaches it. Any
+    /// other input (stdin, a FIFO, `<(…)`) can be read only once: it is opened here for good.
+    init(index: Int32, path: String, reopenable: Bool, evpnOnly: Bool, fingerprint: Bool) {
         self.index = index
         self.path = path
         self.evpnOnly = evpnOnly
         self.fingerprint = fingerprint
-        open(threaded: false)
+        open(threaded: !reopenable)
         firstTime = firstItem?.time
-        if path != "-" && reader != nil && openError == nil {
+        if reopenable && reader != nil && openError == nil {
             // Keep no descriptor or thread until the merge needs this file; a file the probe read
             // to its end (no route, only skipped records) or that broke keeps its reader, whose
             // byte and record counts and sha256 the inputs table shows.
@@ -111,6 +123,76 @@ public struct UsageError: Error, CustomStringConvertible {
     public var description: String
 }
 
+/// The command line's paths expanded: directories read recursively in name order (hidden
+/// entries left out), every file and directory visited once by device and inode, so a symbolic
+/// link loop ends and a dump linked twice is read once. FIFOs, sockets and devices found in a
+/// directory are passed over (reading one could block for ever); named on the command line, any
+/// of them is read, once.
+struct InputWalk {
+    struct Found { var path: String; var regular: Bool; var passedOver: String? }
+    private struct Identity: Hashable { var device: UInt64; var inode: UInt64 }
+    private(set) var found: [Found] = []
+    private var seen: [Identity: String] = [:]
+
+    mutating func add(_ path: String) throws {
+        if path == "-" { found.append(Found(path: path, regular: false)); return }
+        var info = stat()
+        try Self.checkLength(path)
+        guard stat(path, &info) == 0 else { throw UsageError(description: "\(path): \(String(cString: strerror(errno)).lowercased())") }
+        try visit(path, info, named: true)
+    }
+
+    private mutating func visit(_ path: String, _ info: stat, named: Bool) throws {
+        let identity = Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        let kind = info.st_mode & S_IFMT
+        if let first = seen[identity] {
+            let what = kind == S_IFDIR ? "the directory" : "the file"
+            found.append(Found(path: path, regular: false, passedOver: "\(what) \(first) again, through a link: read once"))
+            return
+        }
+        seen[identity] = path
+        switch kind {
+        case S_IFDIR: try walk(path)
+        case S_IFREG: found.append(Found(path: path, regular: true))
+        default:
+            if named { found.append(Found(path: path, regular: false)); return }
+            let what = kind == S_IFIFO ? "a FIFO" : kind == S_IFSOCK ? "a socket" : "a device"
+            found.append(Found(path: path, regular: false, passedOver: "\(what), not a file; name it on the command line to read it"))
+        }
+    }
+
+    private mutating func walk(_ directory: String) throws {
+        guard let handle = opendir(directory) else {
+            throw UsageError(description: "\(directory): cannot read the directory: \(String(cString: strerror(errno)).lowercased())")
+        }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if !name.hasPrefix(".") { names.append(name) }
+        }
+        closedir(handle)
+        for name in names.sorted() {
+            let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+            try Self.checkLength(path)
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                let reason = errno == ELOOP ? "a symbolic link loop" : errno == ENOENT ? "a broken symbolic link"
+                    : String(cString: strerror(errno)).lowercased()
+                found.append(Found(path: path, regular: false, passedOver: reason))
+                continue
+            }
+            try visit(path, info, named: false)
+        }
+    }
+
+    /// The kernel refuses longer paths; a walk must say so rather than find nothing.
+    private static func checkLength(_ path: String) throws {
+        guard path.utf8.count < PATH_MAX else {
+            throw UsageError(description: "\(path.prefix(80))…: path of \(path.utf8.count) bytes, longer than the system's limit of \(PATH_MAX)")
+        }
+    }
+}
+
 /// Expands the command line's inputs and merges their feed items by time (k-way; equal
 /// times in the order of the inputs' paths, whatever the command line's order: MOB-15). Directories are read recursively; each file joins the merge when
 /// the merge reaches its first timestamp.
@@ -126,17 +208,13 @@ public final class InputSet {
     /// `excluding`: shell patterns (`*.txt`, `*/old/*`) matched against each file's name and its
     /// path, for files found in directories and named ones alike.
     public init(paths: [String], evpnOnly: Bool = false, fingerprints: Bool = true, excluding: [String] = []) throws {
+        var walk = InputWalk()
+        for path in paths { try walk.add(path) }
         var next: Int32 = 0
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            if path != "-" && !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-                throw UsageError(description: "\(path): no such file or directory")
-            }
-            let expanded = isDirectory.boolValue ? InputSet.filesBelow(path) : [path]
-            for file in expanded where !InputSet.matches(file, excluding) {
-                files.append(InputFile(index: next, path: file, evpnOnly: evpnOnly, fingerprint: fingerprints))
-                next += 1
-            }
+        for found in walk.found where !InputSet.matches(found.path, excluding) {
+            files.append(found.passedOver.map { InputFile(index: next, path: found.path, passedOver: $0) }
+                ?? InputFile(index: next, path: found.path, reopenable: found.regular, evpnOnly: evpnOnly, fingerprint: fingerprints))
+            next += 1
         }
         for (rank, file) in files.sorted(by: { ($0.path, $0.index) < ($1.path, $1.index) }).enumerated() { file.rank = Int32(rank) }
         waiting = files.filter { $0.firstTime != nil }.sorted { ($0.firstTime!, $0.rank) > ($1.firstTime!, $1.rank) }
@@ -145,19 +223,6 @@ public final class InputSet {
     static func matches(_ path: String, _ patterns: [String]) -> Bool {
         let name = (path as NSString).lastPathComponent
         return patterns.contains { fnmatch($0, name, 0) == 0 || fnmatch($0, path, 0) == 0 }
-    }
-
-    /// Regular files under a directory, recursively, in name order (hidden entries skipped).
-    static func filesBelow(_ directory: String) -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
-        var out: [String] = []
-        for name in names.sorted() where !name.hasPrefix(".") {
-            let full = (directory as NSString).appendingPathComponent(name)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory) else { continue }
-            if isDirectory.boolValue { out += filesBelow(full) } else { out.append(full) }
-        }
-        return out
     }
 
     /// The next item in time order across all inputs.

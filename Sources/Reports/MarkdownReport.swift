@@ -316,7 +316,7 @@ public struct MarkdownReport {
         out += "\n"
         let skipped = data.inputs.filter { $0.skipped != nil }
         if !skipped.isEmpty {
-            out += "Skipped, not MRT or BMP dumps: " + skipped.prefix(50).map { "\(markdownEscaped($0.path)) (\(markdownEscaped($0.skipped!)))" }
+            out += "Skipped, not read as dumps: " + skipped.prefix(50).map { "\(markdownEscaped($0.path)) (\(markdownEscaped($0.skipped!)))" }
                 .joined(separator: ", ") + (skipped.count > 50 ? ", and \(skipped.count - 50) more" : "") + ".\n\n"
         }
     }

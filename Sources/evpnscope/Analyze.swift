@@ -201,13 +201,14 @@ struct Analyze: ParsableCommand {
     }
 }
 
-/// One notice for every file that is plainly not a dump (a README, truth.json, an empty file):
-/// they are left out, not counted as damage.
+/// One notice for every path left out: files that are plainly not dumps (a README, truth.json,
+/// an empty file), and what a directory walk passes over (a FIFO, a second link to a file or
+/// directory). None of them counts as damage.
 func noticeSkipped(_ inputSet: InputSet) {
     let skipped = inputSet.skipped
     guard !skipped.isEmpty else { return }
     let listed = skipped.prefix(20).map { "\($0.path) (\($0.skipReason!))" }.joined(separator: ", ")
-    printError("evpnscope: skipped \(skipped.count) file(s) that are not MRT or BMP dumps: \(listed)"
+    printError("evpnscope: skipped \(skipped.count) path(s), not read as dumps: \(listed)"
                + (skipped.count > 20 ? ", and \(skipped.count - 20) more" : "") + " (--exclude to leave them out silently)")
 }
 
@@ -323,7 +324,7 @@ struct Summary {
         let events = records.reduce(0) { $0 + $1.routeEvents }
         let bytes = records.reduce(0) { $0 + $1.bytes }
         let skipped = records.filter { $0.skipped != nil }.count
-        out += "  inputs      \(records.count - skipped) file(s)\(skipped > 0 ? " (\(skipped) skipped: not dumps)" : ""), \(bytes) bytes decoded, "
+        out += "  inputs      \(records.count - skipped) file(s)\(skipped > 0 ? " (\(skipped) skipped, not dumps)" : ""), \(bytes) bytes decoded, "
             + "\(events) route events in \(String(format: "%.2f", seconds)) s\n"
         if let first = records.compactMap(\.firstTime).min(), let last = records.compactMap(\.lastTime).max() {
             out += "  time span   \(Timestamp.format(first)) — \(Timestamp.format(last))\n"

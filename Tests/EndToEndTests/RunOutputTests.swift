@@ -189,7 +189,7 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     #expect(try db.rows("SELECT count(*) FROM inputs WHERE skipped IS NOT NULL")[0][0] == "4")
     #expect(try db.rows("SELECT count(*) FROM inputs WHERE damaged = 1")[0][0] == "0")
     #expect(try findingKeys(db) == truthKeys(truth))
-    #expect(try String(contentsOfFile: directory + "/r.md", encoding: .utf8).contains("Skipped, not MRT or BMP dumps"))
+    #expect(try String(contentsOfFile: directory + "/r.md", encoding: .utf8).contains("Skipped, not read as dumps"))
     // --exclude leaves files out without a word, and applies to named files too.
     let excluded = try evpnscope(["analyze", dumps, "--exclude", "*.txt", "--exclude", "*.json", "--exclude", "*/bmp/x", "--exclude", "empty.*",
                                   "--db", directory + "/b.sqlite", "--report", directory + "/b.md"])
