@@ -46,11 +46,9 @@ struct Analyze: ParsableCommand {
     @OptionGroup var replayOptions: ReplayOptions
     @OptionGroup var thresholdOptions: ThresholdOptions
 
-    @Option(help: "Report findings and store events from this time on (RFC 3339, e.g. 2026-11-24T02:00Z or +01:00, or epoch seconds); the replay still starts at the beginning of the inputs.")
-    var since: String?
-
-    @Option(help: "Report findings and store events up to this time; the replay goes on past it only as long as the detectors' windows need.")
-    var until: String?
+    /// Findings and stored events are those of the window; the replay still starts at the beginning
+    /// of the inputs, and goes on past --until only as long as the detectors' windows need.
+    @OptionGroup(title: "Time window (findings and stored events)") var timeWindow: TimeWindowOptions
 
     @Option(help: "How to keep route events in the database: compact (compressed blocks, read with `evpnscope events` and `mac`), table (also one route_events row each, for SQL; ~10x the database size), or none.")
     var events: EventStorage = .compact
@@ -69,11 +67,7 @@ struct Analyze: ParsableCommand {
             guard let severity = Severity(name: failOn) else { throw CLIUsageError(message: "--fail-on must be info, minor, major, critical or never") }
             failSeverity = severity
         }
-        let sinceTime = try since.map { try parseTime($0, option: "--since") }
-        let untilTime = try until.map { try parseTime($0, option: "--until") }
-        if let sinceTime, let untilTime, sinceTime >= untilTime {
-            throw CLIUsageError(message: "--since \(Timestamp.format(sinceTime)) is not before --until \(Timestamp.format(untilTime))")
-        }
+        let (sinceTime, untilTime) = try timeWindow.times()
         let window = (sinceTime ?? Int64.min)...(untilTime ?? Int64.max)
         // Past --until the detectors still judge what happened inside the window (stale routes, timers).
         let replayEnd = untilTime.map { $0 &+ thresholds.evidenceHorizon } ?? Int64.max

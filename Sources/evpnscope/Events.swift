@@ -25,11 +25,7 @@ struct Events: ParsableCommand {
     @Option(help: "Only this MAC's events.")
     var mac: String?
 
-    @Option(help: "Events from this time on (RFC 3339 or epoch seconds).")
-    var since: String?
-
-    @Option(help: "Events up to this time.")
-    var until: String?
+    @OptionGroup(title: "Time window") var timeWindow: TimeWindowOptions
 
     @Option(help: "text, csv (a header line, then the route_events columns) or json (one object per line).")
     var format: StoredEventFormat = .text
@@ -39,8 +35,7 @@ struct Events: ParsableCommand {
             guard let address = MACAddress(text) else { throw CLIUsageError(message: "--mac: '\(text)' is not a MAC address") }
             return address
         }
-        let sinceTime = try since.map { try parseTime($0, option: "--since") }
-        let untilTime = try until.map { try parseTime($0, option: "--until") }
+        let (sinceTime, untilTime) = try timeWindow.times()
         guard FileManager.default.fileExists(atPath: db) else { throw CLIUsageError(message: "\(db): no such database") }
         let database = try Database(path: db, readOnly: true)
         let context = try StoredEventContext(database)

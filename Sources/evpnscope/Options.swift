@@ -13,6 +13,24 @@ func parseTime(_ text: String, option: String) throws -> Int64 {
     return value
 }
 
+/// A time window on the command line (`analyze`, `events`): parsed, and refused when empty.
+struct TimeWindowOptions: ParsableArguments {
+    @Option(help: "From this time on (RFC 3339, e.g. 2026-11-24T02:00Z or +01:00, or epoch seconds); earlier input still builds the state.")
+    var since: String?
+
+    @Option(help: "Up to this time; analyze replays past it only as long as the detectors' windows need.")
+    var until: String?
+
+    func times() throws -> (since: Int64?, until: Int64?) {
+        let sinceTime = try since.map { try parseTime($0, option: "--since") }
+        let untilTime = try until.map { try parseTime($0, option: "--until") }
+        if let sinceTime, let untilTime, sinceTime >= untilTime {
+            throw CLIUsageError(message: "--since \(Timestamp.format(sinceTime)) is not before --until \(Timestamp.format(untilTime))")
+        }
+        return (sinceTime, untilTime)
+    }
+}
+
 /// Replay and detector settings shared by analyze and replay.
 struct ReplayOptions: ParsableArguments {
     @Option(help: "Originating PE rule (ID-1): rd, originator, nexthop or peer. Default: the spec's order of preference.")

@@ -282,6 +282,9 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
     #expect(printed.status == 0 && printed.stdout.split(separator: "\n").count == macEvents.count + 1, "\(printed.stdout)")
     let history = try evpnscope(["mac", mac, "--db", directory + "/c.sqlite"])
     #expect(history.stdout.contains("route events (\(macEvents.count)):"), "\(history.stdout)")
+    // An empty window is a usage error, as in analyze (one options group for both).
+    let empty = try evpnscope(["events", "--db", directory + "/c.sqlite", "--since", "2026-11-24T03:00Z", "--until", "2026-11-24T02:00Z"])
+    #expect(empty.status == 2 && empty.stderr.contains("is not before --until"), "\(empty.stderr)")
 }
 
 /// The README's SQL questions and its `events` example answer from a default database (route
