@@ -45,6 +45,7 @@ private func markdownEscapedScalars(_ text: String) -> String {
 private func isHiddenOrReordering(_ scalar: Unicode.Scalar) -> Bool {
     let value = scalar.value
     if value < 0x20 || (0x7F...0x9F).contains(value) { return true }
+    if value < 0x7F { return false }  // printable ASCII: no property lookup
     switch scalar.properties.generalCategory {
     case .format, .control, .lineSeparator, .paragraphSeparator, .privateUse, .surrogate, .unassigned: return true
     default: return scalar.properties.isNoncharacterCodePoint || scalar.properties.isBidiControl

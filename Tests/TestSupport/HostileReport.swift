@@ -1,5 +1,6 @@
 import EVPNModel
 import Reports
+import Synchronization
 @testable import Store  // the report rows' memberwise initialisers
 
 /// A report whose every text field comes from the network or a database is only as safe as its
@@ -55,19 +56,20 @@ public enum HostileReport {
     }
 
     /// One entry per line: what kind of Markdown block the line is, and a table row's cell count.
+    /// Read as UTF-8 bytes: every mark it looks for is ASCII.
     public static func outline(_ markdown: String) -> [String] {
-        markdown.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+        Array(markdown.utf8).split(separator: UInt8(ascii: "\n"), maxSplits: .max, omittingEmptySubsequences: false).map { line -> String in
+            func starts(_ prefix: String) -> Bool { line.starts(with: prefix.utf8) }
             if line.isEmpty { return "blank" }
-            if line.hasPrefix("```") { return "fence" }
-            if line.hasPrefix("- ") || line.hasPrefix("* ") || line.hasPrefix("+ ") { return "item" }
-            if let level = line.firstIndex(where: { $0 != "#" }), level != line.startIndex, line[level] == " " {
-                return "heading \(line.distance(from: line.startIndex, to: level))"
-            }
-            if line.hasPrefix("|") {
+            if starts("```") { return "fence" }
+            if starts("- ") || starts("* ") || starts("+ ") { return "item" }
+            let hashes = line.prefix { $0 == UInt8(ascii: "#") }.count
+            if hashes > 0 && line.dropFirst(hashes).first == UInt8(ascii: " ") { return "heading \(hashes)" }
+            if starts("|") {
                 var cells = 0, escaped = false
-                for scalar in line.unicodeScalars {
+                for byte in line {
                     if escaped { escaped = false; continue }
-                    if scalar == "\\" { escaped = true } else if scalar == "|" { cells += 1 }
+                    if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "|") { cells += 1 }
                 }
                 return "row \(cells)"
             }
@@ -75,19 +77,28 @@ public enum HostileReport {
         }
     }
 
+    /// The outline of plain texts ("x"), by their count: the same for every input of that count.
+    private static let plainOutlines = Mutex<[Int: [String]]>([:])
+    private static func plainOutline(count: Int) throws -> [String] {
+        if let known = plainOutlines.withLock({ $0[count] }) { return known }
+        let computed = outline(try render([String](repeating: "x", count: count)))
+        plainOutlines.withLock { $0[count] = computed }
+        return computed
+    }
+
     /// nil when `texts` leave the report's outline as plain texts do and no control, bidi or
     /// invisible format character reaches it; otherwise what differs.
     public static func problem(with texts: [String]) throws -> String? {
         let hostile = try render(texts)
-        let plain = try render(texts.map { _ in "x" })
-        let (a, b) = (outline(hostile), outline(plain))
-        let lines = hostile.split(separator: "\n", omittingEmptySubsequences: false)
+        let plain = try plainOutline(count: texts.count)
+        let (a, b) = (outline(hostile), plain)
         for index in 0..<max(a.count, b.count) where index >= a.count || index >= b.count || a[index] != b[index] {
+            let lines = hostile.split(separator: "\n", omittingEmptySubsequences: false)
             return "line \(index + 1): \(index < a.count ? a[index] : "none") instead of \(index < b.count ? b[index] : "none"): "
                 + (index < lines.count ? String(lines[index]) : "")
         }
-        if let hidden = hostile.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\n") || $0.properties.isBidiControl
-                                                             || $0.properties.generalCategory == .format }) {
+        if let hidden = hostile.unicodeScalars.first(where: { $0.value < 0x20 ? $0 != "\n"
+                                                             : $0.value >= 0x7F && ($0.properties.isBidiControl || $0.properties.generalCategory == .format) }) {
             return "U+\(String(hidden.value, radix: 16, uppercase: true)) reaches the report"
         }
         return nil
