@@ -97,6 +97,9 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public var v4: UInt32 { UInt32(truncatingIfNeeded: low) }
     public var bitLength: Int { isIPv6 ? 128 : 32 }
+    /// 0.0.0.0 or ::, also what a reader stores for a field its input does not carry (a BGP
+    /// identifier in BGP4MP): never a real router's identifier.
+    public var isZero: Bool { high == 0 && low == 0 }
 
     public init?(_ text: String) {
         if text.contains(":") {

@@ -30,6 +30,17 @@ public struct ObservationPoint: Hashable, Sendable {
 
     /// The BGP session this observation belongs to: losing it empties every table of the peer.
     public var session: SessionKey { SessionKey(router: router, distinguisher: distinguisher, peerIP: peerIP) }
+
+    /// The peer's BGP identifier describes the point but does not tell points apart: a RIB
+    /// snapshot names it and BGP4MP updates of the same session do not (zero), and both are one
+    /// point.
+    public static func == (a: ObservationPoint, b: ObservationPoint) -> Bool {
+        a.router == b.router && a.table == b.table && a.distinguisher == b.distinguisher && a.peerIP == b.peerIP && a.peerAS == b.peerAS
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(router); hasher.combine(table); hasher.combine(distinguisher); hasher.combine(peerIP); hasher.combine(peerAS)
+    }
 }
 
 public struct SessionKey: Hashable, Sendable {

@@ -142,18 +142,19 @@ public struct EventFormatter {
         w.quote()
         w.key("file")
         w.out.append(contentsOf: fileNames.indices.contains(Int(source.input)) ? fileNames[Int(source.input)] : unknownFileName)
-        w.number("offset", UInt64(source.offset))
-        if let cached = peerTexts.firstIndex(where: { $0.point == op }) {
+        w.number("byte_offset", UInt64(source.offset))
+        if let cached = peerTexts.firstIndex(where: { $0.point == op && $0.point.peerBGPID == op.peerBGPID }) {
             w.appendFields(peerTexts[cached].text)
             return
         }
         let start = w.out.count
-        w.literal("table", op.table.name)
+        w.literal("table_name", op.table.name)
         if op.router != 0 { w.number("router", UInt64(op.router)) }
         if op.distinguisher != 0 { w.number("peer_distinguisher", op.distinguisher) }
         w.ip("peer_ip", op.peerIP)
         w.number("peer_as", UInt64(op.peerAS))
-        w.ip("peer_bgp_id", op.peerBGPID)
+        // BGP4MP carries no BGP identifier: the key is left out rather than guessed.
+        if !op.peerBGPID.isZero { w.ip("peer_bgp_id", op.peerBGPID) }
         var text = peerTexts.count == 2 ? peerTexts.removeFirst().text : []
         Self.keep(&text, w.out, from: start)
         peerTexts.append((op, text))
@@ -197,8 +198,8 @@ public struct EventFormatter {
             w.list("ext_communities", a.extendedCommunities, where: { !$0.isRouteTarget }) { w, c in w.out.append(c.description) }
         }
         if let mobility = a.macMobility {
-            w.number("mm_seq", UInt64(mobility.sequence))
-            w.raw("mm_sticky", mobility.sticky ? "true" : "false")
+            w.number("seq", UInt64(mobility.sequence))
+            w.raw("sticky", mobility.sticky ? "true" : "false")
             if a.macMobilityCount > 1 { w.number("mm_count", UInt64(a.macMobilityCount)) }
         }
         if let originator = a.originatorID { w.ip("originator_id", originator) }

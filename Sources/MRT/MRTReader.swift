@@ -132,7 +132,7 @@ public final class MRTReader: FeedReader {
         // The session is (local, peer): dumps of several routers that share a peer (every PE's
         // `dump bgp updates` shows its route reflector) are different observation points (ID-3).
         let observation = ObservationPoint(router: Self.routerID(localIP), table: local ? .adjRIBOutPost : .mrt,
-                                           peerIP: peerIP, peerAS: peerAS, peerBGPID: peerIP)
+                                           peerIP: peerIP, peerAS: peerAS, peerBGPID: IPAddress(v4: 0))
         if subtype == 0 || subtype == 5 {
             let old = try c.readUInt16("BGP4MP old state"), new = try c.readUInt16("BGP4MP new state")
             if new == 6 {
@@ -270,7 +270,7 @@ public final class MRTReader: FeedReader {
         update.reset()
         UpdateDecoder.decodeAttributes(&attributes, options: DecodeOptions(fourByteAS: false, ribEntry: true), into: &update)
         recordProblems(&update)
-        let observation = ObservationPoint(router: 0, table: .mrt, peerIP: peerIP, peerAS: peerAS, peerBGPID: peerIP)
+        let observation = ObservationPoint(router: 0, table: .mrt, peerIP: peerIP, peerAS: peerAS, peerBGPID: IPAddress(v4: 0))
         pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: false,
                                          family: v6 ? .ipv6Unicast : .ipv4Unicast,
                                          entry: NLRIEntry(nlri: .prefix(IPPrefix(address: address, length: length))),

@@ -435,7 +435,8 @@ public final class ReplayEngine {
                 }
             case .originator: address = event.attributes.originatorID
             case .nexthop: address = event.nextHop.flatMap { $0 == IPAddress(v4: 0) ? nil : $0 }
-            case .peer: address = event.observation.peerBGPID
+            // The BGP identifier where the input carries it (BMP, RIB dumps), else the peer address (BGP4MP).
+            case .peer: address = event.observation.peerBGPID.isZero ? event.observation.peerIP : event.observation.peerBGPID
             }
             if let address { return internPE(address, rule, event.time) }
         }

@@ -163,7 +163,7 @@ public final class AnalysisWriter {
                 """)
             for (i, op) in engine.observations.enumerated() {
                 try observation.run(i, Int64(op.router), op.table.name, Int64(bitPattern: op.distinguisher), op.peerIP.description,
-                                    op.peerAS, op.peerBGPID.description)
+                                    op.peerAS, op.peerBGPID.isZero ? nil : op.peerBGPID.description)
             }
             let liveMACs = try writeMACStates(engine)
             let pe = try db.prepare("""

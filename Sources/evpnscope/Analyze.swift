@@ -25,6 +25,10 @@ struct Analyze: ParsableCommand {
             5 the run failed: a result could not be written (unwritable --db, --report or run folder, a full disk, another run writing the same database) \
             and nothing was replaced; 130 / 143 interrupted by SIGINT / SIGTERM, temporaries removed, earlier \
             results untouched. 5 wins over 4, 4 over 3, 3 over 1.
+
+            Findings and data-quality IDs: docs/rules.md. Tables of the database: docs/schema.md.
+
+            Example: evpnscope analyze /var/dumps/rr1 /var/dumps/bmp --since 2026-11-24T02:00Z --fail-on major
             """)
 
     @Argument(help: "MRT or BMP files (plain, gzip, bzip2), directories of rotated dumps, or - for stdin.")

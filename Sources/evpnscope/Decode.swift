@@ -5,7 +5,12 @@ import Ingest
 
 struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print every decoded route and session event, one per line.")
+        abstract: "Print every decoded route and session event, one per line.",
+        discussion: """
+            Keys are the database's column names (docs/schema.md): byte_offset, seq, sticky, table_name, …
+
+            Example: evpnscope decode updates.20261124.0200.gz --family evpn | jq 'select(.mac == "02:00:00:00:00:01")'
+            """)
 
     @Argument(help: "MRT or BMP files (plain, gzip, bzip2), directories, or - for stdin.")
     var inputs: [String]

@@ -4,7 +4,12 @@ import Foundation
 import Store
 
 struct MAC: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mac", abstract: "The whole history of one MAC: every advertisement, move and finding.")
+    static let configuration = CommandConfiguration(
+        commandName: "mac",
+        abstract: "The whole history of one MAC: every advertisement, move and finding.",
+        discussion: """
+            Example: evpnscope mac 02:03:00:00:00:1e --db reports/demo/analysis.sqlite
+            """)
 
     @Argument(help: "MAC address (aa:bb:cc:dd:ee:ff, aa-bb-..., or aabb.ccdd.eeff).")
     var mac: String

@@ -6,7 +6,10 @@ import Replay
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the reconstructed state at a moment: what each PE advertised and who owned each MAC.")
+        abstract: "Print the reconstructed state at a moment: what each PE advertised and who owned each MAC.",
+        discussion: """
+            Example: evpnscope replay datasets/demo/dumps --at 2026-11-24T02:05Z --mac 02:03:00:00:00:1e
+            """)
 
     @Argument(help: "MRT or BMP files, directories, or - for stdin.")
     var inputs: [String]

@@ -4,7 +4,11 @@ import Reports
 import Store
 
 struct Report: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Re-render the Markdown report from an analysis database.")
+    static let configuration = CommandConfiguration(
+        abstract: "Re-render the Markdown report from an analysis database.",
+        discussion: """
+            Example: evpnscope report --db reports/demo/analysis.sqlite --out - | less
+            """)
 
     @Option(help: "Analysis database written by `analyze`.")
     var db: String

@@ -164,7 +164,7 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
     let result = try evpnscope(["decode", "--family", "evpn", directory + "/data/dumps/mrt"])
     #expect(result.status == 0)
     let lines = result.stdout.split(separator: "\n")
-    let line = try #require(lines.first { $0.contains("\"mm_seq\":1") && $0.contains("\"ip\"") })
+    let line = try #require(lines.first { $0.contains("\"seq\":1") && $0.contains("\"ip\"") })
     let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
     #expect(object["route_type"] as? Int == 2)
     #expect((object["rd"] as? String)?.hasPrefix("10.255.255.") == true)
@@ -172,7 +172,7 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
     #expect(object["label1"] as? Int == 10000 || object["label1"] as? Int == 10001 || object["label1"] as? Int == 10002 || object["label1"] as? Int == 10003)
     #expect((object["route_targets"] as? [String])?.first?.hasPrefix("65000:4100") == true)
     #expect(object["originator_id"] as? String == object["next_hop"] as? String)
-    #expect(object["mm_sticky"] as? Bool == false)
+    #expect(object["sticky"] as? Bool == false)
     #expect(!lines.contains { $0.contains("\"family\":\"vpnv4\"") })
 }
 
@@ -221,7 +221,7 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
         default: return "-"
         }
     }
-    let fields = ["time_us", "offset", "event", "route_type", "rd", "esi", "eth_tag", "mac", "ip", "mm_seq", "route_targets", "originator_id"]
+    let fields = ["time_us", "byte_offset", "event", "route_type", "rd", "esi", "eth_tag", "mac", "ip", "seq", "route_targets", "originator_id"]
     var expected: [[String]] = []
     for line in decoded.stdout.split(separator: "\n") {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])

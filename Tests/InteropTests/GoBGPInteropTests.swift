@@ -212,7 +212,7 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
     let announcements = events.filter { $0["event"] as? String == "announce" && $0["route_type"] as? Int == 2 }
     for (pe, mac, ip) in [(pes[0], vm1, "10.0.0.1"), (pes[0], vm2, "10.0.0.2"), (pes[1], vm1, "10.0.0.1")] {
         for table in ["mrt", "adj-rib-in-pre", "adj-rib-in-post", "loc-rib"] {
-            let match = announcements.first { $0["table"] as? String == table && $0["mac"] as? String == mac && $0["rd"] as? String == "\(pe.address):100" }
+            let match = announcements.first { $0["table_name"] as? String == table && $0["mac"] as? String == mac && $0["rd"] as? String == "\(pe.address):100" }
             #expect(match != nil, "\(mac) from \(pe.address) missing in \(table)")
             guard let route = match else { continue }
             #expect(route["ip"] as? String == ip)
@@ -226,9 +226,9 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
             if table == "mrt" || table.hasPrefix("adj-rib-in") { #expect(route["peer_ip"] as? String == pe.address) }
         }
     }
-    let moveBack = announcements.first { $0["table"] as? String == "mrt" && $0["mac"] as? String == vm1 && ($0["mm_seq"] as? Int ?? 0) > 0 }
+    let moveBack = announcements.first { $0["table_name"] as? String == "mrt" && $0["mac"] as? String == vm1 && ($0["seq"] as? Int ?? 0) > 0 }
     #expect(moveBack?["rd"] as? String == "\(pes[0].address):100")
-    #expect(moveBack?["mm_seq"] as? Int == 1)
+    #expect(moveBack?["seq"] as? Int == 1)
 
     // tshark's EVPN fields for the same routes: MAC, IP, VNI and MAC Mobility sequence.
     if capture.executableURL != nil {
@@ -247,7 +247,7 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
             theirs.insert("\(f[0]) \(f[1]) \(label) \(f[4])")
         }
         let ours = Set(announcements.map { route in
-            "\(route["mac"]!) \(route["ip"]!) \((route["label1"] as! Int) >> 4) \(route["mm_seq"].map { "\($0)" } ?? "")"
+            "\(route["mac"]!) \(route["ip"]!) \((route["label1"] as! Int) >> 4) \(route["seq"].map { "\($0)" } ?? "")"
         })
         #expect(!theirs.isEmpty)
         #expect(theirs == ours, "tshark \(theirs.sorted()) vs evpnscope \(ours.sorted())")

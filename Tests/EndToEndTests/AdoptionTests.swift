@@ -1,0 +1,95 @@
+import Foundation
+import Store
+import Testing
+
+/// Issue 21: what a newcomer reads and types — the docs in the repository, help texts, names.
+
+/// docs/schema.md names every table and every column the tool creates.
+@Test func schemaDocumentationCoversEveryTableAndColumn() throws {
+    let docs = try String(contentsOf: repository.appendingPathComponent("docs/schema.md"), encoding: .utf8)
+    let directory = scratch()
+    let db = try Database(path: directory + "/empty.sqlite")
+    try db.execute(Schema.create)
+    let tables = try db.rows("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").compactMap { $0[0] }
+    #expect(tables.count >= 15)
+    for table in tables {
+        #expect(docs.contains("### \(table) "), "docs/schema.md has no section for \(table)")
+        for column in try db.rows("SELECT name FROM pragma_table_info('\(table)')").compactMap({ $0[0] }) {
+            #expect(docs.contains("`\(column)`"), "docs/schema.md does not name \(table).\(column)")
+        }
+    }
+}
+
+/// Users never see the project's spec folder: nothing they read points there.
+@Test func nothingUsersReadPointsOutsideTheRepository() throws {
+    var texts = ["README.md"]
+    for folder in ["docs", "Sources"] {
+        let root = repository.appendingPathComponent(folder)
+        for case let file as URL in FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)!
+        where ["md", "swift"].contains(file.pathExtension) {
+            texts.append(folder + "/" + file.path.dropFirst(root.path.count + 1))
+        }
+    }
+    for path in texts {
+        let text = try String(contentsOf: repository.appendingPathComponent(path), encoding: .utf8)
+        #expect(!text.contains("../shared") && !text.contains("shared/docs"), "\(path) points at ../shared")
+    }
+    for doc in ["docs/rules.md", "docs/schema.md", "docs/architecture.md"] {
+        #expect(FileManager.default.fileExists(atPath: repository.appendingPathComponent(doc).path), "\(doc) is missing")
+    }
+}
+
+@Test func versionAndAnExampleInEveryHelp() throws {
+    let version = try evpnscope(["--version"])
+    #expect(version.status == 0 && version.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3, "\(version)")
+    for command in ["analyze", "decode", "replay", "report", "mac", "events", "generate"] {
+        let help = try evpnscope([command, "--help"])
+        #expect(help.status == 0 && help.stdout.contains("Example: evpnscope \(command)"), "\(command) --help has no example")
+    }
+    let root = try evpnscope(["--help"])
+    #expect(root.stdout.contains("docs/rules.md") && root.stdout.contains("docs/schema.md"))
+}
+
+@Test func generateTakesAScenarioNameAndListsThemOnAMiss() throws {
+    let directory = scratch()
+    let named = try evpnscope(["generate", "duplicate-mac", "--out", directory + "/dup"], in: directory)
+    #expect(named.status == 0, "\(named.stderr)")
+    #expect(FileManager.default.fileExists(atPath: directory + "/dup/truth.json"))
+    let miss = try evpnscope(["generate", "duplicate-macs", "--out", directory + "/x"], in: directory)
+    #expect(miss.status == 2)
+    #expect(miss.stderr.contains("no scenario 'duplicate-macs'") && miss.stderr.contains("duplicate-mac, false-positive-traps"), "\(miss.stderr)")
+    #expect(!miss.stderr.contains("NSCocoaErrorDomain"))
+}
+
+/// One vocabulary: decode's keys are the database's column names, and a BGP identifier is printed
+/// only where the input carries one (BMP's per-peer header, not BGP4MP).
+@Test func decodeKeysAreTheDatabaseColumnNames() throws {
+    let decoded = try evpnscope(["decode", "datasets/demo/dumps", "--family", "evpn"])
+    #expect(decoded.status == 0)
+    var sawUpdates = false, sawRIB = false, sawBMP = false
+    for line in decoded.stdout.split(separator: "\n") {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["byte_offset"] is Int && object["offset"] == nil)
+        #expect(object["mm_seq"] == nil && object["table"] == nil)
+        let table = object["table_name"] as? String
+        let file = object["file"] as? String ?? ""
+        if file.contains("/updates.") { sawUpdates = true; #expect(object["peer_bgp_id"] == nil, "BGP4MP has no BGP identifier: \(line)") }
+        if file.contains("/bview.") { sawRIB = true; #expect(object["peer_bgp_id"] is String, "the RIB's peer index names it") }
+        if table?.hasPrefix("adj-rib") == true { sawBMP = true; #expect(object["peer_bgp_id"] is String) }
+        if let seq = object["seq"] { #expect(seq is Int && object["sticky"] is Bool) }
+    }
+    #expect(sawUpdates && sawRIB && sawBMP)
+}
+
+/// Every query docs/schema.md shows runs on a default database of the demo and answers.
+@Test func schemaDocumentationQueriesRun() throws {
+    let directory = scratch()
+    let db = directory + "/analysis.sqlite"
+    #expect(try evpnscope(["analyze", "datasets/demo/dumps", "--db", db, "--report", directory + "/r.md"]).status == 0)
+    let docs = try String(contentsOf: repository.appendingPathComponent("docs/schema.md"), encoding: .utf8)
+    let sql = try #require(docs.components(separatedBy: "```sql\n").dropFirst().first?.components(separatedBy: "```").first)
+    let queries = sql.components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+    #expect(queries.count >= 6)
+    let database = try Database(path: db, readOnly: true)
+    for query in queries { #expect(try !database.rows(query).isEmpty, "no answer: \(query)") }
+}
