@@ -78,11 +78,14 @@ public final class RouteEvent: Sendable {
     public let nextHop: IPAddress?         // MP_REACH next hop, or NEXT_HOP for IPv4 unicast
     /// RFC 7606 treat-as-withdraw turned this announcement into a withdrawal.
     public let treatedAsWithdraw: Bool
+    /// An entry of a RIB snapshot (TABLE_DUMP, TABLE_DUMP_V2, BGP4MP_ENTRY), not an UPDATE: what
+    /// bgpdump prints as B rather than A.
+    public let isRIBEntry: Bool
     public init(time: Int64, source: SourceRef, observation: ObservationPoint, isWithdraw: Bool, family: AddressFamily,
-                entry: NLRIEntry, attributes: PathAttributes, nextHop: IPAddress?, treatedAsWithdraw: Bool = false) {
+                entry: NLRIEntry, attributes: PathAttributes, nextHop: IPAddress?, treatedAsWithdraw: Bool = false, ribEntry: Bool = false) {
         self.time = time; self.source = source; self.observation = observation; self.isWithdraw = isWithdraw
         self.family = family; self.entry = entry; self.attributes = attributes; self.nextHop = nextHop
-        self.treatedAsWithdraw = treatedAsWithdraw
+        self.treatedAsWithdraw = treatedAsWithdraw; self.isRIBEntry = ribEntry
     }
 }
 

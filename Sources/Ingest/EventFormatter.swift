@@ -54,6 +54,7 @@ public struct EventFormatter {
         case .route(let event):
             observation(&w, event.observation, event.time, event.source)
             w.literal("event", event.isWithdraw ? "withdraw" : "announce")
+            if event.isRIBEntry { w.raw("rib_entry", "true") }
             if event.treatedAsWithdraw { w.raw("treat_as_withdraw", "true") }
             w.literal("family", event.family.description)
             w.number("afi", UInt64(event.family.afi))

@@ -174,7 +174,7 @@ public final class MRTReader: FeedReader {
         recordProblems(&update)
         pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: false, family: family,
                                          entry: NLRIEntry(nlri: nlri), attributes: update.attributes,
-                                         nextHop: nextHop ?? update.reach?.nextHop ?? update.attributes.nextHop)))
+                                         nextHop: nextHop ?? update.reach?.nextHop ?? update.attributes.nextHop, ribEntry: true)))
         stats.routeEvents += 1
     }
 
@@ -244,7 +244,8 @@ public final class MRTReader: FeedReader {
             pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: withdraw,
                                              family: family, entry: NLRIEntry(pathID: pathID, nlri: nlri),
                                              attributes: withdraw ? .empty : update.attributes,
-                                             nextHop: update.reach?.nextHop ?? update.attributes.nextHop, treatedAsWithdraw: withdraw)))
+                                             nextHop: update.reach?.nextHop ?? update.attributes.nextHop, treatedAsWithdraw: withdraw,
+                                             ribEntry: true)))
             stats.routeEvents += 1
         }
         if count == 0 { pending.append(.heartbeat(time: time)) }
@@ -274,7 +275,8 @@ public final class MRTReader: FeedReader {
         pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: false,
                                          family: v6 ? .ipv6Unicast : .ipv4Unicast,
                                          entry: NLRIEntry(nlri: .prefix(IPPrefix(address: address, length: length))),
-                                         attributes: update.attributes, nextHop: update.reach?.nextHop ?? update.attributes.nextHop)))
+                                         attributes: update.attributes, nextHop: update.reach?.nextHop ?? update.attributes.nextHop,
+                                         ribEntry: true)))
         stats.routeEvents += 1
     }
 }

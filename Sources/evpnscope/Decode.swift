@@ -7,9 +7,11 @@ struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print every decoded route and session event, one per line.",
         discussion: """
-            Keys are the database's column names (docs/schema.md): byte_offset, seq, sticky, table_name, …
+            Keys are the database's column names (docs/schema.md): byte_offset, seq, sticky, table_name, …; \
+            entries of a RIB snapshot carry "rib_entry": true (bgpdump's B lines), updates do not. Filters combine: \
+            --mac, --rd and --route-type keep EVPN routes only; --peer and the time window also keep session events.
 
-            Example: evpnscope decode updates.20261124.0200.gz --family evpn | jq 'select(.mac == "02:00:00:00:00:01")'
+            Example: evpnscope decode updates.20261124.0200.gz --mac 02:00:00:00:00:01 --since 2026-11-24T02:10Z
             """)
 
     @Argument(help: "MRT or BMP files (plain, gzip, bzip2), directories, or - for stdin.")
@@ -21,12 +23,27 @@ struct Decode: ParsableCommand {
     @Option(help: "Families to print: evpn or all.")
     var family: String = "all"
 
+    @Option(help: "Only EVPN routes of this MAC.")
+    var mac: String?
+
+    @Option(help: "Only routes and session events of this BGP peer (its address).")
+    var peer: String?
+
+    @Option(help: "Only routes with this route distinguisher (e.g. 10.255.255.1:41000).")
+    var rd: String?
+
+    @Option(help: "Only EVPN routes of this type (1-5; 2 is MAC/IP).")
+    var routeType: UInt8?
+
+    @OptionGroup(title: "Time window") var timeWindow: TimeWindowOptions
+
     func run() throws {
         guard let outputFormat = EventFormatter.Format(rawValue: format) else { throw CLIUsageError(message: "--format must be jsonl or text") }
         guard family == "evpn" || family == "all" else { throw CLIUsageError(message: "--family must be evpn or all") }
+        let filter = try DecodeFilter(mac: mac, peer: peer, rd: rd, routeType: routeType, window: try timeWindow.times())
         let inputSet: InputSet
         do {
-            inputSet = try InputSet(paths: inputs, evpnOnly: family == "evpn", fingerprints: false)
+            inputSet = try InputSet(paths: inputs, evpnOnly: family == "evpn" || filter.evpnOnly, fingerprints: false)
             noticeSkipped(inputSet)
         } catch let error as UsageError {
             throw CLIUsageError(message: error.description)
@@ -35,7 +52,7 @@ struct Decode: ParsableCommand {
         let buffer = OutputBuffer()
         let feed = PrefetchedFeed(inputSet)
         while let item = feed.next() {
-            guard formatter.write(item, into: buffer) else { continue }
+            guard filter.keeps(item), formatter.write(item, into: buffer) else { continue }
             buffer.append(10)
             if buffer.count > 1 << 16 {
                 fwrite(buffer.base, 1, buffer.count, stdout)
@@ -47,5 +64,67 @@ struct Decode: ParsableCommand {
         let damage = feed.finish().damage
         for problem in damage { printError("evpnscope: damaged input: \(problem)") }
         if !damage.isEmpty { throw ExitStatusError(code: ExitStatus.damaged) }
+    }
+}
+
+/// What `decode`'s filters keep. Route filters (MAC, RD, route type) drop session events;
+/// the peer and the time window apply to both.
+struct DecodeFilter {
+    var mac: MACAddress?
+    var peer: IPAddress?
+    var rd: String?
+    var routeType: UInt8?
+    var since: Int64?
+    var until: Int64?
+
+    init(mac: String?, peer: String?, rd: String?, routeType: UInt8?, window: (since: Int64?, until: Int64?)) throws {
+        self.mac = try mac.map { text in
+            guard let value = MACAddress(text) else { throw CLIUsageError(message: "--mac: '\(text)' is not a MAC address") }
+            return value
+        }
+        self.peer = try peer.map { text in
+            guard let value = IPAddress(text) else { throw CLIUsageError(message: "--peer: '\(text)' is not an IP address") }
+            return value
+        }
+        // Compared as printed: types 0 and 2 print alike ("65000:100"), and either may be meant.
+        self.rd = try rd.map { text in
+            let parts = text.split(separator: ":")
+            guard parts.count == 2, UInt64(parts[1]) != nil, UInt32(parts[0]) != nil || IPAddress(String(parts[0]))?.isIPv6 == false else {
+                throw CLIUsageError(message: "--rd: '\(text)' is not a route distinguisher (ASN:n or IPv4:n)")
+            }
+            return text
+        }
+        if let routeType, !(1...5).contains(routeType) { throw CLIUsageError(message: "--route-type must be 1 to 5") }
+        self.routeType = routeType
+        (since, until) = window
+    }
+
+    /// Only EVPN routes can match: the readers may skip every other family.
+    var evpnOnly: Bool { mac != nil || routeType != nil }
+
+    func keeps(_ item: FeedItem) -> Bool {
+        if let since, item.time < since { return false }
+        if let until, item.time > until { return false }
+        switch item.payload {
+        case .heartbeat: return false
+        case .session(let event):
+            return mac == nil && rd == nil && routeType == nil && (peer == nil || event.observation.peerIP == peer)
+        case .route(let event):
+            if let peer, event.observation.peerIP != peer { return false }
+            if mac == nil && rd == nil && routeType == nil { return true }
+            let evpn: EVPNRoute?
+            var routeRD: RouteDistinguisher?
+            switch event.entry.nlri {
+            case .evpn(let route): evpn = route; routeRD = route.rd
+            case .vpn(let distinguisher, _, _): evpn = nil; routeRD = distinguisher
+            case .prefix: evpn = nil
+            }
+            if let rd, routeRD?.description != rd { return false }
+            if let routeType, evpn?.routeType != routeType { return false }
+            if let mac {
+                guard case .macIP(let route)? = evpn, route.mac == mac else { return false }
+            }
+            return true
+        }
     }
 }

@@ -93,3 +93,33 @@ import Testing
     let database = try Database(path: db, readOnly: true)
     for query in queries { #expect(try !database.rows(query).isEmpty, "no answer: \(query)") }
 }
+
+/// decode's filters keep exactly the lines a jq filter over the full output keeps; RIB snapshot
+/// entries are told apart from updates.
+@Test func decodeFiltersKeepWhatTheyName() throws {
+    let full = try evpnscope(["decode", "datasets/demo/dumps"])
+    #expect(full.status == 0)
+    let lines = full.stdout.split(separator: "\n").map(String.init)
+    let objects = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    func expect(_ arguments: [String], _ keep: ([String: Any]) -> Bool, atLeast: Int) throws {
+        let filtered = try evpnscope(["decode", "datasets/demo/dumps"] + arguments)
+        #expect(filtered.status == 0, "\(filtered.stderr)")
+        let expected = zip(lines, objects).filter { keep($0.1) }.map(\.0)
+        #expect(filtered.stdout.split(separator: "\n").map(String.init) == expected, "\(arguments)")
+        #expect(expected.count >= atLeast, "\(arguments): \(expected.count) lines")
+    }
+    let mac = "02:03:00:00:00:1e"
+    try expect(["--mac", mac], { $0["mac"] as? String == mac && $0["route_type"] as? Int == 2 }, atLeast: 50)
+    try expect(["--rd", "10.255.255.2:41000", "--route-type", "3"], { $0["rd"] as? String == "10.255.255.2:41000" && $0["route_type"] as? Int == 3 }, atLeast: 2)
+    try expect(["--peer", "10.255.255.3"], { $0["peer_ip"] as? String == "10.255.255.3" }, atLeast: 100)
+    let (since, until): (Int64, Int64) = (1_795_485_840_000_000, 1_795_485_900_000_000)  // 02:04 to 02:05
+    try expect(["--since", "2026-11-24T02:04Z", "--until", "2026-11-24T02:05Z"], {
+        let time = ($0["time_us"] as? NSNumber)?.int64Value ?? 0
+        return time >= since && time <= until
+    }, atLeast: 100)
+    #expect(try evpnscope(["decode", "datasets/demo/dumps", "--route-type", "6"]).status == 2)
+    for object in objects where object["family"] != nil {
+        let fromRIB = (object["file"] as? String)?.contains("/bview.") == true
+        #expect((object["rib_entry"] as? Bool == true) == fromRIB, "\(object)")
+    }
+}
