@@ -3,17 +3,18 @@ import EVPNModel
 extension UpdateMessage {
     /// Turns one UPDATE into route events at one observation point, applying RFC 7606:
     /// under treat-as-withdraw every announced route becomes a withdrawal.
-    public func appendEvents(time: Int64, source: SourceRef, observation: ObservationPoint, into out: inout [FeedItem]) {
+    public func appendEvents(time: Int64, source: SourceRef, observation: ObservationPoint, record: RecordKind = .update,
+                             into out: inout [FeedItem]) {
         let withdrawAll = action >= .treatAsWithdraw
         func append(_ entry: NLRIEntry, _ family: AddressFamily, announced nextHop: IPAddress??) {
             // Announcements share the UPDATE's attributes; `nextHop` is nil for a withdrawal.
             let event: RouteEvent
             if let nextHop, !withdrawAll {
                 event = RouteEvent(time: time, source: source, observation: observation, isWithdraw: false,
-                                   family: family, entry: entry, attributes: attributes, nextHop: nextHop)
+                                   family: family, entry: entry, attributes: attributes, nextHop: nextHop, record: record)
             } else {
                 event = RouteEvent(time: time, source: source, observation: observation, isWithdraw: true, family: family,
-                                   entry: entry, attributes: .empty, nextHop: nil, treatedAsWithdraw: nextHop != nil)
+                                   entry: entry, attributes: .empty, nextHop: nil, treatedAsWithdraw: nextHop != nil, record: record)
             }
             out.append(.route(event))
         }
@@ -26,7 +27,7 @@ extension UpdateMessage {
             for entry in reach.nlri { append(entry, reach.family, announced: .some(reach.nextHop ?? attributes.nextHop)) }
         }
         if let family = endOfRIB {
-            out.append(.session(SessionEvent(time: time, source: source, observation: observation, kind: .endOfRIB(family))))
+            out.append(.session(SessionEvent(time: time, source: source, observation: observation, kind: .endOfRIB(family), record: record)))
         }
     }
 }
@@ -48,11 +49,11 @@ public struct UpdateSink {
     /// `inout` though it changes nothing: readers keep one message for every UPDATE, and a
     /// stored message passed by value would be copied, retaining each of its lists.
     public static func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint, file: @autoclosure () -> String,
-                            stats: inout ReaderStats, problems: inout DamageLog, into pending: inout [FeedItem]) {
+                            stats: inout ReaderStats, problems: inout DamageLog, record: RecordKind = .update, into pending: inout [FeedItem]) {
         recordProblems(&update, file: file(), stats: &stats, problems: &problems)
         stats.skippedNLRIBytes += update.skippedNLRIBytes
         let before = pending.count
-        update.appendEvents(time: time, source: source, observation: observation, into: &pending)
+        update.appendEvents(time: time, source: source, observation: observation, record: record, into: &pending)
         stats.routeEvents += pending.count - before
         if pending.count == before { pending.append(.heartbeat(time: time)) }
     }

@@ -90,15 +90,17 @@ public struct ASPathSegment: Hashable, Sendable {
     public init(kind: Kind, asns: [UInt32]) { self.kind = kind; self.asns = asns }
 }
 
-public func formatASPath(_ segments: [ASPathSegment]) -> String {
+/// `setSeparator`: between the members of a set (bgpdump prints `{13659,701}`).
+public func formatASPath(_ segments: [ASPathSegment], setSeparator: String = " ") -> String {
     var parts: [String] = []
     for segment in segments {
         let list = segment.asns.map(String.init).joined(separator: " ")
+        let set = segment.asns.map(String.init).joined(separator: setSeparator)
         switch segment.kind {
         case .sequence: parts.append(list)
-        case .set: parts.append("{\(list)}")
+        case .set: parts.append("{\(set)}")
         case .confedSequence: parts.append("(\(list))")
-        case .confedSet: parts.append("[\(list)]")
+        case .confedSet: parts.append("[\(set)]")
         }
     }
     return parts.joined(separator: " ")

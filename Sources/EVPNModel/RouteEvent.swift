@@ -78,15 +78,35 @@ public final class RouteEvent: Sendable {
     public let nextHop: IPAddress?         // MP_REACH next hop, or NEXT_HOP for IPv4 unicast
     /// RFC 7606 treat-as-withdraw turned this announcement into a withdrawal.
     public let treatedAsWithdraw: Bool
-    /// An entry of a RIB snapshot (TABLE_DUMP, TABLE_DUMP_V2, BGP4MP_ENTRY), not an UPDATE: what
-    /// bgpdump prints as B rather than A.
-    public let isRIBEntry: Bool
+    public let record: RecordKind
+    public var isRIBEntry: Bool { record.isRIBEntry }
     public init(time: Int64, source: SourceRef, observation: ObservationPoint, isWithdraw: Bool, family: AddressFamily,
-                entry: NLRIEntry, attributes: PathAttributes, nextHop: IPAddress?, treatedAsWithdraw: Bool = false, ribEntry: Bool = false) {
+                entry: NLRIEntry, attributes: PathAttributes, nextHop: IPAddress?, treatedAsWithdraw: Bool = false,
+                record: RecordKind = .update) {
         self.time = time; self.source = source; self.observation = observation; self.isWithdraw = isWithdraw
         self.family = family; self.entry = entry; self.attributes = attributes; self.nextHop = nextHop
-        self.treatedAsWithdraw = treatedAsWithdraw; self.isRIBEntry = ribEntry
+        self.treatedAsWithdraw = treatedAsWithdraw; self.record = record
     }
+}
+
+/// The kind of record an event came from: what bgpdump names its lines by (`decode --format bgpdump`).
+public enum RecordKind: UInt8, Sendable {
+    /// A BGP4MP message (one-second times) or a BMP message.
+    case update
+    /// BGP4MP_ET: microsecond times.
+    case updateET
+    /// An entry of a RIB snapshot: legacy TABLE_DUMP, TABLE_DUMP_V2, BGP4MP_ENTRY.
+    case tableDump, tableDumpV2, bgp4mpEntry
+
+    /// Not an UPDATE: what bgpdump prints as B rather than A.
+    public var isRIBEntry: Bool { self == .tableDump || self == .tableDumpV2 || self == .bgp4mpEntry }
+}
+
+/// A BGP4MP STATE_CHANGE's two states (RFC 6396 §4.4.1: 1 Idle … 6 Established).
+public struct BGPStateChange: Sendable, Equatable {
+    public var old: UInt16
+    public var new: UInt16
+    public init(old: UInt16, new: UInt16) { self.old = old; self.new = new }
 }
 
 /// A BGP session or monitoring session changed state.
@@ -97,13 +117,21 @@ public struct SessionEvent: Sendable {
         /// BMP Termination: the monitored router stopped reporting; every peer it reported is gone.
         case monitoringEnded(reason: String)
         case endOfRIB(AddressFamily)
+        /// A BGP4MP state change that neither reaches nor leaves Established (Idle → Connect …):
+        /// nothing for the replay, kept for `decode`.
+        case stateChange
     }
     public var time: Int64
     public var source: SourceRef
     public var observation: ObservationPoint
     public var kind: Kind
-    public init(time: Int64, source: SourceRef, observation: ObservationPoint, kind: Kind) {
+    /// The states of a BGP4MP STATE_CHANGE record, whatever its kind.
+    public var states: BGPStateChange?
+    public var record: RecordKind
+    public init(time: Int64, source: SourceRef, observation: ObservationPoint, kind: Kind, states: BGPStateChange? = nil,
+                record: RecordKind = .update) {
         self.time = time; self.source = source; self.observation = observation; self.kind = kind
+        self.states = states; self.record = record
     }
 }
 

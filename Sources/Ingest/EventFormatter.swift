@@ -50,6 +50,11 @@ public struct EventFormatter {
             case .down(let reason): w.string("event", "session-down"); w.string("reason", reason)
             case .monitoringEnded(let reason): w.string("event", "monitoring-ended"); w.string("reason", reason)
             case .endOfRIB(let family): w.string("event", "end-of-rib"); w.string("family", family.description)
+            case .stateChange: w.string("event", "session-state")
+            }
+            if let states = event.states {
+                w.number("old_state", UInt64(states.old))
+                w.number("new_state", UInt64(states.new))
             }
         case .route(let event):
             observation(&w, event.observation, event.time, event.source)

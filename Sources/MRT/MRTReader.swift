@@ -86,7 +86,7 @@ public final class MRTReader: FeedReader {
                     } else {
                         stats.coarseUpdates += 1
                     }
-                    try decodeBGP4MP(subtype: subtype, &body, time: time, source: source)
+                    try decodeBGP4MP(subtype: subtype, &body, time: time, source: source, record: type == 17 ? .updateET : .update)
                 case 13:
                     try decodeTableDumpV2(subtype: subtype, &body, time: time, source: source)
                 case 12:
@@ -109,12 +109,12 @@ public final class MRTReader: FeedReader {
         UpdateSink.recordProblems(&update, file: name, stats: &stats, problems: &problemLog)
     }
 
-    private func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
+    private func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint, record: RecordKind) {
         UpdateSink.emit(&update, time: time, source: source, observation: observation, file: name, stats: &stats,
-                        problems: &problemLog, into: &pending)
+                        problems: &problemLog, record: record, into: &pending)
     }
 
-    private func decodeBGP4MP(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {
+    private func decodeBGP4MP(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef, record: RecordKind) throws {
         let as4: Bool
         switch subtype {
         case 0, 1, 2, 6, 8, 10: as4 = false
@@ -135,14 +135,10 @@ public final class MRTReader: FeedReader {
                                            peerIP: peerIP, peerAS: peerAS, peerBGPID: IPAddress(v4: 0))
         if subtype == 0 || subtype == 5 {
             let old = try c.readUInt16("BGP4MP old state"), new = try c.readUInt16("BGP4MP new state")
-            if new == 6 {
-                pending.append(.session(SessionEvent(time: time, source: source, observation: observation, kind: .established)))
-            } else if old == 6 {
-                pending.append(.session(SessionEvent(time: time, source: source, observation: observation,
-                                                     kind: .down(reason: "BGP state \(bgpStateName(old)) → \(bgpStateName(new))"))))
-            } else {
-                pending.append(.heartbeat(time: time))
-            }
+            let kind: SessionEvent.Kind = new == 6 ? .established
+                : old == 6 ? .down(reason: "BGP state \(bgpStateName(old)) → \(bgpStateName(new))") : .stateChange
+            pending.append(.session(SessionEvent(time: time, source: source, observation: observation, kind: kind,
+                                                 states: BGPStateChange(old: old, new: new), record: record)))
             return
         }
         if subtype == 2 {
@@ -153,7 +149,7 @@ public final class MRTReader: FeedReader {
         let options = DecodeOptions(fourByteAS: as4, addPath: addPath ? .all : AddPathFamilies(), evpnOnly: evpnOnly)
         update.reset()
         if try BGPMessage.decodeUpdate(&c, options: options, into: &update) {
-            emit(&update, time: time, source: source, observation: observation)
+            emit(&update, time: time, source: source, observation: observation, record: record)
         } else {
             pending.append(.heartbeat(time: time))
         }
@@ -174,7 +170,7 @@ public final class MRTReader: FeedReader {
         recordProblems(&update)
         pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: false, family: family,
                                          entry: NLRIEntry(nlri: nlri), attributes: update.attributes,
-                                         nextHop: nextHop ?? update.reach?.nextHop ?? update.attributes.nextHop, ribEntry: true)))
+                                         nextHop: nextHop ?? update.reach?.nextHop ?? update.attributes.nextHop, record: .bgp4mpEntry)))
         stats.routeEvents += 1
     }
 
@@ -245,7 +241,7 @@ public final class MRTReader: FeedReader {
                                              family: family, entry: NLRIEntry(pathID: pathID, nlri: nlri),
                                              attributes: withdraw ? .empty : update.attributes,
                                              nextHop: update.reach?.nextHop ?? update.attributes.nextHop, treatedAsWithdraw: withdraw,
-                                             ribEntry: true)))
+                                             record: .tableDumpV2)))
             stats.routeEvents += 1
         }
         if count == 0 { pending.append(.heartbeat(time: time)) }
@@ -276,7 +272,7 @@ public final class MRTReader: FeedReader {
                                          family: v6 ? .ipv6Unicast : .ipv4Unicast,
                                          entry: NLRIEntry(nlri: .prefix(IPPrefix(address: address, length: length))),
                                          attributes: update.attributes, nextHop: update.reach?.nextHop ?? update.attributes.nextHop,
-                                         ribEntry: true)))
+                                         record: .tableDump)))
         stats.routeEvents += 1
     }
 }

@@ -17,7 +17,7 @@ struct Decode: ParsableCommand {
     @Argument(help: "MRT or BMP files (plain, gzip, bzip2), directories, or - for stdin.")
     var inputs: [String]
 
-    @Option(help: "Output format: jsonl or text.")
+    @Option(help: "Output format: jsonl, text, or bgpdump (the lines of `bgpdump -m`, EVPN routes included).")
     var format: String = "jsonl"
 
     @Option(help: "Families to print: evpn or all.")
@@ -38,7 +38,10 @@ struct Decode: ParsableCommand {
     @OptionGroup(title: "Time window") var timeWindow: TimeWindowOptions
 
     func run() throws {
-        guard let outputFormat = EventFormatter.Format(rawValue: format) else { throw CLIUsageError(message: "--format must be jsonl or text") }
+        let bgpdump = format == "bgpdump"
+        guard let outputFormat = bgpdump ? .text : EventFormatter.Format(rawValue: format) else {
+            throw CLIUsageError(message: "--format must be jsonl, text or bgpdump")
+        }
         guard family == "evpn" || family == "all" else { throw CLIUsageError(message: "--family must be evpn or all") }
         let filter = try DecodeFilter(mac: mac, peer: peer, rd: rd, routeType: routeType, window: try timeWindow.times())
         let inputSet: InputSet
@@ -49,10 +52,11 @@ struct Decode: ParsableCommand {
             throw CLIUsageError(message: error.description)
         }
         var formatter = EventFormatter(format: outputFormat, files: inputSet.files)
+        var bgpdumpFormatter = BgpdumpFormatter()
         let buffer = OutputBuffer()
         let feed = PrefetchedFeed(inputSet)
         while let item = feed.next() {
-            guard filter.keeps(item), formatter.write(item, into: buffer) else { continue }
+            guard filter.keeps(item), bgpdump ? bgpdumpFormatter.write(item, into: buffer) : formatter.write(item, into: buffer) else { continue }
             buffer.append(10)
             if buffer.count > 1 << 16 {
                 fwrite(buffer.base, 1, buffer.count, stdout)

@@ -123,3 +123,21 @@ import Testing
         #expect((object["rib_entry"] as? Bool == true) == fromRIB, "\(object)")
     }
 }
+
+/// bgpdump skips EVPN; `--format bgpdump` gives each EVPN route a line of the same shape, the
+/// route in brackets as the prefix, extended communities after the standard ones.
+@Test func bgpdumpFormatGivesEVPNRoutesLinesOfTheSameShape() throws {
+    let file = "datasets/demo/dumps/mrt/updates.20261124.0215.gz"
+    let lines = try evpnscope(["decode", "--format", "bgpdump", file]).stdout.split(separator: "\n")
+    let json = try evpnscope(["decode", file]).stdout.split(separator: "\n").filter { $0.contains("\"family\":\"l2vpn-evpn\"") }
+    #expect(lines.count == json.count && lines.count > 100)
+    #expect(lines.first.map(String.init) == "BGP4MP_ET|1795486560.000000|A|10.255.0.1|65000|[2][10.255.255.1:41000][00:00:00:00:00:00:00:00:00:00][0]"
+            + "[02:00:00:00:00:00]||IGP|10.255.255.1|100|0|rt:65000:41000 encap:vxlan|NAG||")
+    #expect(lines.contains { $0.contains("|A|") && $0.contains("mac-mobility:seq=6") })
+    // Withdrawals end after the prefix; add-path lines (_AP) carry the path id after it.
+    #expect(lines.allSatisfy { line in
+        let label = line.prefix { $0 != "|" }
+        return line.split(separator: "|", omittingEmptySubsequences: false).count
+            == (line.contains("|W|") ? 6 : 15) + (label.hasSuffix("_AP") && !line.contains("|W|") ? 1 : 0)
+    })
+}
