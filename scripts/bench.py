@@ -163,6 +163,8 @@ def real_section(py, real, table):
     bgpkit = f"{py} -c \"import sys, pybgpkit_parser as b; [0 for _ in b.Parser(url=sys.argv[1])]\" {real}"
     results = measure([("zcat", f"zcat {real}"), ("bgpdump -m", f"bgpdump -m {real}"),
                        ("evpnscope decode --format text", f"{BIN} decode --format text {real}"),
+                       # Like for like: the same lines as bgpdump -m, byte for byte.
+                       ("evpnscope decode --format bgpdump", f"{BIN} decode --format bgpdump {real}"),
                        ("mrtparse", mrtparse), ("pybgpkit-parser 0.6.2", bgpkit)])
     table("Real RIPE update dump (IPv4/IPv6 unicast)", real, results, routes=577740, reference="bgpdump -m")
 
