@@ -16,11 +16,12 @@ let binary: String = {
 
 struct CommandResult { var status: Int32; var stdout: String; var stderr: String }
 
-/// `directory`: the working directory (default: the repository).
-func evpnscope(_ arguments: [String], in directory: String? = nil) throws -> CommandResult {
+/// `directory`: the working directory (default: the repository). `timeout`: seconds after which
+/// /usr/bin/timeout stops the run (exit 124), where a hang is the failure a test looks for.
+func evpnscope(_ arguments: [String], in directory: String? = nil, timeout: Int? = nil) throws -> CommandResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
+    process.executableURL = URL(fileURLWithPath: timeout == nil ? binary : "/usr/bin/timeout")
+    process.arguments = timeout.map { ["\($0)", binary] + arguments } ?? arguments
     process.currentDirectoryURL = directory.map { URL(fileURLWithPath: $0) } ?? repository
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

@@ -7,25 +7,8 @@ import Testing
 
 private let demoDumps = repository.path + "/datasets/demo/dumps/mrt"
 
-/// Runs evpnscope through /usr/bin/timeout: a hang is a failure (exit 124), not a stuck test run.
-private func evpnscopeBounded(_ arguments: [String], seconds: Int = 120) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-    process.arguments = ["\(seconds)", binary] + arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    final class Drained: @unchecked Sendable { var data = Data() }
-    let stderr = Drained()
-    let drained = DispatchSemaphore(value: 0)
-    Thread.detachNewThread { stderr.data = err.fileHandleForReading.readDataToEndOfFile(); drained.signal() }
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    drained.wait()
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: stderr.data, as: UTF8.self))
-}
+/// A hang is a failure (exit 124), not a stuck test run.
+private func evpnscopeBounded(_ arguments: [String]) throws -> CommandResult { try evpnscope(arguments, timeout: 120) }
 
 private func moveCount(_ db: String) throws -> String? {
     try Database(path: db, readOnly: true).rows("SELECT count(*) FROM moves")[0][0]
