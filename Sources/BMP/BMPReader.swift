@@ -213,7 +213,10 @@ public final class BMPReader: FeedReader {
             if type == 4 {
                 // One entry per router however often it reconnects; the latest Initiation wins.
                 if let known = routers.firstIndex(where: { $0.key == router.key }) { routers[known] = router } else { routers.append(router) }
-                pending.append(.heartbeat(time: lastTime))
+                let observation = ObservationPoint(router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0, peerBGPID: IPAddress(v4: 0))
+                // An Initiation carries no time: the last one seen, 0 (unknown) at the start of a stream.
+                pending.append(.session(SessionEvent(time: lastTime, source: source, observation: observation,
+                                                     kind: .monitoringStarted(sysName: router.sysName))))
             } else {
                 let observation = ObservationPoint(router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0, peerBGPID: IPAddress(v4: 0))
                 pending.append(.session(SessionEvent(time: lastTime, source: source, observation: observation, kind: .monitoringEnded(reason: terminationReason))))

@@ -114,6 +114,8 @@ public struct SessionEvent: Sendable {
     public enum Kind: Sendable, Equatable {
         case established
         case down(reason: String)
+        /// BMP Initiation: a monitored router starts reporting, named when it sent its sysName.
+        case monitoringStarted(sysName: String?)
         /// BMP Termination: the monitored router stopped reporting; every peer it reported is gone.
         case monitoringEnded(reason: String)
         case endOfRIB(AddressFamily)

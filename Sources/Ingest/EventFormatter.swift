@@ -20,6 +20,9 @@ public struct EventFormatter {
     /// The peer fields (table, router, peer address, AS and id) of the last two observation
     /// points: route reflectors' copies of one update alternate between two.
     private var peerTexts: [(point: ObservationPoint, text: [UInt8])] = []
+    /// BMP monitored routers' sysNames by router key, from their Initiation messages (which come
+    /// before their routes in the stream).
+    private var routerNames: [UInt32: String] = [:]
 
     public init(format: Format, files: [InputFile]) {
         self.format = format
@@ -28,8 +31,19 @@ public struct EventFormatter {
         for file in files { fileNames[Int(file.index)] = Array((format == .jsonl ? jsonString(file.path) : file.path).utf8) }
     }
 
+    /// Learns what later lines need from an item, printed or not: a BMP router's sysName. Every
+    /// item of the inputs goes through here, also those a filter leaves out.
+    public mutating func note(_ item: FeedItem) {
+        guard case .session(let event) = item.payload, case .monitoringStarted(let sysName?) = event.kind,
+              routerNames[event.observation.router] != sysName else { return }
+        routerNames[event.observation.router] = sysName
+        peerTexts.removeAll()
+        observationKey = nil
+    }
+
     /// The line as a String (tests, small outputs).
     public mutating func line(_ item: FeedItem) -> String? {
+        note(item)
         let buffer = OutputBuffer(capacity: 512)
         guard write(item, into: buffer) else { return nil }
         return String(decoding: buffer.bytes, as: UTF8.self)
@@ -48,6 +62,7 @@ public struct EventFormatter {
             switch event.kind {
             case .established: w.string("event", "session-up")
             case .down(let reason): w.string("event", "session-down"); w.string("reason", reason)
+            case .monitoringStarted: w.string("event", "monitoring-started")
             case .monitoringEnded(let reason): w.string("event", "monitoring-ended"); w.string("reason", reason)
             case .endOfRIB(let family): w.string("event", "end-of-rib"); w.string("family", family.description)
             case .stateChange: w.string("event", "session-state")
@@ -129,6 +144,15 @@ public struct EventFormatter {
     }
 
     private mutating func formatObservation(_ w: inout LineWriter, _ op: ObservationPoint, _ time: Int64, _ source: SourceRef) {
+        // 0 is no time at all: a BMP Initiation at the start of a stream.
+        if time != 0 { formatTime(&w, time) }
+        w.key("file")
+        w.out.append(contentsOf: fileNames.indices.contains(Int(source.input)) ? fileNames[Int(source.input)] : unknownFileName)
+        w.number("byte_offset", UInt64(source.offset))
+        formatPeer(&w, op)
+    }
+
+    private mutating func formatTime(_ w: inout LineWriter, _ time: Int64) {
         w.number("time_us", UInt64(bitPattern: time))
         let second = time >= 0 ? time / 1_000_000 : (time - 999_999) / 1_000_000
         if second != lastSecond {
@@ -146,9 +170,9 @@ public struct EventFormatter {
         }
         w.out.append(UInt8(ascii: "Z"))
         w.quote()
-        w.key("file")
-        w.out.append(contentsOf: fileNames.indices.contains(Int(source.input)) ? fileNames[Int(source.input)] : unknownFileName)
-        w.number("byte_offset", UInt64(source.offset))
+    }
+
+    private mutating func formatPeer(_ w: inout LineWriter, _ op: ObservationPoint) {
         if let cached = peerTexts.firstIndex(where: { $0.point == op && $0.point.peerBGPID == op.peerBGPID }) {
             w.appendFields(peerTexts[cached].text)
             return
@@ -156,6 +180,7 @@ public struct EventFormatter {
         let start = w.out.count
         w.literal("table_name", op.table.name)
         if op.router != 0 { w.number("router", UInt64(op.router)) }
+        if let name = routerNames[op.router] { w.string("router_name", name) }
         if op.distinguisher != 0 { w.number("peer_distinguisher", op.distinguisher) }
         w.ip("peer_ip", op.peerIP)
         w.number("peer_as", UInt64(op.peerAS))

@@ -1193,7 +1193,7 @@ public final class ReplayEngine {
         let lostObservations: Set<Int32>
         let reason: String
         switch event.kind {
-        case .established, .stateChange: return
+        case .established, .stateChange, .monitoringStarted: return
         case .endOfRIB: counters.endOfRIBs += 1; return
         case .down(let why):
             let session = event.observation.session

@@ -7,7 +7,8 @@ struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print every decoded route and session event, one per line.",
         discussion: """
-            Keys are the database's column names (docs/schema.md): byte_offset, seq, sticky, table_name, …; \
+            Keys are the database's column names (docs/schema.md): byte_offset, seq, sticky, table_name, …; a BMP router is \
+            named by its sysName (router_name) from the Initiation message; \
             entries of a RIB snapshot carry "rib_entry": true (bgpdump's B lines), updates do not. Filters combine: \
             --mac, --rd and --route-type keep EVPN routes only; --peer and the time window also keep session events.
 
@@ -56,6 +57,7 @@ struct Decode: ParsableCommand {
         let buffer = OutputBuffer()
         let feed = PrefetchedFeed(inputSet)
         while let item = feed.next() {
+            if !bgpdump { formatter.note(item) }
             guard filter.keeps(item), bgpdump ? bgpdumpFormatter.write(item, into: buffer) : formatter.write(item, into: buffer) else { continue }
             buffer.append(10)
             if buffer.count > 1 << 16 {

@@ -67,7 +67,7 @@ func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessag
     #expect(routes[0].attributes.macMobility?.sequence == 2)
     guard case .evpn(.macIP(let route)) = routes[0].entry.nlri else { Issue.record("not a MAC/IP route"); return }
     #expect(route.mac == MACAddress("aa:aa:aa:00:00:03"))
-    #expect(sessions.map(\.kind) == [.established, .down(reason: "remote system closed the session"),
+    #expect(sessions.map(\.kind) == [.monitoringStarted(sysName: "rr1 <script>|x"), .established, .down(reason: "remote system closed the session"),
                                      .monitoringEnded(reason: "monitoring session terminated: administratively closed")])
     let reader = try #require(inputs.files[0].reader as? BMPReader)
     #expect(reader.routers.first?.sysName == "rr1 <script>|x")

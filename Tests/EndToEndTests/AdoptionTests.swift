@@ -61,8 +61,9 @@ import Testing
     #expect(!miss.stderr.contains("NSCocoaErrorDomain"))
 }
 
-/// One vocabulary: decode's keys are the database's column names, and a BGP identifier is printed
-/// only where the input carries one (BMP's per-peer header, not BGP4MP).
+/// One vocabulary: decode's keys are the database's column names, a BGP identifier is printed
+/// only where the input carries one (BMP's per-peer header, not BGP4MP), and a BMP router is
+/// named by the sysName of its Initiation.
 @Test func decodeKeysAreTheDatabaseColumnNames() throws {
     let decoded = try evpnscope(["decode", "datasets/demo/dumps", "--family", "evpn"])
     #expect(decoded.status == 0)
@@ -75,7 +76,11 @@ import Testing
         let file = object["file"] as? String ?? ""
         if file.contains("/updates.") { sawUpdates = true; #expect(object["peer_bgp_id"] == nil, "BGP4MP has no BGP identifier: \(line)") }
         if file.contains("/bview.") { sawRIB = true; #expect(object["peer_bgp_id"] is String, "the RIB's peer index names it") }
-        if table?.hasPrefix("adj-rib") == true { sawBMP = true; #expect(object["peer_bgp_id"] is String) }
+        if table?.hasPrefix("adj-rib") == true && object["family"] != nil {
+            sawBMP = true
+            #expect(object["peer_bgp_id"] is String)
+            #expect(object["router_name"] as? String == "rr1", "the BMP router named by its Initiation's sysName")
+        }
         if let seq = object["seq"] { #expect(seq is Int && object["sticky"] is Bool) }
     }
     #expect(sawUpdates && sawRIB && sawBMP)
