@@ -52,15 +52,8 @@ public enum NLRICodec {
                 low |= byte << UInt64(24 - 8 * i)
             }
         }
-        // Bits past the mask length are not part of the prefix (some writers leave them set).
-        if ipv6 {
-            if bits < 64 { high &= bits == 0 ? 0 : ~UInt64(0) << UInt64(64 - bits); low = 0 }
-            else if bits < 128 { low &= ~UInt64(0) << UInt64(128 - bits) }
-        } else {
-            low &= bits == 0 ? 0 : UInt64(~UInt32(0) << UInt32(32 - bits))
-        }
         let address = ipv6 ? IPAddress(v6High: high, v6Low: low) : IPAddress(v4: UInt32(truncatingIfNeeded: low))
-        return IPPrefix(address: address, length: UInt8(bits))
+        return IPPrefix(masking: address, length: UInt8(bits))
     }
 
     public static func encode(_ entry: NLRIEntry, into w: inout ByteWriter) {

@@ -176,7 +176,7 @@ public final class BMPReader: FeedReader {
             case 6: text = "local system closed (Loc-RIB)"
             default: text = "reason \(reason)"
             }
-            pending.append(.session(SessionEvent(time: peer.time, source: source, observation: peer.observation, kind: .down(reason: text))))
+            pending.append(.session(SessionEvent(time: peer.time, source: source, observation: peer.observation, kind: .down(reason: text), record: .bmp)))
         case 3:
             let peer = try readPeerHeader(&c)
             try c.skip(20, "BMP peer up local address and ports")
@@ -188,7 +188,7 @@ public final class BMPReader: FeedReader {
             } else {
                 throw c.error("BMP peer up", expected: "two BGP OPEN messages")
             }
-            pending.append(.session(SessionEvent(time: peer.time, source: source, observation: peer.observation, kind: .established)))
+            pending.append(.session(SessionEvent(time: peer.time, source: source, observation: peer.observation, kind: .established, record: .bmp)))
         case 4, 5:
             var router = MonitoredRouter(key: routerKey, sysName: nil, sysDescr: nil)
             var terminationReason = "monitoring session terminated"
@@ -216,10 +216,10 @@ public final class BMPReader: FeedReader {
                 let observation = ObservationPoint(router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0, peerBGPID: IPAddress(v4: 0))
                 // An Initiation carries no time: the last one seen, 0 (unknown) at the start of a stream.
                 pending.append(.session(SessionEvent(time: lastTime, source: source, observation: observation,
-                                                     kind: .monitoringStarted(sysName: router.sysName))))
+                                                     kind: .monitoringStarted(sysName: router.sysName), record: .bmp)))
             } else {
                 let observation = ObservationPoint(router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0, peerBGPID: IPAddress(v4: 0))
-                pending.append(.session(SessionEvent(time: lastTime, source: source, observation: observation, kind: .monitoringEnded(reason: terminationReason))))
+                pending.append(.session(SessionEvent(time: lastTime, source: source, observation: observation, kind: .monitoringEnded(reason: terminationReason), record: .bmp)))
             }
         case 6:
             let peer = try readPeerHeader(&c)
@@ -238,7 +238,7 @@ public final class BMPReader: FeedReader {
 
     private func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
         UpdateSink.emit(&update, time: time, source: source, observation: observation, file: name, stats: &stats,
-                        problems: &problemLog, into: &pending)
+                        problems: &problemLog, record: .bmp, into: &pending)
     }
 }
 

@@ -202,6 +202,19 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
     public var address: IPAddress
     public var length: UInt8
     public init(address: IPAddress, length: UInt8) { self.address = address; self.length = length }
+    /// The prefix with the address's bits past `length` cleared: they are not part of it (some
+    /// writers leave them set). `length` must not exceed the address's bit length.
+    public init(masking address: IPAddress, length: UInt8) {
+        var masked = address
+        let bits = UInt64(length)
+        if address.isIPv6 {
+            if bits < 64 { masked.high &= bits == 0 ? 0 : ~UInt64(0) << (64 - bits); masked.low = 0 }
+            else if bits < 128 { masked.low &= ~UInt64(0) << (128 - bits) }
+        } else {
+            masked.low &= bits == 0 ? 0 : UInt64(~UInt32(0) << UInt32(32 - bits))
+        }
+        self.init(address: masked, length: length)
+    }
     public var description: String { "\(address)/\(length)" }
     public var isHostRoute: Bool { Int(length) == address.bitLength }
 }

@@ -91,12 +91,14 @@ public final class RouteEvent: Sendable {
 
 /// The kind of record an event came from: what bgpdump names its lines by (`decode --format bgpdump`).
 public enum RecordKind: UInt8, Sendable {
-    /// A BGP4MP message (one-second times) or a BMP message.
+    /// A BGP4MP message (one-second times).
     case update
     /// BGP4MP_ET: microsecond times.
     case updateET
     /// An entry of a RIB snapshot: legacy TABLE_DUMP, TABLE_DUMP_V2, BGP4MP_ENTRY.
     case tableDump, tableDumpV2, bgp4mpEntry
+    /// A BMP message (route monitoring, route mirroring, peer up/down …).
+    case bmp
 
     /// Not an UPDATE: what bgpdump prints as B rather than A.
     public var isRIBEntry: Bool { self == .tableDump || self == .tableDumpV2 || self == .bgp4mpEntry }

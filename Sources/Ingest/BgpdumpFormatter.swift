@@ -33,7 +33,7 @@ public struct BgpdumpFormatter {
             if event.record == .bgp4mpEntry { return false }
             if case .vpn = event.entry.nlri { return false }
             let addPath = event.entry.pathID != nil
-            out.append(Self.label(event.record, addPath: addPath, bmp: event.observation.table != .mrt && !event.isRIBEntry))
+            out.append(Self.label(event.record, addPath: addPath))
             out.append(UInt8(ascii: "|"))
             if timeKey?.time != event.time || timeKey?.record != event.record {
                 timeText = Self.time(event.time, event.record)
@@ -80,10 +80,11 @@ public struct BgpdumpFormatter {
         out.append(UInt8(48 + value % 10))
     }
 
-    static func label(_ record: RecordKind, addPath: Bool, bmp: Bool = false) -> String {
+    public static func label(_ record: RecordKind, addPath: Bool) -> String {
         let base: String
         switch record {
-        case .update: base = bmp ? "BMP" : "BGP4MP"
+        case .bmp: base = "BMP"
+        case .update: base = "BGP4MP"
         case .updateET: base = "BGP4MP_ET"
         case .tableDump: base = "TABLE_DUMP"
         case .tableDumpV2, .bgp4mpEntry: base = "TABLE_DUMP2"

@@ -84,14 +84,8 @@ struct DecodeFilter {
     var until: Int64?
 
     init(mac: String?, peer: String?, rd: String?, routeType: UInt8?, window: (since: Int64?, until: Int64?)) throws {
-        self.mac = try mac.map { text in
-            guard let value = MACAddress(text) else { throw CLIUsageError(message: "--mac: '\(text)' is not a MAC address") }
-            return value
-        }
-        self.peer = try peer.map { text in
-            guard let value = IPAddress(text) else { throw CLIUsageError(message: "--peer: '\(text)' is not an IP address") }
-            return value
-        }
+        self.mac = try mac.map { try parseMAC($0, option: "--mac") }
+        self.peer = try peer.map { try parseIP($0, option: "--peer") }
         // Compared as printed: types 0 and 2 print alike ("65000:100"), and either may be meant.
         self.rd = try rd.map { text in
             let parts = text.split(separator: ":")

@@ -31,10 +31,7 @@ struct Events: ParsableCommand {
     var format: StoredEventFormat = .text
 
     func run() throws {
-        let address = try mac.map { text in
-            guard let address = MACAddress(text) else { throw CLIUsageError(message: "--mac: '\(text)' is not a MAC address") }
-            return address
-        }
+        let address = try mac.map { try parseMAC($0, option: "--mac") }
         let (sinceTime, untilTime) = try timeWindow.times()
         guard FileManager.default.fileExists(atPath: db) else { throw CLIUsageError(message: "\(db): no such database") }
         let database = try Database(path: db, readOnly: true)

@@ -18,7 +18,7 @@ struct MAC: ParsableCommand {
     var db: String
 
     func run() throws {
-        guard let address = MACAddress(mac) else { throw CLIUsageError(message: "'\(mac)' is not a MAC address") }
+        let address = try parseMAC(mac, option: "MAC")
         guard FileManager.default.fileExists(atPath: db) else { throw CLIUsageError(message: "\(db): no such database") }
         let database = try Database(path: db, readOnly: true)
         let text = address.description

@@ -8,6 +8,16 @@ func parseDuration(_ text: String) throws -> Int64 {
     return value
 }
 
+func parseMAC(_ text: String, option: String) throws -> MACAddress {
+    guard let value = MACAddress(text) else { throw CLIUsageError(message: "\(option): '\(text)' is not a MAC address") }
+    return value
+}
+
+func parseIP(_ text: String, option: String) throws -> IPAddress {
+    guard let value = IPAddress(text) else { throw CLIUsageError(message: "\(option): '\(text)' is not an IP address") }
+    return value
+}
+
 func parseTime(_ text: String, option: String) throws -> Int64 {
     guard let value = Timestamp.parse(text) else { throw CLIUsageError(message: "\(option): '\(text)' is not a time (2026-11-24T02:14:00Z or epoch seconds)") }
     return value

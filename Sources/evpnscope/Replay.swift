@@ -27,14 +27,8 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         let moment = try at.map { try parseTime($0, option: "--at") }
-        let macFilter = try mac.map { text -> MACAddress in
-            guard let value = MACAddress(text) else { throw CLIUsageError(message: "'\(text)' is not a MAC address") }
-            return value
-        }
-        let peFilter = try pe.map { text -> IPAddress in
-            guard let value = IPAddress(text) else { throw CLIUsageError(message: "'\(text)' is not an IP address") }
-            return value
-        }
+        let macFilter = try mac.map { try parseMAC($0, option: "--mac") }
+        let peFilter = try pe.map { try parseIP($0, option: "--pe") }
         let inputSet: InputSet
         do {
             inputSet = try InputSet(paths: inputs, evpnOnly: true, fingerprints: false)

@@ -1,4 +1,5 @@
 import Foundation
+import Ingest
 import Store
 import Testing
 
@@ -91,9 +92,7 @@ import Testing
     let directory = scratch()
     let db = directory + "/analysis.sqlite"
     #expect(try evpnscope(["analyze", "datasets/demo/dumps", "--db", db, "--report", directory + "/r.md"]).status == 0)
-    let docs = try String(contentsOf: repository.appendingPathComponent("docs/schema.md"), encoding: .utf8)
-    let sql = try #require(docs.components(separatedBy: "```sql\n").dropFirst().first?.components(separatedBy: "```").first)
-    let queries = sql.components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+    let queries = try sqlQueries(inDocument: "docs/schema.md")
     #expect(queries.count >= 6)
     let database = try Database(path: db, readOnly: true)
     for query in queries { #expect(try !database.rows(query).isEmpty, "no answer: \(query)") }
@@ -145,4 +144,14 @@ import Testing
         return line.split(separator: "|", omittingEmptySubsequences: false).count
             == (line.contains("|W|") ? 6 : 15) + (label.hasSuffix("_AP") && !line.contains("|W|") ? 1 : 0)
     })
+}
+
+/// bgpdump labels come from the record, not the table: BGP4MP MESSAGE_LOCAL (what a router sent,
+/// observed as adj-rib-out) is BGP4MP, and only BMP messages are labelled BMP.
+@Test func bgpdumpLabelsFollowTheRecordKind() throws {
+    #expect(BgpdumpFormatter.label(.update, addPath: false) == "BGP4MP")
+    #expect(BgpdumpFormatter.label(.updateET, addPath: true) == "BGP4MP_ET_AP")
+    #expect(BgpdumpFormatter.label(.bmp, addPath: false) == "BMP")
+    let bmp = try evpnscope(["decode", "--format", "bgpdump", "datasets/demo/dumps/bmp"]).stdout.split(separator: "\n")
+    #expect(!bmp.isEmpty && bmp.allSatisfy { $0.hasPrefix("BMP|") })
 }

@@ -288,6 +288,13 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
     #expect(empty.status == 2 && empty.stderr.contains("is not before --until"), "\(empty.stderr)")
 }
 
+/// The statements of the first ```sql block of a Markdown file in the repository.
+func sqlQueries(inDocument path: String) throws -> [String] {
+    let text = try String(contentsOf: repository.appendingPathComponent(path), encoding: .utf8)
+    let sql = try #require(text.components(separatedBy: "```sql\n").dropFirst().first?.components(separatedBy: "```").first)
+    return sql.components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+}
+
 /// The README's SQL questions and its `events` example answer from a default database (route
 /// events compact, issue 19): every query runs, and the MAC the README follows has moves and
 /// route events in the demo.
@@ -295,14 +302,13 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
     let directory = scratch()
     let db = directory + "/analysis.sqlite"
     #expect(try evpnscope(["analyze", "datasets/demo/dumps", "--db", db, "--report", directory + "/r.md"]).status == 0)
-    let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
-    let sql = try #require(readme.components(separatedBy: "```sql\n").dropFirst().first?.components(separatedBy: "```").first)
-    let queries = sql.components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+    let queries = try sqlQueries(inDocument: "README.md")
     #expect(queries.count == 3)
     let database = try Database(path: db, readOnly: true)
     var answers: [Int] = []
     for query in queries { answers.append(try database.rows(query).count) }
     #expect(answers[0] > 0 && answers[1] > 0, "\(answers)")
+    let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
     let line = try #require(readme.split(separator: "\n").first { $0.hasPrefix("evpnscope events ") })
     let arguments = line.split(separator: " ").dropFirst().map(String.init).map { $0 == "reports/demo/analysis.sqlite" ? db : $0 }
     let events = try evpnscope(arguments)

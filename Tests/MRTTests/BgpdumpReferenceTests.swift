@@ -159,14 +159,8 @@ func bgpdumpFormatEqualsBgpdumpsExpectedOutput(_ name: String) throws {
 func maskedPrefix(_ line: String) -> String {
     var fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
     guard fields.count > 5, ["A", "B", "W"].contains(fields[2]), let slash = fields[5].firstIndex(of: "/"),
-          let address = IPAddress(String(fields[5][..<slash])), let length = Int(fields[5][fields[5].index(after: slash)...]) else { return line }
-    var masked = address
-    if address.isIPv6 {
-        if length < 64 { masked.high &= length == 0 ? 0 : ~UInt64(0) << UInt64(64 - length); masked.low = 0 }
-        else if length < 128 { masked.low &= ~UInt64(0) << UInt64(128 - length) }
-    } else {
-        masked.low &= length == 0 ? 0 : UInt64(~UInt32(0) << UInt32(32 - length))
-    }
-    fields[5] = "\(BgpdumpFormatter.text(masked))/\(length)"
+          let address = IPAddress(String(fields[5][..<slash])), let length = UInt8(fields[5][fields[5].index(after: slash)...]),
+          Int(length) <= address.bitLength else { return line }
+    fields[5] = "\(BgpdumpFormatter.text(IPPrefix(masking: address, length: length).address))/\(length)"
     return fields.joined(separator: "|")
 }
