@@ -1,3 +1,5 @@
+import HostileReportCheck
+
 /// libFuzzer target: the Markdown report. The input, split at zero bytes, fills every text
 /// field of a report's data (names from BMP, paths, a crafted database's strings); the report
 /// must keep the outline plain texts give (no heading, table row, cell or list a text adds) and
