@@ -12,17 +12,14 @@ public final class ReplayEngine {
         /// Force one ID-1 rule; nil applies them in the spec's order of preference.
         public var peKey: PEKeyRule?
         public var bdKey: BDKeyRule
-        /// Move times kept per MAC: MOB-7 looks at the last N (`Thresholds.maxMoves`).
-        public var moveHistory: Int
         /// MOB-14: how long after the last PE withdrew a MAC a higher sequence elsewhere still
         /// proves a move (MOB-7's window M).
         public var moveWindow: Int64
         /// ID-3: how late a copy of an advertisement may reach another observation point and
         /// still be taken for a copy once the advertisement was withdrawn everywhere else.
         public var copyLag: Int64
-        public init(peKey: PEKeyRule? = nil, bdKey: BDKeyRule = .rt, moveHistory: Int = 5, moveWindow: Int64 = 180_000_000,
-                    copyLag: Int64 = 1_000_000) {
-            self.peKey = peKey; self.bdKey = bdKey; self.moveHistory = moveHistory
+        public init(peKey: PEKeyRule? = nil, bdKey: BDKeyRule = .rt, moveWindow: Int64 = 180_000_000, copyLag: Int64 = 1_000_000) {
+            self.peKey = peKey; self.bdKey = bdKey
             self.moveWindow = moveWindow; self.copyLag = copyLag
         }
     }
@@ -94,19 +91,13 @@ public final class ReplayEngine {
     private let ribEntries = RecyclingTable<RIBEntry>()
     private let ribIndex = IDIndex()
     private let routes = RecyclingTable<RouteSlot>()
-    /// What MOB-7 and MOB-14 remember of the MACs that moved or were withdrawn lately
-    /// (`MACState.moveHistory`): their last move times and their last departures. Most MACs never
-    /// move, so they carry an index, not two arrays.
-    private struct MobilityHistory {
-        var moves: [RecordedMove] = []
-        /// Oldest first, one per PE, at most `departuresKept`.
-        var departures: [Departure] = []
-        var lastTime: Int64 { max(moves.last?.time ?? .min, departures.last?.time ?? .min) }
-    }
-    private let moveHistories = RecyclingTable<MobilityHistory>()
-    /// The MAC each move history belongs to (-1 once released), so forgetting quiet MACs scans
-    /// the few histories, not every MAC.
-    private var moveHistoryOwners: [Int32] = []
+    /// What MOB-14 and ID-3 remember of the MACs withdrawn lately (`MACState.departures`): the
+    /// last departure per PE, oldest first, at most `departuresKept`. Most MACs are never
+    /// withdrawn, so they carry an index, not an array.
+    private let departureLists = RecyclingTable<[Departure]>()
+    /// The MAC each departure list belongs to (-1 once released), so forgetting quiet MACs scans
+    /// the few lists, not every MAC.
+    private var departureListOwners: [Int32] = []
     /// A PE's advertisement of a MAC that ended lately (every route of it withdrawn or flushed):
     /// MOB-14 proves a move across it, ID-3 recognises late copies of it.
     /// 24 bytes: whether the PE owned the MAC rides in the observation point's top bit.
@@ -353,10 +344,8 @@ public final class ReplayEngine {
     @inline(__always) private func peOf(_ slot: RouteSlot) -> Int32 { traits[Int(slot.traits)].pe }
     @inline(__always) private func rdOf(_ slot: RouteSlot) -> UInt64 { traits[Int(slot.traits)].rd }
 
-    /// Sizes MOB-7's move history and MOB-14's window from the detector's thresholds, so a
-    /// limit of N moves always has N move times to look at.
-    public func useMobilityThresholds(maxMoves: Int, window: Int64) {
-        options.moveHistory = max(maxMoves, 1)
+    /// MOB-14's window is MOB-7's (the detector's `--window`).
+    public func useMobilityWindow(_ window: Int64) {
         options.moveWindow = window
     }
 
@@ -940,10 +929,6 @@ public final class ReplayEngine {
         t.tie = seqBefore == seqAfter
         t.wrap = SequenceOrder.isWrap(from: seqBefore, to: seqAfter)
         macs[m].moves += 1
-        let history = Int(mobilityHistory(m))
-        moveHistories[history].moves.append(RecordedMove(time: t.time, from: t.otherPE, to: t.pe))
-        let excess = moveHistories[history].moves.count - options.moveHistory
-        if excess > 0 { moveHistories[history].moves.removeFirst(excess) }
         macs[m].lastChange = t.time
         emit(t)
         if let old = summarize(m, pe: from) {
@@ -993,37 +978,37 @@ public final class ReplayEngine {
         macs[m].winnerSeq = best?.seq ?? 0
     }
 
-    /// The MAC's mobility history, made on first use.
-    private func mobilityHistory(_ m: Int) -> Int32 {
-        if macs[m].moveHistory >= 0 { return macs[m].moveHistory }
-        let history = moveHistories.add(MobilityHistory())
-        if Int(history) == moveHistoryOwners.count { moveHistoryOwners.append(Int32(m)) } else { moveHistoryOwners[Int(history)] = Int32(m) }
-        macs[m].moveHistory = history
-        return history
+    /// The MAC's departure list, made on first use.
+    private func departureList(_ m: Int) -> Int32 {
+        if macs[m].departures >= 0 { return macs[m].departures }
+        let list = departureLists.add([])
+        if Int(list) == departureListOwners.count { departureListOwners.append(Int32(m)) } else { departureListOwners[Int(list)] = Int32(m) }
+        macs[m].departures = list
+        return list
     }
 
     /// ID-3: an announcement from `pe` that repeats, at another observation point and within
     /// the copy lag, an advertisement that has just been withdrawn everywhere it was seen.
     private func isLateCopy(_ m: Int, pe: Int32, seq: UInt32, op: Int32, time: Int64) -> Bool {
-        let history = macs[m].moveHistory
-        guard history >= 0 else { return false }
-        return moveHistories[Int(history)].departures.contains {
+        let list = macs[m].departures
+        guard list >= 0 else { return false }
+        return departureLists[Int(list)].contains {
             $0.pe == pe && $0.observation != op && time - $0.time <= options.copyLag && !SequenceOrder.newer(seq, than: $0.seq)
         }
     }
 
     /// MOB-14: the last other PE that owned the MAC when its advertisement ended, within the window.
     private func departedOwner(_ m: Int, notPE pe: Int32, time: Int64) -> Departure? {
-        let history = macs[m].moveHistory
-        guard history >= 0, let last = moveHistories[Int(history)].departures.last(where: { $0.wasOwner && $0.pe != pe }) else { return nil }
+        let list = macs[m].departures
+        guard list >= 0, let last = departureLists[Int(list)].last(where: { $0.wasOwner && $0.pe != pe }) else { return nil }
         return time - last.time <= options.moveWindow ? last : nil
     }
 
     private func recordDeparture(_ m: Int, _ departure: Departure) {
-        let history = Int(mobilityHistory(m))
-        moveHistories[history].departures.removeAll { $0.pe == departure.pe }
-        if moveHistories[history].departures.count >= Self.departuresKept { moveHistories[history].departures.removeFirst() }
-        moveHistories[history].departures.append(departure)
+        let list = Int(departureList(m))
+        departureLists[list].removeAll { $0.pe == departure.pe }
+        if departureLists[list].count >= Self.departuresKept { departureLists[list].removeFirst() }
+        departureLists[list].append(departure)
     }
 
     private func removeObservation(_ s: Int32, kind: Transition.Kind, time: Int64, source: SourceRef, op: Int32) {
@@ -1330,24 +1315,15 @@ public final class ReplayEngine {
         return false
     }
 
-    /// Recent move times of MAC `mac` (at most `options.moveHistory`, oldest first; MOB-7).
-    public func moveTimes(mac: Int32) -> [Int64] { recentMoves(mac: mac).map(\.time) }
-
-    /// Recent moves of MAC `mac`, oldest first, with the PEs on both sides (a flap names them all).
-    public func recentMoves(mac: Int32) -> [RecordedMove] {
-        let history = macs[Int(mac)].moveHistory
-        return history < 0 ? [] : moveHistories[Int(history)].moves
-    }
-
-    /// Releases the mobility history of MACs that have neither moved nor been withdrawn since
-    /// `time` (MOB-7 and MOB-14 look back one window), so memory follows the MACs moving now.
-    public func forgetMoves(before time: Int64) {
-        for history in moveHistoryOwners.indices where moveHistoryOwners[history] >= 0 {
-            guard moveHistories[history].lastTime < time else { continue }
-            moveHistories[history] = MobilityHistory()
-            moveHistories.release(Int32(history))
-            macs[Int(moveHistoryOwners[history])].moveHistory = -1
-            moveHistoryOwners[history] = -1
+    /// Releases the departure lists of MACs not withdrawn anywhere since `time` (MOB-14 looks
+    /// back one window, ID-3 one copy lag), so memory follows the MACs withdrawn lately.
+    public func forgetDepartures(before time: Int64) {
+        for list in departureListOwners.indices where departureListOwners[list] >= 0 {
+            guard (departureLists[list].last?.time ?? .min) < time else { continue }
+            departureLists[list] = []
+            departureLists.release(Int32(list))
+            macs[Int(departureListOwners[list])].departures = -1
+            departureListOwners[list] = -1
         }
     }
 
@@ -1374,9 +1350,9 @@ public final class ReplayEngine {
     public var stateBytesByTable: [(table: String, bytes: Int)] {
         [("route slots", routes.highWater * MemoryLayout<RouteSlot>.stride),
          ("MACs", macs.count * MemoryLayout<MACState>.stride),
-         ("move histories", (0..<moveHistories.highWater).reduce(moveHistories.highWater * MemoryLayout<MobilityHistory>.stride) { total, i in
-             let moves = moveHistories[i].moves.capacity, gone = moveHistories[i].departures.capacity
-             return total + (moves > 0 ? 32 + moves * MemoryLayout<RecordedMove>.stride : 0) + (gone > 0 ? 32 + gone * MemoryLayout<Departure>.stride : 0) }),
+         ("departures", (0..<departureLists.highWater).reduce(departureLists.highWater * MemoryLayout<[Departure]>.stride) { total, i in
+             let kept = departureLists[i].capacity
+             return total + (kept > 0 ? 32 + kept * MemoryLayout<Departure>.stride : 0) }),
          ("RIB entries", ribEntries.highWater * MemoryLayout<RIBEntry>.stride),
          ("RIB index", ribIndex.bucketCount * 8),
          ("MAC index", macIndex.bucketCount * 8),

@@ -71,9 +71,9 @@ public struct MACState: Sendable {
     public var winnerSeq: UInt32 = 0
     public var moves: Int32 = 0
     var firstRoute: Int32 = -1
-    /// The MAC's recent move times in the engine's move-history table (`ReplayEngine.moveTimes`),
-    /// -1 while it has not moved lately: most MACs never move, so they carry 4 bytes, not an array.
-    var moveHistory: Int32 = -1
+    /// The MAC's recent departures in the engine's departure lists (MOB-14, ID-3), -1 while no
+    /// PE withdrew it lately: most MACs never go, so they carry 4 bytes, not an array.
+    var departures: Int32 = -1
 
     public var isAdvertised: Bool { firstRoute >= 0 }
 }
@@ -84,9 +84,3 @@ public struct HostRouteState: Sendable {
     public var lastUpdate: Int64
 }
 
-/// One move of a MAC as its mobility history keeps it (MOB-7 counts them; a flap names its PEs).
-public struct RecordedMove: Sendable, Equatable {
-    public var time: Int64
-    public var from: Int32
-    public var to: Int32
-}

@@ -1,4 +1,5 @@
 import Foundation
+import Analysis
 import Ingest
 import Store
 import Testing
@@ -154,4 +155,19 @@ import Testing
     #expect(BgpdumpFormatter.label(.bmp, addPath: false) == "BMP")
     let bmp = try evpnscope(["decode", "--format", "bgpdump", "datasets/demo/dumps/bmp"]).stdout.split(separator: "\n")
     #expect(!bmp.isEmpty && bmp.allSatisfy { $0.hasPrefix("BMP|") })
+}
+
+/// Issue 22: every rule is one detector in Sources/Analysis/Rules/, named in docs/architecture.md,
+/// whose comment opens with the rule's ID and which reports that rule.
+@Test func architectureNamesEachRulesDetectorFile() throws {
+    let architecture = try String(contentsOf: repository.appendingPathComponent("docs/architecture.md"), encoding: .utf8)
+    for rule in Rule.allCases {
+        let row = architecture.split(separator: "\n").first { $0.hasPrefix("| \(rule.rawValue) | `") }
+        let file = row.flatMap { $0.split(separator: "`").dropFirst().first }.map(String.init)
+        #expect(file != nil, "docs/architecture.md has no row naming the file of \(rule.rawValue)")
+        guard let file else { continue }
+        let source = try String(contentsOf: repository.appendingPathComponent("Sources/Analysis/Rules/" + file), encoding: .utf8)
+        #expect(source.contains("/// \(rule.rawValue) ("), "\(file) does not open with \(rule.rawValue)")
+        #expect(source.contains("static let rule = Rule.\(rule)"), "\(file) is not \(rule.rawValue)'s detector")
+    }
 }

@@ -1,4 +1,4 @@
-import Analysis
+@testable import Analysis
 import BGPWire
 import BMP
 import ByteStreams
@@ -75,7 +75,7 @@ func prePostPolicy() throws {
     #expect(run.analyzer.findings.isEmpty)
 }
 
-@Test("MOB-7 move histories: quiet MACs' histories are forgotten, active ones kept, a forgotten MAC starts afresh")
+@Test("MOB-7 move histories (DUP-MAC-FLAP's): quiet MACs' histories are forgotten, active ones kept, a forgotten MAC starts afresh")
 func quietMoveHistoriesAreForgottenAndActiveOnesKept() throws {
     let a = "aa:00:00:00:00:0a", b = "aa:00:00:00:00:0b"
     let path = try mrtDump([
@@ -85,18 +85,23 @@ func quietMoveHistoriesAreForgottenAndActiveOnesKept() throws {
     ])
     let inputs = try InputSet(paths: [path])
     let engine = ReplayEngine()
+    let flap = DupMACFlap(thresholds: Thresholds())
+    engine.onTransition = { if $0.kind == .moved { flap.history.record($0) } }
     var swept = false
     while let item = inputs.next() {
         if !swept && item.time >= epoch + 100_000_000 {
-            engine.forgetMoves(before: epoch + 15_000_000)  // A last moved at 10 s, B at 20 s
+            flap.history.forget(before: epoch + 15_000_000)  // A last moved at 10 s, B at 20 s
             swept = true
         }
         engine.process(item)
     }
-    func mac(_ text: String) -> Int32 { Int32(engine.macs.firstIndex { $0.mac == MACAddress(text)! }!) }
-    #expect(engine.moveTimes(mac: mac(a)) == [epoch + 100_000_000])
-    #expect(engine.moveTimes(mac: mac(b)) == [epoch + 20_000_000, epoch + 110_000_000])
-    engine.forgetMoves(before: epoch + 105_000_000)
-    #expect(engine.moveTimes(mac: mac(a)).isEmpty)
-    #expect(engine.moveTimes(mac: mac(b)) == [epoch + 20_000_000, epoch + 110_000_000])
+    func moveTimes(_ text: String) -> [Int64] {
+        flap.history.moves(of: Int32(engine.macs.firstIndex { $0.mac == MACAddress(text)! }!)).map(\.time)
+    }
+    #expect(moveTimes(a) == [epoch + 100_000_000])
+    #expect(moveTimes(b) == [epoch + 20_000_000, epoch + 110_000_000])
+    flap.history.forget(before: epoch + 105_000_000)
+    #expect(moveTimes(a).isEmpty)
+    #expect(moveTimes(b) == [epoch + 20_000_000, epoch + 110_000_000])
+    #expect(flap.history.count == 1)
 }

@@ -13,7 +13,7 @@ func timerQueueFiresInDueThenInsertionOrder(seed: UInt64) {
     var expected: [(due: Int64, order: Int, mac: Int32)] = []  // still pending, in the oracle
     var fired: [Int32] = [], oracle: [Int32] = []
     var now: Int64 = 0
-    let delays: [Timer.Kind: Int64] = [.staleAfterMove: 30, .hostRoute: 10, .peerDown: 120, .seqMismatch: 30]
+    let delays: [Timer.Kind: Int64] = [.staleAfterMove: 30, .staleHostRoute: 10, .stalePeerDown: 120, .macIPSeqMismatch: 30]
     var set = 0
     for step in 0..<20_000 {
         // Input time mostly advances; one step in 50 it goes back a little (a late record).
