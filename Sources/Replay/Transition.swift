@@ -50,19 +50,3 @@ public struct Transition: Sendable {
         self.kind = kind; self.time = time; self.mac = mac; self.pe = pe; self.source = source
     }
 }
-
-/// MOB-10: sequence numbers are 32-bit; a value falling from the top of the range to the
-/// bottom is a wrap (newer), never a decrease.
-public enum SequenceOrder {
-    public static let top: UInt32 = UInt32.max - (1 << 16) + 1
-    public static let bottom: UInt32 = 1 << 16
-
-    public static func isWrap(from old: UInt32, to new: UInt32) -> Bool { old >= top && new < bottom }
-
-    /// True when `a` is newer than `b`.
-    public static func newer(_ a: UInt32, than b: UInt32) -> Bool {
-        if isWrap(from: b, to: a) { return true }
-        if isWrap(from: a, to: b) { return false }
-        return a > b
-    }
-}
