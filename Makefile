@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/release/evpnscope
 DEMO_INPUT := datasets/demo/dumps
 
-.PHONY: all build deps test demo bench clean dataset fuzz check
+.PHONY: all build deps test demo bench clean dataset fuzz check format
 
 all: build
 
@@ -64,3 +64,8 @@ clean:
 dataset: build
 	rm -rf datasets/demo
 	$(BIN) generate datasets/scenarios/demo.json --out datasets/demo
+
+# Lays out the Swift sources the project's way (.swift-format: 4 spaces, 120 columns, layout only,
+# no rewriting rules), with the swift-format of the toolchain.
+format:
+	$(SWIFT) format -i -r Sources Tests Fuzz Package.swift

@@ -9,7 +9,7 @@ let package = Package(
         .executable(name: "evpnscope-enginebench", targets: ["EngineBench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2")
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
@@ -27,11 +27,13 @@ let package = Package(
         .target(name: "Store", dependencies: ["CSQLite", "CZlib", "EVPNModel", "Replay", "Analysis"]),
         .target(name: "Reports", dependencies: ["Store", "EVPNModel"]),
         .target(name: "Generator", dependencies: ["BGPWire", "MRT", "BMP", "ByteStreams", "EVPNModel", "Analysis"]),
-        .executableTarget(name: "evpnscope", dependencies: [
-            "ByteStreams", "BGPWire", "MRT", "BMP", "Ingest", "EVPNModel", "Replay", "Analysis",
-            "Store", "Reports", "Generator",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(
+            name: "evpnscope",
+            dependencies: [
+                "ByteStreams", "BGPWire", "MRT", "BMP", "Ingest", "EVPNModel", "Replay", "Analysis",
+                "Store", "Reports", "Generator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // `make bench`: the replay engine timed without decoding (issue 3's events/s and bytes/route).
         .executableTarget(name: "EngineBench", dependencies: ["Ingest", "Replay", "Analysis", "EVPNModel"]),
         .target(name: "TestSupport", dependencies: ["EVPNModel", "Store", "Reports"], path: "Tests/TestSupport"),
@@ -39,9 +41,19 @@ let package = Package(
         .testTarget(name: "BGPWireTests", dependencies: ["BGPWire", "EVPNModel"]),
         .testTarget(name: "MRTTests", dependencies: ["MRT", "BGPWire", "EVPNModel", "ByteStreams", "Ingest"]),
         .testTarget(name: "BMPTests", dependencies: ["BMP", "BGPWire", "EVPNModel", "Ingest", "TestSupport"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "Ingest", "Generator", "BGPWire", "MRT", "BMP", "EVPNModel", "Store", "TestSupport"]),
+        .testTarget(
+            name: "ReplayTests",
+            dependencies: [
+                "Replay", "Analysis", "Ingest", "Generator", "BGPWire", "MRT", "BMP", "EVPNModel", "Store",
+                "TestSupport",
+            ]),
         .testTarget(name: "InteropTests", dependencies: ["Store"], exclude: ["frr-fabric.sh"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Ingest", "Replay", "Analysis", "Store", "Reports", "Generator", "EVPNModel", "BMP", "BGPWire", "ByteStreams", "MRT", "TestSupport"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "Ingest", "Replay", "Analysis", "Store", "Reports", "Generator", "EVPNModel", "BMP", "BGPWire",
+                "ByteStreams", "MRT", "TestSupport",
+            ]),
     ],
     swiftLanguageModes: [.v5]
 )
@@ -53,5 +65,7 @@ let package = Package(
 // Measured on top of an inlinable PagedArray read: EVPN decode 0.72 vs 0.745 s (medians of 6),
 // 1 M MAC .bz2 analysis 19.41 vs 19.55 s (medians of 3); the release build takes ~35 s, not ~20.
 for target in package.targets where target.type == .regular || target.type == .executable {
-    target.swiftSettings = [.unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))]
+    target.swiftSettings = [
+        .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))
+    ]
 }

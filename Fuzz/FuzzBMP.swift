@@ -5,7 +5,9 @@ import EVPNModel
 /// libFuzzer target: a whole BMP stream through the reader; it must end, never crash.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzBMP(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    let reader = BMPReader(stream: StreamReader(MemorySource(name: "fuzz", bytes: Array(UnsafeBufferPointer(start: data, count: size)))), input: 0)
+    let reader = BMPReader(
+        stream: StreamReader(MemorySource(name: "fuzz", bytes: Array(UnsafeBufferPointer(start: data, count: size)))),
+        input: 0)
     var count = 0
     while reader.next() != nil { count += 1; if count > 1_000_000 { fatalError("BMP reader does not end") } }
     return 0

@@ -13,7 +13,10 @@ public func fuzzEVPN(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         EVPNRouteCodec.encode(route, into: &writer)
         if writer.bytes != Array(bytes[start..<cursor.position]) {
             // MAC/IP label2 is optional and type 5 has fixed sizes: anything else is a codec bug.
-            if case .macIP = route {} else { fatalError("EVPN round trip changed the bytes of route type \(route.routeType)") }
+            if case .macIP = route {
+            } else {
+                fatalError("EVPN round trip changed the bytes of route type \(route.routeType)")
+            }
         }
     }
     return 0

@@ -7,7 +7,9 @@ import HostileReportCheck
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzReport(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = UnsafeBufferPointer(start: data, count: size)
-    let texts = bytes.split(separator: 0, maxSplits: 8, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    let texts = bytes.split(separator: 0, maxSplits: 8, omittingEmptySubsequences: false).map {
+        String(decoding: $0, as: UTF8.self)
+    }
     do {
         if let problem = try HostileReport.problem(with: texts) { fatalError("report structure changed: \(problem)") }
     } catch {

@@ -6,7 +6,9 @@ import EVPNModel
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzUpdate(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
-    for options in [DecodeOptions(), DecodeOptions(fourByteAS: false), DecodeOptions(addPath: .all), DecodeOptions(ribEntry: true)] {
+    for options in [
+        DecodeOptions(), DecodeOptions(fourByteAS: false), DecodeOptions(addPath: .all), DecodeOptions(ribEntry: true),
+    ] {
         var cursor = ByteCursor(bytes)
         guard case .update(let update)? = try? BGPMessage.decode(&cursor, options: options) else { continue }
         guard update.errors.isEmpty else { continue }

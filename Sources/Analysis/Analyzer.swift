@@ -58,7 +58,9 @@ public final class Analyzer {
     /// `window`: keep only findings whose span overlaps it (`--since`/`--until`).
     public func finish(window: ClosedRange<Int64>? = nil) -> [Incident] {
         advance(to: engine.now)
-        if let window { detection.findings.removeAll { $0.lastTime < window.lowerBound || $0.firstTime > window.upperBound } }
+        if let window {
+            detection.findings.removeAll { $0.lastTime < window.lowerBound || $0.firstTime > window.upperBound }
+        }
         detection.findings.sort { a, b in
             let pa = a.pes.map(String.init).joined(separator: ","), pb = b.pes.map(String.init).joined(separator: ",")
             return (a.firstTime, a.rule.rawValue, a.mac?.value ?? 0, a.ip?.low ?? 0, pa)
@@ -92,7 +94,8 @@ public final class Analyzer {
         }
         switch t.kind {
         case .moved:
-            let sides = MoveSides(old: engine.advert(mac: t.mac, pe: t.otherPE), new: engine.advert(mac: t.mac, pe: t.pe))
+            let sides = MoveSides(
+                old: engine.advert(mac: t.mac, pe: t.otherPE), new: engine.advert(mac: t.mac, pe: t.pe))
             detection.recentEvidence.append(mac: t.mac, detection.evidence(t, advert: sides.new), kind: t.kind)
             detectMove(t, sides)
             moveCount += 1

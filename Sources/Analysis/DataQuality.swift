@@ -41,40 +41,62 @@ public enum DataQuality {
         var notes: [DataQualityNote] = []
         let counters = engine.counters
         if counters.evpnRoutes == 0 {
-            notes.append(DataQualityNote(rule: .noEVPN, subject: "all inputs", count: 0, input: nil, offset: nil,
-                                         detail: "no l2vpn-evpn route in any input: nothing about MAC mobility can be concluded "
-                                             + "(\(counters.otherFamilyEvents) route events of other families)"))
+            notes.append(
+                DataQualityNote(
+                    rule: .noEVPN, subject: "all inputs", count: 0, input: nil, offset: nil,
+                    detail: "no l2vpn-evpn route in any input: nothing about MAC mobility can be concluded "
+                        + "(\(counters.otherFamilyEvents) route events of other families)"))
         }
         for (id, counts) in engine.observationCounts.enumerated() {
             let events = counts.announcements + counts.withdrawals
-            guard events >= withdrawOnlyMinimumEvents, Double(counts.unknownWithdrawals) >= withdrawOnlyShare * Double(events) else { continue }
-            notes.append(DataQualityNote(rule: .withdrawOnly, subject: describe(engine.observations[id]), count: counts.unknownWithdrawals,
-                                         input: counts.firstSource?.input, offset: counts.firstSource?.offset,
-                                         detail: "\(counts.unknownWithdrawals) of \(events) MAC/IP route events are withdrawals of routes never announced "
-                                             + "here (FRR 8.4.4's BMP sends EVPN announcements as MP_UNREACH): this observation point shows no MAC"))
+            guard events >= withdrawOnlyMinimumEvents,
+                Double(counts.unknownWithdrawals) >= withdrawOnlyShare * Double(events)
+            else { continue }
+            notes.append(
+                DataQualityNote(
+                    rule: .withdrawOnly, subject: describe(engine.observations[id]), count: counts.unknownWithdrawals,
+                    input: counts.firstSource?.input, offset: counts.firstSource?.offset,
+                    detail:
+                        "\(counts.unknownWithdrawals) of \(events) MAC/IP route events are withdrawals of routes never announced "
+                        + "here (FRR 8.4.4's BMP sends EVPN announcements as MP_UNREACH): this observation point shows no MAC"
+                ))
         }
         if counters.noPEIdentified > 0 {
-            notes.append(DataQualityNote(rule: .noPE, subject: "all inputs", count: counters.noPEIdentified, input: nil, offset: nil,
-                                         detail: "\(counters.noPEIdentified) MAC/IP announcements name no PE (no type-1 RD, ORIGINATOR_ID, next hop "
-                                             + "or peer identifier): they are left out of mobility"))
+            notes.append(
+                DataQualityNote(
+                    rule: .noPE, subject: "all inputs", count: counters.noPEIdentified, input: nil, offset: nil,
+                    detail:
+                        "\(counters.noPEIdentified) MAC/IP announcements name no PE (no type-1 RD, ORIGINATOR_ID, next hop "
+                        + "or peer identifier): they are left out of mobility"))
         }
         if counters.peConflicts > 0, let first = counters.firstPEConflict {
-            notes.append(DataQualityNote(rule: .peConflict, subject: "all inputs", count: counters.peConflicts, input: first.source.input,
-                                         offset: first.source.offset,
-                                         detail: "\(counters.peConflicts) routes carry a type-1 RD naming one PE and an ORIGINATOR_ID naming another "
-                                             + "(first: RD \(first.rd), ORIGINATOR_ID \(first.originator)); the RD was used (--pe-key changes it)"))
+            notes.append(
+                DataQualityNote(
+                    rule: .peConflict, subject: "all inputs", count: counters.peConflicts, input: first.source.input,
+                    offset: first.source.offset,
+                    detail:
+                        "\(counters.peConflicts) routes carry a type-1 RD naming one PE and an ORIGINATOR_ID naming another "
+                        + "(first: RD \(first.rd), ORIGINATOR_ID \(first.originator)); the RD was used (--pe-key changes it)"
+                ))
         }
         for input in inputs {
             if input.stats.coarseUpdates > 1 {
-                notes.append(DataQualityNote(rule: .coarseTime, subject: input.path, count: input.stats.coarseUpdates, input: input.id, offset: 0,
-                                             detail: "\(input.stats.coarseUpdates) BGP4MP records with one-second timestamps: the order of events "
-                                                 + "inside one second is unknown (MOB-15) and durations under a second cannot be measured"))
+                notes.append(
+                    DataQualityNote(
+                        rule: .coarseTime, subject: input.path, count: input.stats.coarseUpdates, input: input.id,
+                        offset: 0,
+                        detail:
+                            "\(input.stats.coarseUpdates) BGP4MP records with one-second timestamps: the order of events "
+                            + "inside one second is unknown (MOB-15) and durations under a second cannot be measured"))
             }
             if input.stats.timeStepsBack > 0 {
-                notes.append(DataQualityNote(rule: .timeBackwards, subject: input.path, count: input.stats.timeStepsBack, input: input.id,
-                                             offset: input.stats.firstStepBackOffset,
-                                             detail: "time goes back by more than a second \(input.stats.timeStepsBack) time(s): the clock stepped "
-                                                 + "or files were joined out of order, so windows may be wrong"))
+                notes.append(
+                    DataQualityNote(
+                        rule: .timeBackwards, subject: input.path, count: input.stats.timeStepsBack, input: input.id,
+                        offset: input.stats.firstStepBackOffset,
+                        detail:
+                            "time goes back by more than a second \(input.stats.timeStepsBack) time(s): the clock stepped "
+                            + "or files were joined out of order, so windows may be wrong"))
             }
         }
         return notes

@@ -59,34 +59,43 @@ final class Detection {
     /// Opens a finding, or adds to the open one of the same key if it was last seen within the
     /// window. Returns the finding's index in `findings`.
     @discardableResult
-    func report(_ rule: Rule, mac: Int32, pes: [Int32], ip: IPAddress? = nil, time: Int64, since: Int64? = nil, detail: String,
-                evidence: [Evidence], severity: Severity? = nil, count: Int = 1) -> Int {
+    func report(
+        _ rule: Rule, mac: Int32, pes: [Int32], ip: IPAddress? = nil, time: Int64, since: Int64? = nil, detail: String,
+        evidence: [Evidence], severity: Severity? = nil, count: Int = 1
+    ) -> Int {
         let key = findingKey(rule, mac: mac, pes: pes, ip: ip)
         if let index = openFindings[key], time - findings[index].lastTime <= thresholds.window {
             if rule == .dupMACFlap { findings[index].pes = Array(Set(findings[index].pes + pes)).sorted() }
             findings[index].lastTime = max(findings[index].lastTime, time)
-            findings[index].count = rule == .dupMACFlap || rule == .dupIPFlap ? findings[index].count + 1 : findings[index].count + count
+            findings[index].count =
+                rule == .dupMACFlap || rule == .dupIPFlap ? findings[index].count + 1 : findings[index].count + count
             findings[index].detail = detail
             if let severity, severity > findings[index].severity { findings[index].severity = severity }
             for item in evidence where findings[index].evidence.count < thresholds.evidenceLimit * 2 {
-                if !findings[index].evidence.contains(where: { $0.time == item.time && $0.pe == item.pe && $0.event == item.event }) {
+                if !findings[index].evidence.contains(where: {
+                    $0.time == item.time && $0.pe == item.pe && $0.event == item.event
+                }) {
                     findings[index].evidence.append(item)
                 }
             }
             return index
         }
         let state = mac >= 0 ? engine.macs[Int(mac)] : nil
-        findings.append(Finding(rule: rule, severity: severity ?? rule.defaultSeverity, bd: state?.bd ?? -1, mac: state?.mac, ip: ip,
-                                pes: pes, firstTime: min(since ?? time, time), lastTime: time, count: count, detail: detail,
-                                evidence: evidence))
+        findings.append(
+            Finding(
+                rule: rule, severity: severity ?? rule.defaultSeverity, bd: state?.bd ?? -1, mac: state?.mac, ip: ip,
+                pes: pes, firstTime: min(since ?? time, time), lastTime: time, count: count, detail: detail,
+                evidence: evidence))
         openFindings[key] = findings.count - 1
         return findings.count - 1
     }
 
     /// Sets a timer of `kind` for the MAC of `t`, due its rule's delay after `t`.
     func arm(_ kind: Timer.Kind, after delay: Int64, _ t: Transition, pe: Int32, otherPE: Int32, seq: UInt32) {
-        timers.push(Timer(due: t.time + delay, kind: kind, mac: t.mac, pe: pe, otherPE: otherPE,
-                          reference: t.time, seq: seq, ip: nil, source: t.source))
+        timers.push(
+            Timer(
+                due: t.time + delay, kind: kind, mac: t.mac, pe: pe, otherPE: otherPE,
+                reference: t.time, seq: seq, ip: nil, source: t.source))
     }
 
     /// The PE's address as findings name it.
@@ -101,8 +110,9 @@ final class Detection {
         var esi = ESI.zero, sticky = t.sticky
         if let advert { esi = advert.esi; sticky = advert.sticky }
         let seq = t.kind == .superseded || t.kind == .withdrawn || t.kind == .flushed ? t.seqBefore : t.seqAfter
-        return Evidence(time: t.time, pe: t.pe, seq: seq, sticky: sticky, esi: esi, ip: t.ip,
-                        event: event ?? t.kind.rawValue, source: t.source, observation: t.observation)
+        return Evidence(
+            time: t.time, pe: t.pe, seq: seq, sticky: sticky, esi: esi, ip: t.ip,
+            event: event ?? t.kind.rawValue, source: t.source, observation: t.observation)
     }
 
     /// The last `count` events of the MAC, to quote in a finding.

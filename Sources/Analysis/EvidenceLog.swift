@@ -28,10 +28,14 @@ final class EvidenceLog {
         static let kinds = Transition.Kind.allCases
 
         /// `pe` and `observation` are 0 when they do not fit in 12 bits (the wide fields hold them).
-        init(time: Int64, source: UInt64, address: UInt32, previousDistance: UInt32, seq: UInt32,
-             pe: Int32, observation: Int32, kind: Transition.Kind, flags: UInt32) {
-            self.time = time; self.source = source; self.address = address; self.previousDistance = previousDistance; self.seq = seq
-            packed = UInt32(pe) << Self.peShift | UInt32(observation) << Self.observationShift
+        init(
+            time: Int64, source: UInt64, address: UInt32, previousDistance: UInt32, seq: UInt32,
+            pe: Int32, observation: Int32, kind: Transition.Kind, flags: UInt32
+        ) {
+            self.time = time; self.source = source; self.address = address; self.previousDistance = previousDistance;
+            self.seq = seq
+            packed =
+                UInt32(pe) << Self.peShift | UInt32(observation) << Self.observationShift
                 | UInt32(Self.kinds.firstIndex(of: kind)!) << Self.kindShift | flags
         }
 
@@ -68,12 +72,17 @@ final class EvidenceLog {
         while oldest < next {
             let record = records[oldest]
             guard record.time < item.time - horizon else { break }
-            if record.flags & Record.wide != 0 { wideFields.release(before: wideFields.position(low32: record.address) + 1) }
+            if record.flags & Record.wide != 0 {
+                wideFields.release(before: wideFields.position(low32: record.address) + 1)
+            }
             oldest += 1
         }
         records.release(before: oldest)
         if next > 0 && next & (1 << 31 - 1) == 0 { forgetDroppedNewest() }
-        if Int(mac) >= newest.count { newest.append(contentsOf: repeatElement(UInt32(truncatingIfNeeded: oldest - 1), count: Int(mac) + 1 - newest.count)) }
+        if Int(mac) >= newest.count {
+            newest.append(
+                contentsOf: repeatElement(UInt32(truncatingIfNeeded: oldest - 1), count: Int(mac) + 1 - newest.count))
+        }
         let previous = newestPosition(mac)
         let distance = previous >= oldest && next - previous <= Int64(UInt32.max) ? UInt32(next - previous) : 0
 
@@ -82,13 +91,18 @@ final class EvidenceLog {
         let narrow = (0..<Record.narrowLimit).contains(item.pe) && (0..<Record.narrowLimit).contains(item.observation)
         if item.ip?.isIPv6 == true || !item.esi.isZero || !narrow {
             flags |= Record.wide
-            address = UInt32(truncatingIfNeeded: wideFields.append(WideFields(ip: item.ip, esi: item.esi, pe: item.pe, observation: item.observation)))
+            address = UInt32(
+                truncatingIfNeeded: wideFields.append(
+                    WideFields(ip: item.ip, esi: item.esi, pe: item.pe, observation: item.observation)))
         } else if let ip = item.ip {
             flags |= Record.hasIP
             address = ip.v4
         }
-        _ = records.append(Record(time: item.time, source: item.source.packed, address: address, previousDistance: distance, seq: item.seq,
-                                  pe: narrow ? item.pe : 0, observation: narrow ? item.observation : 0, kind: kind, flags: flags))
+        _ = records.append(
+            Record(
+                time: item.time, source: item.source.packed, address: address, previousDistance: distance,
+                seq: item.seq,
+                pe: narrow ? item.pe : 0, observation: narrow ? item.observation : 0, kind: kind, flags: flags))
         newest[Int(mac)] = UInt32(truncatingIfNeeded: next)
     }
 
@@ -108,8 +122,9 @@ final class EvidenceLog {
             let wide = wideFields[wideFields.position(low32: record.address)]
             (ip, esi, pe, observation) = (wide.ip, wide.esi, wide.pe, wide.observation)
         }
-        return Evidence(time: record.time, pe: pe, seq: record.seq, sticky: record.flags & Record.sticky != 0, esi: esi, ip: ip,
-                        event: record.kind.rawValue, source: SourceRef(packed: record.source), observation: observation)
+        return Evidence(
+            time: record.time, pe: pe, seq: record.seq, sticky: record.flags & Record.sticky != 0, esi: esi, ip: ip,
+            event: record.kind.rawValue, source: SourceRef(packed: record.source), observation: observation)
     }
 
     /// The MAC's last `count` records still inside the horizon, oldest first.
@@ -159,7 +174,8 @@ private final class PagedQueue<Element> {
             pages.append(spare ?? MappedPages.allocate(Self.pageSize, of: Element.self))
             spare = nil
         }
-        (pages[Int((end >> Int64(Self.pageShift)) - firstPage)] + Int(end & Int64(Self.pageSize - 1))).initialize(to: element)
+        (pages[Int((end >> Int64(Self.pageShift)) - firstPage)] + Int(end & Int64(Self.pageSize - 1))).initialize(
+            to: element)
         end += 1
         return end - 1
     }

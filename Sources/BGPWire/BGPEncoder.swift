@@ -39,15 +39,19 @@ public enum BGPEncoder {
     }
 
     /// Path attributes in type order, as BGP speakers write them.
-    public static func writeAttributes(_ a: PathAttributes, options: DecodeOptions, into w: inout ByteWriter,
-                                       reach: MPReach? = nil, unreach: MPUnreach? = nil, abbreviatedReach: Bool = false) {
+    public static func writeAttributes(
+        _ a: PathAttributes, options: DecodeOptions, into w: inout ByteWriter,
+        reach: MPReach? = nil, unreach: MPUnreach? = nil, abbreviatedReach: Bool = false
+    ) {
         var v = ByteWriter()
         if let origin = a.origin { attribute(0x40, 1, [origin], into: &w) }
         if a.origin != nil || !a.asPath.isEmpty {
             v = ByteWriter()
             for segment in a.asPath {
                 v.u8(segment.kind.rawValue); v.u8(UInt8(segment.asns.count))
-                for asn in segment.asns { if options.fourByteAS { v.u32(asn) } else { v.u16(UInt16(truncatingIfNeeded: asn)) } }
+                for asn in segment.asns {
+                    if options.fourByteAS { v.u32(asn) } else { v.u16(UInt16(truncatingIfNeeded: asn)) }
+                }
             }
             attribute(0x40, 2, v.bytes, into: &w)
         }
@@ -61,9 +65,13 @@ public enum BGPEncoder {
             v.ip(ip)
             attribute(0xC0, 7, v.bytes, into: &w)
         }
-        if !a.communities.isEmpty { v = ByteWriter(); a.communities.forEach { v.u32($0) }; attribute(0xC0, 8, v.bytes, into: &w) }
+        if !a.communities.isEmpty {
+            v = ByteWriter(); a.communities.forEach { v.u32($0) }; attribute(0xC0, 8, v.bytes, into: &w)
+        }
         if let originator = a.originatorID { v = ByteWriter(); v.ip(originator); attribute(0x80, 9, v.bytes, into: &w) }
-        if !a.clusterList.isEmpty { v = ByteWriter(); a.clusterList.forEach { v.u32($0) }; attribute(0x80, 10, v.bytes, into: &w) }
+        if !a.clusterList.isEmpty {
+            v = ByteWriter(); a.clusterList.forEach { v.u32($0) }; attribute(0x80, 10, v.bytes, into: &w)
+        }
         if let reach {
             v = ByteWriter()
             if abbreviatedReach {

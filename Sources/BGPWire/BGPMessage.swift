@@ -21,7 +21,9 @@ public enum BGPMessage {
     /// Decodes an UPDATE into `update` (empty on entry) and returns true, not wrapping it in a
     /// `BGPMessage`: route feeds hold millions, and each wrap, unwrap and return copied the whole
     /// UPDATE. Any other message is decoded (and checked) as `decode` does, and gives false.
-    public static func decodeUpdate(_ cursor: inout ByteCursor, options: DecodeOptions, into update: inout UpdateMessage) throws -> Bool {
+    public static func decodeUpdate(
+        _ cursor: inout ByteCursor, options: DecodeOptions, into update: inout UpdateMessage
+    ) throws -> Bool {
         var (type, body) = try header(&cursor)
         if type == 2 {
             try UpdateDecoder.decode(&body, options: options, into: &update)
@@ -40,7 +42,8 @@ public enum BGPMessage {
         let length = Int(try cursor.readUInt16("BGP message length"))
         let type = try cursor.readUInt8("BGP message type")
         guard length >= headerLength else {
-            throw DecodeError(context: "BGP message header", expected: "length ≥ 19, found \(length)", offset: start + 16)
+            throw DecodeError(
+                context: "BGP message header", expected: "length ≥ 19, found \(length)", offset: start + 16)
         }
         return (type, try cursor.sub(length: length - headerLength, "BGP message body (length \(length))"))
     }
@@ -50,8 +53,9 @@ public enum BGPMessage {
         case 1: return .open(try OpenMessage.decode(&body))
         case 2: return .update(try UpdateDecoder.decode(&body, options: options))
         case 3:
-            return .notification(code: try body.readUInt8("NOTIFICATION code"), subcode: try body.readUInt8("NOTIFICATION subcode"),
-                                 data: try body.readBytes(body.remaining))
+            return .notification(
+                code: try body.readUInt8("NOTIFICATION code"), subcode: try body.readUInt8("NOTIFICATION subcode"),
+                data: try body.readBytes(body.remaining))
         case 4: return .keepalive
         case 5:
             let afi = try body.readUInt16("ROUTE-REFRESH AFI")
@@ -65,7 +69,7 @@ public enum BGPMessage {
 /// OPEN with the capabilities that change how UPDATEs are read (RFC 5492).
 public struct OpenMessage: Hashable, Sendable {
     public var version: UInt8
-    public var myAS: UInt32          // the 4-byte AS capability's value when present
+    public var myAS: UInt32  // the 4-byte AS capability's value when present
     public var holdTime: UInt16
     public var bgpID: IPAddress
     public var multiprotocol: [AddressFamily] = []
@@ -83,7 +87,9 @@ public struct OpenMessage: Hashable, Sendable {
     public static func decode(_ c: inout ByteCursor) throws -> OpenMessage {
         let version = try c.readUInt8("OPEN version")
         let as2 = try c.readUInt16("OPEN my AS")
-        var open = OpenMessage(version: version, myAS: UInt32(as2), holdTime: try c.readUInt16("OPEN hold time"), bgpID: try c.readIPv4("OPEN BGP identifier"))
+        var open = OpenMessage(
+            version: version, myAS: UInt32(as2), holdTime: try c.readUInt16("OPEN hold time"),
+            bgpID: try c.readIPv4("OPEN BGP identifier"))
         var paramsLength = Int(try c.readUInt8("OPEN optional parameters length"))
         var extended = false
         if paramsLength == 255, c.remaining >= 3, c.bytes[c.position] == 255 {  // RFC 9072
@@ -94,7 +100,10 @@ public struct OpenMessage: Hashable, Sendable {
         var params = try c.sub(length: paramsLength, "OPEN optional parameters")
         while !params.isAtEnd {
             let type = try params.readUInt8("OPEN parameter type")
-            let length = extended ? Int(try params.readUInt16("OPEN parameter length")) : Int(try params.readUInt8("OPEN parameter length"))
+            let length =
+                extended
+                ? Int(try params.readUInt16("OPEN parameter length"))
+                : Int(try params.readUInt8("OPEN parameter length"))
             var value = try params.sub(length: length, "OPEN parameter value")
             guard type == 2 else { continue }
             while !value.isAtEnd {
@@ -138,7 +147,9 @@ public struct OpenMessage: Hashable, Sendable {
         body.u16(myAS > 0xFFFF ? 23456 : UInt16(myAS))
         body.u16(holdTime)
         body.ip(bgpID)
-        if caps.bytes.isEmpty { body.u8(0) } else {
+        if caps.bytes.isEmpty {
+            body.u8(0)
+        } else {
             body.u8(UInt8(caps.bytes.count + 2)); body.u8(2); body.u8(UInt8(caps.bytes.count)); body.append(caps.bytes)
         }
         return BGPEncoder.frame(type: 1, body: body.bytes)

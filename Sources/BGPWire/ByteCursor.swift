@@ -36,8 +36,9 @@ public struct ByteCursor {
     @inline(__always)
     private func need(_ count: Int, _ context: @autoclosure () -> String) throws {
         if count < 0 || count > end - position {
-            throw DecodeError(context: context(), expected: "\(count) more bytes, found \(end - position)",
-                              offset: baseOffset + position)
+            throw DecodeError(
+                context: context(), expected: "\(count) more bytes, found \(end - position)",
+                offset: baseOffset + position)
         }
     }
 

@@ -10,8 +10,10 @@ public enum EVPNRouteCodec {
         switch type {
         case 1:
             guard length == 25 else { throw lengthError(c, type, length, "25") }
-            route = .ethernetAD(EthernetAutoDiscovery(rd: try readRD(&c), esi: try readESI(&c),
-                                                      ethernetTag: try c.readUInt32("Ethernet tag"), label: try c.readUInt24("MPLS label")))
+            route = .ethernetAD(
+                EthernetAutoDiscovery(
+                    rd: try readRD(&c), esi: try readESI(&c),
+                    ethernetTag: try c.readUInt32("Ethernet tag"), label: try c.readUInt24("MPLS label")))
         case 2:
             let rd = try readRD(&c), esi = try readESI(&c)
             let tag = try c.readUInt32("Ethernet tag")
@@ -29,15 +31,19 @@ public enum EVPNRouteCodec {
             let label1 = try c.readUInt24("label1")
             let label2: UInt32? = c.remaining >= 3 ? try c.readUInt24("label2") : nil
             guard c.isAtEnd else { throw lengthError(c, type, length, "33, 36, 37, 40, 49 or 52") }
-            route = .macIP(MACIPAdvertisement(rd: rd, esi: esi, ethernetTag: tag, mac: mac, ip: ip, label1: label1, label2: label2))
+            route = .macIP(
+                MACIPAdvertisement(rd: rd, esi: esi, ethernetTag: tag, mac: mac, ip: ip, label1: label1, label2: label2)
+            )
         case 3:
             let rd = try readRD(&c)
             let tag = try c.readUInt32("Ethernet tag")
-            route = .inclusiveMulticast(InclusiveMulticastRoute(rd: rd, ethernetTag: tag, originatingIP: try readLengthPrefixedIP(&c)))
+            route = .inclusiveMulticast(
+                InclusiveMulticastRoute(rd: rd, ethernetTag: tag, originatingIP: try readLengthPrefixedIP(&c)))
             guard c.isAtEnd else { throw lengthError(c, type, length, "17 or 29") }
         case 4:
             let rd = try readRD(&c), esi = try readESI(&c)
-            route = .ethernetSegment(EthernetSegmentRoute(rd: rd, esi: esi, originatingIP: try readLengthPrefixedIP(&c)))
+            route = .ethernetSegment(
+                EthernetSegmentRoute(rd: rd, esi: esi, originatingIP: try readLengthPrefixedIP(&c)))
             guard c.isAtEnd else { throw lengthError(c, type, length, "23 or 35") }
         case 5:
             guard length == 34 || length == 58 else { throw lengthError(c, type, length, "34 or 58") }
@@ -45,11 +51,15 @@ public enum EVPNRouteCodec {
             let tag = try c.readUInt32("Ethernet tag")
             let bits = try c.readUInt8("IP prefix length")
             let v6 = length == 58
-            guard Int(bits) <= (v6 ? 128 : 32) else { throw c.error("IP prefix route", expected: "prefix length ≤ \(v6 ? 128 : 32), found \(bits)") }
+            guard Int(bits) <= (v6 ? 128 : 32) else {
+                throw c.error("IP prefix route", expected: "prefix length ≤ \(v6 ? 128 : 32), found \(bits)")
+            }
             let address = v6 ? try c.readIPv6() : try c.readIPv4()
             let gateway = v6 ? try c.readIPv6() : try c.readIPv4()
-            route = .ipPrefix(IPPrefixRoute(rd: rd, esi: esi, ethernetTag: tag, prefix: IPPrefix(address: address, length: bits),
-                                            gateway: gateway, label: try c.readUInt24("label")))
+            route = .ipPrefix(
+                IPPrefixRoute(
+                    rd: rd, esi: esi, ethernetTag: tag, prefix: IPPrefix(address: address, length: bits),
+                    gateway: gateway, label: try c.readUInt24("label")))
         default:
             route = .unknown(type: type, bytes: try c.readBytes(length))
         }

@@ -10,7 +10,9 @@ public enum NLRICodec {
     }
 
     /// Decodes every NLRI in `cursor` (to its end) for `family`.
-    public static func decodeAll(_ cursor: inout ByteCursor, family: AddressFamily, addPath: Bool, into out: inout [NLRIEntry]) throws {
+    public static func decodeAll(
+        _ cursor: inout ByteCursor, family: AddressFamily, addPath: Bool, into out: inout [NLRIEntry]
+    ) throws {
         while !cursor.isAtEnd {
             let pathID: UInt32? = addPath ? try cursor.readUInt32("add-path identifier") : nil
             let nlri = try decodeOne(&cursor, family: family)
@@ -29,7 +31,8 @@ public enum NLRICodec {
                 throw cursor.error("VPN NLRI length", expected: "88 to \(maxBits) bits, found \(bits)")
             }
             let label = try cursor.readUInt24("VPN label")
-            let rd = RouteDistinguisher(type: try cursor.readUInt16("RD type"), value: try cursor.readUIntN(6, "RD value"))
+            let rd = RouteDistinguisher(
+                type: try cursor.readUInt16("RD type"), value: try cursor.readUIntN(6, "RD value"))
             let prefix = try readPrefix(&cursor, bits: bits - 88, ipv6: family.afi == 2)
             return .vpn(rd: rd, prefix: prefix, label: label)
         default:
@@ -40,7 +43,9 @@ public enum NLRICodec {
 
     static func readPrefix(_ cursor: inout ByteCursor, bits: Int, ipv6: Bool) throws -> IPPrefix {
         let maxBits = ipv6 ? 128 : 32
-        guard bits <= maxBits else { throw cursor.error("prefix length", expected: "at most \(maxBits), found \(bits)") }
+        guard bits <= maxBits else {
+            throw cursor.error("prefix length", expected: "at most \(maxBits), found \(bits)")
+        }
         let count = (bits + 7) / 8
         let raw = try cursor.sub(length: count, "prefix bytes")
         var high: UInt64 = 0, low: UInt64 = 0

@@ -12,7 +12,8 @@ public enum UpdateDecoder {
 
     /// Decodes into `update` (which starts empty): the readers' path, where returning the large
     /// struct copied it on every message.
-    public static func decode(_ body: inout ByteCursor, options: DecodeOptions, into update: inout UpdateMessage) throws {
+    public static func decode(_ body: inout ByteCursor, options: DecodeOptions, into update: inout UpdateMessage) throws
+    {
         let withdrawnLength = Int(try body.readUInt16("UPDATE withdrawn routes length"))
         var withdrawn = try body.sub(length: withdrawnLength, "UPDATE withdrawn routes")
         let attributesLength = Int(try body.readUInt16("UPDATE path attributes length"))
@@ -32,8 +33,9 @@ public enum UpdateDecoder {
             update.skippedNLRIBytes += withdrawn.remaining
         } else {
             // A malformed tail of the NLRI field loses only the prefixes after it (as bgpdump does).
-            do { try NLRICodec.decodeAll(&withdrawn, family: .ipv4Unicast, addPath: ipv4AddPath, into: &update.withdrawn) }
-            catch let error as DecodeError {
+            do {
+                try NLRICodec.decodeAll(&withdrawn, family: .ipv4Unicast, addPath: ipv4AddPath, into: &update.withdrawn)
+            } catch let error as DecodeError {
                 update.errors.append(AttributeError(attributeType: 0, action: .nlriDiscard, error: error))
             }
         }
@@ -41,26 +43,34 @@ public enum UpdateDecoder {
         if options.evpnOnly {
             update.skippedNLRIBytes += nlri.remaining
         } else {
-            do { try NLRICodec.decodeAll(&nlri, family: .ipv4Unicast, addPath: ipv4AddPath, into: &update.announced) }
-            catch let error as DecodeError {
+            do {
+                try NLRICodec.decodeAll(&nlri, family: .ipv4Unicast, addPath: ipv4AddPath, into: &update.announced)
+            } catch let error as DecodeError {
                 update.errors.append(AttributeError(attributeType: 0, action: .nlriDiscard, error: error))
             }
         }
         // RFC 7606 §3.d: missing well-known mandatory attributes when routes are announced.
         if !options.ribEntry && (!update.announced.isEmpty || !(update.reach?.nlri.isEmpty ?? true)) {
             if update.attributes.origin == nil {
-                update.errors.append(AttributeError(attributeType: 1, action: .treatAsWithdraw,
-                                                    error: DecodeError(context: "UPDATE", expected: "ORIGIN attribute", offset: body.baseOffset)))
+                update.errors.append(
+                    AttributeError(
+                        attributeType: 1, action: .treatAsWithdraw,
+                        error: DecodeError(context: "UPDATE", expected: "ORIGIN attribute", offset: body.baseOffset)))
             }
             if !update.announced.isEmpty && update.attributes.nextHop == nil {
-                update.errors.append(AttributeError(attributeType: 3, action: .treatAsWithdraw,
-                                                    error: DecodeError(context: "UPDATE", expected: "NEXT_HOP attribute for IPv4 NLRI", offset: body.baseOffset)))
+                update.errors.append(
+                    AttributeError(
+                        attributeType: 3, action: .treatAsWithdraw,
+                        error: DecodeError(
+                            context: "UPDATE", expected: "NEXT_HOP attribute for IPv4 NLRI", offset: body.baseOffset)))
             }
         }
     }
 
     /// Decodes a path-attribute block (also used by MRT RIB entries and legacy TABLE_DUMP).
-    public static func decodeAttributes(_ cursor: inout ByteCursor, options: DecodeOptions, into update: inout UpdateMessage) {
+    public static func decodeAttributes(
+        _ cursor: inout ByteCursor, options: DecodeOptions, into update: inout UpdateMessage
+    ) {
         var seenTypes: UInt64 = 0  // bitmap of types < 64 already seen (RFC 7606 §3.g)
         var as4Path: [ASPathSegment]?
         var as4Aggregator: (UInt32, IPAddress)?
@@ -72,7 +82,9 @@ public enum UpdateDecoder {
                 let readFlags = try cursor.readUInt8("attribute flags")
                 let readType = try cursor.readUInt8("attribute type")
                 flags = readFlags; type = readType
-                let length = readFlags & 0x10 != 0 ? Int(try cursor.readUInt16("attribute length")) : Int(try cursor.readUInt8("attribute length"))
+                let length =
+                    readFlags & 0x10 != 0
+                    ? Int(try cursor.readUInt16("attribute length")) : Int(try cursor.readUInt8("attribute length"))
                 value = try cursor.sub(length: length, "\(attributeName(readType)) value")
             } catch let error as DecodeError {
                 update.errors.append(AttributeError(attributeType: 0, action: .treatAsWithdraw, error: error))
@@ -86,13 +98,17 @@ public enum UpdateDecoder {
                 seenTypes |= bit
             }
             do {
-                try decodeAttribute(type: type, flags: flags, value: &value, options: options, update: &update,
-                                    as4Path: &as4Path, as4Aggregator: &as4Aggregator)
+                try decodeAttribute(
+                    type: type, flags: flags, value: &value, options: options, update: &update,
+                    as4Path: &as4Path, as4Aggregator: &as4Aggregator)
             } catch let error as DecodeError {
-                update.errors.append(AttributeError(attributeType: type, action: errorAction(forType: type), error: error))
+                update.errors.append(
+                    AttributeError(attributeType: type, action: errorAction(forType: type), error: error))
             } catch {
-                update.errors.append(AttributeError(attributeType: type, action: errorAction(forType: type),
-                                                    error: DecodeError(context: attributeName(type), expected: "valid value", offset: start)))
+                update.errors.append(
+                    AttributeError(
+                        attributeType: type, action: errorAction(forType: type),
+                        error: DecodeError(context: attributeName(type), expected: "valid value", offset: start)))
             }
         }
         if !options.fourByteAS {
@@ -124,9 +140,11 @@ public enum UpdateDecoder {
         }
     }
 
-    private static func decodeAttribute(type: UInt8, flags: UInt8, value v: inout ByteCursor, options: DecodeOptions,
-                                        update: inout UpdateMessage, as4Path: inout [ASPathSegment]?,
-                                        as4Aggregator: inout (UInt32, IPAddress)?) throws {
+    private static func decodeAttribute(
+        type: UInt8, flags: UInt8, value v: inout ByteCursor, options: DecodeOptions,
+        update: inout UpdateMessage, as4Path: inout [ASPathSegment]?,
+        as4Aggregator: inout (UInt32, IPAddress)?
+    ) throws {
         switch type {
         case 1:
             try expectLength(v, 1, type)
@@ -174,20 +192,27 @@ public enum UpdateDecoder {
         case 16:
             try expectMultiple(v, 8, type)
             update.attributes.extendedCommunities.reserveCapacity(v.remaining / 8)
-            while !v.isAtEnd { update.attributes.extendedCommunities.append(ExtendedCommunity(raw: try v.readUInt64())) }
+            while !v.isAtEnd {
+                update.attributes.extendedCommunities.append(ExtendedCommunity(raw: try v.readUInt64()))
+            }
         case 32:
             try expectMultiple(v, 12, type)
             while !v.isAtEnd {
-                update.attributes.largeCommunities.append(LargeCommunity(global: try v.readUInt32(), local1: try v.readUInt32(), local2: try v.readUInt32()))
+                update.attributes.largeCommunities.append(
+                    LargeCommunity(global: try v.readUInt32(), local1: try v.readUInt32(), local2: try v.readUInt32()))
             }
         case 22:
-            guard v.remaining >= 5 else { throw v.error("PMSI_TUNNEL", expected: "at least 5 bytes, found \(v.remaining)") }
-            update.attributes.pmsiTunnel = PMSITunnel(flags: try v.readUInt8(), tunnelType: try v.readUInt8(),
-                                                      label: try v.readUInt24(), tunnelID: try v.readBytes(v.remaining))
+            guard v.remaining >= 5 else {
+                throw v.error("PMSI_TUNNEL", expected: "at least 5 bytes, found \(v.remaining)")
+            }
+            update.attributes.pmsiTunnel = PMSITunnel(
+                flags: try v.readUInt8(), tunnelType: try v.readUInt8(),
+                label: try v.readUInt24(), tunnelID: try v.readBytes(v.remaining))
         case 14:
             try decodeMPReach(&v, options: options, update: &update)
         case 15:
-            let family = AddressFamily(afi: try v.readUInt16("MP_UNREACH AFI"), safi: try v.readUInt8("MP_UNREACH SAFI"))
+            let family = AddressFamily(
+                afi: try v.readUInt16("MP_UNREACH AFI"), safi: try v.readUInt8("MP_UNREACH SAFI"))
             update.unreach = MPUnreach(family: family, nlri: [])  // the family stays even if an NLRI below is malformed
             if NLRICodec.isDecoded(family) && (!options.evpnOnly || family == .evpn) {
                 var nlri: [NLRIEntry] = []
@@ -202,12 +227,14 @@ public enum UpdateDecoder {
         }
     }
 
-    private static func decodeMPReach(_ v: inout ByteCursor, options: DecodeOptions, update: inout UpdateMessage) throws {
+    private static func decodeMPReach(_ v: inout ByteCursor, options: DecodeOptions, update: inout UpdateMessage) throws
+    {
         // MRT RIB entries may carry only `nh_len next_hop` (RFC 6396 §4.3.4).
         if options.ribEntry && v.remaining >= 1 && Int(v.bytes[v.position]) == v.remaining - 1 {
             let length = Int(try v.readUInt8())
             let (nextHop, linkLocal) = try readNextHop(&v, length: length)
-            update.reach = MPReach(family: AddressFamily(afi: 0, safi: 0), nextHop: nextHop, linkLocalNextHop: linkLocal, nlri: [])
+            update.reach = MPReach(
+                family: AddressFamily(afi: 0, safi: 0), nextHop: nextHop, linkLocalNextHop: linkLocal, nlri: [])
             return
         }
         let family = AddressFamily(afi: try v.readUInt16("MP_REACH AFI"), safi: try v.readUInt8("MP_REACH SAFI"))

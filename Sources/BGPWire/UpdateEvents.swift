@@ -3,18 +3,22 @@ import EVPNModel
 extension UpdateMessage {
     /// Turns one UPDATE into route events at one observation point, applying RFC 7606:
     /// under treat-as-withdraw every announced route becomes a withdrawal.
-    public func appendEvents(time: Int64, source: SourceRef, observation: ObservationPoint, record: RecordKind = .update,
-                             into out: inout [FeedItem]) {
+    public func appendEvents(
+        time: Int64, source: SourceRef, observation: ObservationPoint, record: RecordKind = .update,
+        into out: inout [FeedItem]
+    ) {
         let withdrawAll = action >= .treatAsWithdraw
         func append(_ entry: NLRIEntry, _ family: AddressFamily, announced nextHop: IPAddress??) {
             // Announcements share the UPDATE's attributes; `nextHop` is nil for a withdrawal.
             let event: RouteEvent
             if let nextHop, !withdrawAll {
-                event = RouteEvent(time: time, source: source, observation: observation, isWithdraw: false,
-                                   family: family, entry: entry, attributes: attributes, nextHop: nextHop, record: record)
+                event = RouteEvent(
+                    time: time, source: source, observation: observation, isWithdraw: false,
+                    family: family, entry: entry, attributes: attributes, nextHop: nextHop, record: record)
             } else {
-                event = RouteEvent(time: time, source: source, observation: observation, isWithdraw: true, family: family,
-                                   entry: entry, attributes: .empty, nextHop: nil, treatedAsWithdraw: nextHop != nil, record: record)
+                event = RouteEvent(
+                    time: time, source: source, observation: observation, isWithdraw: true, family: family,
+                    entry: entry, attributes: .empty, nextHop: nil, treatedAsWithdraw: nextHop != nil, record: record)
             }
             out.append(.route(event))
         }
@@ -24,10 +28,15 @@ extension UpdateMessage {
         }
         for entry in announced { append(entry, .ipv4Unicast, announced: .some(attributes.nextHop)) }
         if let reach {
-            for entry in reach.nlri { append(entry, reach.family, announced: .some(reach.nextHop ?? attributes.nextHop)) }
+            for entry in reach.nlri {
+                append(entry, reach.family, announced: .some(reach.nextHop ?? attributes.nextHop))
+            }
         }
         if let family = endOfRIB {
-            out.append(.session(SessionEvent(time: time, source: source, observation: observation, kind: .endOfRIB(family), record: record)))
+            out.append(
+                .session(
+                    SessionEvent(
+                        time: time, source: source, observation: observation, kind: .endOfRIB(family), record: record)))
         }
     }
 }
@@ -37,19 +46,28 @@ extension UpdateMessage {
 public struct UpdateSink {
     /// `file` is asked for only when there is a problem: a reader's name is a protocol call and a
     /// string copy, and this runs for every UPDATE.
-    public static func recordProblems(_ update: inout UpdateMessage, file: @autoclosure () -> String, stats: inout ReaderStats, problems: inout DamageLog) {
+    public static func recordProblems(
+        _ update: inout UpdateMessage, file: @autoclosure () -> String, stats: inout ReaderStats,
+        problems: inout DamageLog
+    ) {
         guard !update.errors.isEmpty else { return }
         let file = file()
         stats.attributeErrors += update.errors.count
         for problem in update.errors {
-            problems.append(InputDamage(file: file, offset: Int64(problem.error.offset), message: problem.description, recovered: true))
+            problems.append(
+                InputDamage(
+                    file: file, offset: Int64(problem.error.offset), message: problem.description, recovered: true))
         }
     }
 
     /// `inout` though it changes nothing: readers keep one message for every UPDATE, and a
     /// stored message passed by value would be copied, retaining each of its lists.
-    public static func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint, file: @autoclosure () -> String,
-                            stats: inout ReaderStats, problems: inout DamageLog, record: RecordKind = .update, into pending: inout [FeedItem]) {
+    public static func emit(
+        _ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint,
+        file: @autoclosure () -> String,
+        stats: inout ReaderStats, problems: inout DamageLog, record: RecordKind = .update,
+        into pending: inout [FeedItem]
+    ) {
         recordProblems(&update, file: file(), stats: &stats, problems: &problems)
         stats.skippedNLRIBytes += update.skippedNLRIBytes
         let before = pending.count

@@ -27,7 +27,10 @@ public struct DecodeOptions: Sendable {
     public var ribEntry: Bool
     /// Decode NLRI of every family, or EVPN only (other families are counted and skipped).
     public var evpnOnly: Bool
-    public init(fourByteAS: Bool = true, addPath: AddPathFamilies = AddPathFamilies(), ribEntry: Bool = false, evpnOnly: Bool = false) {
+    public init(
+        fourByteAS: Bool = true, addPath: AddPathFamilies = AddPathFamilies(), ribEntry: Bool = false,
+        evpnOnly: Bool = false
+    ) {
         self.fourByteAS = fourByteAS; self.addPath = addPath; self.ribEntry = ribEntry; self.evpnOnly = evpnOnly
     }
 }

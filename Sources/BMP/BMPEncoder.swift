@@ -4,15 +4,16 @@ import EVPNModel
 /// Writes BMP messages (RFC 7854, RFC 9069) for the generator and the tests.
 public enum BMPEncoder {
     public struct PeerHeader {
-        public var type: UInt8          // 0 global, 3 Loc-RIB
-        public var flags: UInt8         // 0x40 post-policy, 0x10 Adj-RIB-Out, 0x80 IPv6
+        public var type: UInt8  // 0 global, 3 Loc-RIB
+        public var flags: UInt8  // 0x40 post-policy, 0x10 Adj-RIB-Out, 0x80 IPv6
         public var distinguisher: UInt64 = 0
         public var address: IPAddress
         public var asn: UInt32
         public var bgpID: IPAddress
         public var time: Int64
         public init(type: UInt8 = 0, flags: UInt8 = 0, address: IPAddress, asn: UInt32, bgpID: IPAddress, time: Int64) {
-            self.type = type; self.flags = flags; self.address = address; self.asn = asn; self.bgpID = bgpID; self.time = time
+            self.type = type; self.flags = flags; self.address = address; self.asn = asn; self.bgpID = bgpID;
+            self.time = time
         }
     }
 
@@ -52,7 +53,9 @@ public enum BMPEncoder {
         return message(type: 2, body: w.bytes)
     }
 
-    public static func peerUp(_ header: PeerHeader, localAddress: IPAddress, sentOpen: OpenMessage, receivedOpen: OpenMessage) -> [UInt8] {
+    public static func peerUp(
+        _ header: PeerHeader, localAddress: IPAddress, sentOpen: OpenMessage, receivedOpen: OpenMessage
+    ) -> [UInt8] {
         var w = ByteWriter()
         write(header, into: &w)
         if localAddress.isIPv6 { w.ip(localAddress) } else { w.u64(0); w.u32(0); w.ip(localAddress) }

@@ -64,7 +64,11 @@ public final class BMPReader: FeedReader {
 
     private func readMessage() -> Bool {
         guard stream.fill(6) else {
-            if stream.available > 0 { note(stream.offset, "truncated BMP common header: expected 6 bytes, found \(stream.available)", recovered: false) }
+            if stream.available > 0 {
+                note(
+                    stream.offset, "truncated BMP common header: expected 6 bytes, found \(stream.available)",
+                    recovered: false)
+            }
             if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
             return false
         }
@@ -78,11 +82,15 @@ public final class BMPReader: FeedReader {
             return false
         }
         guard length >= 6, length <= BMPReader.maximumMessageLength else {
-            note(offset, "BMP message length \(length): expected 6 to \(BMPReader.maximumMessageLength)", recovered: false)
+            note(
+                offset, "BMP message length \(length): expected 6 to \(BMPReader.maximumMessageLength)",
+                recovered: false)
             return false
         }
         guard stream.fill(length) else {
-            note(offset, "truncated BMP message (type \(type)): expected \(length) bytes, found \(stream.available)", recovered: false)
+            note(
+                offset, "truncated BMP message (type \(type)): expected \(length) bytes, found \(stream.available)",
+                recovered: false)
             if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
             return false
         }
@@ -94,7 +102,9 @@ public final class BMPReader: FeedReader {
                 try decode(type: type, &c, source: source)
             }
         } catch let error as DecodeError {
-            note(Int64(error.offset), "BMP message type \(type) at \(offset): \(error.context): expected \(error.expected)", recovered: true)
+            note(
+                Int64(error.offset),
+                "BMP message type \(type) at \(offset): \(error.context): expected \(error.expected)", recovered: true)
         } catch {
             note(offset, "\(error)", recovered: true)
         }
@@ -137,9 +147,11 @@ public final class BMPReader: FeedReader {
         var time = Int64(seconds) * 1_000_000 + Int64(micros)
         if seconds == 0 { time = lastTime } else { lastTime = max(lastTime, time) }
         stats.saw(time: time, offset: Int64(c.absoluteOffset))
-        let observation = ObservationPoint(router: routerKey, table: table, distinguisher: distinguisher,
-                                           peerIP: address, peerAS: peerAS, peerBGPID: bgpID)
-        return PeerHeader(observation: observation, legacyAS: peerType != 3 && flags & 0x20 != 0, outbound: outbound, time: time)
+        let observation = ObservationPoint(
+            router: routerKey, table: table, distinguisher: distinguisher,
+            peerIP: address, peerAS: peerAS, peerBGPID: bgpID)
+        return PeerHeader(
+            observation: observation, legacyAS: peerType != 3 && flags & 0x20 != 0, outbound: outbound, time: time)
     }
 
     private func decode(type: UInt8, _ c: inout ByteCursor, source: SourceRef) throws {
@@ -176,7 +188,11 @@ public final class BMPReader: FeedReader {
             case 6: text = "local system closed (Loc-RIB)"
             default: text = "reason \(reason)"
             }
-            pending.append(.session(SessionEvent(time: peer.time, source: source, observation: peer.observation, kind: .down(reason: text), record: .bmp)))
+            pending.append(
+                .session(
+                    SessionEvent(
+                        time: peer.time, source: source, observation: peer.observation, kind: .down(reason: text),
+                        record: .bmp)))
         case 3:
             let peer = try readPeerHeader(&c)
             try c.skip(20, "BMP peer up local address and ports")
@@ -188,7 +204,11 @@ public final class BMPReader: FeedReader {
             } else {
                 throw c.error("BMP peer up", expected: "two BGP OPEN messages")
             }
-            pending.append(.session(SessionEvent(time: peer.time, source: source, observation: peer.observation, kind: .established, record: .bmp)))
+            pending.append(
+                .session(
+                    SessionEvent(
+                        time: peer.time, source: source, observation: peer.observation, kind: .established, record: .bmp
+                    )))
         case 4, 5:
             var router = MonitoredRouter(key: routerKey, sysName: nil, sysDescr: nil)
             var terminationReason = "monitoring session terminated"
@@ -198,35 +218,60 @@ public final class BMPReader: FeedReader {
                 var value = try c.sub(length: tlvLength, "BMP TLV value")
                 if type == 5 && tlvType == 1 && tlvLength == 2 {
                     let code = try value.readUInt16()
-                    let reasons = ["administratively closed", "unspecified reason", "out of resources", "redundant connection", "permanently administratively closed"]
-                    terminationReason = "monitoring session terminated: " + (Int(code) < reasons.count ? reasons[Int(code)] : "reason \(code)")
+                    let reasons = [
+                        "administratively closed", "unspecified reason", "out of resources", "redundant connection",
+                        "permanently administratively closed",
+                    ]
+                    terminationReason =
+                        "monitoring session terminated: "
+                        + (Int(code) < reasons.count ? reasons[Int(code)] : "reason \(code)")
                     continue
                 }
                 guard type == 4 && (tlvType == 1 || tlvType == 2) else { continue }
                 // The key comes from the whole name, so that two names sharing a long prefix stay two routers.
                 let bytes = try value.readBytes(tlvLength)
                 if tlvType == 2 { routerKey = fnv1a(bytes) & 0x7FFF_FFFF; router.key = routerKey }
-                let text = String(decoding: bytes.prefix(MonitoredRouter.maximumTextBytes), as: UTF8.self)
+                let text =
+                    String(decoding: bytes.prefix(MonitoredRouter.maximumTextBytes), as: UTF8.self)
                     + (bytes.count > MonitoredRouter.maximumTextBytes ? "…" : "")
                 if tlvType == 1 { router.sysDescr = text } else { router.sysName = text }
             }
             if type == 4 {
                 // One entry per router however often it reconnects; the latest Initiation wins.
-                if let known = routers.firstIndex(where: { $0.key == router.key }) { routers[known] = router } else { routers.append(router) }
-                let observation = ObservationPoint(router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0, peerBGPID: IPAddress(v4: 0))
+                if let known = routers.firstIndex(where: { $0.key == router.key }) {
+                    routers[known] = router
+                } else {
+                    routers.append(router)
+                }
+                let observation = ObservationPoint(
+                    router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0,
+                    peerBGPID: IPAddress(v4: 0))
                 // An Initiation carries no time: the last one seen, 0 (unknown) at the start of a stream.
-                pending.append(.session(SessionEvent(time: lastTime, source: source, observation: observation,
-                                                     kind: .monitoringStarted(sysName: router.sysName), record: .bmp)))
+                pending.append(
+                    .session(
+                        SessionEvent(
+                            time: lastTime, source: source, observation: observation,
+                            kind: .monitoringStarted(sysName: router.sysName), record: .bmp)))
             } else {
-                let observation = ObservationPoint(router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0, peerBGPID: IPAddress(v4: 0))
-                pending.append(.session(SessionEvent(time: lastTime, source: source, observation: observation, kind: .monitoringEnded(reason: terminationReason), record: .bmp)))
+                let observation = ObservationPoint(
+                    router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0,
+                    peerBGPID: IPAddress(v4: 0))
+                pending.append(
+                    .session(
+                        SessionEvent(
+                            time: lastTime, source: source, observation: observation,
+                            kind: .monitoringEnded(reason: terminationReason), record: .bmp)))
             }
         case 6:
             let peer = try readPeerHeader(&c)
             while !c.isAtEnd {
                 let tlvType = try c.readUInt16("BMP route mirroring TLV type")
-                var value = try c.sub(length: Int(try c.readUInt16("BMP route mirroring TLV length")), "BMP route mirroring TLV")
-                if tlvType == 0, case .update(var mirrored) = try BGPMessage.decode(&value, options: DecodeOptions(fourByteAS: !peer.legacyAS, evpnOnly: evpnOnly)) {
+                var value = try c.sub(
+                    length: Int(try c.readUInt16("BMP route mirroring TLV length")), "BMP route mirroring TLV")
+                if tlvType == 0,
+                    case .update(var mirrored) = try BGPMessage.decode(
+                        &value, options: DecodeOptions(fourByteAS: !peer.legacyAS, evpnOnly: evpnOnly))
+                {
                     emit(&mirrored, time: peer.time, source: source, observation: peer.observation)
                 }
             }
@@ -237,8 +282,9 @@ public final class BMPReader: FeedReader {
     }
 
     private func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint) {
-        UpdateSink.emit(&update, time: time, source: source, observation: observation, file: name, stats: &stats,
-                        problems: &problemLog, record: .bmp, into: &pending)
+        UpdateSink.emit(
+            &update, time: time, source: source, observation: observation, file: name, stats: &stats,
+            problems: &problemLog, record: .bmp, into: &pending)
     }
 }
 

@@ -64,7 +64,9 @@ final class BZip2BlockDecoder {
     }
 
     private func allocate(_ size: Int) -> UnsafeMutableRawPointer? {
-        let block = spare.firstIndex { $0.size == size }.map { spare.remove(at: $0) } ?? malloc(size).map { (size: size, memory: $0) }
+        let block =
+            spare.firstIndex { $0.size == size }.map { spare.remove(at: $0) }
+            ?? malloc(size).map { (size: size, memory: $0) }
         if let block { lent.append(block) }
         return block?.memory
     }
@@ -190,7 +192,8 @@ final class BZip2StreamingBlock {
         input.withUnsafeBytes { inBuf in
             piece.withUnsafeMutableBytes { outBuf in
                 // libbz2 only reads through next_in.
-                stream.pointee.next_in = UnsafeMutablePointer(mutating: (inBuf.baseAddress! + consumed).assumingMemoryBound(to: CChar.self))
+                stream.pointee.next_in = UnsafeMutablePointer(
+                    mutating: (inBuf.baseAddress! + consumed).assumingMemoryBound(to: CChar.self))
                 stream.pointee.avail_in = UInt32(inBuf.count - consumed)
                 while produced < size && state == .running {
                     stream.pointee.next_out = (outBuf.baseAddress! + produced).assumingMemoryBound(to: CChar.self)

@@ -161,7 +161,8 @@ final class BZip2BlockScanner: BZip2SegmentProducer {
             guard let declared = try bits(at: endBit + 48, 32) else { return truncated(at: endBit) }
             let next = (endBit + 80 + 7) / 8
             discard(before: min(next, end))
-            return BZip2Segment(kind: .streamEnd(declaredCRC: declared), compressedOffset: endBit / 8, compressedEnd: next, output: nil)
+            return BZip2Segment(
+                kind: .streamEnd(declaredCRC: declared), compressedOffset: endBit / 8, compressedEnd: next, output: nil)
         }
         // Between streams: another stream, zero padding to the end, or the end of the file.
         let start = base
@@ -170,7 +171,9 @@ final class BZip2BlockScanner: BZip2SegmentProducer {
             while true {
                 if window.contains(where: { $0 != 0 }) {
                     finished = true
-                    return BZip2Segment(kind: .damage(BZip2Damage.trailingData), compressedOffset: start, compressedEnd: start, output: nil)
+                    return BZip2Segment(
+                        kind: .damage(BZip2Damage.trailingData), compressedOffset: start, compressedEnd: start,
+                        output: nil)
                 }
                 discard(before: end)
                 if try !readMore() { finished = true; return nil }
@@ -180,11 +183,15 @@ final class BZip2BlockScanner: BZip2SegmentProducer {
         guard window.count >= 4 else { return truncated(at: base * 8) }
         guard window[1] == 0x5A, window[2] == 0x68, (0x31...0x39).contains(window[3]) else {
             finished = true
-            return BZip2Segment(kind: .damage("bzip2: bad stream header, expected \"BZh\" and a block size digit"), compressedOffset: base, compressedEnd: base, output: nil)
+            return BZip2Segment(
+                kind: .damage("bzip2: bad stream header, expected \"BZh\" and a block size digit"),
+                compressedOffset: base, compressedEnd: base, output: nil)
         }
         level = window[3] - 0x30
         let first = base * 8 + 32
-        guard let high = try bits(at: first, 24), let low = try bits(at: first + 24, 24) else { return truncated(at: first) }
+        guard let high = try bits(at: first, 24), let low = try bits(at: first + 24, 24) else {
+            return truncated(at: first)
+        }
         let magic = UInt64(high) << 24 | UInt64(low)
         if magic == BZip2Magic.block {
             blockStart = first
@@ -195,12 +202,15 @@ final class BZip2BlockScanner: BZip2SegmentProducer {
             return try nextStream()
         }
         finished = true
-        return BZip2Segment(kind: .damage("bzip2: corrupt data, expected a block or end-of-stream marker after the stream header"), compressedOffset: base + 4, compressedEnd: base + 4, output: nil)
+        return BZip2Segment(
+            kind: .damage("bzip2: corrupt data, expected a block or end-of-stream marker after the stream header"),
+            compressedOffset: base + 4, compressedEnd: base + 4, output: nil)
     }
 
     private func truncated(at bit: Int64) -> BZip2Segment {
         finished = true
-        return BZip2Segment(kind: .damage(BZip2Damage.truncated), compressedOffset: bit / 8, compressedEnd: end, output: nil)
+        return BZip2Segment(
+            kind: .damage(BZip2Damage.truncated), compressedOffset: bit / 8, compressedEnd: end, output: nil)
     }
 
     /// The first block or end magic starting at or after absolute bit `from` within the
@@ -238,7 +248,10 @@ final class BZip2BlockScanner: BZip2SegmentProducer {
     private func block(from start: Int64, to stop: Int64, crc: UInt32, terminated: Bool) -> BZip2Segment {
         let firstByte = start / 8, lastByte = (stop + 7) / 8
         let raw = Array(window[Int(firstByte - base)..<Int(lastByte - base)])
-        return BZip2Segment(kind: .block(raw: raw, firstBit: Int(start % 8), bitCount: Int(stop - start), crc: crc, level: level, terminated: terminated),
-                            compressedOffset: firstByte, compressedEnd: stop / 8, output: nil)
+        return BZip2Segment(
+            kind: .block(
+                raw: raw, firstBit: Int(start % 8), bitCount: Int(stop - start), crc: crc, level: level,
+                terminated: terminated),
+            compressedOffset: firstByte, compressedEnd: stop / 8, output: nil)
     }
 }

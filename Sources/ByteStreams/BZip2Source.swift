@@ -69,7 +69,9 @@ final class BZip2DecoderPool: @unchecked Sendable {
         head += 1
         if head == jobs.count { jobs.removeAll(keepingCapacity: true); head = 0 }
         condition.unlock()
-        if case .block(let raw, let firstBit, let bitCount, let crc, let level, _) = job.segment.kind, !job.delivery.isCancelled {
+        if case .block(let raw, let firstBit, let bitCount, let crc, let level, _) = job.segment.kind,
+            !job.delivery.isCancelled
+        {
             job.segment.output = decoder.decode([(raw, firstBit, bitCount)], crc: crc, level: level)
         }
         job.delivery.store(job.segment, at: job.index)
@@ -100,7 +102,9 @@ final class BZip2Source: ChunkSource {
     private var streaming: (block: BZip2StreamingBlock, compressedOffset: Int64)?
 
     convenience init(reader: FileReader, first: [UInt8], threaded: Bool) {
-        self.init(name: reader.name, segments: BZip2BlockScanner(reader: reader, first: first), pool: threaded ? .shared : nil)
+        self.init(
+            name: reader.name, segments: BZip2BlockScanner(reader: reader, first: first), pool: threaded ? .shared : nil
+        )
     }
 
     /// With a pool, `segments` is read on a thread of its own and nowhere else.
@@ -110,7 +114,9 @@ final class BZip2Source: ChunkSource {
         // One block in work per decoder and one ready for the consumer: each costs ~1 MB.
         let shared = BZip2Delivery(capacity: pool.threads + 1)
         feed = .pool(shared)
-        final class ScannerBox: @unchecked Sendable { let scanner: BZip2SegmentProducer; init(_ s: BZip2SegmentProducer) { scanner = s } }
+        final class ScannerBox: @unchecked Sendable {
+            let scanner: BZip2SegmentProducer; init(_ s: BZip2SegmentProducer) { scanner = s }
+        }
         let box = ScannerBox(segments)
         Thread {
             var index = 0
@@ -119,10 +125,14 @@ final class BZip2Source: ChunkSource {
                 var failure: StreamError?
                 do { segment = try box.scanner.next() } catch {
                     segment = nil
-                    failure = (error as? StreamError) ?? StreamError(file: name, compressedOffset: 0, uncompressedOffset: 0, message: "\(error)")
+                    failure =
+                        (error as? StreamError)
+                        ?? StreamError(file: name, compressedOffset: 0, uncompressedOffset: 0, message: "\(error)")
                 }
                 shared.condition.lock()
-                while shared.scanned - shared.delivered >= shared.capacity && !shared.cancelled { shared.condition.wait() }
+                while shared.scanned - shared.delivered >= shared.capacity && !shared.cancelled {
+                    shared.condition.wait()
+                }
                 if shared.cancelled { shared.condition.unlock(); return }
                 if segment != nil {
                     shared.scanned += 1
@@ -142,7 +152,8 @@ final class BZip2Source: ChunkSource {
 
     deinit {
         guard case .pool(let shared) = feed else { return }
-        shared.condition.lock(); shared.cancelled = true; shared.done.removeAll(); shared.condition.broadcast(); shared.condition.unlock()
+        shared.condition.lock(); shared.cancelled = true; shared.done.removeAll(); shared.condition.broadcast();
+        shared.condition.unlock()
     }
 
     /// The next segment in file order, decoded; nil after the last.
@@ -202,10 +213,14 @@ final class BZip2Source: ChunkSource {
                 defer { streamCRC = 0 }
                 if declared != streamCRC {
                     finished = true
-                    throw damage("bzip2: stream CRC mismatch (declared \(hex(declared)), blocks give \(hex(streamCRC)))", at: segment.compressedOffset)
+                    throw damage(
+                        "bzip2: stream CRC mismatch (declared \(hex(declared)), blocks give \(hex(streamCRC)))",
+                        at: segment.compressedOffset)
                 }
             case .block(let raw, let firstBit, let bitCount, let crc, let level, let terminated):
-                var decoded = (output: segment.output ?? .rejected, parts: [(raw: raw, firstBit: firstBit, bitCount: bitCount)])
+                var decoded = (
+                    output: segment.output ?? .rejected, parts: [(raw: raw, firstBit: firstBit, bitCount: bitCount)]
+                )
                 if case .rejected = decoded.output { decoded = try mend(segment) }
                 func accept() {
                     streamCRC = BZip2Magic.foldStreamCRC(streamCRC, crc)
@@ -214,8 +229,9 @@ final class BZip2Source: ChunkSource {
                 switch decoded.output {
                 case .rejected:
                     finished = true
-                    throw damage(terminated ? "bzip2: corrupt block (data or CRC check failed)" : BZip2Damage.truncated,
-                                 at: segment.compressedOffset)
+                    throw damage(
+                        terminated ? "bzip2: corrupt block (data or CRC check failed)" : BZip2Damage.truncated,
+                        at: segment.compressedOffset)
                 case .oversized:
                     accept()
                     streaming = (BZip2StreamingBlock(decoded.parts, crc: crc, level: level), segment.compressedOffset)
@@ -233,8 +249,12 @@ final class BZip2Source: ChunkSource {
     /// A block that did not decode alone may have been cut by its own data happening to
     /// contain a magic (about once in 2^48 bit positions): joins it with the following
     /// segments, one at a time, until it decodes or a stream end or damage is reached.
-    private func mend(_ failed: BZip2Segment) throws -> (output: BZip2BlockDecoder.Output, parts: [(raw: [UInt8], firstBit: Int, bitCount: Int)]) {
-        guard case .block(let raw, let firstBit, let bitCount, let crc, let level, _) = failed.kind else { return (.rejected, []) }
+    private func mend(
+        _ failed: BZip2Segment
+    ) throws -> (output: BZip2BlockDecoder.Output, parts: [(raw: [UInt8], firstBit: Int, bitCount: Int)]) {
+        guard case .block(let raw, let firstBit, let bitCount, let crc, let level, _) = failed.kind else {
+            return (.rejected, [])
+        }
         var parts = [(raw: raw, firstBit: firstBit, bitCount: bitCount)]
         var taken: [BZip2Segment] = []
         defer { borrowed = taken + borrowed }

@@ -21,7 +21,8 @@ public struct StreamError: Error, CustomStringConvertible, Sendable {
     public var uncompressedOffset: Int64
     public var message: String
     public init(file: String, compressedOffset: Int64, uncompressedOffset: Int64, message: String) {
-        self.file = file; self.compressedOffset = compressedOffset; self.uncompressedOffset = uncompressedOffset; self.message = message
+        self.file = file; self.compressedOffset = compressedOffset; self.uncompressedOffset = uncompressedOffset;
+        self.message = message
     }
     public var description: String {
         "\(file): \(message) (compressed offset \(compressedOffset), uncompressed offset \(uncompressedOffset))"
@@ -46,12 +47,16 @@ final class FileReader {
         } else {
             var info = stat()
             if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-                throw StreamError(file: path, compressedOffset: 0, uncompressedOffset: 0, message: "is a directory, expected a dump file")
+                throw StreamError(
+                    file: path, compressedOffset: 0, uncompressedOffset: 0,
+                    message: "is a directory, expected a dump file")
             }
             fd = open(path, O_RDONLY)
             ownsDescriptor = true
             if fd < 0 {
-                throw StreamError(file: path, compressedOffset: 0, uncompressedOffset: 0, message: "cannot open: \(String(cString: strerror(errno)))")
+                throw StreamError(
+                    file: path, compressedOffset: 0, uncompressedOffset: 0,
+                    message: "cannot open: \(String(cString: strerror(errno)))")
             }
         }
     }
@@ -65,7 +70,9 @@ final class FileReader {
             let n = Glibc.read(fd, buffer.baseAddress! + total, buffer.count - total)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw StreamError(file: name, compressedOffset: offset, uncompressedOffset: 0, message: "read failed: \(String(cString: strerror(errno)))")
+                throw StreamError(
+                    file: name, compressedOffset: offset, uncompressedOffset: 0,
+                    message: "read failed: \(String(cString: strerror(errno)))")
             }
             if n == 0 { atEnd = true; break }
             total += n
@@ -176,7 +183,9 @@ final class GzipSource: ChunkSource {
     deinit { if inStream { inflateEnd(&stream) } }
 
     private func damage(_ message: String, _ filled: Int) -> StreamError {
-        StreamError(file: name, compressedOffset: consumedCompressed, uncompressedOffset: producedBase + Int64(filled), message: message)
+        StreamError(
+            file: name, compressedOffset: consumedCompressed, uncompressedOffset: producedBase + Int64(filled),
+            message: message)
     }
 
     func next() throws -> [UInt8]? {

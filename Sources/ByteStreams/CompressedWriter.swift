@@ -22,13 +22,17 @@ public final class CompressedWriter {
         self.compression = compression
         temporaryPath = path + ".partial"
         guard let handle = fopen(temporaryPath, "wb") else {
-            throw StreamError(file: path, compressedOffset: 0, uncompressedOffset: 0, message: "cannot create: \(String(cString: strerror(errno)))")
+            throw StreamError(
+                file: path, compressedOffset: 0, uncompressedOffset: 0,
+                message: "cannot create: \(String(cString: strerror(errno)))")
         }
         file = handle
         switch compression {
         case .plain: break
         case .gzip:
-            _ = deflateInit2_(&zstream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+            _ = deflateInit2_(
+                &zstream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(),
+                Int32(MemoryLayout<z_stream>.size))
         case .bzip2:
             _ = BZ2_bzCompressInit(&bzstream, 9, 0, 0)
         }
@@ -69,7 +73,8 @@ public final class CompressedWriter {
             }
         case .bzip2:
             input.withUnsafeBytes { inBuf in
-                bzstream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress?.assumingMemoryBound(to: CChar.self))
+                bzstream.next_in = UnsafeMutablePointer(
+                    mutating: inBuf.baseAddress?.assumingMemoryBound(to: CChar.self))
                 bzstream.avail_in = UInt32(inBuf.count)
                 var result: Int32 = BZ_OK
                 repeat {
@@ -80,7 +85,8 @@ public final class CompressedWriter {
                         return outCount - Int(bzstream.avail_out)
                     }
                     output.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, produced, file) }
-                } while bzstream.avail_out == 0 || (finish && result != BZ_STREAM_END) || (!finish && bzstream.avail_in > 0)
+                } while bzstream.avail_out == 0 || (finish && result != BZ_STREAM_END)
+                    || (!finish && bzstream.avail_in > 0)
             }
         }
     }
@@ -98,7 +104,8 @@ public final class CompressedWriter {
         fclose(file)
         if failed || rename(temporaryPath, path) != 0 {
             unlink(temporaryPath)
-            throw StreamError(file: path, compressedOffset: 0, uncompressedOffset: uncompressedBytes, message: "write failed")
+            throw StreamError(
+                file: path, compressedOffset: 0, uncompressedOffset: uncompressedBytes, message: "write failed")
         }
     }
 

@@ -31,14 +31,18 @@ public final class Prefetcher<Element> {
         shared = Shared(capacity: capacity)
         let shared = self.shared
         let thread = Thread {
-            defer { shared.condition.lock(); shared.running = false; shared.condition.broadcast(); shared.condition.unlock() }
+            defer {
+                shared.condition.lock(); shared.running = false; shared.condition.broadcast(); shared.condition.unlock()
+            }
             while true {
                 shared.condition.lock()
                 let recycled = shared.returned.popLast()
                 shared.condition.unlock()
                 let element = produce(recycled)
                 shared.condition.lock()
-                while shared.queue.count - shared.head >= shared.capacity && !shared.cancelled { shared.condition.wait() }
+                while shared.queue.count - shared.head >= shared.capacity && !shared.cancelled {
+                    shared.condition.wait()
+                }
                 if shared.cancelled { shared.condition.unlock(); return }
                 if let element { shared.queue.append(element) } else { shared.done = true }
                 shared.condition.broadcast()

@@ -31,15 +31,20 @@ public final class StreamReader {
             let chunk: [UInt8]?
             do { chunk = try source.next() } catch {
                 exhausted = true
-                streamError = (error as? StreamError)
-                    ?? StreamError(file: source.name, compressedOffset: source.compressedOffset, uncompressedOffset: offset + Int64(available), message: "\(error)")
+                streamError =
+                    (error as? StreamError)
+                    ?? StreamError(
+                        file: source.name, compressedOffset: source.compressedOffset,
+                        uncompressedOffset: offset + Int64(available), message: "\(error)")
                 return false
             }
             guard let chunk else { exhausted = true; return false }
             if start > 0 && (start == end || storage.count - end < chunk.count) {
                 // Compact: move the unconsumed tail to the front before appending.
                 storage.withUnsafeMutableBytes { buf in
-                    if end > start { buf.baseAddress!.copyMemory(from: buf.baseAddress! + start, byteCount: end - start) }
+                    if end > start {
+                        buf.baseAddress!.copyMemory(from: buf.baseAddress! + start, byteCount: end - start)
+                    }
                 }
                 end -= start; start = 0
             }
@@ -47,7 +52,9 @@ public final class StreamReader {
                 storage.append(contentsOf: [UInt8](repeating: 0, count: chunk.count - (storage.count - end)))
             }
             storage.withUnsafeMutableBytes { buf in
-                chunk.withUnsafeBytes { src in (buf.baseAddress! + end).copyMemory(from: src.baseAddress!, byteCount: src.count) }
+                chunk.withUnsafeBytes { src in
+                    (buf.baseAddress! + end).copyMemory(from: src.baseAddress!, byteCount: src.count)
+                }
             }
             end += chunk.count
         }

@@ -39,8 +39,12 @@ public struct ExtendedCommunity: Hashable, Sendable {
     public static func esiLabel(singleActive: Bool, label: UInt32) -> ExtendedCommunity {
         ExtendedCommunity(raw: 0x0601 << 48 | (singleActive ? 1 << 40 : 0) | UInt64(label & 0xFF_FFFF))
     }
-    public static func esImport(_ mac: MACAddress) -> ExtendedCommunity { ExtendedCommunity(raw: 0x0602 << 48 | mac.value) }
-    public static func routerMAC(_ mac: MACAddress) -> ExtendedCommunity { ExtendedCommunity(raw: 0x0603 << 48 | mac.value) }
+    public static func esImport(_ mac: MACAddress) -> ExtendedCommunity {
+        ExtendedCommunity(raw: 0x0602 << 48 | mac.value)
+    }
+    public static func routerMAC(_ mac: MACAddress) -> ExtendedCommunity {
+        ExtendedCommunity(raw: 0x0603 << 48 | mac.value)
+    }
 
     /// Text for decode output and reports: "rt:65000:100", "mm:seq=3,sticky", raw hex otherwise.
     public var description: String {
@@ -79,7 +83,9 @@ public func encapsulationName(_ tunnelType: UInt16) -> String {
 
 public struct LargeCommunity: Hashable, Sendable, CustomStringConvertible {
     public var global: UInt32, local1: UInt32, local2: UInt32
-    public init(global: UInt32, local1: UInt32, local2: UInt32) { self.global = global; self.local1 = local1; self.local2 = local2 }
+    public init(global: UInt32, local1: UInt32, local2: UInt32) {
+        self.global = global; self.local1 = local1; self.local2 = local2
+    }
     public var description: String { "\(global):\(local1):\(local2)" }
 }
 
@@ -127,7 +133,7 @@ public struct RawAttribute: Hashable, Sendable {
 public struct PathAttributes: Hashable, Sendable {
     public var origin: UInt8?
     public var asPath: [ASPathSegment] = []
-    public var nextHop: IPAddress?       // NEXT_HOP (type 3)
+    public var nextHop: IPAddress?  // NEXT_HOP (type 3)
     public var med: UInt32?
     public var localPref: UInt32?
     public var atomicAggregate = false
@@ -164,8 +170,11 @@ public struct PathAttributes: Hashable, Sendable {
         var best: ExtendedCommunity.MACMobility?
         for community in extendedCommunities {
             guard let mobility = community.macMobility else { continue }
-            if best == nil || mobility.sequence > best!.sequence { best = mobility }
-            else if mobility.sequence == best!.sequence && mobility.sticky { best!.sticky = true }
+            if best == nil || mobility.sequence > best!.sequence {
+                best = mobility
+            } else if mobility.sequence == best!.sequence && mobility.sticky {
+                best!.sticky = true
+            }
         }
         return best
     }

@@ -19,8 +19,10 @@ public struct MACIPAdvertisement: Hashable, Sendable {
     /// Raw 24-bit label fields: MPLS label << 4 | TC/BoS, or a whole VXLAN VNI.
     public var label1: UInt32
     public var label2: UInt32?
-    public init(rd: RouteDistinguisher, esi: ESI = .zero, ethernetTag: UInt32 = 0, mac: MACAddress,
-                ip: IPAddress? = nil, label1: UInt32 = 0, label2: UInt32? = nil) {
+    public init(
+        rd: RouteDistinguisher, esi: ESI = .zero, ethernetTag: UInt32 = 0, mac: MACAddress,
+        ip: IPAddress? = nil, label1: UInt32 = 0, label2: UInt32? = nil
+    ) {
         self.rd = rd; self.esi = esi; self.ethernetTag = ethernetTag; self.mac = mac
         self.ip = ip; self.label1 = label1; self.label2 = label2
     }
@@ -51,7 +53,9 @@ public struct IPPrefixRoute: Hashable, Sendable {
     public var prefix: IPPrefix
     public var gateway: IPAddress
     public var label: UInt32
-    public init(rd: RouteDistinguisher, esi: ESI, ethernetTag: UInt32, prefix: IPPrefix, gateway: IPAddress, label: UInt32) {
+    public init(
+        rd: RouteDistinguisher, esi: ESI, ethernetTag: UInt32, prefix: IPPrefix, gateway: IPAddress, label: UInt32
+    ) {
         self.rd = rd; self.esi = esi; self.ethernetTag = ethernetTag; self.prefix = prefix
         self.gateway = gateway; self.label = label
     }

@@ -8,7 +8,9 @@ public struct InputDamage: Sendable, CustomStringConvertible {
     public init(file: String, offset: Int64, message: String, recovered: Bool) {
         self.file = file; self.offset = offset; self.message = message; self.recovered = recovered
     }
-    public var description: String { "\(file) at byte \(offset): \(message)\(recovered ? "" : " (rest of input unreadable)")" }
+    public var description: String {
+        "\(file) at byte \(offset): \(message)\(recovered ? "" : " (rest of input unreadable)")"
+    }
 }
 
 /// The damage of one input: every entry up to `detailLimit`, then one summary per kind of
@@ -39,22 +41,26 @@ public struct DamageLog: Sendable {
         guard details.count >= Self.detailLimit else { details.append(damage); return }
         var kind = Self.kind(of: damage)
         if overflow[kind] == nil && overflow.count >= Self.kindLimit { kind = 0 }
-        if overflow[kind] == nil { overflow[kind] = Overflow(example: damage, last: damage.offset); kindsInOrder.append(kind) }
+        if overflow[kind] == nil {
+            overflow[kind] = Overflow(example: damage, last: damage.offset); kindsInOrder.append(kind)
+        }
         overflow[kind]!.count += 1
         overflow[kind]!.last = damage.offset
     }
 
     /// The kept entries, then a summary entry per kind of the rest, at the first one's offset.
     public var entries: [InputDamage] {
-        details + kindsInOrder.map { kind in
-            let summary = overflow[kind]!
-            var entry = summary.example
-            guard summary.count > 1 else { return entry }
-            let like = kind == 0 ? "of other kinds" : "like it"
-            entry.message += "; and \(summary.count - 1) more \(like) up to byte \(summary.last)"
-                + " (an input's first \(Self.detailLimit) are listed one by one)"
-            return entry
-        }
+        details
+            + kindsInOrder.map { kind in
+                let summary = overflow[kind]!
+                var entry = summary.example
+                guard summary.count > 1 else { return entry }
+                let like = kind == 0 ? "of other kinds" : "like it"
+                entry.message +=
+                    "; and \(summary.count - 1) more \(like) up to byte \(summary.last)"
+                    + " (an input's first \(Self.detailLimit) are listed one by one)"
+                return entry
+            }
     }
 
     /// A hash of the message with its numbers left out: "at byte 24 … found 0" and "at byte 48 …
@@ -112,4 +118,3 @@ public protocol FeedReader: AnyObject {
     var sha256: String? { get }
     func next() -> FeedItem?
 }
-

@@ -208,8 +208,11 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
         var masked = address
         let bits = UInt64(length)
         if address.isIPv6 {
-            if bits < 64 { masked.high &= bits == 0 ? 0 : ~UInt64(0) << (64 - bits); masked.low = 0 }
-            else if bits < 128 { masked.low &= ~UInt64(0) << (128 - bits) }
+            if bits < 64 {
+                masked.high &= bits == 0 ? 0 : ~UInt64(0) << (64 - bits); masked.low = 0
+            } else if bits < 128 {
+                masked.low &= ~UInt64(0) << (128 - bits)
+            }
         } else {
             masked.low &= bits == 0 ? 0 : UInt64(~UInt32(0) << UInt32(32 - bits))
         }
@@ -264,7 +267,7 @@ public struct RouteDistinguisher: Hashable, Sendable, CustomStringConvertible {
 /// Ethernet Segment Identifier (10 bytes): type byte + 9 value bytes.
 public struct ESI: Hashable, Sendable, CustomStringConvertible {
     public var high: UInt16  // type byte and first value byte
-    public var low: UInt64   // remaining 8 value bytes
+    public var low: UInt64  // remaining 8 value bytes
     public init(high: UInt16, low: UInt64) { self.high = high; self.low = low }
     public static let zero = ESI(high: 0, low: 0)
     public var type: UInt8 { UInt8(truncatingIfNeeded: high >> 8) }
@@ -292,7 +295,9 @@ public struct ESI: Hashable, Sendable, CustomStringConvertible {
 
     public var bytes: [UInt8] {
         var out = [UInt8(high >> 8), UInt8(high & 0xFF)]
-        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: low >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            out.append(UInt8(truncatingIfNeeded: low >> UInt64(shift)))
+        }
         return out
     }
 

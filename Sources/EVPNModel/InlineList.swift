@@ -14,7 +14,9 @@ extension ExtendedCommunity: InlineListElement {
 /// A list that keeps its first four elements inside the value and the rest in an array.
 /// Most UPDATEs carry a few extended communities and a one-entry cluster list; as arrays,
 /// each cost every route event a heap allocation, its reference counting and its release.
-public struct InlineList<Element: InlineListElement>: RandomAccessCollection, Hashable, Sendable, ExpressibleByArrayLiteral {
+public struct InlineList<Element: InlineListElement>: RandomAccessCollection, Hashable, Sendable,
+    ExpressibleByArrayLiteral
+{
     @usableFromInline var head = InlineArray<4, Element>(repeating: .placeholder)
     @usableFromInline var rest: [Element] = []  // elements from index 4 on
     @usableFromInline var storedCount = 0

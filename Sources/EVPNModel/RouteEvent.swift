@@ -23,7 +23,9 @@ public struct ObservationPoint: Hashable, Sendable {
     public var peerIP: IPAddress
     public var peerAS: UInt32
     public var peerBGPID: IPAddress
-    public init(router: UInt32, table: Table, distinguisher: UInt64 = 0, peerIP: IPAddress, peerAS: UInt32, peerBGPID: IPAddress) {
+    public init(
+        router: UInt32, table: Table, distinguisher: UInt64 = 0, peerIP: IPAddress, peerAS: UInt32, peerBGPID: IPAddress
+    ) {
         self.router = router; self.table = table; self.distinguisher = distinguisher
         self.peerIP = peerIP; self.peerAS = peerAS; self.peerBGPID = peerBGPID
     }
@@ -35,11 +37,13 @@ public struct ObservationPoint: Hashable, Sendable {
     /// snapshot names it and BGP4MP updates of the same session do not (zero), and both are one
     /// point.
     public static func == (a: ObservationPoint, b: ObservationPoint) -> Bool {
-        a.router == b.router && a.table == b.table && a.distinguisher == b.distinguisher && a.peerIP == b.peerIP && a.peerAS == b.peerAS
+        a.router == b.router && a.table == b.table && a.distinguisher == b.distinguisher && a.peerIP == b.peerIP
+            && a.peerAS == b.peerAS
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(router); hasher.combine(table); hasher.combine(distinguisher); hasher.combine(peerIP); hasher.combine(peerAS)
+        hasher.combine(router); hasher.combine(table); hasher.combine(distinguisher); hasher.combine(peerIP);
+        hasher.combine(peerAS)
     }
 }
 
@@ -60,7 +64,9 @@ public struct SourceRef: Hashable, Sendable {
 
     /// One word for tables that hold a reference per route or record: the input in the top 20
     /// bits, the offset in the low 44 (16 TiB of uncompressed input).
-    public var packed: UInt64 { UInt64(UInt32(bitPattern: input) & 0xF_FFFF) << 44 | UInt64(bitPattern: offset) & 0xFFF_FFFF_FFFF }
+    public var packed: UInt64 {
+        UInt64(UInt32(bitPattern: input) & 0xF_FFFF) << 44 | UInt64(bitPattern: offset) & 0xFFF_FFFF_FFFF
+    }
     public init(packed: UInt64) { self.init(input: Int32(packed >> 44), offset: Int64(packed & 0xFFF_FFFF_FFFF)) }
 }
 
@@ -75,14 +81,16 @@ public final class RouteEvent: Sendable {
     public let family: AddressFamily
     public let entry: NLRIEntry
     public let attributes: PathAttributes  // empty for withdrawals
-    public let nextHop: IPAddress?         // MP_REACH next hop, or NEXT_HOP for IPv4 unicast
+    public let nextHop: IPAddress?  // MP_REACH next hop, or NEXT_HOP for IPv4 unicast
     /// RFC 7606 treat-as-withdraw turned this announcement into a withdrawal.
     public let treatedAsWithdraw: Bool
     public let record: RecordKind
     public var isRIBEntry: Bool { record.isRIBEntry }
-    public init(time: Int64, source: SourceRef, observation: ObservationPoint, isWithdraw: Bool, family: AddressFamily,
-                entry: NLRIEntry, attributes: PathAttributes, nextHop: IPAddress?, treatedAsWithdraw: Bool = false,
-                record: RecordKind = .update) {
+    public init(
+        time: Int64, source: SourceRef, observation: ObservationPoint, isWithdraw: Bool, family: AddressFamily,
+        entry: NLRIEntry, attributes: PathAttributes, nextHop: IPAddress?, treatedAsWithdraw: Bool = false,
+        record: RecordKind = .update
+    ) {
         self.time = time; self.source = source; self.observation = observation; self.isWithdraw = isWithdraw
         self.family = family; self.entry = entry; self.attributes = attributes; self.nextHop = nextHop
         self.treatedAsWithdraw = treatedAsWithdraw; self.record = record
@@ -132,8 +140,10 @@ public struct SessionEvent: Sendable {
     /// The states of a BGP4MP STATE_CHANGE record, whatever its kind.
     public var states: BGPStateChange?
     public var record: RecordKind
-    public init(time: Int64, source: SourceRef, observation: ObservationPoint, kind: Kind, states: BGPStateChange? = nil,
-                record: RecordKind = .update) {
+    public init(
+        time: Int64, source: SourceRef, observation: ObservationPoint, kind: Kind, states: BGPStateChange? = nil,
+        record: RecordKind = .update
+    ) {
         self.time = time; self.source = source; self.observation = observation; self.kind = kind
         self.states = states; self.record = record
     }
@@ -155,7 +165,9 @@ public struct FeedItem: Sendable {
     }
 
     public static func route(_ event: RouteEvent) -> FeedItem { FeedItem(time: event.time, payload: .route(event)) }
-    public static func session(_ event: SessionEvent) -> FeedItem { FeedItem(time: event.time, payload: .session(event)) }
+    public static func session(_ event: SessionEvent) -> FeedItem {
+        FeedItem(time: event.time, payload: .session(event))
+    }
     public static func heartbeat(time: Int64) -> FeedItem { FeedItem(time: time, payload: .heartbeat) }
 }
 

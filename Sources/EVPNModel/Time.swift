@@ -3,7 +3,9 @@ public enum Timestamp {
     /// The times a timestamp shows: years 1 to 9999.
     public static let representable: ClosedRange<Int64> = -62_135_596_800_000_000...253_402_300_799_999_999
 
-    public static func clamped(_ micros: Int64) -> Int64 { min(max(micros, representable.lowerBound), representable.upperBound) }
+    public static func clamped(_ micros: Int64) -> Int64 {
+        min(max(micros, representable.lowerBound), representable.upperBound)
+    }
 
     /// "2026-11-24T02:14:00.123456Z" (fraction omitted when zero); a time outside years 1–9999
     /// shows as the nearest one.
@@ -16,7 +18,9 @@ public enum Timestamp {
         let (year, month, day) = civil(fromDays: days)
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let yearText = String(year)
-        var text = String(repeating: "0", count: max(0, 4 - yearText.count)) + yearText + "-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
+        var text =
+            String(repeating: "0", count: max(0, 4 - yearText.count)) + yearText
+            + "-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
         if fraction != 0 {
             let digits = String(fraction)
             text += "." + String(repeating: "0", count: 6 - digits.count) + digits
@@ -37,11 +41,14 @@ public enum Timestamp {
         if body.hasSuffix("Z") || body.hasSuffix("z") {
             body = body.dropLast()
         } else if let clockStart = body.firstIndex(where: { $0 == "T" || $0 == " " }),
-                  let sign = body[clockStart...].lastIndex(where: { $0 == "+" || $0 == "-" }) {
+            let sign = body[clockStart...].lastIndex(where: { $0 == "+" || $0 == "-" })
+        {
             // A zone offset after the time: ±HH:MM or ±HHMM.
             let digits = body[body.index(after: sign)...].filter { $0 != ":" }
-            guard digits.count == 4, digits.allSatisfy(\.isNumber), let hours = Int64(digits.prefix(2)), let minutes = Int64(digits.suffix(2)),
-                  hours < 24, minutes < 60 else { return nil }
+            guard digits.count == 4, digits.allSatisfy(\.isNumber), let hours = Int64(digits.prefix(2)),
+                let minutes = Int64(digits.suffix(2)),
+                hours < 24, minutes < 60
+            else { return nil }
             offset = (hours * 60 + minutes) * 60_000_000 * (body[sign] == "+" ? 1 : -1)
             body = body[..<sign]
         }
@@ -50,16 +57,20 @@ public enum Timestamp {
         guard let datePart = parts.first else { return nil }
         let date = datePart.split(separator: "-", omittingEmptySubsequences: false)
         guard date.count == 3, date[0].count == 4, date[1].count == 2, date[2].count == 2,
-              let y = Int64(date[0]), let m = Int64(date[1]), let d = Int64(date[2]),
-              (1...9999).contains(y), (1...12).contains(m), (1...daysIn(month: m, year: y)).contains(d) else { return nil }
+            let y = Int64(date[0]), let m = Int64(date[1]), let d = Int64(date[2]),
+            (1...9999).contains(y), (1...12).contains(m), (1...daysIn(month: m, year: y)).contains(d)
+        else { return nil }
         var micros: Int64 = 0
         if parts.count > 1 {
             let clock = parts[1].split(separator: ":", omittingEmptySubsequences: false)
             guard clock.count == 2 || clock.count == 3, clock[0].count == 2, clock[1].count == 2,
-                  let h = Int64(clock[0]), let mi = Int64(clock[1]), h < 24, mi < 60 else { return nil }
+                let h = Int64(clock[0]), let mi = Int64(clock[1]), h < 24, mi < 60
+            else { return nil }
             var s: Double = 0
             if clock.count == 3 {
-                guard clock[2].first?.isNumber == true, let value = Double(clock[2]), value.isFinite, value >= 0, value < 61 else { return nil }
+                guard clock[2].first?.isNumber == true, let value = Double(clock[2]), value.isFinite, value >= 0,
+                    value < 61
+                else { return nil }
                 s = value
             }
             micros = (h * 3600 + mi * 60) * 1_000_000 + Int64((s * 1_000_000).rounded())
@@ -103,7 +114,8 @@ public enum Timestamp {
         // Up to ten years, so no value overflows the microsecond clock.
         func micros(_ number: Substring, _ scale: Double) -> Int64? {
             guard number.first?.isNumber == true, let value = Double(number), value.isFinite, value >= 0,
-                  value * scale <= 315_576_000_000_000 else { return nil }
+                value * scale <= 315_576_000_000_000
+            else { return nil }
             return Int64(value * scale)
         }
         for (suffix, scale) in units where text.hasSuffix(suffix) { return micros(text.dropLast(suffix.count), scale) }

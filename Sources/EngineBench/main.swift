@@ -39,15 +39,20 @@ func run(_ paths: [String], withAnalyzer: Bool) throws -> Measurement {
         // The same read-ahead `analyze` uses; items still in its window go on with the next batch.
         func pass(_ item: FeedItem?) {
             guard let ready = lookahead.push(item) else { return }
-            if let analyzer { analyzer.process(ready.item, prefetched: ready.prefetched) } else { engine.process(ready.item, prefetched: ready.prefetched) }
+            if let analyzer {
+                analyzer.process(ready.item, prefetched: ready.prefetched)
+            } else {
+                engine.process(ready.item, prefetched: ready.prefetched)
+            }
         }
         for item in batch { pass(item) }
         if exhausted { while lookahead.held > 0 { pass(nil) } }
         busy += DispatchTime.now().uptimeNanoseconds - start
     }
     if let analyzer { _ = analyzer.finish() }
-    return Measurement(routeEvents: routeEvents, seconds: Double(busy) / 1e9, macs: engine.macs.count, liveRoutes: engine.liveRoutes,
-                       liveObservations: engine.liveObservations, stateBytes: engine.stateBytes, tables: engine.stateBytesByTable)
+    return Measurement(
+        routeEvents: routeEvents, seconds: Double(busy) / 1e9, macs: engine.macs.count, liveRoutes: engine.liveRoutes,
+        liveObservations: engine.liveObservations, stateBytes: engine.stateBytes, tables: engine.stateBytesByTable)
 }
 
 // --engine-only skips the second pass, so peak RSS is the engine's alone.
@@ -66,13 +71,22 @@ do {
         ("engine_seconds", String(format: "%.3f", engineOnly.seconds)),
         ("engine_route_events_per_second", String(format: "%.0f", Double(engineOnly.routeEvents) / engineOnly.seconds)),
         ("engine_and_detectors_seconds", String(format: "%.3f", withDetectors.seconds)),
-        ("engine_and_detectors_route_events_per_second", String(format: "%.0f", Double(withDetectors.routeEvents) / withDetectors.seconds)),
+        (
+            "engine_and_detectors_route_events_per_second",
+            String(format: "%.0f", Double(withDetectors.routeEvents) / withDetectors.seconds)
+        ),
         ("macs", "\(engineOnly.macs)"),
         ("live_routes", "\(engineOnly.liveRoutes)"),
         ("live_observations", "\(engineOnly.liveObservations)"),
         ("state_bytes", "\(engineOnly.stateBytes)"),
-        ("bytes_per_live_route", String(format: "%.1f", Double(engineOnly.stateBytes) / Double(max(engineOnly.liveRoutes, 1)))),
-        ("state_bytes_by_table", "{" + engineOnly.tables.map { "\"\($0.table)\":\($0.bytes)" }.joined(separator: ",") + "}"),
+        (
+            "bytes_per_live_route",
+            String(format: "%.1f", Double(engineOnly.stateBytes) / Double(max(engineOnly.liveRoutes, 1)))
+        ),
+        (
+            "state_bytes_by_table",
+            "{" + engineOnly.tables.map { "\"\($0.table)\":\($0.bytes)" }.joined(separator: ",") + "}"
+        ),
     ]
     print("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
 } catch {

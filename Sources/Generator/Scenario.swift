@@ -74,7 +74,9 @@ public struct GeneratorError: Error, CustomStringConvertible {
 }
 
 func duration(_ text: String) throws -> Int64 {
-    guard let value = Timestamp.parseDuration(text) else { throw GeneratorError(message: "'\(text)' is not a duration") }
+    guard let value = Timestamp.parseDuration(text) else {
+        throw GeneratorError(message: "'\(text)' is not a duration")
+    }
     return value
 }
 

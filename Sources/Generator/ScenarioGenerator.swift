@@ -31,9 +31,9 @@ public final class ScenarioGenerator {
     var random: SeededRandom
 
     let asn: UInt32
-    let rr1 = IPAddress(v4: 0x0AFF_0001)       // 10.255.0.1
-    let rr2 = IPAddress(v4: 0x0AFF_0002)       // 10.255.0.2
-    let collector = IPAddress(v4: 0x0AFF_0064) // 10.255.0.100
+    let rr1 = IPAddress(v4: 0x0AFF_0001)  // 10.255.0.1
+    let rr2 = IPAddress(v4: 0x0AFF_0002)  // 10.255.0.2
+    let collector = IPAddress(v4: 0x0AFF_0064)  // 10.255.0.100
     var peAddresses: [IPAddress] = []
     var peUp: [Bool] = []
 
@@ -41,13 +41,13 @@ public final class ScenarioGenerator {
         var bd: Int
         var mac: MACAddress
         var ip: IPAddress?
-        var owners: [Int]          // PE indexes (0-based)
+        var owners: [Int]  // PE indexes (0-based)
         var seq: UInt32 = 0
         var sticky = false
         var community = true
         var esi = ESI.zero
-        var used = false           // taken by an episode: churn leaves it alone
-        var hostRouteAt: [Int] = [] // PEs that still advertise its VPN host route
+        var used = false  // taken by an episode: churn leaves it alone
+        var hostRouteAt: [Int] = []  // PEs that still advertise its VPN host route
     }
     var macs: [HostMAC] = []
 
@@ -72,7 +72,10 @@ public final class ScenarioGenerator {
     private var endTime: Int64 = 0
     private var lastTime: Int64 = 0
 
-    public init(scenario: Scenario, outDirectory: String, seed: UInt64? = nil, scale: Int = 1, compression: CompressionPlan = .mixed) {
+    public init(
+        scenario: Scenario, outDirectory: String, seed: UInt64? = nil, scale: Int = 1,
+        compression: CompressionPlan = .mixed
+    ) {
         self.scenario = scenario
         self.seed = seed ?? scenario.seed ?? 1
         self.scale = max(1, scale)
@@ -137,16 +140,24 @@ public final class ScenarioGenerator {
         a.origin = 0
         a.localPref = 100
         a.extendedCommunities = [.routeTarget(routeTarget(bd: bd)), .encapsulation(8)]
-        if community && (seq > 0 || sticky) { a.extendedCommunities.append(.macMobility(sequence: seq, sticky: sticky)) }
+        if community && (seq > 0 || sticky) {
+            a.extendedCommunities.append(.macMobility(sequence: seq, sticky: sticky))
+        }
         return a
     }
 
     private func evpnNLRI(_ m: Int, pe: Int) -> [NLRI] {
         let host = macs[m]
         let vni = UInt32(10000 + host.bd)
-        var out: [NLRI] = [.evpn(.macIP(MACIPAdvertisement(rd: rd(pe, bd: host.bd), esi: host.esi, mac: host.mac, label1: vni)))]
+        var out: [NLRI] = [
+            .evpn(.macIP(MACIPAdvertisement(rd: rd(pe, bd: host.bd), esi: host.esi, mac: host.mac, label1: vni)))
+        ]
         if let ip = host.ip {
-            out.append(.evpn(.macIP(MACIPAdvertisement(rd: rd(pe, bd: host.bd), esi: host.esi, mac: host.mac, ip: ip, label1: vni, label2: 5000))))
+            out.append(
+                .evpn(
+                    .macIP(
+                        MACIPAdvertisement(
+                            rd: rd(pe, bd: host.bd), esi: host.esi, mac: host.mac, ip: ip, label1: vni, label2: 5000))))
         }
         return out
     }
@@ -154,24 +165,31 @@ public final class ScenarioGenerator {
     /// Unique at any scale: 10.<bd>.x.y for a domain's first 65,526 hosts (the committed
     /// datasets), IPv6 fd00:0:<bd>::<index> beyond, as a dual-stack fabric would number them.
     private func hostAddress(bd: Int, index: Int) -> IPAddress {
-        if index + 10 <= 0xFFFF && bd <= 0xFF { return IPAddress(v4: 0x0A00_0000 | UInt32(bd) << 16 | UInt32(index + 10)) }
+        if index + 10 <= 0xFFFF && bd <= 0xFF {
+            return IPAddress(v4: 0x0A00_0000 | UInt32(bd) << 16 | UInt32(index + 10))
+        }
         return IPAddress(v6High: 0xFD00_0000_0000_0000 | UInt64(bd), v6Low: UInt64(index))
     }
 
     private func hostRouteNLRI(_ ip: IPAddress, pe: Int) -> NLRI {
-        .vpn(rd: .ipv4(peAddresses[pe].v4, 5000), prefix: IPPrefix(address: ip, length: UInt8(ip.bitLength)), label: 16000 << 4 | 1)
+        .vpn(
+            rd: .ipv4(peAddresses[pe].v4, 5000), prefix: IPPrefix(address: ip, length: UInt8(ip.bitLength)),
+            label: 16000 << 4 | 1)
     }
 
     private struct Views: OptionSet {
         let rawValue: Int
-        static let rr1 = Views(rawValue: 1), rr2 = Views(rawValue: 2), bmpAdjIn = Views(rawValue: 4), bmpLocRIB = Views(rawValue: 8)
+        static let rr1 = Views(rawValue: 1), rr2 = Views(rawValue: 2), bmpAdjIn = Views(rawValue: 4),
+            bmpLocRIB = Views(rawValue: 8)
         static let bmp: Views = [.bmpAdjIn, .bmpLocRIB]
         static let all: Views = [.rr1, .rr2, .bmp]
     }
 
     /// One PE's announcement or withdrawal, as every view records it.
-    private func emit(time: Int64, pe: Int, family: AddressFamily, nlri: [NLRI], attributes: PathAttributes?, views: Views = .all,
-                      secondPath: Bool = false) throws {
+    private func emit(
+        time: Int64, pe: Int, family: AddressFamily, nlri: [NLRI], attributes: PathAttributes?, views: Views = .all,
+        secondPath: Bool = false
+    ) throws {
         lastTime = max(lastTime, time)
         let nextHop = peAddresses[pe]
         func update(cluster: InlineList<UInt32>, pathID: UInt32?, reflected: Bool) -> UpdateMessage {
@@ -189,19 +207,30 @@ public final class ScenarioGenerator {
         let fourByte = DecodeOptions(fourByteAS: true)
         if views.contains(.rr1), let mrt {
             let message = BGPEncoder.update(update(cluster: [rr1.v4], pathID: nil, reflected: true), options: fourByte)
-            try mrt.write(time: time, MRTEncoder.bgp4mpMessage(time: time, peerAS: asn, localAS: asn, peerIP: rr1, localIP: collector, message: message,
-                                                             extendedTime: !oneSecond))
+            try mrt.write(
+                time: time,
+                MRTEncoder.bgp4mpMessage(
+                    time: time, peerAS: asn, localAS: asn, peerIP: rr1, localIP: collector, message: message,
+                    extendedTime: !oneSecond))
         }
         if views.contains(.rr2), let mrt {
             let options = DecodeOptions(fourByteAS: true, addPath: addPath ? .all : AddPathFamilies())
-            let message = BGPEncoder.update(update(cluster: [rr2.v4], pathID: addPath ? 1 : nil, reflected: true), options: options)
-            try mrt.write(time: time, MRTEncoder.bgp4mpMessage(time: time, peerAS: asn, localAS: asn, peerIP: rr2, localIP: collector,
-                                                             message: message, addPath: addPath, extendedTime: !oneSecond))
+            let message = BGPEncoder.update(
+                update(cluster: [rr2.v4], pathID: addPath ? 1 : nil, reflected: true), options: options)
+            try mrt.write(
+                time: time,
+                MRTEncoder.bgp4mpMessage(
+                    time: time, peerAS: asn, localAS: asn, peerIP: rr2, localIP: collector,
+                    message: message, addPath: addPath, extendedTime: !oneSecond))
             if addPath && secondPath {
                 // FP-3: RR2 also holds the path reflected by RR1 and sends both.
-                let second = BGPEncoder.update(update(cluster: [rr2.v4, rr1.v4], pathID: 2, reflected: true), options: options)
-                try mrt.write(time: time, MRTEncoder.bgp4mpMessage(time: time, peerAS: asn, localAS: asn, peerIP: rr2, localIP: collector,
-                                                                 message: second, addPath: true, extendedTime: !oneSecond))
+                let second = BGPEncoder.update(
+                    update(cluster: [rr2.v4, rr1.v4], pathID: 2, reflected: true), options: options)
+                try mrt.write(
+                    time: time,
+                    MRTEncoder.bgp4mpMessage(
+                        time: time, peerAS: asn, localAS: asn, peerIP: rr2, localIP: collector,
+                        message: second, addPath: true, extendedTime: !oneSecond))
             }
         }
         if !views.isDisjoint(with: .bmp), let bmp {
@@ -231,24 +260,32 @@ public final class ScenarioGenerator {
 
     private func advertise(_ m: Int, pe: Int, time: Int64, views: Views = .all, hostRoute: Bool = true) throws {
         let host = macs[m]
-        try emit(time: time, pe: pe, family: .evpn, nlri: evpnNLRI(m, pe: pe),
-                 attributes: basicAttributes(pe: pe, bd: host.bd, seq: host.seq, sticky: host.sticky, community: host.community),
-                 views: views, secondPath: secondPath(m))
+        try emit(
+            time: time, pe: pe, family: .evpn, nlri: evpnNLRI(m, pe: pe),
+            attributes: basicAttributes(
+                pe: pe, bd: host.bd, seq: host.seq, sticky: host.sticky, community: host.community),
+            views: views, secondPath: secondPath(m))
         announcements += 1
         if hostRoute, let ip = host.ip, !macs[m].hostRouteAt.contains(pe) {
             var a = PathAttributes()
             a.origin = 0; a.localPref = 100
             a.extendedCommunities = [.routeTarget(l3RouteTarget)]
-            try emit(time: time, pe: pe, family: ip.isIPv6 ? .vpnv6 : .vpnv4, nlri: [hostRouteNLRI(ip, pe: pe)], attributes: a, views: views)
+            try emit(
+                time: time, pe: pe, family: ip.isIPv6 ? .vpnv6 : .vpnv4, nlri: [hostRouteNLRI(ip, pe: pe)],
+                attributes: a, views: views)
             if views == .all { macs[m].hostRouteAt.append(pe) }
         }
     }
 
     private func withdraw(_ m: Int, pe: Int, time: Int64, views: Views = .all, hostRoute: Bool = true) throws {
-        try emit(time: time, pe: pe, family: .evpn, nlri: evpnNLRI(m, pe: pe), attributes: nil, views: views, secondPath: secondPath(m))
+        try emit(
+            time: time, pe: pe, family: .evpn, nlri: evpnNLRI(m, pe: pe), attributes: nil, views: views,
+            secondPath: secondPath(m))
         withdrawals += 1
         if hostRoute, let ip = macs[m].ip, macs[m].hostRouteAt.contains(pe) {
-            try emit(time: time, pe: pe, family: ip.isIPv6 ? .vpnv6 : .vpnv4, nlri: [hostRouteNLRI(ip, pe: pe)], attributes: nil, views: views)
+            try emit(
+                time: time, pe: pe, family: ip.isIPv6 ? .vpnv6 : .vpnv4, nlri: [hostRouteNLRI(ip, pe: pe)],
+                attributes: nil, views: views)
             if views == .all { macs[m].hostRouteAt.removeAll { $0 == pe } }
         }
     }
@@ -271,7 +308,9 @@ public final class ScenarioGenerator {
         if withdrawsFirst { for pe in old where pe != newPE { try withdraw(m, pe: pe, time: time) } }
         try advertise(m, pe: newPE, time: time)
         if withdrawOld && !withdrawsFirst {
-            for pe in old where pe != newPE { later(time + 20_000) { try self.withdraw(m, pe: pe, time: time + 20_000) } }
+            for pe in old where pe != newPE {
+                later(time + 20_000) { try self.withdraw(m, pe: pe, time: time + 20_000) }
+            }
         }
     }
 
@@ -280,51 +319,86 @@ public final class ScenarioGenerator {
         for pe in peAddresses.indices {
             for bd in 0..<scenario.fabric.broadcastDomains {
                 var a = basicAttributes(pe: pe, bd: bd, seq: 0, sticky: false, community: false)
-                a.pmsiTunnel = PMSITunnel(flags: 0, tunnelType: 6, label: UInt32(10000 + bd), tunnelID: [10, 255, 255, UInt8(pe + 1)])
-                try emit(time: time, pe: pe, family: .evpn,
-                         nlri: [.evpn(.inclusiveMulticast(InclusiveMulticastRoute(rd: rd(pe, bd: bd), ethernetTag: 0, originatingIP: peAddresses[pe])))],
-                         attributes: a)
+                a.pmsiTunnel = PMSITunnel(
+                    flags: 0, tunnelType: 6, label: UInt32(10000 + bd), tunnelID: [10, 255, 255, UInt8(pe + 1)])
+                try emit(
+                    time: time, pe: pe, family: .evpn,
+                    nlri: [
+                        .evpn(
+                            .inclusiveMulticast(
+                                InclusiveMulticastRoute(
+                                    rd: rd(pe, bd: bd), ethernetTag: 0, originatingIP: peAddresses[pe])))
+                    ],
+                    attributes: a)
             }
         }
         for (g, group) in (scenario.fabric.multihomed ?? []).enumerated() {
-            guard let sample = macs.first(where: { $0.mac.value >> 16 == (0x0200_00F0_0000 | UInt64(g) << 16) >> 16 }) else { continue }
+            guard let sample = macs.first(where: { $0.mac.value >> 16 == (0x0200_00F0_0000 | UInt64(g) << 16) >> 16 })
+            else { continue }
             for number in group.pes {
                 let pe = try self.pe(number)
                 var a = PathAttributes()
                 a.origin = 0; a.localPref = 100
                 a.extendedCommunities = [.routeTarget(routeTarget(bd: 0)), .esiLabel(singleActive: false, label: 0)]
-                try emit(time: time, pe: pe, family: .evpn,
-                         nlri: [.evpn(.ethernetAD(EthernetAutoDiscovery(rd: rd(pe, bd: 0), esi: sample.esi, ethernetTag: 0xFFFF_FFFF, label: 0)))],
-                         attributes: a)
+                try emit(
+                    time: time, pe: pe, family: .evpn,
+                    nlri: [
+                        .evpn(
+                            .ethernetAD(
+                                EthernetAutoDiscovery(
+                                    rd: rd(pe, bd: 0), esi: sample.esi, ethernetTag: 0xFFFF_FFFF, label: 0)))
+                    ],
+                    attributes: a)
                 var es = PathAttributes()
                 es.origin = 0; es.localPref = 100
                 es.extendedCommunities = [.esImport(MACAddress(0x0011_2233_4455))]
-                try emit(time: time, pe: pe, family: .evpn,
-                         nlri: [.evpn(.ethernetSegment(EthernetSegmentRoute(rd: .ipv4(peAddresses[pe].v4, 1), esi: sample.esi, originatingIP: peAddresses[pe])))],
-                         attributes: es)
+                try emit(
+                    time: time, pe: pe, family: .evpn,
+                    nlri: [
+                        .evpn(
+                            .ethernetSegment(
+                                EthernetSegmentRoute(
+                                    rd: .ipv4(peAddresses[pe].v4, 1), esi: sample.esi, originatingIP: peAddresses[pe])))
+                    ],
+                    attributes: es)
             }
         }
     }
 
     private func writeSnapshot(time: Int64) throws {
         guard let rib else { return }
-        rib.write(MRTEncoder.peerIndexTable(time: time, collectorID: collector, viewName: scenario.name,
-                                            peers: [MRTEncoder.Peer(bgpID: rr1, ip: rr1, asn: asn), MRTEncoder.Peer(bgpID: rr2, ip: rr2, asn: asn)]))
+        rib.write(
+            MRTEncoder.peerIndexTable(
+                time: time, collectorID: collector, viewName: scenario.name,
+                peers: [MRTEncoder.Peer(bgpID: rr1, ip: rr1, asn: asn), MRTEncoder.Peer(bgpID: rr2, ip: rr2, asn: asn)])
+        )
         var sequence: UInt32 = 0
         for m in macs.indices where !macs[m].owners.isEmpty {
             for pe in macs[m].owners {
                 for nlri in evpnNLRI(m, pe: pe) {
-                    var a = basicAttributes(pe: pe, bd: macs[m].bd, seq: macs[m].seq, sticky: macs[m].sticky, community: macs[m].community)
+                    var a = basicAttributes(
+                        pe: pe, bd: macs[m].bd, seq: macs[m].seq, sticky: macs[m].sticky, community: macs[m].community)
                     a.originatorID = peAddresses[pe]
                     var first = a; first.clusterList = [rr1.v4]
                     var second = a; second.clusterList = [rr2.v4]
-                    var entries = [MRTEncoder.RIBEntry(peerIndex: 0, originated: UInt32(time / 1_000_000), pathID: addPath ? 0 : nil, attributes: first, nextHop: peAddresses[pe]),
-                                   MRTEncoder.RIBEntry(peerIndex: 1, originated: UInt32(time / 1_000_000), pathID: addPath ? 1 : nil, attributes: second, nextHop: peAddresses[pe])]
+                    var entries = [
+                        MRTEncoder.RIBEntry(
+                            peerIndex: 0, originated: UInt32(time / 1_000_000), pathID: addPath ? 0 : nil,
+                            attributes: first, nextHop: peAddresses[pe]),
+                        MRTEncoder.RIBEntry(
+                            peerIndex: 1, originated: UInt32(time / 1_000_000), pathID: addPath ? 1 : nil,
+                            attributes: second, nextHop: peAddresses[pe]),
+                    ]
                     if addPath && secondPath(m) {
                         var third = a; third.clusterList = [rr2.v4, rr1.v4]
-                        entries.append(MRTEncoder.RIBEntry(peerIndex: 1, originated: UInt32(time / 1_000_000), pathID: 2, attributes: third, nextHop: peAddresses[pe]))
+                        entries.append(
+                            MRTEncoder.RIBEntry(
+                                peerIndex: 1, originated: UInt32(time / 1_000_000), pathID: 2, attributes: third,
+                                nextHop: peAddresses[pe]))
                     }
-                    rib.write(MRTEncoder.ribGeneric(time: time, sequence: sequence, family: .evpn, nlri: nlri, entries: entries))
+                    rib.write(
+                        MRTEncoder.ribGeneric(
+                            time: time, sequence: sequence, family: .evpn, nlri: nlri, entries: entries))
                     sequence &+= 1
                 }
             }
@@ -340,8 +414,11 @@ public final class ScenarioGenerator {
     }
 
     private func expect(_ rule: String, mac: Int? = nil, ip: IPAddress? = nil, pes: [Int], episode: String) {
-        findings.append(ExpectedFinding(rule: rule, mac: mac.map { macs[$0].mac.description }, ip: ip?.description,
-                                        pes: pes.sorted { peAddresses[$0] < peAddresses[$1] }.map { peAddresses[$0].description }, episode: episode))
+        findings.append(
+            ExpectedFinding(
+                rule: rule, mac: mac.map { macs[$0].mac.description }, ip: ip?.description,
+                pes: pes.sorted { peAddresses[$0] < peAddresses[$1] }.map { peAddresses[$0].description },
+                episode: episode))
     }
 
     private func pick(owner: Int, count: Int, withIP: Bool?) throws -> [Int] {
@@ -354,7 +431,10 @@ public final class ScenarioGenerator {
             chosen.append(m)
         }
         guard chosen.count == count else {
-            throw GeneratorError(message: "PE \(owner + 1) owns only \(chosen.count) free MACs\(withIP == nil ? "" : withIP! ? " with an IP" : " without an IP"); the episode needs \(count)")
+            throw GeneratorError(
+                message:
+                    "PE \(owner + 1) owns only \(chosen.count) free MACs\(withIP == nil ? "" : withIP! ? " with an IP" : " without an IP"); the episode needs \(count)"
+            )
         }
         for m in chosen { macs[m].used = true }
         return chosen
@@ -376,7 +456,9 @@ public final class ScenarioGenerator {
                 at(t + Int64(k) * 2_000_000) { try self.move(m, to: to, time: t + Int64(k) * 2_000_000) }
             }
         case "loop", "duplicate":
-            guard let pair = e.pes, pair.count == 2 else { throw GeneratorError(message: "episode \(label): needs pes: [A, B]") }
+            guard let pair = e.pes, pair.count == 2 else {
+                throw GeneratorError(message: "episode \(label): needs pes: [A, B]")
+            }
             let a = try pe(pair[0]), b = try pe(pair[1])
             let count = e.type == "duplicate" ? 1 : (e.macs ?? 50)
             let flaps = e.flaps ?? 6
@@ -389,7 +471,7 @@ public final class ScenarioGenerator {
                     at(time) { try self.move(m, to: target, time: time) }
                 }
             }
-            // DUP-MAC-FLAP and its incident come from the moves written (`duplicateMACTruth`).
+        // DUP-MAC-FLAP and its incident come from the moves written (`duplicateMACTruth`).
         case "no-withdraw":
             let from = try pe(e.from ?? 1), to = try pe(e.to ?? 2)
             let m = try pick(owner: from, count: 1, withIP: false)[0]
@@ -413,12 +495,14 @@ public final class ScenarioGenerator {
             let stale = e.stale ?? false
             at(t) {
                 if let bmp = self.bmp {
-                    let peer = BMPEncoder.PeerHeader(address: self.peAddresses[down], asn: self.asn, bgpID: self.peAddresses[down], time: t)
+                    let peer = BMPEncoder.PeerHeader(
+                        address: self.peAddresses[down], asn: self.asn, bgpID: self.peAddresses[down], time: t)
                     bmp.write(BMPEncoder.peerDown(peer, reason: 4))
                 }
                 self.peUp[down] = false
                 for m in self.macs.indices where self.macs[m].owners.contains(down) {
-                    try self.withdraw(m, pe: down, time: t + 1_000, views: stale ? [.rr1, .bmpLocRIB] : [.rr1, .rr2, .bmpLocRIB])
+                    try self.withdraw(
+                        m, pe: down, time: t + 1_000, views: stale ? [.rr1, .bmpLocRIB] : [.rr1, .rr2, .bmpLocRIB])
                     self.macs[m].owners.removeAll { $0 == down }
                     self.macs[m].used = true
                 }
@@ -430,7 +514,9 @@ public final class ScenarioGenerator {
         case "sticky":
             let from = try pe(e.from ?? 1), to = try pe(e.to ?? 2)
             let m = newMAC(bd: 0)
-            at(t) { self.macs[m].sticky = true; self.macs[m].owners = [from]; try self.advertise(m, pe: from, time: t) }
+            at(t) {
+                self.macs[m].sticky = true; self.macs[m].owners = [from]; try self.advertise(m, pe: from, time: t)
+            }
             at(t + 10_000_000) {
                 self.macs[m].sticky = false; self.macs[m].seq = 1
                 try self.advertise(m, pe: to, time: t + 10_000_000)
@@ -440,15 +526,21 @@ public final class ScenarioGenerator {
         case "seq-decrease":
             let p = try pe(e.pe ?? 1)
             let m = newMAC(bd: 0)
-            at(t) { self.macs[m].seq = 4; self.macs[m].owners = [p]; try self.advertise(m, pe: p, time: t) }
-            at(t + 10_000_000) { self.macs[m].seq = 2; try self.advertise(m, pe: p, time: t + 10_000_000) }
+            at(t) {
+                self.macs[m].seq = 4; self.macs[m].owners = [p]; try self.advertise(m, pe: p, time: t)
+            }
+            at(t + 10_000_000) {
+                self.macs[m].seq = 2; try self.advertise(m, pe: p, time: t + 10_000_000)
+            }
             expect("SEQ-DECREASE", mac: m, pes: [p], episode: label)
             incidents.append("Sequence-number anomaly")
         case "seq-tie", "seq-missing":
             let from = try pe(e.from ?? 1), to = try pe(e.to ?? 2)
             let m = newMAC(bd: 0)
             let tie = e.type == "seq-tie"
-            at(t) { self.macs[m].seq = tie ? 3 : 2; self.macs[m].owners = [from]; try self.advertise(m, pe: from, time: t) }
+            at(t) {
+                self.macs[m].seq = tie ? 3 : 2; self.macs[m].owners = [from]; try self.advertise(m, pe: from, time: t)
+            }
             at(t + 10_000_000) {
                 if !tie { self.macs[m].seq = 0; self.macs[m].community = false }
                 try self.advertise(m, pe: to, time: t + 10_000_000)
@@ -458,7 +550,9 @@ public final class ScenarioGenerator {
         case "seq-wrap":
             let from = try pe(e.from ?? 1), to = try pe(e.to ?? 2)
             let m = newMAC(bd: 0)
-            at(t) { self.macs[m].seq = UInt32.max; self.macs[m].owners = [from]; try self.advertise(m, pe: from, time: t) }
+            at(t) {
+                self.macs[m].seq = UInt32.max; self.macs[m].owners = [from]; try self.advertise(m, pe: from, time: t)
+            }
             at(t + 10_000_000) { try self.move(m, to: to, time: t + 10_000_000) }
             expect("SEQ-WRAP", mac: m, pes: [from, to], episode: label)
             incidents.append("Sequence-number anomaly")
@@ -482,19 +576,32 @@ public final class ScenarioGenerator {
         case "refresh":
             at(t) {
                 var k: Int64 = 0
-                for m in self.macs.indices { for pe in self.macs[m].owners {
-                    try self.advertise(m, pe: pe, time: t + k * 1_000, views: [.rr1], hostRoute: false); k += 1
-                } }
+                for m in self.macs.indices {
+                    for pe in self.macs[m].owners {
+                        try self.advertise(m, pe: pe, time: t + k * 1_000, views: [.rr1], hostRoute: false); k += 1
+                    }
+                }
             }
         case "session-reset":
             at(t) {
                 guard let mrt = self.mrt else { return }
-                try mrt.write(time: t, MRTEncoder.bgp4mpStateChange(time: t, peerAS: self.asn, localAS: self.asn, peerIP: self.rr2, localIP: self.collector, old: 6, new: 1))
-                try mrt.write(time: t + 5_000_000, MRTEncoder.bgp4mpStateChange(time: t + 5_000_000, peerAS: self.asn, localAS: self.asn, peerIP: self.rr2, localIP: self.collector, old: 5, new: 6))
+                try mrt.write(
+                    time: t,
+                    MRTEncoder.bgp4mpStateChange(
+                        time: t, peerAS: self.asn, localAS: self.asn, peerIP: self.rr2, localIP: self.collector, old: 6,
+                        new: 1))
+                try mrt.write(
+                    time: t + 5_000_000,
+                    MRTEncoder.bgp4mpStateChange(
+                        time: t + 5_000_000, peerAS: self.asn, localAS: self.asn, peerIP: self.rr2,
+                        localIP: self.collector, old: 5, new: 6))
                 var k: Int64 = 0
-                for m in self.macs.indices { for pe in self.macs[m].owners {
-                    try self.advertise(m, pe: pe, time: t + 5_000_000 + k * 1_000, views: [.rr2], hostRoute: false); k += 1
-                } }
+                for m in self.macs.indices {
+                    for pe in self.macs[m].owners {
+                        try self.advertise(m, pe: pe, time: t + 5_000_000 + k * 1_000, views: [.rr2], hostRoute: false);
+                        k += 1
+                    }
+                }
             }
         case "churn":
             let rate = e.rate ?? 10
@@ -536,14 +643,17 @@ public final class ScenarioGenerator {
     // MARK: - Run
 
     public func run() throws -> Result {
-        guard let start = Timestamp.parse(scenario.start) else { throw GeneratorError(message: "start: '\(scenario.start)' is not a time") }
+        guard let start = Timestamp.parse(scenario.start) else {
+            throw GeneratorError(message: "start: '\(scenario.start)' is not a time")
+        }
         startTime = start
         endTime = start + (try duration(scenario.duration))
         try buildFabric()
         let dumps = outDirectory + "/dumps"
         try FileManager.default.createDirectory(atPath: dumps + "/mrt", withIntermediateDirectories: true)
         let rotate = Int64(scenario.output?.rotateMinutes ?? 15) * 60_000_000
-        mrt = RotatingWriter(directory: dumps + "/mrt", prefix: "updates", compression: plan.forKind("updates"), period: rotate)
+        mrt = RotatingWriter(
+            directory: dumps + "/mrt", prefix: "updates", compression: plan.forKind("updates"), period: rotate)
         if scenario.output?.bmp ?? true {
             try FileManager.default.createDirectory(atPath: dumps + "/bmp", withIntermediateDirectories: true)
             let path = dumps + "/bmp/rr1.\(fileStamp(start))\(CompressedWriter.fileExtension(plan.forKind("bmp")))"
@@ -557,14 +667,17 @@ public final class ScenarioGenerator {
         if let bmp {
             bmp.write(BMPEncoder.initiation(sysName: "rr1", sysDescr: "evpnscope generator, scenario \(scenario.name)"))
             // VPNv6 only where the fabric numbers hosts in IPv6 (large scales).
-            let families: [AddressFamily] = macs.contains { $0.ip?.isIPv6 == true } ? [.evpn, .vpnv4, .vpnv6] : [.evpn, .vpnv4]
+            let families: [AddressFamily] =
+                macs.contains { $0.ip?.isIPv6 == true } ? [.evpn, .vpnv4, .vpnv6] : [.evpn, .vpnv4]
             var local = OpenMessage(myAS: asn, bgpID: rr1)
             local.fourByteAS = true; local.multiprotocol = families
             for pe in peAddresses.indices {
                 var remote = OpenMessage(myAS: asn, bgpID: peAddresses[pe])
                 remote.fourByteAS = true; remote.multiprotocol = families
-                bmp.write(BMPEncoder.peerUp(BMPEncoder.PeerHeader(address: peAddresses[pe], asn: asn, bgpID: peAddresses[pe], time: start),
-                                            localAddress: rr1, sentOpen: local, receivedOpen: remote))
+                bmp.write(
+                    BMPEncoder.peerUp(
+                        BMPEncoder.PeerHeader(address: peAddresses[pe], asn: asn, bgpID: peAddresses[pe], time: start),
+                        localAddress: rr1, sentOpen: local, receivedOpen: remote))
             }
         }
         try emitSegmentRoutes(time: start)
@@ -577,7 +690,8 @@ public final class ScenarioGenerator {
         }
         if scenario.output?.ribSnapshot ?? true {
             let snapshotTime = start + 60_000_000
-            let path = dumps + "/mrt/bview.\(fileStamp(snapshotTime))\(CompressedWriter.fileExtension(plan.forKind("rib")))"
+            let path =
+                dumps + "/mrt/bview.\(fileStamp(snapshotTime))\(CompressedWriter.fileExtension(plan.forKind("rib")))"
             rib = try CompressedWriter(path: path, compression: plan.forKind("rib"))
             try writeSnapshot(time: snapshotTime)
             try rib?.close()
@@ -618,12 +732,15 @@ public final class ScenarioGenerator {
         var quality: [String] = []
         if bmpWithdrawOnly && bmp != nil { quality.append("DQ-WITHDRAW-ONLY") }
         if oneSecond { quality.append("DQ-COARSE-TIME") }
-        let truth = Truth(scenario: scenario.name, seed: seed, findings: findings, incidents: incidents,
-                          announcements: announcements, withdrawals: withdrawals, dataQuality: quality)
+        let truth = Truth(
+            scenario: scenario.name, seed: seed, findings: findings, incidents: incidents,
+            announcements: announcements, withdrawals: withdrawals, dataQuality: quality)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(truth).write(to: URL(fileURLWithPath: outDirectory + "/truth.json"))
-        let bytes = files.reduce(Int64(0)) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int64) ?? 0) }
+        let bytes = files.reduce(Int64(0)) {
+            $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int64) ?? 0)
+        }
         return Result(files: files.sorted(), truth: truth, bytes: bytes)
     }
 
@@ -653,13 +770,16 @@ public final class ScenarioGenerator {
                 }
             }
         }
-        flaps += missingIncrements.map { Flap(mac: $0.mac, pes: Set($0.pair), first: $0.time, last: $0.time, isFlap: false) }
+        flaps += missingIncrements.map {
+            Flap(mac: $0.mac, pes: Set($0.pair), first: $0.time, last: $0.time, isFlap: false)
+        }
         flaps.sort { ($0.first, $0.mac) < ($1.first, $1.mac) }
         var clusters: [(pes: [Int], last: Int64, flapping: Set<Int>)] = []
         var openCluster: [[Int]: Int] = [:]
         for flap in flaps {
             let pes = flap.pes.sorted()
-            expect(flap.isFlap ? "DUP-MAC-FLAP" : "SEQ-MISSING-ON-MOVE", mac: flap.mac, pes: pes, episode: "moves written")
+            expect(
+                flap.isFlap ? "DUP-MAC-FLAP" : "SEQ-MISSING-ON-MOVE", mac: flap.mac, pes: pes, episode: "moves written")
             if let index = openCluster[pes], flap.first <= clusters[index].last + Self.incidentGap {
                 clusters[index].last = max(clusters[index].last, flap.last)
                 if flap.isFlap { clusters[index].flapping.insert(flap.mac) }
@@ -669,14 +789,18 @@ public final class ScenarioGenerator {
             }
         }
         incidents += clusters.map {
-            $0.flapping.count >= Self.loopMinimumMACs ? "Layer-2 loop" : $0.flapping.isEmpty ? "Sequence-number anomaly" : "Duplicate MAC"
+            $0.flapping.count >= Self.loopMinimumMACs
+                ? "Layer-2 loop" : $0.flapping.isEmpty ? "Sequence-number anomaly" : "Duplicate MAC"
         }
     }
 
     /// Proof of life for the analyzer's timers: a keepalive in the update dump, statistics in BMP.
     private func heartbeat(_ time: Int64) throws {
-        try mrt?.write(time: time, MRTEncoder.bgp4mpMessage(time: time, peerAS: asn, localAS: asn, peerIP: rr1, localIP: collector,
-                                                           message: BGPEncoder.keepalive, extendedTime: !oneSecond))
+        try mrt?.write(
+            time: time,
+            MRTEncoder.bgp4mpMessage(
+                time: time, peerAS: asn, localAS: asn, peerIP: rr1, localIP: collector,
+                message: BGPEncoder.keepalive, extendedTime: !oneSecond))
         if let bmp {
             let peer = BMPEncoder.PeerHeader(address: peAddresses[0], asn: asn, bgpID: peAddresses[0], time: time)
             bmp.write(BMPEncoder.statistics(peer, counters: [(0, UInt32(macs.count))]))

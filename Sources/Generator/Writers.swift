@@ -45,7 +45,8 @@ final class RotatingWriter {
         if recordSlot != slot || current == nil {
             try current?.close()
             slot = recordSlot
-            let path = "\(directory)/\(prefix).\(fileStamp(recordSlot * period))\(CompressedWriter.fileExtension(compression))"
+            let path =
+                "\(directory)/\(prefix).\(fileStamp(recordSlot * period))\(CompressedWriter.fileExtension(compression))"
             current = try CompressedWriter(path: path, compression: compression)
             files.append(path)
         }

@@ -25,8 +25,9 @@ public struct BgpdumpFormatter {
             return false
         case .session(let event):
             guard let states = event.states else { return false }
-            out.append(Self.label(event.record, addPath: false) + "|" + Self.time(event.time, event.record) + "|STATE|"
-                       + Self.peer(event.observation) + "|\(states.old)|\(states.new)")
+            out.append(
+                Self.label(event.record, addPath: false) + "|" + Self.time(event.time, event.record) + "|STATE|"
+                    + Self.peer(event.observation) + "|\(states.old)|\(states.new)")
             return true
         case .route(let event):
             // bgpdump prints nothing for BGP4MP_ENTRY, VPN families or flowspec.
@@ -50,7 +51,9 @@ public struct BgpdumpFormatter {
             Self.writePrefix(event.entry.nlri, into: out)
             if event.isWithdraw { return true }
             if let pathID = event.entry.pathID { out.append("|\(pathID)") }
-            if attributesKey?.source != event.source || attributesKey?.nextHop != event.nextHop || attributesKey?.attributes != event.attributes {
+            if attributesKey?.source != event.source || attributesKey?.nextHop != event.nextHop
+                || attributesKey?.attributes != event.attributes
+            {
                 attributesText = Self.attributeFields(event)
                 attributesKey = (event.source, event.nextHop, event.attributes)
             }
@@ -107,7 +110,9 @@ public struct BgpdumpFormatter {
     /// is a single group (`2001:7f8:30::2:1:0:8447`), unlike RFC 5952.
     public static func text(_ address: IPAddress) -> String {
         guard address.isIPv6 else { return address.description }
-        let words = (0..<8).map { i in UInt16(truncatingIfNeeded: (i < 4 ? address.high : address.low) >> UInt64(48 - 16 * (i % 4))) }
+        let words = (0..<8).map { i in
+            UInt16(truncatingIfNeeded: (i < 4 ? address.high : address.low) >> UInt64(48 - 16 * (i % 4)))
+        }
         let low32 = UInt32(truncatingIfNeeded: address.low)
         if address.high == 0 && address.low >> 32 == 0xFFFF { return "::ffff:" + IPAddress(v4: low32).description }
         if address.high == 0 && address.low >> 32 == 0 && low32 > 1 { return "::" + IPAddress(v4: low32).description }

@@ -28,14 +28,17 @@ public struct EventFormatter {
         self.format = format
         unknownFileName = Array((format == .jsonl ? "\"?\"" : "?").utf8)
         fileNames = [[UInt8]](repeating: unknownFileName, count: (files.map { Int($0.index) }.max() ?? -1) + 1)
-        for file in files { fileNames[Int(file.index)] = Array((format == .jsonl ? jsonString(file.path) : file.path).utf8) }
+        for file in files {
+            fileNames[Int(file.index)] = Array((format == .jsonl ? jsonString(file.path) : file.path).utf8)
+        }
     }
 
     /// Learns what later lines need from an item, printed or not: a BMP router's sysName. Every
     /// item of the inputs goes through here, also those a filter leaves out.
     public mutating func note(_ item: FeedItem) {
         guard case .session(let event) = item.payload, case .monitoringStarted(let sysName?) = event.kind,
-              routerNames[event.observation.router] != sysName else { return }
+            routerNames[event.observation.router] != sysName
+        else { return }
         routerNames[event.observation.router] = sysName
         peerTexts.removeAll()
         observationKey = nil
@@ -82,7 +85,9 @@ public struct EventFormatter {
             if let pathID = event.entry.pathID { w.number("path_id", UInt64(pathID)) }
             let vxlan = event.attributes.extendedCommunities.contains { $0.encapsulationTunnelType == 8 }
             // A 24-bit label field is a VNI under VXLAN (RFC 8365), an MPLS label (value >> 4) otherwise.
-            func label(_ key: StaticString, _ raw: UInt32) { w.number(key, UInt64(vxlan || event.isWithdraw ? raw : raw >> 4)) }
+            func label(_ key: StaticString, _ raw: UInt32) {
+                w.number(key, UInt64(vxlan || event.isWithdraw ? raw : raw >> 4))
+            }
             switch event.entry.nlri {
             case .prefix(let prefix): w.prefix("prefix", prefix)
             case .vpn(let rd, let prefix, let raw):
@@ -110,7 +115,9 @@ public struct EventFormatter {
                 }
             }
             if !event.isWithdraw {
-                if let key = attributesKey, key.source == event.source, key.nextHop == event.nextHop, key.attributes == event.attributes {
+                if let key = attributesKey, key.source == event.source, key.nextHop == event.nextHop,
+                    key.attributes == event.attributes
+                {
                     w.appendFields(attributesText)
                 } else {
                     let start = out.count
@@ -132,7 +139,8 @@ public struct EventFormatter {
         text.append(contentsOf: UnsafeBufferPointer(start: out.base + start, count: out.count - start))
     }
 
-    private mutating func observation(_ w: inout LineWriter, _ op: ObservationPoint, _ time: Int64, _ source: SourceRef) {
+    private mutating func observation(_ w: inout LineWriter, _ op: ObservationPoint, _ time: Int64, _ source: SourceRef)
+    {
         if let key = observationKey, key.time == time, key.source == source, key.point == op {
             w.appendFields(observationText)
             return
@@ -143,11 +151,14 @@ public struct EventFormatter {
         observationKey = (time, source, op)
     }
 
-    private mutating func formatObservation(_ w: inout LineWriter, _ op: ObservationPoint, _ time: Int64, _ source: SourceRef) {
+    private mutating func formatObservation(
+        _ w: inout LineWriter, _ op: ObservationPoint, _ time: Int64, _ source: SourceRef
+    ) {
         // 0 is no time at all: a BMP Initiation at the start of a stream.
         if time != 0 { formatTime(&w, time) }
         w.key("file")
-        w.out.append(contentsOf: fileNames.indices.contains(Int(source.input)) ? fileNames[Int(source.input)] : unknownFileName)
+        w.out.append(
+            contentsOf: fileNames.indices.contains(Int(source.input)) ? fileNames[Int(source.input)] : unknownFileName)
         w.number("byte_offset", UInt64(source.offset))
         formatPeer(&w, op)
     }
@@ -201,7 +212,9 @@ public struct EventFormatter {
         for segment in a.asPath {
             if !first { w.out.append(32) }
             first = false
-            let (open, close): (UInt8?, UInt8?) = segment.kind == .sequence ? (nil, nil) : segment.kind == .set ? (123, 125) : segment.kind == .confedSequence ? (40, 41) : (91, 93)
+            let (open, close): (UInt8?, UInt8?) =
+                segment.kind == .sequence
+                ? (nil, nil) : segment.kind == .set ? (123, 125) : segment.kind == .confedSequence ? (40, 41) : (91, 93)
             if let open { w.out.append(open) }
             for (i, asn) in segment.asns.enumerated() {
                 if i > 0 { w.out.append(32) }
@@ -215,18 +228,25 @@ public struct EventFormatter {
         if a.atomicAggregate { w.raw("atomic_aggregate", "true") }
         if let asn = a.aggregatorAS, let ip = a.aggregatorIP { w.string("aggregator", "\(asn) \(ip)") }
         if !a.communities.isEmpty {
-            w.list("communities", a.communities) { w, c in w.digits(UInt64(c >> 16)); w.out.append(58); w.digits(UInt64(c & 0xFFFF)) }
+            w.list("communities", a.communities) { w, c in
+                w.digits(UInt64(c >> 16)); w.out.append(58); w.digits(UInt64(c & 0xFFFF))
+            }
         }
         if !a.largeCommunities.isEmpty {
             w.list("large_communities", a.largeCommunities) { w, c in
-                w.digits(UInt64(c.global)); w.out.append(58); w.digits(UInt64(c.local1)); w.out.append(58); w.digits(UInt64(c.local2))
+                w.digits(UInt64(c.global)); w.out.append(58); w.digits(UInt64(c.local1)); w.out.append(58);
+                w.digits(UInt64(c.local2))
             }
         }
         if a.extendedCommunities.contains(where: \.isRouteTarget) {
-            w.list("route_targets", a.extendedCommunities, where: \.isRouteTarget) { w, c in w.routeTarget(RouteTarget(raw: c.raw)) }
+            w.list("route_targets", a.extendedCommunities, where: \.isRouteTarget) { w, c in
+                w.routeTarget(RouteTarget(raw: c.raw))
+            }
         }
         if a.extendedCommunities.contains(where: { !$0.isRouteTarget }) {
-            w.list("ext_communities", a.extendedCommunities, where: { !$0.isRouteTarget }) { w, c in w.out.append(c.description) }
+            w.list("ext_communities", a.extendedCommunities, where: { !$0.isRouteTarget }) { w, c in
+                w.out.append(c.description)
+            }
         }
         if let mobility = a.macMobility {
             w.number("seq", UInt64(mobility.sequence))
@@ -235,7 +255,9 @@ public struct EventFormatter {
         }
         if let originator = a.originatorID { w.ip("originator_id", originator) }
         if !a.clusterList.isEmpty { w.list("cluster_list", a.clusterList) { w, id in w.ipv4(id) } }
-        if let pmsi = a.pmsiTunnel { w.number("pmsi_tunnel_type", UInt64(pmsi.tunnelType)); w.number("pmsi_label", UInt64(pmsi.label >> 4)) }
+        if let pmsi = a.pmsiTunnel {
+            w.number("pmsi_tunnel_type", UInt64(pmsi.tunnelType)); w.number("pmsi_label", UInt64(pmsi.label >> 4))
+        }
     }
 }
 
@@ -265,11 +287,15 @@ public final class OutputBuffer {
     @inline(__always) public func append(_ byte: UInt8) { reserve(1); base[count] = byte; count += 1 }
     @inline(__always) func append(_ bytes: UnsafeRawBufferPointer) {
         reserve(bytes.count)
-        if let source = bytes.baseAddress { (base + count).update(from: source.assumingMemoryBound(to: UInt8.self), count: bytes.count) }
+        if let source = bytes.baseAddress {
+            (base + count).update(from: source.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+        }
         count += bytes.count
     }
     @inline(__always) func append(contentsOf bytes: [UInt8]) { bytes.withUnsafeBytes { append($0) } }
-    @inline(__always) func append(_ text: StaticString) { append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
+    @inline(__always) func append(_ text: StaticString) {
+        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
     @inline(__always) func append(_ text: String) {
         var text = text
         text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
@@ -382,7 +408,10 @@ struct LineWriter {
     }
 
     /// A JSON array of strings (in both formats: lists stay parseable).
-    mutating func list<Items: Sequence>(_ key: StaticString, _ items: Items, where included: (Items.Element) -> Bool = { _ in true }, _ element: (inout LineWriter, Items.Element) -> Void) {
+    mutating func list<Items: Sequence>(
+        _ key: StaticString, _ items: Items, where included: (Items.Element) -> Bool = { _ in true },
+        _ element: (inout LineWriter, Items.Element) -> Void
+    ) {
         self.key(key)
         out.append(91)
         var first = true

@@ -66,7 +66,11 @@ public final class InputFile {
             // Keep no descriptor or thread until the merge needs this file; a file the probe read
             // to its end (no route, only skipped records) or that broke keeps its reader, whose
             // byte and record counts and sha256 the inputs table shows.
-            if firstItem != nil && reader?.damage.isEmpty ?? true { reader = nil; firstItem = nil } else { finished = true }
+            if firstItem != nil && reader?.damage.isEmpty ?? true {
+                reader = nil; firstItem = nil
+            } else {
+                finished = true
+            }
         }
         if firstTime == nil { finished = true }
     }
@@ -78,14 +82,18 @@ public final class InputFile {
             let stream = StreamReader(source)
             guard stream.fill(6) else {
                 if let error = stream.streamError {
-                    openError = InputDamage(file: path, offset: error.uncompressedOffset, message: error.message, recovered: false)
+                    openError = InputDamage(
+                        file: path, offset: error.uncompressedOffset, message: error.message, recovered: false)
                 } else {
                     skipReason = stream.available == 0 ? "empty" : "shorter than a record header"
                 }
                 return
             }
             guard let format = stream.withBytes(6, { InputFormat.sniff($0) }) else {
-                skipReason = stream.withBytes(6) { head in head.allSatisfy { $0 == 9 || $0 == 10 || $0 == 13 || (32..<127).contains($0) } }
+                skipReason =
+                    stream.withBytes(6) { head in
+                        head.allSatisfy { $0 == 9 || $0 == 10 || $0 == 13 || (32..<127).contains($0) }
+                    }
                     ? "text, not an MRT or BMP dump" : "not an MRT header (RFC 6396) or a BMP v3 message (RFC 7854)"
                 return
             }
@@ -96,7 +104,8 @@ public final class InputFile {
             }
             firstItem = reader?.next()
         } catch let error as StreamError {
-            openError = InputDamage(file: path, offset: error.uncompressedOffset, message: error.message, recovered: false)
+            openError = InputDamage(
+                file: path, offset: error.uncompressedOffset, message: error.message, recovered: false)
         } catch {
             openError = InputDamage(file: path, offset: 0, message: "\(error)", recovered: false)
         }
@@ -138,7 +147,9 @@ struct InputWalk {
         if path == "-" { found.append(Found(path: path, regular: false)); return }
         var info = stat()
         try Self.checkLength(path)
-        guard stat(path, &info) == 0 else { throw UsageError(description: "\(path): \(String(cString: strerror(errno)).lowercased())") }
+        guard stat(path, &info) == 0 else {
+            throw UsageError(description: "\(path): \(String(cString: strerror(errno)).lowercased())")
+        }
         try visit(path, info, named: true)
     }
 
@@ -147,7 +158,8 @@ struct InputWalk {
         let kind = info.st_mode & S_IFMT
         if let first = seen[identity] {
             let what = kind == S_IFDIR ? "the directory" : "the file"
-            found.append(Found(path: path, regular: false, passedOver: "\(what) \(first) again, through a link: read once"))
+            found.append(
+                Found(path: path, regular: false, passedOver: "\(what) \(first) again, through a link: read once"))
             return
         }
         seen[identity] = path
@@ -157,17 +169,24 @@ struct InputWalk {
         default:
             if named { found.append(Found(path: path, regular: false)); return }
             let what = kind == S_IFIFO ? "a FIFO" : kind == S_IFSOCK ? "a socket" : "a device"
-            found.append(Found(path: path, regular: false, passedOver: "\(what), not a file; name it on the command line to read it"))
+            found.append(
+                Found(
+                    path: path, regular: false,
+                    passedOver: "\(what), not a file; name it on the command line to read it"))
         }
     }
 
     private mutating func walk(_ directory: String) throws {
         guard let handle = opendir(directory) else {
-            throw UsageError(description: "\(directory): cannot read the directory: \(String(cString: strerror(errno)).lowercased())")
+            throw UsageError(
+                description: "\(directory): cannot read the directory: \(String(cString: strerror(errno)).lowercased())"
+            )
         }
         var names: [String] = []
         while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if !name.hasPrefix(".") { names.append(name) }
         }
         closedir(handle)
@@ -176,8 +195,12 @@ struct InputWalk {
             try Self.checkLength(path)
             var info = stat()
             guard stat(path, &info) == 0 else {
-                let reason = errno == ELOOP ? "a symbolic link loop" : errno == ENOENT ? "a broken symbolic link"
-                    : String(cString: strerror(errno)).lowercased()
+                let reason =
+                    errno == ELOOP
+                    ? "a symbolic link loop"
+                    : errno == ENOENT
+                        ? "a broken symbolic link"
+                        : String(cString: strerror(errno)).lowercased()
                 found.append(Found(path: path, regular: false, passedOver: reason))
                 continue
             }
@@ -188,7 +211,10 @@ struct InputWalk {
     /// The kernel refuses longer paths; a walk must say so rather than find nothing.
     private static func checkLength(_ path: String) throws {
         guard path.utf8.count < PATH_MAX else {
-            throw UsageError(description: "\(path.prefix(80))…: path of \(path.utf8.count) bytes, longer than the system's limit of \(PATH_MAX)")
+            throw UsageError(
+                description:
+                    "\(path.prefix(80))…: path of \(path.utf8.count) bytes, longer than the system's limit of \(PATH_MAX)"
+            )
         }
     }
 }
@@ -212,11 +238,16 @@ public final class InputSet {
         for path in paths { try walk.add(path) }
         var next: Int32 = 0
         for found in walk.found where !InputSet.matches(found.path, excluding) {
-            files.append(found.passedOver.map { InputFile(index: next, path: found.path, passedOver: $0) }
-                ?? InputFile(index: next, path: found.path, reopenable: found.regular, evpnOnly: evpnOnly, fingerprint: fingerprints))
+            files.append(
+                found.passedOver.map { InputFile(index: next, path: found.path, passedOver: $0) }
+                    ?? InputFile(
+                        index: next, path: found.path, reopenable: found.regular, evpnOnly: evpnOnly,
+                        fingerprint: fingerprints))
             next += 1
         }
-        for (rank, file) in files.sorted(by: { ($0.path, $0.index) < ($1.path, $1.index) }).enumerated() { file.rank = Int32(rank) }
+        for (rank, file) in files.sorted(by: { ($0.path, $0.index) < ($1.path, $1.index) }).enumerated() {
+            file.rank = Int32(rank)
+        }
         waiting = files.filter { $0.firstTime != nil }.sorted { ($0.firstTime!, $0.rank) > ($1.firstTime!, $1.rank) }
     }
 
@@ -278,7 +309,10 @@ public final class PrefetchedFeed {
     /// Items per hand-off between the decoder thread and the consumer.
     public static let defaultBatchSize = 2048
 
-    public init(_ inputs: InputSet, cores: Int = ProcessInfo.processInfo.activeProcessorCount, batchSize: Int = defaultBatchSize, batchesAhead: Int = 4) {
+    public init(
+        _ inputs: InputSet, cores: Int = ProcessInfo.processInfo.activeProcessorCount,
+        batchSize: Int = defaultBatchSize, batchesAhead: Int = 4
+    ) {
         self.inputs = inputs
         let busyDecompression = inputs.files.contains { $0.compression == .bzip2 }
         guard cores > 2 || !busyDecompression else { prefetcher = nil; return }

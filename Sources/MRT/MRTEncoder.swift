@@ -12,19 +12,24 @@ public enum MRTEncoder {
     }
 
     /// BGP4MP_ET MESSAGE_AS4 (or MESSAGE_AS4_ADDPATH) carrying one BGP message.
-    public static func bgp4mpMessage(time: Int64, peerAS: UInt32, localAS: UInt32, peerIP: IPAddress, localIP: IPAddress,
-                                     message: [UInt8], addPath: Bool = false, extendedTime: Bool = true) -> [UInt8] {
+    public static func bgp4mpMessage(
+        time: Int64, peerAS: UInt32, localAS: UInt32, peerIP: IPAddress, localIP: IPAddress,
+        message: [UInt8], addPath: Bool = false, extendedTime: Bool = true
+    ) -> [UInt8] {
         var w = ByteWriter()
         if extendedTime { w.u32(UInt32(time % 1_000_000)) }
         w.u32(peerAS); w.u32(localAS); w.u16(0); w.u16(peerIP.isIPv6 ? 2 : 1)
         w.ip(peerIP); w.ip(localIP)
         w.append(message)
-        return record(seconds: UInt32(time / 1_000_000), type: extendedTime ? 17 : 16, subtype: addPath ? 9 : 4, body: w.bytes)
+        return record(
+            seconds: UInt32(time / 1_000_000), type: extendedTime ? 17 : 16, subtype: addPath ? 9 : 4, body: w.bytes)
     }
 
     /// BGP4MP_ET STATE_CHANGE_AS4.
-    public static func bgp4mpStateChange(time: Int64, peerAS: UInt32, localAS: UInt32, peerIP: IPAddress, localIP: IPAddress,
-                                         old: UInt16, new: UInt16) -> [UInt8] {
+    public static func bgp4mpStateChange(
+        time: Int64, peerAS: UInt32, localAS: UInt32, peerIP: IPAddress, localIP: IPAddress,
+        old: UInt16, new: UInt16
+    ) -> [UInt8] {
         var w = ByteWriter()
         w.u32(UInt32(time % 1_000_000))
         w.u32(peerAS); w.u32(localAS); w.u16(0); w.u16(peerIP.isIPv6 ? 2 : 1)
@@ -59,13 +64,19 @@ public enum MRTEncoder {
         public var pathID: UInt32?
         public var attributes: PathAttributes
         public var nextHop: IPAddress?
-        public init(peerIndex: UInt16, originated: UInt32, pathID: UInt32? = nil, attributes: PathAttributes, nextHop: IPAddress?) {
-            self.peerIndex = peerIndex; self.originated = originated; self.pathID = pathID; self.attributes = attributes; self.nextHop = nextHop
+        public init(
+            peerIndex: UInt16, originated: UInt32, pathID: UInt32? = nil, attributes: PathAttributes,
+            nextHop: IPAddress?
+        ) {
+            self.peerIndex = peerIndex; self.originated = originated; self.pathID = pathID;
+            self.attributes = attributes; self.nextHop = nextHop
         }
     }
 
     /// RIB_GENERIC (or RIB_GENERIC_ADDPATH) for one NLRI; MP_REACH in its abbreviated RIB form.
-    public static func ribGeneric(time: Int64, sequence: UInt32, family: AddressFamily, nlri: NLRI, entries: [RIBEntry]) -> [UInt8] {
+    public static func ribGeneric(
+        time: Int64, sequence: UInt32, family: AddressFamily, nlri: NLRI, entries: [RIBEntry]
+    ) -> [UInt8] {
         var w = ByteWriter()
         w.u32(sequence); w.u16(family.afi); w.u8(family.safi)
         NLRICodec.encode(NLRIEntry(nlri: nlri), into: &w)
@@ -75,8 +86,9 @@ public enum MRTEncoder {
             w.u16(entry.peerIndex); w.u32(entry.originated)
             if addPath { w.u32(entry.pathID ?? 0) }
             var attributes = ByteWriter()
-            BGPEncoder.writeAttributes(entry.attributes, options: DecodeOptions(fourByteAS: true), into: &attributes,
-                                       reach: MPReach(family: family, nextHop: entry.nextHop, nlri: []), abbreviatedReach: true)
+            BGPEncoder.writeAttributes(
+                entry.attributes, options: DecodeOptions(fourByteAS: true), into: &attributes,
+                reach: MPReach(family: family, nextHop: entry.nextHop, nlri: []), abbreviatedReach: true)
             w.u16(UInt16(attributes.bytes.count)); w.append(attributes.bytes)
         }
         return record(seconds: UInt32(time / 1_000_000), type: 13, subtype: addPath ? 12 : 6, body: w.bytes)

@@ -51,7 +51,9 @@ public final class MRTReader: FeedReader {
     private func readRecord() -> Bool {
         guard stream.fill(12) else {
             if stream.available > 0 {
-                note(stream.offset, "truncated MRT header: expected 12 bytes, found \(stream.available)", recovered: false)
+                note(
+                    stream.offset, "truncated MRT header: expected 12 bytes, found \(stream.available)",
+                    recovered: false)
             }
             if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
             return false
@@ -62,11 +64,17 @@ public final class MRTReader: FeedReader {
             return (try! c.readUInt32(), try! c.readUInt16(), try! c.readUInt16(), Int(try! c.readUInt32()))
         }
         guard length <= MRTReader.maximumRecordLength else {
-            note(recordOffset, "MRT record length \(length) exceeds \(MRTReader.maximumRecordLength): expected an MRT header", recovered: false)
+            note(
+                recordOffset,
+                "MRT record length \(length) exceeds \(MRTReader.maximumRecordLength): expected an MRT header",
+                recovered: false)
             return false
         }
         guard stream.fill(12 + length) else {
-            note(recordOffset, "truncated MRT record (type \(type)/\(subtype)): expected \(12 + length) bytes, found \(stream.available)", recovered: false)
+            note(
+                recordOffset,
+                "truncated MRT record (type \(type)/\(subtype)): expected \(12 + length) bytes, found \(stream.available)",
+                recovered: false)
             if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
             return false
         }
@@ -81,12 +89,15 @@ public final class MRTReader: FeedReader {
                     if type == 17 {
                         let micros = try body.readUInt32("BGP4MP_ET microseconds")
                         // Added as they stand, 4,294 s of garbage would move the record in time.
-                        guard micros < 1_000_000 else { throw body.error("BGP4MP_ET microseconds", expected: "below 1000000, found \(micros)") }
+                        guard micros < 1_000_000 else {
+                            throw body.error("BGP4MP_ET microseconds", expected: "below 1000000, found \(micros)")
+                        }
                         time += Int64(micros)
                     } else {
                         stats.coarseUpdates += 1
                     }
-                    try decodeBGP4MP(subtype: subtype, &body, time: time, source: source, record: type == 17 ? .updateET : .update)
+                    try decodeBGP4MP(
+                        subtype: subtype, &body, time: time, source: source, record: type == 17 ? .updateET : .update)
                 case 13:
                     try decodeTableDumpV2(subtype: subtype, &body, time: time, source: source)
                 case 12:
@@ -97,7 +108,10 @@ public final class MRTReader: FeedReader {
                 stats.saw(time: time, offset: recordOffset)
             }
         } catch let error as DecodeError {
-            note(Int64(error.offset), "MRT type \(type)/\(subtype) record at \(recordOffset): \(error.context): expected \(error.expected)", recovered: true)
+            note(
+                Int64(error.offset),
+                "MRT type \(type)/\(subtype) record at \(recordOffset): \(error.context): expected \(error.expected)",
+                recovered: true)
         } catch {
             note(recordOffset, "\(error)", recovered: true)
         }
@@ -109,12 +123,17 @@ public final class MRTReader: FeedReader {
         UpdateSink.recordProblems(&update, file: name, stats: &stats, problems: &problemLog)
     }
 
-    private func emit(_ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint, record: RecordKind) {
-        UpdateSink.emit(&update, time: time, source: source, observation: observation, file: name, stats: &stats,
-                        problems: &problemLog, record: record, into: &pending)
+    private func emit(
+        _ update: inout UpdateMessage, time: Int64, source: SourceRef, observation: ObservationPoint, record: RecordKind
+    ) {
+        UpdateSink.emit(
+            &update, time: time, source: source, observation: observation, file: name, stats: &stats,
+            problems: &problemLog, record: record, into: &pending)
     }
 
-    private func decodeBGP4MP(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef, record: RecordKind) throws {
+    private func decodeBGP4MP(
+        subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef, record: RecordKind
+    ) throws {
         let as4: Bool
         switch subtype {
         case 0, 1, 2, 6, 8, 10: as4 = false
@@ -131,14 +150,20 @@ public final class MRTReader: FeedReader {
         let local = subtype == 6 || subtype == 7 || subtype == 10 || subtype == 11
         // The session is (local, peer): dumps of several routers that share a peer (every PE's
         // `dump bgp updates` shows its route reflector) are different observation points (ID-3).
-        let observation = ObservationPoint(router: Self.routerID(localIP), table: local ? .adjRIBOutPost : .mrt,
-                                           peerIP: peerIP, peerAS: peerAS, peerBGPID: IPAddress(v4: 0))
+        let observation = ObservationPoint(
+            router: Self.routerID(localIP), table: local ? .adjRIBOutPost : .mrt,
+            peerIP: peerIP, peerAS: peerAS, peerBGPID: IPAddress(v4: 0))
         if subtype == 0 || subtype == 5 {
             let old = try c.readUInt16("BGP4MP old state"), new = try c.readUInt16("BGP4MP new state")
-            let kind: SessionEvent.Kind = new == 6 ? .established
+            let kind: SessionEvent.Kind =
+                new == 6
+                ? .established
                 : old == 6 ? .down(reason: "BGP state \(bgpStateName(old)) → \(bgpStateName(new))") : .stateChange
-            pending.append(.session(SessionEvent(time: time, source: source, observation: observation, kind: kind,
-                                                 states: BGPStateChange(old: old, new: new), record: record)))
+            pending.append(
+                .session(
+                    SessionEvent(
+                        time: time, source: source, observation: observation, kind: kind,
+                        states: BGPStateChange(old: old, new: new), record: record)))
             return
         }
         if subtype == 2 {
@@ -156,21 +181,34 @@ public final class MRTReader: FeedReader {
     }
 
     /// BGP4MP_ENTRY (subtype 2, from the MRT drafts; OpenBGPD writes multiprotocol RIBs with it).
-    private func decodeBGP4MPEntry(_ c: inout ByteCursor, time: Int64, source: SourceRef, observation: ObservationPoint) throws {
+    private func decodeBGP4MPEntry(
+        _ c: inout ByteCursor, time: Int64, source: SourceRef, observation: ObservationPoint
+    ) throws {
         _ = try c.readUInt16("BGP4MP_ENTRY view"); _ = try c.readUInt16("BGP4MP_ENTRY status")
         _ = try c.readUInt32("BGP4MP_ENTRY originated")
-        let family = AddressFamily(afi: try c.readUInt16("BGP4MP_ENTRY AFI"), safi: try c.readUInt8("BGP4MP_ENTRY SAFI"))
-        var nextHopCursor = try c.sub(length: Int(try c.readUInt8("BGP4MP_ENTRY next hop length")), "BGP4MP_ENTRY next hop")
-        let nextHop: IPAddress? = nextHopCursor.remaining == 4 ? try nextHopCursor.readIPv4() : nextHopCursor.remaining >= 16 ? try nextHopCursor.readIPv6() : nil
-        guard NLRICodec.isDecoded(family), !evpnOnly || family == .evpn else { stats.skippedNLRIBytes += c.remaining; return }
+        let family = AddressFamily(
+            afi: try c.readUInt16("BGP4MP_ENTRY AFI"), safi: try c.readUInt8("BGP4MP_ENTRY SAFI"))
+        var nextHopCursor = try c.sub(
+            length: Int(try c.readUInt8("BGP4MP_ENTRY next hop length")), "BGP4MP_ENTRY next hop")
+        let nextHop: IPAddress? =
+            nextHopCursor.remaining == 4
+            ? try nextHopCursor.readIPv4() : nextHopCursor.remaining >= 16 ? try nextHopCursor.readIPv6() : nil
+        guard NLRICodec.isDecoded(family), !evpnOnly || family == .evpn else {
+            stats.skippedNLRIBytes += c.remaining; return
+        }
         let nlri = try NLRICodec.decodeOne(&c, family: family)
-        var attributes = try c.sub(length: Int(try c.readUInt16("BGP4MP_ENTRY attribute length")), "BGP4MP_ENTRY attributes")
+        var attributes = try c.sub(
+            length: Int(try c.readUInt16("BGP4MP_ENTRY attribute length")), "BGP4MP_ENTRY attributes")
         update.reset()
-        UpdateDecoder.decodeAttributes(&attributes, options: DecodeOptions(fourByteAS: false, ribEntry: true), into: &update)
+        UpdateDecoder.decodeAttributes(
+            &attributes, options: DecodeOptions(fourByteAS: false, ribEntry: true), into: &update)
         recordProblems(&update)
-        pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: false, family: family,
-                                         entry: NLRIEntry(nlri: nlri), attributes: update.attributes,
-                                         nextHop: nextHop ?? update.reach?.nextHop ?? update.attributes.nextHop, record: .bgp4mpEntry)))
+        pending.append(
+            .route(
+                RouteEvent(
+                    time: time, source: source, observation: observation, isWithdraw: false, family: family,
+                    entry: NLRIEntry(nlri: nlri), attributes: update.attributes,
+                    nextHop: nextHop ?? update.reach?.nextHop ?? update.attributes.nextHop, record: .bgp4mpEntry)))
         stats.routeEvents += 1
     }
 
@@ -204,7 +242,8 @@ public final class MRTReader: FeedReader {
             try decodeRIBEntries(&c, family: family, nlri: nlri, addPath: subtype >= 8, time: time, source: source)
         case 6, 12:
             _ = try c.readUInt32("RIB sequence number")
-            let family = AddressFamily(afi: try c.readUInt16("RIB_GENERIC AFI"), safi: try c.readUInt8("RIB_GENERIC SAFI"))
+            let family = AddressFamily(
+                afi: try c.readUInt16("RIB_GENERIC AFI"), safi: try c.readUInt8("RIB_GENERIC SAFI"))
             guard NLRICodec.isDecoded(family), !evpnOnly || family == .evpn else {
                 stats.skippedNLRIBytes += c.remaining; pending.append(.heartbeat(time: time)); return
             }
@@ -215,7 +254,9 @@ public final class MRTReader: FeedReader {
         }
     }
 
-    private func decodeRIBEntries(_ c: inout ByteCursor, family: AddressFamily, nlri: NLRI, addPath: Bool, time: Int64, source: SourceRef) throws {
+    private func decodeRIBEntries(
+        _ c: inout ByteCursor, family: AddressFamily, nlri: NLRI, addPath: Bool, time: Int64, source: SourceRef
+    ) throws {
         let count = Int(try c.readUInt16("RIB entry count"))
         // A local, swapped in: reading a stored message's fields (`action`, `attributes`) would
         // copy the whole message for each entry.
@@ -229,19 +270,26 @@ public final class MRTReader: FeedReader {
             let length = Int(try c.readUInt16("RIB entry attribute length"))
             var attributes = try c.sub(length: length, "RIB entry attributes")
             guard peerIndex < peers.count else {
-                throw c.error("RIB entry", expected: "peer index below \(peers.count) (PEER_INDEX_TABLE), found \(peerIndex)")
+                throw c.error(
+                    "RIB entry", expected: "peer index below \(peers.count) (PEER_INDEX_TABLE), found \(peerIndex)")
             }
             let peer = peers[peerIndex]
             update.reset()
-            UpdateDecoder.decodeAttributes(&attributes, options: DecodeOptions(fourByteAS: true, ribEntry: true, evpnOnly: evpnOnly), into: &update)
+            UpdateDecoder.decodeAttributes(
+                &attributes, options: DecodeOptions(fourByteAS: true, ribEntry: true, evpnOnly: evpnOnly), into: &update
+            )
             recordProblems(&update)
-            let observation = ObservationPoint(router: collectorID, table: .mrt, peerIP: peer.ip, peerAS: peer.asn, peerBGPID: peer.bgpID)
+            let observation = ObservationPoint(
+                router: collectorID, table: .mrt, peerIP: peer.ip, peerAS: peer.asn, peerBGPID: peer.bgpID)
             let withdraw = update.action >= .treatAsWithdraw
-            pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: withdraw,
-                                             family: family, entry: NLRIEntry(pathID: pathID, nlri: nlri),
-                                             attributes: withdraw ? .empty : update.attributes,
-                                             nextHop: update.reach?.nextHop ?? update.attributes.nextHop, treatedAsWithdraw: withdraw,
-                                             record: .tableDumpV2)))
+            pending.append(
+                .route(
+                    RouteEvent(
+                        time: time, source: source, observation: observation, isWithdraw: withdraw,
+                        family: family, entry: NLRIEntry(pathID: pathID, nlri: nlri),
+                        attributes: withdraw ? .empty : update.attributes,
+                        nextHop: update.reach?.nextHop ?? update.attributes.nextHop, treatedAsWithdraw: withdraw,
+                        record: .tableDumpV2)))
             stats.routeEvents += 1
         }
         if count == 0 { pending.append(.heartbeat(time: time)) }
@@ -250,7 +298,8 @@ public final class MRTReader: FeedReader {
     /// An MRT collector's own address as the observation point's router: the IPv4 address, or
     /// an IPv6 address folded to 32 bits.
     static func routerID(_ local: IPAddress) -> UInt32 {
-        local.isIPv6 ? UInt32(truncatingIfNeeded: local.high >> 32 ^ local.high ^ local.low >> 32 ^ local.low) : local.v4
+        local.isIPv6
+            ? UInt32(truncatingIfNeeded: local.high >> 32 ^ local.high ^ local.low >> 32 ^ local.low) : local.v4
     }
 
     private func decodeTableDump(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {
@@ -263,16 +312,22 @@ public final class MRTReader: FeedReader {
         _ = try c.readUInt8("TABLE_DUMP status"); _ = try c.readUInt32("TABLE_DUMP originated")
         let peerIP = v6 ? try c.readIPv6("TABLE_DUMP peer IP") : try c.readIPv4("TABLE_DUMP peer IP")
         let peerAS = UInt32(try c.readUInt16("TABLE_DUMP peer AS"))
-        var attributes = try c.sub(length: Int(try c.readUInt16("TABLE_DUMP attribute length")), "TABLE_DUMP attributes")
+        var attributes = try c.sub(
+            length: Int(try c.readUInt16("TABLE_DUMP attribute length")), "TABLE_DUMP attributes")
         update.reset()
-        UpdateDecoder.decodeAttributes(&attributes, options: DecodeOptions(fourByteAS: false, ribEntry: true), into: &update)
+        UpdateDecoder.decodeAttributes(
+            &attributes, options: DecodeOptions(fourByteAS: false, ribEntry: true), into: &update)
         recordProblems(&update)
-        let observation = ObservationPoint(router: 0, table: .mrt, peerIP: peerIP, peerAS: peerAS, peerBGPID: IPAddress(v4: 0))
-        pending.append(.route(RouteEvent(time: time, source: source, observation: observation, isWithdraw: false,
-                                         family: v6 ? .ipv6Unicast : .ipv4Unicast,
-                                         entry: NLRIEntry(nlri: .prefix(IPPrefix(address: address, length: length))),
-                                         attributes: update.attributes, nextHop: update.reach?.nextHop ?? update.attributes.nextHop,
-                                         record: .tableDump)))
+        let observation = ObservationPoint(
+            router: 0, table: .mrt, peerIP: peerIP, peerAS: peerAS, peerBGPID: IPAddress(v4: 0))
+        pending.append(
+            .route(
+                RouteEvent(
+                    time: time, source: source, observation: observation, isWithdraw: false,
+                    family: v6 ? .ipv6Unicast : .ipv4Unicast,
+                    entry: NLRIEntry(nlri: .prefix(IPPrefix(address: address, length: length))),
+                    attributes: update.attributes, nextHop: update.reach?.nextHop ?? update.attributes.nextHop,
+                    record: .tableDump)))
         stats.routeEvents += 1
     }
 }

@@ -24,7 +24,11 @@ extension ReplayEngine {
     func departureList(_ m: Int) -> Int32 {
         if macs[m].departures >= 0 { return macs[m].departures }
         let list = departureLists.add([])
-        if Int(list) == departureListOwners.count { departureListOwners.append(Int32(m)) } else { departureListOwners[Int(list)] = Int32(m) }
+        if Int(list) == departureListOwners.count {
+            departureListOwners.append(Int32(m))
+        } else {
+            departureListOwners[Int(list)] = Int32(m)
+        }
         macs[m].departures = list
         return list
     }
@@ -35,14 +39,17 @@ extension ReplayEngine {
         let list = macs[m].departures
         guard list >= 0 else { return false }
         return departureLists[Int(list)].contains {
-            $0.pe == pe && $0.observation != op && time - $0.time <= options.copyLag && !SequenceOrder.newer(seq, than: $0.seq)
+            $0.pe == pe && $0.observation != op && time - $0.time <= options.copyLag
+                && !SequenceOrder.newer(seq, than: $0.seq)
         }
     }
 
     /// MOB-14: the last other PE that owned the MAC when its advertisement ended, within the window.
     func departedOwner(_ m: Int, notPE pe: Int32, time: Int64) -> Departure? {
         let list = macs[m].departures
-        guard list >= 0, let last = departureLists[Int(list)].last(where: { $0.wasOwner && $0.pe != pe }) else { return nil }
+        guard list >= 0, let last = departureLists[Int(list)].last(where: { $0.wasOwner && $0.pe != pe }) else {
+            return nil
+        }
         return time - last.time <= options.moveWindow ? last : nil
     }
 

@@ -6,7 +6,8 @@ extension ReplayEngine {
     func hostIPHash(_ ip: IPAddress) -> UInt64 { hasher.hash(ip.high, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0)) }
 
     func hostEntryHash(op: Int32, pathID: UInt32, rd: UInt64, ip: IPAddress) -> UInt64 {
-        hasher.hash(UInt64(UInt32(bitPattern: op)) << 32 | UInt64(pathID), rd, ip.high, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0), 0)
+        hasher.hash(
+            UInt64(UInt32(bitPattern: op)) << 32 | UInt64(pathID), rd, ip.high, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0), 0)
     }
 
     func processHostRoute(_ event: RouteEvent, rd: RouteDistinguisher, prefix: IPPrefix, _ prefetched: PrefetchTarget) {
@@ -58,7 +59,8 @@ extension ReplayEngine {
             last = cursor
             cursor = hostSlots[Int(cursor)].next
         }
-        let slot = hostSlots.add(HostRouteSlot(lastUpdate: time, address: addressWord(for: ip), isIPv6: ip.isIPv6, pe: pe))
+        let slot = hostSlots.add(
+            HostRouteSlot(lastUpdate: time, address: addressWord(for: ip), isIPv6: ip.isIPv6, pe: pe))
         if last >= 0 { hostSlots[Int(last)].next = slot } else { hostHeads.insert(slot, hash: ipHash) }
         return slot
     }
@@ -74,7 +76,9 @@ extension ReplayEngine {
             if next >= 0 { hostHeads.insert(next, hash: ipHash) }
         } else {
             var previous = head
-            while hostSlots[Int(previous)].next != slot && hostSlots[Int(previous)].next >= 0 { previous = hostSlots[Int(previous)].next }
+            while hostSlots[Int(previous)].next != slot && hostSlots[Int(previous)].next >= 0 {
+                previous = hostSlots[Int(previous)].next
+            }
             hostSlots[Int(previous)].next = next
         }
         if ip.isIPv6 { ipv6Rows.release(Int32(hostSlots[Int(slot)].address)) }

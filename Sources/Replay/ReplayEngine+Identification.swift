@@ -19,7 +19,9 @@ extension ReplayEngine {
         return id
     }
 
-    public func peID(of address: IPAddress) -> Int32? { peIndex.find(hostIPHash(address)) { pes[Int($0)].address == address } }
+    public func peID(of address: IPAddress) -> Int32? {
+        peIndex.find(hostIPHash(address)) { pes[Int($0)].address == address }
+    }
 
     public func observationID(of observation: ObservationPoint) -> Int32? { observationIndex[observation] }
 
@@ -31,12 +33,15 @@ extension ReplayEngine {
                 address = rd.routerIP
                 if let address, let originator = event.attributes.originatorID, originator != address {
                     counters.peConflicts += 1
-                    if counters.firstPEConflict == nil { counters.firstPEConflict = (address, originator, event.source) }
+                    if counters.firstPEConflict == nil {
+                        counters.firstPEConflict = (address, originator, event.source)
+                    }
                 }
             case .originator: address = event.attributes.originatorID
             case .nexthop: address = event.nextHop.flatMap { $0 == IPAddress(v4: 0) ? nil : $0 }
             // The BGP identifier where the input carries it (BMP, RIB dumps), else the peer address (BGP4MP).
-            case .peer: address = event.observation.peerBGPID.isZero ? event.observation.peerIP : event.observation.peerBGPID
+            case .peer:
+                address = event.observation.peerBGPID.isZero ? event.observation.peerIP : event.observation.peerBGPID
             }
             if let address { return internPE(address, rule, event.time) }
         }
@@ -62,7 +67,10 @@ extension ReplayEngine {
             bds.append(BroadcastDomain(routeTargets: [], rdNumber: rdNumber, ethernetTag: tag, label: label))
         }
         let targets = bds[Int(id)].routeTargets.map(\.raw)
-        bdKeys.append(BDKey(ethernetTag: tag, rdNumber: rdNumber, firstTarget: Int32(bdTargets.count), targetCount: Int32(targets.count)))
+        bdKeys.append(
+            BDKey(
+                ethernetTag: tag, rdNumber: rdNumber, firstTarget: Int32(bdTargets.count),
+                targetCount: Int32(targets.count)))
         bdTargets.append(contentsOf: targets)
         bdIndex.insert(id, hash: hash)
         return id
@@ -89,7 +97,9 @@ extension ReplayEngine {
             for community in event.attributes.extendedCommunities where community.isRouteTarget {
                 if !known.contains(where: { bdTargets[$0] == community.raw }) { return false }
             }
-            return known.allSatisfy { i in event.attributes.extendedCommunities.contains { $0.isRouteTarget && $0.raw == bdTargets[i] } }
+            return known.allSatisfy { i in
+                event.attributes.extendedCommunities.contains { $0.isRouteTarget && $0.raw == bdTargets[i] }
+            }
         }
         return (hash, found)
     }
@@ -97,7 +107,9 @@ extension ReplayEngine {
     func internObservation(_ op: ObservationPoint) -> Int32 {
         if let id = recentObservation(op) { return id }
         let id: Int32
-        if let known = observationIndex[op] { id = known } else {
+        if let known = observationIndex[op] {
+            id = known
+        } else {
             id = Int32(observations.count)
             observations.append(op)
             observationCounts.append(ObservationCounts())
@@ -126,8 +138,9 @@ extension ReplayEngine {
 
     func internTraits(_ value: RouteTraits) -> Int32 {
         let hop = value.nextHop
-        let hash = hasher.hash(hop?.high ?? 0, (hop?.low ?? 0) ^ (hop == nil ? 0 : hop!.isIPv6 ? 2 : 1) << 62, value.esi.low,
-                               UInt64(value.esi.high) << 32 | UInt64(value.label1), value.rd ^ UInt64(UInt32(bitPattern: value.pe)) << 16)
+        let hash = hasher.hash(
+            hop?.high ?? 0, (hop?.low ?? 0) ^ (hop == nil ? 0 : hop!.isIPv6 ? 2 : 1) << 62, value.esi.low,
+            UInt64(value.esi.high) << 32 | UInt64(value.label1), value.rd ^ UInt64(UInt32(bitPattern: value.pe)) << 16)
         if let id = traitsIndex.find(hash, { traits[Int($0)] == value }) { return id }
         let id = Int32(traits.count)
         traits.append(value)

@@ -5,7 +5,9 @@ import EVPNModel
 extension ReplayEngine {
     /// Where `pe`'s routes for MAC `m` sit in its chain: the group's first and last slot, the
     /// slot carrying `ip`, and the chain's last slot.
-    func locate(_ m: Int, pe: Int32, ip: IPAddress?, rd: UInt64) -> (head: Int32, tail: Int32, route: Int32, chainTail: Int32) {
+    func locate(
+        _ m: Int, pe: Int32, ip: IPAddress?, rd: UInt64
+    ) -> (head: Int32, tail: Int32, route: Int32, chainTail: Int32) {
         var head: Int32 = -1, tail: Int32 = -1, route: Int32 = -1, chainTail: Int32 = -1
         var s = macs[m].firstRoute
         while s >= 0 {
@@ -42,8 +44,9 @@ extension ReplayEngine {
                 advert.firstSeen = min(advert.firstSeen, slot.firstSeen)
                 result = advert
             } else {
-                result = PEAdvertisement(pe: pe, seq: slot.seq, sticky: slot.sticky, esi: esi, routeCount: 1,
-                                         firstSeen: slot.firstSeen, lastChange: slot.advertLastChange)
+                result = PEAdvertisement(
+                    pe: pe, seq: slot.seq, sticky: slot.sticky, esi: esi, routeCount: 1,
+                    firstSeen: slot.firstSeen, lastChange: slot.advertLastChange)
             }
         }
         return result
@@ -51,9 +54,12 @@ extension ReplayEngine {
 
     func routeState(_ slot: RouteSlot) -> RouteState {
         let shared = traits[Int(slot.traits)]
-        return RouteState(ip: ipOf(slot), seq: slot.seq, sticky: slot.sticky, esi: shared.esi, nextHop: shared.nextHop, label1: shared.label1,
-                          rd: RouteDistinguisher(word: rdOf(slot)), observations: slot.observations, firstSeen: slot.firstSeen, lastUpdate: slot.lastUpdate,
-                          source: slot.sourceRef, mobilityCommunities: slot.mobilityCommunities)
+        return RouteState(
+            ip: ipOf(slot), seq: slot.seq, sticky: slot.sticky, esi: shared.esi, nextHop: shared.nextHop,
+            label1: shared.label1,
+            rd: RouteDistinguisher(word: rdOf(slot)), observations: slot.observations, firstSeen: slot.firstSeen,
+            lastUpdate: slot.lastUpdate,
+            source: slot.sourceRef, mobilityCommunities: slot.mobilityCommunities)
     }
 
     func ribKey(_ event: RouteEvent, _ r: MACIPAdvertisement, op: Int32) -> RIBKey {
@@ -62,8 +68,9 @@ extension ReplayEngine {
 
     func ribHash(_ key: RIBKey) -> UInt64 {
         let flags: UInt64 = key.ip == nil ? 0 : key.ip!.isIPv6 ? 3 << 48 : 1 << 48
-        return hasher.hash(UInt64(UInt32(bitPattern: key.op)) << 32 | UInt64(key.pathID), key.rd, key.mac.value | flags,
-                           (key.ip?.high ?? 0) &+ UInt64(key.tag) &* 0x9E37_79B9_7F4A_7C15, key.ip?.low ?? 0)
+        return hasher.hash(
+            UInt64(UInt32(bitPattern: key.op)) << 32 | UInt64(key.pathID), key.rd, key.mac.value | flags,
+            (key.ip?.high ?? 0) &+ UInt64(key.tag) &* 0x9E37_79B9_7F4A_7C15, key.ip?.low ?? 0)
     }
 
     func findRIBEntry(_ key: RIBKey, path: Int32, hash: UInt64) -> Int32? {
@@ -72,7 +79,8 @@ extension ReplayEngine {
             guard entry.path == path else { return false }
             let slot = routes[Int(entry.slot)]
             let state = macs[Int(slot.mac)]
-            return rdOf(slot) == key.rd && self.slot(slot, carries: key.ip) && state.mac == key.mac && bds[Int(state.bd)].ethernetTag == key.tag
+            return rdOf(slot) == key.rd && self.slot(slot, carries: key.ip) && state.mac == key.mac
+                && bds[Int(state.bd)].ethernetTag == key.tag
         }
     }
 
@@ -103,7 +111,8 @@ extension ReplayEngine {
             return
         }
         // This observation point held a late copy; whatever it says now is its own news.
-        if let copy = existing, case let slot = ribEntries[Int(copy)].slot, routes[Int(slot)].next == RouteSlot.lateCopy {
+        if let copy = existing, case let slot = ribEntries[Int(copy)].slot, routes[Int(slot)].next == RouteSlot.lateCopy
+        {
             dropRIBEntry(copy, hash: hash)
             routes.release(slot)
             existing = nil
@@ -134,7 +143,8 @@ extension ReplayEngine {
                 removeObservation(old.slot, kind: .withdrawn, time: event.time, source: event.source, op: op)
             }
         }
-        let traitID = internTraits(RouteTraits(nextHop: event.nextHop, esi: r.esi, label1: r.label1, pe: pe, rd: key.rd))
+        let traitID = internTraits(
+            RouteTraits(nextHop: event.nextHop, esi: r.esi, label1: r.label1, pe: pe, rd: key.rd))
         // Bound before the slot is made (an IPv6 slot names its binding); a changed binding is
         // reported after the announcement's own transitions.
         var slotIP = SlotIP.none, boundBefore: Int32?
@@ -147,16 +157,20 @@ extension ReplayEngine {
         if let existing, previousSeq == seq, r.ip == nil || boundBefore == mac {
             let s = ribEntries[Int(existing)].slot
             let slot = routes[Int(s)]
-            if slot.seq == seq && slot.traits == traitID && slot.sticky == sticky && slot.mobilityCommunities == min(mobilityCommunities, Self.maximumCountedMobilityCommunities) {
+            if slot.seq == seq && slot.traits == traitID && slot.sticky == sticky
+                && slot.mobilityCommunities == min(mobilityCommunities, Self.maximumCountedMobilityCommunities)
+            {
                 refresh(slot: s, mac: mac, pe: pe, op: op, ip: r.ip, time: event.time, source: event.source)
                 return
             }
         }
-        let incoming = RouteSlot(firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time,
-                                 source: event.source.packed, ip: slotIP, sticky: sticky,
-                                 mobilityCommunities: mobilityCommunities, mac: mac,
-                                 seq: seq, traits: traitID)
-        guard let slot = announce(mac: mac, route: incoming, ip: r.ip, previousSeqAtObservation: previousSeq, op: op) else { return }
+        let incoming = RouteSlot(
+            firstSeen: event.time, lastUpdate: event.time, advertLastChange: event.time,
+            source: event.source.packed, ip: slotIP, sticky: sticky,
+            mobilityCommunities: mobilityCommunities, mac: mac,
+            seq: seq, traits: traitID)
+        guard let slot = announce(mac: mac, route: incoming, ip: r.ip, previousSeqAtObservation: previousSeq, op: op)
+        else { return }
         if let existing, previousSeq != nil {
             ribEntries[Int(existing)].seq = seq
             ribEntries[Int(existing)].slot = slot
@@ -192,18 +206,24 @@ extension ReplayEngine {
 
     /// Applies one announcement to the MAC's routes and returns the slot now holding it; nil
     /// (nothing changed) for a copy beyond the slot's count of observation points.
-    func announce(mac: Int32, route incoming: RouteSlot, ip: IPAddress?, previousSeqAtObservation: UInt32?, op: Int32) -> Int32? {
+    func announce(
+        mac: Int32, route incoming: RouteSlot, ip: IPAddress?, previousSeqAtObservation: UInt32?, op: Int32
+    ) -> Int32? {
         let m = Int(mac), pe = peOf(incoming), time = incoming.lastUpdate, source = incoming.sourceRef
         let winnerBefore = macs[m].winner
         let winnerSeqBefore = macs[m].winnerSeq
         let place = locate(m, pe: pe, ip: ip, rd: rdOf(incoming))
         // 2^24 copies of one route need 2^24 observation points or add-path ids: crafted input.
-        if place.route >= 0 && previousSeqAtObservation == nil && routes[Int(place.route)].observations == RouteSlot.maxObservations {
+        if place.route >= 0 && previousSeqAtObservation == nil
+            && routes[Int(place.route)].observations == RouteSlot.maxObservations
+        {
             counters.copiesBeyondLimit += 1
             return nil
         }
         let isNewAdvert = place.head < 0
-        if isNewAdvert && previousSeqAtObservation == nil && isLateCopy(m, pe: pe, seq: incoming.seq, op: op, time: time) {
+        if isNewAdvert && previousSeqAtObservation == nil
+            && isLateCopy(m, pe: pe, seq: incoming.seq, op: op, time: time)
+        {
             var copy = incoming
             copy.next = RouteSlot.lateCopy
             return routes.add(copy)
@@ -218,10 +238,13 @@ extension ReplayEngine {
             // A lagging observation point repeating an older sequence does not roll the route back
             // (ID-3); a sequence that falls at one observation point is the PE's own decrease.
             if SequenceOrder.newer(incoming.seq, than: route.seq)
-                || previousSeqAtObservation.map({ SequenceOrder.newer($0, than: incoming.seq) }) == true {
+                || previousSeqAtObservation.map({ SequenceOrder.newer($0, than: incoming.seq) }) == true
+            {
                 route.seq = incoming.seq
             }
-            isRefresh = previousSeqAtObservation == incoming.seq || (previousSeqAtObservation == nil && route.seq == incoming.seq)
+            isRefresh =
+                previousSeqAtObservation == incoming.seq
+                || (previousSeqAtObservation == nil && route.seq == incoming.seq)
             route.sticky = incoming.sticky
             route.traits = incoming.traits
             route.lastUpdate = time
@@ -249,7 +272,9 @@ extension ReplayEngine {
         t.sticky = incoming.sticky
 
         if isNewAdvert {
-            if winnerBefore < 0, let owner = departedOwner(m, notPE: pe, time: time), SequenceOrder.newer(peSeqAfter, than: owner.seq) {
+            if winnerBefore < 0, let owner = departedOwner(m, notPE: pe, time: time),
+                SequenceOrder.newer(peSeqAfter, than: owner.seq)
+            {
                 // MOB-14: the higher sequence proves the PE saw the withdrawn owner's route.
                 var template = t
                 template.detail = "across a withdrawal"
@@ -262,13 +287,15 @@ extension ReplayEngine {
                     t.kind = .aliased; t.otherPE = winnerBefore; t.seqAfter = peSeqAfter
                     emit(t)
                 } else {
-                    emitMove(m, from: winnerBefore, to: pe, seqBefore: winnerSeqBefore, seqAfter: peSeqAfter, template: t)
+                    emitMove(
+                        m, from: winnerBefore, to: pe, seqBefore: winnerSeqBefore, seqAfter: peSeqAfter, template: t)
                 }
             } else if sameSegment(pe, winnerAfter, m) {
                 t.kind = .aliased; t.otherPE = winnerAfter; t.seqAfter = peSeqAfter
                 emit(t)
             } else if summarize(m, pe: winnerAfter)?.sticky == true {
-                t.kind = .stickyConflict; t.otherPE = winnerAfter; t.seqBefore = macs[m].winnerSeq; t.seqAfter = peSeqAfter
+                t.kind = .stickyConflict; t.otherPE = winnerAfter; t.seqBefore = macs[m].winnerSeq;
+                t.seqAfter = peSeqAfter
                 emit(t)
             } else {
                 t.kind = .rejected; t.otherPE = winnerAfter; t.seqBefore = macs[m].winnerSeq; t.seqAfter = peSeqAfter
@@ -284,8 +311,12 @@ extension ReplayEngine {
             t.otherPE = winnerAfter
             emit(t)
         }
-        if winnerAfter != winnerBefore && winnerBefore >= 0 && winnerAfter >= 0 && !sameSegment(winnerBefore, winnerAfter, m) {
-            emitMove(m, from: winnerBefore, to: winnerAfter, seqBefore: winnerSeqBefore, seqAfter: macs[m].winnerSeq, template: t)
+        if winnerAfter != winnerBefore && winnerBefore >= 0 && winnerAfter >= 0
+            && !sameSegment(winnerBefore, winnerAfter, m)
+        {
+            emitMove(
+                m, from: winnerBefore, to: winnerAfter, seqBefore: winnerSeqBefore, seqAfter: macs[m].winnerSeq,
+                template: t)
         }
         return slot
     }
@@ -354,7 +385,9 @@ extension ReplayEngine {
                 s = routes[Int(s)].next
             }
             guard let current = best else { best = (pe, claim); continue }
-            if WinnerSelection.displaces(claim, current.claim, lowerAddress: { pes[Int(pe)].address < pes[Int(current.pe)].address }) {
+            if WinnerSelection.displaces(
+                claim, current.claim, lowerAddress: { pes[Int(pe)].address < pes[Int(current.pe)].address })
+            {
                 best = (pe, claim)
             }
         }
@@ -379,11 +412,14 @@ extension ReplayEngine {
             routes[Int(removed.next)].advertLastChange = removed.advertLastChange
         }
         routes.release(s)
-        let groupRemains = (previous >= 0 && peOf(routes[Int(previous)]) == pe) || (removed.next >= 0 && peOf(routes[Int(removed.next)]) == pe)
+        let groupRemains =
+            (previous >= 0 && peOf(routes[Int(previous)]) == pe)
+            || (removed.next >= 0 && peOf(routes[Int(removed.next)]) == pe)
         guard !groupRemains else { return }
         let winnerBefore = macs[m].winner
         let winnerSeqBefore = macs[m].winnerSeq
-        recordDeparture(m, Departure(pe: pe, seq: removed.seq, observation: op, time: time, wasOwner: winnerBefore == pe))
+        recordDeparture(
+            m, Departure(pe: pe, seq: removed.seq, observation: op, time: time, wasOwner: winnerBefore == pe))
         recomputeWinner(m)
         macs[m].lastChange = time
         var t = Transition(kind: kind, time: time, mac: removed.mac, pe: pe, source: source)
@@ -396,10 +432,13 @@ extension ReplayEngine {
         // that route is stale and about to be withdrawn (its PE saw the higher sequence).
         let winnerAfter = macs[m].winner
         if winnerBefore == pe, winnerAfter >= 0, let next = summarize(m, pe: winnerAfter),
-           !SequenceOrder.newer(winnerSeqBefore, than: next.seq), removedESI.isZero || next.esi != removedESI {
+            !SequenceOrder.newer(winnerSeqBefore, than: next.seq), removedESI.isZero || next.esi != removedESI
+        {
             var template = t
             template.detail = "after \(kind.rawValue)"
-            emitMove(m, from: pe, to: winnerAfter, seqBefore: winnerSeqBefore, seqAfter: macs[m].winnerSeq, template: template)
+            emitMove(
+                m, from: pe, to: winnerAfter, seqBefore: winnerSeqBefore, seqAfter: macs[m].winnerSeq,
+                template: template)
         }
     }
 
@@ -407,7 +446,9 @@ extension ReplayEngine {
     /// for a new binding).
     func bindIP(_ ip: IPAddress, bd: Int32, mac: Int32) -> (id: Int32, previousMAC: Int32?) {
         let hash = hasher.hash(ip.high ^ UInt64(UInt32(bitPattern: bd)) << 32, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0))
-        if let id = ipBindingIndex.find(hash, { binding(ipBindings[Int($0)], is: ip) && macs[Int(ipBindings[Int($0)].mac)].bd == bd }) {
+        if let id = ipBindingIndex.find(
+            hash, { binding(ipBindings[Int($0)], is: ip) && macs[Int(ipBindings[Int($0)].mac)].bd == bd })
+        {
             let previous = ipBindings[Int(id)].mac
             ipBindings[Int(id)].mac = mac
             return (id, previous)

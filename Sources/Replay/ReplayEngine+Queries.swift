@@ -111,19 +111,36 @@ extension ReplayEngine {
     /// figure: tables up to their high-water mark (capacity beyond it is never written, so never
     /// resident), hash indexes in full.
     public var stateBytesByTable: [(table: String, bytes: Int)] {
-        [("route slots", routes.highWater * MemoryLayout<RouteSlot>.stride),
-         ("MACs", macs.count * MemoryLayout<MACState>.stride),
-         ("departures", (0..<departureLists.highWater).reduce(departureLists.highWater * MemoryLayout<[Departure]>.stride) { total, i in
-             let kept = departureLists[i].capacity
-             return total + (kept > 0 ? 32 + kept * MemoryLayout<Departure>.stride : 0) }),
-         ("RIB entries", ribEntries.highWater * MemoryLayout<RIBEntry>.stride),
-         ("RIB index", ribIndex.bucketCount * 8),
-         ("MAC index", macIndex.bucketCount * 8),
-         ("IP bindings", ipBindings.count * MemoryLayout<IPBinding>.stride + ipv6Rows.highWater * MemoryLayout<IPv6Row>.stride
-                          + ipBindingIndex.bucketCount * 8),
-         ("host routes", hostSlots.highWater * MemoryLayout<HostRouteSlot>.stride + hostEntries.highWater * MemoryLayout<HostRIBEntry>.stride
-            + (hostHeads.bucketCount + hostRIBIndex.bucketCount) * 8),
-         ("traits and domains", traits.count * MemoryLayout<RouteTraits>.stride + (traitsIndex.bucketCount + bdIndex.bucketCount) * 8)]
+        [
+            ("route slots", routes.highWater * MemoryLayout<RouteSlot>.stride),
+            ("MACs", macs.count * MemoryLayout<MACState>.stride),
+            (
+                "departures",
+                (0..<departureLists.highWater).reduce(departureLists.highWater * MemoryLayout<[Departure]>.stride) {
+                    total, i in
+                    let kept = departureLists[i].capacity
+                    return total + (kept > 0 ? 32 + kept * MemoryLayout<Departure>.stride : 0)
+                }
+            ),
+            ("RIB entries", ribEntries.highWater * MemoryLayout<RIBEntry>.stride),
+            ("RIB index", ribIndex.bucketCount * 8),
+            ("MAC index", macIndex.bucketCount * 8),
+            (
+                "IP bindings",
+                ipBindings.count * MemoryLayout<IPBinding>.stride + ipv6Rows.highWater * MemoryLayout<IPv6Row>.stride
+                    + ipBindingIndex.bucketCount * 8
+            ),
+            (
+                "host routes",
+                hostSlots.highWater * MemoryLayout<HostRouteSlot>.stride + hostEntries.highWater
+                    * MemoryLayout<HostRIBEntry>.stride
+                    + (hostHeads.bucketCount + hostRIBIndex.bucketCount) * 8
+            ),
+            (
+                "traits and domains",
+                traits.count * MemoryLayout<RouteTraits>.stride + (traitsIndex.bucketCount + bdIndex.bucketCount) * 8
+            ),
+        ]
     }
 
     public var stateBytes: Int { stateBytesByTable.reduce(0) { $0 + $1.bytes } }

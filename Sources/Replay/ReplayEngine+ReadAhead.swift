@@ -23,7 +23,9 @@ extension ReplayEngine {
 
     /// Stage 0: the event's RIB hash, with its index bucket requested.
     public func prefetchBucket(_ item: FeedItem) -> PrefetchTarget {
-        guard case .route(let event) = item.payload, let op = cachedObservationID(event.observation) else { return .none }
+        guard case .route(let event) = item.payload, let op = cachedObservationID(event.observation) else {
+            return .none
+        }
         // The hash as it is: its low 32 bits are the tag stage 1 matches (a hash of 0 reads as
         // "no chain" and is merely not prefetched).
         switch event.entry.nlri {
@@ -78,8 +80,10 @@ extension ReplayEngine {
     }
 
     /// The slot entry `cursor` names, requested from `slots`.
-    func prefetchSlot<Entry, Slot>(of cursor: Int32, in entries: RecyclingTable<Entry>, _ slot: (Entry) -> Int32,
-                                          from slots: RecyclingTable<Slot>) -> Int32 {
+    func prefetchSlot<Entry, Slot>(
+        of cursor: Int32, in entries: RecyclingTable<Entry>, _ slot: (Entry) -> Int32,
+        from slots: RecyclingTable<Slot>
+    ) -> Int32 {
         guard cursor >= 0, Int(cursor) < entries.highWater else { return -1 }
         let found = slot(entries[Int(cursor)])
         slots.prefetch(Int(found))

@@ -104,7 +104,9 @@ extension ReplayEngine {
         let key = Path(op: op, pathID: pathID)
         if lastPath.key == key { return lastPath.id }
         let id: Int32
-        if let known = pathIndex[key] { id = known } else {
+        if let known = pathIndex[key] {
+            id = known
+        } else {
             id = Int32(paths.count)
             paths.append(key)
             pathIndex[key] = id
@@ -162,9 +164,12 @@ extension ReplayEngine {
         static let lateCopy: Int32 = -2
         private static let ipKindShift: UInt32 = 24, stickyBit: UInt32 = 1 << 26, mobilityShift: UInt32 = 27
 
-        init(firstSeen: Int64, lastUpdate: Int64, advertLastChange: Int64, source: UInt64, ip: SlotIP, sticky: Bool,
-             mobilityCommunities: Int, mac: Int32, seq: UInt32, traits: Int32) {
-            self.firstSeen = firstSeen; self.lastUpdate = lastUpdate; self.advertLastChange = advertLastChange; self.source = source
+        init(
+            firstSeen: Int64, lastUpdate: Int64, advertLastChange: Int64, source: UInt64, ip: SlotIP, sticky: Bool,
+            mobilityCommunities: Int, mac: Int32, seq: UInt32, traits: Int32
+        ) {
+            self.firstSeen = firstSeen; self.lastUpdate = lastUpdate; self.advertLastChange = advertLastChange;
+            self.source = source
             ipWord = 0; bits = 1  // carried at one observation point
             self.mac = mac; self.seq = seq; self.traits = traits
             self.ip = ip; self.sticky = sticky; self.mobilityCommunities = mobilityCommunities
@@ -177,7 +182,10 @@ extension ReplayEngine {
         }
         var ip: SlotIP {
             get { SlotIP(word: ipWord, kind: UInt8(bits >> Self.ipKindShift & 3)) }
-            set { ipWord = newValue.word; bits = bits & ~(3 << Self.ipKindShift) | UInt32(newValue.kind) << Self.ipKindShift }
+            set {
+                ipWord = newValue.word;
+                bits = bits & ~(3 << Self.ipKindShift) | UInt32(newValue.kind) << Self.ipKindShift
+            }
         }
         var sticky: Bool {
             get { bits & Self.stickyBit != 0 }

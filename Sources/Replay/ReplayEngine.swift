@@ -18,7 +18,9 @@ public final class ReplayEngine {
         /// ID-3: how late a copy of an advertisement may reach another observation point and
         /// still be taken for a copy once the advertisement was withdrawn everywhere else.
         public var copyLag: Int64
-        public init(peKey: PEKeyRule? = nil, bdKey: BDKeyRule = .rt, moveWindow: Int64 = 180_000_000, copyLag: Int64 = 1_000_000) {
+        public init(
+            peKey: PEKeyRule? = nil, bdKey: BDKeyRule = .rt, moveWindow: Int64 = 180_000_000, copyLag: Int64 = 1_000_000
+        ) {
             self.peKey = peKey; self.bdKey = bdKey
             self.moveWindow = moveWindow; self.copyLag = copyLag
         }
@@ -43,12 +45,14 @@ public final class ReplayEngine {
         /// The counters as `engine.*` rows of the database's meta table: what was replayed, and
         /// what could not be (withdrawals of routes never seen, routes with no identifiable PE).
         public var described: [(String, String)] {
-            [("engine.mac-ip-announcements", announcements), ("engine.mac-ip-withdrawals", withdrawals),
-             ("engine.unknown-withdrawals", unknownWithdrawals), ("engine.no-pe-identified", noPEIdentified),
-             ("engine.session-losses", sessionLosses), ("engine.end-of-ribs", endOfRIBs),
-             ("engine.other-family-events", otherFamilyEvents), ("engine.copies-beyond-limit", copiesBeyondLimit),
-             ("engine.evpn-routes", evpnRoutes), ("engine.pe-conflicts", peConflicts)]
-                .map { ($0.0, String($0.1)) }
+            [
+                ("engine.mac-ip-announcements", announcements), ("engine.mac-ip-withdrawals", withdrawals),
+                ("engine.unknown-withdrawals", unknownWithdrawals), ("engine.no-pe-identified", noPEIdentified),
+                ("engine.session-losses", sessionLosses), ("engine.end-of-ribs", endOfRIBs),
+                ("engine.other-family-events", otherFamilyEvents), ("engine.copies-beyond-limit", copiesBeyondLimit),
+                ("engine.evpn-routes", evpnRoutes), ("engine.pe-conflicts", peConflicts),
+            ]
+            .map { ($0.0, String($0.1)) }
         }
     }
 
@@ -142,9 +146,13 @@ public final class ReplayEngine {
             switch route {
             case .macIP(let r): processMACIP(event, r, prefetched)
             case .ethernetAD(let r):
-                if !event.isWithdraw, let pe = identifyPE(event, rd: r.rd) { pes[Int(pe)].ethernetSegments.insert(r.esi) }
+                if !event.isWithdraw, let pe = identifyPE(event, rd: r.rd) {
+                    pes[Int(pe)].ethernetSegments.insert(r.esi)
+                }
             case .ethernetSegment(let r):
-                if !event.isWithdraw, let pe = identifyPE(event, rd: r.rd) { pes[Int(pe)].ethernetSegments.insert(r.esi) }
+                if !event.isWithdraw, let pe = identifyPE(event, rd: r.rd) {
+                    pes[Int(pe)].ethernetSegments.insert(r.esi)
+                }
             case .inclusiveMulticast(let r):
                 if !event.isWithdraw, let pe = identifyPE(event, rd: r.rd) { pes[Int(pe)].imetRoutes += 1 }
             case .ipPrefix(let r):

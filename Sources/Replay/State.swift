@@ -83,4 +83,3 @@ public struct HostRouteState: Sendable {
     public var observations: Int32
     public var lastUpdate: Int64
 }
-

@@ -30,7 +30,7 @@ public struct Transition: Sendable {
 
     public var kind: Kind
     public var time: Int64
-    public var mac: Int32          // index into ReplayEngine.macs (-1 for peerDown)
+    public var mac: Int32  // index into ReplayEngine.macs (-1 for peerDown)
     public var pe: Int32
     public var otherPE: Int32 = -1
     public var seqBefore: UInt32 = 0

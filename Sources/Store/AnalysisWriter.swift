@@ -8,7 +8,9 @@ public struct RouterRecord: Sendable {
     public var key: UInt32
     public var sysName: String?
     public var sysDescr: String?
-    public init(key: UInt32, sysName: String?, sysDescr: String?) { self.key = key; self.sysName = sysName; self.sysDescr = sysDescr }
+    public init(key: UInt32, sysName: String?, sysDescr: String?) {
+        self.key = key; self.sysName = sysName; self.sysDescr = sysDescr
+    }
 }
 
 /// One input as the run saw it (filled in by the executable from the readers).
@@ -30,11 +32,15 @@ public struct InputRecord: Sendable {
     public var routers: [RouterRecord] = []
     /// Why the file was not read: it is plainly not a dump.
     public var skipped: String?
-    public init(id: Int32, path: String, sha256: String?, format: String?, compression: String?, bytes: Int64, compressedBytes: Int64,
-                records: Int, routeEvents: Int, attributeErrors: Int, firstTime: Int64?, lastTime: Int64?,
-                damage: [InputDamage], attributeProblems: [InputDamage]) {
+    public init(
+        id: Int32, path: String, sha256: String?, format: String?, compression: String?, bytes: Int64,
+        compressedBytes: Int64,
+        records: Int, routeEvents: Int, attributeErrors: Int, firstTime: Int64?, lastTime: Int64?,
+        damage: [InputDamage], attributeProblems: [InputDamage]
+    ) {
         self.id = id; self.path = path; self.sha256 = sha256; self.format = format; self.compression = compression
-        self.bytes = bytes; self.compressedBytes = compressedBytes; self.records = records; self.routeEvents = routeEvents
+        self.bytes = bytes; self.compressedBytes = compressedBytes; self.records = records;
+        self.routeEvents = routeEvents
         self.attributeErrors = attributeErrors; self.firstTime = firstTime; self.lastTime = lastTime
         self.damage = damage; self.attributeProblems = attributeProblems
     }
@@ -64,11 +70,14 @@ public final class AnalysisWriter {
         finalPath = path
         temporaryPath = TemporaryName.of(path)
         let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
         for file in TemporaryName.withCompanions(path) { unlink(file) }
         let db = try Database(path: temporaryPath)
         // Index builds sort in temporary files: memory must not grow with the number of moves.
-        try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; PRAGMA cache_size = -2048;")
+        try db.execute(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE; PRAGMA cache_size = -2048;")
         try db.execute(Schema.create)
         try db.execute(Schema.movesStaging)
         database = db
@@ -137,73 +146,104 @@ public final class AnalysisWriter {
 
     // MARK: Results
 
-    public func write(inputs: [InputRecord], engine: ReplayEngine, analyzer: Analyzer, incidents: [Incident],
-                      dataQuality: [DataQualityNote] = []) throws {
+    public func write(
+        inputs: [InputRecord], engine: ReplayEngine, analyzer: Analyzer, incidents: [Incident],
+        dataQuality: [DataQualityNote] = []
+    ) throws {
         try flushEvents()
         try db.transaction {
-            let note = try db.prepare("INSERT INTO data_quality(rule, subject, count, input_id, byte_offset, detail) VALUES (?, ?, ?, ?, ?, ?)")
+            let note = try db.prepare(
+                "INSERT INTO data_quality(rule, subject, count, input_id, byte_offset, detail) VALUES (?, ?, ?, ?, ?, ?)"
+            )
             for item in dataQuality {
-                try note.run(item.rule.rawValue, item.subject, item.count, item.input.map(Int64.init), item.offset, item.detail)
+                try note.run(
+                    item.rule.rawValue, item.subject, item.count, item.input.map(Int64.init), item.offset, item.detail)
             }
-            let input = try db.prepare("""
+            let input = try db.prepare(
+                """
                 INSERT INTO inputs(id, path, sha256, format, compression, bytes, compressed_bytes, records, route_events,
                   attribute_errors, first_time_us, last_time_us, damaged, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-            let error = try db.prepare("INSERT INTO decode_errors(input_id, byte_offset, message, recovered, kind) VALUES (?, ?, ?, ?, ?)")
-            let router = try db.prepare("INSERT INTO monitored_routers(input_id, router, sys_name, sys_descr) VALUES (?, ?, ?, ?)")
+            let error = try db.prepare(
+                "INSERT INTO decode_errors(input_id, byte_offset, message, recovered, kind) VALUES (?, ?, ?, ?, ?)")
+            let router = try db.prepare(
+                "INSERT INTO monitored_routers(input_id, router, sys_name, sys_descr) VALUES (?, ?, ?, ?)")
             for record in inputs {
                 for item in record.routers { try router.run(record.id, Int64(item.key), item.sysName, item.sysDescr) }
-                try input.run(record.id, record.path, record.sha256, record.format, record.compression, record.bytes, record.compressedBytes,
-                              record.records, record.routeEvents, record.attributeErrors, record.firstTime, record.lastTime, !record.damage.isEmpty, record.skipped)
-                for damage in record.damage { try error.run(record.id, damage.offset, damage.message, damage.recovered, "damage") }
-                for problem in record.attributeProblems { try error.run(record.id, problem.offset, problem.message, true, "attribute") }
+                try input.run(
+                    record.id, record.path, record.sha256, record.format, record.compression, record.bytes,
+                    record.compressedBytes,
+                    record.records, record.routeEvents, record.attributeErrors, record.firstTime, record.lastTime,
+                    !record.damage.isEmpty, record.skipped)
+                for damage in record.damage {
+                    try error.run(record.id, damage.offset, damage.message, damage.recovered, "damage")
+                }
+                for problem in record.attributeProblems {
+                    try error.run(record.id, problem.offset, problem.message, true, "attribute")
+                }
             }
-            let observation = try db.prepare("""
+            let observation = try db.prepare(
+                """
                 INSERT INTO observation_points(id, router, table_name, distinguisher, peer_ip, peer_as, peer_bgp_id) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """)
             for (i, op) in engine.observations.enumerated() {
-                try observation.run(i, Int64(op.router), op.table.name, Int64(bitPattern: op.distinguisher), op.peerIP.description,
-                                    op.peerAS, op.peerBGPID.isZero ? nil : op.peerBGPID.description)
+                try observation.run(
+                    i, Int64(op.router), op.table.name, Int64(bitPattern: op.distinguisher), op.peerIP.description,
+                    op.peerAS, op.peerBGPID.isZero ? nil : op.peerBGPID.description)
             }
             let liveMACs = try writeMACStates(engine)
-            let pe = try db.prepare("""
+            let pe = try db.prepare(
+                """
                 INSERT INTO pes(id, address, pe_source, live_macs, ethernet_segments, imet_routes, sessions_down, first_seen_us, last_seen_us)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for (i, info) in engine.pes.enumerated() {
-                try pe.run(i, info.address.description, info.source.rawValue, liveMACs[i],
-                           info.ethernetSegments.map(\.description).sorted().joined(separator: " "), info.imetRoutes, info.sessionsDown,
-                           info.firstSeen, info.lastSeen)
+                try pe.run(
+                    i, info.address.description, info.source.rawValue, liveMACs[i],
+                    info.ethernetSegments.map(\.description).sorted().joined(separator: " "), info.imetRoutes,
+                    info.sessionsDown,
+                    info.firstSeen, info.lastSeen)
             }
-            let bd = try db.prepare("INSERT INTO broadcast_domains(id, label, route_targets, ethernet_tag) VALUES (?, ?, ?, ?)")
+            let bd = try db.prepare(
+                "INSERT INTO broadcast_domains(id, label, route_targets, ethernet_tag) VALUES (?, ?, ?, ?)")
             for (i, domain) in engine.bds.enumerated() {
-                try bd.run(i, domain.label, domain.routeTargets.map(\.description).joined(separator: " "), Int64(domain.ethernetTag))
+                try bd.run(
+                    i, domain.label, domain.routeTargets.map(\.description).joined(separator: " "),
+                    Int64(domain.ethernetTag))
             }
-            let incident = try db.prepare("""
+            let incident = try db.prepare(
+                """
                 INSERT INTO incidents(id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, next_step, kind, impact)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for item in incidents {
-                try incident.run(item.id, item.title, item.severity.name, item.firstTime, item.lastTime,
-                                 item.pes.map(String.init).joined(separator: " "), item.bds.map(String.init).joined(separator: " "),
-                                 item.macs.count, item.macs.map(\.description).joined(separator: " "),
-                                 item.rules.map(\.rawValue).joined(separator: " "), item.cause, item.nextStep, item.kind.rawValue, item.impact)
+                try incident.run(
+                    item.id, item.title, item.severity.name, item.firstTime, item.lastTime,
+                    item.pes.map(String.init).joined(separator: " "), item.bds.map(String.init).joined(separator: " "),
+                    item.macs.count, item.macs.map(\.description).joined(separator: " "),
+                    item.rules.map(\.rawValue).joined(separator: " "), item.cause, item.nextStep, item.kind.rawValue,
+                    item.impact)
             }
-            let finding = try db.prepare("""
+            let finding = try db.prepare(
+                """
                 INSERT INTO findings(id, rule, severity, incident_id, bd_id, mac, ip, pes, first_time_us, last_time_us, count, detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-            let evidence = try db.prepare("""
+            let evidence = try db.prepare(
+                """
                 INSERT INTO evidence(finding_id, time_us, pe, seq, sticky, esi, ip, event, input_id, byte_offset, observation_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for item in analyzer.findings {
-                try finding.run(item.id, item.rule.rawValue, item.severity.name, item.incident > 0 ? Int64(item.incident) : nil,
-                                item.bd >= 0 ? Int64(item.bd) : nil, item.mac?.description, item.ip?.description,
-                                item.pes.map(String.init).joined(separator: " "), item.firstTime, item.lastTime, item.count, item.detail)
+                try finding.run(
+                    item.id, item.rule.rawValue, item.severity.name, item.incident > 0 ? Int64(item.incident) : nil,
+                    item.bd >= 0 ? Int64(item.bd) : nil, item.mac?.description, item.ip?.description,
+                    item.pes.map(String.init).joined(separator: " "), item.firstTime, item.lastTime, item.count,
+                    item.detail)
                 for e in item.evidence.sorted(by: { $0.time < $1.time }) {
-                    try evidence.run(item.id, e.time, e.pe, e.seq, e.sticky, e.esi.description, e.ip?.description, e.event,
-                                     e.source.input, e.source.offset, e.observation >= 0 ? Int64(e.observation) : nil)
+                    try evidence.run(
+                        item.id, e.time, e.pe, e.seq, e.sticky, e.esi.description, e.ip?.description, e.event,
+                        e.source.input, e.source.offset, e.observation >= 0 ? Int64(e.observation) : nil)
                 }
             }
         }
@@ -223,8 +263,12 @@ public final class AnalysisWriter {
     /// on the writer thread meanwhile. Returns how many MACs each PE advertises.
     private func writeMACStates(_ engine: ReplayEngine) throws -> [Int] {
         var liveMACs = [Int](repeating: 0, count: engine.pes.count)
-        let insert = try GroupedInsert(db, table: "mac_state", columns: ["bd_id", "mac", "winner_pe", "winner_seq", "moves",
-                                       "advertisers", "ips", "first_seen_us", "last_change_us"], rowsPerStatement: 32)
+        let insert = try GroupedInsert(
+            db, table: "mac_state",
+            columns: [
+                "bd_id", "mac", "winner_pe", "winner_seq", "moves",
+                "advertisers", "ips", "first_seen_us", "last_change_us",
+            ], rowsPerStatement: 32)
         let pipe = BatchPipe<MACStateChunk> { chunk in
             defer { chunk.rows.removeAll(keepingCapacity: true); chunk.text.removeAll() }
             try chunk.text.withColumns { text in
@@ -275,7 +319,8 @@ public final class AnalysisWriter {
                     text.append(Set(ips.map(\.description)).sorted().joined(separator: " "))
                 }
             }
-            chunk.rows.append(MACStateChunk.Row(state: state, mac: macColumn, advertisers: advertisersColumn, ips: ipsColumn))
+            chunk.rows.append(
+                MACStateChunk.Row(state: state, mac: macColumn, advertisers: advertisersColumn, ips: ipsColumn))
             if chunk.rows.count == MACStateChunk.size {
                 var next = pipe.reclaim() ?? MACStateChunk()
                 swap(&chunk, &next)
@@ -300,7 +345,8 @@ public final class AnalysisWriter {
         if !movesSorted { try db.transaction { try db.execute(Schema.moveStaged) }; movesSorted = true }
         // Index builds sort on every core (7.1 → 5.0 s for 6.6 M route events on two), and the
         // planner's statistics come from a sample, not from reading every index whole.
-        try db.execute("PRAGMA threads = \(ProcessInfo.processInfo.activeProcessorCount); PRAGMA analysis_limit = 1000;")
+        try db.execute(
+            "PRAGMA threads = \(ProcessInfo.processInfo.activeProcessorCount); PRAGMA analysis_limit = 1000;")
         try db.execute(Schema.indexes)
         try db.execute("ANALYZE")
         try database?.close()
@@ -311,7 +357,8 @@ public final class AnalysisWriter {
     public func install() throws {
         for suffix in ["-journal", "-wal", "-shm"] { unlink(finalPath + suffix) }
         guard rename(temporaryPath, finalPath) == 0 else {
-            throw DatabaseError(message: "cannot rename \(temporaryPath) to \(finalPath): \(String(cString: strerror(errno)))")
+            throw DatabaseError(
+                message: "cannot rename \(temporaryPath) to \(finalPath): \(String(cString: strerror(errno)))")
         }
         installed = true
     }

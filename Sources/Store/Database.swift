@@ -22,7 +22,8 @@ public final class Database {
         var db: OpaquePointer?
         // No connection is used by two threads at once (the row writer hands it back before the
         // caller goes on), so SQLite's per-call locking is pure cost: ~9 % of the writer thread.
-        let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
+        let flags =
+            (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
         guard sqlite3_open_v2(path, &db, flags, nil) == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let db { sqlite3_close(db) }
@@ -38,7 +39,9 @@ public final class Database {
     /// a silent leak at exit.
     public func close() throws {
         guard !closed else { return }
-        guard sqlite3_close(handle) == SQLITE_OK else { throw DatabaseError(message: "\(path): cannot close: \(lastError)") }
+        guard sqlite3_close(handle) == SQLITE_OK else {
+            throw DatabaseError(message: "\(path): cannot close: \(lastError)")
+        }
         closed = true
     }
 
@@ -132,7 +135,9 @@ public final class Statement {
     public func run(_ values: SQLBindable...) throws {
         try bind(values.map(\.sqlValue))
         let result = sqlite3_step(statement)
-        guard result == SQLITE_DONE || result == SQLITE_ROW else { throw DatabaseError(message: "step: \(database.lastError)") }
+        guard result == SQLITE_DONE || result == SQLITE_ROW else {
+            throw DatabaseError(message: "step: \(database.lastError)")
+        }
     }
 
     // Column by column, for the inserts that run once per route event: no array of values, no
@@ -154,12 +159,16 @@ public final class Statement {
     public func bind(_ index: Int32, stableText value: UnsafeBufferPointer<UInt8>?) throws {
         guard let value else { return try bind(index, nil) }
         guard let base = value.baseAddress, !value.isEmpty else { return try bind(index, text: "") }
-        let result = base.withMemoryRebound(to: CChar.self, capacity: value.count) { sqlite3_bind_text(statement, index, $0, Int32(value.count), nil) }
+        let result = base.withMemoryRebound(to: CChar.self, capacity: value.count) {
+            sqlite3_bind_text(statement, index, $0, Int32(value.count), nil)
+        }
         if result != SQLITE_OK { throw DatabaseError(message: "bind \(index): \(database.lastError)") }
     }
 
     public func bind(_ index: Int32, blob value: [UInt8]) throws {
-        let result = value.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), transient) }
+        let result = value.withUnsafeBytes {
+            sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), transient)
+        }
         if result != SQLITE_OK { throw DatabaseError(message: "bind \(index): \(database.lastError)") }
     }
 

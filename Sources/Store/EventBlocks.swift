@@ -100,7 +100,9 @@ struct EventBlockEncoder {
         if !event.isWithdraw {
             mobility = event.attributes.macMobility
             shape.nextHop = event.nextHop
-            for community in event.attributes.extendedCommunities where community.isRouteTarget { shape.targets.append(community) }
+            for community in event.attributes.extendedCommunities where community.isRouteTarget {
+                shape.targets.append(community)
+            }
         }
         shape.originator = event.attributes.originatorID
         shape.hasMobility = mobility != nil
@@ -176,7 +178,9 @@ public enum EventBlockDecoder {
     }
 
     public static func decode(_ data: [UInt8]) throws -> [StoredRouteEvent] {
-        guard data.first == EventBlockFormat.version else { throw EventBlockError(description: "route event block of an unknown version") }
+        guard data.first == EventBlockFormat.version else {
+            throw EventBlockError(description: "route event block of an unknown version")
+        }
         var header = BlockCursor(data[...])
         header.position = 1
         // Every event takes at least a byte of the times stream, which a byte of deflate
@@ -190,14 +194,20 @@ public enum EventBlockDecoder {
         var streams: [BlockCursor] = []
         var position = header.position
         for size in sizes {
-            guard size.compressed <= data.count - position else { throw EventBlockError(description: "route event block stream overruns the block") }
+            guard size.compressed <= data.count - position else {
+                throw EventBlockError(description: "route event block stream overruns the block")
+            }
             var raw = [UInt8](repeating: 0, count: max(size.raw, 1))
             var length = uLong(size.raw)
             let result = raw.withUnsafeMutableBufferPointer { out in
-                data.withUnsafeBufferPointer { uncompress(out.baseAddress, &length, $0.baseAddress! + position, uLong(size.compressed)) }
+                data.withUnsafeBufferPointer {
+                    uncompress(out.baseAddress, &length, $0.baseAddress! + position, uLong(size.compressed))
+                }
             }
             raw.removeLast(raw.count - size.raw)
-            guard result == Z_OK, length == size.raw else { throw EventBlockError(description: "route event block does not decompress (zlib \(result))") }
+            guard result == Z_OK, length == size.raw else {
+                throw EventBlockError(description: "route event block does not decompress (zlib \(result))")
+            }
             streams.append(BlockCursor(raw[...]))
             position += size.compressed
         }
@@ -213,15 +223,20 @@ public enum EventBlockDecoder {
             let input = Int32(truncatingIfNeeded: try streams[S.sources.rawValue].varint())
             offset &+= try streams[S.sources.rawValue].signed()
             let seen = try streams[S.sightings.rawValue].varint()
-            guard seen <= 1 << 16 else { throw EventBlockError(description: "route event block lists \(seen) observation points for one event") }
+            guard seen <= 1 << 16 else {
+                throw EventBlockError(description: "route event block lists \(seen) observation points for one event")
+            }
             var seenAt: [UInt32] = []
             for _ in 0..<seen { seenAt.append(UInt32(truncatingIfNeeded: try streams[S.sightings.rawValue].varint())) }
             let index = try streams[S.shapes.rawValue].count(atMost: shapes.count - 1)
             let shape = shapes[index]
             var event = StoredRouteEvent(
-                time: time, source: SourceRef(input: input, offset: offset), seenAt: seenAt, isWithdraw: shape.isWithdraw,
-                family: shape.family, routeType: shape.kind == .evpn ? shape.routeType : nil, rd: shape.rd, esi: shape.esi,
-                ethernetTag: shape.ethernetTag, mac: nil, ip: shape.address, prefix: nil, nextHop: shape.nextHop, mobility: nil,
+                time: time, source: SourceRef(input: input, offset: offset), seenAt: seenAt,
+                isWithdraw: shape.isWithdraw,
+                family: shape.family, routeType: shape.kind == .evpn ? shape.routeType : nil, rd: shape.rd,
+                esi: shape.esi,
+                ethernetTag: shape.ethernetTag, mac: nil, ip: shape.address, prefix: nil, nextHop: shape.nextHop,
+                mobility: nil,
                 routeTargets: shape.targets.map { RouteTarget(raw: $0.raw) }, originator: shape.originator, pathID: nil)
             if shape.hasMAC {
                 var value: UInt64 = 0
@@ -236,7 +251,9 @@ public enum EventBlockDecoder {
                 event.prefix = IPPrefix(address: address, length: try streams[S.addresses.rawValue].byte())
             }
             if shape.hasMobility {
-                event.mobility = .init(sequence: UInt32(truncatingIfNeeded: try streams[S.numbers.rawValue].varint()), sticky: shape.sticky)
+                event.mobility = .init(
+                    sequence: UInt32(truncatingIfNeeded: try streams[S.numbers.rawValue].varint()), sticky: shape.sticky
+                )
             }
             if shape.hasPathID { event.pathID = UInt32(truncatingIfNeeded: try streams[S.numbers.rawValue].varint()) }
             events.append(event)
@@ -320,7 +337,9 @@ struct BlockCursor {
     /// A count or index, at most `limit`.
     mutating func count(atMost limit: Int) throws -> Int {
         let value = try varint()
-        guard limit >= 0, value <= UInt64(limit) else { throw EventBlockError(description: "route event block has \(value) where at most \(limit) fits") }
+        guard limit >= 0, value <= UInt64(limit) else {
+            throw EventBlockError(description: "route event block has \(value) where at most \(limit) fits")
+        }
         return Int(value)
     }
 
@@ -340,9 +359,12 @@ struct BlockCursor {
 
     mutating func shape() throws -> EventBlockFormat.Shape {
         let flags = try varint()
-        guard let kind = EventBlockFormat.Shape.Kind(rawValue: try byte()) else { throw EventBlockError(description: "route event block has an unknown route kind") }
+        guard let kind = EventBlockFormat.Shape.Kind(rawValue: try byte()) else {
+            throw EventBlockError(description: "route event block has an unknown route kind")
+        }
         let afi = UInt16(truncatingIfNeeded: try varint())
-        var shape = EventBlockFormat.Shape(kind: kind, isWithdraw: flags & 1 != 0, family: AddressFamily(afi: afi, safi: try byte()))
+        var shape = EventBlockFormat.Shape(
+            kind: kind, isWithdraw: flags & 1 != 0, family: AddressFamily(afi: afi, safi: try byte()))
         shape.routeType = try byte()
         if flags & (1 << 1) != 0 { shape.rd = RouteDistinguisher(word: try varint()) }
         if flags & (1 << 2) != 0 { shape.esi = ESI(high: UInt16(truncatingIfNeeded: try varint()), low: try varint()) }
@@ -356,9 +378,10 @@ struct BlockCursor {
         shape.nextHop = try optionalAddress()
         shape.originator = try optionalAddress()
         let targets = try varint()
-        guard targets <= 4096 else { throw EventBlockError(description: "route event block lists \(targets) route targets") }
+        guard targets <= 4096 else {
+            throw EventBlockError(description: "route event block lists \(targets) route targets")
+        }
         for _ in 0..<targets { shape.targets.append(ExtendedCommunity(raw: try varint())) }
         return shape
     }
 }
-

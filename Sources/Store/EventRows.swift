@@ -29,13 +29,27 @@ final class EventRowInserter {
     init(db: Database, eventRows: Bool, copyWindow: Int64) throws {
         self.db = db
         sightings = SightingMerger(window: copyWindow)
-        blockInsert = try db.prepare("INSERT INTO route_event_blocks(first_time_us, last_time_us, events, mac_filter, data) VALUES (?, ?, ?, ?, ?)")
+        blockInsert = try db.prepare(
+            "INSERT INTO route_event_blocks(first_time_us, last_time_us, events, mac_filter, data) VALUES (?, ?, ?, ?, ?)"
+        )
         // 16 rows to a statement: the writer thread bounds a run that stores every route event.
-        events = !eventRows ? nil : try GroupedInsert(db, table: "route_events", columns: [
-            "time_us", "input_id", "byte_offset", "observation_id", "event", "family", "route_type", "rd", "esi", "eth_tag",
-            "mac", "ip", "prefix", "next_hop", "seq", "sticky", "route_targets", "originator_id", "path_id", "seen_at"], rowsPerStatement: 16)
-        moves = try GroupedInsert(db, table: "temp.moves_staging", columns: [
-            "time_us", "bd_id", "mac", "from_pe", "to_pe", "seq_before", "seq_after", "tie", "wrap", "input_id", "byte_offset"],
+        events =
+            !eventRows
+            ? nil
+            : try GroupedInsert(
+                db, table: "route_events",
+                columns: [
+                    "time_us", "input_id", "byte_offset", "observation_id", "event", "family", "route_type", "rd",
+                    "esi", "eth_tag",
+                    "mac", "ip", "prefix", "next_hop", "seq", "sticky", "route_targets", "originator_id", "path_id",
+                    "seen_at",
+                ], rowsPerStatement: 16)
+        moves = try GroupedInsert(
+            db, table: "temp.moves_staging",
+            columns: [
+                "time_us", "bd_id", "mac", "from_pe", "to_pe", "seq_before", "seq_after", "tie", "wrap", "input_id",
+                "byte_offset",
+            ],
             rowsPerStatement: 16)
     }
 
@@ -81,7 +95,8 @@ final class EventRowInserter {
         try beginIfNeeded()
         // Texts bound for any row must stay put until its statement has run: the memos may let
         // go of theirs only here, between batches.
-        rdText.startBatch(); esiText.startBatch(); addressText.startBatch(); familyText.startBatch(); targetsText.startBatch()
+        rdText.startBatch(); esiText.startBatch(); addressText.startBatch(); familyText.startBatch();
+        targetsText.startBatch()
         rowText.removeAll()
         // Emptied on the way out: the rows hold their events, which should go with the batch.
         defer { eventRows.removeAll(keepingCapacity: true); moveRows.removeAll(keepingCapacity: true) }
@@ -92,7 +107,8 @@ final class EventRowInserter {
             switch consume row {
             case .taken: continue
             case .event(let event, let observation): try sightings.add(event, observation: observation, emit: store)
-            case .move(let move, let bd, let mac): moveRows.append(MoveColumns(move: move, bd: bd, mac: rowText.column { $0.append(mac) }))
+            case .move(let move, let bd, let mac):
+                moveRows.append(MoveColumns(move: move, bd: bd, mac: rowText.column { $0.append(mac) }))
             }
         }
         if flushing { try sightings.flush(emit: store) }
@@ -170,7 +186,8 @@ final class EventRowInserter {
     private struct EventColumns {
         typealias Text = UnsafeBufferPointer<UInt8>
         var event: RouteEvent, observation: Int32?, family: Text
-        var routeType: Int64?, rd: Text?, esi: Text?, tag: Int64?, address: Text?, nextHop: Text?, targets: Text?, originator: Text?
+        var routeType: Int64?, rd: Text?, esi: Text?, tag: Int64?, address: Text?, nextHop: Text?, targets: Text?,
+            originator: Text?
         var mac: Range<Int>?, ip: Range<Int>?, prefix: Range<Int>?, seenAt: Range<Int> = 0..<0
         var mobility: ExtendedCommunity.MACMobility?
     }
@@ -196,7 +213,8 @@ final class EventRowInserter {
             case .inclusiveMulticast(let r): row.tag = Int64(r.ethernetTag); row.address = addressText[r.originatingIP]
             case .ethernetSegment(let r): row.esi = esiText[r.esi]; row.address = addressText[r.originatingIP]
             case .ipPrefix(let r):
-                row.esi = esiText[r.esi]; row.tag = Int64(r.ethernetTag); row.prefix = rowText.column { $0.append(r.prefix.description) }
+                row.esi = esiText[r.esi]; row.tag = Int64(r.ethernetTag);
+                row.prefix = rowText.column { $0.append(r.prefix.description) }
             case .unknown: break
             }
         }

@@ -100,7 +100,8 @@ struct SightingMerger {
     }
 
     private func latest(of event: RouteEvent, hash: UInt64) -> Int? {
-        waiting.find(hash) { slot in hashes[Int(slot)] == hash && events[Int(slot)]!.entry.nlri == event.entry.nlri }.map(Int.init)
+        waiting.find(hash) { slot in hashes[Int(slot)] == hash && events[Int(slot)]!.entry.nlri == event.entry.nlri }
+            .map(Int.init)
     }
 
     private mutating func release(before time: Int64, emit: (Sighting) throws -> Void) rethrows {
@@ -137,7 +138,8 @@ struct SightingMerger {
     private static func sameAdvertisement(_ a: RouteEvent, _ b: RouteEvent) -> Bool {
         guard a.entry.nlri == b.entry.nlri, a.isWithdraw == b.isWithdraw, a.nextHop == b.nextHop else { return false }
         if case .evpn = a.entry.nlri {
-            return a.attributes.originatorID == b.attributes.originatorID && a.attributes.extendedCommunities == b.attributes.extendedCommunities
+            return a.attributes.originatorID == b.attributes.originatorID
+                && a.attributes.extendedCommunities == b.attributes.extendedCommunities
         }
         return a.attributes == b.attributes
     }

@@ -28,15 +28,23 @@ public struct StoredRouteEvent: Equatable, Sendable {
     /// same names.
     public static let columnNames = [
         "time_us", "input_id", "byte_offset", "observation_id", "event", "family", "route_type", "rd", "esi", "eth_tag",
-        "mac", "ip", "prefix", "next_hop", "seq", "sticky", "route_targets", "originator_id", "path_id", "seen_at"]
+        "mac", "ip", "prefix", "next_hop", "seq", "sticky", "route_targets", "originator_id", "path_id", "seen_at",
+    ]
 
     /// The columns' values as the table holds them (nil for NULL).
     public var columnTexts: [String?] {
-        [String(time), String(source.input), String(source.offset), observation.map { String($0) }, isWithdraw ? "withdraw" : "announce",
-         family.description, routeType.map { String($0) }, rd?.description, esi?.description, ethernetTag.map { String($0) },
-         mac?.description, ip?.description, prefix?.description, nextHop?.description, mobility.map { String($0.sequence) },
-         mobility.map { $0.sticky ? "1" : "0" }, isWithdraw ? nil : routeTargets.map(\.description).joined(separator: " "),
-         originator?.description, pathID.map { String($0) }, seenAt.isEmpty ? nil : seenAt.map { String($0) }.joined(separator: " ")]
+        [
+            String(time), String(source.input), String(source.offset), observation.map { String($0) },
+            isWithdraw ? "withdraw" : "announce",
+            family.description, routeType.map { String($0) }, rd?.description, esi?.description,
+            ethernetTag.map { String($0) },
+            mac?.description, ip?.description, prefix?.description, nextHop?.description,
+            mobility.map { String($0.sequence) },
+            mobility.map { $0.sticky ? "1" : "0" },
+            isWithdraw ? nil : routeTargets.map(\.description).joined(separator: " "),
+            originator?.description, pathID.map { String($0) },
+            seenAt.isEmpty ? nil : seenAt.map { String($0) }.joined(separator: " "),
+        ]
     }
 }
 
@@ -46,16 +54,21 @@ public struct StoredEvents {
 
     public init(db: Database) throws {
         guard try db.tableExists("route_event_blocks") else {
-            throw EventBlockError(description: "\(db.path) was written by an earlier evpnscope without route event blocks: run analyze again")
+            throw EventBlockError(
+                description:
+                    "\(db.path) was written by an earlier evpnscope without route event blocks: run analyze again")
         }
         self.db = db
     }
 
     /// Events in storage (time) order; only blocks whose times overlap `since...until` and whose
     /// filter may hold `mac` are decompressed.
-    public func forEach(mac: MACAddress? = nil, since: Int64? = nil, until: Int64? = nil,
-                        _ body: (StoredRouteEvent) throws -> Void) throws {
-        let statement = try db.prepare("""
+    public func forEach(
+        mac: MACAddress? = nil, since: Int64? = nil, until: Int64? = nil,
+        _ body: (StoredRouteEvent) throws -> Void
+    ) throws {
+        let statement = try db.prepare(
+            """
             SELECT id, mac_filter FROM route_event_blocks WHERE last_time_us >= ? AND first_time_us <= ? ORDER BY id
             """)
         try statement.bind([.int(since ?? .min), .int(until ?? .max)])

@@ -34,8 +34,10 @@ struct Analyze: ParsableCommand {
     @Argument(help: "MRT or BMP files (plain, gzip, bzip2), directories of rotated dumps, or - for stdin.")
     var inputs: [String]
 
-    @Option(help: ArgumentHelp("Leave out files matching this shell pattern (name or path; repeatable), e.g. '*.txt' or '*/old/*'.",
-                               valueName: "glob"))
+    @Option(
+        help: ArgumentHelp(
+            "Leave out files matching this shell pattern (name or path; repeatable), e.g. '*.txt' or '*/old/*'.",
+            valueName: "glob"))
     var exclude: [String] = []
 
     @Option(help: "Run name: results go to reports/<name>/ unless --db/--report say otherwise.")
@@ -54,7 +56,10 @@ struct Analyze: ParsableCommand {
     /// of the inputs, and goes on past --until only as long as the detectors' windows need.
     @OptionGroup(title: "Time window (findings and stored events)") var timeWindow: TimeWindowOptions
 
-    @Option(help: "How to keep route events in the database: compact (compressed blocks, read with `evpnscope events` and `mac`), table (also one route_events row each, for SQL; ~10x the database size), or none.")
+    @Option(
+        help:
+            "How to keep route events in the database: compact (compressed blocks, read with `evpnscope events` and `mac`), table (also one route_events row each, for SQL; ~10x the database size), or none."
+    )
     var events: EventStorage = .compact
 
     @Option(help: "Exit 1 when a finding has at least this severity: info, minor, major, critical, or never.")
@@ -68,7 +73,9 @@ struct Analyze: ParsableCommand {
         let engineOptions = try replayOptions.engineOptions()
         var failSeverity: Severity?
         if failOn != "never" {
-            guard let severity = Severity(name: failOn) else { throw CLIUsageError(message: "--fail-on must be info, minor, major, critical or never") }
+            guard let severity = Severity(name: failOn) else {
+                throw CLIUsageError(message: "--fail-on must be info, minor, major, critical or never")
+            }
             failSeverity = severity
         }
         let (sinceTime, untilTime) = try timeWindow.times()
@@ -80,17 +87,22 @@ struct Analyze: ParsableCommand {
         guard !runName.isEmpty, !runName.contains("/"), runName != ".", runName != ".." else {
             throw CLIUsageError(message: "--name must be a plain name (no '/')")
         }
-        if name == nil, db == nil, let previous = RunIdentity.previous(at: "reports/\(runName)/analysis.sqlite"), previous.identity != identity {
+        if name == nil, db == nil, let previous = RunIdentity.previous(at: "reports/\(runName)/analysis.sqlite"),
+            previous.identity != identity
+        {
             // Two folders called `dumps` are two analyses: the second gets a name of its own.
             let separate = "\(runName)-\(identity.shortHash)"
-            printError("evpnscope: reports/\(runName)/ holds the run of other inputs (\(previous.identity.listed), \(previous.started)); "
-                       + "this run is named \(separate) (--name to choose)")
+            printError(
+                "evpnscope: reports/\(runName)/ holds the run of other inputs (\(previous.identity.listed), \(previous.started)); "
+                    + "this run is named \(separate) (--name to choose)")
             runName = separate
         }
         let dbPath = RunOutputs.followingLinks(db ?? "reports/\(runName)/analysis.sqlite")
         let reportPath = RunOutputs.followingLinks(report ?? "reports/\(runName)/report.md")
         if let previous = RunIdentity.previous(at: dbPath), previous.identity != identity {
-            printError("evpnscope: replacing \(dbPath), the run of other inputs (\(previous.identity.listed), \(previous.started))")
+            printError(
+                "evpnscope: replacing \(dbPath), the run of other inputs (\(previous.identity.listed), \(previous.started))"
+            )
         }
         try RunOutputs.prepare(database: dbPath, report: reportPath)
         let lock = try RunLock(database: dbPath)
@@ -100,14 +112,18 @@ struct Analyze: ParsableCommand {
         let totalCompressedBytes: Int64
         do {
             let inputSet = try InputSet(paths: inputs, excluding: exclude)
-            try RunOutputs.refuseInputs(inputSet.files.filter { $0.skipReason == nil }.map(\.path), targets: [("--db", dbPath), ("--report", reportPath)])
+            try RunOutputs.refuseInputs(
+                inputSet.files.filter { $0.skipReason == nil }.map(\.path),
+                targets: [("--db", dbPath), ("--report", reportPath)])
             noticeSkipped(inputSet)
             totalCompressedBytes = inputSet.totalCompressedBytes
             feed = PrefetchedFeed(inputSet)
         } catch let error as UsageError { throw CLIUsageError(message: error.description) }
         let engine = ReplayEngine(options: engineOptions)
         let analyzer = Analyzer(engine: engine, thresholds: thresholds)
-        let writer = try RunOutputs.writing(dbPath) { try AnalysisWriter(path: dbPath, copyWindow: engineOptions.copyLag, eventRows: events == .table) }
+        let writer = try RunOutputs.writing(dbPath) {
+            try AnalysisWriter(path: dbPath, copyWindow: engineOptions.copyLag, eventRows: events == .table)
+        }
         var writeError: Error?
         analyzer.onMove = { move in
             guard window.contains(move.time) else { return }
@@ -145,27 +161,37 @@ struct Analyze: ParsableCommand {
         let records = inputRecords(inputSet)
         var windowNote: String?
         if (sinceTime != nil || untilTime != nil) && itemsInWindow == 0 {
-            let span = engine.firstTime.map { "\(Timestamp.format($0)) — \(Timestamp.format(engine.now))" } ?? "no events"
-            windowNote = "no event of the inputs falls between \(sinceTime.map(Timestamp.format) ?? "the start") and "
+            let span =
+                engine.firstTime.map { "\(Timestamp.format($0)) — \(Timestamp.format(engine.now))" } ?? "no events"
+            windowNote =
+                "no event of the inputs falls between \(sinceTime.map(Timestamp.format) ?? "the start") and "
                 + "\(untilTime.map(Timestamp.format) ?? "the end") (the inputs span \(span))"
         }
-        let notes = DataQuality.assess(engine: engine, inputs: inputSet.files.compactMap { file in
-            file.reader.map { InputTimes(id: file.index, path: file.path, stats: $0.stats) }
-        })
+        let notes = DataQuality.assess(
+            engine: engine,
+            inputs: inputSet.files.compactMap { file in
+                file.reader.map { InputTimes(id: file.index, path: file.path, stats: $0.stats) }
+            })
         let blind = DataQuality.isBlind(notes, engine: engine)
         try RunOutputs.writing(dbPath) {
-            try writer.setMeta([("name", runName), ("version", toolVersion), ("inputs", identity.inputs),
-                                ("started", Timestamp.format(Int64(started.timeIntervalSince1970 * 1_000_000))),
-                                ("option.pe-key", replayOptions.peKey ?? "rd,originator,nexthop,peer"), ("option.bd-key", replayOptions.bdKey),
-                                ("option.events", events.rawValue), ("data-quality.blind", blind ? "true" : "false")]
-                               + thresholdOptions.described + engine.counters.described)
-            try writer.write(inputs: records, engine: engine, analyzer: analyzer, incidents: incidents, dataQuality: notes)
+            try writer.setMeta(
+                [
+                    ("name", runName), ("version", toolVersion), ("inputs", identity.inputs),
+                    ("started", Timestamp.format(Int64(started.timeIntervalSince1970 * 1_000_000))),
+                    ("option.pe-key", replayOptions.peKey ?? "rd,originator,nexthop,peer"),
+                    ("option.bd-key", replayOptions.bdKey),
+                    ("option.events", events.rawValue), ("data-quality.blind", blind ? "true" : "false"),
+                ]
+                    + thresholdOptions.described + engine.counters.described)
+            try writer.write(
+                inputs: records, engine: engine, analyzer: analyzer, incidents: incidents, dataQuality: notes)
             try writer.finishWriting()
         }
         // The report comes from the finished database before either file replaces the earlier run's.
         let reportTemporary = TemporaryName.of(reportPath)
         try RunOutputs.writing(reportPath) {
-            let markdown = try MarkdownReport(database: try Database(path: writer.temporaryPath, readOnly: true)).render()
+            let markdown = try MarkdownReport(database: try Database(path: writer.temporaryPath, readOnly: true))
+                .render()
             try writeFully(markdown, to: reportTemporary)
         }
         do {
@@ -178,9 +204,10 @@ struct Analyze: ParsableCommand {
         Interrupts.uninstall()
 
         let damaged = records.contains { !$0.damage.isEmpty }
-        let summary = Summary(name: runName, records: records, engine: engine, analyzer: analyzer, incidents: incidents, notes: notes,
-                              blind: blind, windowNote: windowNote, dbPath: dbPath, reportPath: reportPath,
-                              seconds: Date().timeIntervalSince(started))
+        let summary = Summary(
+            name: runName, records: records, engine: engine, analyzer: analyzer, incidents: incidents, notes: notes,
+            blind: blind, windowNote: windowNote, dbPath: dbPath, reportPath: reportPath,
+            seconds: Date().timeIntervalSince(started))
         print(json ? summary.json() : summary.text())
         for record in records { for damage in record.damage { printError("evpnscope: damaged input: \(damage)") } }
         if blind { throw ExitStatusError(code: ExitStatus.blind) }
@@ -193,7 +220,9 @@ struct Analyze: ParsableCommand {
     private func defaultName() -> String {
         guard let first = inputs.first, first != "-" else { return "stdin" }
         var base = (first as NSString).lastPathComponent
-        for suffix in [".gz", ".bz2", ".mrt", ".bmp"] where base.hasSuffix(suffix) { base = String(base.dropLast(suffix.count)) }
+        for suffix in [".gz", ".bz2", ".mrt", ".bmp"] where base.hasSuffix(suffix) {
+            base = String(base.dropLast(suffix.count))
+        }
         let cleaned = base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" }
         return String(cleaned).isEmpty ? "analysis" : String(cleaned)
     }
@@ -206,19 +235,22 @@ func noticeSkipped(_ inputSet: InputSet) {
     let skipped = inputSet.skipped
     guard !skipped.isEmpty else { return }
     let listed = skipped.prefix(20).map { "\($0.path) (\($0.skipReason!))" }.joined(separator: ", ")
-    printError("evpnscope: skipped \(skipped.count) path(s), not read as dumps: \(listed)"
-               + (skipped.count > 20 ? ", and \(skipped.count - 20) more" : "") + " (--exclude to leave them out silently)")
+    printError(
+        "evpnscope: skipped \(skipped.count) path(s), not read as dumps: \(listed)"
+            + (skipped.count > 20 ? ", and \(skipped.count - 20) more" : "") + " (--exclude to leave them out silently)"
+    )
 }
 
 func inputRecords(_ inputSet: InputSet) -> [InputRecord] {
     inputSet.files.map { file in
         let stats = file.reader?.stats
-        var record = InputRecord(id: file.index, path: file.path, sha256: file.reader?.sha256, format: file.format?.rawValue,
-                           compression: file.compression?.rawValue, bytes: file.reader?.bytesRead ?? 0,
-                           compressedBytes: file.reader?.compressedBytesRead ?? 0, records: stats?.records ?? 0,
-                           routeEvents: stats?.routeEvents ?? 0, attributeErrors: stats?.attributeErrors ?? 0,
-                           firstTime: stats?.firstTime, lastTime: stats?.lastTime, damage: file.damage,
-                           attributeProblems: file.reader?.attributeProblems ?? [])
+        var record = InputRecord(
+            id: file.index, path: file.path, sha256: file.reader?.sha256, format: file.format?.rawValue,
+            compression: file.compression?.rawValue, bytes: file.reader?.bytesRead ?? 0,
+            compressedBytes: file.reader?.compressedBytesRead ?? 0, records: stats?.records ?? 0,
+            routeEvents: stats?.routeEvents ?? 0, attributeErrors: stats?.attributeErrors ?? 0,
+            firstTime: stats?.firstTime, lastTime: stats?.lastTime, damage: file.damage,
+            attributeProblems: file.reader?.attributeProblems ?? [])
         record.skipped = file.skipReason
         if let bmp = file.reader as? BMPReader {
             record.routers = bmp.routers.map { RouterRecord(key: $0.key, sysName: $0.sysName, sysDescr: $0.sysDescr) }
@@ -230,7 +262,9 @@ func inputRecords(_ inputSet: InputSet) -> [InputRecord] {
 /// Writes under a temporary name and renames, so a reader never sees half a file.
 func writeAtomically(_ text: String, to path: String) throws {
     let directory = (path as NSString).deletingLastPathComponent
-    if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+    if !directory.isEmpty {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
     let temporary = TemporaryName.of(path)
     try RunOutputs.writing(path) {
         try writeFully(text, to: temporary)
@@ -282,7 +316,9 @@ final class Progress {
         let elapsed = max(Date().timeIntervalSince(start), 0.001)
         let fraction = total > 0 ? Double(compressed) / Double(total) : 0
         let eta = fraction > 0.01 ? elapsed / fraction - elapsed : 0
-        let line = String(format: "\r%6.1f MB read (%3.0f%%), %.0f records/s, ETA %.0fs   ", Double(compressed) / 1e6, fraction * 100, Double(items) / elapsed, eta)
+        let line = String(
+            format: "\r%6.1f MB read (%3.0f%%), %.0f records/s, ETA %.0fs   ", Double(compressed) / 1e6, fraction * 100,
+            Double(items) / elapsed, eta)
         FileHandle.standardError.write(Data(line.utf8))
     }
     func finish() { if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
@@ -309,36 +345,54 @@ struct Summary {
 
     func text() -> String {
         var out = "evpnscope analyze: \(name)\n"
-        if blind { out += "  WARNING     these inputs cannot support an analysis: no result below means a clean fabric\n" }
+        if blind {
+            out += "  WARNING     these inputs cannot support an analysis: no result below means a clean fabric\n"
+        }
         if let windowNote { out += "  window      \(windowNote)\n" }
         // One entry per ID: the subject when there is one, how many when there are several.
         var byRule: [(rule: DataQualityRule, subjects: [String])] = []
         for note in notes {
-            if let i = byRule.firstIndex(where: { $0.rule == note.rule }) { byRule[i].subjects.append(note.subject) } else { byRule.append((note.rule, [note.subject])) }
+            if let i = byRule.firstIndex(where: { $0.rule == note.rule }) {
+                byRule[i].subjects.append(note.subject)
+            } else {
+                byRule.append((note.rule, [note.subject]))
+            }
         }
-        out += "  data        " + (byRule.isEmpty ? "no data-quality note" : byRule.map { entry in
-            "\(entry.rule.rawValue) (\(entry.subjects.count == 1 ? entry.subjects[0] : "\(entry.subjects.count) inputs or observation points"))"
-        }.joined(separator: "; ") + " — see the report's Data quality") + "\n"
+        out +=
+            "  data        "
+            + (byRule.isEmpty
+                ? "no data-quality note"
+                : byRule.map { entry in
+                    "\(entry.rule.rawValue) (\(entry.subjects.count == 1 ? entry.subjects[0] : "\(entry.subjects.count) inputs or observation points"))"
+                }.joined(separator: "; ") + " — see the report's Data quality") + "\n"
         let events = records.reduce(0) { $0 + $1.routeEvents }
         let bytes = records.reduce(0) { $0 + $1.bytes }
         let skipped = records.filter { $0.skipped != nil }.count
-        out += "  inputs      \(records.count - skipped) file(s)\(skipped > 0 ? " (\(skipped) skipped, not dumps)" : ""), \(bytes) bytes decoded, "
+        out +=
+            "  inputs      \(records.count - skipped) file(s)\(skipped > 0 ? " (\(skipped) skipped, not dumps)" : ""), \(bytes) bytes decoded, "
             + "\(events) route events in \(String(format: "%.2f", seconds)) s\n"
         if let first = records.compactMap(\.firstTime).min(), let last = records.compactMap(\.lastTime).max() {
             out += "  time span   \(Timestamp.format(first)) — \(Timestamp.format(last))\n"
         }
-        out += "  fabric      \(engine.pes.count) PEs, \(engine.bds.count) broadcast domains, \(engine.macs.count) MACs, \(analyzer.moveCount) moves\n"
-        out += "  findings    \(analyzer.findings.count) (" + severityCounts.map { "\($0.1) \($0.0)" }.joined(separator: ", ") + ")\n"
+        out +=
+            "  fabric      \(engine.pes.count) PEs, \(engine.bds.count) broadcast domains, \(engine.macs.count) MACs, \(analyzer.moveCount) moves\n"
+        out +=
+            "  findings    \(analyzer.findings.count) ("
+            + severityCounts.map { "\($0.1) \($0.0)" }.joined(separator: ", ") + ")\n"
         out += "  incidents   \(incidents.count)\n"
         for incident in incidents.prefix(10) {
-            out += "    #\(incident.id) [\(incident.severity.name)] \(incident.title) — \(Timestamp.format(incident.firstTime))\n"
+            out +=
+                "    #\(incident.id) [\(incident.severity.name)] \(incident.title) — \(Timestamp.format(incident.firstTime))\n"
         }
         if incidents.count > 10 { out += "    … \(incidents.count - 10) more in the report\n" }
         let damaged = records.filter { !$0.damage.isEmpty }
-        out += "  damage      " + (damaged.isEmpty ? "none" : "\(damaged.count) input(s) damaged, results cover what was decoded") + "\n"
+        out +=
+            "  damage      "
+            + (damaged.isEmpty ? "none" : "\(damaged.count) input(s) damaged, results cover what was decoded") + "\n"
         let discards = records.reduce(0) { $0 + $1.attributeErrors }
         if discards > 0 {
-            out += "  RFC 7606    \(discards) malformed attribute(s) handled (treat-as-withdraw or attribute discard); listed in the report\n"
+            out +=
+                "  RFC 7606    \(discards) malformed attribute(s) handled (treat-as-withdraw or attribute discard); listed in the report\n"
         }
         out += "  database    \(dbPath)\n  report      \(reportPath)"
         return out
@@ -347,21 +401,32 @@ struct Summary {
     func json() -> String {
         var fields: [String] = []
         fields.append("\"name\":\(jsonString(name))")
-        fields.append("\"inputs\":[" + records.map { r in
-            "{\"path\":\(jsonString(r.path)),\"format\":\(jsonString(r.format ?? "unknown")),\"compression\":\(jsonString(r.compression ?? "unknown")),\"bytes\":\(r.bytes),\"route_events\":\(r.routeEvents),\"damaged\":\(!r.damage.isEmpty),\"skipped\":\(r.skipped.map(jsonString) ?? "null"),\"damage\":[" +
-                r.damage.map { "{\"offset\":\($0.offset),\"message\":\(jsonString($0.message))}" }.joined(separator: ",") + "]}"
-        }.joined(separator: ",") + "]")
-        fields.append("\"pes\":\(engine.pes.count),\"broadcast_domains\":\(engine.bds.count),\"macs\":\(engine.macs.count),\"moves\":\(analyzer.moveCount)")
-        fields.append("\"blind\":\(blind),\"data_quality\":[" + notes.map { n in
-            "{\"rule\":\(jsonString(n.rule.rawValue)),\"subject\":\(jsonString(n.subject)),\"count\":\(n.count),\"detail\":\(jsonString(n.detail))}"
-        }.joined(separator: ",") + "]")
+        fields.append(
+            "\"inputs\":["
+                + records.map { r in
+                    "{\"path\":\(jsonString(r.path)),\"format\":\(jsonString(r.format ?? "unknown")),\"compression\":\(jsonString(r.compression ?? "unknown")),\"bytes\":\(r.bytes),\"route_events\":\(r.routeEvents),\"damaged\":\(!r.damage.isEmpty),\"skipped\":\(r.skipped.map(jsonString) ?? "null"),\"damage\":["
+                        + r.damage.map { "{\"offset\":\($0.offset),\"message\":\(jsonString($0.message))}" }.joined(
+                            separator: ",") + "]}"
+                }.joined(separator: ",") + "]")
+        fields.append(
+            "\"pes\":\(engine.pes.count),\"broadcast_domains\":\(engine.bds.count),\"macs\":\(engine.macs.count),\"moves\":\(analyzer.moveCount)"
+        )
+        fields.append(
+            "\"blind\":\(blind),\"data_quality\":["
+                + notes.map { n in
+                    "{\"rule\":\(jsonString(n.rule.rawValue)),\"subject\":\(jsonString(n.subject)),\"count\":\(n.count),\"detail\":\(jsonString(n.detail))}"
+                }.joined(separator: ",") + "]")
         if let windowNote { fields.append("\"window\":\(jsonString(windowNote))") }
         fields.append("\"attribute_errors\":\(records.reduce(0) { $0 + $1.attributeErrors })")
         fields.append("\"findings\":{" + severityCounts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
-        fields.append("\"incidents\":[" + incidents.map { i in
-            "{\"id\":\(i.id),\"severity\":\(jsonString(i.severity.name)),\"title\":\(jsonString(i.title)),\"first\":\(jsonString(Timestamp.format(i.firstTime))),\"last\":\(jsonString(Timestamp.format(i.lastTime))),\"pes\":[" +
-                i.pes.map { jsonString(pe($0)) }.joined(separator: ",") + "],\"macs\":\(i.macs.count),\"rules\":[" + i.rules.map { jsonString($0.rawValue) }.joined(separator: ",") + "]}"
-        }.joined(separator: ",") + "]")
+        fields.append(
+            "\"incidents\":["
+                + incidents.map { i in
+                    "{\"id\":\(i.id),\"severity\":\(jsonString(i.severity.name)),\"title\":\(jsonString(i.title)),\"first\":\(jsonString(Timestamp.format(i.firstTime))),\"last\":\(jsonString(Timestamp.format(i.lastTime))),\"pes\":["
+                        + i.pes.map { jsonString(pe($0)) }.joined(separator: ",")
+                        + "],\"macs\":\(i.macs.count),\"rules\":["
+                        + i.rules.map { jsonString($0.rawValue) }.joined(separator: ",") + "]}"
+                }.joined(separator: ",") + "]")
         fields.append("\"database\":\(jsonString(dbPath)),\"report\":\(jsonString(reportPath))")
         return "{" + fields.joined(separator: ",") + "}"
     }

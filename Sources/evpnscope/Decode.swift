@@ -44,7 +44,8 @@ struct Decode: ParsableCommand {
             throw CLIUsageError(message: "--format must be jsonl, text or bgpdump")
         }
         guard family == "evpn" || family == "all" else { throw CLIUsageError(message: "--family must be evpn or all") }
-        let filter = try DecodeFilter(mac: mac, peer: peer, rd: rd, routeType: routeType, window: try timeWindow.times())
+        let filter = try DecodeFilter(
+            mac: mac, peer: peer, rd: rd, routeType: routeType, window: try timeWindow.times())
         let inputSet: InputSet
         do {
             inputSet = try InputSet(paths: inputs, evpnOnly: family == "evpn" || filter.evpnOnly, fingerprints: false)
@@ -58,7 +59,9 @@ struct Decode: ParsableCommand {
         let feed = PrefetchedFeed(inputSet)
         while let item = feed.next() {
             if !bgpdump { formatter.note(item) }
-            guard filter.keeps(item), bgpdump ? bgpdumpFormatter.write(item, into: buffer) : formatter.write(item, into: buffer) else { continue }
+            guard filter.keeps(item),
+                bgpdump ? bgpdumpFormatter.write(item, into: buffer) : formatter.write(item, into: buffer)
+            else { continue }
             buffer.append(10)
             if buffer.count > 1 << 16 {
                 fwrite(buffer.base, 1, buffer.count, stdout)
@@ -89,7 +92,9 @@ struct DecodeFilter {
         // Compared as printed: types 0 and 2 print alike ("65000:100"), and either may be meant.
         self.rd = try rd.map { text in
             let parts = text.split(separator: ":")
-            guard parts.count == 2, UInt64(parts[1]) != nil, UInt32(parts[0]) != nil || IPAddress(String(parts[0]))?.isIPv6 == false else {
+            guard parts.count == 2, UInt64(parts[1]) != nil,
+                UInt32(parts[0]) != nil || IPAddress(String(parts[0]))?.isIPv6 == false
+            else {
                 throw CLIUsageError(message: "--rd: '\(text)' is not a route distinguisher (ASN:n or IPv4:n)")
             }
             return text

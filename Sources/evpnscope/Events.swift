@@ -11,7 +11,8 @@ enum StoredEventFormat: String, ExpressibleByArgument, CaseIterable {
 struct Events: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
-        abstract: "Print the route events an analysis stored (one per advertisement, with every observation point that carried it).",
+        abstract:
+            "Print the route events an analysis stored (one per advertisement, with every observation point that carried it).",
         discussion: """
             The default database keeps route events in compressed blocks; this prints them as rows with the \
             route_events table's column names (csv and json, see docs/schema.md), for a MAC, a time window, or all.
@@ -33,7 +34,9 @@ struct Events: ParsableCommand {
     func run() throws {
         let address = try mac.map { try parseMAC($0, option: "--mac") }
         let (sinceTime, untilTime) = try timeWindow.times()
-        guard FileManager.default.fileExists(atPath: db) else { throw CLIUsageError(message: "\(db): no such database") }
+        guard FileManager.default.fileExists(atPath: db) else {
+            throw CLIUsageError(message: "\(db): no such database")
+        }
         let database = try Database(path: db, readOnly: true)
         let context = try StoredEventContext(database)
         if format == .csv { print(StoredRouteEvent.columnNames.joined(separator: ",")) }

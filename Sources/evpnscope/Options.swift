@@ -4,12 +4,16 @@ import EVPNModel
 import Replay
 
 func parseDuration(_ text: String) throws -> Int64 {
-    guard let value = Timestamp.parseDuration(text) else { throw CLIUsageError(message: "'\(text)' is not a duration (examples: 180s, 3m, 30)") }
+    guard let value = Timestamp.parseDuration(text) else {
+        throw CLIUsageError(message: "'\(text)' is not a duration (examples: 180s, 3m, 30)")
+    }
     return value
 }
 
 func parseMAC(_ text: String, option: String) throws -> MACAddress {
-    guard let value = MACAddress(text) else { throw CLIUsageError(message: "\(option): '\(text)' is not a MAC address") }
+    guard let value = MACAddress(text) else {
+        throw CLIUsageError(message: "\(option): '\(text)' is not a MAC address")
+    }
     return value
 }
 
@@ -19,13 +23,18 @@ func parseIP(_ text: String, option: String) throws -> IPAddress {
 }
 
 func parseTime(_ text: String, option: String) throws -> Int64 {
-    guard let value = Timestamp.parse(text) else { throw CLIUsageError(message: "\(option): '\(text)' is not a time (2026-11-24T02:14:00Z or epoch seconds)") }
+    guard let value = Timestamp.parse(text) else {
+        throw CLIUsageError(message: "\(option): '\(text)' is not a time (2026-11-24T02:14:00Z or epoch seconds)")
+    }
     return value
 }
 
 /// A time window on the command line (`analyze`, `events`): parsed, and refused when empty.
 struct TimeWindowOptions: ParsableArguments {
-    @Option(help: "From this time on (RFC 3339, e.g. 2026-11-24T02:00Z or +01:00, or epoch seconds); earlier input still builds the state.")
+    @Option(
+        help:
+            "From this time on (RFC 3339, e.g. 2026-11-24T02:00Z or +01:00, or epoch seconds); earlier input still builds the state."
+    )
     var since: String?
 
     @Option(help: "Up to this time; analyze replays past it only as long as the detectors' windows need.")
@@ -35,7 +44,8 @@ struct TimeWindowOptions: ParsableArguments {
         let sinceTime = try since.map { try parseTime($0, option: "--since") }
         let untilTime = try until.map { try parseTime($0, option: "--until") }
         if let sinceTime, let untilTime, sinceTime >= untilTime {
-            throw CLIUsageError(message: "--since \(Timestamp.format(sinceTime)) is not before --until \(Timestamp.format(untilTime))")
+            throw CLIUsageError(
+                message: "--since \(Timestamp.format(sinceTime)) is not before --until \(Timestamp.format(untilTime))")
         }
         return (sinceTime, untilTime)
     }
@@ -43,7 +53,8 @@ struct TimeWindowOptions: ParsableArguments {
 
 /// Replay and detector settings shared by analyze and replay.
 struct ReplayOptions: ParsableArguments {
-    @Option(help: "Originating PE rule (ID-1): rd, originator, nexthop or peer. Default: the spec's order of preference.")
+    @Option(
+        help: "Originating PE rule (ID-1): rd, originator, nexthop or peer. Default: the spec's order of preference.")
     var peKey: String?
 
     @Option(help: "Broadcast domain key (ID-2): rt or rd-number.")
@@ -52,17 +63,22 @@ struct ReplayOptions: ParsableArguments {
     func engineOptions() throws -> ReplayEngine.Options {
         var options = ReplayEngine.Options()
         if let peKey {
-            guard let rule = PEKeyRule(rawValue: peKey) else { throw CLIUsageError(message: "--pe-key must be rd, originator, nexthop or peer") }
+            guard let rule = PEKeyRule(rawValue: peKey) else {
+                throw CLIUsageError(message: "--pe-key must be rd, originator, nexthop or peer")
+            }
             options.peKey = rule
         }
-        guard let rule = BDKeyRule(rawValue: bdKey) else { throw CLIUsageError(message: "--bd-key must be rt or rd-number") }
+        guard let rule = BDKeyRule(rawValue: bdKey) else {
+            throw CLIUsageError(message: "--bd-key must be rt or rd-number")
+        }
         options.bdKey = rule
         return options
     }
 }
 
 struct ThresholdOptions: ParsableArguments {
-    @Option(help: "Moves of one MAC that make a duplicate (MOB-7): the N-th move within --window reports it (1 to 10000).")
+    @Option(
+        help: "Moves of one MAC that make a duplicate (MOB-7): the N-th move within --window reports it (1 to 10000).")
     var maxMoves: Int = 5
     @Option(help: "Duplicate-detection window (MOB-7).")
     var window: String = "180s"
@@ -79,7 +95,9 @@ struct ThresholdOptions: ParsableArguments {
 
     func thresholds() throws -> Thresholds {
         var t = Thresholds()
-        guard (1...10_000).contains(maxMoves) else { throw CLIUsageError(message: "--max-moves must be between 1 and 10000") }
+        guard (1...10_000).contains(maxMoves) else {
+            throw CLIUsageError(message: "--max-moves must be between 1 and 10000")
+        }
         t.maxMoves = maxMoves
         t.window = try parseDuration(window)
         guard t.window > 0 else { throw CLIUsageError(message: "--window must be longer than 0 s") }
@@ -92,8 +110,10 @@ struct ThresholdOptions: ParsableArguments {
     }
 
     var described: [(String, String)] {
-        [("threshold.max-moves", "\(maxMoves)"), ("threshold.window", window), ("threshold.stale-grace", staleGrace),
-         ("threshold.restart-time", restartTime), ("threshold.host-route-grace", hostRouteGrace),
-         ("threshold.incident-gap", incidentGap), ("threshold.jump-minor", "\(jumpMinor)")]
+        [
+            ("threshold.max-moves", "\(maxMoves)"), ("threshold.window", window), ("threshold.stale-grace", staleGrace),
+            ("threshold.restart-time", restartTime), ("threshold.host-route-grace", hostRouteGrace),
+            ("threshold.incident-gap", incidentGap), ("threshold.jump-minor", "\(jumpMinor)"),
+        ]
     }
 }

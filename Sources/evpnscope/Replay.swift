@@ -41,8 +41,12 @@ struct Replay: ParsableCommand {
         }
         let peID = peFilter.flatMap { engine.peID(of: $0) }
         if peFilter != nil && peID == nil { print("PE \(peFilter!) advertised nothing by then"); return }
-        print("state at \(Timestamp.format(moment ?? engine.now)): \(engine.pes.count) PEs, \(engine.macs.count) MACs, \(engine.liveRoutes) live MAC routes")
-        let order = engine.macs.indices.sorted { (engine.macs[$0].bd, engine.macs[$0].mac) < (engine.macs[$1].bd, engine.macs[$1].mac) }
+        print(
+            "state at \(Timestamp.format(moment ?? engine.now)): \(engine.pes.count) PEs, \(engine.macs.count) MACs, \(engine.liveRoutes) live MAC routes"
+        )
+        let order = engine.macs.indices.sorted {
+            (engine.macs[$0].bd, engine.macs[$0].mac) < (engine.macs[$1].bd, engine.macs[$1].mac)
+        }
         var shown = 0
         for index in order {
             let state = engine.macs[index]
@@ -51,11 +55,15 @@ struct Replay: ParsableCommand {
             if !state.isAdvertised && macFilter == nil { continue }
             shown += 1
             let owner = state.winner >= 0 ? engine.pes[Int(state.winner)].address.description : "nobody"
-            print("\(state.mac)  \(engine.bds[Int(state.bd)].label)  owner \(owner) seq \(state.winnerSeq)  moves \(state.moves)")
+            print(
+                "\(state.mac)  \(engine.bds[Int(state.bd)].label)  owner \(owner) seq \(state.winnerSeq)  moves \(state.moves)"
+            )
             for advert in engine.adverts(mac: Int32(index)) {
                 let ips = engine.routes(mac: Int32(index), pe: advert.pe).compactMap { $0.ip?.description }
                 let esi = advert.esi.isZero ? "" : " esi \(advert.esi)"
-                print("    \(engine.pes[Int(advert.pe)].address)  seq \(advert.seq)\(advert.sticky ? " sticky" : "")\(esi)  since \(Timestamp.format(advert.firstSeen))\(ips.isEmpty ? "" : "  ips " + ips.joined(separator: ","))")
+                print(
+                    "    \(engine.pes[Int(advert.pe)].address)  seq \(advert.seq)\(advert.sticky ? " sticky" : "")\(esi)  since \(Timestamp.format(advert.firstSeen))\(ips.isEmpty ? "" : "  ips " + ips.joined(separator: ","))"
+                )
             }
         }
         if shown == 0 { print("no matching MAC") }

@@ -17,10 +17,16 @@ struct Report: ParsableCommand {
     var out: String?
 
     func run() throws {
-        guard FileManager.default.fileExists(atPath: db) else { throw CLIUsageError(message: "\(db): no such database") }
+        guard FileManager.default.fileExists(atPath: db) else {
+            throw CLIUsageError(message: "\(db): no such database")
+        }
         let database = try Database(path: db, readOnly: true)
         let markdown = try MarkdownReport(database: database).render()
         let target = out ?? ((db as NSString).deletingLastPathComponent as NSString).appendingPathComponent("report.md")
-        if target == "-" { print(markdown, terminator: "") } else { try writeAtomically(markdown, to: target); print(target) }
+        if target == "-" {
+            print(markdown, terminator: "")
+        } else {
+            try writeAtomically(markdown, to: target); print(target)
+        }
     }
 }

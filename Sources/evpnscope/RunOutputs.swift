@@ -28,8 +28,9 @@ enum RunOutputs {
             Self.removeDeadTemporaries(of: target)
         }
         try Self.probeWritable(report)
-        Interrupts.install(temporaries: [database, report].flatMap(TemporaryName.withCompanions) + [database + ".lock"],
-                           untouched: [database, report])
+        Interrupts.install(
+            temporaries: [database, report].flatMap(TemporaryName.withCompanions) + [database + ".lock"],
+            untouched: [database, report])
     }
 
     /// Runs a step that writes `path`, turning any failure into an `OutputError` for that path.
@@ -37,7 +38,9 @@ enum RunOutputs {
         do { return try body() } catch let error as OutputError { throw error } catch {
             var reason = "\(error)"
             // SQLite names its own (temporary) file first; the user knows the target.
-            for prefix in [TemporaryName.of(path) + ": ", path + ": "] where reason.hasPrefix(prefix) { reason.removeFirst(prefix.count) }
+            for prefix in [TemporaryName.of(path) + ": ", path + ": "] where reason.hasPrefix(prefix) {
+                reason.removeFirst(prefix.count)
+            }
             throw OutputError(path: path, reason: reason)
         }
     }
@@ -45,7 +48,9 @@ enum RunOutputs {
     private static func canonical(_ path: String) -> String {
         let absolute = (path as NSString).isAbsolutePath ? path : FileManager.default.currentDirectoryPath + "/" + path
         let folder = (absolute as NSString).deletingLastPathComponent
-        let resolved = realpath(folder, nil).map { pointer -> String in defer { free(pointer) }; return String(cString: pointer) }
+        let resolved = realpath(folder, nil).map { pointer -> String in
+            defer { free(pointer) }; return String(cString: pointer)
+        }
         return (resolved ?? folder) + "/" + (absolute as NSString).lastPathComponent
     }
 
@@ -63,7 +68,8 @@ enum RunOutputs {
                 continue
             }
             guard mkdir(built, 0o755) == 0 || errno == EEXIST else {
-                throw OutputError(path: target, reason: "cannot create folder \(built): \(String(cString: strerror(errno)))")
+                throw OutputError(
+                    path: target, reason: "cannot create folder \(built): \(String(cString: strerror(errno)))")
             }
         }
     }
@@ -83,8 +89,12 @@ enum RunOutputs {
     static func followingLinks(_ path: String) -> String {
         var current = path
         for _ in 0..<40 {  // the kernel's own limit on links in a path
-            guard let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return current }
-            current = (destination as NSString).isAbsolutePath ? destination
+            guard let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else {
+                return current
+            }
+            current =
+                (destination as NSString).isAbsolutePath
+                ? destination
                 : ((current as NSString).deletingLastPathComponent as NSString).appendingPathComponent(destination)
         }
         return current
@@ -98,8 +108,12 @@ enum RunOutputs {
             guard stat(target.path, &targetInfo) == 0 else { continue }
             for input in inputs {
                 var inputInfo = stat()
-                if stat(input, &inputInfo) == 0, inputInfo.st_dev == targetInfo.st_dev, inputInfo.st_ino == targetInfo.st_ino {
-                    throw CLIUsageError(message: "\(target.option) \(target.path) is one of the inputs: choose another file for the results")
+                if stat(input, &inputInfo) == 0, inputInfo.st_dev == targetInfo.st_dev,
+                    inputInfo.st_ino == targetInfo.st_ino
+                {
+                    throw CLIUsageError(
+                        message:
+                            "\(target.option) \(target.path) is one of the inputs: choose another file for the results")
                 }
             }
         }
@@ -117,7 +131,9 @@ enum RunOutputs {
     /// power cut); a live run's are left alone.
     static func removeDeadTemporaries(of target: String) {
         let folder = (target as NSString).deletingLastPathComponent
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else { return }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else {
+            return
+        }
         for name in names {
             guard let pid = TemporaryName.pid(in: name, target: target), pid > 0, pid != getpid() else { continue }
             if kill(pid, 0) == -1 && errno == ESRCH {
@@ -141,15 +157,20 @@ final class RunLock {
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw OutputError(path: path, reason: String(cString: strerror(errno))) }
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                let owner = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                let owner =
+                    (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(
+                        in: .whitespacesAndNewlines) ?? ""
                 close(fd)
-                throw OutputError(path: database, reason: "another evpnscope run is writing it\(owner.isEmpty ? "" : " (\(owner))"); "
-                                  + "wait for it or choose another --db")
+                throw OutputError(
+                    path: database,
+                    reason: "another evpnscope run is writing it\(owner.isEmpty ? "" : " (\(owner))"); "
+                        + "wait for it or choose another --db")
             }
             // The lock file may have been removed by the run that held it between open and flock:
             // a lock on a removed file protects nothing, so start again.
             var held = stat(), named = stat()
-            if fstat(fd, &held) == 0, stat(path, &named) == 0, held.st_ino == named.st_ino, held.st_dev == named.st_dev {
+            if fstat(fd, &held) == 0, stat(path, &named) == 0, held.st_ino == named.st_ino, held.st_dev == named.st_dev
+            {
                 let owner = "pid \(getpid()), started \(ISO8601DateFormatter().string(from: Date()))\n"
                 _ = ftruncate(fd, 0)
                 _ = owner.withCString { write(fd, $0, strlen($0)) }
@@ -220,8 +241,10 @@ struct RunIdentity: Equatable {
     /// The run an existing database holds, if it is one of ours that says.
     static func previous(at path: String) -> (identity: RunIdentity, started: String)? {
         guard FileManager.default.fileExists(atPath: path), let db = try? Database(path: path, readOnly: true),
-              let rows = try? db.rows("SELECT key, value FROM meta WHERE key IN ('inputs', 'started')") else { return nil }
-        let meta = Dictionary(rows.compactMap { row in row[0].map { ($0, row[1] ?? "") } }, uniquingKeysWith: { a, _ in a })
+            let rows = try? db.rows("SELECT key, value FROM meta WHERE key IN ('inputs', 'started')")
+        else { return nil }
+        let meta = Dictionary(
+            rows.compactMap { row in row[0].map { ($0, row[1] ?? "") } }, uniquingKeysWith: { a, _ in a })
         guard let inputs = meta["inputs"] else { return nil }
         return (RunIdentity(stored: inputs), meta["started"] ?? "an unknown time")
     }

@@ -62,11 +62,17 @@ func decodeEVPN(_ bytes: [UInt8]) throws -> EVPNRoute {
     let esi = ESI("01:00:11:22:33:44:55:00:00:01")!
     let routes: [EVPNRoute] = [
         .ethernetAD(EthernetAutoDiscovery(rd: rd, esi: esi, ethernetTag: 0xFFFF_FFFF, label: 100 << 4)),
-        .macIP(MACIPAdvertisement(rd: .as4(4_200_000_000, 7), mac: MACAddress("00:50:56:aa:bb:cc")!, ip: IPAddress("2001:db8::11"), label1: 10100)),
-        .inclusiveMulticast(InclusiveMulticastRoute(rd: rd, ethernetTag: 10, originatingIP: IPAddress("10.255.255.3")!)),
+        .macIP(
+            MACIPAdvertisement(
+                rd: .as4(4_200_000_000, 7), mac: MACAddress("00:50:56:aa:bb:cc")!, ip: IPAddress("2001:db8::11"),
+                label1: 10100)),
+        .inclusiveMulticast(
+            InclusiveMulticastRoute(rd: rd, ethernetTag: 10, originatingIP: IPAddress("10.255.255.3")!)),
         .ethernetSegment(EthernetSegmentRoute(rd: rd, esi: esi, originatingIP: IPAddress("2001:db8::3")!)),
-        .ipPrefix(IPPrefixRoute(rd: rd, esi: .zero, ethernetTag: 0, prefix: IPPrefix(address: IPAddress("192.0.2.0")!, length: 24),
-                                gateway: IPAddress("0.0.0.0")!, label: 5000)),
+        .ipPrefix(
+            IPPrefixRoute(
+                rd: rd, esi: .zero, ethernetTag: 0, prefix: IPPrefix(address: IPAddress("192.0.2.0")!, length: 24),
+                gateway: IPAddress("0.0.0.0")!, label: 5000)),
         .unknown(type: 9, bytes: [1, 2, 3]),
     ]
     for route in routes {
@@ -101,13 +107,17 @@ func decodeEVPN(_ bytes: [UInt8]) throws -> EVPNRoute {
         values += [power - 1, power, power + 1]
     }
     var random = SystemRandomNumberGenerator()
-    for _ in 0..<2_000 { values.append(UInt64.random(in: 0...UInt64.max, using: &random) >> UInt64.random(in: 0...63, using: &random)) }
+    for _ in 0..<2_000 {
+        values.append(UInt64.random(in: 0...UInt64.max, using: &random) >> UInt64.random(in: 0...63, using: &random))
+    }
     var buffer = [UInt8](repeating: 0, count: 24)
     for value in values {
         let length = buffer.withUnsafeMutableBufferPointer { writeDecimal(value, to: $0.baseAddress!) }
         #expect(String(decoding: buffer[..<length], as: UTF8.self) == String(value))
     }
-    for address: UInt32 in [0, 0x0A00_0001, 0xFFFF_FFFF, 0x6463_0A09] + (0..<2_000).map({ _ in UInt32.random(in: 0...UInt32.max) }) {
+    for address: UInt32 in [0, 0x0A00_0001, 0xFFFF_FFFF, 0x6463_0A09]
+        + (0..<2_000).map({ _ in UInt32.random(in: 0...UInt32.max) })
+    {
         let length = buffer.withUnsafeMutableBufferPointer { writeDottedQuad(address, to: $0.baseAddress!) }
         let expected = [24, 16, 8, 0].map { String(address >> UInt32($0) & 0xFF) }.joined(separator: ".")
         #expect(String(decoding: buffer[..<length], as: UTF8.self) == expected)

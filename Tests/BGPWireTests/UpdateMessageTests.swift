@@ -5,7 +5,9 @@ import Testing
 func decodeMessage(_ bytes: [UInt8], _ options: DecodeOptions = DecodeOptions()) throws -> UpdateMessage {
     try bytes.withUnsafeBytes { raw in
         var cursor = ByteCursor(raw)
-        guard case .update(let update) = try BGPMessage.decode(&cursor, options: options) else { throw DecodeError(context: "test", expected: "UPDATE", offset: 0) }
+        guard case .update(let update) = try BGPMessage.decode(&cursor, options: options) else {
+            throw DecodeError(context: "test", expected: "UPDATE", offset: 0)
+        }
         return update
     }
 }
@@ -20,29 +22,49 @@ struct TestRandom {
 func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
     var u = UpdateMessage()
     u.attributes.origin = UInt8(r.below(3))
-    u.attributes.asPath = [ASPathSegment(kind: .sequence, asns: (0..<r.below(5)).map { _ in UInt32(truncatingIfNeeded: r.next()) })]
+    u.attributes.asPath = [
+        ASPathSegment(kind: .sequence, asns: (0..<r.below(5)).map { _ in UInt32(truncatingIfNeeded: r.next()) })
+    ]
     if r.below(2) == 0 { u.attributes.localPref = UInt32(truncatingIfNeeded: r.next()) }
     if r.below(2) == 0 { u.attributes.med = UInt32(truncatingIfNeeded: r.next()) }
-    if r.below(2) == 0 { u.attributes.originatorID = IPAddress(v4: UInt32(truncatingIfNeeded: r.next())); u.attributes.clusterList = [1, 2] }
+    if r.below(2) == 0 {
+        u.attributes.originatorID = IPAddress(v4: UInt32(truncatingIfNeeded: r.next()));
+        u.attributes.clusterList = [1, 2]
+    }
     u.attributes.communities = InlineList((0..<r.below(8)).map { _ in UInt32(truncatingIfNeeded: r.next()) })  // past the inline four too
-    u.attributes.largeCommunities = (0..<r.below(2)).map { _ in LargeCommunity(global: 1, local1: UInt32(r.below(99)), local2: 3) }
+    u.attributes.largeCommunities = (0..<r.below(2)).map { _ in
+        LargeCommunity(global: 1, local1: UInt32(r.below(99)), local2: 3)
+    }
     u.attributes.extendedCommunities = [.routeTarget(.as2(65000, UInt32(r.below(1000)))), .encapsulation(8)]
-    if r.below(2) == 0 { u.attributes.extendedCommunities.append(.macMobility(sequence: UInt32(truncatingIfNeeded: r.next()), sticky: r.below(2) == 0)) }
+    if r.below(2) == 0 {
+        u.attributes.extendedCommunities.append(
+            .macMobility(sequence: UInt32(truncatingIfNeeded: r.next()), sticky: r.below(2) == 0))
+    }
     if r.below(4) == 0 { u.attributes.other = [RawAttribute(flags: 0xC0, type: 99, value: [1, 2, 3])] }
     var nlri: [NLRIEntry] = []
     for _ in 0..<(1 + r.below(4)) {
         let mac = MACAddress(r.next())
-        let ip: IPAddress? = [nil, IPAddress(v4: UInt32(truncatingIfNeeded: r.next())), IPAddress(v6High: r.next(), v6Low: r.next())][r.below(3)]
-        let route = MACIPAdvertisement(rd: .ipv4(UInt32(truncatingIfNeeded: r.next()), UInt16(r.below(65535))),
-                                       esi: r.below(3) == 0 ? ESI(high: 0x0100, low: r.next()) : .zero,
-                                       ethernetTag: UInt32(r.below(5000)), mac: mac, ip: ip, label1: UInt32(r.below(1 << 24)),
-                                       label2: r.below(2) == 0 ? UInt32(r.below(1 << 24)) : nil)
+        let ip: IPAddress? = [
+            nil, IPAddress(v4: UInt32(truncatingIfNeeded: r.next())), IPAddress(v6High: r.next(), v6Low: r.next()),
+        ][r.below(3)]
+        let route = MACIPAdvertisement(
+            rd: .ipv4(UInt32(truncatingIfNeeded: r.next()), UInt16(r.below(65535))),
+            esi: r.below(3) == 0 ? ESI(high: 0x0100, low: r.next()) : .zero,
+            ethernetTag: UInt32(r.below(5000)), mac: mac, ip: ip, label1: UInt32(r.below(1 << 24)),
+            label2: r.below(2) == 0 ? UInt32(r.below(1 << 24)) : nil)
         nlri.append(NLRIEntry(nlri: .evpn(.macIP(route))))
     }
     u.reach = MPReach(family: .evpn, nextHop: IPAddress(v4: UInt32(truncatingIfNeeded: r.next())), nlri: nlri)
     if r.below(2) == 0 {
-        u.unreach = MPUnreach(family: .evpn, nlri: [NLRIEntry(nlri: .evpn(.inclusiveMulticast(InclusiveMulticastRoute(
-            rd: .as2(1, 2), ethernetTag: 0, originatingIP: IPAddress(v4: 7)))))])
+        u.unreach = MPUnreach(
+            family: .evpn,
+            nlri: [
+                NLRIEntry(
+                    nlri: .evpn(
+                        .inclusiveMulticast(
+                            InclusiveMulticastRoute(
+                                rd: .as2(1, 2), ethernetTag: 0, originatingIP: IPAddress(v4: 7)))))
+            ])
     }
     if r.below(2) == 0 {
         u.attributes.nextHop = IPAddress(v4: UInt32(truncatingIfNeeded: r.next()))
@@ -59,7 +81,9 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
         for options in [DecodeOptions(fourByteAS: true), DecodeOptions(fourByteAS: true, addPath: .all)] {
             var withPaths = update
             if !options.addPath.isEmpty {
-                withPaths.reach?.nlri = update.reach!.nlri.enumerated().map { NLRIEntry(pathID: UInt32($0.offset + 1), nlri: $0.element.nlri) }
+                withPaths.reach?.nlri = update.reach!.nlri.enumerated().map {
+                    NLRIEntry(pathID: UInt32($0.offset + 1), nlri: $0.element.nlri)
+                }
                 withPaths.announced = update.announced.map { NLRIEntry(pathID: 9, nlri: $0.nlri) }
                 withPaths.withdrawn = update.withdrawn.map { NLRIEntry(pathID: 9, nlri: $0.nlri) }
                 withPaths.unreach?.nlri = update.unreach?.nlri.map { NLRIEntry(pathID: 3, nlri: $0.nlri) } ?? []
@@ -114,7 +138,9 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
     let bytes = router.encode()
     let decoded = try bytes.withUnsafeBytes { raw -> OpenMessage in
         var c = ByteCursor(raw)
-        guard case .open(let open) = try BGPMessage.decode(&c, options: DecodeOptions()) else { throw DecodeError(context: "", expected: "OPEN", offset: 0) }
+        guard case .open(let open) = try BGPMessage.decode(&c, options: DecodeOptions()) else {
+            throw DecodeError(context: "", expected: "OPEN", offset: 0)
+        }
         return open
     }
     #expect(decoded == router)
@@ -135,7 +161,12 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
     #expect(try decodeMessage(BGPEncoder.update(evpn)).endOfRIB == .evpn)
 
     var withdrawal = evpn
-    withdrawal.unreach?.nlri = [NLRIEntry(nlri: .evpn(.inclusiveMulticast(InclusiveMulticastRoute(rd: .as2(1, 2), ethernetTag: 0, originatingIP: IPAddress(v4: 7)))))]
+    withdrawal.unreach?.nlri = [
+        NLRIEntry(
+            nlri: .evpn(
+                .inclusiveMulticast(
+                    InclusiveMulticastRoute(rd: .as2(1, 2), ethernetTag: 0, originatingIP: IPAddress(v4: 7)))))
+    ]
     #expect(try decodeMessage(BGPEncoder.update(withdrawal)).endOfRIB == nil)
 
     var withAttribute = evpn
@@ -149,10 +180,16 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
 
     // It reaches the replay as a session event of its family, and routes never do.
     var items: [FeedItem] = []
-    try decodeMessage(BGPEncoder.update(evpn)).appendEvents(time: 5, source: SourceRef(input: 0, offset: 0), observation: ObservationPoint(
-        router: 0, table: .mrt, peerIP: IPAddress(v4: 9), peerAS: 65000, peerBGPID: IPAddress(v4: 9)), into: &items)
+    try decodeMessage(BGPEncoder.update(evpn)).appendEvents(
+        time: 5, source: SourceRef(input: 0, offset: 0),
+        observation: ObservationPoint(
+            router: 0, table: .mrt, peerIP: IPAddress(v4: 9), peerAS: 65000, peerBGPID: IPAddress(v4: 9)), into: &items)
     #expect(items.count == 1)
-    if case .session(let event) = items.first?.payload, case .endOfRIB(let family) = event.kind { #expect(family == .evpn) } else { Issue.record("no End-of-RIB event") }
+    if case .session(let event) = items.first?.payload, case .endOfRIB(let family) = event.kind {
+        #expect(family == .evpn)
+    } else {
+        Issue.record("no End-of-RIB event")
+    }
 }
 
 @Test func inlineListsKeepOrderPastTheInlineFourAndCompareByElements() {
@@ -196,11 +233,17 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
         }
         #expect(reused == fresh)
         var events: [FeedItem] = []
-        reused.appendEvents(time: 1, source: SourceRef(input: 0, offset: 0), observation: ObservationPoint(router: 0, table: .mrt, peerIP: IPAddress(v4: 1), peerAS: 1, peerBGPID: IPAddress(v4: 1)), into: &events)
+        reused.appendEvents(
+            time: 1, source: SourceRef(input: 0, offset: 0),
+            observation: ObservationPoint(
+                router: 0, table: .mrt, peerIP: IPAddress(v4: 1), peerAS: 1, peerBGPID: IPAddress(v4: 1)), into: &events
+        )
         earlier.append((events, fresh))
     }
     for (events, fresh) in earlier {
-        let routes = events.compactMap { item -> RouteEvent? in if case .route(let event) = item.payload { return event } else { return nil } }
+        let routes = events.compactMap { item -> RouteEvent? in
+            if case .route(let event) = item.payload { return event } else { return nil }
+        }
         let nlri = fresh.withdrawn + (fresh.unreach?.nlri ?? []) + fresh.announced + (fresh.reach?.nlri ?? [])
         #expect(routes.map(\.entry) == nlri)
         for event in routes where !event.isWithdraw { #expect(event.attributes == fresh.attributes) }

@@ -23,7 +23,8 @@ func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessag
     var u = UpdateMessage()
     u.attributes.origin = 0
     u.attributes.extendedCommunities = [.routeTarget(.as2(65000, 41000)), .macMobility(sequence: seq)]
-    let route = MACIPAdvertisement(rd: .ipv4(pe3.v4, 41000), mac: MACAddress(mac)!, ip: IPAddress("10.0.0.3"), label1: 10000)
+    let route = MACIPAdvertisement(
+        rd: .ipv4(pe3.v4, 41000), mac: MACAddress(mac)!, ip: IPAddress("10.0.0.3"), label1: 10000)
     u.reach = MPReach(family: .evpn, nextHop: pe3, nlri: [NLRIEntry(pathID: pathID, nlri: .evpn(.macIP(route)))])
     return u
 }
@@ -36,13 +37,16 @@ func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessag
     remote.fourByteAS = true; remote.multiprotocol = [.evpn]; remote.addPath = [.evpn: 2]
     let pre = BMPEncoder.PeerHeader(address: pe3, asn: 65000, bgpID: pe3, time: t0 + 1_000_001)
     var post = pre; post.flags = 0x40
-    let locRIB = BMPEncoder.PeerHeader(type: 3, address: IPAddress(v4: 0), asn: 65000, bgpID: router, time: t0 + 2_000_000)
+    let locRIB = BMPEncoder.PeerHeader(
+        type: 3, address: IPAddress(v4: 0), asn: 65000, bgpID: router, time: t0 + 2_000_000)
     let addPath = DecodeOptions(addPath: .all)
     let path = try bmpFile([
         BMPEncoder.initiation(sysName: "rr1 <script>|x", sysDescr: "test router"),
         BMPEncoder.peerUp(pre, localAddress: router, sentOpen: local, receivedOpen: remote),
-        BMPEncoder.routeMonitoring(pre, update: BGPEncoder.update(macRoute("aa:aa:aa:00:00:03", seq: 2, pathID: 7), options: addPath)),
-        BMPEncoder.routeMonitoring(post, update: BGPEncoder.update(macRoute("aa:aa:aa:00:00:03", seq: 2, pathID: 7), options: addPath)),
+        BMPEncoder.routeMonitoring(
+            pre, update: BGPEncoder.update(macRoute("aa:aa:aa:00:00:03", seq: 2, pathID: 7), options: addPath)),
+        BMPEncoder.routeMonitoring(
+            post, update: BGPEncoder.update(macRoute("aa:aa:aa:00:00:03", seq: 2, pathID: 7), options: addPath)),
         BMPEncoder.routeMonitoring(locRIB, update: BGPEncoder.update(macRoute("aa:aa:aa:00:00:03", seq: 2))),
         BMPEncoder.statistics(pre, counters: [(0, 5)]),
         BMPEncoder.peerDown(pre, reason: 4),
@@ -60,15 +64,19 @@ func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessag
     #expect(inputs.damage.isEmpty)
     #expect(inputs.files[0].format == .bmp)
     #expect(routes.map(\.observation.table) == [.adjRIBInPre, .adjRIBInPost, .locRIB])
-    #expect(routes[0].entry.pathID == 7)        // add-path negotiated in Peer Up (RFC 7911 §4)
+    #expect(routes[0].entry.pathID == 7)  // add-path negotiated in Peer Up (RFC 7911 §4)
     #expect(routes[2].entry.pathID == nil)
     #expect(routes[0].time == t0 + 1_000_001)
     #expect(routes[0].observation.peerIP == pe3)
     #expect(routes[0].attributes.macMobility?.sequence == 2)
     guard case .evpn(.macIP(let route)) = routes[0].entry.nlri else { Issue.record("not a MAC/IP route"); return }
     #expect(route.mac == MACAddress("aa:aa:aa:00:00:03"))
-    #expect(sessions.map(\.kind) == [.monitoringStarted(sysName: "rr1 <script>|x"), .established, .down(reason: "remote system closed the session"),
-                                     .monitoringEnded(reason: "monitoring session terminated: administratively closed")])
+    #expect(
+        sessions.map(\.kind) == [
+            .monitoringStarted(sysName: "rr1 <script>|x"), .established,
+            .down(reason: "remote system closed the session"),
+            .monitoringEnded(reason: "monitoring session terminated: administratively closed"),
+        ])
     let reader = try #require(inputs.files[0].reader as? BMPReader)
     #expect(reader.routers.first?.sysName == "rr1 <script>|x")
     #expect(reader.stats.records == 8)
@@ -79,7 +87,10 @@ func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessag
 @Test func initiationsKeepOneEntryPerRouterWithBoundedText() throws {
     let long = String(repeating: "é", count: 1000)  // 2000 bytes: cut at 256 bytes, on a character
     let messages = (0..<50).flatMap { k in
-        [BMPEncoder.initiation(sysName: "rr1", sysDescr: "build \(k)"), BMPEncoder.initiation(sysName: long + "-\(k % 2)", sysDescr: long)]
+        [
+            BMPEncoder.initiation(sysName: "rr1", sysDescr: "build \(k)"),
+            BMPEncoder.initiation(sysName: long + "-\(k % 2)", sysDescr: long),
+        ]
     }
     let inputs = try InputSet(paths: [try bmpFile(messages)])
     while inputs.next() != nil {}
@@ -94,7 +105,10 @@ func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessag
 @Test func truncatedBMPKeepsEveryMessageBeforeTheDamage() throws {
     let t0: Int64 = 1_795_485_600_000_000
     let header = BMPEncoder.PeerHeader(address: pe3, asn: 65000, bgpID: pe3, time: t0)
-    var messages = (0..<50).map { BMPEncoder.routeMonitoring(header, update: BGPEncoder.update(macRoute(MACAddress(UInt64(0x0200_0000_0000 + $0)).description, seq: 1))) }
+    var messages = (0..<50).map {
+        BMPEncoder.routeMonitoring(
+            header, update: BGPEncoder.update(macRoute(MACAddress(UInt64(0x0200_0000_0000 + $0)).description, seq: 1)))
+    }
     let good = messages.prefix(49).reduce(0) { $0 + $1.count }
     messages[49].removeLast(10)
     let path = try bmpFile(messages, compression: .plain)

@@ -5,7 +5,9 @@ import TestSupport
 
 func temporaryDirectory() -> String { Scratch.directory("bytes") }
 
-func pattern(_ count: Int, seed: UInt8) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed) &+ $0 / 977) } }
+func pattern(_ count: Int, seed: UInt8) -> [UInt8] {
+    (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed) &+ $0 / 977) }
+}
 
 func writeCompressed(_ path: String, _ parts: [[UInt8]], _ compression: Compression) throws {
     // Each part is its own gzip member / bzip2 stream, concatenated as archives do.
@@ -112,7 +114,9 @@ func truncatedStreamYieldsGoodBytesThenTypedError(_ compression: Compression, th
     #expect(finite.next() == nil)
 
     var counter = 0
-    let endless = Prefetcher<Int>(capacity: 2) { counter += 1; return counter }
+    let endless = Prefetcher<Int>(capacity: 2) {
+        counter += 1; return counter
+    }
     #expect(endless.next() == 1)
     endless.stop()
     var drained = 0
@@ -128,7 +132,11 @@ func truncatedStreamYieldsGoodBytesThenTypedError(_ compression: Compression, th
     let boxes = Prefetcher<Box>(capacity: 2) { recycled in
         guard next < 50 else { return nil }
         let box: Box
-        if let recycled { reused += 1; box = recycled; box.values.removeAll(keepingCapacity: true) } else { made += 1; box = Box() }
+        if let recycled {
+            reused += 1; box = recycled; box.values.removeAll(keepingCapacity: true)
+        } else {
+            made += 1; box = Box()
+        }
         box.values = [next, next + 1]
         next += 2
         return box
@@ -147,7 +155,9 @@ func truncatedStreamYieldsGoodBytesThenTypedError(_ compression: Compression, th
 // MARK: bzip2 block by block
 
 /// A single stream of several 900 kB blocks, and the segments its scan finds.
-private func multiBlockFile(_ name: String, bytes: Int = 4_000_000) throws -> (path: String, original: [UInt8], segments: [BZip2Segment]) {
+private func multiBlockFile(
+    _ name: String, bytes: Int = 4_000_000
+) throws -> (path: String, original: [UInt8], segments: [BZip2Segment]) {
     let path = temporaryDirectory() + "/" + name
     let original = pattern(bytes, seed: 7)
     try writeCompressed(path, [original], .bzip2)
@@ -193,13 +203,21 @@ private func multiBlockFile(_ name: String, bytes: Int = 4_000_000) throws -> (p
         Issue.record("segment 1 is not a block"); return
     }
     let cut = bitCount / 3 + 5  // not on a byte boundary
-    let head = BZip2Segment(kind: .block(raw: raw, firstBit: firstBit, bitCount: cut, crc: crc, level: level, terminated: true),
-                            compressedOffset: segments[1].compressedOffset, compressedEnd: segments[1].compressedOffset + Int64((firstBit + cut) / 8), output: nil)
+    let head = BZip2Segment(
+        kind: .block(raw: raw, firstBit: firstBit, bitCount: cut, crc: crc, level: level, terminated: true),
+        compressedOffset: segments[1].compressedOffset,
+        compressedEnd: segments[1].compressedOffset + Int64((firstBit + cut) / 8), output: nil)
     let tailStart = firstBit + cut
-    let tail = BZip2Segment(kind: .block(raw: Array(raw[(tailStart / 8)...]), firstBit: tailStart % 8, bitCount: bitCount - cut, crc: 0x1234_5678, level: level, terminated: true),
-                            compressedOffset: head.compressedEnd, compressedEnd: segments[1].compressedEnd, output: nil)
+    let tail = BZip2Segment(
+        kind: .block(
+            raw: Array(raw[(tailStart / 8)...]), firstBit: tailStart % 8, bitCount: bitCount - cut, crc: 0x1234_5678,
+            level: level, terminated: true),
+        compressedOffset: head.compressedEnd, compressedEnd: segments[1].compressedEnd, output: nil)
     let decoder = BZip2BlockDecoder()
-    if case .rejected = decoder.decode([(raw, firstBit, cut)], crc: crc, level: level) {} else { Issue.record("half a block decoded") }
+    if case .rejected = decoder.decode([(raw, firstBit, cut)], crc: crc, level: level) {
+    } else {
+        Issue.record("half a block decoded")
+    }
 
     final class Replay: BZip2SegmentProducer {
         var segments: [BZip2Segment]
@@ -282,7 +300,8 @@ func bzip2CorruptBlockKeepsEarlierBlocks(threaded: Bool) throws {
 func bzip2OversizedBlockIsServedInPieces(threaded: Bool) throws {
     let path = temporaryDirectory() + "/runs.bz2"
     // Runs of 1000 equal bytes shrink ~50-fold before the block is cut: one block of ~30 MB.
-    let original = Array((0..<30_000).map { [UInt8](repeating: UInt8(truncatingIfNeeded: $0 &* 7), count: 1000) }.joined())
+    let original = Array(
+        (0..<30_000).map { [UInt8](repeating: UInt8(truncatingIfNeeded: $0 &* 7), count: 1000) }.joined())
     let small = pattern(100_000, seed: 5)
     try writeCompressed(path, [small, original], .bzip2)
     let source = try ByteSources.open(path, threaded: threaded)

@@ -37,16 +37,22 @@ import Testing
         #expect(!text.contains("../shared") && !text.contains("shared/docs"), "\(path) points at ../shared")
     }
     for doc in ["docs/rules.md", "docs/schema.md", "docs/architecture.md"] {
-        #expect(FileManager.default.fileExists(atPath: repository.appendingPathComponent(doc).path), "\(doc) is missing")
+        #expect(
+            FileManager.default.fileExists(atPath: repository.appendingPathComponent(doc).path), "\(doc) is missing")
     }
 }
 
 @Test func versionAndAnExampleInEveryHelp() throws {
     let version = try evpnscope(["--version"])
-    #expect(version.status == 0 && version.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3, "\(version)")
+    #expect(
+        version.status == 0
+            && version.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3,
+        "\(version)")
     for command in ["analyze", "decode", "replay", "report", "mac", "events", "generate"] {
         let help = try evpnscope([command, "--help"])
-        #expect(help.status == 0 && help.stdout.contains("Example: evpnscope \(command)"), "\(command) --help has no example")
+        #expect(
+            help.status == 0 && help.stdout.contains("Example: evpnscope \(command)"),
+            "\(command) --help has no example")
     }
     let root = try evpnscope(["--help"])
     #expect(root.stdout.contains("docs/rules.md") && root.stdout.contains("docs/schema.md"))
@@ -59,7 +65,9 @@ import Testing
     #expect(FileManager.default.fileExists(atPath: directory + "/dup/truth.json"))
     let miss = try evpnscope(["generate", "duplicate-macs", "--out", directory + "/x"], in: directory)
     #expect(miss.status == 2)
-    #expect(miss.stderr.contains("no scenario 'duplicate-macs'") && miss.stderr.contains("duplicate-mac, false-positive-traps"), "\(miss.stderr)")
+    #expect(
+        miss.stderr.contains("no scenario 'duplicate-macs'")
+            && miss.stderr.contains("duplicate-mac, false-positive-traps"), "\(miss.stderr)")
     #expect(!miss.stderr.contains("NSCocoaErrorDomain"))
 }
 
@@ -76,8 +84,12 @@ import Testing
         #expect(object["mm_seq"] == nil && object["table"] == nil)
         let table = object["table_name"] as? String
         let file = object["file"] as? String ?? ""
-        if file.contains("/updates.") { sawUpdates = true; #expect(object["peer_bgp_id"] == nil, "BGP4MP has no BGP identifier: \(line)") }
-        if file.contains("/bview.") { sawRIB = true; #expect(object["peer_bgp_id"] is String, "the RIB's peer index names it") }
+        if file.contains("/updates.") {
+            sawUpdates = true; #expect(object["peer_bgp_id"] == nil, "BGP4MP has no BGP identifier: \(line)")
+        }
+        if file.contains("/bview.") {
+            sawRIB = true; #expect(object["peer_bgp_id"] is String, "the RIB's peer index names it")
+        }
         if table?.hasPrefix("adj-rib") == true && object["family"] != nil {
             sawBMP = true
             #expect(object["peer_bgp_id"] is String)
@@ -105,7 +117,9 @@ import Testing
     let full = try evpnscope(["decode", "datasets/demo/dumps"])
     #expect(full.status == 0)
     let lines = full.stdout.split(separator: "\n").map(String.init)
-    let objects = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    let objects = try lines.map {
+        try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+    }
     func expect(_ arguments: [String], _ keep: ([String: Any]) -> Bool, atLeast: Int) throws {
         let filtered = try evpnscope(["decode", "datasets/demo/dumps"] + arguments)
         #expect(filtered.status == 0, "\(filtered.stderr)")
@@ -115,13 +129,17 @@ import Testing
     }
     let mac = "02:03:00:00:00:1e"
     try expect(["--mac", mac], { $0["mac"] as? String == mac && $0["route_type"] as? Int == 2 }, atLeast: 50)
-    try expect(["--rd", "10.255.255.2:41000", "--route-type", "3"], { $0["rd"] as? String == "10.255.255.2:41000" && $0["route_type"] as? Int == 3 }, atLeast: 2)
+    try expect(
+        ["--rd", "10.255.255.2:41000", "--route-type", "3"],
+        { $0["rd"] as? String == "10.255.255.2:41000" && $0["route_type"] as? Int == 3 }, atLeast: 2)
     try expect(["--peer", "10.255.255.3"], { $0["peer_ip"] as? String == "10.255.255.3" }, atLeast: 100)
     let (since, until): (Int64, Int64) = (1_795_485_840_000_000, 1_795_485_900_000_000)  // 02:04 to 02:05
-    try expect(["--since", "2026-11-24T02:04Z", "--until", "2026-11-24T02:05Z"], {
-        let time = ($0["time_us"] as? NSNumber)?.int64Value ?? 0
-        return time >= since && time <= until
-    }, atLeast: 100)
+    try expect(
+        ["--since", "2026-11-24T02:04Z", "--until", "2026-11-24T02:05Z"],
+        {
+            let time = ($0["time_us"] as? NSNumber)?.int64Value ?? 0
+            return time >= since && time <= until
+        }, atLeast: 100)
     #expect(try evpnscope(["decode", "datasets/demo/dumps", "--route-type", "6"]).status == 2)
     for object in objects where object["family"] != nil {
         let fromRIB = (object["file"] as? String)?.contains("/bview.") == true
@@ -134,17 +152,22 @@ import Testing
 @Test func bgpdumpFormatGivesEVPNRoutesLinesOfTheSameShape() throws {
     let file = "datasets/demo/dumps/mrt/updates.20261124.0215.gz"
     let lines = try evpnscope(["decode", "--format", "bgpdump", file]).stdout.split(separator: "\n")
-    let json = try evpnscope(["decode", file]).stdout.split(separator: "\n").filter { $0.contains("\"family\":\"l2vpn-evpn\"") }
+    let json = try evpnscope(["decode", file]).stdout.split(separator: "\n").filter {
+        $0.contains("\"family\":\"l2vpn-evpn\"")
+    }
     #expect(lines.count == json.count && lines.count > 100)
-    #expect(lines.first.map(String.init) == "BGP4MP_ET|1795486560.000000|A|10.255.0.1|65000|[2][10.255.255.1:41000][00:00:00:00:00:00:00:00:00:00][0]"
+    #expect(
+        lines.first.map(String.init)
+            == "BGP4MP_ET|1795486560.000000|A|10.255.0.1|65000|[2][10.255.255.1:41000][00:00:00:00:00:00:00:00:00:00][0]"
             + "[02:00:00:00:00:00]||IGP|10.255.255.1|100|0|rt:65000:41000 encap:vxlan|NAG||")
     #expect(lines.contains { $0.contains("|A|") && $0.contains("mac-mobility:seq=6") })
     // Withdrawals end after the prefix; add-path lines (_AP) carry the path id after it.
-    #expect(lines.allSatisfy { line in
-        let label = line.prefix { $0 != "|" }
-        return line.split(separator: "|", omittingEmptySubsequences: false).count
-            == (line.contains("|W|") ? 6 : 15) + (label.hasSuffix("_AP") && !line.contains("|W|") ? 1 : 0)
-    })
+    #expect(
+        lines.allSatisfy { line in
+            let label = line.prefix { $0 != "|" }
+            return line.split(separator: "|", omittingEmptySubsequences: false).count
+                == (line.contains("|W|") ? 6 : 15) + (label.hasSuffix("_AP") && !line.contains("|W|") ? 1 : 0)
+        })
 }
 
 /// bgpdump labels come from the record, not the table: BGP4MP MESSAGE_LOCAL (what a router sent,
@@ -160,13 +183,15 @@ import Testing
 /// Issue 22: every rule is one detector in Sources/Analysis/Rules/, named in docs/architecture.md,
 /// whose comment opens with the rule's ID and which reports that rule.
 @Test func architectureNamesEachRulesDetectorFile() throws {
-    let architecture = try String(contentsOf: repository.appendingPathComponent("docs/architecture.md"), encoding: .utf8)
+    let architecture = try String(
+        contentsOf: repository.appendingPathComponent("docs/architecture.md"), encoding: .utf8)
     for rule in Rule.allCases {
         let row = architecture.split(separator: "\n").first { $0.hasPrefix("| \(rule.rawValue) | `") }
         let file = row.flatMap { $0.split(separator: "`").dropFirst().first }.map(String.init)
         #expect(file != nil, "docs/architecture.md has no row naming the file of \(rule.rawValue)")
         guard let file else { continue }
-        let source = try String(contentsOf: repository.appendingPathComponent("Sources/Analysis/Rules/" + file), encoding: .utf8)
+        let source = try String(
+            contentsOf: repository.appendingPathComponent("Sources/Analysis/Rules/" + file), encoding: .utf8)
         #expect(source.contains("/// \(rule.rawValue) ("), "\(file) does not open with \(rule.rawValue)")
         #expect(source.contains("static let rule = Rule.\(rule)"), "\(file) is not \(rule.rawValue)'s detector")
     }

@@ -7,11 +7,15 @@ import TestSupport
 
 /// End to end through the built binary: scenario dumps (MRT gz/bz2, BMP) → analyze → the exact
 /// findings of truth.json, the SQLite rows and the report.
-let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 /// The evpnscope built beside this test bundle (so `make check`'s sanitizer builds test their own binary).
 let binary: String = {
-    let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("evpnscope").path
-    return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : repository.appendingPathComponent(".build/debug/evpnscope").path
+    let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+        "evpnscope"
+    ).path
+    return FileManager.default.isExecutableFile(atPath: sibling)
+        ? sibling : repository.appendingPathComponent(".build/debug/evpnscope").path
 }()
 
 struct CommandResult { var status: Int32; var stdout: String; var stderr: String }
@@ -32,18 +36,23 @@ func evpnscope(_ arguments: [String], in directory: String? = nil, timeout: Int?
     final class Drained: @unchecked Sendable { var data = Data() }
     let stderr = Drained()
     let drained = DispatchSemaphore(value: 0)
-    Thread.detachNewThread { stderr.data = err.fileHandleForReading.readDataToEndOfFile(); drained.signal() }
+    Thread.detachNewThread {
+        stderr.data = err.fileHandleForReading.readDataToEndOfFile(); drained.signal()
+    }
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     drained.wait()
     process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: stderr.data, as: UTF8.self))
+    return CommandResult(
+        status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+        stderr: String(decoding: stderr.data, as: UTF8.self))
 }
 
 func scratch() -> String { Scratch.directory("e2e") }
 
 func generateDemo(into directory: String, compression: String = "mixed") throws -> Truth {
-    let result = try evpnscope(["generate", "datasets/scenarios/demo.json", "--out", directory, "--compression", compression])
+    let result = try evpnscope([
+        "generate", "datasets/scenarios/demo.json", "--out", directory, "--compression", compression,
+    ])
     #expect(result.status == 0, "\(result.stderr)")
     let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/truth.json"))
     return try JSONDecoder().decode(Truth.self, from: data)
@@ -69,13 +78,18 @@ func truthKeys(_ truth: Truth) -> [String] {
 func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
     let directory = scratch()
     let truth = try generateDemo(into: directory + "/data", compression: compression)
-    let result = try evpnscope(["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/report.md", "--json"])
+    let result = try evpnscope([
+        "analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/report.md",
+        "--json",
+    ])
     #expect(result.status == 0, "\(result.stderr)")
     let db = try Database(path: directory + "/a.sqlite", readOnly: true)
     #expect(try findingKeys(db) == truthKeys(truth))
     let titles = try db.rows("SELECT title FROM incidents ORDER BY id").map { $0[0]! }
     #expect(titles.count == truth.incidents.count)
-    for expected in truth.incidents { #expect(titles.contains { $0.hasPrefix(expected) }, "missing incident \(expected)") }
+    for expected in truth.incidents {
+        #expect(titles.contains { $0.hasPrefix(expected) }, "missing incident \(expected)")
+    }
     // The summary JSON agrees with the database.
     #expect(result.stdout.contains("\"incidents\":[{\"id\":1,\"severity\":\"critical\",\"title\":\"Layer-2 loop"))
     let inputs = try db.rows("SELECT format, compression, damaged, sha256 FROM inputs ORDER BY path")
@@ -83,20 +97,30 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
     #expect(inputs.allSatisfy { $0[2] == "0" && ($0[3]?.count ?? 0) == 64 })
     #expect(Set(inputs.map { $0[0]! }) == ["mrt", "bmp"])
     // The replay counters are kept beside the settings.
-    let counters = Dictionary(uniqueKeysWithValues: try db.rows("SELECT key, value FROM meta WHERE key LIKE 'engine.%'").map { ($0[0]!, Int($0[1]!) ?? -1) })
+    let counters = Dictionary(
+        uniqueKeysWithValues: try db.rows("SELECT key, value FROM meta WHERE key LIKE 'engine.%'").map {
+            ($0[0]!, Int($0[1]!) ?? -1)
+        })
     #expect(counters.count == 10)
     #expect((counters["engine.mac-ip-announcements"] ?? 0) > 0 && counters["engine.copies-beyond-limit"] == 0)
-    #expect((counters["engine.evpn-routes"] ?? 0) >= counters["engine.mac-ip-announcements"]! && counters["engine.pe-conflicts"] == 0)
+    #expect(
+        (counters["engine.evpn-routes"] ?? 0) >= counters["engine.mac-ip-announcements"]!
+            && counters["engine.pe-conflicts"] == 0)
 }
 
 @Test func reportHasItsSectionsAndTheIncidentMACs() throws {
     let directory = scratch()
     _ = try generateDemo(into: directory + "/data")
-    let result = try evpnscope(["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/report.md"])
+    let result = try evpnscope([
+        "analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/report.md",
+    ])
     #expect(result.status == 0, "\(result.stderr)")
     let report = try String(contentsOfFile: directory + "/report.md", encoding: .utf8)
-    for section in ["# EVPN incident report", "## Summary", "## Incidents", "### Incident 1: Layer-2 loop", "```mermaid", "## PEs",
-                    "## Thresholds", "## Inputs", "## Decode errors", "### What the incidents mean", "probable cause:", "Next step:"] {
+    for section in [
+        "# EVPN incident report", "## Summary", "## Incidents", "### Incident 1: Layer-2 loop", "```mermaid", "## PEs",
+        "## Thresholds", "## Inputs", "## Decode errors", "### What the incidents mean", "probable cause:",
+        "Next step:",
+    ] {
         #expect(report.contains(section), "missing \(section)")
     }
     let db = try Database(path: directory + "/a.sqlite", readOnly: true)
@@ -118,7 +142,9 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
 @Test func reanalysingReplacesTheRunAndFailOnSetsTheExitStatus() throws {
     let directory = scratch()
     _ = try generateDemo(into: directory + "/data")
-    let arguments = ["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md"]
+    let arguments = [
+        "analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md",
+    ]
     #expect(try evpnscope(arguments).status == 0)
     let first = try Database(path: directory + "/a.sqlite", readOnly: true).rows("SELECT count(*) FROM findings")[0][0]
     let again = try evpnscope(arguments + ["--fail-on", "critical", "--events", "none"])
@@ -142,7 +168,9 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
     bytes.removeLast(bytes.count / 2)
     try Data(bytes).write(to: URL(fileURLWithPath: mrt + "/" + first))
     try Data("not a dump\n".utf8).write(to: URL(fileURLWithPath: mrt + "/README.txt"))
-    let result = try evpnscope(["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md"])
+    let result = try evpnscope([
+        "analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md",
+    ])
     #expect(result.status == 3)
     #expect(result.stderr.contains(first))
     #expect(result.stderr.contains("README.txt"))
@@ -150,7 +178,8 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
     let damaged = try db.rows("SELECT path FROM inputs WHERE damaged = 1").map { $0[0]! }.sorted()
     // README.txt is no dump: skipped with a notice, not damage (issue 19).
     #expect(damaged.count == 1)
-    #expect(try db.rows("SELECT skipped FROM inputs WHERE path LIKE '%README.txt'")[0][0] == "text, not an MRT or BMP dump")
+    #expect(
+        try db.rows("SELECT skipped FROM inputs WHERE path LIKE '%README.txt'")[0][0] == "text, not an MRT or BMP dump")
     #expect(try db.rows("SELECT count(*) FROM decode_errors WHERE kind = 'damage'")[0][0] != "0")
     // The BMP stream still carries the whole run: the loop is found from what was decoded.
     #expect(try db.rows("SELECT count(*) FROM findings WHERE rule = 'DUP-MAC-FLAP'")[0][0] == "41")
@@ -170,7 +199,9 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
     #expect(object["route_type"] as? Int == 2)
     #expect((object["rd"] as? String)?.hasPrefix("10.255.255.") == true)
     #expect(object["esi"] as? String == "00:00:00:00:00:00:00:00:00:00")
-    #expect(object["label1"] as? Int == 10000 || object["label1"] as? Int == 10001 || object["label1"] as? Int == 10002 || object["label1"] as? Int == 10003)
+    #expect(
+        object["label1"] as? Int == 10000 || object["label1"] as? Int == 10001 || object["label1"] as? Int == 10002
+            || object["label1"] as? Int == 10003)
     #expect((object["route_targets"] as? [String])?.first?.hasPrefix("65000:4100") == true)
     #expect(object["originator_id"] as? String == object["next_hop"] as? String)
     #expect(object["sticky"] as? Bool == false)
@@ -181,15 +212,23 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
 /// The real-router scenarios write what FRR and GoBGP write (one-second timestamps, withdrawal
 /// first, withdraw-only BMP, seq 0 on a first move); the larger scales keep the truth honest when
 /// each MAC's share of the moves changes.
-@Test(arguments: [("steady-fabric", 1), ("layer2-loop", 1), ("duplicate-mac", 1), ("stale-routes", 1), ("sequence-anomalies", 1),
-                  ("false-positive-traps", 1), ("real-routers-frr", 1), ("real-routers-gobgp", 1),
-                  ("duplicate-mac", 10), ("layer2-loop", 10), ("real-routers-frr", 10)])
+@Test(arguments: [
+    ("steady-fabric", 1), ("layer2-loop", 1), ("duplicate-mac", 1), ("stale-routes", 1), ("sequence-anomalies", 1),
+    ("false-positive-traps", 1), ("real-routers-frr", 1), ("real-routers-gobgp", 1),
+    ("duplicate-mac", 10), ("layer2-loop", 10), ("real-routers-frr", 10),
+])
 func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
     let directory = scratch()
-    let generated = try evpnscope(["generate", "datasets/scenarios/\(name).json", "--out", directory + "/data", "--scale", "\(scale)"])
+    let generated = try evpnscope([
+        "generate", "datasets/scenarios/\(name).json", "--out", directory + "/data", "--scale", "\(scale)",
+    ])
     #expect(generated.status == 0, "\(generated.stderr)")
-    let truth = try JSONDecoder().decode(Truth.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/data/truth.json")))
-    let result = try evpnscope(["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md", "--events", "none"])
+    let truth = try JSONDecoder().decode(
+        Truth.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/data/truth.json")))
+    let result = try evpnscope([
+        "analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md",
+        "--events", "none",
+    ])
     #expect(result.status == 0, "\(result.stderr)")
     let db = try Database(path: directory + "/a.sqlite", readOnly: true)
     #expect(try findingKeys(db) == truthKeys(truth))
@@ -197,7 +236,9 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
     #expect(quality == Set(truth.dataQuality ?? []), "\(quality)")
     let titles = try db.rows("SELECT title FROM incidents").map { $0[0]! }
     #expect(titles.count == truth.incidents.count, "\(titles)")
-    for expected in truth.incidents { #expect(titles.contains { $0.hasPrefix(expected) }, "missing incident \(expected) in \(titles)") }
+    for expected in truth.incidents {
+        #expect(titles.contains { $0.hasPrefix(expected) }, "missing incident \(expected) in \(titles)")
+    }
 }
 
 /// Every route event reaches the route_events table (`--events table`, written on the writer
@@ -209,7 +250,9 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
     let directory = scratch()
     _ = try generateDemo(into: directory + "/data", compression: "gz")
     let input = directory + "/data/dumps/mrt"
-    let analysis = try evpnscope(["analyze", input, "--db", directory + "/a.sqlite", "--report", directory + "/r.md", "--events", "table"])
+    let analysis = try evpnscope([
+        "analyze", input, "--db", directory + "/a.sqlite", "--report", directory + "/r.md", "--events", "table",
+    ])
     #expect(analysis.status == 0, "\(analysis.stderr)")
     let decoded = try evpnscope(["decode", "--family", "evpn", input])
     #expect(decoded.status == 0)
@@ -222,24 +265,34 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
         default: return "-"
         }
     }
-    let fields = ["time_us", "byte_offset", "event", "route_type", "rd", "esi", "eth_tag", "mac", "ip", "seq", "route_targets", "originator_id"]
+    let fields = [
+        "time_us", "byte_offset", "event", "route_type", "rd", "esi", "eth_tag", "mac", "ip", "seq", "route_targets",
+        "originator_id",
+    ]
     var expected: [[String]] = []
     for line in decoded.stdout.split(separator: "\n") {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         guard object["family"] as? String == "l2vpn-evpn" else { continue }  // session events
         var row = fields.map { text(object[$0]) }
         if row[8] == "-" { row[8] = text(object["originating_ip"]) }  // types 3 and 4 keep it in the ip column
-        if object["event"] as? String == "withdraw" { row[9] = "-"; row[10] = "-"; row[11] = "-" } else if row[10] == "-" { row[10] = "" }
+        if object["event"] as? String == "withdraw" {
+            row[9] = "-"; row[10] = "-"; row[11] = "-"
+        } else if row[10] == "-" {
+            row[10] = ""
+        }
         row.append(object["event"] as? String == "withdraw" ? "-" : text(object["next_hop"]))
         expected.append(row)
     }
     let db = try Database(path: directory + "/a.sqlite", readOnly: true)
-    let storedRows = try db.rows("""
+    let storedRows = try db.rows(
+        """
         SELECT time_us, byte_offset, event, route_type, rd, esi, eth_tag, mac, ip, seq, route_targets, originator_id, next_hop, seen_at
         FROM route_events WHERE family = 'l2vpn-evpn' ORDER BY rowid
         """)
     let stored = storedRows.map { Array($0.prefix(13)).map { $0 ?? "-" } }
-    #expect(stored.count > 1000 && stored.count * 3 < expected.count * 2, "\(stored.count) rows for \(expected.count) decoded events")
+    #expect(
+        stored.count > 1000 && stored.count * 3 < expected.count * 2,
+        "\(stored.count) rows for \(expected.count) decoded events")
     // What an advertisement is, without where and when it was seen.
     func advertisement(_ row: [String]) -> String { ([row[2]] + row[3...]).joined(separator: "|") }
     var next = 0
@@ -251,18 +304,24 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
             next += 1
             continue
         }
-        let row = try #require(latestRow[advertisement(event)].map { stored[$0] }, "decoded event \(event) is neither stored nor a copy")
+        let row = try #require(
+            latestRow[advertisement(event)].map { stored[$0] }, "decoded event \(event) is neither stored nor a copy")
         #expect(Int64(event[0])! - Int64(row[0])! <= 1_000_000, "copy \(event) more than 1 s after \(row)")
         copies += 1
     }
-    #expect(next == stored.count, "stored row \(next) is not a decoded event: \(next < stored.count ? stored[next] : [])")
+    #expect(
+        next == stored.count, "stored row \(next) is not a decoded event: \(next < stored.count ? stored[next] : [])")
     // Every copy adds its observation point to the row's seen_at (a repeat at the same point adds nothing).
     let sightings = storedRows.reduce(0) { $0 + ($1[13] ?? "").split(separator: " ").count }
     #expect(sightings > stored.count && sightings <= stored.count + copies)
-    #expect(storedRows.allSatisfy { row in (row[13] ?? "").split(separator: " ").count == Set((row[13] ?? "").split(separator: " ")).count })
+    #expect(
+        storedRows.allSatisfy { row in
+            (row[13] ?? "").split(separator: " ").count == Set((row[13] ?? "").split(separator: " ")).count
+        })
 
     // The blocks hold exactly the table's rows, every family, in order.
-    let table = try db.rows("SELECT \(StoredRouteEvent.columnNames.joined(separator: ", ")) FROM route_events ORDER BY rowid")
+    let table = try db.rows(
+        "SELECT \(StoredRouteEvent.columnNames.joined(separator: ", ")) FROM route_events ORDER BY rowid")
     var blocks: [[String?]] = []
     try StoredEvents(db: db).forEach { blocks.append($0.columnTexts) }
     #expect(blocks.count == table.count && table.count > storedRows.count)
@@ -280,19 +339,25 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
     try StoredEvents(db: compactDB).forEach(mac: MACAddress(mac)!) { macEvents.append($0) }
     #expect(macEvents.map(\.columnTexts) == table.filter { $0[10] == mac })
     let printed = try evpnscope(["events", "--db", directory + "/c.sqlite", "--mac", mac, "--format", "csv"])
-    #expect(printed.status == 0 && printed.stdout.split(separator: "\n").count == macEvents.count + 1, "\(printed.stdout)")
+    #expect(
+        printed.status == 0 && printed.stdout.split(separator: "\n").count == macEvents.count + 1, "\(printed.stdout)")
     let history = try evpnscope(["mac", mac, "--db", directory + "/c.sqlite"])
     #expect(history.stdout.contains("route events (\(macEvents.count)):"), "\(history.stdout)")
     // An empty window is a usage error, as in analyze (one options group for both).
-    let empty = try evpnscope(["events", "--db", directory + "/c.sqlite", "--since", "2026-11-24T03:00Z", "--until", "2026-11-24T02:00Z"])
+    let empty = try evpnscope([
+        "events", "--db", directory + "/c.sqlite", "--since", "2026-11-24T03:00Z", "--until", "2026-11-24T02:00Z",
+    ])
     #expect(empty.status == 2 && empty.stderr.contains("is not before --until"), "\(empty.stderr)")
 }
 
 /// The statements of the first ```sql block of a Markdown file in the repository.
 func sqlQueries(inDocument path: String) throws -> [String] {
     let text = try String(contentsOf: repository.appendingPathComponent(path), encoding: .utf8)
-    let sql = try #require(text.components(separatedBy: "```sql\n").dropFirst().first?.components(separatedBy: "```").first)
-    return sql.components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+    let sql = try #require(
+        text.components(separatedBy: "```sql\n").dropFirst().first?.components(separatedBy: "```").first)
+    return sql.components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter {
+        !$0.isEmpty
+    }
 }
 
 /// The README's SQL questions and its `events` example answer from a default database (route
@@ -310,7 +375,9 @@ func sqlQueries(inDocument path: String) throws -> [String] {
     #expect(answers[0] > 0 && answers[1] > 0, "\(answers)")
     let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
     let line = try #require(readme.split(separator: "\n").first { $0.hasPrefix("evpnscope events ") })
-    let arguments = line.split(separator: " ").dropFirst().map(String.init).map { $0 == "reports/demo/analysis.sqlite" ? db : $0 }
+    let arguments = line.split(separator: " ").dropFirst().map(String.init).map {
+        $0 == "reports/demo/analysis.sqlite" ? db : $0
+    }
     let events = try evpnscope(arguments)
     #expect(events.status == 0 && events.stdout.split(separator: "\n").count > 4, "\(events.stdout)\(events.stderr)")
     #expect(events.stdout.split(separator: "\n").allSatisfy { $0.contains(" mac 02:03:00:00:00:1e") })

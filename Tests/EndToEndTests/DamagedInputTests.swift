@@ -32,8 +32,13 @@ func recordOffsets(_ bytes: [UInt8], bmp: Bool) -> [Int] {
     var position = 0
     while position + (bmp ? 6 : 12) <= bytes.count {
         offsets.append(position)
-        let length = bmp ? Int(bytes[position + 1]) << 24 | Int(bytes[position + 2]) << 16 | Int(bytes[position + 3]) << 8 | Int(bytes[position + 4])
-            : 12 + (Int(bytes[position + 8]) << 24 | Int(bytes[position + 9]) << 16 | Int(bytes[position + 10]) << 8 | Int(bytes[position + 11]))
+        let length =
+            bmp
+            ? Int(bytes[position + 1]) << 24 | Int(bytes[position + 2]) << 16 | Int(bytes[position + 3]) << 8
+                | Int(bytes[position + 4])
+            : 12
+                + (Int(bytes[position + 8]) << 24 | Int(bytes[position + 9]) << 16 | Int(bytes[position + 10]) << 8
+                    | Int(bytes[position + 11]))
         position += length
     }
     return offsets
@@ -55,7 +60,9 @@ func expectPrefix(_ damaged: Decoded, of intact: Decoded, before offset: Int64, 
 func damagedInputMatrix(_ kind: String) throws {
     let directory = scratch()
     _ = try generateDemo(into: directory + "/data", compression: "plain")
-    let source = try FileManager.default.contentsOfDirectory(atPath: directory + "/data/dumps/\(kind)").filter { !$0.hasPrefix("bview") }.sorted()[0]
+    let source = try FileManager.default.contentsOfDirectory(atPath: directory + "/data/dumps/\(kind)").filter {
+        !$0.hasPrefix("bview")
+    }.sorted()[0]
     let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/data/dumps/\(kind)/" + source)))
     let intact = try decodeAll(try write(original, "intact", in: directory))
     #expect(intact.damage.isEmpty)
@@ -98,7 +105,8 @@ func damagedInputMatrix(_ kind: String) throws {
         try writer.close()
         var compressed = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         compressed.removeLast(compressed.count / 4)
-        let cut = try decodeAll(try write(compressed, "cut" + CompressedWriter.fileExtension(compression), in: directory))
+        let cut = try decodeAll(
+            try write(compressed, "cut" + CompressedWriter.fileExtension(compression), in: directory))
         let damage = try #require(cut.damage.last)
         #expect(damage.message.contains("truncated"))
         #expect(!cut.events.isEmpty, "\(cut.damage)")
@@ -116,8 +124,12 @@ func damagedInputMatrix(_ kind: String) throws {
         return set.files.first?.skipReason
     }
     #expect(try skipReason(try write([], "empty", in: directory)) == "empty")
-    #expect(try skipReason(try write(Array("hello, this is not a dump\n".utf8), "notes.txt", in: directory)) == "text, not an MRT or BMP dump")
-    #expect(try skipReason(try write([0xFF, 0x00, 0x13, 0x80, 0x7F, 0xFE, 0x01], "blob", in: directory))?.contains("not an MRT header") == true)
+    #expect(
+        try skipReason(try write(Array("hello, this is not a dump\n".utf8), "notes.txt", in: directory))
+            == "text, not an MRT or BMP dump")
+    #expect(
+        try skipReason(try write([0xFF, 0x00, 0x13, 0x80, 0x7F, 0xFE, 0x01], "blob", in: directory))?.contains(
+            "not an MRT header") == true)
     let gzipEmpty = directory + "/empty.gz"
     let writer = try CompressedWriter(path: gzipEmpty, compression: .gzip)
     try writer.close()

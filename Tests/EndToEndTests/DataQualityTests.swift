@@ -12,7 +12,9 @@ import TestSupport
 
 let publicData = repository.deletingLastPathComponent().appendingPathComponent("shared/datasets/public").path
 
-@Test("DQ-NO-EVPN and DQ-COARSE-TIME: a unicast-only RIPE dump is exit 4, said at the top of the report, not 'no incident'")
+@Test(
+    "DQ-NO-EVPN and DQ-COARSE-TIME: a unicast-only RIPE dump is exit 4, said at the top of the report, not 'no incident'"
+)
 func unicastOnlyDumpIsBlind() throws {
     let input = publicData + "/ripe-bgpdump/updates.20020722.2238.gz"
     guard FileManager.default.fileExists(atPath: input) else { Issue.record("missing \(input)"); return }
@@ -23,7 +25,8 @@ func unicastOnlyDumpIsBlind() throws {
     #expect(result.stdout.contains("DQ-NO-EVPN (all inputs)"))
     #expect(result.stdout.contains("DQ-COARSE-TIME (\(input))"))
     let db = try Database(path: dir + "/a.sqlite", readOnly: true)
-    #expect(try db.rows("SELECT rule FROM data_quality ORDER BY rule").map { $0[0]! } == ["DQ-COARSE-TIME", "DQ-NO-EVPN"])
+    #expect(
+        try db.rows("SELECT rule FROM data_quality ORDER BY rule").map { $0[0]! } == ["DQ-COARSE-TIME", "DQ-NO-EVPN"])
     let report = try String(contentsOfFile: dir + "/r.md", encoding: .utf8)
     let quality = try #require(report.range(of: "## Data quality"))
     #expect(quality.lowerBound < report.range(of: "## Summary")!.lowerBound)
@@ -32,7 +35,10 @@ func unicastOnlyDumpIsBlind() throws {
     let json = try evpnscope(["analyze", input, "--db", dir + "/b.sqlite", "--report", dir + "/b.md", "--json"])
     let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
     #expect(object?["blind"] as? Bool == true)
-    #expect((object?["data_quality"] as? [[String: Any]])?.compactMap { $0["rule"] as? String }.sorted() == ["DQ-COARSE-TIME", "DQ-NO-EVPN"])
+    #expect(
+        (object?["data_quality"] as? [[String: Any]])?.compactMap { $0["rule"] as? String }.sorted() == [
+            "DQ-COARSE-TIME", "DQ-NO-EVPN",
+        ])
 }
 
 @Test("DQ-WITHDRAW-ONLY: a BMP stream that sends every EVPN announcement as MP_UNREACH (FRR 8.4.4) is blind, exit 4")
@@ -43,12 +49,16 @@ func withdrawOnlyBMPIsBlind() throws {
     local.fourByteAS = true; local.multiprotocol = [.evpn]
     var remote = OpenMessage(myAS: 65000, bgpID: pe)
     remote.fourByteAS = true; remote.multiprotocol = [.evpn]
-    var messages = [BMPEncoder.initiation(sysName: "frr-rr", sysDescr: "FRRouting 8.4.4"),
-                    BMPEncoder.peerUp(BMPEncoder.PeerHeader(address: pe, asn: 65000, bgpID: pe, time: t0), localAddress: monitored,
-                                      sentOpen: local, receivedOpen: remote)]
+    var messages = [
+        BMPEncoder.initiation(sysName: "frr-rr", sysDescr: "FRRouting 8.4.4"),
+        BMPEncoder.peerUp(
+            BMPEncoder.PeerHeader(address: pe, asn: 65000, bgpID: pe, time: t0), localAddress: monitored,
+            sentOpen: local, receivedOpen: remote),
+    ]
     for k in 0..<20 {
         var update = UpdateMessage()
-        let route = MACIPAdvertisement(rd: .ipv4(pe.v4, 100), mac: MACAddress(0x0200_0000_0000 + UInt64(k)), label1: 100)
+        let route = MACIPAdvertisement(
+            rd: .ipv4(pe.v4, 100), mac: MACAddress(0x0200_0000_0000 + UInt64(k)), label1: 100)
         update.unreach = MPUnreach(family: .evpn, nlri: [NLRIEntry(nlri: .evpn(.macIP(route)))])
         let header = BMPEncoder.PeerHeader(address: pe, asn: 65000, bgpID: pe, time: t0 + Int64(k) * 1_000_123)
         messages.append(BMPEncoder.routeMonitoring(header, update: BGPEncoder.update(update)))
@@ -65,7 +75,8 @@ func withdrawOnlyBMPIsBlind() throws {
     #expect(notes.map { $0[0]! } == ["DQ-WITHDRAW-ONLY"])
     #expect(notes.first?[1]?.contains("peer 10.255.255.3") == true)
     #expect(notes.first?[2] == "20")
-    #expect(notes.first?[3]?.hasPrefix("20 of 20 MAC/IP route events are withdrawals of routes never announced") == true)
+    #expect(
+        notes.first?[3]?.hasPrefix("20 of 20 MAC/IP route events are withdrawals of routes never announced") == true)
 }
 
 @Test("The demo dataset has no data-quality note, and RFC 7606 discards reach the terminal summary")
@@ -88,25 +99,42 @@ func cleanInputsHaveNoNoteAndDiscardsAreSaid() throws {
 func sinceAndUntilKeepTheStateBeforeTheWindow() throws {
     let dir = scratch()
     // The demo's loop: 40 MACs flap from 02:04:00 to 02:05:15; a window from 02:05:00 sees the end of it.
-    let windowed = try evpnscope(["analyze", "datasets/demo/dumps", "--db", dir + "/w.sqlite", "--report", dir + "/w.md",
-                                  "--since", "2026-11-24T02:05:00Z", "--until", "2026-11-24T02:06:00Z"])
+    let windowed = try evpnscope([
+        "analyze", "datasets/demo/dumps", "--db", dir + "/w.sqlite", "--report", dir + "/w.md",
+        "--since", "2026-11-24T02:05:00Z", "--until", "2026-11-24T02:06:00Z",
+    ])
     #expect(windowed.status == 0, "\(windowed.stderr)")
     let db = try Database(path: dir + "/w.sqlite", readOnly: true)
     #expect(try db.rows("SELECT count(*) FROM findings WHERE rule = 'DUP-MAC-FLAP'")[0][0] == "40")
-    #expect(try db.rows("SELECT count(*) FROM route_events WHERE time_us < 1795485900000000 OR time_us > 1795485960000000")[0][0] == "0")
-    #expect(try db.rows("SELECT count(*) FROM findings WHERE last_time_us < 1795485900000000 OR first_time_us > 1795485960000000")[0][0] == "0")
+    #expect(
+        try db.rows("SELECT count(*) FROM route_events WHERE time_us < 1795485900000000 OR time_us > 1795485960000000")[
+            0][0] == "0")
+    #expect(
+        try db.rows(
+            "SELECT count(*) FROM findings WHERE last_time_us < 1795485900000000 OR first_time_us > 1795485960000000")[
+                0][0] == "0")
     // The same window written with an offset.
-    let offset = try evpnscope(["analyze", "datasets/demo/dumps", "--db", dir + "/o.sqlite", "--report", dir + "/o.md",
-                                "--since", "2026-11-24T03:05:00+01:00", "--until", "2026-11-24T03:06:00+01:00"])
+    let offset = try evpnscope([
+        "analyze", "datasets/demo/dumps", "--db", dir + "/o.sqlite", "--report", dir + "/o.md",
+        "--since", "2026-11-24T03:05:00+01:00", "--until", "2026-11-24T03:06:00+01:00",
+    ])
     #expect(offset.status == 0)
     #expect(try findingKeys(Database(path: dir + "/o.sqlite", readOnly: true)) == findingKeys(db))
-    let empty = try evpnscope(["analyze", "datasets/demo/dumps", "--db", dir + "/e.sqlite", "--report", dir + "/e.md", "--since", "2030-01-01"])
+    let empty = try evpnscope([
+        "analyze", "datasets/demo/dumps", "--db", dir + "/e.sqlite", "--report", dir + "/e.md", "--since", "2030-01-01",
+    ])
     #expect(empty.stdout.contains("window      no event of the inputs falls between 2030-01-01T00:00:00Z and the end"))
-    for bad in [["--since", "2026-11-24T03:00Z", "--until", "2026-11-24T02:00Z"], ["--since", ""], ["--since", "Z"], ["--since", "T"],
-                ["--since", "inf"], ["--since", "nan"], ["--since", "1e300"], ["--since", "99999999999-01-01"], ["--window", "1e300"],
-                ["--window", "inf"], ["--window", "0"], ["--max-moves", "0"], ["--max-moves", "10001"], ["--since", "2026-13-45"],
-                ["--since", "2026-02-31"], ["--since", "2025-02-29"], ["--until", "2026-04-31T00:00Z"]] {
-        let result = try evpnscope(["analyze", "datasets/demo/dumps", "--db", dir + "/x.sqlite", "--report", dir + "/x.md"] + bad)
+    for bad in [
+        ["--since", "2026-11-24T03:00Z", "--until", "2026-11-24T02:00Z"], ["--since", ""], ["--since", "Z"],
+        ["--since", "T"],
+        ["--since", "inf"], ["--since", "nan"], ["--since", "1e300"], ["--since", "99999999999-01-01"],
+        ["--window", "1e300"],
+        ["--window", "inf"], ["--window", "0"], ["--max-moves", "0"], ["--max-moves", "10001"],
+        ["--since", "2026-13-45"],
+        ["--since", "2026-02-31"], ["--since", "2025-02-29"], ["--until", "2026-04-31T00:00Z"],
+    ] {
+        let result = try evpnscope(
+            ["analyze", "datasets/demo/dumps", "--db", dir + "/x.sqlite", "--report", dir + "/x.md"] + bad)
         #expect(result.status == 2, "\(bad): \(result.status) \(result.stderr)")
     }
 }

@@ -13,7 +13,9 @@ import Testing
 /// bytes and its stderr. The peak is the kernel's high-water mark of the child's own address
 /// space (VmHWM), read until it exits: wait4's ru_maxrss would count this test process's memory
 /// too, which a spawned child carries over into exec.
-func evpnscopeMeasured(_ arguments: [String], in directory: String) throws -> (status: Int32, peakRSS: Int, stderr: String) {
+func evpnscopeMeasured(
+    _ arguments: [String], in directory: String
+) throws -> (status: Int32, peakRSS: Int, stderr: String) {
     let errPath = directory + "/stderr.txt"
     var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -29,8 +31,9 @@ func evpnscopeMeasured(_ arguments: [String], in directory: String) throws -> (s
     var peakKB = 0
     while true {
         if let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-           let kilobytes = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ")[0]) {
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ")[0])
+        {
             peakKB = max(peakKB, kilobytes)
         }
         let reaped = waitpid(pid, &status, WNOHANG)
@@ -64,7 +67,8 @@ private let megabyte = 1 << 20
     #expect(damageLines.count == DamageLog.detailLimit + 1)
     let summary = "and \(count - DamageLog.detailLimit - 1) more like it up to byte \(count * record.count)"
     #expect(damageLines.last?.contains(summary) == true, "\(damageLines.last ?? "")")
-    let rows = try Database(path: db, readOnly: true).rows("SELECT count(*), max(message LIKE '%more like it%') FROM decode_errors")
+    let rows = try Database(path: db, readOnly: true).rows(
+        "SELECT count(*), max(message LIKE '%more like it%') FROM decode_errors")
     #expect(rows[0] == ["\(DamageLog.detailLimit + 1)", "1"])
     #expect(run.peakRSS < 120 * megabyte, "peak RSS \(run.peakRSS / megabyte) MB")
 }
@@ -80,7 +84,8 @@ private let megabyte = 1 << 20
         body += [UInt8(type >> 8), UInt8(type & 0xFF), UInt8(value.count >> 8), UInt8(value.count & 0xFF)] + value
     }
     let length = 6 + body.count
-    let initiation = [3, UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF), 4] + body
+    let initiation =
+        [3, UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF), 4] + body
     let path = directory + "/station.bmp.gz"
     let writer = try CompressedWriter(path: path, compression: .gzip)
     for _ in 0..<300 { writer.write(initiation) }
@@ -88,7 +93,8 @@ private let megabyte = 1 << 20
     let db = directory + "/a.sqlite"
     let run = try evpnscopeMeasured(["analyze", path, "--db", db, "--report", directory + "/r.md"], in: directory)
     #expect(run.status == 4, "no EVPN at all: \(run.stderr.suffix(500))")
-    let routers = try Database(path: db, readOnly: true).rows("SELECT sys_name, length(sys_descr) FROM monitored_routers")
+    let routers = try Database(path: db, readOnly: true).rows(
+        "SELECT sys_name, length(sys_descr) FROM monitored_routers")
     #expect(routers.count == 1 && routers.first?[0] == "pe-7.example", "\(routers.map { $0.map { $0 ?? "NULL" } })")
     #expect(routers.first?[1] == "257", "256 bytes and an ellipsis")
     #expect(run.peakRSS < 120 * megabyte, "peak RSS \(run.peakRSS / megabyte) MB")
@@ -103,12 +109,18 @@ private let megabyte = 1 << 20
     let inputs = 4
     for file in 0..<inputs {
         let writer = try CompressedWriter(path: directory + "/f\(file).mrt.bz2", compression: .bzip2)
-        for k in 0..<2 { writer.write(MRTEncoder.record(seconds: 1_795_485_600 + UInt32(k * 10 + file), type: 16, subtype: 4, body: body)) }
+        for k in 0..<2 {
+            writer.write(
+                MRTEncoder.record(seconds: 1_795_485_600 + UInt32(k * 10 + file), type: 16, subtype: 4, body: body))
+        }
         try writer.close()
     }
     let db = directory + "/a.sqlite"
-    let run = try evpnscopeMeasured(["analyze"] + (0..<inputs).map { directory + "/f\($0).mrt.bz2" } + ["--db", db, "--report", directory + "/r.md"],
-                                    in: directory)
+    let run = try evpnscopeMeasured(
+        ["analyze"] + (0..<inputs).map { directory + "/f\($0).mrt.bz2" } + [
+            "--db", db, "--report", directory + "/r.md",
+        ],
+        in: directory)
     #expect(run.status == 4, "every record is damage, no EVPN at all: \(run.stderr.suffix(500))")
     let errors = try Database(path: db, readOnly: true).rows("SELECT count(*) FROM decode_errors")
     #expect(errors[0][0] == "\(inputs * 2)", "each record decoded and reported once")

@@ -18,8 +18,13 @@ import Testing
     var u = UpdateMessage()
     u.attributes.origin = 0
     u.attributes.extendedCommunities = [.routeTarget(.as2(65000, 1))]
-    u.reach = MPReach(family: .evpn, nextHop: peer, nlri: [NLRIEntry(nlri: .evpn(.macIP(MACIPAdvertisement(rd: .ipv4(peer.v4, 1), mac: MACAddress(1)))))])
-    writer.write(BMPEncoder.routeMonitoring(BMPEncoder.PeerHeader(address: peer, asn: 65000, bgpID: peer, time: 1_795_485_600_000_000), update: BGPEncoder.update(u)))
+    u.reach = MPReach(
+        family: .evpn, nextHop: peer,
+        nlri: [NLRIEntry(nlri: .evpn(.macIP(MACIPAdvertisement(rd: .ipv4(peer.v4, 1), mac: MACAddress(1)))))])
+    writer.write(
+        BMPEncoder.routeMonitoring(
+            BMPEncoder.PeerHeader(address: peer, asn: 65000, bgpID: peer, time: 1_795_485_600_000_000),
+            update: BGPEncoder.update(u)))
     try writer.close()
     let result = try evpnscope(["analyze", path, "--db", directory + "/a.sqlite", "--report", directory + "/r.md"])
     #expect(result.status == 0, "\(result.stderr)")

@@ -9,7 +9,8 @@ func everyRuleIsDocumentedAndTested() throws {
     let docs = try String(contentsOf: repository.appendingPathComponent("docs/rules.md"), encoding: .utf8)
     var testNames = ""
     let tests = repository.appendingPathComponent("Tests")
-    for case let file as URL in FileManager.default.enumerator(at: tests, includingPropertiesForKeys: nil)! where file.pathExtension == "swift" {
+    for case let file as URL in FileManager.default.enumerator(at: tests, includingPropertiesForKeys: nil)!
+    where file.pathExtension == "swift" {
         let source = try String(contentsOf: file, encoding: .utf8)
         // Only the display names of tests: `@Test("…")`.
         for line in source.split(separator: "\n") where line.contains("@Test(\"") { testNames += line + "\n" }

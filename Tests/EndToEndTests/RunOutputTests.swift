@@ -13,13 +13,17 @@ private func temporaries(in directory: String) -> [String] {
 
 /// A scenario large enough that the debug build takes seconds, so a signal lands mid-run.
 private func slowInput(_ directory: String) throws -> String {
-    let result = try evpnscope(["generate", "datasets/scenarios/steady-fabric.json", "--out", directory + "/slow", "--scale", "20"])
+    let result = try evpnscope([
+        "generate", "datasets/scenarios/steady-fabric.json", "--out", directory + "/slow", "--scale", "20",
+    ])
     #expect(result.status == 0, "\(result.stderr)")
     return directory + "/slow/dumps"
 }
 
 /// An earlier run's database and report, to check that failures leave them as they were.
-private func earlierRun(_ directory: String, events: String = "compact") throws -> (db: String, report: String, dbBytes: Data, reportBytes: Data) {
+private func earlierRun(
+    _ directory: String, events: String = "compact"
+) throws -> (db: String, report: String, dbBytes: Data, reportBytes: Data) {
     let db = directory + "/out/analysis.sqlite", report = directory + "/out/report.md"
     let result = try evpnscope(["analyze", "datasets/demo/dumps", "--db", db, "--report", report, "--events", events])
     #expect(result.status == 0, "\(result.stderr)")
@@ -31,25 +35,40 @@ private func earlierRun(_ directory: String, events: String = "compact") throws 
     let earlier = try earlierRun(directory)
     try Data("a file, not a folder".utf8).write(to: URL(fileURLWithPath: directory + "/blocker"))
     // The database's folder cannot be made: exit 5 (never 1, the findings status), before any replay.
-    let badDB = try evpnscope(["analyze", "datasets/demo/dumps", "--db", directory + "/blocker/a.sqlite", "--report", earlier.report])
+    let badDB = try evpnscope([
+        "analyze", "datasets/demo/dumps", "--db", directory + "/blocker/a.sqlite", "--report", earlier.report,
+    ])
     #expect(badDB.status == 5)
-    #expect(badDB.stderr.contains("cannot write \(directory)/blocker/a.sqlite") && badDB.stderr.contains("is not a folder"), "\(badDB.stderr)")
+    #expect(
+        badDB.stderr.contains("cannot write \(directory)/blocker/a.sqlite") && badDB.stderr.contains("is not a folder"),
+        "\(badDB.stderr)")
     #expect(!badDB.stdout.contains("findings"))
     // The report cannot be written: the database is not replaced either.
-    let badReport = try evpnscope(["analyze", "datasets/demo/dumps", "--events", "none", "--db", earlier.db, "--report", directory + "/blocker/r.md"])
+    let badReport = try evpnscope([
+        "analyze", "datasets/demo/dumps", "--events", "none", "--db", earlier.db, "--report",
+        directory + "/blocker/r.md",
+    ])
     #expect(badReport.status == 5)
     #expect(badReport.stderr.contains("\(directory)/blocker/r.md"))
     #expect(contents(earlier.db) == earlier.dbBytes && contents(earlier.report) == earlier.reportBytes)
     // A folder where the database should be.
-    let folder = try evpnscope(["analyze", "datasets/demo/dumps", "--db", directory + "/out", "--report", directory + "/x.md"])
+    let folder = try evpnscope([
+        "analyze", "datasets/demo/dumps", "--db", directory + "/out", "--report", directory + "/x.md",
+    ])
     #expect(folder.status == 5 && folder.stderr.contains("is a folder"))
     // One file for both outputs is a usage error.
-    #expect(try evpnscope(["analyze", "datasets/demo/dumps", "--db", directory + "/same", "--report", directory + "/same"]).status == 2)
+    #expect(
+        try evpnscope(["analyze", "datasets/demo/dumps", "--db", directory + "/same", "--report", directory + "/same"])
+            .status == 2)
     #expect(temporaries(in: directory + "/out").isEmpty)
     // The exit statuses are documented where users look.
     let help = try evpnscope(["analyze", "--help"]).stdout
-    for status in ["0 no finding", "1 findings", "2 usage", "3 an input was", "4 no input", "5 the run failed", "130 / 143"] {
-        #expect(help.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "  ", with: " ").contains(status), "help lacks \(status)")
+    for status in [
+        "0 no finding", "1 findings", "2 usage", "3 an input was", "4 no input", "5 the run failed", "130 / 143",
+    ] {
+        #expect(
+            help.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "  ", with: " ").contains(status),
+            "help lacks \(status)")
     }
     let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
     #expect(readme.contains("`5`") && readme.contains("`130`") && readme.contains("`143`"))
@@ -71,14 +90,17 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     // The signal lands while the temporary database is being written.
     let temporary = earlier.db + ".tmp-\(process.processIdentifier)"
     let deadline = Date().addingTimeInterval(60)
-    while !FileManager.default.fileExists(atPath: temporary) && process.isRunning && Date() < deadline { usleep(20_000) }
+    while !FileManager.default.fileExists(atPath: temporary) && process.isRunning && Date() < deadline {
+        usleep(20_000)
+    }
     #expect(FileManager.default.fileExists(atPath: temporary), "the run never started its database")
     usleep(300_000)
     kill(process.processIdentifier, signalNumber)
     let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
     #expect(process.terminationReason == .exit && process.terminationStatus == expected, "\(stderr)")
-    #expect(stderr.contains("interrupted: earlier results in \(earlier.db) and \(earlier.report) untouched"), "\(stderr)")
+    #expect(
+        stderr.contains("interrupted: earlier results in \(earlier.db) and \(earlier.report) untouched"), "\(stderr)")
     #expect(temporaries(in: directory + "/out").isEmpty)
     #expect(contents(earlier.db) == earlier.dbBytes && contents(earlier.report) == earlier.reportBytes)
 }
@@ -95,7 +117,9 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     try process.run()
     let temporary = earlier.db + ".tmp-\(process.processIdentifier)"
     let deadline = Date().addingTimeInterval(60)
-    while !FileManager.default.fileExists(atPath: temporary) && process.isRunning && Date() < deadline { usleep(20_000) }
+    while !FileManager.default.fileExists(atPath: temporary) && process.isRunning && Date() < deadline {
+        usleep(20_000)
+    }
     kill(process.processIdentifier, SIGKILL)
     process.waitUntilExit()
     #expect(FileManager.default.fileExists(atPath: temporary), "kill -9 leaves the temporary behind")
@@ -140,14 +164,17 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     #expect(full.stderr.contains("cannot write \(db)") && full.stderr.contains("full"), "\(full.stderr)")
     #expect(contents(db) == earlierDB && contents(report) == earlierReport)
     #expect(temporaries(in: disk).isEmpty)
-    #expect(try Database(path: db, readOnly: true).rows("SELECT value FROM meta WHERE key = 'option.events'")[0][0] == "none")
+    #expect(
+        try Database(path: db, readOnly: true).rows("SELECT value FROM meta WHERE key = 'option.events'")[0][0]
+            == "none")
 }
 
 @Test func twoFoldersOfOneNameAreTwoRuns() throws {
     let directory = scratch()
     for site in ["site-a", "site-b"] {
         try FileManager.default.createDirectory(atPath: "\(directory)/\(site)", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: repository.appendingPathComponent("datasets/demo/dumps").path, toPath: "\(directory)/\(site)/dumps")
+        try FileManager.default.copyItem(
+            atPath: repository.appendingPathComponent("datasets/demo/dumps").path, toPath: "\(directory)/\(site)/dumps")
     }
     // site-b's dumps lose their BMP stream, so the two runs differ.
     try FileManager.default.removeItem(atPath: directory + "/site-b/dumps/bmp")
@@ -156,10 +183,12 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     let b = try evpnscope(["analyze", "site-b/dumps"], in: directory)
     #expect(b.status == 0, "\(b.stderr)")
     #expect(b.stderr.contains("reports/dumps/ holds the run of other inputs (\(directory)/site-a/dumps"), "\(b.stderr)")
-    let bName = try #require(b.stdout.split(separator: "\n").first { $0.contains("database") }?.split(separator: " ").last.map(String.init))
+    let bName = try #require(
+        b.stdout.split(separator: "\n").first { $0.contains("database") }?.split(separator: " ").last.map(String.init))
     #expect(bName.hasPrefix("reports/dumps-") && bName != "reports/dumps/analysis.sqlite")
     // Both analyses are there, each with its own inputs.
-    let inputsA = try Database(path: directory + "/reports/dumps/analysis.sqlite", readOnly: true).rows("SELECT count(*) FROM inputs")[0][0]
+    let inputsA = try Database(path: directory + "/reports/dumps/analysis.sqlite", readOnly: true).rows(
+        "SELECT count(*) FROM inputs")[0][0]
     let inputsB = try Database(path: directory + "/" + bName, readOnly: true).rows("SELECT count(*) FROM inputs")[0][0]
     #expect(inputsA == "5" && inputsB == "4")
     // Running site-b again finds its own run and replaces it without a warning; the same name for
@@ -167,7 +196,11 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     let again = try evpnscope(["analyze", "site-b/dumps"], in: directory)
     #expect(again.stdout.contains(bName) && !again.stderr.contains("replacing"), "\(again.stderr)")
     let named = try evpnscope(["analyze", "site-b/dumps", "--name", "dumps"], in: directory)
-    #expect(named.status == 0 && named.stderr.contains("replacing reports/dumps/analysis.sqlite, the run of other inputs (\(directory)/site-a/dumps"))
+    #expect(
+        named.status == 0
+            && named.stderr.contains(
+                "replacing reports/dumps/analysis.sqlite, the run of other inputs (\(directory)/site-a/dumps")
+    )
 }
 
 @Test func filesThatAreNotDumpsAreSkippedWithOneNotice() throws {
@@ -191,16 +224,21 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     #expect(try findingKeys(db) == truthKeys(truth))
     #expect(try String(contentsOfFile: directory + "/r.md", encoding: .utf8).contains("Skipped, not read as dumps"))
     // --exclude leaves files out without a word, and applies to named files too.
-    let excluded = try evpnscope(["analyze", dumps, "--exclude", "*.txt", "--exclude", "*.json", "--exclude", "*/bmp/x", "--exclude", "empty.*",
-                                  "--db", directory + "/b.sqlite", "--report", directory + "/b.md"])
+    let excluded = try evpnscope([
+        "analyze", dumps, "--exclude", "*.txt", "--exclude", "*.json", "--exclude", "*/bmp/x", "--exclude", "empty.*",
+        "--db", directory + "/b.sqlite", "--report", directory + "/b.md",
+    ])
     #expect(excluded.status == 0 && !excluded.stderr.contains("skipped"), "\(excluded.stderr)")
-    #expect(try Database(path: directory + "/b.sqlite", readOnly: true).rows("SELECT count(*) FROM inputs")[0][0] == "5")
+    #expect(
+        try Database(path: directory + "/b.sqlite", readOnly: true).rows("SELECT count(*) FROM inputs")[0][0] == "5")
 }
 
 /// Incidents by impact (MACs × severity, then duration), not by time or severity alone.
 @Test func incidentsAreRankedByImpact() throws {
     let directory = scratch()
-    let result = try evpnscope(["analyze", "datasets/demo/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md"])
+    let result = try evpnscope([
+        "analyze", "datasets/demo/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md",
+    ])
     #expect(result.status == 0, "\(result.stderr)")
     let db = try Database(path: directory + "/a.sqlite", readOnly: true)
     let rows = try db.rows("SELECT id, impact, mac_count, severity, title, first_time_us FROM incidents ORDER BY id")
@@ -217,23 +255,33 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     #expect(report.contains("### Incident 2: PE failure"))
     // The PE failure lists the MACs the dead PE still advertises and the dumps that hold them.
     let failure = try db.rows("SELECT mac_count, macs, bds FROM incidents WHERE id = 2")[0]
-    #expect(Int(failure[0]!)! > 1 && failure[1]!.split(separator: " ").count == Int(failure[0]!)! && !(failure[2] ?? "").isEmpty)
+    #expect(
+        Int(failure[0]!)! > 1 && failure[1]!.split(separator: " ").count == Int(failure[0]!)!
+            && !(failure[2] ?? "").isEmpty)
     let detail = try db.rows("SELECT detail FROM findings WHERE rule = 'STALE-PEER-DOWN'")[0][0]!
     #expect(detail.contains("held in the dumps of input(s) #"), "\(detail)")
     // Cause and next step once per kind.
-    #expect(report.components(separatedBy: "*probable cause:*").count - 1 == Set(try db.rows("SELECT kind FROM incidents").map { $0[0]! }).count)
+    #expect(
+        report.components(separatedBy: "*probable cause:*").count - 1
+            == Set(try db.rows("SELECT kind FROM incidents").map { $0[0]! }).count)
 }
 
 /// A bad night: a loop of hundreds of MACs and thousands of findings stays a readable report
 /// under 300 KB, the long finding tables collapsed to one row per rule with the query for all.
 @Test func aLargeLoopGivesASmallReport() throws {
     let directory = scratch()
-    let generated = try evpnscope(["generate", "datasets/scenarios/layer2-loop.json", "--out", directory + "/data", "--scale", "10"])
+    let generated = try evpnscope([
+        "generate", "datasets/scenarios/layer2-loop.json", "--out", directory + "/data", "--scale", "10",
+    ])
     #expect(generated.status == 0, "\(generated.stderr)")
-    let result = try evpnscope(["analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md", "--events", "none"])
+    let result = try evpnscope([
+        "analyze", directory + "/data/dumps", "--db", directory + "/a.sqlite", "--report", directory + "/r.md",
+        "--events", "none",
+    ])
     #expect(result.status == 0, "\(result.stderr)")
     let db = try Database(path: directory + "/a.sqlite", readOnly: true)
-    let flaps = Int(try db.rows("SELECT count(*) FROM findings WHERE rule = 'DUP-MAC-FLAP' AND incident_id = 1")[0][0]!)!
+    let flaps = Int(
+        try db.rows("SELECT count(*) FROM findings WHERE rule = 'DUP-MAC-FLAP' AND incident_id = 1")[0][0]!)!
     #expect(flaps > 100)
     let report = try String(contentsOfFile: directory + "/r.md", encoding: .utf8)
     #expect(report.utf8.count < 300_000)
@@ -255,13 +303,19 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     first.standardOutput = FileHandle.nullDevice
     try first.run()
     let deadline = Date().addingTimeInterval(60)
-    while !FileManager.default.fileExists(atPath: db + ".tmp-\(first.processIdentifier)") && first.isRunning && Date() < deadline { usleep(20_000) }
+    while !FileManager.default.fileExists(atPath: db + ".tmp-\(first.processIdentifier)") && first.isRunning
+        && Date() < deadline
+    { usleep(20_000) }
     let second = try evpnscope(["analyze", "datasets/demo/dumps", "--db", db, "--report", directory + "/out/other.md"])
     first.waitUntilExit()
     #expect(second.status == 5, "\(second.stderr)")
-    #expect(second.stderr.contains("another evpnscope run is writing it (pid \(first.processIdentifier)"), "\(second.stderr)")
+    #expect(
+        second.stderr.contains("another evpnscope run is writing it (pid \(first.processIdentifier)"),
+        "\(second.stderr)")
     #expect(first.terminationStatus == 0)
-    #expect(!FileManager.default.fileExists(atPath: directory + "/out/other.md") && !FileManager.default.fileExists(atPath: db + ".lock"))
+    #expect(
+        !FileManager.default.fileExists(atPath: directory + "/out/other.md")
+            && !FileManager.default.fileExists(atPath: db + ".lock"))
     let inputs = try Database(path: db, readOnly: true).rows("SELECT value FROM meta WHERE key = 'inputs'")[0][0] ?? ""
     #expect(inputs.hasSuffix("/slow/dumps"), "\(inputs)")
     // Once the first is done, the next run goes ahead.
@@ -272,7 +326,9 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
 /// symbolic link is written through, and stays a link (issue 20).
 @Test func outputsThatAreInputsOrLinks() throws {
     let directory = scratch()
-    let dump = try #require(try FileManager.default.contentsOfDirectory(atPath: repository.path + "/datasets/demo/dumps/mrt").sorted().first)
+    let dump = try #require(
+        try FileManager.default.contentsOfDirectory(atPath: repository.path + "/datasets/demo/dumps/mrt").sorted().first
+    )
     let input = directory + "/" + dump
     try FileManager.default.copyItem(atPath: repository.path + "/datasets/demo/dumps/mrt/" + dump, toPath: input)
     let before = contents(input)
@@ -281,8 +337,13 @@ func interruptRemovesTemporariesAndKeepsEarlierResults(_ signalNumber: Int32, _ 
     #expect(contents(input) == before)
     // A link to where the database lives.
     try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
-    try FileManager.default.createSymbolicLink(atPath: directory + "/link.sqlite", withDestinationPath: "data/real.sqlite")
-    #expect(try evpnscope(["analyze", input, "--db", directory + "/link.sqlite", "--report", directory + "/r.md"]).status == 0)
+    try FileManager.default.createSymbolicLink(
+        atPath: directory + "/link.sqlite", withDestinationPath: "data/real.sqlite")
+    #expect(
+        try evpnscope(["analyze", input, "--db", directory + "/link.sqlite", "--report", directory + "/r.md"]).status
+            == 0)
     #expect(try FileManager.default.destinationOfSymbolicLink(atPath: directory + "/link.sqlite") == "data/real.sqlite")
-    #expect(try Database(path: directory + "/data/real.sqlite", readOnly: true).rows("SELECT count(*) FROM inputs")[0][0] == "1")
+    #expect(
+        try Database(path: directory + "/data/real.sqlite", readOnly: true).rows("SELECT count(*) FROM inputs")[0][0]
+            == "1")
 }

@@ -62,7 +62,8 @@ import Testing
         }
         for (address, text) in seen {
             let again = addresses.text(for: address) { _ in "never made" }
-            #expect(again.baseAddress == text.baseAddress && String(decoding: text, as: UTF8.self) == address.description)
+            #expect(
+                again.baseAddress == text.baseAddress && String(decoding: text, as: UTF8.self) == address.description)
         }
         let a = ExtendedCommunity(raw: 0x0002_FDE8_0000_A028), b = ExtendedCommunity(raw: 0x0002_FDE8_0000_A029)
         let ab = targets.text(for: [a, b]) { _ in "a b" }, ba = targets.text(for: [b, a]) { _ in "b a" }

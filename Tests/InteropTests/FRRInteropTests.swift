@@ -25,12 +25,14 @@ let frrUnavailable: String? = {
         _ = try? shell(["ip", "netns", "del", "evs-probe"], allowFailure: true)
     }
     if let reason {
-        FileHandle.standardError.write(Data("""
-            ******************************************************************
-            * SKIPPED: FRR interop test: \(reason)
-            ******************************************************************
+        FileHandle.standardError.write(
+            Data(
+                """
+                ******************************************************************
+                * SKIPPED: FRR interop test: \(reason)
+                ******************************************************************
 
-            """.utf8))
+                """.utf8))
     }
     return reason
 }()
@@ -42,7 +44,9 @@ func frrSequences(_ tables: [String]) -> [String: Int] {
     for table in tables {
         for line in table.split(separator: "\n") {
             let fields = line.split(separator: " ")
-            guard let mac = fields.first, mac.hasPrefix("aa:bb:cc:"), let seqs = fields.last, seqs.contains("/") else { continue }
+            guard let mac = fields.first, mac.hasPrefix("aa:bb:cc:"), let seqs = fields.last, seqs.contains("/") else {
+                continue
+            }
             let values = seqs.split(separator: "/").compactMap { Int($0) }
             highest[String(mac)] = max(highest[String(mac)] ?? 0, values.max() ?? 0)
         }
@@ -50,14 +54,18 @@ func frrSequences(_ tables: [String]) -> [String: Int] {
     return highest
 }
 
-@Test("FRR 8.4 interop (W-14, MOB-7, MOB-14, MOB-15): moves equal FRR's sequence increments from each router's dump and from all of them, DUP-MAC-FLAP, no SEQ-*",
-      .enabled(if: frrUnavailable == nil))
+@Test(
+    "FRR 8.4 interop (W-14, MOB-7, MOB-14, MOB-15): moves equal FRR's sequence increments from each router's dump and from all of them, DUP-MAC-FLAP, no SEQ-*",
+    .enabled(if: frrUnavailable == nil))
 func frrFabricMovesAndDuplicate() throws {
     // Real routers on a shared, loaded machine: when FRR's run and evpnscope's reading disagree,
     // the routers' dumps are kept and the story runs once more; the second run must agree.
     let first = try frrStoryProblems(attempt: 1)
     guard !first.isEmpty else { return }
-    FileHandle.standardError.write(Data("FRR interop, first run disagreed (dumps kept in \(NSTemporaryDirectory())evpnscope-frr-failed-1):\n\(first.joined(separator: "\n"))\n".utf8))
+    FileHandle.standardError.write(
+        Data(
+            "FRR interop, first run disagreed (dumps kept in \(NSTemporaryDirectory())evpnscope-frr-failed-1):\n\(first.joined(separator: "\n"))\n"
+                .utf8))
     let second = try frrStoryProblems(attempt: 2)
     #expect(second.isEmpty, "\(second.joined(separator: "\n"))")
 }
@@ -85,16 +93,27 @@ func frrStoryProblems(attempt: Int) throws -> [String] {
     for (run, inputs) in (dumps.map { [$0] } + [dumps, dumps.reversed()]).enumerated() {
         let label = inputs.map { ($0 as NSString).lastPathComponent }.joined(separator: " ")
         let db = "\(directory)/analysis-\(run).sqlite"
-        _ = try shell([evpnscopeBinary, "analyze"] + inputs + ["--db", db, "--report", db + ".md"], allowFailure: true)
+        _ = try shell(
+            [evpnscopeBinary, "analyze"] + inputs + ["--db", db, "--report", db + ".md"], allowFailure: true)
         let database = try Database(path: db, readOnly: true)
-        let moves = Dictionary(uniqueKeysWithValues: try database.rows("SELECT mac, count(*) FROM moves GROUP BY mac").map { ($0[0]!, Int($0[1]!)!) })
-        let sequences = try database.rows("SELECT mac, seq_before, seq_after FROM moves ORDER BY id").map { $0.map { $0 ?? "-" }.joined(separator: " ") }
-        check(moves[host] == frr[host] && moves[duplicate] == frr[duplicate], "\(label): moves \(moves) vs FRR \(frr): \(sequences)")
-        let flapping = try database.rows("SELECT DISTINCT mac FROM findings WHERE rule = 'DUP-MAC-FLAP' ORDER BY mac").map { $0[0]! }
+        let moves = Dictionary(
+            uniqueKeysWithValues: try database.rows("SELECT mac, count(*) FROM moves GROUP BY mac").map {
+                ($0[0]!, Int($0[1]!)!)
+            })
+        let sequences = try database.rows("SELECT mac, seq_before, seq_after FROM moves ORDER BY id").map {
+            $0.map { $0 ?? "-" }.joined(separator: " ")
+        }
+        check(
+            moves[host] == frr[host] && moves[duplicate] == frr[duplicate],
+            "\(label): moves \(moves) vs FRR \(frr): \(sequences)")
+        let flapping = try database.rows("SELECT DISTINCT mac FROM findings WHERE rule = 'DUP-MAC-FLAP' ORDER BY mac")
+            .map { $0[0]! }
         check(flapping == [host, duplicate], "\(label): DUP-MAC-FLAP for \(flapping)")
         let others = try database.rows("SELECT rule, mac, detail FROM findings WHERE rule != 'DUP-MAC-FLAP'")
         check(others.isEmpty, "\(label): \(others)")
-        check(try database.rows("SELECT count(*) FROM data_quality WHERE rule = 'DQ-COARSE-TIME'")[0][0] == String(inputs.count), "\(label): DQ-COARSE-TIME")
+        check(
+            try database.rows("SELECT count(*) FROM data_quality WHERE rule = 'DQ-COARSE-TIME'")[0][0]
+                == String(inputs.count), "\(label): DQ-COARSE-TIME")
     }
     if !problems.isEmpty {
         let kept = NSTemporaryDirectory() + "evpnscope-frr-failed-\(attempt)"

@@ -5,11 +5,15 @@ import Testing
 /// Interop with real BGP software: three gobgpd (two PEs and a route reflector) on loopback
 /// addresses; the reflector writes an MRT update dump and streams BMP to a listener here.
 /// evpnscope must reproduce every injected route and find the injected moves.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 /// The evpnscope built beside this test bundle (so `make check`'s sanitizer builds test their own binary).
 let evpnscopeBinary: String = {
-    let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("evpnscope").path
-    return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : repositoryRoot.appendingPathComponent(".build/debug/evpnscope").path
+    let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+        "evpnscope"
+    ).path
+    return FileManager.default.isExecutableFile(atPath: sibling)
+        ? sibling : repositoryRoot.appendingPathComponent(".build/debug/evpnscope").path
 }()
 
 func which(_ tool: String) -> String? {
@@ -23,13 +27,15 @@ func which(_ tool: String) -> String? {
 let gobgpAvailable: Bool = {
     let found = which("gobgpd") != nil && which("gobgp") != nil
     if !found {
-        FileHandle.standardError.write(Data("""
-            ******************************************************************
-            * SKIPPED: GoBGP interop tests need gobgpd and gobgp (Debian     *
-            * package gobgpd); .ci/run installs it. Install it to run them.  *
-            ******************************************************************
+        FileHandle.standardError.write(
+            Data(
+                """
+                ******************************************************************
+                * SKIPPED: GoBGP interop tests need gobgpd and gobgp (Debian     *
+                * package gobgpd); .ci/run installs it. Install it to run them.  *
+                ******************************************************************
 
-            """.utf8))
+                """.utf8))
     }
     return found
 }()
@@ -46,7 +52,9 @@ func shell(_ arguments: [String], allowFailure: Bool = false) throws -> String {
     let data = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     let text = String(decoding: data, as: UTF8.self)
-    if process.terminationStatus != 0 && !allowFailure { throw InteropError(message: "\(arguments.joined(separator: " ")): \(text)") }
+    if process.terminationStatus != 0 && !allowFailure {
+        throw InteropError(message: "\(arguments.joined(separator: " ")): \(text)")
+    }
     return text
 }
 
@@ -68,10 +76,16 @@ final class BMPListener {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         guard bound == 0, listen(socketFD, 1) == 0 else { throw InteropError(message: "cannot listen for BMP") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &length) } }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &length) }
+        }
         port = UInt16(bigEndian: address.sin_port)
         let fd = socketFD, path = self.path, done = self.done
         Thread.detachNewThread {
@@ -109,7 +123,10 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let listener = try BMPListener(path: directory + "/rr.bmp")
     let rr = Speaker(name: "rr", address: "127.0.0.30", apiPort: 50130)
-    let pes = [Speaker(name: "pe", address: "127.0.0.31", apiPort: 50131), Speaker(name: "pf", address: "127.0.0.32", apiPort: 50132)]
+    let pes = [
+        Speaker(name: "pe", address: "127.0.0.31", apiPort: 50131),
+        Speaker(name: "pf", address: "127.0.0.32", apiPort: 50132),
+    ]
     func neighbor(_ address: String, local: String, client: Bool) -> String {
         """
         [[neighbors]]
@@ -129,22 +146,26 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
     func global(_ speaker: Speaker) -> String {
         "[global.config]\nas = 65000\nrouter-id = \"\(speaker.address)\"\nport = 1790\nlocal-address-list = [\"\(speaker.address)\"]\n\n"
     }
-    var rrConfig = global(rr) + """
-        [[mrt-dump]]
-        [mrt-dump.config]
-        dump-type = "updates"
-        file-name = "\(directory)/updates.dump"
+    var rrConfig =
+        global(rr) + """
+            [[mrt-dump]]
+            [mrt-dump.config]
+            dump-type = "updates"
+            file-name = "\(directory)/updates.dump"
 
-        [[bmp-servers]]
-        [bmp-servers.config]
-        address = "127.0.0.1"
-        port = \(listener.port)
-        route-monitoring-policy = "all"
+            [[bmp-servers]]
+            [bmp-servers.config]
+            address = "127.0.0.1"
+            port = \(listener.port)
+            route-monitoring-policy = "all"
 
-        """
+            """
     for pe in pes { rrConfig += neighbor(pe.address, local: rr.address, client: true) }
     try rrConfig.write(toFile: directory + "/rr.toml", atomically: true, encoding: .utf8)
-    for pe in pes { try (global(pe) + neighbor(rr.address, local: pe.address, client: false)).write(toFile: directory + "/\(pe.name).toml", atomically: true, encoding: .utf8) }
+    for pe in pes {
+        try (global(pe) + neighbor(rr.address, local: pe.address, client: false)).write(
+            toFile: directory + "/\(pe.name).toml", atomically: true, encoding: .utf8)
+    }
 
     var daemons: [Process] = []
     defer { for daemon in daemons where daemon.isRunning { daemon.terminate(); daemon.waitUntilExit() } }
@@ -156,19 +177,24 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
         // unblocks SIGINT before it becomes tshark, so the capture ends when the exchange has
         // ended, however slow the run (sanitizers); the timer is only a safety net.
         capture.executableURL = URL(fileURLWithPath: perl)
-        capture.arguments = ["-MPOSIX", "-e", "sigprocmask(SIG_UNBLOCK, POSIX::SigSet->new(SIGINT)); exec @ARGV or die", tshark,
-                             "-q", "-i", "lo", "-a", "duration:600", "-f", "tcp port 1790 or tcp port \(listener.port)", "-w", pcap]
+        capture.arguments = [
+            "-MPOSIX", "-e", "sigprocmask(SIG_UNBLOCK, POSIX::SigSet->new(SIGINT)); exec @ARGV or die", tshark,
+            "-q", "-i", "lo", "-a", "duration:600", "-f", "tcp port 1790 or tcp port \(listener.port)", "-w", pcap,
+        ]
         capture.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         capture.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try capture.run()
         Thread.sleep(forTimeInterval: 2)
     } else {
-        FileHandle.standardError.write(Data("SKIPPED: the tshark cross-check needs tshark (Debian package tshark)\n".utf8))
+        FileHandle.standardError.write(
+            Data("SKIPPED: the tshark cross-check needs tshark (Debian package tshark)\n".utf8))
     }
     for speaker in [rr] + pes {
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: which("gobgpd")!)
-        daemon.arguments = ["-f", directory + "/\(speaker.name).toml", "--api-hosts", "127.0.0.1:\(speaker.apiPort)", "--pprof-disable"]
+        daemon.arguments = [
+            "-f", directory + "/\(speaker.name).toml", "--api-hosts", "127.0.0.1:\(speaker.apiPort)", "--pprof-disable",
+        ]
         daemon.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try daemon.run()
@@ -188,8 +214,12 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
     // PE 1 learns two VMs; VM 1 moves to PE 2 and back (gobgpd computes the MAC Mobility sequence).
     let vm1 = "aa:bb:cc:00:00:01", vm2 = "aa:bb:cc:00:00:02"
     func advertise(_ pe: Speaker, _ mac: String, _ ip: String, label: Int) throws {
-        _ = try gobgp(pe, ["global", "rib", "-a", "evpn", "add", "macadv", mac, ip, "etag", "0", "label", "\(label)",
-                       "rd", "\(pe.address):100", "rt", "65000:100", "encap", "vxlan"])
+        _ = try gobgp(
+            pe,
+            [
+                "global", "rib", "-a", "evpn", "add", "macadv", mac, ip, "etag", "0", "label", "\(label)",
+                "rd", "\(pe.address):100", "rt", "65000:100", "encap", "vxlan",
+            ])
     }
     try advertise(pes[0], vm1, "10.0.0.1", label: 10100)
     try advertise(pes[0], vm2, "10.0.0.2", label: 10100)
@@ -207,12 +237,19 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
     }
 
     // Field by field: every route the RR reflected, in the MRT dump and in BMP.
-    let decoded = try shell([evpnscopeBinary, "decode", "--family", "evpn", directory + "/updates.dump", directory + "/rr.bmp"])
-    let events = decoded.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    let decoded = try shell([
+        evpnscopeBinary, "decode", "--family", "evpn", directory + "/updates.dump", directory + "/rr.bmp",
+    ])
+    let events = decoded.split(separator: "\n").map {
+        try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+    }
     let announcements = events.filter { $0["event"] as? String == "announce" && $0["route_type"] as? Int == 2 }
     for (pe, mac, ip) in [(pes[0], vm1, "10.0.0.1"), (pes[0], vm2, "10.0.0.2"), (pes[1], vm1, "10.0.0.1")] {
         for table in ["mrt", "adj-rib-in-pre", "adj-rib-in-post", "loc-rib"] {
-            let match = announcements.first { $0["table_name"] as? String == table && $0["mac"] as? String == mac && $0["rd"] as? String == "\(pe.address):100" }
+            let match = announcements.first {
+                $0["table_name"] as? String == table && $0["mac"] as? String == mac
+                    && $0["rd"] as? String == "\(pe.address):100"
+            }
             #expect(match != nil, "\(mac) from \(pe.address) missing in \(table)")
             guard let route = match else { continue }
             #expect(route["ip"] as? String == ip)
@@ -226,17 +263,21 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
             if table == "mrt" || table.hasPrefix("adj-rib-in") { #expect(route["peer_ip"] as? String == pe.address) }
         }
     }
-    let moveBack = announcements.first { $0["table_name"] as? String == "mrt" && $0["mac"] as? String == vm1 && ($0["seq"] as? Int ?? 0) > 0 }
+    let moveBack = announcements.first {
+        $0["table_name"] as? String == "mrt" && $0["mac"] as? String == vm1 && ($0["seq"] as? Int ?? 0) > 0
+    }
     #expect(moveBack?["rd"] as? String == "\(pes[0].address):100")
     #expect(moveBack?["seq"] as? Int == 1)
 
     // tshark's EVPN fields for the same routes: MAC, IP, VNI and MAC Mobility sequence.
     if capture.executableURL != nil {
         #expect(FileManager.default.fileExists(atPath: pcap), "tshark wrote no capture")
-        let fields = try shell(["tshark", "-r", pcap, "-d", "tcp.port==\(listener.port),bmp", "-d", "tcp.port==1790,bgp",
-                                "-Y", "bgp.evpn.nlri.mac_addr", "-T", "fields", "-E", "occurrence=f",
-                                "-e", "bgp.evpn.nlri.mac_addr", "-e", "bgp.evpn.nlri.ip.addr", "-e", "bgp.evpn.nlri.vni",
-                                "-e", "bgp.evpn.nlri.mpls_ls1", "-e", "bgp.ext_com_evpn.mmac.seq", "-e", "bgp.ext_com.type"])
+        let fields = try shell([
+            "tshark", "-r", pcap, "-d", "tcp.port==\(listener.port),bmp", "-d", "tcp.port==1790,bgp",
+            "-Y", "bgp.evpn.nlri.mac_addr", "-T", "fields", "-E", "occurrence=f",
+            "-e", "bgp.evpn.nlri.mac_addr", "-e", "bgp.evpn.nlri.ip.addr", "-e", "bgp.evpn.nlri.vni",
+            "-e", "bgp.evpn.nlri.mpls_ls1", "-e", "bgp.ext_com_evpn.mmac.seq", "-e", "bgp.ext_com.type",
+        ])
         // tshark shows the 24-bit label as a VNI in some messages and as an MPLS label (value >> 4)
         // in others; compare in the MPLS reading. Lines without extended communities are withdrawals.
         var theirs = Set<String>()
@@ -246,24 +287,36 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
             let label = Int(f[2]).map { $0 >> 4 } ?? Int(f[3]) ?? -1
             theirs.insert("\(f[0]) \(f[1]) \(label) \(f[4])")
         }
-        let ours = Set(announcements.map { route in
-            "\(route["mac"]!) \(route["ip"]!) \((route["label1"] as! Int) >> 4) \(route["seq"].map { "\($0)" } ?? "")"
-        })
+        let ours = Set(
+            announcements.map { route in
+                "\(route["mac"]!) \(route["ip"]!) \((route["label1"] as! Int) >> 4) \(route["seq"].map { "\($0)" } ?? "")"
+            })
         #expect(!theirs.isEmpty)
         #expect(theirs == ours, "tshark \(theirs.sorted()) vs evpnscope \(ours.sorted())")
     }
 
     // The analysis finds both moves of VM 1 and nothing for VM 2.
     let db = directory + "/analysis.sqlite"
-    _ = try shell([evpnscopeBinary, "analyze", directory + "/updates.dump", directory + "/rr.bmp", "--db", db, "--report", directory + "/report.md"], allowFailure: true)
+    _ = try shell(
+        [
+            evpnscopeBinary, "analyze", directory + "/updates.dump", directory + "/rr.bmp", "--db", db, "--report",
+            directory + "/report.md",
+        ], allowFailure: true)
     let database = try Database(path: db, readOnly: true)
-    let moves = try database.rows("SELECT f.address, t.address FROM moves m JOIN pes f ON f.id = m.from_pe JOIN pes t ON t.id = m.to_pe WHERE m.mac = ? ORDER BY m.id", [.text(vm1)])
-    #expect(moves.map { "\($0[0]!)→\($0[1]!)" } == ["\(pes[0].address)→\(pes[1].address)", "\(pes[1].address)→\(pes[0].address)"])
+    let moves = try database.rows(
+        "SELECT f.address, t.address FROM moves m JOIN pes f ON f.id = m.from_pe JOIN pes t ON t.id = m.to_pe WHERE m.mac = ? ORDER BY m.id",
+        [.text(vm1)])
+    #expect(
+        moves.map { "\($0[0]!)→\($0[1]!)" } == [
+            "\(pes[0].address)→\(pes[1].address)", "\(pes[1].address)→\(pes[0].address)",
+        ])
     #expect(try database.rows("SELECT count(*) FROM moves WHERE mac = ?", [.text(vm2)])[0][0] == "0")
     // W-13: gobgpd's first move carries seq 0 and the old PE then withdraws: the new PE took the
     // MAC without raising the sequence (SEQ-MISSING-ON-MOVE), which is no SEQ-TIE.
     let findings = try database.rows("SELECT rule, detail FROM findings WHERE mac = ?", [.text(vm1)])
     #expect(findings.map { $0[0]! } == ["SEQ-MISSING-ON-MOVE"], "\(findings)")
-    #expect(findings.first?[1]?.hasPrefix("\(pes[1].address) took the MAC from \(pes[0].address) without raising seq 0") == true, "\(findings)")
+    #expect(
+        findings.first?[1]?.hasPrefix("\(pes[1].address) took the MAC from \(pes[0].address) without raising seq 0")
+            == true, "\(findings)")
     #expect(try database.rows("SELECT count(*) FROM inputs WHERE damaged = 1")[0][0] == "0")
 }

@@ -37,8 +37,9 @@ func referenceRoutes(_ name: String) throws -> [ReferenceRoute] {
         // bgpdump prints its unset placeholder when a RIB entry has no next hop at all.
         var nextHop: String? = announce ? normalizedIP(f[pathIndex + 2]) : nil
         if announce && f[pathIndex + 2] == "255.255.255.255" { nextHop = nil }
-        return ReferenceRoute(time: Int64(Double(f[1])!), kind: announce ? "A" : "W", peer: normalizedIP(f[3]), prefix: f[5],
-                              asPath: plainPath, nextHop: nextHop)
+        return ReferenceRoute(
+            time: Int64(Double(f[1])!), kind: announce ? "A" : "W", peer: normalizedIP(f[3]), prefix: f[5],
+            asPath: plainPath, nextHop: nextHop)
     }
 }
 
@@ -53,15 +54,18 @@ func ourRoutes(_ name: String) throws -> ([ReferenceRoute], [InputDamage]) {
         default: continue
         }
         let path = formatASPath(e.attributes.asPath)
-        out.append(ReferenceRoute(time: e.time / 1_000_000, kind: e.isWithdraw ? "W" : "A", peer: e.observation.peerIP.description,
-                                  prefix: prefix, asPath: e.isWithdraw || path.contains("{") ? nil : path,
-                                  nextHop: e.isWithdraw ? nil : e.nextHop?.description))
+        out.append(
+            ReferenceRoute(
+                time: e.time / 1_000_000, kind: e.isWithdraw ? "W" : "A", peer: e.observation.peerIP.description,
+                prefix: prefix, asPath: e.isWithdraw || path.contains("{") ? nil : path,
+                nextHop: e.isWithdraw ? nil : e.nextHop?.description))
     }
     return (out, inputs.damage)
 }
 
 @Test(arguments: [
-    "bview.20020722.2337.gz", "bview.64k_stream_overflow.gz", "bview.ipv4_unicast_add_path.gz", "bview.ipv6_unicast_add_path.gz",
+    "bview.20020722.2337.gz", "bview.64k_stream_overflow.gz", "bview.ipv4_unicast_add_path.gz",
+    "bview.ipv6_unicast_add_path.gz",
     "updates.20020722.2238.gz", "updates.20070211.0141.gz", "updates.20071015.1505.gz", "updates.20100722.2015.gz",
     "updates.20160811.1600.gz", "updates.long_withdrawal.gz", "updates.nlri_mask_trailing_bits.gz",
 ])
@@ -102,15 +106,18 @@ func bgpdumpFormatLines(_ path: String) throws -> [String] {
     while let item = inputs.next() {
         if formatter.write(item, into: out) { out.append(10) }
     }
-    return String(decoding: out.bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+    return String(decoding: out.bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        .dropLast().map(String.init)
 }
 
 /// Issue 21: every line of bgpdump's own expected output for the RIPE files, byte for byte (STATE
 /// lines, BGP4MP_ET times, TABLE_DUMP, TABLE_DUMP2 and _AP, communities, aggregators).
 @Test(arguments: [
-    "bview.20020722.2337.gz", "bview.64k_stream_overflow.gz", "bview.ipv4_unicast_add_path.gz", "bview.ipv6_unicast_add_path.gz",
+    "bview.20020722.2337.gz", "bview.64k_stream_overflow.gz", "bview.ipv4_unicast_add_path.gz",
+    "bview.ipv6_unicast_add_path.gz",
     "updates.20020722.2238.gz", "updates.20070211.0141.gz", "updates.20071015.1505.gz", "updates.20100722.2015.gz",
-    "updates.20160811.1600.gz", "updates.et-header.2015.gz", "updates.long_withdrawal.gz", "updates.nlri_mask_trailing_bits.gz",
+    "updates.20160811.1600.gz", "updates.et-header.2015.gz", "updates.long_withdrawal.gz",
+    "updates.nlri_mask_trailing_bits.gz",
 ])
 func bgpdumpFormatEqualsBgpdumpsExpectedOutput(_ name: String) throws {
     let expected = try bgpdumpLines(name)
@@ -136,7 +143,8 @@ func bgpdumpFormatEqualsBgpdumpsExpectedOutput(_ name: String) throws {
     let misreadByBgpdump = ["bird_bgp", "bird6_bgp", "openbgpd_rib_table"]
     let folder = "\(publicData)/mrtparse-samples"
     var compared = 0
-    for name in try FileManager.default.contentsOfDirectory(atPath: folder).sorted() where !misreadByBgpdump.contains(name) {
+    for name in try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+    where !misreadByBgpdump.contains(name) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/bgpdump")
         process.arguments = ["-m", "\(folder)/\(name)"]
@@ -149,7 +157,9 @@ func bgpdumpFormatEqualsBgpdumpsExpectedOutput(_ name: String) throws {
         let reference = String(decoding: data, as: UTF8.self).split(separator: "\n").map { maskedPrefix(String($0)) }
         let ours = try bgpdumpFormatLines("\(folder)/\(name)")
         let firstDifference = zip(ours, reference).first { $0 != $1 }.map { "\($0) vs \($1)" } ?? "none"
-        #expect(ours == reference, "\(name): \(ours.count) lines vs bgpdump's \(reference.count); first difference: \(firstDifference)")
+        #expect(
+            ours == reference,
+            "\(name): \(ours.count) lines vs bgpdump's \(reference.count); first difference: \(firstDifference)")
         compared += 1
     }
     #expect(compared >= 9)
@@ -159,8 +169,10 @@ func bgpdumpFormatEqualsBgpdumpsExpectedOutput(_ name: String) throws {
 func maskedPrefix(_ line: String) -> String {
     var fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
     guard fields.count > 5, ["A", "B", "W"].contains(fields[2]), let slash = fields[5].firstIndex(of: "/"),
-          let address = IPAddress(String(fields[5][..<slash])), let length = UInt8(fields[5][fields[5].index(after: slash)...]),
-          Int(length) <= address.bitLength else { return line }
+        let address = IPAddress(String(fields[5][..<slash])),
+        let length = UInt8(fields[5][fields[5].index(after: slash)...]),
+        Int(length) <= address.bitLength
+    else { return line }
     fields[5] = "\(BgpdumpFormatter.text(IPPrefix(masking: address, length: length).address))/\(length)"
     return fields.joined(separator: "|")
 }

@@ -28,7 +28,10 @@ func macIPSequenceMismatch() throws {
     let macOnly = Step(at: 0.5, pe: 1, mac: m, seq: 2)
     let run = try analyze([withIP, macOnly, Step(at: 100, pe: 1, mac: m, keepalive: true)])
     #expect(run.rules.contains("MAC-IP-SEQ-MISMATCH"))
-    let brief = try analyze([withIP, macOnly, Step(at: 5, pe: 1, mac: m, seq: 2, ip: "10.0.0.5"), Step(at: 100, pe: 1, mac: m, keepalive: true)])
+    let brief = try analyze([
+        withIP, macOnly, Step(at: 5, pe: 1, mac: m, seq: 2, ip: "10.0.0.5"),
+        Step(at: 100, pe: 1, mac: m, keepalive: true),
+    ])
     #expect(!brief.rules.contains("MAC-IP-SEQ-MISMATCH"))
 }
 
@@ -52,13 +55,19 @@ func snapshotRepeatsUpdates() throws {
     let snapshot = temporaryPath("bview.bz2")
     let writer = try CompressedWriter(path: snapshot, compression: .bzip2)
     let time = epoch + 60_000_000
-    writer.write(MRTEncoder.peerIndexTable(time: time, collectorID: collectorIP, viewName: "test",
-                                           peers: [MRTEncoder.Peer(bgpID: rr1, ip: rr1, asn: 65000)]))
+    writer.write(
+        MRTEncoder.peerIndexTable(
+            time: time, collectorID: collectorIP, viewName: "test",
+            peers: [MRTEncoder.Peer(bgpID: rr1, ip: rr1, asn: 65000)]))
     let winner = Step(at: 60, pe: 2, mac: m, seq: 1, ip: "10.0.0.11")
     for (i, nlri) in winner.nlri().enumerated() {
         let attributes = winner.update(cluster: rr1).attributes
-        writer.write(MRTEncoder.ribGeneric(time: time, sequence: UInt32(i), family: .evpn, nlri: nlri,
-                                           entries: [MRTEncoder.RIBEntry(peerIndex: 0, originated: 0, attributes: attributes, nextHop: peAddress(2))]))
+        writer.write(
+            MRTEncoder.ribGeneric(
+                time: time, sequence: UInt32(i), family: .evpn, nlri: nlri,
+                entries: [
+                    MRTEncoder.RIBEntry(peerIndex: 0, originated: 0, attributes: attributes, nextHop: peAddress(2))
+                ]))
     }
     try writer.close()
     let run = try analyze([snapshot, updates])

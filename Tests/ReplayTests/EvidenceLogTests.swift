@@ -27,17 +27,20 @@ import Testing
         // Bursts at one timestamp (a snapshot) and quiet stretches longer than the horizon.
         time += step % 40_000 < 30_000 ? Int64(random.below(3)) : Int64(random.below(20_000_000))
         let mac = Int32(random.below(step < 30_000 ? 30_000 : 2_000))
-        let ip: IPAddress? = switch random.below(4) {
-        case 0: nil
-        case 1: IPAddress(v4: UInt32(truncatingIfNeeded: random.next()))
-        case 2: IPAddress(v6High: random.next(), v6Low: random.next())
-        default: IPAddress(v4: 0)
-        }
-        let esi = random.below(5) == 0 ? ESI(high: UInt16(truncatingIfNeeded: random.next()), low: random.next()) : .zero
+        let ip: IPAddress? =
+            switch random.below(4) {
+            case 0: nil
+            case 1: IPAddress(v4: UInt32(truncatingIfNeeded: random.next()))
+            case 2: IPAddress(v6High: random.next(), v6Low: random.next())
+            default: IPAddress(v4: 0)
+            }
+        let esi =
+            random.below(5) == 0 ? ESI(high: UInt16(truncatingIfNeeded: random.next()), low: random.next()) : .zero
         let kind = kinds[random.below(kinds.count)]
-        let item = Evidence(time: time, pe: id(16), seq: UInt32(truncatingIfNeeded: random.next()), sticky: random.below(7) == 0,
-                            esi: esi, ip: ip, event: kind.rawValue,
-                            source: SourceRef(input: Int32(random.below(3)), offset: Int64(random.below(1 << 40))), observation: id(4))
+        let item = Evidence(
+            time: time, pe: id(16), seq: UInt32(truncatingIfNeeded: random.next()), sticky: random.below(7) == 0,
+            esi: esi, ip: ip, event: kind.rawValue,
+            source: SourceRef(input: Int32(random.below(3)), offset: Int64(random.below(1 << 40))), observation: id(4))
         log.append(mac: mac, item, kind: kind)
         history[mac, default: []].append(item)
         if step % 997 == 0 || step == 119_999 {
@@ -48,8 +51,11 @@ import Testing
                 let got = log.last(count, of: asked)
                 #expect(got.count == expected.count, "MAC \(asked) at step \(step)")
                 for (a, b) in zip(got, expected) {
-                    #expect(a.time == b.time && a.pe == b.pe && a.seq == b.seq && a.sticky == b.sticky && a.esi == b.esi && a.ip == b.ip
-                            && a.event == b.event && a.source == b.source && a.observation == b.observation, "MAC \(asked) at step \(step)")
+                    #expect(
+                        a.time == b.time && a.pe == b.pe && a.seq == b.seq && a.sticky == b.sticky && a.esi == b.esi
+                            && a.ip == b.ip
+                            && a.event == b.event && a.source == b.source && a.observation == b.observation,
+                        "MAC \(asked) at step \(step)")
                 }
             }
         }

@@ -5,8 +5,10 @@ import Replay
 import Testing
 
 /// docs/evpn-mobility.md §6: each trap produces no finding.
-let cleanMove = [Step(at: 0, pe: 1, mac: m, ip: "10.0.0.11"), Step(at: 10, pe: 2, mac: m, seq: 1, ip: "10.0.0.11"),
-                 Step(at: 10.5, pe: 1, mac: m, ip: "10.0.0.11", withdraw: true), Step(at: 200, pe: 1, mac: m, keepalive: true)]
+let cleanMove = [
+    Step(at: 0, pe: 1, mac: m, ip: "10.0.0.11"), Step(at: 10, pe: 2, mac: m, seq: 1, ip: "10.0.0.11"),
+    Step(at: 10.5, pe: 1, mac: m, ip: "10.0.0.11", withdraw: true), Step(at: 200, pe: 1, mac: m, keepalive: true),
+]
 
 @Test("FP-2 two route reflectors (ID-3): one advertisement seen twice is one move")
 func twoReflectors() throws {
@@ -35,14 +37,25 @@ func refreshIsNoMove() throws {
     #expect(run.analyzer.findings.isEmpty)
 }
 
-@Test("MOB-13: a repeat at the same observation point renews the route's time and is reported as a refresh; a changed attribute is applied")
+@Test(
+    "MOB-13: a repeat at the same observation point renews the route's time and is reported as a refresh; a changed attribute is applied"
+)
 func refreshRenewsTheRoute() throws {
     let ip = "10.0.0.11"
-    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 3, ip: ip), Step(at: 5, pe: 1, mac: m, seq: 3, ip: ip),
-                           Step(at: 6, pe: 1, mac: m, seq: 3, sticky: true, ip: ip), Step(at: 7, pe: 1, mac: m, seq: 3, sticky: true, ip: ip)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m, seq: 3, ip: ip), Step(at: 5, pe: 1, mac: m, seq: 3, ip: ip),
+        Step(at: 6, pe: 1, mac: m, seq: 3, sticky: true, ip: ip),
+        Step(at: 7, pe: 1, mac: m, seq: 3, sticky: true, ip: ip),
+    ])
     let updates = run.transitions(.updated).filter { $0.ip == IPAddress(ip) }
-    #expect(updates.map(\.time) == [Step(at: 5, pe: 1, mac: m).time, Step(at: 6, pe: 1, mac: m).time, Step(at: 7, pe: 1, mac: m).time])
-    #expect(updates.allSatisfy { $0.seqBefore == 3 && $0.seqAfter == 3 && $0.otherPE == run.pe(1) && $0.observation >= 0 && !$0.wrap })
+    #expect(
+        updates.map(\.time) == [
+            Step(at: 5, pe: 1, mac: m).time, Step(at: 6, pe: 1, mac: m).time, Step(at: 7, pe: 1, mac: m).time,
+        ])
+    #expect(
+        updates.allSatisfy {
+            $0.seqBefore == 3 && $0.seqAfter == 3 && $0.otherPE == run.pe(1) && $0.observation >= 0 && !$0.wrap
+        })
     #expect(updates.map(\.sticky) == [false, true, true])
     let route = try #require(run.firstRoutes(m).first { $0.ip == IPAddress(ip) })
     #expect(route.firstSeen == Step(at: 0, pe: 1, mac: m).time && route.lastUpdate == Step(at: 7, pe: 1, mac: m).time)
@@ -52,7 +65,9 @@ func refreshRenewsTheRoute() throws {
 
 @Test("FP-7 one MAC in two broadcast domains (ID-2) is two MACs")
 func twoBroadcastDomains() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m, routeTarget: 41000), Step(at: 5, pe: 2, mac: m, routeTarget: 41001)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m, routeTarget: 41000), Step(at: 5, pe: 2, mac: m, routeTarget: 41001),
+    ])
     #expect(run.engine.macs.count == 2)
     #expect(run.transitions(.moved).isEmpty)
     #expect(run.analyzer.findings.isEmpty)
@@ -78,8 +93,11 @@ func idempotentAnnouncement() throws {
 
 @Test("Property: a withdrawn MAC leaves no advertisement and no live route")
 func withdrawnLeavesNoState() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m, ip: "10.0.0.1"), Step(at: 1, pe: 2, mac: m, seq: 1, ip: "10.0.0.1"),
-                           Step(at: 2, pe: 1, mac: m, ip: "10.0.0.1", withdraw: true), Step(at: 3, pe: 2, mac: m, ip: "10.0.0.1", withdraw: true)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m, ip: "10.0.0.1"), Step(at: 1, pe: 2, mac: m, seq: 1, ip: "10.0.0.1"),
+        Step(at: 2, pe: 1, mac: m, ip: "10.0.0.1", withdraw: true),
+        Step(at: 3, pe: 2, mac: m, ip: "10.0.0.1", withdraw: true),
+    ])
     #expect(run.state(m) != nil && run.adverts(m).isEmpty)
     #expect(run.state(m)?.winner == -1)
     #expect(run.engine.liveRoutes == 0)
@@ -96,13 +114,17 @@ func unrelatedOrderDoesNotMatter() throws {
         for k in 0..<(2 + random.below(6)) {
             let next = k == 0 ? owner : 1 + random.below(4)
             steps.append(Step(at: Double(k * 10), pe: next, mac: mac, seq: UInt32(k)))
-            if next != owner && k > 0 && random.below(2) == 0 { steps.append(Step(at: Double(k * 10) + 1, pe: owner, mac: mac, withdraw: true)) }
+            if next != owner && k > 0 && random.below(2) == 0 {
+                steps.append(Step(at: Double(k * 10) + 1, pe: owner, mac: mac, withdraw: true))
+            }
             owner = next
         }
         perMAC.append(steps)
     }
     func summary(_ run: Run) -> [String] {
-        run.engine.macs.map { "\($0.mac) \(run.engine.pes[Int(max($0.winner, 0))].address) \($0.winnerSeq) \($0.moves)" }.sorted()
+        run.engine.macs.map {
+            "\($0.mac) \(run.engine.pes[Int(max($0.winner, 0))].address) \($0.winnerSeq) \($0.moves)"
+        }.sorted()
             + run.analyzer.findings.map { "\($0.rule.rawValue) \($0.mac?.description ?? "")" }.sorted()
     }
     // Same times, but unrelated MACs interleaved differently inside each instant.
@@ -110,36 +132,47 @@ func unrelatedOrderDoesNotMatter() throws {
     let backward = try analyze(perMAC.reversed().flatMap { $0 })
     #expect(summary(forward) == summary(backward))
     let again = try analyze(perMAC.flatMap { $0 })
-    #expect(forward.transitions.map { "\($0.kind) \($0.time) \($0.mac) \($0.pe) \($0.seqAfter)" } ==
-            again.transitions.map { "\($0.kind) \($0.time) \($0.mac) \($0.pe) \($0.seqAfter)" })
+    #expect(
+        forward.transitions.map { "\($0.kind) \($0.time) \($0.mac) \($0.pe) \($0.seqAfter)" }
+            == again.transitions.map { "\($0.kind) \($0.time) \($0.mac) \($0.pe) \($0.seqAfter)" })
 }
 
-@Test("Property: the engine's read-ahead (its loads, and the ids and hashes it hands on) passes every item in order and changes no transition")
+@Test(
+    "Property: the engine's read-ahead (its loads, and the ids and hashes it hands on) passes every item in order and changes no transition"
+)
 func lookaheadChangesNothing() throws {
     var random = SplitMix(seed: 11)
     var steps: [Step] = []
     for k in 0..<400 {
         let mac = MACAddress(0x0200_0000_3000 + UInt64(random.below(40))).description
         // Two domains: a domain's first route reaches the read-ahead before the engine knows it.
-        steps.append(Step(at: Double(k), pe: 1 + random.below(4), mac: mac, seq: UInt32(random.below(6)),
-                          ip: random.below(2) == 0 ? "10.1.0.\(random.below(40))" : nil, withdraw: random.below(5) == 0,
-                          routeTarget: 41000 + UInt32(random.below(2)),
-                          hostRoute: random.below(4) == 0 ? "10.9.0.\(random.below(8))" : nil))
+        steps.append(
+            Step(
+                at: Double(k), pe: 1 + random.below(4), mac: mac, seq: UInt32(random.below(6)),
+                ip: random.below(2) == 0 ? "10.1.0.\(random.below(40))" : nil, withdraw: random.below(5) == 0,
+                routeTarget: 41000 + UInt32(random.below(2)),
+                hostRoute: random.below(4) == 0 ? "10.9.0.\(random.below(8))" : nil))
     }
     let path = try mrtDump(steps, viaBothReflectors: true)
     let direct = try analyze([path])
     let readAhead = try analyze([path], lookahead: true)
     func lines(_ run: Run) -> [String] {
-        run.transitions.map { "\($0.kind) \($0.time) \($0.mac) \($0.pe) \($0.otherPE) \($0.seqBefore) \($0.seqAfter) \($0.source.offset)" }
+        run.transitions.map {
+            "\($0.kind) \($0.time) \($0.mac) \($0.pe) \($0.otherPE) \($0.seqBefore) \($0.seqAfter) \($0.source.offset)"
+        }
     }
     #expect(direct.transitions.count > 400)
     #expect(lines(readAhead) == lines(direct))
-    #expect(readAhead.engine.counters.announcements + readAhead.engine.counters.withdrawals
+    #expect(
+        readAhead.engine.counters.announcements + readAhead.engine.counters.withdrawals
             == direct.engine.counters.announcements + direct.engine.counters.withdrawals)
     #expect(readAhead.rules == direct.rules)
     // VPN host routes make no transitions: their state is compared directly.
     func hostRoutes(_ run: Run) -> [String] {
-        (0..<8).map { i in run.engine.hostRoutePEs(IPAddress("10.9.0.\(i)")!).map { "\($0.pe)/\($0.observations)" }.joined(separator: " ") }
+        (0..<8).map { i in
+            run.engine.hostRoutePEs(IPAddress("10.9.0.\(i)")!).map { "\($0.pe)/\($0.observations)" }.joined(
+                separator: " ")
+        }
     }
     #expect(hostRoutes(readAhead) == hostRoutes(direct) && hostRoutes(direct).contains { !$0.isEmpty })
 }
@@ -147,7 +180,8 @@ func lookaheadChangesNothing() throws {
 @Test("The read-ahead's chain reaches the RIB entry, route slot and MAC of every route already known")
 func lookaheadChainReachesKnownRoutes() throws {
     let macs = (0..<64).map { MACAddress(0x0200_0000_4000 + UInt64($0)).description }
-    let path = try mrtDump(macs.enumerated().map { Step(at: Double($0.offset), pe: 1 + $0.offset % 3, mac: $0.element, seq: 1) })
+    let path = try mrtDump(
+        macs.enumerated().map { Step(at: Double($0.offset), pe: 1 + $0.offset % 3, mac: $0.element, seq: 1) })
     let run = try analyze([path])
     // The same announcements again: each names a route the engine now holds.
     let again = try InputSet(paths: [path])
@@ -167,7 +201,9 @@ func lookaheadChainReachesKnownRoutes() throws {
 
 @Test("The read-ahead's chain reaches the host RIB entry and host route slot of every VPN host route already known")
 func lookaheadChainReachesKnownHostRoutes() throws {
-    let steps = (0..<48).map { Step(at: Double($0), pe: 1 + $0 % 3, mac: m, hostRoute: "10.9.\($0 / 200).\($0 % 200 + 1)") }
+    let steps = (0..<48).map {
+        Step(at: Double($0), pe: 1 + $0 % 3, mac: m, hostRoute: "10.9.\($0 / 200).\($0 % 200 + 1)")
+    }
     let path = try mrtDump(steps)
     let run = try analyze([path])
     let again = try InputSet(paths: [path])
@@ -190,7 +226,10 @@ func multiHomedNeverMoves() throws {
     let esi = ESI("00:aa:bb:cc:dd:ee:ff:00:00:01")!
     var steps: [Step] = []
     for k in 0..<60 {
-        steps.append(Step(at: Double(k), pe: 1 + random.below(3), mac: m, seq: UInt32(random.below(3)), esi: esi, withdraw: random.below(4) == 0))
+        steps.append(
+            Step(
+                at: Double(k), pe: 1 + random.below(3), mac: m, seq: UInt32(random.below(3)), esi: esi,
+                withdraw: random.below(4) == 0))
     }
     let run = try analyze(steps)
     #expect(run.transitions(.moved).isEmpty)

@@ -19,31 +19,44 @@ let epoch: Int64 = 1_795_485_600_000_000  // 2026-11-24T02:00:00Z
 /// One PE announcement or withdrawal of a MAC (and optionally its IP) as a route reflector
 /// reflects it to the collector.
 struct Step {
-    var at: Double                    // seconds after `epoch`
+    var at: Double  // seconds after `epoch`
     var pe: Int
     var mac: String
-    var seq: UInt32? = nil            // nil: no MAC Mobility community
+    var seq: UInt32? = nil  // nil: no MAC Mobility community
     var sticky = false
     var esi = ESI.zero
     var ip: String? = nil
     var withdraw = false
     var routeTarget: UInt32 = 41000
     var mobilityCommunities = 1
-    var hostRoute: String? = nil      // a VPNv4 /32 (VPNv6 /128) instead of an EVPN route
-    var keepalive = false             // a record that only moves time forward
-    var originator: Int? = nil        // ORIGINATOR_ID of another PE than the RD's (DQ-PE-CONFLICT)
-    var typeZeroRD = false            // an RD that names no router (ID-1 rule 1 fails)
+    var hostRoute: String? = nil  // a VPNv4 /32 (VPNv6 /128) instead of an EVPN route
+    var keepalive = false  // a record that only moves time forward
+    var originator: Int? = nil  // ORIGINATOR_ID of another PE than the RD's (DQ-PE-CONFLICT)
+    var typeZeroRD = false  // an RD that names no router (ID-1 rule 1 fails)
 
     var time: Int64 { epoch + Int64(at * 1_000_000) }
 
     func nlri() -> [NLRI] {
         if let hostRoute {
             let address = IPAddress(hostRoute)!
-            return [.vpn(rd: .ipv4(peAddress(pe).v4, 5000), prefix: IPPrefix(address: address, length: address.isIPv6 ? 128 : 32), label: 16001)]
+            return [
+                .vpn(
+                    rd: .ipv4(peAddress(pe).v4, 5000),
+                    prefix: IPPrefix(address: address, length: address.isIPv6 ? 128 : 32), label: 16001)
+            ]
         }
-        let rd = typeZeroRD ? RouteDistinguisher.as2(65000, UInt32(pe)) : RouteDistinguisher.ipv4(peAddress(pe).v4, UInt16(routeTarget & 0xFFFF))
+        let rd =
+            typeZeroRD
+            ? RouteDistinguisher.as2(65000, UInt32(pe))
+            : RouteDistinguisher.ipv4(peAddress(pe).v4, UInt16(routeTarget & 0xFFFF))
         var out: [NLRI] = [.evpn(.macIP(MACIPAdvertisement(rd: rd, esi: esi, mac: MACAddress(mac)!, label1: 10000)))]
-        if let ip { out.append(.evpn(.macIP(MACIPAdvertisement(rd: rd, esi: esi, mac: MACAddress(mac)!, ip: IPAddress(ip)!, label1: 10000)))) }
+        if let ip {
+            out.append(
+                .evpn(
+                    .macIP(
+                        MACIPAdvertisement(rd: rd, esi: esi, mac: MACAddress(mac)!, ip: IPAddress(ip)!, label1: 10000)))
+            )
+        }
         return out
     }
 
@@ -57,9 +70,15 @@ struct Step {
         }
         u.attributes.origin = 0
         u.attributes.localPref = 100
-        if let cluster { u.attributes.originatorID = peAddress(originator ?? pe); u.attributes.clusterList = [cluster.v4] }
+        if let cluster {
+            u.attributes.originatorID = peAddress(originator ?? pe); u.attributes.clusterList = [cluster.v4]
+        }
         u.attributes.extendedCommunities = [.routeTarget(.as2(65000, routeTarget)), .encapsulation(8)]
-        if let seq { for k in 0..<mobilityCommunities { u.attributes.extendedCommunities.append(.macMobility(sequence: seq &- UInt32(k), sticky: sticky)) } }
+        if let seq {
+            for k in 0..<mobilityCommunities {
+                u.attributes.extendedCommunities.append(.macMobility(sequence: seq &- UInt32(k), sticky: sticky))
+            }
+        }
         u.reach = MPReach(family: family, nextHop: peAddress(pe), nlri: entries)
         return u
     }
@@ -71,22 +90,32 @@ func temporaryPath(_ name: String) -> String {
 
 /// Writes the steps as a collector's BGP4MP_ET update dump: through RR1, and through RR2 too
 /// when `viaBothReflectors` (FP-2), RR2 with add-path identifiers when `addPath` (FP-3).
-func mrtDump(_ steps: [Step], viaBothReflectors: Bool = false, addPath: Bool = false, compression: Compression = .gzip) throws -> String {
+func mrtDump(
+    _ steps: [Step], viaBothReflectors: Bool = false, addPath: Bool = false, compression: Compression = .gzip
+) throws -> String {
     let path = temporaryPath("updates.mrt" + CompressedWriter.fileExtension(compression))
     let writer = try CompressedWriter(path: path, compression: compression)
     for step in steps.sorted(by: { $0.at < $1.at }) {
         if step.keepalive {
-            writer.write(MRTEncoder.bgp4mpMessage(time: step.time, peerAS: 65000, localAS: 65000, peerIP: rr1, localIP: collectorIP, message: BGPEncoder.keepalive))
+            writer.write(
+                MRTEncoder.bgp4mpMessage(
+                    time: step.time, peerAS: 65000, localAS: 65000, peerIP: rr1, localIP: collectorIP,
+                    message: BGPEncoder.keepalive))
             continue
         }
-        writer.write(MRTEncoder.bgp4mpMessage(time: step.time, peerAS: 65000, localAS: 65000, peerIP: rr1, localIP: collectorIP,
-                                              message: BGPEncoder.update(step.update(cluster: rr1))))
+        writer.write(
+            MRTEncoder.bgp4mpMessage(
+                time: step.time, peerAS: 65000, localAS: 65000, peerIP: rr1, localIP: collectorIP,
+                message: BGPEncoder.update(step.update(cluster: rr1))))
         if viaBothReflectors {
             let options = DecodeOptions(addPath: addPath ? .all : AddPathFamilies())
             for pathID: UInt32 in addPath ? [1, 2] : [0] {
-                writer.write(MRTEncoder.bgp4mpMessage(time: step.time, peerAS: 65000, localAS: 65000, peerIP: rr2, localIP: collectorIP,
-                                                      message: BGPEncoder.update(step.update(cluster: rr2, pathID: addPath ? pathID : nil), options: options),
-                                                      addPath: addPath))
+                writer.write(
+                    MRTEncoder.bgp4mpMessage(
+                        time: step.time, peerAS: 65000, localAS: 65000, peerIP: rr2, localIP: collectorIP,
+                        message: BGPEncoder.update(
+                            step.update(cluster: rr2, pathID: addPath ? pathID : nil), options: options),
+                        addPath: addPath))
             }
         }
     }
@@ -110,7 +139,9 @@ struct Run {
         macIndex(mac, routeTarget: routeTarget).map { engine.macs[Int($0)] }
     }
     func macIndex(_ mac: String, routeTarget: UInt32 = 41000) -> Int32? {
-        engine.macs.firstIndex { $0.mac == MACAddress(mac)! && engine.bds[Int($0.bd)].routeTargets == [.as2(65000, routeTarget)] }.map(Int32.init)
+        engine.macs.firstIndex {
+            $0.mac == MACAddress(mac)! && engine.bds[Int($0.bd)].routeTargets == [.as2(65000, routeTarget)]
+        }.map(Int32.init)
     }
     func adverts(_ mac: String) -> [PEAdvertisement] { macIndex(mac).map { engine.adverts(mac: $0) } ?? [] }
     /// The routes of the first PE advertising `mac`.
@@ -120,14 +151,18 @@ struct Run {
     }
 }
 
-func analyze(_ paths: [String], thresholds: Thresholds = Thresholds(), lookahead: Bool = false,
-             engineOptions: ReplayEngine.Options = ReplayEngine.Options()) throws -> Run {
+func analyze(
+    _ paths: [String], thresholds: Thresholds = Thresholds(), lookahead: Bool = false,
+    engineOptions: ReplayEngine.Options = ReplayEngine.Options()
+) throws -> Run {
     let inputs = try InputSet(paths: paths)
     let engine = ReplayEngine(options: engineOptions)
     let analyzer = Analyzer(engine: engine, thresholds: thresholds)
     var transitions: [Transition] = []
     let forward = engine.onTransition
-    engine.onTransition = { transitions.append($0); forward($0) }
+    engine.onTransition = {
+        transitions.append($0); forward($0)
+    }
     if lookahead {
         let window = EngineLookahead(engine: engine)
         while let ready = window.next(from: inputs.next) { analyzer.process(ready.item, prefetched: ready.prefetched) }
@@ -151,13 +186,17 @@ func timeOrdered(_ steps: [Step]) -> [Step] {
 /// its route reflector `peer` (every PE's routes, reflected), or with `peer` nil the reflector's
 /// own dump (each PE's routes on that PE's session, as sent), as BGP4MP with one-second
 /// timestamps unless `extendedTime`.
-func routerDump(_ steps: [Step], local: IPAddress, peer: IPAddress? = rr1, name: String, extendedTime: Bool = false) throws -> String {
+func routerDump(
+    _ steps: [Step], local: IPAddress, peer: IPAddress? = rr1, name: String, extendedTime: Bool = false
+) throws -> String {
     let path = temporaryPath(name)
     let writer = try CompressedWriter(path: path, compression: .plain)
     for step in timeOrdered(steps) {
         let message = step.keepalive ? BGPEncoder.keepalive : BGPEncoder.update(step.update(cluster: peer))
-        writer.write(MRTEncoder.bgp4mpMessage(time: step.time, peerAS: 65000, localAS: 65000, peerIP: peer ?? peAddress(step.pe),
-                                              localIP: local, message: message, extendedTime: extendedTime))
+        writer.write(
+            MRTEncoder.bgp4mpMessage(
+                time: step.time, peerAS: 65000, localAS: 65000, peerIP: peer ?? peAddress(step.pe),
+                localIP: local, message: message, extendedTime: extendedTime))
     }
     try writer.close()
     return path

@@ -44,13 +44,16 @@ func macStateRowsCarryEveryAdvertisementAndIP() throws {
 @Test("mac_state: 70 MACs give 70 rows, each with its PE and sequence (MOB-11)")
 func macStateRowsOfManyMACsEachKeepTheirValues() throws {
     let steps = (0..<70).map { i in
-        Step(at: Double(i), pe: 1 + i % 3, mac: String(format: "aa:bb:cc:00:01:%02x", i), seq: UInt32(i + 1), ip: "10.2.0.\(i + 1)")
+        Step(
+            at: Double(i), pe: 1 + i % 3, mac: String(format: "aa:bb:cc:00:01:%02x", i), seq: UInt32(i + 1),
+            ip: "10.2.0.\(i + 1)")
     }
     let run = try analyze(steps)
     let (_, rows) = try storedMACStates(run)
     #expect(rows.count == 70)
     for (i, row) in rows.enumerated() {
         let pe = run.pe(1 + i % 3)
-        #expect(row == [String(format: "aa:bb:cc:00:01:%02x", i), "\(pe):\(i + 1)", "10.2.0.\(i + 1)", "\(pe)", "\(i + 1)"])
+        #expect(
+            row == [String(format: "aa:bb:cc:00:01:%02x", i), "\(pe):\(i + 1)", "10.2.0.\(i + 1)", "\(pe)", "\(i + 1)"])
     }
 }

@@ -34,7 +34,9 @@ func leapFrog(_ mac: String, count: Int, from start: Double = 5, every: Double =
     for k in 1...count {
         let at = start + every * Double(k)
         let to = k % 2 == 1 ? 3 : 2, from = 5 - to
-        steps += [Step(at: at, pe: to, mac: mac, seq: UInt32(k)), Step(at: at + 0.01, pe: from, mac: mac, withdraw: true)]
+        steps += [
+            Step(at: at, pe: to, mac: mac, seq: UInt32(k)), Step(at: at + 0.01, pe: from, mac: mac, withdraw: true),
+        ]
     }
     return steps
 }
@@ -68,8 +70,11 @@ func w14WithdrawFirstSameSecond() throws {
     #expect(run.engine.counters.unknownWithdrawals == 0)
 
     // The advertisement first in the same second is a plain supersede: the same six moves.
-    let announceFirst = try analyze([try routerDump(frrHostMoves(m, count: 6, withdrawFirst: false) + [keepaliveAt(200)],
-                                                    local: peAddress(1), name: "pe1-announce-first")])
+    let announceFirst = try analyze([
+        try routerDump(
+            frrHostMoves(m, count: 6, withdrawFirst: false) + [keepaliveAt(200)],
+            local: peAddress(1), name: "pe1-announce-first")
+    ])
     #expect(announceFirst.transitions(.moved).map(\.seqAfter) == [1, 2, 3, 4, 5, 6])
     #expect(announceFirst.rules == ["DUP-MAC-FLAP"])
 }
@@ -87,23 +92,34 @@ func w14TwoDumpsEitherOrder() throws {
         #expect(run.state(m)?.winner == run.pe(2) && run.state(m)?.winnerSeq == 6)
     }
     // The same files under names that sort the other way round.
-    let swappedA = try routerDump(steps, local: peAddress(2), name: "a-pe2"), swappedB = try routerDump(steps, local: peAddress(1), name: "b-pe1")
+    let swappedA = try routerDump(steps, local: peAddress(2), name: "a-pe2"),
+        swappedB = try routerDump(steps, local: peAddress(1), name: "b-pe1")
     let swapped = try analyze([swappedA, swappedB])
-    #expect(swapped.transitions(.moved).map { [$0.seqBefore, $0.seqAfter] } == forward.transitions(.moved).map { [$0.seqBefore, $0.seqAfter] })
+    #expect(
+        swapped.transitions(.moved).map { [$0.seqBefore, $0.seqAfter] }
+            == forward.transitions(.moved).map { [$0.seqBefore, $0.seqAfter] })
     #expect(swapped.rules == forward.rules)
 }
 
 @Test("W-15 not a move (MOB-14): a MAC learnt afresh without a community after the only advertiser withdrew")
 func w15FreshLearnIsNoMove() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 3), Step(at: 5, pe: 1, mac: m, withdraw: true),
-                           Step(at: 15, pe: 2, mac: m), keepaliveAt(200)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m, seq: 3), Step(at: 5, pe: 1, mac: m, withdraw: true),
+        Step(at: 15, pe: 2, mac: m), keepaliveAt(200),
+    ])
     #expect(run.transitions(.moved).isEmpty)
     #expect(run.transitions(.learned).map(\.pe) == [run.pe(1), run.pe(2)])
     #expect(run.analyzer.findings.isEmpty)
     // seq ≤ the withdrawn owner's is a fresh learn too, and so is a higher seq after the window.
-    let equal = try analyze([Step(at: 0, pe: 1, mac: m, seq: 3), Step(at: 5, pe: 1, mac: m, withdraw: true), Step(at: 15, pe: 2, mac: m, seq: 3)])
+    let equal = try analyze([
+        Step(at: 0, pe: 1, mac: m, seq: 3), Step(at: 5, pe: 1, mac: m, withdraw: true),
+        Step(at: 15, pe: 2, mac: m, seq: 3),
+    ])
     #expect(equal.transitions(.moved).isEmpty && equal.analyzer.findings.isEmpty)
-    let late = try analyze([Step(at: 0, pe: 1, mac: m, seq: 3), Step(at: 5, pe: 1, mac: m, withdraw: true), Step(at: 190, pe: 2, mac: m, seq: 4)])
+    let late = try analyze([
+        Step(at: 0, pe: 1, mac: m, seq: 3), Step(at: 5, pe: 1, mac: m, withdraw: true),
+        Step(at: 190, pe: 2, mac: m, seq: 4),
+    ])
     #expect(late.transitions(.moved).isEmpty)
 }
 
@@ -113,7 +129,10 @@ func mob14MovesAcrossWithdrawalsCount() throws {
     var steps = [Step(at: 0, pe: 2, mac: m)]
     for k in 1...5 {
         let to = k % 2 == 1 ? 3 : 2
-        steps += [Step(at: 10 * Double(k), pe: 5 - to, mac: m, withdraw: true), Step(at: 10 * Double(k) + 1, pe: to, mac: m, seq: UInt32(k))]
+        steps += [
+            Step(at: 10 * Double(k), pe: 5 - to, mac: m, withdraw: true),
+            Step(at: 10 * Double(k) + 1, pe: to, mac: m, seq: UInt32(k)),
+        ]
     }
     let run = try analyze(steps + [keepaliveAt(200)])
     let moves = run.transitions(.moved)
@@ -138,19 +157,23 @@ func maxMovesAtFiveSixteenAndAHundred() throws {
     }
 }
 
-@Test("ID-3 SEQ-DECREASE is about one observation point's successive advertisements, not a copy arriving late elsewhere")
+@Test(
+    "ID-3 SEQ-DECREASE is about one observation point's successive advertisements, not a copy arriving late elsewhere")
 func seqDecreaseNeedsOneObservationPoint() throws {
     // RR2 passes PE1's intermediate seq 5 after RR1 already showed seq 6: a late copy, not a decrease.
-    let a = try routerDump([Step(at: 0, pe: 1, mac: m, seq: 4), Step(at: 5, pe: 1, mac: m, seq: 6)], local: collectorIP, peer: rr1,
-                           name: "rr1", extendedTime: true)
-    let b = try routerDump([Step(at: 0, pe: 1, mac: m, seq: 4), Step(at: 5.5, pe: 1, mac: m, seq: 5), Step(at: 6, pe: 1, mac: m, seq: 6)],
-                           local: collectorIP, peer: rr2, name: "rr2", extendedTime: true)
+    let a = try routerDump(
+        [Step(at: 0, pe: 1, mac: m, seq: 4), Step(at: 5, pe: 1, mac: m, seq: 6)], local: collectorIP, peer: rr1,
+        name: "rr1", extendedTime: true)
+    let b = try routerDump(
+        [Step(at: 0, pe: 1, mac: m, seq: 4), Step(at: 5.5, pe: 1, mac: m, seq: 5), Step(at: 6, pe: 1, mac: m, seq: 6)],
+        local: collectorIP, peer: rr2, name: "rr2", extendedTime: true)
     let run = try analyze([a, b])
     #expect(!run.rules.contains("SEQ-DECREASE"))
     #expect(run.state(m)?.winnerSeq == 6)
     // The same observation point going from 6 down to 5 is the PE's own decrease.
-    let c = try routerDump([Step(at: 0, pe: 1, mac: m, seq: 4), Step(at: 5.5, pe: 1, mac: m, seq: 6), Step(at: 6, pe: 1, mac: m, seq: 5)],
-                           local: collectorIP, peer: rr2, name: "rr2-decrease", extendedTime: true)
+    let c = try routerDump(
+        [Step(at: 0, pe: 1, mac: m, seq: 4), Step(at: 5.5, pe: 1, mac: m, seq: 6), Step(at: 6, pe: 1, mac: m, seq: 5)],
+        local: collectorIP, peer: rr2, name: "rr2-decrease", extendedTime: true)
     let decrease = try analyze([a, c])
     #expect(decrease.findings(.seqDecrease).first?.pes == [decrease.pe(1)])
 }
@@ -172,14 +195,21 @@ private func outcome(_ run: Run) -> (moves: [String], findings: [String], state:
     return (moves, findings, state)
 }
 
-@Test("MOB-15 property: every PE's dump and the reflector's, in any order and with copies lagging each other, give the same moves, findings and state",
-      arguments: [false, true])
+@Test(
+    "MOB-15 property: every PE's dump and the reflector's, in any order and with copies lagging each other, give the same moves, findings and state",
+    arguments: [false, true])
 func mob15OrderInsideATimestampChangesNothing(microseconds: Bool) throws {
-    let hostMAC = "aa:aa:aa:00:00:01", duplicateMAC = "aa:aa:aa:00:00:02", cleanMAC = "aa:aa:aa:00:00:03", freshMAC = "aa:aa:aa:00:00:04"
-    let steps = timeOrdered(frrHostMoves(hostMAC, count: 6) + leapFrog(duplicateMAC, count: 40)
-        + [Step(at: 3, pe: 1, mac: cleanMAC), Step(at: 50, pe: 1, mac: cleanMAC, withdraw: true), Step(at: 50, pe: 3, mac: cleanMAC, seq: 1),
-           Step(at: 4, pe: 3, mac: freshMAC, seq: 2), Step(at: 60, pe: 3, mac: freshMAC, withdraw: true), Step(at: 70, pe: 1, mac: freshMAC),
-           keepaliveAt(300)])
+    let hostMAC = "aa:aa:aa:00:00:01", duplicateMAC = "aa:aa:aa:00:00:02", cleanMAC = "aa:aa:aa:00:00:03",
+        freshMAC = "aa:aa:aa:00:00:04"
+    let steps = timeOrdered(
+        frrHostMoves(hostMAC, count: 6) + leapFrog(duplicateMAC, count: 40)
+            + [
+                Step(at: 3, pe: 1, mac: cleanMAC), Step(at: 50, pe: 1, mac: cleanMAC, withdraw: true),
+                Step(at: 50, pe: 3, mac: cleanMAC, seq: 1),
+                Step(at: 4, pe: 3, mac: freshMAC, seq: 2), Step(at: 60, pe: 3, mac: freshMAC, withdraw: true),
+                Step(at: 70, pe: 1, mac: freshMAC),
+                keepaliveAt(300),
+            ])
     let truthMoves = 6 + 40 + 1
     var generator = SplitMix(seed: microseconds ? 7 : 3)
     var reference: (moves: [String], findings: [String], state: [String])?
@@ -199,7 +229,9 @@ func mob15OrderInsideATimestampChangesNothing(microseconds: Bool) throws {
             let name = "\(String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 16))-pe\(pe)-\(trial)"
             paths.append(try routerDump(lagged, local: peAddress(pe), name: name, extendedTime: microseconds))
         }
-        if trial % 2 == 1 { paths.append(try routerDump(steps, local: rr1, peer: nil, name: "rr-\(trial)", extendedTime: microseconds)) }
+        if trial % 2 == 1 {
+            paths.append(try routerDump(steps, local: rr1, peer: nil, name: "rr-\(trial)", extendedTime: microseconds))
+        }
         paths.shuffle(using: &generator)
         let run = try analyze(paths)
         let result = outcome(run)
@@ -218,14 +250,17 @@ func mob15OrderInsideATimestampChangesNothing(microseconds: Bool) throws {
 
 @Test("DQ-PE-CONFLICT and DQ-NO-PE: an RD naming another PE than ORIGINATOR_ID, and routes no --pe-key rule can place")
 func peIdentificationNotes() throws {
-    let conflict = try analyze([Step(at: 0, pe: 1, mac: m, originator: 2), Step(at: 1, pe: 3, mac: "aa:aa:aa:33:33:33")])
+    let conflict = try analyze([
+        Step(at: 0, pe: 1, mac: m, originator: 2), Step(at: 1, pe: 3, mac: "aa:aa:aa:33:33:33"),
+    ])
     let notes = DataQuality.assess(engine: conflict.engine, inputs: [])
     #expect(notes.map(\.rule) == [.peConflict])
     #expect(notes.first?.count == 1)
     #expect(notes.first?.detail.contains("first: RD 10.255.255.1, ORIGINATOR_ID 10.255.255.2") == true)
     #expect(conflict.state(m)?.winner == conflict.pe(1))
 
-    let unplaced = try analyze([try mrtDump([Step(at: 0, pe: 1, mac: m, typeZeroRD: true)])], engineOptions: ReplayEngine.Options(peKey: .rd))
+    let unplaced = try analyze(
+        [try mrtDump([Step(at: 0, pe: 1, mac: m, typeZeroRD: true)])], engineOptions: ReplayEngine.Options(peKey: .rd))
     let none = DataQuality.assess(engine: unplaced.engine, inputs: [])
     #expect(none.map(\.rule) == [.noPE])
     #expect(none.first?.count == 1)
@@ -235,13 +270,16 @@ func peIdentificationNotes() throws {
 
 @Test("DQ-TIME-BACKWARDS and DQ-COARSE-TIME: a dump whose clock steps back, with one-second timestamps")
 func timeGoingBackIsNoted() throws {
-    let later = try routerDump([Step(at: 50, pe: 1, mac: m), Step(at: 60, pe: 1, mac: m, seq: 1)], local: peAddress(2), name: "later")
+    let later = try routerDump(
+        [Step(at: 50, pe: 1, mac: m), Step(at: 60, pe: 1, mac: m, seq: 1)], local: peAddress(2), name: "later")
     let earlier = try routerDump([Step(at: 10, pe: 1, mac: m)], local: peAddress(2), name: "earlier")
     let joined = temporaryPath("joined")
     let bytes = try Data(contentsOf: URL(fileURLWithPath: later)) + Data(contentsOf: URL(fileURLWithPath: earlier))
     try bytes.write(to: URL(fileURLWithPath: joined))
     let run = try analyze([joined])
-    let inputs = run.inputs.files.compactMap { file in file.reader.map { InputTimes(id: file.index, path: file.path, stats: $0.stats) } }
+    let inputs = run.inputs.files.compactMap { file in
+        file.reader.map { InputTimes(id: file.index, path: file.path, stats: $0.stats) }
+    }
     let notes = DataQuality.assess(engine: run.engine, inputs: inputs)
     #expect(Set(notes.map(\.rule)) == [.timeBackwards, .coarseTime])
     let back = try #require(notes.first { $0.rule == .timeBackwards })
@@ -252,10 +290,15 @@ func timeGoingBackIsNoted() throws {
     #expect(notes.first { $0.rule == .coarseTime }?.count == 3)
 }
 
-@Test("MOB-5 with late withdrawals: the owner leaving before the PE it superseded falls back to a stale route, which is no move")
+@Test(
+    "MOB-5 with late withdrawals: the owner leaving before the PE it superseded falls back to a stale route, which is no move"
+)
 func fallbackToASupersededRouteIsNoMove() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 5), Step(at: 10, pe: 2, mac: m, seq: 6), Step(at: 10.5, pe: 2, mac: m, withdraw: true),
-                           Step(at: 10.6, pe: 1, mac: m, withdraw: true), Step(at: 12, pe: 1, mac: m, seq: 7), keepaliveAt(100)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m, seq: 5), Step(at: 10, pe: 2, mac: m, seq: 6),
+        Step(at: 10.5, pe: 2, mac: m, withdraw: true),
+        Step(at: 10.6, pe: 1, mac: m, withdraw: true), Step(at: 12, pe: 1, mac: m, seq: 7), keepaliveAt(100),
+    ])
     #expect(run.transitions(.moved).map { [$0.seqBefore, $0.seqAfter] } == [[5, 6], [6, 7]])
     #expect(run.analyzer.findings.isEmpty)
 }

@@ -27,7 +27,9 @@ func peFailureStreams(secondRouterReportsDown: Bool) throws -> [String] {
         }
         var down = peer
         down.time = epoch + 100_000_000
-        if reportsDown { writer.write(BMPEncoder.peerDown(down, reason: 3, data: BGPEncoder.frame(type: 3, body: [6, 2]))) }
+        if reportsDown {
+            writer.write(BMPEncoder.peerDown(down, reason: 3, data: BGPEncoder.frame(type: 3, body: [6, 2])))
+        }
         var later = peer
         later.time = epoch + 400_000_000
         writer.write(BMPEncoder.statistics(later, counters: [(0, 1)]))
@@ -62,7 +64,8 @@ func prePostPolicy() throws {
     let writer = try CompressedWriter(path: path, compression: .plain)
     for step in cleanMove where !step.keepalive {
         for flags: UInt8 in [0, 0x40] {
-            let header = BMPEncoder.PeerHeader(flags: flags, address: peAddress(step.pe), asn: 65000, bgpID: peAddress(step.pe), time: step.time)
+            let header = BMPEncoder.PeerHeader(
+                flags: flags, address: peAddress(step.pe), asn: 65000, bgpID: peAddress(step.pe), time: step.time)
             writer.write(BMPEncoder.routeMonitoring(header, update: BGPEncoder.update(step.update(cluster: nil))))
         }
     }
@@ -75,7 +78,9 @@ func prePostPolicy() throws {
     #expect(run.analyzer.findings.isEmpty)
 }
 
-@Test("MOB-7 move histories (DUP-MAC-FLAP's): quiet MACs' histories are forgotten, active ones kept, a forgotten MAC starts afresh")
+@Test(
+    "MOB-7 move histories (DUP-MAC-FLAP's): quiet MACs' histories are forgotten, active ones kept, a forgotten MAC starts afresh"
+)
 func quietMoveHistoriesAreForgottenAndActiveOnesKept() throws {
     let a = "aa:00:00:00:00:0a", b = "aa:00:00:00:00:0b"
     let path = try mrtDump([

@@ -6,14 +6,18 @@ import Testing
 /// one order whatever the input: by due time, ties by the order they were set. The queue keeps
 /// each kind in a FIFO; this checks it against a plain sort, with input time that sometimes
 /// goes back (out-of-order timers take the heap).
-@Test("timers fire by due time, ties in the order they were set, even when input time goes back", arguments: [1, 2, 3, 4, 5])
+@Test(
+    "timers fire by due time, ties in the order they were set, even when input time goes back",
+    arguments: [1, 2, 3, 4, 5])
 func timerQueueFiresInDueThenInsertionOrder(seed: UInt64) {
     var random = SplitMix(seed: seed)
     var queue = TimerQueue()
     var expected: [(due: Int64, order: Int, mac: Int32)] = []  // still pending, in the oracle
     var fired: [Int32] = [], oracle: [Int32] = []
     var now: Int64 = 0
-    let delays: [Timer.Kind: Int64] = [.staleAfterMove: 30, .staleHostRoute: 10, .stalePeerDown: 120, .macIPSeqMismatch: 30]
+    let delays: [Timer.Kind: Int64] = [
+        .staleAfterMove: 30, .staleHostRoute: 10, .stalePeerDown: 120, .macIPSeqMismatch: 30,
+    ]
     var set = 0
     for step in 0..<20_000 {
         // Input time mostly advances; one step in 50 it goes back a little (a late record).
@@ -21,8 +25,9 @@ func timerQueueFiresInDueThenInsertionOrder(seed: UInt64) {
         for _ in 0..<random.below(3) {
             let kind = Timer.Kind.allCases[random.below(4)]
             set += 1
-            let timer = Timer(due: now + delays[kind]!, kind: kind, mac: Int32(step), pe: Int32(set), otherPE: -1, reference: now,
-                              seq: 0, ip: nil, source: SourceRef(input: 0, offset: 0))
+            let timer = Timer(
+                due: now + delays[kind]!, kind: kind, mac: Int32(step), pe: Int32(set), otherPE: -1, reference: now,
+                seq: 0, ip: nil, source: SourceRef(input: 0, offset: 0))
             queue.push(timer)
             expected.append((timer.due, set, Int32(step)))
         }

@@ -9,7 +9,9 @@ private typealias Claim = WinnerSelection.Claim
 
 private func displaces(_ challenger: Claim, _ holder: Claim, challengerLower: Bool) -> Bool {
     var asked = false
-    let result = WinnerSelection.displaces(challenger, holder) { asked = true; return challengerLower }
+    let result = WinnerSelection.displaces(challenger, holder) {
+        asked = true; return challengerLower
+    }
     // The address decides only a tie: it must not be consulted otherwise.
     #expect(asked == (challenger == holder), "address consulted for \(challenger) vs \(holder)")
     return result
@@ -39,7 +41,8 @@ func wrappedSequenceIsNewer() {
     #expect(displaces(Claim(seq: 0, sticky: false), Claim(seq: UInt32.max, sticky: false), challengerLower: false))
     #expect(!displaces(Claim(seq: UInt32.max, sticky: false), Claim(seq: 3, sticky: false), challengerLower: true))
     // Outside the top and bottom bands, plain order: 70,000 after 4,000,000,000 is lower.
-    #expect(!displaces(Claim(seq: 70_000, sticky: false), Claim(seq: 4_000_000_000, sticky: false), challengerLower: true))
+    #expect(
+        !displaces(Claim(seq: 70_000, sticky: false), Claim(seq: 4_000_000_000, sticky: false), challengerLower: true))
 }
 
 @Test("MOB-11: a PE's routes fold into one claim with their highest sequence, sticky if any route is")

@@ -18,8 +18,10 @@ func alternating(_ count: Int) -> [Step] {
 
 @Test("W-1 clean move (MOB-2, MOB-3, MOB-5): learned, moved 0→1, superseded, withdrawn, no finding")
 func w1CleanMove() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m), Step(at: 10, pe: 2, mac: m, seq: 1), Step(at: 11, pe: 1, mac: m, withdraw: true),
-                           Step(at: 120, pe: 3, mac: "00:00:00:00:00:01", keepalive: true)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m), Step(at: 10, pe: 2, mac: m, seq: 1), Step(at: 11, pe: 1, mac: m, withdraw: true),
+        Step(at: 120, pe: 3, mac: "00:00:00:00:00:01", keepalive: true),
+    ])
     #expect(run.transitions(.learned).map(\.pe) == [run.pe(1)])
     let move = try #require(run.transitions(.moved).first)
     #expect(move.otherPE == run.pe(1) && move.pe == run.pe(2) && move.seqBefore == 0 && move.seqAfter == 1)
@@ -32,8 +34,10 @@ func w1CleanMove() throws {
 
 @Test("W-2 STALE-AFTER-MOVE (MOB-5): the old PE never withdraws")
 func w2StaleAfterMove() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m), Step(at: 10, pe: 2, mac: m, seq: 1),
-                           Step(at: 60, pe: 1, mac: m, keepalive: true)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m), Step(at: 10, pe: 2, mac: m, seq: 1),
+        Step(at: 60, pe: 1, mac: m, keepalive: true),
+    ])
     #expect(run.rules == ["STALE-AFTER-MOVE"])
     let finding = try #require(run.findings(.staleAfterMove).first)
     #expect(Set(finding.pes) == [run.pe(1), run.pe(2)])
@@ -44,8 +48,10 @@ func w2StaleAfterMove() throws {
 
 @Test("W-2 boundary: a withdrawal inside the grace period is no finding")
 func w2WithdrawInsideGrace() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m), Step(at: 10, pe: 2, mac: m, seq: 1), Step(at: 39, pe: 1, mac: m, withdraw: true),
-                           Step(at: 60, pe: 1, mac: m, keepalive: true)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m), Step(at: 10, pe: 2, mac: m, seq: 1), Step(at: 39, pe: 1, mac: m, withdraw: true),
+        Step(at: 60, pe: 1, mac: m, keepalive: true),
+    ])
     #expect(run.analyzer.findings.isEmpty)
 }
 
@@ -99,11 +105,17 @@ func w4Loop() throws {
 
 @Test("W-5 SEQ-TIE (MOB-4): equal sequence on different ESIs, the lower address wins")
 func w5Tie() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 3), Step(at: 5, pe: 2, mac: m, seq: 3), Step(at: 100, pe: 1, mac: m, keepalive: true)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m, seq: 3), Step(at: 5, pe: 2, mac: m, seq: 3),
+        Step(at: 100, pe: 1, mac: m, keepalive: true),
+    ])
     #expect(run.rules == ["SEQ-TIE"])
     #expect(run.state(m)?.winner == run.pe(1))
     // The same tie arriving in the other order moves the MAC to the lower address, still one SEQ-TIE and no stale finding.
-    let reversed = try analyze([Step(at: 0, pe: 2, mac: m, seq: 3), Step(at: 5, pe: 1, mac: m, seq: 3), Step(at: 100, pe: 1, mac: m, keepalive: true)])
+    let reversed = try analyze([
+        Step(at: 0, pe: 2, mac: m, seq: 3), Step(at: 5, pe: 1, mac: m, seq: 3),
+        Step(at: 100, pe: 1, mac: m, keepalive: true),
+    ])
     #expect(reversed.rules == ["SEQ-TIE"])
     #expect(reversed.state(m)?.winner == reversed.pe(1))
 }
@@ -123,21 +135,27 @@ func w7MissingIncrement() throws {
     #expect(run.transitions(.rejected).count == 1)
 }
 
-@Test("W-8 STICKY-MOVED and STICKY-CONFLICT (MOB-6): a higher sequence does not take a sticky MAC; two sticky PEs conflict")
+@Test(
+    "W-8 STICKY-MOVED and STICKY-CONFLICT (MOB-6): a higher sequence does not take a sticky MAC; two sticky PEs conflict"
+)
 func w8Sticky() throws {
     let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 0, sticky: true), Step(at: 5, pe: 2, mac: m, seq: 1)])
     #expect(run.rules == ["STICKY-MOVED"])
     #expect(run.state(m)?.winner == run.pe(1))
-    let both = try analyze([Step(at: 0, pe: 1, mac: m, seq: 0, sticky: true), Step(at: 5, pe: 2, mac: m, seq: 0, sticky: true)])
+    let both = try analyze([
+        Step(at: 0, pe: 1, mac: m, seq: 0, sticky: true), Step(at: 5, pe: 2, mac: m, seq: 0, sticky: true),
+    ])
     #expect(both.rules == ["STICKY-CONFLICT"])
 }
 
 @Test("W-9 aliasing (MOB-8, FP-1): two PEs on one ESI are no move")
 func w9MultiHoming() throws {
     let esi = ESI("00:11:22:33:44:55:66:77:88:01")!
-    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 0, esi: esi), Step(at: 1, pe: 2, mac: m, seq: 0, esi: esi),
-                           Step(at: 50, pe: 1, mac: m, withdraw: true), Step(at: 51, pe: 1, mac: m, seq: 0, esi: esi),
-                           Step(at: 300, pe: 1, mac: m, keepalive: true)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m, seq: 0, esi: esi), Step(at: 1, pe: 2, mac: m, seq: 0, esi: esi),
+        Step(at: 50, pe: 1, mac: m, withdraw: true), Step(at: 51, pe: 1, mac: m, seq: 0, esi: esi),
+        Step(at: 300, pe: 1, mac: m, keepalive: true),
+    ])
     #expect(run.transitions(.aliased).count >= 1)
     #expect(run.transitions(.moved).isEmpty)
     #expect(run.analyzer.findings.isEmpty)
@@ -145,7 +163,10 @@ func w9MultiHoming() throws {
 
 @Test("W-11 SEQ-WRAP (MOB-10): from the top of the range to 0 is newer, not a decrease")
 func w11Wrap() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: UInt32.max), Step(at: 10, pe: 2, mac: m, seq: 0), Step(at: 10.1, pe: 1, mac: m, withdraw: true)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m, seq: UInt32.max), Step(at: 10, pe: 2, mac: m, seq: 0),
+        Step(at: 10.1, pe: 1, mac: m, withdraw: true),
+    ])
     #expect(run.rules == ["SEQ-WRAP"])
     #expect(run.state(m)?.winner == run.pe(2))
     #expect(run.transitions(.moved).first?.wrap == true)
@@ -154,9 +175,11 @@ func w11Wrap() throws {
 @Test("W-12 STALE-HOST-ROUTE: a VPNv4 /32 still points at the old PE after the move")
 func w12HostRoute() throws {
     let ip = "10.0.0.11"
-    var steps = [Step(at: 0, pe: 1, mac: m, ip: ip), Step(at: 0, pe: 1, mac: m, hostRoute: ip),
-                 Step(at: 10, pe: 2, mac: m, seq: 1, ip: ip), Step(at: 10, pe: 2, mac: m, hostRoute: ip),
-                 Step(at: 11, pe: 1, mac: m, ip: ip, withdraw: true), Step(at: 70, pe: 1, mac: m, keepalive: true)]
+    var steps = [
+        Step(at: 0, pe: 1, mac: m, ip: ip), Step(at: 0, pe: 1, mac: m, hostRoute: ip),
+        Step(at: 10, pe: 2, mac: m, seq: 1, ip: ip), Step(at: 10, pe: 2, mac: m, hostRoute: ip),
+        Step(at: 11, pe: 1, mac: m, ip: ip, withdraw: true), Step(at: 70, pe: 1, mac: m, keepalive: true),
+    ]
     let stale = try analyze(steps)
     #expect(stale.rules == ["STALE-HOST-ROUTE"])
     #expect(stale.findings(.staleHostRoute).first?.ip == IPAddress(ip))
@@ -167,10 +190,12 @@ func w12HostRoute() throws {
 @Test("STALE-HOST-ROUTE over IPv6: VPNv6 /128 host routes are kept per PE and released on withdrawal")
 func staleIPv6HostRoute() throws {
     let ip = "2001:db8::11", neighbour = "2001:db8::12"
-    var steps = [Step(at: 0, pe: 1, mac: m, ip: ip), Step(at: 0, pe: 1, mac: m, hostRoute: ip),
-                 Step(at: 1, pe: 3, mac: "aa:aa:aa:33:33:33", hostRoute: neighbour),
-                 Step(at: 10, pe: 2, mac: m, seq: 1, ip: ip), Step(at: 10, pe: 2, mac: m, hostRoute: ip),
-                 Step(at: 11, pe: 1, mac: m, ip: ip, withdraw: true), Step(at: 70, pe: 1, mac: m, keepalive: true)]
+    var steps = [
+        Step(at: 0, pe: 1, mac: m, ip: ip), Step(at: 0, pe: 1, mac: m, hostRoute: ip),
+        Step(at: 1, pe: 3, mac: "aa:aa:aa:33:33:33", hostRoute: neighbour),
+        Step(at: 10, pe: 2, mac: m, seq: 1, ip: ip), Step(at: 10, pe: 2, mac: m, hostRoute: ip),
+        Step(at: 11, pe: 1, mac: m, ip: ip, withdraw: true), Step(at: 70, pe: 1, mac: m, keepalive: true),
+    ]
     let stale = try analyze(steps)
     #expect(stale.rules == ["STALE-HOST-ROUTE"])
     #expect(stale.findings(.staleHostRoute).first?.ip == IPAddress(ip))
@@ -197,7 +222,9 @@ func multipleMobilityCommunities() throws {
 func mobilityCommunityOrderDoesNotMatter() {
     func mobility(_ communities: [(UInt32, Bool)]) -> ExtendedCommunity.MACMobility? {
         var attributes = PathAttributes()
-        for (seq, sticky) in communities { attributes.extendedCommunities.append(.macMobility(sequence: seq, sticky: sticky)) }
+        for (seq, sticky) in communities {
+            attributes.extendedCommunities.append(.macMobility(sequence: seq, sticky: sticky))
+        }
         return attributes.macMobility
     }
     // A sticky community of a lower seq does not make the route sticky, in either order.
@@ -219,7 +246,10 @@ func manyMobilityCommunities() throws {
 
 @Test("SEQ-JUMP: a move that skips sequence numbers")
 func sequenceJump() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 1), Step(at: 5, pe: 2, mac: m, seq: 5000), Step(at: 5.1, pe: 1, mac: m, withdraw: true)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m, seq: 1), Step(at: 5, pe: 2, mac: m, seq: 5000),
+        Step(at: 5.1, pe: 1, mac: m, withdraw: true),
+    ])
     let jump = try #require(run.findings(.seqJump).first)
     #expect(jump.severity == .minor)
     #expect(run.rules == ["SEQ-JUMP"])
@@ -227,16 +257,22 @@ func sequenceJump() throws {
 
 @Test("IP-MOVE-NEW-MAC (MOB-11): an IP re-appears behind a new MAC")
 func ipMovesToNewMAC() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m, ip: "10.0.0.7"), Step(at: 5, pe: 1, mac: m, ip: "10.0.0.7", withdraw: true),
-                           Step(at: 6, pe: 1, mac: "aa:aa:aa:22:22:22", seq: 1, ip: "10.0.0.7")])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m, ip: "10.0.0.7"), Step(at: 5, pe: 1, mac: m, ip: "10.0.0.7", withdraw: true),
+        Step(at: 6, pe: 1, mac: "aa:aa:aa:22:22:22", seq: 1, ip: "10.0.0.7"),
+    ])
     #expect(run.rules == ["IP-MOVE-NEW-MAC"])
     #expect(run.findings(.ipMoveNewMAC).first?.mac == MACAddress("aa:aa:aa:22:22:22"))
 }
 
-@Test("W-13 move without increment, then withdrawal (GoBGP's first move carries seq 0): SEQ-MISSING-ON-MOVE, no SEQ-TIE")
+@Test(
+    "W-13 move without increment, then withdrawal (GoBGP's first move carries seq 0): SEQ-MISSING-ON-MOVE, no SEQ-TIE")
 func w13MoveWithoutIncrementThenWithdrawal() throws {
-    let run = try analyze([Step(at: 0, pe: 1, mac: m), Step(at: 1, pe: 2, mac: m, seq: 0), Step(at: 1.2, pe: 1, mac: m, withdraw: true),
-                           Step(at: 40, pe: 1, mac: m, seq: 1), Step(at: 40.1, pe: 2, mac: m, withdraw: true), Step(at: 100, pe: 3, mac: m, keepalive: true)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m), Step(at: 1, pe: 2, mac: m, seq: 0), Step(at: 1.2, pe: 1, mac: m, withdraw: true),
+        Step(at: 40, pe: 1, mac: m, seq: 1), Step(at: 40.1, pe: 2, mac: m, withdraw: true),
+        Step(at: 100, pe: 3, mac: m, keepalive: true),
+    ])
     let moves = run.transitions(.moved)
     #expect(moves.map { [$0.otherPE, $0.pe] } == [[run.pe(1), run.pe(2)], [run.pe(2), run.pe(1)]])
     #expect(moves[0].detail == "after withdrawn" && moves[0].seqBefore == 0 && moves[0].seqAfter == 0)
@@ -246,17 +282,23 @@ func w13MoveWithoutIncrementThenWithdrawal() throws {
     #expect(finding.firstTime == epoch + 1_200_000)
     #expect(run.state(m)?.winner == run.pe(1))
     // PE2 (lower address than PE3) takes the MAC at once on the tie; PE3's withdrawal inside G makes it the same finding.
-    let immediate = try analyze([Step(at: 0, pe: 3, mac: m), Step(at: 1, pe: 2, mac: m, seq: 0), Step(at: 1.2, pe: 3, mac: m, withdraw: true),
-                                 Step(at: 100, pe: 3, mac: m, keepalive: true)])
+    let immediate = try analyze([
+        Step(at: 0, pe: 3, mac: m), Step(at: 1, pe: 2, mac: m, seq: 0), Step(at: 1.2, pe: 3, mac: m, withdraw: true),
+        Step(at: 100, pe: 3, mac: m, keepalive: true),
+    ])
     #expect(immediate.rules == ["SEQ-MISSING-ON-MOVE"])
-    #expect(immediate.findings(.seqMissingOnMove).first?.detail.hasPrefix("10.255.255.2 took the MAC from 10.255.255.3") == true)
+    #expect(
+        immediate.findings(.seqMissingOnMove).first?.detail.hasPrefix("10.255.255.2 took the MAC from 10.255.255.3")
+            == true)
 }
 
 @Test("IP-MOVE-NEW-MAC (MOB-11) with IPv6: an IPv6 address re-appears behind a new MAC")
 func ipv6MovesToNewMAC() throws {
     let v6 = "2001:db8::7"
-    let run = try analyze([Step(at: 0, pe: 1, mac: m, ip: v6), Step(at: 5, pe: 1, mac: m, ip: v6, withdraw: true),
-                           Step(at: 6, pe: 1, mac: "aa:aa:aa:22:22:22", seq: 1, ip: v6)])
+    let run = try analyze([
+        Step(at: 0, pe: 1, mac: m, ip: v6), Step(at: 5, pe: 1, mac: m, ip: v6, withdraw: true),
+        Step(at: 6, pe: 1, mac: "aa:aa:aa:22:22:22", seq: 1, ip: v6),
+    ])
     #expect(run.rules == ["IP-MOVE-NEW-MAC"])
     let moved = try #require(run.transitions(.ipMoved).first)
     #expect(moved.ip == IPAddress(v6))
@@ -265,10 +307,15 @@ func ipv6MovesToNewMAC() throws {
     #expect(Set(run.firstRoutes("aa:aa:aa:22:22:22").map(\.ip)) == [nil, IPAddress(v6)])
 }
 
-@Test("MOB-11: one MAC's MAC-only, IPv4 and IPv6 routes through both reflectors are three routes; withdrawing the IPv6 update at both leaves the IPv4 route")
+@Test(
+    "MOB-11: one MAC's MAC-only, IPv4 and IPv6 routes through both reflectors are three routes; withdrawing the IPv6 update at both leaves the IPv4 route"
+)
 func ipv6RouteBesideIPv4() throws {
     let v6 = IPAddress("2001:db8::7")!, v6Neighbour = IPAddress("2001:db8::8")!, v4 = IPAddress("10.0.0.7")!
-    let announced = [Step(at: 0, pe: 1, mac: m), Step(at: 0.1, pe: 1, mac: m, ip: "10.0.0.7"), Step(at: 0.2, pe: 1, mac: m, ip: v6.description)]
+    let announced = [
+        Step(at: 0, pe: 1, mac: m), Step(at: 0.1, pe: 1, mac: m, ip: "10.0.0.7"),
+        Step(at: 0.2, pe: 1, mac: m, ip: v6.description),
+    ]
     let before = try analyze(announced, viaBothReflectors: true)
     let index = try #require(before.macIndex(m))
     #expect(Set(before.firstRoutes(m).map(\.ip)) == [nil, v4, v6])
@@ -279,7 +326,8 @@ func ipv6RouteBesideIPv4() throws {
     #expect(before.engine.route(mac: index, pe: before.pe(1), ip: IPAddress(v6High: 0, v6Low: UInt64(v4.v4))) == nil)
 
     // The withdrawn UPDATE names the MAC-only route too (each step carries it beside the MAC+IP route).
-    let after = try analyze(announced + [Step(at: 3, pe: 1, mac: m, ip: v6.description, withdraw: true)], viaBothReflectors: true)
+    let after = try analyze(
+        announced + [Step(at: 3, pe: 1, mac: m, ip: v6.description, withdraw: true)], viaBothReflectors: true)
     #expect(after.firstRoutes(m).map(\.ip) == [v4])
     #expect(after.firstRoutes(m).first?.observations == 2)
     #expect(after.transitions(.ipMoved).isEmpty)

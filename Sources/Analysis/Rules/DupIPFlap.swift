@@ -16,9 +16,10 @@ final class DupIPFlap: Detector {
         times = times.filter { $0 >= t.time - thresholds.window }
         changeTimes[ip] = times
         guard times.count > thresholds.maxMoves else { return }
-        detection.report(.dupIPFlap, mac: t.mac, pes: [t.pe], ip: ip, time: t.time, since: times[0],
-                         detail: "\(ip) changed MAC \(times.count) times in \(Timestamp.duration(t.time - times[0]))",
-                         evidence: [detection.evidence(t, event: "ip-moved")])
+        detection.report(
+            .dupIPFlap, mac: t.mac, pes: [t.pe], ip: ip, time: t.time, since: times[0],
+            detail: "\(ip) changed MAC \(times.count) times in \(Timestamp.duration(t.time - times[0]))",
+            evidence: [detection.evidence(t, event: "ip-moved")])
     }
 
     /// Drops IPs quiet since before `time`.

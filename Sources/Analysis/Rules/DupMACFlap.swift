@@ -21,16 +21,22 @@ final class DupMACFlap: Detector {
         // The PEs it moved to in the window and the one it just left (the owner before the
         // window's first move is outside the window).
         let involved = Array(Set(recent.map(\.to) + [t.otherPE])).sorted()
-        let evidence = detection.recent(thresholds.recentEvidence, of: t.mac).filter { $0.time >= windowStart && $0.event == "moved" }
-        let index = detection.report(.dupMACFlap, mac: t.mac, pes: involved, time: t.time, since: recent[0].time, detail: "",
-                                     evidence: evidence)
+        let evidence = detection.recent(thresholds.recentEvidence, of: t.mac).filter {
+            $0.time >= windowStart && $0.event == "moved"
+        }
+        let index = detection.report(
+            .dupMACFlap, mac: t.mac, pes: involved, time: t.time, since: recent[0].time, detail: "",
+            evidence: evidence)
         // The history holds the last N moves; each later move of the same flap adds one to the finding.
         let finding = detection.findings[index]
         let moves = thresholds.maxMoves - 1 + finding.count
         let pe = detection.pe
-        let among = finding.pes.count == 2 ? "between \(pe(finding.pes[0])) and \(pe(finding.pes[1]))"
+        let among =
+            finding.pes.count == 2
+            ? "between \(pe(finding.pes[0])) and \(pe(finding.pes[1]))"
             : "among \(finding.pes.count) PEs (\(finding.pes.map(pe).joined(separator: ", "))), last \(pe(t.otherPE)) → \(pe(t.pe))"
-        detection.findings[index].detail = "\(moves) moves in \(Timestamp.duration(t.time - finding.firstTime)) \(among)"
+        detection.findings[index].detail =
+            "\(moves) moves in \(Timestamp.duration(t.time - finding.firstTime)) \(among)"
     }
 }
 

@@ -9,8 +9,9 @@ struct IPMoveNewMAC: Detector {
         guard t.kind == .ipMoved, let ip = t.ip else { return }
         let oldMAC = detection.engine.macs[Int(t.otherMAC)].mac
         let newMAC = detection.engine.macs[Int(t.mac)].mac
-        detection.report(.ipMoveNewMAC, mac: t.mac, pes: [t.pe], ip: ip, time: t.time,
-                         detail: "\(ip) moved from MAC \(oldMAC) to \(newMAC) at \(detection.pe(t.pe))",
-                         evidence: [detection.evidence(t, event: "ip-moved")])
+        detection.report(
+            .ipMoveNewMAC, mac: t.mac, pes: [t.pe], ip: ip, time: t.time,
+            detail: "\(ip) moved from MAC \(oldMAC) to \(newMAC) at \(detection.pe(t.pe))",
+            evidence: [detection.evidence(t, event: "ip-moved")])
     }
 }

@@ -7,7 +7,9 @@ struct MACIPSeqMismatch: Detector {
     static let rule = Rule.macIPSeqMismatch
 
     func observe(_ t: Transition, in detection: Detection) {
-        guard t.kind == .learned || t.kind == .updated, detection.engine.hasMixedSequences(mac: t.mac, pe: t.pe) else { return }
+        guard t.kind == .learned || t.kind == .updated, detection.engine.hasMixedSequences(mac: t.mac, pe: t.pe) else {
+            return
+        }
         detection.arm(.macIPSeqMismatch, after: detection.thresholds.staleGrace, t, pe: t.pe, otherPE: -1, seq: 0)
     }
 
@@ -16,9 +18,13 @@ struct MACIPSeqMismatch: Detector {
         guard engine.hasMixedSequences(mac: timer.mac, pe: timer.pe) else { return }
         let routes = engine.routes(mac: timer.mac, pe: timer.pe)
         let detail = routes.map { "\($0.ip.map { "\($0)" } ?? "MAC-only"): seq \($0.seq)" }.joined(separator: ", ")
-        detection.report(.macIPSeqMismatch, mac: timer.mac, pes: [timer.pe], time: timer.reference,
-                         detail: "\(detection.pe(timer.pe)) advertises the MAC's routes with different seqs (\(detail))",
-                         evidence: routes.map { Evidence(time: $0.lastUpdate, pe: timer.pe, seq: $0.seq, sticky: $0.sticky, esi: $0.esi,
-                                                         ip: $0.ip, event: "advertised", source: $0.source, observation: -1) })
+        detection.report(
+            .macIPSeqMismatch, mac: timer.mac, pes: [timer.pe], time: timer.reference,
+            detail: "\(detection.pe(timer.pe)) advertises the MAC's routes with different seqs (\(detail))",
+            evidence: routes.map {
+                Evidence(
+                    time: $0.lastUpdate, pe: timer.pe, seq: $0.seq, sticky: $0.sticky, esi: $0.esi,
+                    ip: $0.ip, event: "advertised", source: $0.source, observation: -1)
+            })
     }
 }

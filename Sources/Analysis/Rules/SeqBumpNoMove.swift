@@ -10,10 +10,13 @@ struct SeqBumpNoMove: Detector {
 
     func observe(_ t: Transition, in detection: Detection) {
         guard t.kind == .updated, t.seqAfter > t.seqBefore, !SeqWrap.applies(to: t),
-              detection.engine.adverts(mac: t.mac).count == 1,
-              moves.moves(of: t.mac).allSatisfy({ t.time - $0.time > detection.thresholds.window }) else { return }
-        detection.report(.seqBumpNoMove, mac: t.mac, pes: [t.pe], time: t.time,
-                         detail: "\(detection.pe(t.pe)) raised the seq from \(t.seqBefore) to \(t.seqAfter) with no other PE advertising the MAC",
-                         evidence: detection.recent(2, of: t.mac))
+            detection.engine.adverts(mac: t.mac).count == 1,
+            moves.moves(of: t.mac).allSatisfy({ t.time - $0.time > detection.thresholds.window })
+        else { return }
+        detection.report(
+            .seqBumpNoMove, mac: t.mac, pes: [t.pe], time: t.time,
+            detail:
+                "\(detection.pe(t.pe)) raised the seq from \(t.seqBefore) to \(t.seqAfter) with no other PE advertising the MAC",
+            evidence: detection.recent(2, of: t.mac))
     }
 }

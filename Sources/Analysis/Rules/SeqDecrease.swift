@@ -9,8 +9,9 @@ struct SeqDecrease: Detector {
 
     func observe(_ t: Transition, in detection: Detection) {
         guard t.kind == .updated, t.seqAfter < t.seqBefore, !SeqWrap.applies(to: t) else { return }
-        detection.report(.seqDecrease, mac: t.mac, pes: [t.pe], time: t.time,
-                         detail: "\(detection.pe(t.pe)) re-advertised the MAC with seq \(t.seqAfter) after \(t.seqBefore)",
-                         evidence: detection.recent(2, of: t.mac))
+        detection.report(
+            .seqDecrease, mac: t.mac, pes: [t.pe], time: t.time,
+            detail: "\(detection.pe(t.pe)) re-advertised the MAC with seq \(t.seqAfter) after \(t.seqBefore)",
+            evidence: detection.recent(2, of: t.mac))
     }
 }

@@ -10,8 +10,9 @@ struct SeqJump: Detector {
         let thresholds = detection.thresholds
         guard !t.tie, !t.wrap, t.seqAfter > t.seqBefore, t.seqAfter - t.seqBefore > thresholds.jumpInfo else { return }
         let delta = t.seqAfter - t.seqBefore
-        detection.report(.seqJump, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
-                         detail: "move to \(detection.pe(t.pe)) raised seq from \(t.seqBefore) to \(t.seqAfter) (+\(delta))",
-                         evidence: detection.recent(2, of: t.mac), severity: delta > thresholds.jumpMinor ? .minor : .info)
+        detection.report(
+            .seqJump, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+            detail: "move to \(detection.pe(t.pe)) raised seq from \(t.seqBefore) to \(t.seqAfter) (+\(delta))",
+            evidence: detection.recent(2, of: t.mac), severity: delta > thresholds.jumpMinor ? .minor : .info)
     }
 }

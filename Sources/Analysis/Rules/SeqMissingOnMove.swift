@@ -23,24 +23,27 @@ struct SeqMissingOnMove: Detector {
     func observe(_ t: Transition, in detection: Detection) {
         guard t.kind == .rejected, !t.tie, !SequenceOrder.newer(t.seqAfter, than: t.seqBefore) else { return }
         let pe = detection.pe
-        detection.report(.seqMissingOnMove, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
-                         detail: "\(pe(t.pe)) advertised the MAC with seq \(t.seqAfter), not above \(pe(t.otherPE))'s "
-                             + "\(t.seqBefore): \(pe(t.otherPE)) keeps it",
-                         evidence: detection.recent(2, of: t.mac))
+        detection.report(
+            .seqMissingOnMove, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+            detail: "\(pe(t.pe)) advertised the MAC with seq \(t.seqAfter), not above \(pe(t.otherPE))'s "
+                + "\(t.seqBefore): \(pe(t.otherPE)) keeps it",
+            evidence: detection.recent(2, of: t.mac))
     }
 
     /// G after a tied move: the old owner withdrew and the new one still holds the tied sequence.
     func fire(_ timer: Timer, in detection: Detection) {
         let engine = detection.engine
-        guard engine.advert(mac: timer.mac, pe: timer.pe) == nil, engine.advert(mac: timer.mac, pe: timer.otherPE)?.seq == timer.seq
+        guard engine.advert(mac: timer.mac, pe: timer.pe) == nil,
+            engine.advert(mac: timer.mac, pe: timer.otherPE)?.seq == timer.seq
         else { return }
         report(detection, mac: timer.mac, from: timer.pe, to: timer.otherPE, seq: timer.seq, time: timer.reference)
     }
 
     private func report(_ detection: Detection, mac: Int32, from: Int32, to: Int32, seq: UInt32, time: Int64) {
         let pe = detection.pe
-        detection.report(.seqMissingOnMove, mac: mac, pes: [from, to], time: time,
-                         detail: "\(pe(to)) took the MAC from \(pe(from)) without raising seq \(seq) (MOB-2 asks for \(seq &+ 1))",
-                         evidence: detection.recent(3, of: mac))
+        detection.report(
+            .seqMissingOnMove, mac: mac, pes: [from, to], time: time,
+            detail: "\(pe(to)) took the MAC from \(pe(from)) without raising seq \(seq) (MOB-2 asks for \(seq &+ 1))",
+            evidence: detection.recent(3, of: mac))
     }
 }

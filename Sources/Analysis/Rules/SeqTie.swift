@@ -22,12 +22,17 @@ struct SeqTie: Detector {
 
     func fire(_ timer: Timer, in detection: Detection) {
         let engine = detection.engine, pe = detection.pe
-        guard let holder = engine.advert(mac: timer.mac, pe: timer.pe), let challenger = engine.advert(mac: timer.mac, pe: timer.otherPE),
-              holder.seq == timer.seq, challenger.seq == timer.seq else { return }
+        guard let holder = engine.advert(mac: timer.mac, pe: timer.pe),
+            let challenger = engine.advert(mac: timer.mac, pe: timer.otherPE),
+            holder.seq == timer.seq, challenger.seq == timer.seq
+        else { return }
         let winner = engine.macs[Int(timer.mac)].winner
-        detection.report(.seqTie, mac: timer.mac, pes: [timer.pe, timer.otherPE], time: timer.reference,
-                         detail: "\(pe(timer.pe)) and \(pe(timer.otherPE)) both still advertise the MAC with seq \(timer.seq) "
-                             + "\(Timestamp.duration(timer.due - timer.reference)) later; \(pe(winner)) holds it on the lower address",
-                         evidence: detection.recent(4, of: timer.mac).filter { $0.time >= timer.reference - detection.thresholds.window })
+        detection.report(
+            .seqTie, mac: timer.mac, pes: [timer.pe, timer.otherPE], time: timer.reference,
+            detail: "\(pe(timer.pe)) and \(pe(timer.otherPE)) both still advertise the MAC with seq \(timer.seq) "
+                + "\(Timestamp.duration(timer.due - timer.reference)) later; \(pe(winner)) holds it on the lower address",
+            evidence: detection.recent(4, of: timer.mac).filter {
+                $0.time >= timer.reference - detection.thresholds.window
+            })
     }
 }

@@ -12,17 +12,20 @@ struct SeqWrap: Detector {
 
     func onMove(_ t: Transition, _ sides: MoveSides, in detection: Detection) {
         guard !t.tie, t.wrap else { return }
-        detection.report(.seqWrap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
-                         detail: "sequence wrapped from \(t.seqBefore) to \(t.seqAfter) on a move to \(detection.pe(t.pe))",
-                         evidence: detection.recent(2, of: t.mac))
+        detection.report(
+            .seqWrap, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+            detail: "sequence wrapped from \(t.seqBefore) to \(t.seqAfter) on a move to \(detection.pe(t.pe))",
+            evidence: detection.recent(2, of: t.mac))
     }
 
     func observe(_ t: Transition, in detection: Detection) {
         guard t.kind == .updated, t.seqAfter != t.seqBefore, Self.applies(to: t) else { return }
         let pe = detection.pe(t.pe)
-        detection.report(.seqWrap, mac: t.mac, pes: [t.pe], time: t.time,
-                         detail: t.wrap ? "\(pe) wrapped the sequence from \(t.seqBefore) to \(t.seqAfter)"
-                             : "\(pe) reached the last sequence number \(t.seqAfter)",
-                         evidence: detection.recent(2, of: t.mac))
+        detection.report(
+            .seqWrap, mac: t.mac, pes: [t.pe], time: t.time,
+            detail: t.wrap
+                ? "\(pe) wrapped the sequence from \(t.seqBefore) to \(t.seqAfter)"
+                : "\(pe) reached the last sequence number \(t.seqAfter)",
+            evidence: detection.recent(2, of: t.mac))
     }
 }

@@ -9,7 +9,9 @@ struct StaleHostRoute: Detector {
 
     func onMove(_ t: Transition, _ sides: MoveSides, in detection: Detection) {
         // The MAC+IP routes of a move usually follow its MAC-only route: their IPs are read when the timer fires.
-        detection.arm(.staleHostRoute, after: detection.thresholds.hostRouteGrace, t, pe: t.otherPE, otherPE: t.pe, seq: t.seqAfter)
+        detection.arm(
+            .staleHostRoute, after: detection.thresholds.hostRouteGrace, t, pe: t.otherPE, otherPE: t.pe,
+            seq: t.seqAfter)
     }
 
     func fire(_ timer: Timer, in detection: Detection) {
@@ -22,12 +24,14 @@ struct StaleHostRoute: Detector {
         if ips.count > 1 { ips.sort() }
         let pe = detection.pe
         for ip in ips where engine.hostRoute(ip, isAdvertisedBy: timer.pe) {
-            let stillThere = Evidence(time: timer.due, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: ip,
-                                      event: "host-route-still-present", source: timer.source, observation: -1)
-            detection.report(.staleHostRoute, mac: timer.mac, pes: [timer.pe, timer.otherPE], ip: ip, time: timer.reference,
-                             detail: "VPN host route \(ip)/\(ip.bitLength) still points at \(pe(timer.pe)) "
-                                 + "\(Timestamp.duration(timer.due - timer.reference)) after the MAC moved to \(pe(timer.otherPE))",
-                             evidence: detection.recent(2, of: timer.mac) + [stillThere])
+            let stillThere = Evidence(
+                time: timer.due, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: ip,
+                event: "host-route-still-present", source: timer.source, observation: -1)
+            detection.report(
+                .staleHostRoute, mac: timer.mac, pes: [timer.pe, timer.otherPE], ip: ip, time: timer.reference,
+                detail: "VPN host route \(ip)/\(ip.bitLength) still points at \(pe(timer.pe)) "
+                    + "\(Timestamp.duration(timer.due - timer.reference)) after the MAC moved to \(pe(timer.otherPE))",
+                evidence: detection.recent(2, of: timer.mac) + [stillThere])
         }
     }
 }

@@ -26,21 +26,28 @@ final class StalePeerDown: Detector {
             let state = engine.macs[Int(index)]
             guard let advert = engine.advert(mac: index, pe: timer.pe) else { return nil }
             let routes = engine.routes(mac: index, pe: timer.pe)
-            return Evidence(time: routes.map(\.lastUpdate).max() ?? timer.reference, pe: timer.pe, seq: advert.seq, sticky: advert.sticky,
-                            esi: advert.esi, ip: nil, event: "still-advertised \(state.mac)", source: routes.first?.source ?? timer.source,
-                            observation: -1)
+            return Evidence(
+                time: routes.map(\.lastUpdate).max() ?? timer.reference, pe: timer.pe, seq: advert.seq,
+                sticky: advert.sticky,
+                esi: advert.esi, ip: nil, event: "still-advertised \(state.mac)",
+                source: routes.first?.source ?? timer.source,
+                observation: -1)
         }
         // Where the routes are still held: the inputs (dumps, BMP streams) that still carry them.
         let holders = Set(stale.compactMap { engine.routes(mac: $0, pe: timer.pe).first?.source.input }).sorted()
-        let sessionDown = Evidence(time: timer.reference, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: nil, event: "session-down",
-                                   source: timer.source, observation: -1)
-        let index = detection.report(.stalePeerDown, mac: -1, pes: [timer.pe], time: timer.reference,
-                                     detail: "\(stale.count) MAC routes of \(detection.pe(timer.pe)) still present "
-                                         + "\(Timestamp.duration(timer.due - timer.reference)) after its session went down"
-                                         + ", held in the dumps of input(s) " + holders.map { "#\($0)" }.joined(separator: ", "),
-                                     evidence: [sessionDown] + sample, count: stale.count)
+        let sessionDown = Evidence(
+            time: timer.reference, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: nil, event: "session-down",
+            source: timer.source, observation: -1)
+        let index = detection.report(
+            .stalePeerDown, mac: -1, pes: [timer.pe], time: timer.reference,
+            detail: "\(stale.count) MAC routes of \(detection.pe(timer.pe)) still present "
+                + "\(Timestamp.duration(timer.due - timer.reference)) after its session went down"
+                + ", held in the dumps of input(s) " + holders.map { "#\($0)" }.joined(separator: ", "),
+            evidence: [sessionDown] + sample, count: stale.count)
         let states = stale.map { engine.macs[Int($0)] }
-        detection.findings[index].coveredMACs = Array(Set(detection.findings[index].coveredMACs + states.map(\.mac))).sorted()
-        detection.findings[index].coveredBDs = Array(Set(detection.findings[index].coveredBDs + states.map(\.bd))).sorted()
+        detection.findings[index].coveredMACs = Array(Set(detection.findings[index].coveredMACs + states.map(\.mac)))
+            .sorted()
+        detection.findings[index].coveredBDs = Array(Set(detection.findings[index].coveredBDs + states.map(\.bd)))
+            .sorted()
     }
 }

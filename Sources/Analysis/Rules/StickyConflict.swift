@@ -16,8 +16,9 @@ struct StickyConflict: Detector {
     }
 
     private func report(_ t: Transition, in detection: Detection, evidence: [Evidence]) {
-        detection.report(.stickyConflict, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
-                         detail: "\(detection.pe(t.pe)) and \(detection.pe(t.otherPE)) both advertise the MAC as sticky",
-                         evidence: evidence)
+        detection.report(
+            .stickyConflict, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+            detail: "\(detection.pe(t.pe)) and \(detection.pe(t.otherPE)) both advertise the MAC as sticky",
+            evidence: evidence)
     }
 }

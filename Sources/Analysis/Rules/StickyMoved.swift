@@ -8,8 +8,10 @@ struct StickyMoved: Detector {
 
     func observe(_ t: Transition, in detection: Detection) {
         guard t.kind == .stickyConflict, detection.engine.advert(mac: t.mac, pe: t.pe)?.sticky != true else { return }
-        detection.report(.stickyMoved, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
-                         detail: "sticky MAC of \(detection.pe(t.otherPE)) advertised by \(detection.pe(t.pe)) with seq \(t.seqAfter)",
-                         evidence: detection.recent(4, of: t.mac))
+        detection.report(
+            .stickyMoved, mac: t.mac, pes: [t.otherPE, t.pe], time: t.time,
+            detail:
+                "sticky MAC of \(detection.pe(t.otherPE)) advertised by \(detection.pe(t.pe)) with seq \(t.seqAfter)",
+            evidence: detection.recent(4, of: t.mac))
     }
 }
