@@ -83,9 +83,8 @@ public final class Analyzer {
         dupIPFlap.forget(before: horizon)
     }
 
-    /// Remembers the transition as evidence, then hands it to every detector. The order is the
-    /// catalogue's order of precedence within one transition (a flap before the sequence rules
-    /// of the same move); each detector picks the kinds it judges.
+    /// Remembers the transition as evidence, then hands it to the detectors that judge its kind,
+    /// in the catalogue's order (a flap before the sequence rules of the same move).
     private func handle(_ t: Transition) {
         transitionsSinceSweep += 1
         if transitionsSinceSweep >= 262_144 {
@@ -129,21 +128,38 @@ public final class Analyzer {
         staleHostRoute.onMove(t, sides, in: d)
     }
 
+    /// The detectors that judge each kind of transition, in the catalogue's order. Each detector
+    /// also checks the kind itself; this table only spares the others a call per transition.
     private func detect(_ t: Transition) {
         let d = detection
-        seqTie.observe(t, in: d)
-        seqMissingOnMove.observe(t, in: d)
-        seqWrap.observe(t, in: d)
-        seqDecrease.observe(t, in: d)
-        seqBumpNoMove.observe(t, in: d)
-        stickyMoved.observe(t, in: d)
-        stickyConflict.observe(t, in: d)
-        esiInconsistent.observe(t, in: d)
-        seqMultiCommunity.observe(t, in: d)
-        macIPSeqMismatch.observe(t, in: d)
-        stalePeerDown.observe(t, in: d)
-        ipMoveNewMAC.observe(t, in: d)
-        dupIPFlap.observe(t, in: d)
+        switch t.kind {
+        case .learned:
+            seqMultiCommunity.observe(t, in: d)
+            macIPSeqMismatch.observe(t, in: d)
+        case .updated:
+            seqWrap.observe(t, in: d)
+            seqDecrease.observe(t, in: d)
+            seqBumpNoMove.observe(t, in: d)
+            seqMultiCommunity.observe(t, in: d)
+            macIPSeqMismatch.observe(t, in: d)
+        case .rejected:
+            seqTie.observe(t, in: d)
+            seqMissingOnMove.observe(t, in: d)
+            esiInconsistent.observe(t, in: d)
+            seqMultiCommunity.observe(t, in: d)
+        case .stickyConflict:
+            stickyMoved.observe(t, in: d)
+            stickyConflict.observe(t, in: d)
+        case .aliased:
+            esiInconsistent.observe(t, in: d)
+        case .peerDown:
+            stalePeerDown.observe(t, in: d)
+        case .ipMoved:
+            ipMoveNewMAC.observe(t, in: d)
+            dupIPFlap.observe(t, in: d)
+        case .moved, .superseded, .withdrawn, .flushed:
+            break
+        }
     }
 
     /// A timer goes to its rule's detector: every rule is named here, so a new rule cannot be

@@ -57,8 +57,10 @@ public enum DataQuality {
                     rule: .withdrawOnly, subject: describe(engine.observations[id]), count: counts.unknownWithdrawals,
                     input: counts.firstSource?.input, offset: counts.firstSource?.offset,
                     detail:
-                        "\(counts.unknownWithdrawals) of \(events) MAC/IP route events are withdrawals of routes never announced "
-                        + "here (FRR 8.4.4's BMP sends EVPN announcements as MP_UNREACH): this observation point shows no MAC"
+                        "\(counts.unknownWithdrawals) of \(events) MAC/IP route events are withdrawals of routes "
+                        + "never announced "
+                        + "here (FRR 8.4.4's BMP sends EVPN announcements as MP_UNREACH): this observation point "
+                        + "shows no MAC"
                 ))
         }
         if counters.noPEIdentified > 0 {
@@ -66,7 +68,8 @@ public enum DataQuality {
                 DataQualityNote(
                     rule: .noPE, subject: "all inputs", count: counters.noPEIdentified, input: nil, offset: nil,
                     detail:
-                        "\(counters.noPEIdentified) MAC/IP announcements name no PE (no type-1 RD, ORIGINATOR_ID, next hop "
+                        "\(counters.noPEIdentified) MAC/IP announcements name no PE (no type-1 RD, ORIGINATOR_ID, "
+                        + "next hop "
                         + "or peer identifier): they are left out of mobility"))
         }
         if counters.peConflicts > 0, let first = counters.firstPEConflict {
@@ -75,8 +78,10 @@ public enum DataQuality {
                     rule: .peConflict, subject: "all inputs", count: counters.peConflicts, input: first.source.input,
                     offset: first.source.offset,
                     detail:
-                        "\(counters.peConflicts) routes carry a type-1 RD naming one PE and an ORIGINATOR_ID naming another "
-                        + "(first: RD \(first.rd), ORIGINATOR_ID \(first.originator)); the RD was used (--pe-key changes it)"
+                        "\(counters.peConflicts) routes carry a type-1 RD naming one PE and an ORIGINATOR_ID naming "
+                        + "another "
+                        + "(first: RD \(first.rd), ORIGINATOR_ID \(first.originator)); the RD was used (--pe-key "
+                        + "changes it)"
                 ))
         }
         for input in inputs {
@@ -86,7 +91,8 @@ public enum DataQuality {
                         rule: .coarseTime, subject: input.path, count: input.stats.coarseUpdates, input: input.id,
                         offset: 0,
                         detail:
-                            "\(input.stats.coarseUpdates) BGP4MP records with one-second timestamps: the order of events "
+                            "\(input.stats.coarseUpdates) BGP4MP records with one-second timestamps: the order of "
+                            + "events "
                             + "inside one second is unknown (MOB-15) and durations under a second cannot be measured"))
             }
             if input.stats.timeStepsBack > 0 {
@@ -95,7 +101,8 @@ public enum DataQuality {
                         rule: .timeBackwards, subject: input.path, count: input.stats.timeStepsBack, input: input.id,
                         offset: input.stats.firstStepBackOffset,
                         detail:
-                            "time goes back by more than a second \(input.stats.timeStepsBack) time(s): the clock stepped "
+                            "time goes back by more than a second \(input.stats.timeStepsBack) time(s): the clock "
+                            + "stepped "
                             + "or files were joined out of order, so windows may be wrong"))
             }
         }

@@ -107,30 +107,40 @@ public enum IncidentKind: String, Sendable, CaseIterable {
         switch self {
         case .layer2Loop:
             return
-                "Many MACs moving back and forth between the same PEs at the same time means frames from one segment reach the other: a layer-2 loop, a bridged backdoor link between the sites, or a mis-cabled multi-homed switch without a shared ESI."
+                "Many MACs moving back and forth between the same PEs at the same time means frames from one segment "
+                + "reach the other: a layer-2 loop, a bridged backdoor link between the sites, or a mis-cabled "
+                + "multi-homed switch without a shared ESI."
         case .duplicateMAC:
             return
-                "One MAC keeps moving between PEs on different Ethernet segments: two hosts share the MAC (cloned VM, static MAC reuse), or a multi-homed host is attached without a common ESI."
+                "One MAC keeps moving between PEs on different Ethernet segments: two hosts share the MAC (cloned "
+                + "VM, static MAC reuse), or a multi-homed host is attached without a common ESI."
         case .stickyMAC:
             return
-                "A MAC configured as static on one PE is being learned or configured on another PE (RFC 7432 §15.2): a host moved onto a segment where its MAC is pinned, or two PEs pin the same MAC."
+                "A MAC configured as static on one PE is being learned or configured on another PE (RFC 7432 §15.2): "
+                + "a host moved onto a segment where its MAC is pinned, or two PEs pin the same MAC."
         case .peerFailure:
             return
-                "A PE's BGP session went down, but some observation points still carry its MAC routes past the restart time: traffic to those MACs is black-holed toward a dead PE."
+                "A PE's BGP session went down, but some observation points still carry its MAC routes past the "
+                + "restart time: traffic to those MACs is black-holed toward a dead PE."
         case .staleHostRoute:
             return
-                "The MAC/IP moved, but VPN host routes (/32, /128) for its IPs still lead to the old PE, so routed traffic is black-holed there."
+                "The MAC/IP moved, but VPN host routes (/32, /128) for its IPs still lead to the old PE, so routed "
+                + "traffic is black-holed there."
         case .staleAfterMove:
             return
-                "After a MAC moved with a higher sequence number, the old PE kept advertising it (RFC 7432 §15.1 requires a withdrawal): remote PEs running older software or a stuck MAC entry may still send traffic there."
+                "After a MAC moved with a higher sequence number, the old PE kept advertising it (RFC 7432 §15.1 "
+                + "requires a withdrawal): remote PEs running older software or a stuck MAC entry may still send "
+                + "traffic there."
         case .ipMoved:
             return
-                "An IP is now announced with another MAC: a VM was re-created with a new MAC (harmless), or two hosts use the same IP (duplicate IP, ARP flapping)."
+                "An IP is now announced with another MAC: a VM was re-created with a new MAC (harmless), or two "
+                + "hosts use the same IP (duplicate IP, ARP flapping)."
         case .multihoming:
             return "PEs that share an Ethernet segment disagree about a MAC (different sequence numbers or ESIs)."
         case .sequenceAnomaly:
             return
-                "MAC Mobility sequence numbers broke RFC 7432 §15 rules: a PE did not increment on a move, restarted its counter, or two PEs claim the same sequence, so PEs may disagree on where the MAC lives."
+                "MAC Mobility sequence numbers broke RFC 7432 §15 rules: a PE did not increment on a move, restarted "
+                + "its counter, or two PEs claim the same sequence, so PEs may disagree on where the MAC lives."
         }
     }
 
@@ -138,27 +148,36 @@ public enum IncidentKind: String, Sendable, CaseIterable {
         switch self {
         case .layer2Loop:
             return
-                "Check STP and LACP on the access switches behind the incident's PEs; look for a link that bridges the sites outside EVPN; enable duplicate-address freeze (`dup-addr-detection freeze`) while investigating."
+                "Check STP and LACP on the access switches behind the incident's PEs; look for a link that bridges "
+                + "the sites outside EVPN; enable duplicate-address freeze (`dup-addr-detection freeze`) while "
+                + "investigating."
         case .duplicateMAC:
             return
-                "Find the hosts behind the MAC on each PE (`show evpn mac vni all` / `show mac address-table address`); remove the duplicate or configure the shared ESI; clear the duplicate-address state afterwards."
+                "Find the hosts behind the MAC on each PE (`show evpn mac vni all` / `show mac address-table "
+                + "address`); remove the duplicate or configure the shared ESI; clear the duplicate-address "
+                + "state afterwards."
         case .stickyMAC:
             return
-                "Check the static MAC configuration on the incident's PEs; remove the stale static entry or move the host back."
+                "Check the static MAC configuration on the incident's PEs; remove the stale static entry or move the "
+                + "host back."
         case .peerFailure:
             return
-                "Check the route reflector or monitored router that still holds the routes (graceful-restart timers, stuck sessions); clear the stale routes; verify the PE's state."
+                "Check the route reflector or monitored router that still holds the routes (graceful-restart timers, "
+                + "stuck sessions); clear the stale routes; verify the PE's state."
         case .staleHostRoute:
             return
-                "Check the old PE's host-route generation (ARP/ND table, `advertise-host-routes`); clear ARP for the moved IPs on the old PE."
+                "Check the old PE's host-route generation (ARP/ND table, `advertise-host-routes`); clear ARP for the "
+                + "moved IPs on the old PE."
         case .staleAfterMove:
             return
-                "On the old PE, check the MAC table and the EVPN database for the MAC (`show evpn mac`); clear the stale entry; check for a software bug if it recurs."
+                "On the old PE, check the MAC table and the EVPN database for the MAC (`show evpn mac`); clear the "
+                + "stale entry; check for a software bug if it recurs."
         case .ipMoved: return "Confirm which host owns the IP; if both are live, fix the duplicate address."
         case .multihoming: return "Compare the ESI configuration and the EVPN MAC tables of the incident's PEs."
         case .sequenceAnomaly:
             return
-                "Compare the MAC Mobility sequence on the incident's PEs (`show bgp l2vpn evpn route-type 2`); upgrade or fix the PE that does not follow the rules; clear the MAC to resynchronise."
+                "Compare the MAC Mobility sequence on the incident's PEs (`show bgp l2vpn evpn route-type 2`); "
+                + "upgrade or fix the PE that does not follow the rules; clear the MAC to resynchronise."
         }
     }
 }

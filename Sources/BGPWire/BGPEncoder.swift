@@ -12,11 +12,11 @@ public enum BGPEncoder {
         return w.bytes
     }
 
-    public static var keepalive: [UInt8] { frame(type: 4, body: []) }
+    public static var keepalive: [UInt8] { frame(type: BGPMessageType.keepalive, body: []) }
 
     /// A whole UPDATE message (header included).
     public static func update(_ update: UpdateMessage, options: DecodeOptions = DecodeOptions()) -> [UInt8] {
-        frame(type: 2, body: updateBody(update, options: options))
+        frame(type: BGPMessageType.update, body: updateBody(update, options: options))
     }
 
     public static func updateBody(_ update: UpdateMessage, options: DecodeOptions) -> [UInt8] {
@@ -29,9 +29,15 @@ public enum BGPEncoder {
         return w.bytes
     }
 
+    private typealias Code = PathAttribute
+    /// The flag combinations of RFC 4271 §4.3 the encoder writes.
+    private static let wellKnown = PathAttribute.transitive
+    private static let optionalTransitive = PathAttribute.optional | PathAttribute.transitive
+    private static let optionalNonTransitive = PathAttribute.optional
+
     private static func attribute(_ flags: UInt8, _ type: UInt8, _ value: [UInt8], into w: inout ByteWriter) {
-        if value.count > 255 || flags & 0x10 != 0 {
-            w.u8(flags | 0x10); w.u8(type); w.u16(UInt16(value.count))
+        if value.count > 255 || flags & PathAttribute.extendedLength != 0 {
+            w.u8(flags | PathAttribute.extendedLength); w.u8(type); w.u16(UInt16(value.count))
         } else {
             w.u8(flags); w.u8(type); w.u8(UInt8(value.count))
         }
@@ -44,7 +50,7 @@ public enum BGPEncoder {
         reach: MPReach? = nil, unreach: MPUnreach? = nil, abbreviatedReach: Bool = false
     ) {
         var v = ByteWriter()
-        if let origin = a.origin { attribute(0x40, 1, [origin], into: &w) }
+        if let origin = a.origin { attribute(wellKnown, Code.origin, [origin], into: &w) }
         if a.origin != nil || !a.asPath.isEmpty {
             v = ByteWriter()
             for segment in a.asPath {
@@ -53,24 +59,34 @@ public enum BGPEncoder {
                     if options.fourByteAS { v.u32(asn) } else { v.u16(UInt16(truncatingIfNeeded: asn)) }
                 }
             }
-            attribute(0x40, 2, v.bytes, into: &w)
+            attribute(wellKnown, Code.asPath, v.bytes, into: &w)
         }
-        if let nextHop = a.nextHop { v = ByteWriter(); v.ip(nextHop); attribute(0x40, 3, v.bytes, into: &w) }
-        if let med = a.med { v = ByteWriter(); v.u32(med); attribute(0x80, 4, v.bytes, into: &w) }
-        if let localPref = a.localPref { v = ByteWriter(); v.u32(localPref); attribute(0x40, 5, v.bytes, into: &w) }
-        if a.atomicAggregate { attribute(0x40, 6, [], into: &w) }
+        if let nextHop = a.nextHop {
+            v = ByteWriter(); v.ip(nextHop); attribute(wellKnown, Code.nextHop, v.bytes, into: &w)
+        }
+        if let med = a.med {
+            v = ByteWriter(); v.u32(med); attribute(optionalNonTransitive, Code.multiExitDisc, v.bytes, into: &w)
+        }
+        if let localPref = a.localPref {
+            v = ByteWriter(); v.u32(localPref); attribute(wellKnown, Code.localPref, v.bytes, into: &w)
+        }
+        if a.atomicAggregate { attribute(wellKnown, Code.atomicAggregate, [], into: &w) }
         if let asn = a.aggregatorAS, let ip = a.aggregatorIP {
             v = ByteWriter()
             if options.fourByteAS { v.u32(asn) } else { v.u16(UInt16(truncatingIfNeeded: asn)) }
             v.ip(ip)
-            attribute(0xC0, 7, v.bytes, into: &w)
+            attribute(optionalTransitive, Code.aggregator, v.bytes, into: &w)
         }
         if !a.communities.isEmpty {
-            v = ByteWriter(); a.communities.forEach { v.u32($0) }; attribute(0xC0, 8, v.bytes, into: &w)
+            v = ByteWriter(); a.communities.forEach { v.u32($0) };
+            attribute(optionalTransitive, Code.communities, v.bytes, into: &w)
         }
-        if let originator = a.originatorID { v = ByteWriter(); v.ip(originator); attribute(0x80, 9, v.bytes, into: &w) }
+        if let originator = a.originatorID {
+            v = ByteWriter(); v.ip(originator); attribute(optionalNonTransitive, Code.originatorID, v.bytes, into: &w)
+        }
         if !a.clusterList.isEmpty {
-            v = ByteWriter(); a.clusterList.forEach { v.u32($0) }; attribute(0x80, 10, v.bytes, into: &w)
+            v = ByteWriter(); a.clusterList.forEach { v.u32($0) };
+            attribute(optionalNonTransitive, Code.clusterList, v.bytes, into: &w)
         }
         if let reach {
             v = ByteWriter()
@@ -88,26 +104,27 @@ public enum BGPEncoder {
                 v.u8(0)
                 for entry in reach.nlri { NLRICodec.encode(entry, into: &v) }
             }
-            attribute(0x90, 14, v.bytes, into: &w)
+            attribute(optionalNonTransitive | PathAttribute.extendedLength, Code.mpReachNLRI, v.bytes, into: &w)
         }
         if let unreach {
             v = ByteWriter()
             v.u16(unreach.family.afi); v.u8(unreach.family.safi)
             for entry in unreach.nlri { NLRICodec.encode(entry, into: &v) }
-            attribute(0x90, 15, v.bytes, into: &w)
+            attribute(optionalNonTransitive | PathAttribute.extendedLength, Code.mpUnreachNLRI, v.bytes, into: &w)
         }
         if !a.extendedCommunities.isEmpty {
-            v = ByteWriter(); a.extendedCommunities.forEach { v.u64($0.raw) }; attribute(0xC0, 16, v.bytes, into: &w)
+            v = ByteWriter(); a.extendedCommunities.forEach { v.u64($0.raw) };
+            attribute(optionalTransitive, Code.extendedCommunities, v.bytes, into: &w)
         }
         if let pmsi = a.pmsiTunnel {
             v = ByteWriter(); v.u8(pmsi.flags); v.u8(pmsi.tunnelType); v.u24(pmsi.label); v.append(pmsi.tunnelID)
-            attribute(0xC0, 22, v.bytes, into: &w)
+            attribute(optionalTransitive, Code.pmsiTunnel, v.bytes, into: &w)
         }
         if !a.largeCommunities.isEmpty {
             v = ByteWriter()
             for c in a.largeCommunities { v.u32(c.global); v.u32(c.local1); v.u32(c.local2) }
-            attribute(0xC0, 32, v.bytes, into: &w)
+            attribute(optionalTransitive, Code.largeCommunity, v.bytes, into: &w)
         }
-        for raw in a.other { attribute(raw.flags & ~0x10, raw.type, raw.value, into: &w) }
+        for raw in a.other { attribute(raw.flags & ~PathAttribute.extendedLength, raw.type, raw.value, into: &w) }
     }
 }

@@ -25,7 +25,7 @@ public enum BGPMessage {
         _ cursor: inout ByteCursor, options: DecodeOptions, into update: inout UpdateMessage
     ) throws -> Bool {
         var (type, body) = try header(&cursor)
-        if type == 2 {
+        if type == BGPMessageType.update {
             try UpdateDecoder.decode(&body, options: options, into: &update)
             return true
         }
@@ -50,14 +50,14 @@ public enum BGPMessage {
 
     private static func decodeBody(type: UInt8, _ body: inout ByteCursor, options: DecodeOptions) throws -> BGPMessage {
         switch type {
-        case 1: return .open(try OpenMessage.decode(&body))
-        case 2: return .update(try UpdateDecoder.decode(&body, options: options))
-        case 3:
+        case BGPMessageType.open: return .open(try OpenMessage.decode(&body))
+        case BGPMessageType.update: return .update(try UpdateDecoder.decode(&body, options: options))
+        case BGPMessageType.notification:
             return .notification(
                 code: try body.readUInt8("NOTIFICATION code"), subcode: try body.readUInt8("NOTIFICATION subcode"),
                 data: try body.readBytes(body.remaining))
-        case 4: return .keepalive
-        case 5:
+        case BGPMessageType.keepalive: return .keepalive
+        case BGPMessageType.routeRefresh:
             let afi = try body.readUInt16("ROUTE-REFRESH AFI")
             try body.skip(1)
             return .routeRefresh(AddressFamily(afi: afi, safi: try body.readUInt8("ROUTE-REFRESH SAFI")))
@@ -152,7 +152,7 @@ public struct OpenMessage: Hashable, Sendable {
         } else {
             body.u8(UInt8(caps.bytes.count + 2)); body.u8(2); body.u8(UInt8(caps.bytes.count)); body.append(caps.bytes)
         }
-        return BGPEncoder.frame(type: 1, body: body.bytes)
+        return BGPEncoder.frame(type: BGPMessageType.open, body: body.bytes)
     }
 
     /// RFC 7911 §4: paths carry identifiers when the sender may send and the receiver may receive.

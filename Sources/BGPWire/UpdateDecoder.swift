@@ -83,9 +83,9 @@ public enum UpdateDecoder {
                 let readType = try cursor.readUInt8("attribute type")
                 flags = readFlags; type = readType
                 let length =
-                    readFlags & 0x10 != 0
+                    readFlags & PathAttribute.extendedLength != 0
                     ? Int(try cursor.readUInt16("attribute length")) : Int(try cursor.readUInt8("attribute length"))
-                value = try cursor.sub(length: length, "\(attributeName(readType)) value")
+                value = try cursor.sub(length: length, "\(PathAttribute.name(readType)) value")
             } catch let error as DecodeError {
                 update.errors.append(AttributeError(attributeType: 0, action: .treatAsWithdraw, error: error))
                 return
@@ -108,7 +108,7 @@ public enum UpdateDecoder {
                 update.errors.append(
                     AttributeError(
                         attributeType: type, action: errorAction(forType: type),
-                        error: DecodeError(context: attributeName(type), expected: "valid value", offset: start)))
+                        error: DecodeError(context: PathAttribute.name(type), expected: "valid value", offset: start)))
             }
         }
         if !options.fourByteAS {
@@ -122,21 +122,26 @@ public enum UpdateDecoder {
 
     static func errorAction(forType type: UInt8) -> AttributeErrorAction {
         switch type {
-        case 6, 7, 17, 18: return .attributeDiscard
-        case 14, 15: return .familyUnparseable
+        case PathAttribute.atomicAggregate, PathAttribute.aggregator, PathAttribute.as4Path,
+            PathAttribute.as4Aggregator:
+            return .attributeDiscard
+        case PathAttribute.mpReachNLRI, PathAttribute.mpUnreachNLRI: return .familyUnparseable
         default: return .treatAsWithdraw
         }
     }
 
     private static func expectLength(_ value: ByteCursor, _ allowed: Int, _ type: UInt8) throws {
         if value.remaining != allowed {
-            throw value.error(attributeName(type), expected: "length \(allowed), found \(value.remaining)")
+            throw value.error(PathAttribute.name(type), expected: "length \(allowed), found \(value.remaining)")
         }
     }
 
     private static func expectMultiple(_ value: ByteCursor, _ unit: Int, _ type: UInt8) throws {
         if value.remaining % unit != 0 {
-            throw value.error(attributeName(type), expected: "a multiple of \(unit) bytes, found \(value.remaining)")
+            throw value.error(
+                PathAttribute.name(type),
+                expected: "a multiple of \(unit) bytes, found "
+                    + "\(value.remaining)")
         }
     }
 
@@ -146,28 +151,28 @@ public enum UpdateDecoder {
         as4Aggregator: inout (UInt32, IPAddress)?
     ) throws {
         switch type {
-        case 1:
+        case PathAttribute.origin:
             try expectLength(v, 1, type)
             let origin = try v.readUInt8()
             guard origin <= 2 else { throw v.error("ORIGIN", expected: "0, 1 or 2, found \(origin)") }
             update.attributes.origin = origin
-        case 2:
+        case PathAttribute.asPath:
             update.attributes.asPath = try decodeASPath(&v, fourByte: options.fourByteAS)
-        case 17:
+        case PathAttribute.as4Path:
             as4Path = try decodeASPath(&v, fourByte: true)
-        case 3:
+        case PathAttribute.nextHop:
             try expectLength(v, 4, type)
             update.attributes.nextHop = try v.readIPv4()
-        case 4:
+        case PathAttribute.multiExitDisc:
             try expectLength(v, 4, type)
             update.attributes.med = try v.readUInt32()
-        case 5:
+        case PathAttribute.localPref:
             try expectLength(v, 4, type)
             update.attributes.localPref = try v.readUInt32()
-        case 6:
+        case PathAttribute.atomicAggregate:
             try expectLength(v, 0, type)
             update.attributes.atomicAggregate = true
-        case 7:
+        case PathAttribute.aggregator:
             if v.remaining == 8 || (v.remaining != 6 && options.fourByteAS) {
                 try expectLength(v, 8, type)
                 update.attributes.aggregatorAS = try v.readUInt32()
@@ -176,41 +181,41 @@ public enum UpdateDecoder {
                 update.attributes.aggregatorAS = UInt32(try v.readUInt16())
             }
             update.attributes.aggregatorIP = try v.readIPv4()
-        case 18:
+        case PathAttribute.as4Aggregator:
             try expectLength(v, 8, type)
             as4Aggregator = (try v.readUInt32(), try v.readIPv4())
-        case 8:
+        case PathAttribute.communities:
             try expectMultiple(v, 4, type)
             update.attributes.communities.reserveCapacity(v.remaining / 4)
             while !v.isAtEnd { update.attributes.communities.append(try v.readUInt32()) }
-        case 9:
+        case PathAttribute.originatorID:
             try expectLength(v, 4, type)
             update.attributes.originatorID = try v.readIPv4()
-        case 10:
+        case PathAttribute.clusterList:
             try expectMultiple(v, 4, type)
             while !v.isAtEnd { update.attributes.clusterList.append(try v.readUInt32()) }
-        case 16:
+        case PathAttribute.extendedCommunities:
             try expectMultiple(v, 8, type)
             update.attributes.extendedCommunities.reserveCapacity(v.remaining / 8)
             while !v.isAtEnd {
                 update.attributes.extendedCommunities.append(ExtendedCommunity(raw: try v.readUInt64()))
             }
-        case 32:
+        case PathAttribute.largeCommunity:
             try expectMultiple(v, 12, type)
             while !v.isAtEnd {
                 update.attributes.largeCommunities.append(
                     LargeCommunity(global: try v.readUInt32(), local1: try v.readUInt32(), local2: try v.readUInt32()))
             }
-        case 22:
+        case PathAttribute.pmsiTunnel:
             guard v.remaining >= 5 else {
                 throw v.error("PMSI_TUNNEL", expected: "at least 5 bytes, found \(v.remaining)")
             }
             update.attributes.pmsiTunnel = PMSITunnel(
                 flags: try v.readUInt8(), tunnelType: try v.readUInt8(),
                 label: try v.readUInt24(), tunnelID: try v.readBytes(v.remaining))
-        case 14:
+        case PathAttribute.mpReachNLRI:
             try decodeMPReach(&v, options: options, update: &update)
-        case 15:
+        case PathAttribute.mpUnreachNLRI:
             let family = AddressFamily(
                 afi: try v.readUInt16("MP_UNREACH AFI"), safi: try v.readUInt8("MP_UNREACH SAFI"))
             update.unreach = MPUnreach(family: family, nlri: [])  // the family stays even if an NLRI below is malformed
@@ -317,28 +322,5 @@ public enum UpdateDecoder {
             merged += as4Path
         }
         return merged
-    }
-}
-
-public func attributeName(_ type: UInt8) -> String {
-    switch type {
-    case 1: return "ORIGIN"
-    case 2: return "AS_PATH"
-    case 3: return "NEXT_HOP"
-    case 4: return "MULTI_EXIT_DISC"
-    case 5: return "LOCAL_PREF"
-    case 6: return "ATOMIC_AGGREGATE"
-    case 7: return "AGGREGATOR"
-    case 8: return "COMMUNITIES"
-    case 9: return "ORIGINATOR_ID"
-    case 10: return "CLUSTER_LIST"
-    case 14: return "MP_REACH_NLRI"
-    case 15: return "MP_UNREACH_NLRI"
-    case 16: return "EXTENDED_COMMUNITIES"
-    case 17: return "AS4_PATH"
-    case 18: return "AS4_AGGREGATOR"
-    case 22: return "PMSI_TUNNEL"
-    case 32: return "LARGE_COMMUNITY"
-    default: return "attribute type \(type)"
     }
 }

@@ -5,7 +5,7 @@ import EVPNModel
 public enum BMPEncoder {
     public struct PeerHeader {
         public var type: UInt8  // 0 global, 3 Loc-RIB
-        public var flags: UInt8  // 0x40 post-policy, 0x10 Adj-RIB-Out, 0x80 IPv6
+        public var flags: UInt8  // BMPPeerFlag
         public var distinguisher: UInt64 = 0
         public var address: IPAddress
         public var asn: UInt32
@@ -19,13 +19,14 @@ public enum BMPEncoder {
 
     static func message(type: UInt8, body: [UInt8]) -> [UInt8] {
         var w = ByteWriter()
-        w.u8(3); w.u32(UInt32(body.count + 6)); w.u8(type)
+        w.u8(bmpVersion); w.u32(UInt32(body.count + 6)); w.u8(type)
         w.append(body)
         return w.bytes
     }
 
     static func write(_ header: PeerHeader, into w: inout ByteWriter) {
-        w.u8(header.type); w.u8(header.flags | (header.address.isIPv6 ? 0x80 : 0)); w.u64(header.distinguisher)
+        w.u8(header.type); w.u8(header.flags | (header.address.isIPv6 ? BMPPeerFlag.ipv6 : 0));
+        w.u64(header.distinguisher)
         if header.address.isIPv6 { w.ip(header.address) } else { w.u64(0); w.u32(0); w.ip(header.address) }
         w.u32(header.asn); w.ip(header.bgpID)
         w.u32(UInt32(header.time / 1_000_000)); w.u32(UInt32(header.time % 1_000_000))
@@ -35,7 +36,7 @@ public enum BMPEncoder {
         var w = ByteWriter()
         write(header, into: &w)
         w.append(update)
-        return message(type: 0, body: w.bytes)
+        return message(type: BMPMessageType.routeMonitoring, body: w.bytes)
     }
 
     public static func statistics(_ header: PeerHeader, counters: [(UInt16, UInt32)]) -> [UInt8] {
@@ -43,14 +44,14 @@ public enum BMPEncoder {
         write(header, into: &w)
         w.u32(UInt32(counters.count))
         for (type, value) in counters { w.u16(type); w.u16(4); w.u32(value) }
-        return message(type: 1, body: w.bytes)
+        return message(type: BMPMessageType.statisticsReport, body: w.bytes)
     }
 
     public static func peerDown(_ header: PeerHeader, reason: UInt8, data: [UInt8] = []) -> [UInt8] {
         var w = ByteWriter()
         write(header, into: &w)
         w.u8(reason); w.append(data)
-        return message(type: 2, body: w.bytes)
+        return message(type: BMPMessageType.peerDown, body: w.bytes)
     }
 
     public static func peerUp(
@@ -61,7 +62,7 @@ public enum BMPEncoder {
         if localAddress.isIPv6 { w.ip(localAddress) } else { w.u64(0); w.u32(0); w.ip(localAddress) }
         w.u16(179); w.u16(40000)
         w.append(sentOpen.encode()); w.append(receivedOpen.encode())
-        return message(type: 3, body: w.bytes)
+        return message(type: BMPMessageType.peerUp, body: w.bytes)
     }
 
     public static func initiation(sysName: String, sysDescr: String) -> [UInt8] {
@@ -70,12 +71,12 @@ public enum BMPEncoder {
             let bytes = Array(text.utf8)
             w.u16(type); w.u16(UInt16(bytes.count)); w.append(bytes)
         }
-        return message(type: 4, body: w.bytes)
+        return message(type: BMPMessageType.initiation, body: w.bytes)
     }
 
     public static func termination(reason: UInt16) -> [UInt8] {
         var w = ByteWriter()
         w.u16(1); w.u16(2); w.u16(reason)
-        return message(type: 5, body: w.bytes)
+        return message(type: BMPMessageType.termination, body: w.bytes)
     }
 }

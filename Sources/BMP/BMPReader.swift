@@ -77,7 +77,7 @@ public final class BMPReader: FeedReader {
             var c = ByteCursor(b)
             return (try! c.readUInt8(), Int(try! c.readUInt32()), try! c.readUInt8())
         }
-        guard version == 3 else {
+        guard version == bmpVersion else {
             note(offset, "BMP version \(version): expected 3 (RFC 7854)", recovered: false)
             return false
         }
@@ -124,7 +124,8 @@ public final class BMPReader: FeedReader {
         let flags = try c.readUInt8("BMP peer flags")
         let distinguisher = try c.readUInt64("BMP peer distinguisher")
         let address: IPAddress
-        if flags & 0x80 != 0 && peerType != 3 {
+        let isLocRIB = peerType == BMPPeerType.locRIB
+        if flags & BMPPeerFlag.ipv6 != 0 && !isLocRIB {
             address = try c.readIPv6("BMP peer address")
         } else {
             try c.skip(12, "BMP peer address")
@@ -134,10 +135,10 @@ public final class BMPReader: FeedReader {
         let bgpID = try c.readIPv4("BMP peer BGP ID")
         let seconds = try c.readUInt32("BMP timestamp seconds"), micros = try c.readUInt32("BMP timestamp microseconds")
         let table: ObservationPoint.Table
-        let outbound = peerType != 3 && flags & 0x10 != 0
-        let post = flags & 0x40 != 0
-        switch (peerType, outbound, post) {
-        case (3, _, _): table = .locRIB
+        let outbound = !isLocRIB && flags & BMPPeerFlag.adjRIBOut != 0
+        let post = flags & BMPPeerFlag.postPolicy != 0
+        switch (isLocRIB, outbound, post) {
+        case (true, _, _): table = .locRIB
         case (_, true, true): table = .adjRIBOutPost
         case (_, true, false): table = .adjRIBOutPre
         case (_, false, true): table = .adjRIBInPost
@@ -151,12 +152,13 @@ public final class BMPReader: FeedReader {
             router: routerKey, table: table, distinguisher: distinguisher,
             peerIP: address, peerAS: peerAS, peerBGPID: bgpID)
         return PeerHeader(
-            observation: observation, legacyAS: peerType != 3 && flags & 0x20 != 0, outbound: outbound, time: time)
+            observation: observation, legacyAS: !isLocRIB && flags & BMPPeerFlag.legacyASPath != 0, outbound: outbound,
+            time: time)
     }
 
     private func decode(type: UInt8, _ c: inout ByteCursor, source: SourceRef) throws {
         switch type {
-        case 0:
+        case BMPMessageType.routeMonitoring:
             let peer = try readPeerHeader(&c)
             let session = peer.observation.session
             let addPath = (peer.outbound ? addPathOut[session] : addPathIn[session]) ?? AddPathFamilies()
@@ -167,25 +169,27 @@ public final class BMPReader: FeedReader {
             } else {
                 pending.append(.heartbeat(time: peer.time))
             }
-        case 1:
+        case BMPMessageType.statisticsReport:
             let peer = try readPeerHeader(&c)
             pending.append(.heartbeat(time: peer.time))
-        case 2:
+        case BMPMessageType.peerDown:
             let peer = try readPeerHeader(&c)
             let reason = try c.readUInt8("BMP peer down reason")
             var text: String
             switch reason {
-            case 1, 3:
-                text = reason == 1 ? "local system sent NOTIFICATION" : "remote system sent NOTIFICATION"
+            case BMPPeerDownReason.localNotification, BMPPeerDownReason.remoteNotification:
+                text =
+                    reason == BMPPeerDownReason.localNotification
+                    ? "local system sent NOTIFICATION" : "remote system sent NOTIFICATION"
                 if case .notification(let code, let subcode, _) = try? BGPMessage.decode(&c, options: DecodeOptions()) {
                     text += " \(code)/\(subcode)"
                 }
-            case 2:
+            case BMPPeerDownReason.localNoNotification:
                 text = "local system closed without NOTIFICATION"
                 if c.remaining >= 2 { text += ", FSM event \(try c.readUInt16())" }
-            case 4: text = "remote system closed the session"
-            case 5: text = "peer de-configured"
-            case 6: text = "local system closed (Loc-RIB)"
+            case BMPPeerDownReason.remoteNoNotification: text = "remote system closed the session"
+            case BMPPeerDownReason.deconfigured: text = "peer de-configured"
+            case BMPPeerDownReason.locRIBClosed: text = "local system closed (Loc-RIB)"
             default: text = "reason \(reason)"
             }
             pending.append(
@@ -193,7 +197,7 @@ public final class BMPReader: FeedReader {
                     SessionEvent(
                         time: peer.time, source: source, observation: peer.observation, kind: .down(reason: text),
                         record: .bmp)))
-        case 3:
+        case BMPMessageType.peerUp:
             let peer = try readPeerHeader(&c)
             try c.skip(20, "BMP peer up local address and ports")
             let sent = try BGPMessage.decode(&c, options: DecodeOptions())
@@ -209,14 +213,14 @@ public final class BMPReader: FeedReader {
                     SessionEvent(
                         time: peer.time, source: source, observation: peer.observation, kind: .established, record: .bmp
                     )))
-        case 4, 5:
+        case BMPMessageType.initiation, BMPMessageType.termination:
             var router = MonitoredRouter(key: routerKey, sysName: nil, sysDescr: nil)
             var terminationReason = "monitoring session terminated"
             while !c.isAtEnd {
                 let tlvType = try c.readUInt16("BMP TLV type")
                 let tlvLength = Int(try c.readUInt16("BMP TLV length"))
                 var value = try c.sub(length: tlvLength, "BMP TLV value")
-                if type == 5 && tlvType == 1 && tlvLength == 2 {
+                if type == BMPMessageType.termination && tlvType == BMPInformation.terminationReason && tlvLength == 2 {
                     let code = try value.readUInt16()
                     let reasons = [
                         "administratively closed", "unspecified reason", "out of resources", "redundant connection",
@@ -227,16 +231,18 @@ public final class BMPReader: FeedReader {
                         + (Int(code) < reasons.count ? reasons[Int(code)] : "reason \(code)")
                     continue
                 }
-                guard type == 4 && (tlvType == 1 || tlvType == 2) else { continue }
+                guard type == BMPMessageType.initiation,
+                    tlvType == BMPInformation.sysDescr || tlvType == BMPInformation.sysName
+                else { continue }
                 // The key comes from the whole name, so that two names sharing a long prefix stay two routers.
                 let bytes = try value.readBytes(tlvLength)
-                if tlvType == 2 { routerKey = fnv1a(bytes) & 0x7FFF_FFFF; router.key = routerKey }
+                if tlvType == BMPInformation.sysName { routerKey = fnv1a(bytes) & 0x7FFF_FFFF; router.key = routerKey }
                 let text =
                     String(decoding: bytes.prefix(MonitoredRouter.maximumTextBytes), as: UTF8.self)
                     + (bytes.count > MonitoredRouter.maximumTextBytes ? "…" : "")
-                if tlvType == 1 { router.sysDescr = text } else { router.sysName = text }
+                if tlvType == BMPInformation.sysDescr { router.sysDescr = text } else { router.sysName = text }
             }
-            if type == 4 {
+            if type == BMPMessageType.initiation {
                 // One entry per router however often it reconnects; the latest Initiation wins.
                 if let known = routers.firstIndex(where: { $0.key == router.key }) {
                     routers[known] = router
@@ -262,13 +268,13 @@ public final class BMPReader: FeedReader {
                             time: lastTime, source: source, observation: observation,
                             kind: .monitoringEnded(reason: terminationReason), record: .bmp)))
             }
-        case 6:
+        case BMPMessageType.routeMirroring:
             let peer = try readPeerHeader(&c)
             while !c.isAtEnd {
                 let tlvType = try c.readUInt16("BMP route mirroring TLV type")
                 var value = try c.sub(
                     length: Int(try c.readUInt16("BMP route mirroring TLV length")), "BMP route mirroring TLV")
-                if tlvType == 0,
+                if tlvType == BMPInformation.mirroredBGPMessage,
                     case .update(var mirrored) = try BGPMessage.decode(
                         &value, options: DecodeOptions(fourByteAS: !peer.legacyAS, evpnOnly: evpnOnly))
                 {

@@ -18,9 +18,9 @@ public enum Timestamp {
         let (year, month, day) = civil(fromDays: days)
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let yearText = String(year)
-        var text =
-            String(repeating: "0", count: max(0, 4 - yearText.count)) + yearText
-            + "-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
+        let date = "-\(two(month))-\(two(day))"
+        let clock = "T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
+        var text = String(repeating: "0", count: max(0, 4 - yearText.count)) + yearText + date + clock
         if fraction != 0 {
             let digits = String(fraction)
             text += "." + String(repeating: "0", count: 6 - digits.count) + digits

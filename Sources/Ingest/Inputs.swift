@@ -13,9 +13,9 @@ public enum InputFormat: String, Sendable {
     public static func sniff(_ head: UnsafeRawBufferPointer) -> InputFormat? {
         guard head.count >= 6 else { return nil }
         let mrtType = UInt16(head[4]) << 8 | UInt16(head[5])
-        if [11, 12, 13, 16, 17, 32, 33, 48, 49].contains(mrtType) { return .mrt }
+        if MRTType.defined.contains(mrtType) { return .mrt }
         let length = UInt32(head[1]) << 24 | UInt32(head[2]) << 16 | UInt32(head[3]) << 8 | UInt32(head[4])
-        if head[0] == 3 && head[5] <= 6 && length >= 6 { return .bmp }
+        if head[0] == bmpVersion && head[5] <= BMPMessageType.routeMirroring && length >= 6 { return .bmp }
         return nil
     }
 }
@@ -213,14 +213,16 @@ struct InputWalk {
         guard path.utf8.count < PATH_MAX else {
             throw UsageError(
                 description:
-                    "\(path.prefix(80))…: path of \(path.utf8.count) bytes, longer than the system's limit of \(PATH_MAX)"
+                    "\(path.prefix(80))…: path of \(path.utf8.count) bytes, longer than the system's limit of "
+                    + "\(PATH_MAX)"
             )
         }
     }
 }
 
 /// Expands the command line's inputs and merges their feed items by time (k-way; equal
-/// times in the order of the inputs' paths, whatever the command line's order: MOB-15). Directories are read recursively; each file joins the merge when
+/// times in the order of the inputs' paths, whatever the command line's order: MOB-15). Directories are read
+/// recursively; each file joins the merge when
 /// the merge reaches its first timestamp.
 public final class InputSet {
     public private(set) var files: [InputFile] = []

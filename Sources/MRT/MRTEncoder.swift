@@ -22,7 +22,8 @@ public enum MRTEncoder {
         w.ip(peerIP); w.ip(localIP)
         w.append(message)
         return record(
-            seconds: UInt32(time / 1_000_000), type: extendedTime ? 17 : 16, subtype: addPath ? 9 : 4, body: w.bytes)
+            seconds: UInt32(time / 1_000_000), type: extendedTime ? MRTType.bgp4mpET : MRTType.bgp4mp,
+            subtype: addPath ? BGP4MPSubtype.messageAS4AddPath : BGP4MPSubtype.messageAS4, body: w.bytes)
     }
 
     /// BGP4MP_ET STATE_CHANGE_AS4.
@@ -35,7 +36,9 @@ public enum MRTEncoder {
         w.u32(peerAS); w.u32(localAS); w.u16(0); w.u16(peerIP.isIPv6 ? 2 : 1)
         w.ip(peerIP); w.ip(localIP)
         w.u16(old); w.u16(new)
-        return record(seconds: UInt32(time / 1_000_000), type: 17, subtype: 5, body: w.bytes)
+        return record(
+            seconds: UInt32(time / 1_000_000), type: MRTType.bgp4mpET, subtype: BGP4MPSubtype.stateChangeAS4,
+            body: w.bytes)
     }
 
     public struct Peer {
@@ -55,7 +58,9 @@ public enum MRTEncoder {
             w.u8((peer.ip.isIPv6 ? 1 : 0) | 2)
             w.ip(peer.bgpID); w.ip(peer.ip); w.u32(peer.asn)
         }
-        return record(seconds: UInt32(time / 1_000_000), type: 13, subtype: 1, body: w.bytes)
+        return record(
+            seconds: UInt32(time / 1_000_000), type: MRTType.tableDumpV2, subtype: TableDumpV2Subtype.peerIndexTable,
+            body: w.bytes)
     }
 
     public struct RIBEntry {
@@ -91,6 +96,8 @@ public enum MRTEncoder {
                 reach: MPReach(family: family, nextHop: entry.nextHop, nlri: []), abbreviatedReach: true)
             w.u16(UInt16(attributes.bytes.count)); w.append(attributes.bytes)
         }
-        return record(seconds: UInt32(time / 1_000_000), type: 13, subtype: addPath ? 12 : 6, body: w.bytes)
+        return record(
+            seconds: UInt32(time / 1_000_000), type: MRTType.tableDumpV2,
+            subtype: addPath ? TableDumpV2Subtype.ribGenericAddPath : TableDumpV2Subtype.ribGeneric, body: w.bytes)
     }
 }

@@ -73,7 +73,8 @@ public final class MRTReader: FeedReader {
         guard stream.fill(12 + length) else {
             note(
                 recordOffset,
-                "truncated MRT record (type \(type)/\(subtype)): expected \(12 + length) bytes, found \(stream.available)",
+                "truncated MRT record (type \(type)/\(subtype)): expected \(12 + length) bytes, found "
+                    + "\(stream.available)",
                 recovered: false)
             if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
             return false
@@ -85,8 +86,8 @@ public final class MRTReader: FeedReader {
                 var body = ByteCursor(UnsafeRawBufferPointer(rebasing: b[12...]), baseOffset: Int(recordOffset) + 12)
                 var time = Int64(seconds) * 1_000_000
                 switch type {
-                case 16, 17:
-                    if type == 17 {
+                case MRTType.bgp4mp, MRTType.bgp4mpET:
+                    if type == MRTType.bgp4mpET {
                         let micros = try body.readUInt32("BGP4MP_ET microseconds")
                         // Added as they stand, 4,294 s of garbage would move the record in time.
                         guard micros < 1_000_000 else {
@@ -97,10 +98,11 @@ public final class MRTReader: FeedReader {
                         stats.coarseUpdates += 1
                     }
                     try decodeBGP4MP(
-                        subtype: subtype, &body, time: time, source: source, record: type == 17 ? .updateET : .update)
-                case 13:
+                        subtype: subtype, &body, time: time, source: source,
+                        record: type == MRTType.bgp4mpET ? .updateET : .update)
+                case MRTType.tableDumpV2:
                     try decodeTableDumpV2(subtype: subtype, &body, time: time, source: source)
-                case 12:
+                case MRTType.tableDump:
                     try decodeTableDump(subtype: subtype, &body, time: time, source: source)
                 default:
                     stats.skippedRecords += 1
@@ -134,10 +136,15 @@ public final class MRTReader: FeedReader {
     private func decodeBGP4MP(
         subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef, record: RecordKind
     ) throws {
+        typealias Subtype = BGP4MPSubtype
         let as4: Bool
         switch subtype {
-        case 0, 1, 2, 6, 8, 10: as4 = false
-        case 4, 5, 7, 9, 11: as4 = true
+        case Subtype.stateChange, Subtype.message, Subtype.entry, Subtype.messageLocal, Subtype.messageAddPath,
+            Subtype.messageLocalAddPath:
+            as4 = false
+        case Subtype.messageAS4, Subtype.stateChangeAS4, Subtype.messageAS4Local, Subtype.messageAS4AddPath,
+            Subtype.messageAS4LocalAddPath:
+            as4 = true
         default: stats.skippedRecords += 1; return
         }
         let peerAS = as4 ? try c.readUInt32("BGP4MP peer AS") : UInt32(try c.readUInt16("BGP4MP peer AS"))
@@ -147,18 +154,19 @@ public final class MRTReader: FeedReader {
         guard afi == 1 || afi == 2 else { throw c.error("BGP4MP address family", expected: "1 or 2, found \(afi)") }
         let peerIP = afi == 1 ? try c.readIPv4("BGP4MP peer IP") : try c.readIPv6("BGP4MP peer IP")
         let localIP = afi == 1 ? try c.readIPv4("BGP4MP local IP") : try c.readIPv6("BGP4MP local IP")
-        let local = subtype == 6 || subtype == 7 || subtype == 10 || subtype == 11
+        let local = Subtype.isLocal(subtype)
         // The session is (local, peer): dumps of several routers that share a peer (every PE's
         // `dump bgp updates` shows its route reflector) are different observation points (ID-3).
         let observation = ObservationPoint(
             router: Self.routerID(localIP), table: local ? .adjRIBOutPost : .mrt,
             peerIP: peerIP, peerAS: peerAS, peerBGPID: IPAddress(v4: 0))
-        if subtype == 0 || subtype == 5 {
+        if subtype == Subtype.stateChange || subtype == Subtype.stateChangeAS4 {
             let old = try c.readUInt16("BGP4MP old state"), new = try c.readUInt16("BGP4MP new state")
             let kind: SessionEvent.Kind =
-                new == 6
+                new == BGPState.established
                 ? .established
-                : old == 6 ? .down(reason: "BGP state \(bgpStateName(old)) → \(bgpStateName(new))") : .stateChange
+                : old == BGPState.established
+                    ? .down(reason: "BGP state \(bgpStateName(old)) → \(bgpStateName(new))") : .stateChange
             pending.append(
                 .session(
                     SessionEvent(
@@ -166,11 +174,11 @@ public final class MRTReader: FeedReader {
                         states: BGPStateChange(old: old, new: new), record: record)))
             return
         }
-        if subtype == 2 {
+        if subtype == Subtype.entry {
             try decodeBGP4MPEntry(&c, time: time, source: source, observation: observation)
             return
         }
-        let addPath = subtype >= 8
+        let addPath = Subtype.hasAddPath(subtype)
         let options = DecodeOptions(fourByteAS: as4, addPath: addPath ? .all : AddPathFamilies(), evpnOnly: evpnOnly)
         update.reset()
         if try BGPMessage.decodeUpdate(&c, options: options, into: &update) {
@@ -213,8 +221,9 @@ public final class MRTReader: FeedReader {
     }
 
     private func decodeTableDumpV2(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {
+        typealias Subtype = TableDumpV2Subtype
         switch subtype {
-        case 1:
+        case Subtype.peerIndexTable:
             collectorID = try c.readUInt32("collector BGP ID")
             let nameLength = Int(try c.readUInt16("view name length"))
             try c.skip(nameLength, "view name")
@@ -228,19 +237,23 @@ public final class MRTReader: FeedReader {
                 peers.append((ip, asn, bgpID))
             }
             pending.append(.heartbeat(time: time))
-        case 2, 3, 4, 5, 8, 9, 10, 11:
+        case Subtype.ribIPv4Unicast, Subtype.ribIPv4Multicast, Subtype.ribIPv6Unicast, Subtype.ribIPv6Multicast,
+            Subtype.ribIPv4UnicastAddPath, Subtype.ribIPv4MulticastAddPath, Subtype.ribIPv6UnicastAddPath,
+            Subtype.ribIPv6MulticastAddPath:
             let family: AddressFamily
             switch subtype {
-            case 2, 8: family = .ipv4Unicast
-            case 3, 9: family = .ipv4Multicast
-            case 4, 10: family = .ipv6Unicast
+            case Subtype.ribIPv4Unicast, Subtype.ribIPv4UnicastAddPath: family = .ipv4Unicast
+            case Subtype.ribIPv4Multicast, Subtype.ribIPv4MulticastAddPath: family = .ipv4Multicast
+            case Subtype.ribIPv6Unicast, Subtype.ribIPv6UnicastAddPath: family = .ipv6Unicast
             default: family = .ipv6Multicast
             }
             if evpnOnly { stats.skippedNLRIBytes += c.remaining; pending.append(.heartbeat(time: time)); return }
             _ = try c.readUInt32("RIB sequence number")
             let nlri = try NLRICodec.decodeOne(&c, family: family)
-            try decodeRIBEntries(&c, family: family, nlri: nlri, addPath: subtype >= 8, time: time, source: source)
-        case 6, 12:
+            try decodeRIBEntries(
+                &c, family: family, nlri: nlri, addPath: subtype >= Subtype.ribIPv4UnicastAddPath, time: time,
+                source: source)
+        case Subtype.ribGeneric, Subtype.ribGenericAddPath:
             _ = try c.readUInt32("RIB sequence number")
             let family = AddressFamily(
                 afi: try c.readUInt16("RIB_GENERIC AFI"), safi: try c.readUInt8("RIB_GENERIC SAFI"))
@@ -248,7 +261,9 @@ public final class MRTReader: FeedReader {
                 stats.skippedNLRIBytes += c.remaining; pending.append(.heartbeat(time: time)); return
             }
             let nlri = try NLRICodec.decodeOne(&c, family: family)
-            try decodeRIBEntries(&c, family: family, nlri: nlri, addPath: subtype == 12, time: time, source: source)
+            try decodeRIBEntries(
+                &c, family: family, nlri: nlri, addPath: subtype == Subtype.ribGenericAddPath, time: time,
+                source: source)
         default:
             stats.skippedRecords += 1
         }
@@ -303,8 +318,10 @@ public final class MRTReader: FeedReader {
     }
 
     private func decodeTableDump(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {
-        guard subtype == 1 || subtype == 2 else { stats.skippedRecords += 1; return }
-        let v6 = subtype == 2
+        guard subtype == TableDumpSubtype.ipv4 || subtype == TableDumpSubtype.ipv6 else {
+            stats.skippedRecords += 1; return
+        }
+        let v6 = subtype == TableDumpSubtype.ipv6
         if evpnOnly { stats.skippedNLRIBytes += c.remaining; pending.append(.heartbeat(time: time)); return }
         _ = try c.readUInt16("TABLE_DUMP view"); _ = try c.readUInt16("TABLE_DUMP sequence")
         let address = v6 ? try c.readIPv6("TABLE_DUMP prefix") : try c.readIPv4("TABLE_DUMP prefix")
@@ -334,15 +351,15 @@ public final class MRTReader: FeedReader {
 
 public func bgpStateName(_ state: UInt16) -> String {
     switch state {
-    case 1: return "Idle"
-    case 2: return "Connect"
-    case 3: return "Active"
-    case 4: return "OpenSent"
-    case 5: return "OpenConfirm"
-    case 6: return "Established"
+    case BGPState.idle: return "Idle"
+    case BGPState.connect: return "Connect"
+    case BGPState.active: return "Active"
+    case BGPState.openSent: return "OpenSent"
+    case BGPState.openConfirm: return "OpenConfirm"
+    case BGPState.established: return "Established"
     // FRR's `dump bgp all` writes its own FSM's states past RFC 6396's six.
-    case 7: return "Clearing"
-    case 8: return "Deleted"
+    case BGPState.frrClearing: return "Clearing"
+    case BGPState.frrDeleted: return "Deleted"
     default: return "state\(state)"
     }
 }

@@ -44,7 +44,8 @@ extension ReplayEngine {
         case .vpn(let rd, let prefix, _) where prefix.isHostRoute:
             let hash = hostEntryHash(op: op, pathID: event.entry.pathID ?? 0, rd: rd.word, ip: prefix.address)
             hostRIBIndex.prefetch(hash)
-            if !event.isWithdraw { hostHeads.prefetch(hostIPHash(prefix.address)) }  // the IP's PE list, read when a PE takes the route
+            // The IP's PE list, read when a PE takes the route.
+            if !event.isWithdraw { hostHeads.prefetch(hostIPHash(prefix.address)) }
             var target = PrefetchTarget(hash: hash, hostRoute: true)
             target.observation = op
             return target

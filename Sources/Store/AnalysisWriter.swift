@@ -153,7 +153,8 @@ public final class AnalysisWriter {
         try flushEvents()
         try db.transaction {
             let note = try db.prepare(
-                "INSERT INTO data_quality(rule, subject, count, input_id, byte_offset, detail) VALUES (?, ?, ?, ?, ?, ?)"
+                "INSERT INTO data_quality(rule, subject, count, input_id, byte_offset, detail) VALUES (?, ?, ?, ?, "
+                    + "?, ?)"
             )
             for item in dataQuality {
                 try note.run(
@@ -161,8 +162,10 @@ public final class AnalysisWriter {
             }
             let input = try db.prepare(
                 """
-                INSERT INTO inputs(id, path, sha256, format, compression, bytes, compressed_bytes, records, route_events,
-                  attribute_errors, first_time_us, last_time_us, damaged, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO inputs(id, path, sha256, format, compression, bytes, compressed_bytes, records, \
+                route_events,
+                  attribute_errors, first_time_us, last_time_us, damaged, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, \
+                ?, ?, ?, ?, ?)
                 """)
             let error = try db.prepare(
                 "INSERT INTO decode_errors(input_id, byte_offset, message, recovered, kind) VALUES (?, ?, ?, ?, ?)")
@@ -184,7 +187,8 @@ public final class AnalysisWriter {
             }
             let observation = try db.prepare(
                 """
-                INSERT INTO observation_points(id, router, table_name, distinguisher, peer_ip, peer_as, peer_bgp_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO observation_points(id, router, table_name, distinguisher, peer_ip, peer_as, peer_bgp_id) \
+                VALUES (?, ?, ?, ?, ?, ?, ?)
                 """)
             for (i, op) in engine.observations.enumerated() {
                 try observation.run(
@@ -194,7 +198,8 @@ public final class AnalysisWriter {
             let liveMACs = try writeMACStates(engine)
             let pe = try db.prepare(
                 """
-                INSERT INTO pes(id, address, pe_source, live_macs, ethernet_segments, imet_routes, sessions_down, first_seen_us, last_seen_us)
+                INSERT INTO pes(id, address, pe_source, live_macs, ethernet_segments, imet_routes, sessions_down, \
+                first_seen_us, last_seen_us)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for (i, info) in engine.pes.enumerated() {
@@ -213,7 +218,8 @@ public final class AnalysisWriter {
             }
             let incident = try db.prepare(
                 """
-                INSERT INTO incidents(id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, next_step, kind, impact)
+                INSERT INTO incidents(id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, \
+                rules, cause, next_step, kind, impact)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for item in incidents {
@@ -226,12 +232,14 @@ public final class AnalysisWriter {
             }
             let finding = try db.prepare(
                 """
-                INSERT INTO findings(id, rule, severity, incident_id, bd_id, mac, ip, pes, first_time_us, last_time_us, count, detail)
+                INSERT INTO findings(id, rule, severity, incident_id, bd_id, mac, ip, pes, first_time_us, \
+                last_time_us, count, detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             let evidence = try db.prepare(
                 """
-                INSERT INTO evidence(finding_id, time_us, pe, seq, sticky, esi, ip, event, input_id, byte_offset, observation_id)
+                INSERT INTO evidence(finding_id, time_us, pe, seq, sticky, esi, ip, event, input_id, byte_offset, \
+                observation_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for item in analyzer.findings {

@@ -30,7 +30,8 @@ final class EventRowInserter {
         self.db = db
         sightings = SightingMerger(window: copyWindow)
         blockInsert = try db.prepare(
-            "INSERT INTO route_event_blocks(first_time_us, last_time_us, events, mac_filter, data) VALUES (?, ?, ?, ?, ?)"
+            "INSERT INTO route_event_blocks(first_time_us, last_time_us, events, mac_filter, data) VALUES (?, ?, ?, "
+                + "?, ?)"
         )
         // 16 rows to a statement: the writer thread bounds a run that stores every route event.
         events =

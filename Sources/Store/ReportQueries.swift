@@ -83,7 +83,9 @@ public struct ReportData {
             data.meta[key] = s.text(1) ?? ""
         }
         s = try db.prepare(
-            "SELECT id, path, format, compression, bytes, compressed_bytes, records, route_events, attribute_errors, first_time_us, last_time_us, damaged, sha256, \(try db.columnExists("inputs", "skipped") ? "skipped" : "NULL") FROM inputs ORDER BY id"
+            "SELECT id, path, format, compression, bytes, compressed_bytes, records, route_events, attribute_errors, "
+                + "first_time_us, last_time_us, damaged, sha256, "
+                + "\(try db.columnExists("inputs", "skipped") ? "skipped" : "NULL") FROM inputs ORDER BY id"
         )
         while try s.step() {
             data.inputs.append(
@@ -96,7 +98,8 @@ public struct ReportData {
                     skipped: s.text(13)))
         }
         s = try db.prepare(
-            "SELECT input_id, byte_offset, message, recovered, kind FROM decode_errors ORDER BY kind DESC, input_id, byte_offset"
+            "SELECT input_id, byte_offset, message, recovered, kind FROM decode_errors ORDER BY kind DESC, input_id, "
+                + "byte_offset"
         )
         while try s.step() {
             data.errors.append(
@@ -121,7 +124,8 @@ public struct ReportData {
             data.routers.append(Router(input: s.int(0), key: s.int(1), sysName: s.text(2), sysDescr: s.text(3)))
         }
         s = try db.prepare(
-            "SELECT id, address, pe_source, live_macs, ethernet_segments, imet_routes, sessions_down FROM pes ORDER BY id"
+            "SELECT id, address, pe_source, live_macs, ethernet_segments, imet_routes, sessions_down FROM pes ORDER "
+                + "BY id"
         )
         while try s.step() {
             data.pes.append(
@@ -134,7 +138,8 @@ public struct ReportData {
         while try s.step() { data.bdLabels[s.int(0)] = s.text(1) ?? "" }
         let kind = try db.columnExists("incidents", "kind") ? "kind" : "NULL"
         s = try db.prepare(
-            "SELECT id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, next_step, \(kind) FROM incidents ORDER BY id"
+            "SELECT id, title, severity, first_time_us, last_time_us, pes, bds, mac_count, macs, rules, cause, "
+                + "next_step, \(kind) FROM incidents ORDER BY id"
         )
         while try s.step() {
             data.incidents.append(
@@ -146,7 +151,8 @@ public struct ReportData {
                     cause: s.text(10) ?? "", nextStep: s.text(11) ?? "", kind: s.text(12) ?? ""))
         }
         s = try db.prepare(
-            "SELECT id, rule, severity, incident_id, bd_id, mac, ip, pes, first_time_us, last_time_us, count, detail FROM findings ORDER BY id"
+            "SELECT id, rule, severity, incident_id, bd_id, mac, ip, pes, first_time_us, last_time_us, count, detail "
+                + "FROM findings ORDER BY id"
         )
         while try s.step() {
             data.findings.append(
@@ -165,7 +171,8 @@ public struct ReportData {
 
     public static func evidence(_ db: Database, finding: Int64) throws -> [Evidence] {
         let s = try db.prepare(
-            "SELECT time_us, pe, seq, sticky, esi, ip, event, input_id, byte_offset FROM evidence WHERE finding_id = ? ORDER BY time_us"
+            "SELECT time_us, pe, seq, sticky, esi, ip, event, input_id, byte_offset FROM evidence WHERE finding_id = "
+                + "? ORDER BY time_us"
         )
         try s.bind([.int(finding)])
         var out: [Evidence] = []
@@ -181,7 +188,8 @@ public struct ReportData {
 
     public static func moves(_ db: Database, mac: String, from: Int64? = nil, to: Int64? = nil) throws -> [Move] {
         let s = try db.prepare(
-            "SELECT time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after FROM moves WHERE mac = ? AND time_us BETWEEN ? AND ? ORDER BY time_us, id"
+            "SELECT time_us, bd_id, mac, from_pe, to_pe, seq_before, seq_after FROM moves WHERE mac = ? AND time_us "
+                + "BETWEEN ? AND ? ORDER BY time_us, id"
         )
         try s.bind([.text(mac), .int(from ?? Int64.min), .int(to ?? Int64.max)])
         var out: [Move] = []

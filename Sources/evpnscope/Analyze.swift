@@ -10,6 +10,12 @@ import Store
 
 let toolVersion = "0.1.0"
 
+/// `--fail-on`: the least severity that makes the exit status 1, or never.
+enum FailureThreshold: String, ExpressibleByArgument, CaseIterable {
+    case info, minor, major, critical, never
+    var severity: Severity? { Severity(name: rawValue) }
+}
+
 /// Where `analyze` keeps route events.
 enum EventStorage: String, ExpressibleByArgument, CaseIterable {
     case compact, table, none
@@ -22,7 +28,8 @@ struct Analyze: ParsableCommand {
             Exit status: 0 no finding at or above --fail-on; 1 findings at or above --fail-on; 2 usage error; \
             3 an input was damaged (results still written); 4 no input can support an analysis (no EVPN route at all, \
             or every observation point only withdraws: DQ-NO-EVPN, DQ-WITHDRAW-ONLY; results still written); \
-            5 the run failed: a result could not be written (unwritable --db, --report or run folder, a full disk, another run writing the same database) \
+            5 the run failed: a result could not be written (unwritable --db, --report or run folder, a full disk, \
+            another run writing the same database) \
             and nothing was replaced; 130 / 143 interrupted by SIGINT / SIGTERM, temporaries removed, earlier \
             results untouched. 5 wins over 4, 4 over 3, 3 over 1.
 
@@ -57,13 +64,14 @@ struct Analyze: ParsableCommand {
     @OptionGroup(title: "Time window (findings and stored events)") var timeWindow: TimeWindowOptions
 
     @Option(
-        help:
-            "How to keep route events in the database: compact (compressed blocks, read with `evpnscope events` and `mac`), table (also one route_events row each, for SQL; ~10x the database size), or none."
-    )
+        help: """
+            How to keep route events in the database: compact (compressed blocks, read with `evpnscope events` and \
+            `mac`), table (also one route_events row each, for SQL; ~10x the database size), or none.
+            """)
     var events: EventStorage = .compact
 
     @Option(help: "Exit 1 when a finding has at least this severity: info, minor, major, critical, or never.")
-    var failOn: String = "never"
+    var failOn: FailureThreshold = .never
 
     @Flag(help: "Print the summary as JSON.")
     var json = false
@@ -71,13 +79,7 @@ struct Analyze: ParsableCommand {
     func run() throws {
         let thresholds = try thresholdOptions.thresholds()
         let engineOptions = try replayOptions.engineOptions()
-        var failSeverity: Severity?
-        if failOn != "never" {
-            guard let severity = Severity(name: failOn) else {
-                throw CLIUsageError(message: "--fail-on must be info, minor, major, critical or never")
-            }
-            failSeverity = severity
-        }
+        let failSeverity = failOn.severity
         let (sinceTime, untilTime) = try timeWindow.times()
         let window = (sinceTime ?? Int64.min)...(untilTime ?? Int64.max)
         // Past --until the detectors still judge what happened inside the window (stale routes, timers).
@@ -93,7 +95,8 @@ struct Analyze: ParsableCommand {
             // Two folders called `dumps` are two analyses: the second gets a name of its own.
             let separate = "\(runName)-\(identity.shortHash)"
             printError(
-                "evpnscope: reports/\(runName)/ holds the run of other inputs (\(previous.identity.listed), \(previous.started)); "
+                "evpnscope: reports/\(runName)/ holds the run of other inputs (\(previous.identity.listed), "
+                    + "\(previous.started)); "
                     + "this run is named \(separate) (--name to choose)")
             runName = separate
         }
@@ -101,7 +104,8 @@ struct Analyze: ParsableCommand {
         let reportPath = RunOutputs.followingLinks(report ?? "reports/\(runName)/report.md")
         if let previous = RunIdentity.previous(at: dbPath), previous.identity != identity {
             printError(
-                "evpnscope: replacing \(dbPath), the run of other inputs (\(previous.identity.listed), \(previous.started))"
+                "evpnscope: replacing \(dbPath), the run of other inputs (\(previous.identity.listed), "
+                    + "\(previous.started))"
             )
         }
         try RunOutputs.prepare(database: dbPath, report: reportPath)
@@ -178,8 +182,8 @@ struct Analyze: ParsableCommand {
                 [
                     ("name", runName), ("version", toolVersion), ("inputs", identity.inputs),
                     ("started", Timestamp.format(Int64(started.timeIntervalSince1970 * 1_000_000))),
-                    ("option.pe-key", replayOptions.peKey ?? "rd,originator,nexthop,peer"),
-                    ("option.bd-key", replayOptions.bdKey),
+                    ("option.pe-key", replayOptions.peKey?.rawValue ?? "rd,originator,nexthop,peer"),
+                    ("option.bd-key", replayOptions.bdKey.rawValue),
                     ("option.events", events.rawValue), ("data-quality.blind", blind ? "true" : "false"),
                 ]
                     + thresholdOptions.described + engine.counters.described)
@@ -363,26 +367,32 @@ struct Summary {
             + (byRule.isEmpty
                 ? "no data-quality note"
                 : byRule.map { entry in
-                    "\(entry.rule.rawValue) (\(entry.subjects.count == 1 ? entry.subjects[0] : "\(entry.subjects.count) inputs or observation points"))"
+                    let subjects =
+                        entry.subjects.count == 1
+                        ? entry.subjects[0] : "\(entry.subjects.count) inputs or observation points"
+                    return "\(entry.rule.rawValue) (\(subjects))"
                 }.joined(separator: "; ") + " — see the report's Data quality") + "\n"
         let events = records.reduce(0) { $0 + $1.routeEvents }
         let bytes = records.reduce(0) { $0 + $1.bytes }
         let skipped = records.filter { $0.skipped != nil }.count
         out +=
-            "  inputs      \(records.count - skipped) file(s)\(skipped > 0 ? " (\(skipped) skipped, not dumps)" : ""), \(bytes) bytes decoded, "
+            "  inputs      \(records.count - skipped) "
+            + "file(s)\(skipped > 0 ? " (\(skipped) skipped, not dumps)" : ""), \(bytes) bytes decoded, "
             + "\(events) route events in \(String(format: "%.2f", seconds)) s\n"
         if let first = records.compactMap(\.firstTime).min(), let last = records.compactMap(\.lastTime).max() {
             out += "  time span   \(Timestamp.format(first)) — \(Timestamp.format(last))\n"
         }
         out +=
-            "  fabric      \(engine.pes.count) PEs, \(engine.bds.count) broadcast domains, \(engine.macs.count) MACs, \(analyzer.moveCount) moves\n"
+            "  fabric      \(engine.pes.count) PEs, \(engine.bds.count) broadcast domains, \(engine.macs.count) "
+            + "MACs, \(analyzer.moveCount) moves\n"
         out +=
             "  findings    \(analyzer.findings.count) ("
             + severityCounts.map { "\($0.1) \($0.0)" }.joined(separator: ", ") + ")\n"
         out += "  incidents   \(incidents.count)\n"
         for incident in incidents.prefix(10) {
             out +=
-                "    #\(incident.id) [\(incident.severity.name)] \(incident.title) — \(Timestamp.format(incident.firstTime))\n"
+                "    #\(incident.id) [\(incident.severity.name)] \(incident.title) — "
+                + "\(Timestamp.format(incident.firstTime))\n"
         }
         if incidents.count > 10 { out += "    … \(incidents.count - 10) more in the report\n" }
         let damaged = records.filter { !$0.damage.isEmpty }
@@ -392,7 +402,8 @@ struct Summary {
         let discards = records.reduce(0) { $0 + $1.attributeErrors }
         if discards > 0 {
             out +=
-                "  RFC 7606    \(discards) malformed attribute(s) handled (treat-as-withdraw or attribute discard); listed in the report\n"
+                "  RFC 7606    \(discards) malformed attribute(s) handled (treat-as-withdraw or attribute discard); "
+                + "listed in the report\n"
         }
         out += "  database    \(dbPath)\n  report      \(reportPath)"
         return out
@@ -404,17 +415,22 @@ struct Summary {
         fields.append(
             "\"inputs\":["
                 + records.map { r in
-                    "{\"path\":\(jsonString(r.path)),\"format\":\(jsonString(r.format ?? "unknown")),\"compression\":\(jsonString(r.compression ?? "unknown")),\"bytes\":\(r.bytes),\"route_events\":\(r.routeEvents),\"damaged\":\(!r.damage.isEmpty),\"skipped\":\(r.skipped.map(jsonString) ?? "null"),\"damage\":["
+                    "{\"path\":\(jsonString(r.path)),\"format\":\(jsonString(r.format ?? "unknown")),"
+                        + "\"compression\":\(jsonString(r.compression ?? "unknown")),\"bytes\":\(r.bytes),"
+                        + "\"route_events\":\(r.routeEvents),\"damaged\":\(!r.damage.isEmpty),"
+                        + "\"skipped\":\(r.skipped.map(jsonString) ?? "null"),\"damage\":["
                         + r.damage.map { "{\"offset\":\($0.offset),\"message\":\(jsonString($0.message))}" }.joined(
                             separator: ",") + "]}"
                 }.joined(separator: ",") + "]")
         fields.append(
-            "\"pes\":\(engine.pes.count),\"broadcast_domains\":\(engine.bds.count),\"macs\":\(engine.macs.count),\"moves\":\(analyzer.moveCount)"
+            "\"pes\":\(engine.pes.count),\"broadcast_domains\":\(engine.bds.count),\"macs\":\(engine.macs.count),"
+                + "\"moves\":\(analyzer.moveCount)"
         )
         fields.append(
             "\"blind\":\(blind),\"data_quality\":["
                 + notes.map { n in
-                    "{\"rule\":\(jsonString(n.rule.rawValue)),\"subject\":\(jsonString(n.subject)),\"count\":\(n.count),\"detail\":\(jsonString(n.detail))}"
+                    "{\"rule\":\(jsonString(n.rule.rawValue)),\"subject\":\(jsonString(n.subject)),"
+                        + "\"count\":\(n.count),\"detail\":\(jsonString(n.detail))}"
                 }.joined(separator: ",") + "]")
         if let windowNote { fields.append("\"window\":\(jsonString(windowNote))") }
         fields.append("\"attribute_errors\":\(records.reduce(0) { $0 + $1.attributeErrors })")
@@ -422,7 +438,9 @@ struct Summary {
         fields.append(
             "\"incidents\":["
                 + incidents.map { i in
-                    "{\"id\":\(i.id),\"severity\":\(jsonString(i.severity.name)),\"title\":\(jsonString(i.title)),\"first\":\(jsonString(Timestamp.format(i.firstTime))),\"last\":\(jsonString(Timestamp.format(i.lastTime))),\"pes\":["
+                    "{\"id\":\(i.id),\"severity\":\(jsonString(i.severity.name)),\"title\":\(jsonString(i.title)),"
+                        + "\"first\":\(jsonString(Timestamp.format(i.firstTime))),"
+                        + "\"last\":\(jsonString(Timestamp.format(i.lastTime))),\"pes\":["
                         + i.pes.map { jsonString(pe($0)) }.joined(separator: ",")
                         + "],\"macs\":\(i.macs.count),\"rules\":["
                         + i.rules.map { jsonString($0.rawValue) }.joined(separator: ",") + "]}"

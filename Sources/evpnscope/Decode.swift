@@ -7,7 +7,8 @@ struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print every decoded route and session event, one per line.",
         discussion: """
-            Keys are the database's column names (docs/schema.md): byte_offset, seq, sticky, table_name, …; a BMP router is \
+            Keys are the database's column names (docs/schema.md): byte_offset, seq, sticky, table_name, …; a BMP \
+            router is \
             named by its sysName (router_name) from the Initiation message; \
             entries of a RIB snapshot carry "rib_entry": true (bgpdump's B lines), updates do not. Filters combine: \
             --mac, --rd and --route-type keep EVPN routes only; --peer and the time window also keep session events.
@@ -18,11 +19,15 @@ struct Decode: ParsableCommand {
     @Argument(help: "MRT or BMP files (plain, gzip, bzip2), directories, or - for stdin.")
     var inputs: [String]
 
+    /// What `decode` prints.
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case jsonl, text, bgpdump }
+    enum Families: String, ExpressibleByArgument, CaseIterable { case evpn, all }
+
     @Option(help: "Output format: jsonl, text, or bgpdump (the lines of `bgpdump -m`, EVPN routes included).")
-    var format: String = "jsonl"
+    var format: OutputFormat = .jsonl
 
     @Option(help: "Families to print: evpn or all.")
-    var family: String = "all"
+    var family: Families = .all
 
     @Option(help: "Only EVPN routes of this MAC.")
     var mac: String?
@@ -39,16 +44,13 @@ struct Decode: ParsableCommand {
     @OptionGroup(title: "Time window") var timeWindow: TimeWindowOptions
 
     func run() throws {
-        let bgpdump = format == "bgpdump"
-        guard let outputFormat = bgpdump ? .text : EventFormatter.Format(rawValue: format) else {
-            throw CLIUsageError(message: "--format must be jsonl, text or bgpdump")
-        }
-        guard family == "evpn" || family == "all" else { throw CLIUsageError(message: "--family must be evpn or all") }
+        let bgpdump = format == .bgpdump
+        let outputFormat: EventFormatter.Format = format == .jsonl ? .jsonl : .text
         let filter = try DecodeFilter(
             mac: mac, peer: peer, rd: rd, routeType: routeType, window: try timeWindow.times())
         let inputSet: InputSet
         do {
-            inputSet = try InputSet(paths: inputs, evpnOnly: family == "evpn" || filter.evpnOnly, fingerprints: false)
+            inputSet = try InputSet(paths: inputs, evpnOnly: family == .evpn || filter.evpnOnly, fingerprints: false)
             noticeSkipped(inputSet)
         } catch let error as UsageError {
             throw CLIUsageError(message: error.description)

@@ -18,7 +18,8 @@ struct Evpnscope: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evpnscope",
         abstract:
-            "Find EVPN MAC mobility problems (duplicate MACs, loops, stale routes, sequence anomalies) in MRT and BMP dumps.",
+            "Find EVPN MAC mobility problems (duplicate MACs, loops, stale routes, sequence anomalies) in MRT and "
+            + "BMP dumps.",
         discussion: """
             Start with: evpnscope analyze DUMPS... (a report and a database per run). Every finding ID is explained in \
             docs/rules.md, every database table in docs/schema.md, the code's layout in docs/architecture.md.

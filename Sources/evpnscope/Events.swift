@@ -12,12 +12,14 @@ struct Events: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
         abstract:
-            "Print the route events an analysis stored (one per advertisement, with every observation point that carried it).",
+            "Print the route events an analysis stored (one per advertisement, with every observation point that "
+            + "carried it).",
         discussion: """
             The default database keeps route events in compressed blocks; this prints them as rows with the \
             route_events table's column names (csv and json, see docs/schema.md), for a MAC, a time window, or all.
 
-            Example: evpnscope events --db reports/demo/analysis.sqlite --mac aa:aa:aa:11:11:11 --since 2026-11-24T02:10Z
+            Example: evpnscope events --db reports/demo/analysis.sqlite --mac aa:aa:aa:11:11:11 --since \
+            2026-11-24T02:10Z
             """)
 
     @Option(help: "Analysis database written by `analyze`.")

@@ -7,7 +7,9 @@ struct Generate: ParsableCommand {
         abstract:
             "Write realistic MRT and BMP dumps for a scenario, with truth.json (what a correct analysis reports).",
         discussion: """
-            Scenarios are JSON files; a name (demo, layer2-loop, real-routers-frr, …) stands for             datasets/scenarios/NAME.json, looked up from the current directory and from the tool's own repository.
+            Scenarios are JSON files; a name (demo, layer2-loop, real-routers-frr, …) stands for \
+            datasets/scenarios/NAME.json, looked up from the current directory and from the tool's own \
+            repository.
 
             Example: evpnscope generate layer2-loop --out /tmp/loop && evpnscope analyze /tmp/loop/dumps
             """)
@@ -25,12 +27,10 @@ struct Generate: ParsableCommand {
     var scale: Int = 1
 
     @Option(help: "mixed (updates .gz, RIB .bz2, BMP .gz), gz, bz2 or plain.")
-    var compression: String = "mixed"
+    var compression: CompressionPlan = .mixed
 
     func run() throws {
-        guard let plan = CompressionPlan(rawValue: compression) else {
-            throw CLIUsageError(message: "--compression must be mixed, gz, bz2 or plain")
-        }
+        let plan = compression
         guard scale >= 1 else { throw CLIUsageError(message: "--scale must be at least 1") }
         let loaded: Scenario
         do { loaded = try Scenario.load(try Self.scenarioPath(scenario)) } catch let error as CLIUsageError {
@@ -48,12 +48,15 @@ struct Generate: ParsableCommand {
             throw CLIUsageError(message: error.message)
         }
         print(
-            "generated \(loaded.name) (seed \(result.truth.seed)) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: "
-                + "\(result.truth.announcements) announcements, \(result.truth.withdrawals) withdrawals, \(result.bytes) bytes"
+            "generated \(loaded.name) (seed \(result.truth.seed)) in "
+                + "\(String(format: "%.1f", Date().timeIntervalSince(started))) s: "
+                + "\(result.truth.announcements) announcements, \(result.truth.withdrawals) withdrawals, "
+                + "\(result.bytes) bytes"
         )
         for file in result.files { print("  \(file)") }
         print(
-            "  \(out)/truth.json: \(result.truth.findings.count) expected findings, \(result.truth.incidents.count) expected incidents"
+            "  \(out)/truth.json: \(result.truth.findings.count) expected findings, \(result.truth.incidents.count) "
+                + "expected incidents"
         )
     }
 
@@ -89,3 +92,5 @@ struct Generate: ParsableCommand {
                 + (names.isEmpty ? "" : " or one of: " + names.joined(separator: ", ")))
     }
 }
+
+extension CompressionPlan: ExpressibleByArgument {}

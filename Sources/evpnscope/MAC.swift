@@ -41,31 +41,37 @@ struct MAC: ParsableCommand {
                 return "\(pe(String(parts[0]))) seq \(parts.count > 1 ? parts[1] : "")"
             }.joined(separator: ", ")
             print(
-                "  broadcast domain \(row[0] ?? "?"): owner \(pe(row[1])) seq \(row[2] ?? "-"), \(row[3] ?? "0") moves, first seen \(time(row[6])), last change \(time(row[7]))"
+                "  broadcast domain \(row[0] ?? "?"): owner \(pe(row[1])) seq \(row[2] ?? "-"), \(row[3] ?? "0") "
+                    + "moves, first seen \(time(row[6])), last change \(time(row[7]))"
             )
             print(
-                "    advertised by: \(advertisers.isEmpty ? "nobody (withdrawn)" : advertisers)\(row[5].map { $0.isEmpty ? "" : "; IPs \($0)" } ?? "")"
+                "    advertised by: " + (advertisers.isEmpty ? "nobody (withdrawn)" : advertisers)
+                    + (row[5].map { $0.isEmpty ? "" : "; IPs \($0)" } ?? "")
             )
         }
         let moves = try database.rows(
-            "SELECT time_us, from_pe, to_pe, seq_before, seq_after, tie, wrap FROM moves WHERE mac = ? ORDER BY time_us, id",
+            "SELECT time_us, from_pe, to_pe, seq_before, seq_after, tie, wrap FROM moves WHERE mac = ? ORDER BY "
+                + "time_us, id",
             [.text(text)])
         if !moves.isEmpty {
             print("  moves:")
             for row in moves {
                 let flags = (row[5] == "1" ? " (tie)" : "") + (row[6] == "1" ? " (wrap)" : "")
                 print(
-                    "    \(time(row[0]))  \(pe(row[1])) → \(pe(row[2]))  seq \(row[3] ?? "") → \(row[4] ?? "")\(flags)")
+                    "    \(time(row[0]))  \(pe(row[1])) → \(pe(row[2]))  seq \(row[3] ?? "") → \(row[4] ?? "")"
+                        + flags)
             }
         }
         let findings = try database.rows(
-            "SELECT id, rule, severity, first_time_us, incident_id, detail FROM findings WHERE mac = ? ORDER BY first_time_us",
+            "SELECT id, rule, severity, first_time_us, incident_id, detail FROM findings WHERE mac = ? ORDER BY "
+                + "first_time_us",
             [.text(text)])
         if !findings.isEmpty {
             print("  findings:")
             for row in findings {
                 print(
-                    "    #\(row[0] ?? "") \(row[1] ?? "") [\(row[2] ?? "")] \(time(row[3])) incident \(row[4] ?? "-"): \(row[5] ?? "")"
+                    "    #\(row[0] ?? "") \(row[1] ?? "") [\(row[2] ?? "")] \(time(row[3])) incident "
+                        + "\(row[4] ?? "-"): \(row[5] ?? "")"
                 )
             }
         }

@@ -32,9 +32,10 @@ func parseTime(_ text: String, option: String) throws -> Int64 {
 /// A time window on the command line (`analyze`, `events`): parsed, and refused when empty.
 struct TimeWindowOptions: ParsableArguments {
     @Option(
-        help:
-            "From this time on (RFC 3339, e.g. 2026-11-24T02:00Z or +01:00, or epoch seconds); earlier input still builds the state."
-    )
+        help: """
+            From this time on (RFC 3339, e.g. 2026-11-24T02:00Z or +01:00, or epoch seconds); earlier input still \
+            builds the state.
+            """)
     var since: String?
 
     @Option(help: "Up to this time; analyze replays past it only as long as the detectors' windows need.")
@@ -55,26 +56,21 @@ struct TimeWindowOptions: ParsableArguments {
 struct ReplayOptions: ParsableArguments {
     @Option(
         help: "Originating PE rule (ID-1): rd, originator, nexthop or peer. Default: the spec's order of preference.")
-    var peKey: String?
+    var peKey: PEKeyRule?
 
     @Option(help: "Broadcast domain key (ID-2): rt or rd-number.")
-    var bdKey: String = "rt"
+    var bdKey: BDKeyRule = .rt
 
     func engineOptions() throws -> ReplayEngine.Options {
         var options = ReplayEngine.Options()
-        if let peKey {
-            guard let rule = PEKeyRule(rawValue: peKey) else {
-                throw CLIUsageError(message: "--pe-key must be rd, originator, nexthop or peer")
-            }
-            options.peKey = rule
-        }
-        guard let rule = BDKeyRule(rawValue: bdKey) else {
-            throw CLIUsageError(message: "--bd-key must be rt or rd-number")
-        }
-        options.bdKey = rule
+        options.peKey = peKey
+        options.bdKey = bdKey
         return options
     }
 }
+
+extension PEKeyRule: ExpressibleByArgument {}
+extension BDKeyRule: ExpressibleByArgument {}
 
 struct ThresholdOptions: ParsableArguments {
     @Option(

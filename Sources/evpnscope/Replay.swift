@@ -42,7 +42,8 @@ struct Replay: ParsableCommand {
         let peID = peFilter.flatMap { engine.peID(of: $0) }
         if peFilter != nil && peID == nil { print("PE \(peFilter!) advertised nothing by then"); return }
         print(
-            "state at \(Timestamp.format(moment ?? engine.now)): \(engine.pes.count) PEs, \(engine.macs.count) MACs, \(engine.liveRoutes) live MAC routes"
+            "state at \(Timestamp.format(moment ?? engine.now)): \(engine.pes.count) PEs, \(engine.macs.count) MACs, "
+                + "\(engine.liveRoutes) live MAC routes"
         )
         let order = engine.macs.indices.sorted {
             (engine.macs[$0].bd, engine.macs[$0].mac) < (engine.macs[$1].bd, engine.macs[$1].mac)
@@ -56,13 +57,17 @@ struct Replay: ParsableCommand {
             shown += 1
             let owner = state.winner >= 0 ? engine.pes[Int(state.winner)].address.description : "nobody"
             print(
-                "\(state.mac)  \(engine.bds[Int(state.bd)].label)  owner \(owner) seq \(state.winnerSeq)  moves \(state.moves)"
+                "\(state.mac)  \(engine.bds[Int(state.bd)].label)  owner \(owner) seq \(state.winnerSeq)  moves "
+                    + "\(state.moves)"
             )
             for advert in engine.adverts(mac: Int32(index)) {
                 let ips = engine.routes(mac: Int32(index), pe: advert.pe).compactMap { $0.ip?.description }
                 let esi = advert.esi.isZero ? "" : " esi \(advert.esi)"
                 print(
-                    "    \(engine.pes[Int(advert.pe)].address)  seq \(advert.seq)\(advert.sticky ? " sticky" : "")\(esi)  since \(Timestamp.format(advert.firstSeen))\(ips.isEmpty ? "" : "  ips " + ips.joined(separator: ","))"
+                    "    \(engine.pes[Int(advert.pe)].address)  seq "
+                        + "\(advert.seq)\(advert.sticky ? " sticky" : "")\(esi)  since "
+                        + Timestamp.format(advert.firstSeen)
+                        + (ips.isEmpty ? "" : "  ips " + ips.joined(separator: ","))
                 )
             }
         }

@@ -31,7 +31,8 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
         u.attributes.originatorID = IPAddress(v4: UInt32(truncatingIfNeeded: r.next()));
         u.attributes.clusterList = [1, 2]
     }
-    u.attributes.communities = InlineList((0..<r.below(8)).map { _ in UInt32(truncatingIfNeeded: r.next()) })  // past the inline four too
+    // Up to eight: past the inline four too.
+    u.attributes.communities = InlineList((0..<r.below(8)).map { _ in UInt32(truncatingIfNeeded: r.next()) })
     u.attributes.largeCommunities = (0..<r.below(2)).map { _ in
         LargeCommunity(global: 1, local1: UInt32(r.below(99)), local2: 3)
     }
@@ -124,7 +125,8 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
     let discarded = try decodeMessage(BGPEncoder.update(u))
     #expect(discarded.action == .attributeDiscard)
     #expect(discarded.announced.count == 1)
-    u.attributes.other = [RawAttribute(flags: 0xC0, type: 16, value: [1, 2, 3])]  // EXTENDED_COMMUNITIES not a multiple of 8
+    // EXTENDED_COMMUNITIES not a multiple of 8.
+    u.attributes.other = [RawAttribute(flags: 0xC0, type: 16, value: [1, 2, 3])]
     #expect(try decodeMessage(BGPEncoder.update(u)).action == .treatAsWithdraw)
 }
 

@@ -158,7 +158,8 @@ import Testing
     #expect(lines.count == json.count && lines.count > 100)
     #expect(
         lines.first.map(String.init)
-            == "BGP4MP_ET|1795486560.000000|A|10.255.0.1|65000|[2][10.255.255.1:41000][00:00:00:00:00:00:00:00:00:00][0]"
+            == "BGP4MP_ET|1795486560.000000|A|10.255.0.1|65000|[2][10.255.255.1:41000]"
+            + "[00:00:00:00:00:00:00:00:00:00][0]"
             + "[02:00:00:00:00:00]||IGP|10.255.255.1|100|0|rt:65000:41000 encap:vxlan|NAG||")
     #expect(lines.contains { $0.contains("|A|") && $0.contains("mac-mobility:seq=6") })
     // Withdrawals end after the prefix; add-path lines (_AP) carry the path id after it.
@@ -195,4 +196,24 @@ import Testing
         #expect(source.contains("/// \(rule.rawValue) ("), "\(file) does not open with \(rule.rawValue)")
         #expect(source.contains("static let rule = Rule.\(rule)"), "\(file) is not \(rule.rawValue)'s detector")
     }
+}
+
+/// Issue 22: no source file over 500 lines, no line over 120 columns (docs/architecture.md, Layout).
+@Test func sourcesStayWithinTheLayoutLimits() throws {
+    var checked = 0
+    for folder in ["Sources", "Tests", "Fuzz"] {
+        let root = repository.appendingPathComponent(folder)
+        for case let file as URL in FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)!
+        where file.pathExtension == "swift" {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let name = folder + "/" + file.path.dropFirst(root.path.count + 1)
+            #expect(lines.count <= 500, "\(name) has \(lines.count) lines")
+            for (index, line) in lines.enumerated() where line.count > 120 {
+                Issue.record("\(name):\(index + 1) is \(line.count) columns")
+            }
+            checked += 1
+        }
+    }
+    #expect(checked > 100)
 }

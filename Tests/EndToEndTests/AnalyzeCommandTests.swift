@@ -243,7 +243,8 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
 
 /// Every route event reaches the route_events table (`--events table`, written on the writer
 /// thread, with text kept by value between rows) and the compressed blocks (`--events compact`,
-/// the default; read back with `StoredEvents`, as `events` and `mac` do) as `decode` prints it, once per advertisement (ID-3): a row is
+/// the default; read back with `StoredEvents`, as `events` and `mac` do) as `decode` prints it, once per advertisement
+/// (ID-3): a row is
 /// the first sighting, in decode's order and with its fields; every other decoded event is a
 /// copy of a row less than 1 s older, seen at another observation point of that row's `seen_at`.
 @Test func storedRouteEventsMatchTheDecodedEvents() throws {
@@ -286,7 +287,8 @@ func scenarioFindingsEqualTheirTruth(_ name: String, _ scale: Int) throws {
     let db = try Database(path: directory + "/a.sqlite", readOnly: true)
     let storedRows = try db.rows(
         """
-        SELECT time_us, byte_offset, event, route_type, rd, esi, eth_tag, mac, ip, seq, route_targets, originator_id, next_hop, seen_at
+        SELECT time_us, byte_offset, event, route_type, rd, esi, eth_tag, mac, ip, seq, route_targets, originator_id, \
+        next_hop, seen_at
         FROM route_events WHERE family = 'l2vpn-evpn' ORDER BY rowid
         """)
     let stored = storedRows.map { Array($0.prefix(13)).map { $0 ?? "-" } }

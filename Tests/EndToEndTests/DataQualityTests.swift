@@ -13,7 +13,10 @@ import TestSupport
 let publicData = repository.deletingLastPathComponent().appendingPathComponent("shared/datasets/public").path
 
 @Test(
-    "DQ-NO-EVPN and DQ-COARSE-TIME: a unicast-only RIPE dump is exit 4, said at the top of the report, not 'no incident'"
+    """
+    DQ-NO-EVPN and DQ-COARSE-TIME: a unicast-only RIPE dump is exit 4, said at the top of the report, not 'no \
+    incident'
+    """
 )
 func unicastOnlyDumpIsBlind() throws {
     let input = publicData + "/ripe-bgpdump/updates.20020722.2238.gz"

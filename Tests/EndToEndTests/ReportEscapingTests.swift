@@ -18,7 +18,10 @@ let hostileTexts = [
 ]
 
 @Test(
-    "report escaping (issue 20): no text in any field adds a heading, table row, cell, list or fence, or shows a bidi/control character",
+    """
+    report escaping (issue 20): no text in any field adds a heading, table row, cell, list or fence, or shows a \
+    bidi/control character
+    """,
     arguments: hostileTexts)
 func hostileTextsKeepTheReportOutline(_ text: String) throws {
     #expect(try HostileReport.problem(with: [text]) == nil)

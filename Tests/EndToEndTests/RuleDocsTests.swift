@@ -12,8 +12,15 @@ func everyRuleIsDocumentedAndTested() throws {
     for case let file as URL in FileManager.default.enumerator(at: tests, includingPropertiesForKeys: nil)!
     where file.pathExtension == "swift" {
         let source = try String(contentsOf: file, encoding: .utf8)
-        // Only the display names of tests: `@Test("…")`.
-        for line in source.split(separator: "\n") where line.contains("@Test(\"") { testNames += line + "\n" }
+        // Only the display names of tests: `@Test("…")`, or a long one as a multi-line literal.
+        for part in source.components(separatedBy: "@Test(").dropFirst() {
+            let name = part.drop { $0 == " " || $0 == "\n" }
+            if name.hasPrefix("\"\"\"") {
+                testNames += name.dropFirst(3).components(separatedBy: "\"\"\"")[0] + "\n"
+            } else if name.hasPrefix("\"") {
+                testNames += name.prefix { $0 != "\n" } + "\n"
+            }
+        }
     }
     let ids = Rule.allCases.map(\.rawValue) + DataQualityRule.allCases.map(\.rawValue)
     for id in ids {

@@ -55,7 +55,10 @@ func frrSequences(_ tables: [String]) -> [String: Int] {
 }
 
 @Test(
-    "FRR 8.4 interop (W-14, MOB-7, MOB-14, MOB-15): moves equal FRR's sequence increments from each router's dump and from all of them, DUP-MAC-FLAP, no SEQ-*",
+    """
+    FRR 8.4 interop (W-14, MOB-7, MOB-14, MOB-15): moves equal FRR's sequence increments from each router's dump \
+    and from all of them, DUP-MAC-FLAP, no SEQ-*
+    """,
     .enabled(if: frrUnavailable == nil))
 func frrFabricMovesAndDuplicate() throws {
     // Real routers on a shared, loaded machine: when FRR's run and evpnscope's reading disagree,
@@ -64,8 +67,8 @@ func frrFabricMovesAndDuplicate() throws {
     guard !first.isEmpty else { return }
     FileHandle.standardError.write(
         Data(
-            "FRR interop, first run disagreed (dumps kept in \(NSTemporaryDirectory())evpnscope-frr-failed-1):\n\(first.joined(separator: "\n"))\n"
-                .utf8))
+            ("FRR interop, first run disagreed (dumps kept in "
+                + "\(NSTemporaryDirectory())evpnscope-frr-failed-1):\n\(first.joined(separator: "\n"))\n").utf8))
     let second = try frrStoryProblems(attempt: 2)
     #expect(second.isEmpty, "\(second.joined(separator: "\n"))")
 }

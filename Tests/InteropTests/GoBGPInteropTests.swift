@@ -128,23 +128,27 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
         Speaker(name: "pf", address: "127.0.0.32", apiPort: 50132),
     ]
     func neighbor(_ address: String, local: String, client: Bool) -> String {
-        """
-        [[neighbors]]
-        [neighbors.config]
-        neighbor-address = "\(address)"
-        peer-as = 65000
-        [neighbors.transport.config]
-        local-address = "\(local)"
-        remote-port = 1790
-        \(client ? "[neighbors.route-reflector.config]\nroute-reflector-client = true\nroute-reflector-cluster-id = \"\(rr.address)\"\n" : "")
-        [[neighbors.afi-safis]]
-        [neighbors.afi-safis.config]
-        afi-safi-name = "l2vpn-evpn"
+        let reflectorClient =
+            "[neighbors.route-reflector.config]\nroute-reflector-client = true\n"
+            + "route-reflector-cluster-id = \"\(rr.address)\"\n"
+        return """
+            [[neighbors]]
+            [neighbors.config]
+            neighbor-address = "\(address)"
+            peer-as = 65000
+            [neighbors.transport.config]
+            local-address = "\(local)"
+            remote-port = 1790
+            \(client ? reflectorClient : "")
+            [[neighbors.afi-safis]]
+            [neighbors.afi-safis.config]
+            afi-safi-name = "l2vpn-evpn"
 
-        """
+            """
     }
     func global(_ speaker: Speaker) -> String {
-        "[global.config]\nas = 65000\nrouter-id = \"\(speaker.address)\"\nport = 1790\nlocal-address-list = [\"\(speaker.address)\"]\n\n"
+        "[global.config]\nas = 65000\nrouter-id = \"\(speaker.address)\"\nport = 1790\nlocal-address-list = "
+            + "[\"\(speaker.address)\"]\n\n"
     }
     var rrConfig =
         global(rr) + """
@@ -289,7 +293,8 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
         }
         let ours = Set(
             announcements.map { route in
-                "\(route["mac"]!) \(route["ip"]!) \((route["label1"] as! Int) >> 4) \(route["seq"].map { "\($0)" } ?? "")"
+                "\(route["mac"]!) \(route["ip"]!) \((route["label1"] as! Int) >> 4) "
+                    + "\(route["seq"].map { "\($0)" } ?? "")"
             })
         #expect(!theirs.isEmpty)
         #expect(theirs == ours, "tshark \(theirs.sorted()) vs evpnscope \(ours.sorted())")
@@ -304,7 +309,8 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
         ], allowFailure: true)
     let database = try Database(path: db, readOnly: true)
     let moves = try database.rows(
-        "SELECT f.address, t.address FROM moves m JOIN pes f ON f.id = m.from_pe JOIN pes t ON t.id = m.to_pe WHERE m.mac = ? ORDER BY m.id",
+        "SELECT f.address, t.address FROM moves m JOIN pes f ON f.id = m.from_pe JOIN pes t ON t.id = m.to_pe WHERE "
+            + "m.mac = ? ORDER BY m.id",
         [.text(vm1)])
     #expect(
         moves.map { "\($0[0]!)→\($0[1]!)" } == [

@@ -39,7 +39,8 @@ private func sampleEvents() -> [RouteEvent] {
         ),
         (
             NLRIEntry(
-                nlri: .evpn(.macIP(MACIPAdvertisement(rd: rd, mac: MACAddress(0x02AA_BBCC_DDEE), ip: nil, label1: 10)))),
+                nlri: .evpn(
+                    .macIP(MACIPAdvertisement(rd: rd, mac: MACAddress(0x02AA_BBCC_DDEE), ip: nil, label1: 10)))),
             .evpn, PathAttributes(), nil, true
         ),
         (
@@ -71,7 +72,8 @@ private func sampleEvents() -> [RouteEvent] {
         ),
         (
             NLRIEntry(
-                pathID: 3, nlri: .vpn(rd: rd, prefix: IPPrefix(address: IPAddress("10.9.0.0")!, length: 16), label: 99)),
+                pathID: 3,
+                nlri: .vpn(rd: rd, prefix: IPPrefix(address: IPAddress("10.9.0.0")!, length: 16), label: 99)),
             .vpnv4, attributes, nil, true
         ),
     ]

@@ -38,7 +38,10 @@ func refreshIsNoMove() throws {
 }
 
 @Test(
-    "MOB-13: a repeat at the same observation point renews the route's time and is reported as a refresh; a changed attribute is applied"
+    """
+    MOB-13: a repeat at the same observation point renews the route's time and is reported as a refresh; a changed \
+    attribute is applied
+    """
 )
 func refreshRenewsTheRoute() throws {
     let ip = "10.0.0.11"
@@ -138,7 +141,10 @@ func unrelatedOrderDoesNotMatter() throws {
 }
 
 @Test(
-    "Property: the engine's read-ahead (its loads, and the ids and hashes it hands on) passes every item in order and changes no transition"
+    """
+    Property: the engine's read-ahead (its loads, and the ids and hashes it hands on) passes every item in order \
+    and changes no transition
+    """
 )
 func lookaheadChangesNothing() throws {
     var random = SplitMix(seed: 11)

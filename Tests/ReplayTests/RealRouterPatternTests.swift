@@ -196,7 +196,10 @@ private func outcome(_ run: Run) -> (moves: [String], findings: [String], state:
 }
 
 @Test(
-    "MOB-15 property: every PE's dump and the reflector's, in any order and with copies lagging each other, give the same moves, findings and state",
+    """
+    MOB-15 property: every PE's dump and the reflector's, in any order and with copies lagging each other, give the \
+    same moves, findings and state
+    """,
     arguments: [false, true])
 func mob15OrderInsideATimestampChangesNothing(microseconds: Bool) throws {
     let hostMAC = "aa:aa:aa:00:00:01", duplicateMAC = "aa:aa:aa:00:00:02", cleanMAC = "aa:aa:aa:00:00:03",
@@ -291,7 +294,10 @@ func timeGoingBackIsNoted() throws {
 }
 
 @Test(
-    "MOB-5 with late withdrawals: the owner leaving before the PE it superseded falls back to a stale route, which is no move"
+    """
+    MOB-5 with late withdrawals: the owner leaving before the PE it superseded falls back to a stale route, which \
+    is no move
+    """
 )
 func fallbackToASupersededRouteIsNoMove() throws {
     let run = try analyze([

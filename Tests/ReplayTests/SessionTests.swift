@@ -79,7 +79,10 @@ func prePostPolicy() throws {
 }
 
 @Test(
-    "MOB-7 move histories (DUP-MAC-FLAP's): quiet MACs' histories are forgotten, active ones kept, a forgotten MAC starts afresh"
+    """
+    MOB-7 move histories (DUP-MAC-FLAP's): quiet MACs' histories are forgotten, active ones kept, a forgotten MAC \
+    starts afresh
+    """
 )
 func quietMoveHistoriesAreForgottenAndActiveOnesKept() throws {
     let a = "aa:00:00:00:00:0a", b = "aa:00:00:00:00:0b"

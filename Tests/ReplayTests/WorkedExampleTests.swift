@@ -111,7 +111,8 @@ func w5Tie() throws {
     ])
     #expect(run.rules == ["SEQ-TIE"])
     #expect(run.state(m)?.winner == run.pe(1))
-    // The same tie arriving in the other order moves the MAC to the lower address, still one SEQ-TIE and no stale finding.
+    // The same tie arriving in the other order moves the MAC to the lower address, still one SEQ-TIE and no stale
+    // finding.
     let reversed = try analyze([
         Step(at: 0, pe: 2, mac: m, seq: 3), Step(at: 5, pe: 1, mac: m, seq: 3),
         Step(at: 100, pe: 1, mac: m, keepalive: true),
@@ -136,7 +137,10 @@ func w7MissingIncrement() throws {
 }
 
 @Test(
-    "W-8 STICKY-MOVED and STICKY-CONFLICT (MOB-6): a higher sequence does not take a sticky MAC; two sticky PEs conflict"
+    """
+    W-8 STICKY-MOVED and STICKY-CONFLICT (MOB-6): a higher sequence does not take a sticky MAC; two sticky PEs \
+    conflict
+    """
 )
 func w8Sticky() throws {
     let run = try analyze([Step(at: 0, pe: 1, mac: m, seq: 0, sticky: true), Step(at: 5, pe: 2, mac: m, seq: 1)])
@@ -281,7 +285,8 @@ func w13MoveWithoutIncrementThenWithdrawal() throws {
     #expect(finding.detail == "10.255.255.2 took the MAC from 10.255.255.1 without raising seq 0 (MOB-2 asks for 1)")
     #expect(finding.firstTime == epoch + 1_200_000)
     #expect(run.state(m)?.winner == run.pe(1))
-    // PE2 (lower address than PE3) takes the MAC at once on the tie; PE3's withdrawal inside G makes it the same finding.
+    // PE2 (lower address than PE3) takes the MAC at once on the tie; PE3's withdrawal inside G makes it the same
+    // finding.
     let immediate = try analyze([
         Step(at: 0, pe: 3, mac: m), Step(at: 1, pe: 2, mac: m, seq: 0), Step(at: 1.2, pe: 3, mac: m, withdraw: true),
         Step(at: 100, pe: 3, mac: m, keepalive: true),
@@ -308,7 +313,10 @@ func ipv6MovesToNewMAC() throws {
 }
 
 @Test(
-    "MOB-11: one MAC's MAC-only, IPv4 and IPv6 routes through both reflectors are three routes; withdrawing the IPv6 update at both leaves the IPv4 route"
+    """
+    MOB-11: one MAC's MAC-only, IPv4 and IPv6 routes through both reflectors are three routes; withdrawing the IPv6 \
+    update at both leaves the IPv4 route
+    """
 )
 func ipv6RouteBesideIPv4() throws {
     let v6 = IPAddress("2001:db8::7")!, v6Neighbour = IPAddress("2001:db8::8")!, v4 = IPAddress("10.0.0.7")!

@@ -27,7 +27,8 @@ public enum HostileReport {
             .init(
                 id: 0, path: next(), format: next(), compression: next(), bytes: 10, compressedBytes: 5, records: 1,
                 routeEvents: 1,
-                attributeErrors: 1, first: start, last: start + 60_000_000, damaged: true, sha256: next(), skipped: nil),
+                attributeErrors: 1, first: start, last: start + 60_000_000, damaged: true, sha256: next(),
+                skipped: nil),
             .init(
                 id: 1, path: next(), format: nil, compression: nil, bytes: 0, compressedBytes: 0, records: 0,
                 routeEvents: 0,
@@ -119,7 +120,8 @@ public enum HostileReport {
         for index in 0..<max(a.count, b.count) where index >= a.count || index >= b.count || a[index] != b[index] {
             let lines = hostile.split(separator: "\n", omittingEmptySubsequences: false)
             return
-                "line \(index + 1): \(index < a.count ? a[index] : "none") instead of \(index < b.count ? b[index] : "none"): "
+                "line \(index + 1): \(index < a.count ? a[index] : "none") instead of "
+                + "\(index < b.count ? b[index] : "none"): "
                 + (index < lines.count ? String(lines[index]) : "")
         }
         if let hidden = hostile.unicodeScalars.first(where: {

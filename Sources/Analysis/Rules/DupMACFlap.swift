@@ -13,10 +13,9 @@ final class DupMACFlap: Detector {
     init(thresholds: Thresholds) { history = MoveHistory(keep: max(thresholds.maxMoves, 1)) }
 
     func onMove(_ t: Transition, _ sides: MoveSides, in detection: Detection) {
-        history.record(t)
         let thresholds = detection.thresholds
         let windowStart = t.time - thresholds.window
-        let recent = history.moves(of: t.mac).filter { $0.time >= windowStart }
+        let recent = history.record(t).filter { $0.time >= windowStart }
         guard recent.count >= thresholds.maxMoves else { return }
         // The PEs it moved to in the window and the one it just left (the owner before the
         // window's first move is outside the window).
@@ -34,7 +33,8 @@ final class DupMACFlap: Detector {
         let among =
             finding.pes.count == 2
             ? "between \(pe(finding.pes[0])) and \(pe(finding.pes[1]))"
-            : "among \(finding.pes.count) PEs (\(finding.pes.map(pe).joined(separator: ", "))), last \(pe(t.otherPE)) → \(pe(t.pe))"
+            : "among \(finding.pes.count) PEs (\(finding.pes.map(pe).joined(separator: ", "))), last "
+                + "\(pe(t.otherPE)) → \(pe(t.pe))"
         detection.findings[index].detail =
             "\(moves) moves in \(Timestamp.duration(t.time - finding.firstTime)) \(among)"
     }
@@ -55,10 +55,17 @@ final class MoveHistory {
 
     init(keep: Int) { self.keep = keep }
 
-    func record(_ t: Transition) {
-        movesByMAC[t.mac, default: []].append(RecordedMove(time: t.time, from: t.otherPE, to: t.pe))
-        let excess = movesByMAC[t.mac]!.count - keep
-        if excess > 0 { movesByMAC[t.mac]!.removeFirst(excess) }
+    /// Adds the move of `t` and returns the MAC's moves (one hash lookup: a flap is judged on every move).
+    @discardableResult
+    func record(_ t: Transition) -> [RecordedMove] {
+        Self.append(
+            RecordedMove(time: t.time, from: t.otherPE, to: t.pe), to: &movesByMAC[t.mac, default: []], keep: keep)
+    }
+
+    private static func append(_ move: RecordedMove, to moves: inout [RecordedMove], keep: Int) -> [RecordedMove] {
+        moves.append(move)
+        if moves.count > keep { moves.removeFirst(moves.count - keep) }
+        return moves
     }
 
     func moves(of mac: Int32) -> [RecordedMove] { movesByMAC[mac] ?? [] }

@@ -16,7 +16,8 @@ struct SeqBumpNoMove: Detector {
         detection.report(
             .seqBumpNoMove, mac: t.mac, pes: [t.pe], time: t.time,
             detail:
-                "\(detection.pe(t.pe)) raised the seq from \(t.seqBefore) to \(t.seqAfter) with no other PE advertising the MAC",
+                "\(detection.pe(t.pe)) raised the seq from \(t.seqBefore) to \(t.seqAfter) with no other PE "
+                + "advertising the MAC",
             evidence: detection.recent(2, of: t.mac))
     }
 }

@@ -19,7 +19,8 @@ struct SeqMultiCommunity: Detector {
         detection.report(
             .seqMultiCommunity, mac: t.mac, pes: [t.pe], ip: t.ip, time: t.time,
             detail:
-                "\(detection.pe(t.pe)) sent \(counted) MAC Mobility communities in one route; the highest seq \(route.seq) is used",
+                "\(detection.pe(t.pe)) sent \(counted) MAC Mobility communities in one route; the highest seq "
+                + "\(route.seq) is used",
             evidence: [detection.evidence(t)])
     }
 }
