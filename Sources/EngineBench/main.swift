@@ -21,7 +21,7 @@ func run(_ paths: [String], withAnalyzer: Bool) throws -> Measurement {
     let inputs = try InputSet(paths: paths, evpnOnly: true)
     let engine = ReplayEngine()
     let analyzer = withAnalyzer ? Analyzer(engine: engine) : nil
-    let lookahead = EngineLookahead(engine: engine)
+    let pipeline = ReplayPipeline(engine: engine, analyzer: analyzer)
     let batchSize = PrefetchedFeed.defaultBatchSize
     var batch: [FeedItem] = []
     batch.reserveCapacity(batchSize)
@@ -36,17 +36,9 @@ func run(_ paths: [String], withAnalyzer: Bool) throws -> Measurement {
             batch.append(item)
         }
         let start = DispatchTime.now().uptimeNanoseconds
-        // The same read-ahead `analyze` uses; items still in its window go on with the next batch.
-        func pass(_ item: FeedItem?) {
-            guard let ready = lookahead.push(item) else { return }
-            if let analyzer {
-                analyzer.process(ready.item, prefetched: ready.prefetched)
-            } else {
-                engine.process(ready.item, prefetched: ready.prefetched)
-            }
-        }
-        for item in batch { pass(item) }
-        if exhausted { while lookahead.held > 0 { pass(nil) } }
+        // The same pipeline `analyze` runs; items still in its read-ahead go on with the next batch.
+        for item in batch { pipeline.push(item) }
+        if exhausted { pipeline.drain() }
         busy += DispatchTime.now().uptimeNanoseconds - start
     }
     if let analyzer { _ = analyzer.finish() }

@@ -137,27 +137,25 @@ struct Analyze: ParsableCommand {
         let progress = Progress(total: totalCompressedBytes)
         let started = Date()
         var items = 0, itemsInWindow = 0
-        let lookahead = EngineLookahead(engine: engine)
         var lastObservation: ObservationPoint?, lastObservationID: Int32?
         let storeEvents = events != .none  // an option's getter is too slow to read per event
-        while let ready = lookahead.next(from: feed.next) {
-            let item = ready.item
-            if item.time > replayEnd { break }
-            // State before the window counts: every item is replayed, only the window's are stored.
-            analyzer.process(item, prefetched: ready.prefetched)
-            guard window.contains(item.time) else { continue }
-            itemsInWindow += 1
-            if storeEvents, case .route(let event) = item.payload {
-                // Events come in runs from one observation point: its id is looked up once a run.
-                if lastObservation != event.observation {
-                    lastObservation = event.observation
-                    lastObservationID = engine.observationID(of: event.observation)
+        // State before the window counts: every item is replayed, only the window's are stored.
+        ReplayPipeline(engine: engine, analyzer: analyzer).run(
+            feed.next, stop: { $0.time > replayEnd || writeError != nil },
+            replayed: { item in
+                guard window.contains(item.time) else { return }
+                itemsInWindow += 1
+                if storeEvents, case .route(let event) = item.payload {
+                    // Events come in runs from one observation point: its id is looked up once a run.
+                    if lastObservation != event.observation {
+                        lastObservation = event.observation
+                        lastObservationID = engine.observationID(of: event.observation)
+                    }
+                    do { try writer.addEvent(event, observationID: lastObservationID) } catch { writeError = error }
                 }
-                do { try writer.addEvent(event, observationID: lastObservationID) } catch { writeError = error; break }
-            }
-            items += 1
-            if items & 0x3FFF == 0 { progress.update(compressed: feed.compressedBytesRead, items: items) }
-        }
+                items += 1
+                if items & 0x3FFF == 0 { progress.update(compressed: feed.compressedBytesRead, items: items) }
+            })
         let inputSet = feed.finish()
         progress.finish()
         if let writeError { try RunOutputs.writing(dbPath) { throw writeError } }

@@ -163,12 +163,7 @@ func analyze(
     engine.onTransition = {
         transitions.append($0); forward($0)
     }
-    if lookahead {
-        let window = EngineLookahead(engine: engine)
-        while let ready = window.next(from: inputs.next) { analyzer.process(ready.item, prefetched: ready.prefetched) }
-    } else {
-        while let item = inputs.next() { analyzer.process(item) }
-    }
+    ReplayPipeline(engine: engine, analyzer: analyzer, readAhead: lookahead).run(inputs.next)
     let incidents = analyzer.finish()
     return Run(engine: engine, analyzer: analyzer, incidents: incidents, transitions: transitions, inputs: inputs)
 }
