@@ -41,6 +41,8 @@ let package = Package(
         .testTarget(name: "BGPWireTests", dependencies: ["BGPWire", "EVPNModel"]),
         .testTarget(name: "MRTTests", dependencies: ["MRT", "BGPWire", "EVPNModel", "ByteStreams", "Ingest"]),
         .testTarget(name: "BMPTests", dependencies: ["BMP", "BGPWire", "EVPNModel", "Ingest", "TestSupport"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "EVPNModel", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "EVPNModel", "TestSupport"]),
         .testTarget(
             name: "ReplayTests",
             dependencies: [

@@ -7,43 +7,48 @@ import Replay
 public final class ReplayPipeline {
     public let engine: ReplayEngine
     public let analyzer: Analyzer?
-    private let lookahead: EngineLookahead?
+    @usableFromInline let lookahead: EngineLookahead
+    @usableFromInline let readAhead: Bool
 
     /// `readAhead`: walk each item's lookups a few items early (`EngineLookahead`); off, items
     /// are replayed as they come (the tests check both give the same transitions).
     public init(engine: ReplayEngine, analyzer: Analyzer?, readAhead: Bool = true) {
         self.engine = engine
         self.analyzer = analyzer
-        lookahead = readAhead ? EngineLookahead(engine: engine) : nil
+        lookahead = EngineLookahead(engine: engine)
+        self.readAhead = readAhead
     }
 
     /// Items taken but not yet replayed (the read-ahead's window).
-    public var held: Int { lookahead?.held ?? 0 }
+    public var held: Int { lookahead.held }
 
-    /// Takes `item` (nil once the input has ended) and replays the item whose turn has come,
-    /// which it returns: with read-ahead, one taken a few pushes earlier.
-    @discardableResult
-    public func push(_ item: FeedItem?) -> FeedItem? {
-        guard let lookahead else {
+    /// Takes `item` (nil once the input has ended) and replays the item whose turn has come: with
+    /// read-ahead, one taken a few pushes earlier. Returns nothing: handing the item back costs a
+    /// retain and a release per route event, which the benchmark would count.
+    // Inlinable: the loop runs once per route event, in the caller's module.
+    @inlinable
+    public func push(_ item: FeedItem?) {
+        guard readAhead else {
             if let item { replay(item, .none) }
-            return item
+            return
         }
-        guard let ready = lookahead.push(item) else { return nil }
+        guard let ready = lookahead.push(item) else { return }
         replay(ready.item, ready.prefetched)
-        return ready.item
     }
 
     /// Replays what the read-ahead still holds.
+    @inlinable
     public func drain() {
         while held > 0 { push(nil) }
     }
 
     /// Replays `source` to its end, or up to the first item `stop` refuses (that one is not
     /// replayed); `replayed` sees each item just after the engine and the detectors did.
+    @inlinable
     public func run(
         _ source: () -> FeedItem?, stop: (FeedItem) -> Bool = { _ in false }, replayed: (FeedItem) -> Void = { _ in }
     ) {
-        guard let lookahead else {
+        guard readAhead else {
             while let item = source() {
                 if stop(item) { return }
                 replay(item, .none)
@@ -58,10 +63,11 @@ public final class ReplayPipeline {
         }
     }
 
-    @inline(__always)
-    private func replay(_ item: FeedItem, _ prefetched: ReplayEngine.PrefetchTarget) {
-        if let analyzer {
-            analyzer.process(item, prefetched: prefetched)
+    @inlinable
+    func replay(_ item: FeedItem, _ prefetched: ReplayEngine.PrefetchTarget) {
+        // Not `if let`: binding the reference would retain and release it once per route event.
+        if analyzer != nil {
+            analyzer.unsafelyUnwrapped.process(item, prefetched: prefetched)
         } else {
             engine.process(item, prefetched: prefetched)
         }

@@ -8,13 +8,13 @@ public enum EVPNRouteCodec {
         var c = try outer.sub(length: length, "EVPN route type \(type) body")
         let route: EVPNRoute
         switch type {
-        case 1:
+        case EVPNRouteType.ethernetAD:
             guard length == 25 else { throw lengthError(c, type, length, "25") }
             route = .ethernetAD(
                 EthernetAutoDiscovery(
                     rd: try readRD(&c), esi: try readESI(&c),
                     ethernetTag: try c.readUInt32("Ethernet tag"), label: try c.readUInt24("MPLS label")))
-        case 2:
+        case EVPNRouteType.macIP:
             let rd = try readRD(&c), esi = try readESI(&c)
             let tag = try c.readUInt32("Ethernet tag")
             let macBits = try c.readUInt8("MAC length")
@@ -34,18 +34,18 @@ public enum EVPNRouteCodec {
             route = .macIP(
                 MACIPAdvertisement(rd: rd, esi: esi, ethernetTag: tag, mac: mac, ip: ip, label1: label1, label2: label2)
             )
-        case 3:
+        case EVPNRouteType.inclusiveMulticast:
             let rd = try readRD(&c)
             let tag = try c.readUInt32("Ethernet tag")
             route = .inclusiveMulticast(
                 InclusiveMulticastRoute(rd: rd, ethernetTag: tag, originatingIP: try readLengthPrefixedIP(&c)))
             guard c.isAtEnd else { throw lengthError(c, type, length, "17 or 29") }
-        case 4:
+        case EVPNRouteType.ethernetSegment:
             let rd = try readRD(&c), esi = try readESI(&c)
             route = .ethernetSegment(
                 EthernetSegmentRoute(rd: rd, esi: esi, originatingIP: try readLengthPrefixedIP(&c)))
             guard c.isAtEnd else { throw lengthError(c, type, length, "23 or 35") }
-        case 5:
+        case EVPNRouteType.ipPrefix:
             guard length == 34 || length == 58 else { throw lengthError(c, type, length, "34 or 58") }
             let rd = try readRD(&c), esi = try readESI(&c)
             let tag = try c.readUInt32("Ethernet tag")

@@ -242,6 +242,9 @@ public final class BMPReader: FeedReader {
                     + (bytes.count > MonitoredRouter.maximumTextBytes ? "…" : "")
                 if tlvType == BMPInformation.sysDescr { router.sysDescr = text } else { router.sysName = text }
             }
+            let observation = ObservationPoint(
+                router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0,
+                peerBGPID: IPAddress(v4: 0))
             if type == BMPMessageType.initiation {
                 // One entry per router however often it reconnects; the latest Initiation wins.
                 if let known = routers.firstIndex(where: { $0.key == router.key }) {
@@ -249,9 +252,6 @@ public final class BMPReader: FeedReader {
                 } else {
                     routers.append(router)
                 }
-                let observation = ObservationPoint(
-                    router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0,
-                    peerBGPID: IPAddress(v4: 0))
                 // An Initiation carries no time: the last one seen, 0 (unknown) at the start of a stream.
                 pending.append(
                     .session(
@@ -259,9 +259,6 @@ public final class BMPReader: FeedReader {
                             time: lastTime, source: source, observation: observation,
                             kind: .monitoringStarted(sysName: router.sysName), record: .bmp)))
             } else {
-                let observation = ObservationPoint(
-                    router: routerKey, table: .adjRIBInPre, peerIP: IPAddress(v4: 0), peerAS: 0,
-                    peerBGPID: IPAddress(v4: 0))
                 pending.append(
                     .session(
                         SessionEvent(

@@ -71,11 +71,11 @@ public enum EVPNRoute: Hashable, Sendable {
 
     public var routeType: UInt8 {
         switch self {
-        case .ethernetAD: return 1
-        case .macIP: return 2
-        case .inclusiveMulticast: return 3
-        case .ethernetSegment: return 4
-        case .ipPrefix: return 5
+        case .ethernetAD: return EVPNRouteType.ethernetAD
+        case .macIP: return EVPNRouteType.macIP
+        case .inclusiveMulticast: return EVPNRouteType.inclusiveMulticast
+        case .ethernetSegment: return EVPNRouteType.ethernetSegment
+        case .ipPrefix: return EVPNRouteType.ipPrefix
         case .unknown(let type, _): return type
         }
     }
@@ -129,4 +129,13 @@ public struct NLRIEntry: Hashable, Sendable {
     public var pathID: UInt32?
     public var nlri: NLRI
     public init(pathID: UInt32? = nil, nlri: NLRI) { self.pathID = pathID; self.nlri = nlri }
+}
+
+/// EVPN route type codes (RFC 7432 §7, RFC 9136 for type 5).
+public enum EVPNRouteType {
+    public static let ethernetAD: UInt8 = 1
+    public static let macIP: UInt8 = 2
+    public static let inclusiveMulticast: UInt8 = 3
+    public static let ethernetSegment: UInt8 = 4
+    public static let ipPrefix: UInt8 = 5
 }

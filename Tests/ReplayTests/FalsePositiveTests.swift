@@ -2,6 +2,7 @@ import Analysis
 import EVPNModel
 import Ingest
 import Replay
+import TestSupport
 import Testing
 
 /// docs/evpn-mobility.md §6: each trap produces no finding.
@@ -240,17 +241,4 @@ func multiHomedNeverMoves() throws {
     let run = try analyze(steps)
     #expect(run.transitions(.moved).isEmpty)
     #expect(run.findings(.dupMACFlap).isEmpty)
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }

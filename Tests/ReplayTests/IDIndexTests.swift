@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 @testable import Replay
 
@@ -40,5 +41,3 @@ import Testing
         #expect(index.find(hash) { $0 == gone } == nil)
     }
 }
-
-extension SplitMix: RandomNumberGenerator {}

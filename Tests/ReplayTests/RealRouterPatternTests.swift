@@ -5,6 +5,7 @@ import MRT
 import EVPNModel
 import Foundation
 import Replay
+import TestSupport
 import Testing
 
 /// What real routers write, replayed through MRT bytes: FRR 8.4.4's `dump bgp updates` (BGP4MP,

@@ -1,6 +1,7 @@
 import EVPNModel
 import Foundation
 import Store
+import TestSupport
 import Testing
 
 /// Events of every NLRI kind the decoders produce, with the fields a block keeps per event or
@@ -97,7 +98,7 @@ private func sampleEvents() -> [RouteEvent] {
 /// Stores `events` (observation ids cycling 0...4, folding off: each event its own row) and
 /// returns the database.
 private func store(_ events: [RouteEvent], eventRows: Bool) throws -> (Database, String) {
-    let path = temporaryPath("blocks.sqlite")
+    let path = Scratch.directory("store") + "/blocks.sqlite"
     let writer = try AnalysisWriter(path: path, copyWindow: 0, eventRows: eventRows)
     for (index, event) in events.enumerated() {
         try writer.addEvent(event, observationID: index % 7 == 0 ? nil : Int32(index % 5))

@@ -1,5 +1,6 @@
 import EVPNModel
 import Replay
+import TestSupport
 import Testing
 @testable import Analysis
 

@@ -1,4 +1,5 @@
 import EVPNModel
+import TestSupport
 import Testing
 @testable import Analysis
 
