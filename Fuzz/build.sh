@@ -7,24 +7,25 @@ out=.build-fuzz
 mkdir -p "$out"
 flags=(-O -g -parse-as-library -sanitize=fuzzer,address -enable-testing -I "$out" -I Sources/CZlib -I Sources/CBZip2 -I Sources/CSQLite
        -I Sources/CPrefetch -module-cache-path "$out/cache")
-module() {  # module NAME SOURCES...
+module() {  # module NAME: the target's sources, subfolders included
   local name=$1; shift
+  set -- $(find "Sources/$name" -name '*.swift' | sort)
   swiftc "${flags[@]}" -module-name "$name" -emit-module -emit-module-path "$out/$name.swiftmodule" -emit-library -static -o "$out/lib$name.a" "$@"
 }
-module EVPNModel Sources/EVPNModel/*.swift
-module BGPWire Sources/BGPWire/*.swift
-module ByteStreams Sources/ByteStreams/*.swift
-module MRT Sources/MRT/*.swift
-module BMP Sources/BMP/*.swift
+module EVPNModel
+module BGPWire
+module ByteStreams
+module MRT
+module BMP
 libs=("$out/libMRT.a" "$out/libBMP.a" "$out/libByteStreams.a" "$out/libBGPWire.a" "$out/libEVPNModel.a" -lz -lbz2)
 for target in Update EVPN MRT BMP BZip2; do
   swiftc "${flags[@]}" -module-name "Fuzz$target" "Fuzz/Fuzz$target.swift" "${libs[@]}" -o "$out/fuzz-$(echo $target | tr A-Z a-z)"
 done
 # The report renderer, with the tests' hostile report data compiled in.
-module Replay Sources/Replay/*.swift
-module Analysis Sources/Analysis/*.swift
-module Store Sources/Store/*.swift
-module Reports Sources/Reports/*.swift
+module Replay
+module Analysis
+module Store
+module Reports
 # The structure check is compiled without coverage: its branches are not what the fuzzer should
 # explore, and instrumenting them cost a fifth of each execution.
 swiftc "${flags[@]/fuzzer,address/address}" -module-name HostileReportCheck -emit-module -emit-module-path "$out/HostileReportCheck.swiftmodule" \
