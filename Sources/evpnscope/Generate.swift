@@ -30,7 +30,6 @@ struct Generate: ParsableCommand {
     var compression: CompressionPlan = .mixed
 
     func run() throws {
-        let plan = compression
         guard scale >= 1 else { throw CLIUsageError(message: "--scale must be at least 1") }
         let loaded: Scenario
         do { loaded = try Scenario.load(try Self.scenarioPath(scenario)) } catch let error as CLIUsageError {
@@ -42,7 +41,7 @@ struct Generate: ParsableCommand {
         let result: ScenarioGenerator.Result
         do {
             result = try ScenarioGenerator(
-                scenario: loaded, outDirectory: out, seed: seed, scale: scale, compression: plan
+                scenario: loaded, outDirectory: out, seed: seed, scale: scale, compression: compression
             ).run()
         } catch let error as GeneratorError {
             throw CLIUsageError(message: error.message)
