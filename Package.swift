@@ -36,19 +36,23 @@ let package = Package(
             ]),
         // `make bench`: the replay engine timed without decoding (issue 3's events/s and bytes/route).
         .executableTarget(name: "EngineBench", dependencies: ["Ingest", "Replay", "Analysis", "EVPNModel"]),
-        .target(name: "TestSupport", dependencies: ["EVPNModel", "Store", "Reports"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "EVPNModel", "Store", "Reports", "Analysis", "Replay", "Ingest", "MRT", "BMP", "BGPWire", "ByteStreams",
+            ],
+            path: "Tests/TestSupport"),
         .testTarget(name: "ByteStreamsTests", dependencies: ["ByteStreams", "TestSupport"]),
         .testTarget(name: "BGPWireTests", dependencies: ["BGPWire", "EVPNModel"]),
         .testTarget(name: "MRTTests", dependencies: ["MRT", "BGPWire", "EVPNModel", "ByteStreams", "Ingest"]),
         .testTarget(name: "BMPTests", dependencies: ["BMP", "BGPWire", "EVPNModel", "Ingest", "TestSupport"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "EVPNModel", "TestSupport"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "EVPNModel", "TestSupport"]),
         .testTarget(
-            name: "ReplayTests",
+            name: "AnalysisTests",
             dependencies: [
-                "Replay", "Analysis", "Ingest", "Generator", "BGPWire", "MRT", "BMP", "EVPNModel", "Store",
-                "TestSupport",
+                "Analysis", "Replay", "Ingest", "BGPWire", "MRT", "BMP", "ByteStreams", "EVPNModel", "TestSupport",
             ]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "EVPNModel", "TestSupport"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "EVPNModel", "Store", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Store"], exclude: ["frr-fabric.sh"]),
         .testTarget(
             name: "EndToEndTests",

@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import TestSupport
 import Testing
 
 /// Writes the run's results and reads back mac_state (mac, advertisers, ips, winner_pe,

@@ -1,5 +1,6 @@
 import EVPNModel
 import Replay
+import TestSupport
 import Testing
 
 /// RFC 7432 §15's choice between two PEs' claims on one MAC, as pure functions (the engine's

@@ -7,36 +7,49 @@ import Foundation
 import Ingest
 import MRT
 import Replay
-import TestSupport
+
+// Fixtures of the replay and rule tests: PEs, route reflectors and a collector of the worked
+// examples (docs/evpn-mobility.md §7), steps written as real dumps, and the pipeline run over them.
 
 /// PE n of the worked examples (docs/evpn-mobility.md §7) is 10.255.255.n.
-func peAddress(_ n: Int) -> IPAddress { IPAddress(v4: 0x0AFF_FF00 | UInt32(n)) }
-let rr1 = IPAddress("10.255.0.1")!
-let rr2 = IPAddress("10.255.0.2")!
-let collectorIP = IPAddress("10.255.0.100")!
-let epoch: Int64 = 1_795_485_600_000_000  // 2026-11-24T02:00:00Z
+public func peAddress(_ n: Int) -> IPAddress { IPAddress(v4: 0x0AFF_FF00 | UInt32(n)) }
+public let rr1 = IPAddress("10.255.0.1")!
+public let rr2 = IPAddress("10.255.0.2")!
+public let collectorIP = IPAddress("10.255.0.100")!
+public let epoch: Int64 = 1_795_485_600_000_000  // 2026-11-24T02:00:00Z
 
 /// One PE announcement or withdrawal of a MAC (and optionally its IP) as a route reflector
 /// reflects it to the collector.
-struct Step {
-    var at: Double  // seconds after `epoch`
-    var pe: Int
-    var mac: String
-    var seq: UInt32? = nil  // nil: no MAC Mobility community
-    var sticky = false
-    var esi = ESI.zero
-    var ip: String? = nil
-    var withdraw = false
-    var routeTarget: UInt32 = 41000
-    var mobilityCommunities = 1
-    var hostRoute: String? = nil  // a VPNv4 /32 (VPNv6 /128) instead of an EVPN route
-    var keepalive = false  // a record that only moves time forward
-    var originator: Int? = nil  // ORIGINATOR_ID of another PE than the RD's (DQ-PE-CONFLICT)
-    var typeZeroRD = false  // an RD that names no router (ID-1 rule 1 fails)
+public struct Step {
+    public var at: Double  // seconds after `epoch`
+    public var pe: Int
+    public var mac: String
+    public var seq: UInt32? = nil  // nil: no MAC Mobility community
+    public var sticky = false
+    public var esi = ESI.zero
+    public var ip: String? = nil
+    public var withdraw = false
+    public var routeTarget: UInt32 = 41000
+    public var mobilityCommunities = 1
+    public var hostRoute: String? = nil  // a VPNv4 /32 (VPNv6 /128) instead of an EVPN route
+    public var keepalive = false  // a record that only moves time forward
+    public var originator: Int? = nil  // ORIGINATOR_ID of another PE than the RD's (DQ-PE-CONFLICT)
+    public var typeZeroRD = false  // an RD that names no router (ID-1 rule 1 fails)
 
-    var time: Int64 { epoch + Int64(at * 1_000_000) }
+    public init(
+        at: Double, pe: Int, mac: String, seq: UInt32? = nil, sticky: Bool = false, esi: ESI = .zero,
+        ip: String? = nil, withdraw: Bool = false, routeTarget: UInt32 = 41000, mobilityCommunities: Int = 1,
+        hostRoute: String? = nil, keepalive: Bool = false, originator: Int? = nil, typeZeroRD: Bool = false
+    ) {
+        self.at = at; self.pe = pe; self.mac = mac; self.seq = seq; self.sticky = sticky; self.esi = esi
+        self.ip = ip; self.withdraw = withdraw; self.routeTarget = routeTarget
+        self.mobilityCommunities = mobilityCommunities; self.hostRoute = hostRoute; self.keepalive = keepalive
+        self.originator = originator; self.typeZeroRD = typeZeroRD
+    }
 
-    func nlri() -> [NLRI] {
+    public var time: Int64 { epoch + Int64(at * 1_000_000) }
+
+    public func nlri() -> [NLRI] {
         if let hostRoute {
             let address = IPAddress(hostRoute)!
             return [
@@ -60,7 +73,7 @@ struct Step {
         return out
     }
 
-    func update(cluster: IPAddress?, pathID: UInt32? = nil) -> UpdateMessage {
+    public func update(cluster: IPAddress?, pathID: UInt32? = nil) -> UpdateMessage {
         var u = UpdateMessage()
         let family: AddressFamily = hostRoute.map { IPAddress($0)!.isIPv6 ? .vpnv6 : .vpnv4 } ?? .evpn
         let entries = nlri().map { NLRIEntry(pathID: pathID, nlri: $0) }
@@ -84,13 +97,13 @@ struct Step {
     }
 }
 
-func temporaryPath(_ name: String) -> String {
+public func temporaryPath(_ name: String) -> String {
     Scratch.directory("replay") + "/" + name
 }
 
 /// Writes the steps as a collector's BGP4MP_ET update dump: through RR1, and through RR2 too
 /// when `viaBothReflectors` (FP-2), RR2 with add-path identifiers when `addPath` (FP-3).
-func mrtDump(
+public func mrtDump(
     _ steps: [Step], viaBothReflectors: Bool = false, addPath: Bool = false, compression: Compression = .gzip
 ) throws -> String {
     let path = temporaryPath("updates.mrt" + CompressedWriter.fileExtension(compression))
@@ -124,34 +137,34 @@ func mrtDump(
 }
 
 /// The result of replaying and analysing some inputs, with every transition kept.
-struct Run {
-    let engine: ReplayEngine
-    let analyzer: Analyzer
-    let incidents: [Incident]
-    let transitions: [Transition]
-    let inputs: InputSet
+public struct Run {
+    public let engine: ReplayEngine
+    public let analyzer: Analyzer
+    public let incidents: [Incident]
+    public let transitions: [Transition]
+    public let inputs: InputSet
 
-    func findings(_ rule: Rule) -> [Finding] { analyzer.findings.filter { $0.rule == rule } }
-    var rules: [String] { analyzer.findings.map(\.rule.rawValue).sorted() }
-    func transitions(_ kind: Transition.Kind) -> [Transition] { transitions.filter { $0.kind == kind } }
-    func pe(_ n: Int) -> Int32 { engine.peID(of: peAddress(n))! }
-    func state(_ mac: String, routeTarget: UInt32 = 41000) -> MACState? {
+    public func findings(_ rule: Rule) -> [Finding] { analyzer.findings.filter { $0.rule == rule } }
+    public var rules: [String] { analyzer.findings.map(\.rule.rawValue).sorted() }
+    public func transitions(_ kind: Transition.Kind) -> [Transition] { transitions.filter { $0.kind == kind } }
+    public func pe(_ n: Int) -> Int32 { engine.peID(of: peAddress(n))! }
+    public func state(_ mac: String, routeTarget: UInt32 = 41000) -> MACState? {
         macIndex(mac, routeTarget: routeTarget).map { engine.macs[Int($0)] }
     }
-    func macIndex(_ mac: String, routeTarget: UInt32 = 41000) -> Int32? {
+    public func macIndex(_ mac: String, routeTarget: UInt32 = 41000) -> Int32? {
         engine.macs.firstIndex {
             $0.mac == MACAddress(mac)! && engine.bds[Int($0.bd)].routeTargets == [.as2(65000, routeTarget)]
         }.map(Int32.init)
     }
-    func adverts(_ mac: String) -> [PEAdvertisement] { macIndex(mac).map { engine.adverts(mac: $0) } ?? [] }
+    public func adverts(_ mac: String) -> [PEAdvertisement] { macIndex(mac).map { engine.adverts(mac: $0) } ?? [] }
     /// The routes of the first PE advertising `mac`.
-    func firstRoutes(_ mac: String) -> [RouteState] {
+    public func firstRoutes(_ mac: String) -> [RouteState] {
         guard let index = macIndex(mac), let first = engine.adverts(mac: index).first else { return [] }
         return engine.routes(mac: index, pe: first.pe)
     }
 }
 
-func analyze(
+public func analyze(
     _ paths: [String], thresholds: Thresholds = Thresholds(), lookahead: Bool = false,
     engineOptions: ReplayEngine.Options = ReplayEngine.Options()
 ) throws -> Run {
@@ -168,12 +181,12 @@ func analyze(
     return Run(engine: engine, analyzer: analyzer, incidents: incidents, transitions: transitions, inputs: inputs)
 }
 
-func analyze(_ steps: [Step], viaBothReflectors: Bool = false, addPath: Bool = false) throws -> Run {
+public func analyze(_ steps: [Step], viaBothReflectors: Bool = false, addPath: Bool = false) throws -> Run {
     try analyze([try mrtDump(steps, viaBothReflectors: viaBothReflectors, addPath: addPath)])
 }
 
 /// The steps by time, steps of one time in the order they are given in.
-func timeOrdered(_ steps: [Step]) -> [Step] {
+public func timeOrdered(_ steps: [Step]) -> [Step] {
     steps.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
 }
 
@@ -181,7 +194,7 @@ func timeOrdered(_ steps: [Step]) -> [Step] {
 /// its route reflector `peer` (every PE's routes, reflected), or with `peer` nil the reflector's
 /// own dump (each PE's routes on that PE's session, as sent), as BGP4MP with one-second
 /// timestamps unless `extendedTime`.
-func routerDump(
+public func routerDump(
     _ steps: [Step], local: IPAddress, peer: IPAddress? = rr1, name: String, extendedTime: Bool = false
 ) throws -> String {
     let path = temporaryPath(name)

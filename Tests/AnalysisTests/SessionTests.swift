@@ -6,6 +6,7 @@ import EVPNModel
 import Foundation
 import Ingest
 import Replay
+import TestSupport
 import Testing
 
 /// W-10: PE3 advertises 50 MACs seen through two BMP-monitored reflectors; its session goes down.

@@ -1,6 +1,7 @@
 import Analysis
 import EVPNModel
 import Replay
+import TestSupport
 import Testing
 
 /// docs/evpn-mobility.md §7, each example built into real MRT bytes and run through the decoders.

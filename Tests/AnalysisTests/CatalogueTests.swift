@@ -4,6 +4,7 @@ import MRT
 import BGPWire
 import ByteStreams
 import Replay
+import TestSupport
 import Testing
 
 /// Anomalies of the catalogue (docs/evpn-mobility.md §5) beyond the worked examples.
