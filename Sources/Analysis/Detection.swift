@@ -64,7 +64,7 @@ final class Detection {
         evidence: [Evidence], severity: Severity? = nil, count: Int = 1
     ) -> Int {
         let key = findingKey(rule, mac: mac, pes: pes, ip: ip)
-        if let index = openFindings[key], time - findings[index].lastTime <= thresholds.window {
+        if let index = openFindings[key], TimeSpan.between(findings[index].lastTime, time) <= thresholds.window {
             if rule == .dupMACFlap { findings[index].pes = Array(Set(findings[index].pes + pes)).sorted() }
             findings[index].lastTime = max(findings[index].lastTime, time)
             findings[index].count =
@@ -91,7 +91,7 @@ final class Detection {
     }
 
     /// Sets a timer of `kind` for the MAC of `t`, due its rule's delay after `t`.
-    func arm(_ kind: Timer.Kind, after delay: Int64, _ t: Transition, pe: Int32, otherPE: Int32, seq: UInt32) {
+    func arm(_ kind: Timer.Kind, after delay: TimeSpan, _ t: Transition, pe: Int32, otherPE: Int32, seq: UInt32) {
         timers.push(
             Timer(
                 due: t.time + delay, kind: kind, mac: t.mac, pe: pe, otherPE: otherPE,

@@ -54,7 +54,7 @@ final class EvidenceLog {
         var observation: Int32
     }
 
-    let horizon: Int64
+    let horizon: TimeSpan
     private let records = PagedQueue<Record>()
     private let wideFields = PagedQueue<WideFields>()
     /// Records at positions `oldest..<records.end` are live.
@@ -64,7 +64,7 @@ final class EvidenceLog {
     /// within 2^32 of the end, so the 32 bits always name one position.
     private var newest: [UInt32] = []
 
-    init(horizon: Int64) { self.horizon = horizon }
+    init(horizon: TimeSpan) { self.horizon = horizon }
 
     func append(mac: Int32, _ item: Evidence, kind: Transition.Kind) {
         guard mac >= 0 else { return }

@@ -96,18 +96,18 @@ public struct Incident: Sendable {
 /// Detector thresholds; the defaults are the spec's (RFC 7432 §15.1 for MOB-7).
 public struct Thresholds: Sendable {
     public var maxMoves = 5
-    public var window: Int64 = 180_000_000
-    public var staleGrace: Int64 = 30_000_000
-    public var restartTime: Int64 = 120_000_000
-    public var hostRouteGrace: Int64 = 30_000_000
+    public var window = TimeSpan.seconds(180)
+    public var staleGrace = TimeSpan.seconds(30)
+    public var restartTime = TimeSpan.seconds(120)
+    public var hostRouteGrace = TimeSpan.seconds(30)
     public var jumpInfo: UInt32 = 1
     public var jumpMinor: UInt32 = 1000
-    public var incidentGap: Int64 = 60_000_000
+    public var incidentGap = TimeSpan.seconds(60)
     public var loopMinimumMACs = 3
     public var evidenceLimit = 24
     /// Recent events remembered per MAC to quote when a finding opens (a flap needs N+1 moves).
     public var recentEvidence = 16
     /// How far back a finding may quote evidence: the longest of the windows and graces.
-    public var evidenceHorizon: Int64 { max(window, staleGrace, hostRouteGrace, restartTime) }
+    public var evidenceHorizon: TimeSpan { max(window, staleGrace, hostRouteGrace, restartTime) }
     public init() {}
 }

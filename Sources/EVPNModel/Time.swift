@@ -109,7 +109,7 @@ public enum Timestamp {
     }
 
     /// Parses "180", "180s", "3m", "1h", "500ms" into microseconds; nil for anything else.
-    public static func parseDuration(_ text: String) -> Int64? {
+    public static func parseDuration(_ text: String) -> TimeSpan? {
         let units: [(String, Double)] = [("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000)]
         // Up to ten years, so no value overflows the microsecond clock.
         func micros(_ number: Substring, _ scale: Double) -> Int64? {
@@ -118,13 +118,28 @@ public enum Timestamp {
             else { return nil }
             return Int64(value * scale)
         }
-        for (suffix, scale) in units where text.hasSuffix(suffix) { return micros(text.dropLast(suffix.count), scale) }
-        return micros(Substring(text), 1_000_000)
+        let unit = units.first { text.hasSuffix($0.0) }
+        return micros(text.dropLast(unit?.0.count ?? 0), unit?.1 ?? 1_000_000).map(TimeSpan.init(microseconds:))
     }
+}
 
-    /// "1m30s", "45s", "2h05m" for durations in reports.
-    public static func duration(_ micros: Int64) -> String {
-        let s = micros / 1_000_000
+/// A length of time. A timestamp is a plain Int64 of microseconds; a span carries its unit in its
+/// type, so a threshold cannot be compared with or added to a time in the wrong unit.
+public struct TimeSpan: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public var microseconds: Int64
+
+    public init(microseconds: Int64) { self.microseconds = microseconds }
+    public static func seconds(_ seconds: Int64) -> TimeSpan { TimeSpan(microseconds: seconds * 1_000_000) }
+    /// From `start` to `end` (negative when time went back).
+    public static func between(_ start: Int64, _ end: Int64) -> TimeSpan { TimeSpan(microseconds: end &- start) }
+
+    public static func < (a: TimeSpan, b: TimeSpan) -> Bool { a.microseconds < b.microseconds }
+    public static func + (time: Int64, span: TimeSpan) -> Int64 { time + span.microseconds }
+    public static func - (time: Int64, span: TimeSpan) -> Int64 { time - span.microseconds }
+
+    /// "1m30s", "45s", "2h05m", as reports show durations.
+    public var description: String {
+        let s = microseconds / 1_000_000
         if s < 60 { return "\(s)s" }
         if s < 3600 { return "\(s / 60)m\(s % 60 < 10 ? "0" : "")\(s % 60)s" }
         return "\(s / 3600)h\(s / 60 % 60 < 10 ? "0" : "")\(s / 60 % 60)m"

@@ -73,7 +73,7 @@ public struct GeneratorError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-func duration(_ text: String) throws -> Int64 {
+func duration(_ text: String) throws -> TimeSpan {
     guard let value = Timestamp.parseDuration(text) else {
         throw GeneratorError(message: "'\(text)' is not a duration")
     }

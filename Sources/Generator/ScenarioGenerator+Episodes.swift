@@ -66,7 +66,7 @@ extension ScenarioGenerator {
             let a = try pe(pair[0]), b = try pe(pair[1])
             let count = e.type == "duplicate" ? 1 : (e.macs ?? 50)
             let flaps = e.flaps ?? 6
-            let interval = try duration(e.interval ?? "15s")
+            let interval = try duration(e.interval ?? "15s").microseconds
             let chosen = try pick(owner: a, count: count, withIP: nil)
             for k in 1...flaps {
                 for (j, m) in chosen.enumerated() {

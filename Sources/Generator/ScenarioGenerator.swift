@@ -257,7 +257,7 @@ public final class ScenarioGenerator {
                 while log[start].time < move.time - Self.window { start += 1 }
                 guard k - start + 1 >= Self.maxMoves else { continue }
                 let involved = Set(log[(k - Self.maxMoves + 1)...k].map(\.to) + [move.from])
-                if let index = open, move.time - flaps[index].last <= Self.window {
+                if let index = open, TimeSpan.between(flaps[index].last, move.time) <= Self.window {
                     flaps[index].last = move.time
                     flaps[index].pes.formUnion(involved)
                 } else {

@@ -39,7 +39,7 @@ extension ReplayEngine {
         let list = macs[m].departures
         guard list >= 0 else { return false }
         return departureLists[Int(list)].contains {
-            $0.pe == pe && $0.observation != op && time - $0.time <= options.copyLag
+            $0.pe == pe && $0.observation != op && TimeSpan.between($0.time, time) <= options.copyLag
                 && !SequenceOrder.newer(seq, than: $0.seq)
         }
     }
@@ -50,7 +50,7 @@ extension ReplayEngine {
         guard list >= 0, let last = departureLists[Int(list)].last(where: { $0.wasOwner && $0.pe != pe }) else {
             return nil
         }
-        return time - last.time <= options.moveWindow ? last : nil
+        return TimeSpan.between(last.time, time) <= options.moveWindow ? last : nil
     }
 
     func recordDeparture(_ m: Int, _ departure: Departure) {

@@ -14,12 +14,13 @@ public final class ReplayEngine {
         public var bdKey: BDKeyRule
         /// MOB-14: how long after the last PE withdrew a MAC a higher sequence elsewhere still
         /// proves a move (MOB-7's window M).
-        public var moveWindow: Int64
+        public var moveWindow: TimeSpan
         /// ID-3: how late a copy of an advertisement may reach another observation point and
         /// still be taken for a copy once the advertisement was withdrawn everywhere else.
-        public var copyLag: Int64
+        public var copyLag: TimeSpan
         public init(
-            peKey: PEKeyRule? = nil, bdKey: BDKeyRule = .rt, moveWindow: Int64 = 180_000_000, copyLag: Int64 = 1_000_000
+            peKey: PEKeyRule? = nil, bdKey: BDKeyRule = .rt, moveWindow: TimeSpan = .seconds(180),
+            copyLag: TimeSpan = .seconds(1)
         ) {
             self.peKey = peKey; self.bdKey = bdKey
             self.moveWindow = moveWindow; self.copyLag = copyLag
@@ -118,7 +119,7 @@ public final class ReplayEngine {
     var lastPath = (key: Path(op: -1, pathID: 0), id: Int32(-1))
 
     /// MOB-14's window is MOB-7's (the detector's `--window`).
-    public func useMobilityWindow(_ window: Int64) {
+    public func useMobilityWindow(_ window: TimeSpan) {
         options.moveWindow = window
     }
 

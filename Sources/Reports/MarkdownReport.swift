@@ -188,7 +188,7 @@ public struct MarkdownReport {
             "| inputs | \(data.inputs.filter { $0.skipped == nil }.count) "
             + "(\(data.inputs.reduce(0) { $0 + $1.bytes }) bytes decoded) |\n"
         if let first = firsts.min(), let last = lasts.max() {
-            out += "| time span | \(t(first)) — \(t(last)) (\(Timestamp.duration(last - first))) |\n"
+            out += "| time span | \(t(first)) — \(t(last)) (\(TimeSpan.between(first, last))) |\n"
         }
         out += "| route events | \(data.routeEventCount) |\n"
         out += "| PEs | \(data.pes.count) |\n"
@@ -211,7 +211,7 @@ public struct MarkdownReport {
         out += "- **Severity:** \(markdownEscaped(incident.severity))\n"
         out +=
             "- **When:** \(t(incident.first)) — \(t(incident.last)) "
-            + "(\(Timestamp.duration(incident.last - incident.first)))\n"
+            + "(\(TimeSpan.between(incident.first, incident.last)))\n"
         out += "- **PEs:** " + incident.pes.map(pe).joined(separator: ", ") + "\n"
         out +=
             "- **Broadcast domains:** "

@@ -60,11 +60,11 @@ public final class AnalysisWriter {
     private static let rowsPerBatch = 1024
 
     /// How long after an event its copies at other observation points still join its row (ID-3).
-    private let copyWindow: Int64
+    private let copyWindow: TimeSpan
 
     /// `copyWindow`: how long after an event its copies at other observation points still join
     /// its row (the engine's copy lag). `eventRows`: route events also as rows of route_events.
-    public init(path: String, copyWindow: Int64 = 1_000_000, eventRows: Bool = false) throws {
+    public init(path: String, copyWindow: TimeSpan = .seconds(1), eventRows: Bool = false) throws {
         self.eventRows = eventRows
         self.copyWindow = copyWindow
         finalPath = path

@@ -26,7 +26,7 @@ final class EventRowInserter {
 
     /// `eventRows`: also one route_events row per event (`--events table`). `copyWindow`: how long
     /// after an event its copies still join it.
-    init(db: Database, eventRows: Bool, copyWindow: Int64) throws {
+    init(db: Database, eventRows: Bool, copyWindow: TimeSpan) throws {
         self.db = db
         sightings = SightingMerger(window: copyWindow)
         blockInsert = try db.prepare(

@@ -48,7 +48,7 @@ struct SightingMerger {
         var seenAt: ObservationSet
     }
 
-    let window: Int64
+    let window: TimeSpan
     let capacity: Int
     // The waiting sightings, oldest at `head`, in a ring of `capacity` slots kept as separate
     // arrays: reading a time or a hash must not copy (and retain) a whole sighting.
@@ -64,7 +64,7 @@ struct SightingMerger {
     private let waiting = IDIndex()
     private let hasher = WordHasher()
 
-    init(window: Int64, capacity: Int = 65_536) {
+    init(window: TimeSpan, capacity: Int = 65_536) {
         self.window = window
         self.capacity = capacity
         events = Array(repeating: nil, count: capacity)

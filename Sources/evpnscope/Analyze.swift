@@ -83,7 +83,7 @@ struct Analyze: ParsableCommand {
         let (sinceTime, untilTime) = try timeWindow.times()
         let window = (sinceTime ?? Int64.min)...(untilTime ?? Int64.max)
         // Past --until the detectors still judge what happened inside the window (stale routes, timers).
-        let replayEnd = untilTime.map { $0 &+ thresholds.evidenceHorizon } ?? Int64.max
+        let replayEnd = untilTime.map { $0 &+ thresholds.evidenceHorizon.microseconds } ?? Int64.max
         let identity = RunIdentity(arguments: inputs)
         var runName = name ?? defaultName()
         guard !runName.isEmpty, !runName.contains("/"), runName != ".", runName != ".." else {

@@ -3,7 +3,7 @@ import ArgumentParser
 import EVPNModel
 import Replay
 
-func parseDuration(_ text: String) throws -> Int64 {
+func parseDuration(_ text: String) throws -> TimeSpan {
     guard let value = Timestamp.parseDuration(text) else {
         throw CLIUsageError(message: "'\(text)' is not a duration (examples: 180s, 3m, 30)")
     }
@@ -96,7 +96,9 @@ struct ThresholdOptions: ParsableArguments {
         }
         t.maxMoves = maxMoves
         t.window = try parseDuration(window)
-        guard t.window > 0 else { throw CLIUsageError(message: "--window must be longer than 0 s") }
+        guard t.window > TimeSpan(microseconds: 0) else {
+            throw CLIUsageError(message: "--window must be longer than 0 s")
+        }
         t.staleGrace = try parseDuration(staleGrace)
         t.restartTime = try parseDuration(restartTime)
         t.hostRouteGrace = try parseDuration(hostRouteGrace)

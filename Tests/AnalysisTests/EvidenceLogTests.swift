@@ -10,7 +10,7 @@ import Testing
 /// the full history gives.
 @Test func evidenceLogAgreesWithAFullHistoryThroughPageDropsAndWideFields() {
     var random = SplitMix(seed: 7)
-    let horizon: Int64 = 180_000_000
+    let horizon = TimeSpan.seconds(180)
     let log = EvidenceLog(horizon: horizon)
     var history: [Int32: [Evidence]] = [:]
     var time: Int64 = 1_795_485_600_000_000

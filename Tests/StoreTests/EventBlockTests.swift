@@ -99,7 +99,7 @@ private func sampleEvents() -> [RouteEvent] {
 /// returns the database.
 private func store(_ events: [RouteEvent], eventRows: Bool) throws -> (Database, String) {
     let path = Scratch.directory("store") + "/blocks.sqlite"
-    let writer = try AnalysisWriter(path: path, copyWindow: 0, eventRows: eventRows)
+    let writer = try AnalysisWriter(path: path, copyWindow: .seconds(0), eventRows: eventRows)
     for (index, event) in events.enumerated() {
         try writer.addEvent(event, observationID: index % 7 == 0 ? nil : Int32(index % 5))
     }

@@ -18,7 +18,7 @@ final class DupIPFlap: Detector {
         guard times.count > thresholds.maxMoves else { return }
         detection.report(
             .dupIPFlap, mac: t.mac, pes: [t.pe], ip: ip, time: t.time, since: times[0],
-            detail: "\(ip) changed MAC \(times.count) times in \(Timestamp.duration(t.time - times[0]))",
+            detail: "\(ip) changed MAC \(times.count) times in \(TimeSpan.between(times[0], t.time))",
             evidence: [detection.evidence(t, event: "ip-moved")])
     }
 

@@ -36,7 +36,7 @@ final class DupMACFlap: Detector {
             : "among \(finding.pes.count) PEs (\(finding.pes.map(pe).joined(separator: ", "))), last "
                 + "\(pe(t.otherPE)) → \(pe(t.pe))"
         detection.findings[index].detail =
-            "\(moves) moves in \(Timestamp.duration(t.time - finding.firstTime)) \(among)"
+            "\(moves) moves in \(TimeSpan.between(finding.firstTime, t.time)) \(among)"
     }
 }
 

@@ -11,7 +11,7 @@ struct SeqBumpNoMove: Detector {
     func observe(_ t: Transition, in detection: Detection) {
         guard t.kind == .updated, t.seqAfter > t.seqBefore, !SeqWrap.applies(to: t),
             detection.engine.adverts(mac: t.mac).count == 1,
-            moves.moves(of: t.mac).allSatisfy({ t.time - $0.time > detection.thresholds.window })
+            moves.moves(of: t.mac).allSatisfy({ TimeSpan.between($0.time, t.time) > detection.thresholds.window })
         else { return }
         detection.report(
             .seqBumpNoMove, mac: t.mac, pes: [t.pe], time: t.time,

@@ -30,7 +30,7 @@ struct SeqTie: Detector {
         detection.report(
             .seqTie, mac: timer.mac, pes: [timer.pe, timer.otherPE], time: timer.reference,
             detail: "\(pe(timer.pe)) and \(pe(timer.otherPE)) both still advertise the MAC with seq \(timer.seq) "
-                + "\(Timestamp.duration(timer.due - timer.reference)) later; \(pe(winner)) holds it on the lower "
+                + "\(TimeSpan.between(timer.reference, timer.due)) later; \(pe(winner)) holds it on the lower "
                 + "address",
             evidence: detection.recent(4, of: timer.mac).filter {
                 $0.time >= timer.reference - detection.thresholds.window

@@ -23,7 +23,7 @@ struct StaleAfterMove: Detector {
             SequenceOrder.newer(state.winnerSeq, than: old.seq)
         else { return }
         if let flap = detection.openFlap(mac: timer.mac), detection.findings[flap].pes.contains(timer.pe),
-            timer.due - detection.findings[flap].lastTime <= thresholds.window
+            TimeSpan.between(detection.findings[flap].lastTime, timer.due) <= thresholds.window
         {
             return
         }
@@ -38,7 +38,7 @@ struct StaleAfterMove: Detector {
         detection.report(
             .staleAfterMove, mac: timer.mac, pes: [timer.pe, state.winner], time: timer.reference,
             detail:
-                "\(pe(timer.pe)) still advertises seq \(old.seq) \(Timestamp.duration(timer.due - timer.reference)) "
+                "\(pe(timer.pe)) still advertises seq \(old.seq) \(TimeSpan.between(timer.reference, timer.due)) "
                 + "after \(pe(state.winner)) won with seq \(state.winnerSeq)",
             evidence: items)
     }

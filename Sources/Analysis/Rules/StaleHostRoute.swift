@@ -30,7 +30,7 @@ struct StaleHostRoute: Detector {
             detection.report(
                 .staleHostRoute, mac: timer.mac, pes: [timer.pe, timer.otherPE], ip: ip, time: timer.reference,
                 detail: "VPN host route \(ip)/\(ip.bitLength) still points at \(pe(timer.pe)) "
-                    + "\(Timestamp.duration(timer.due - timer.reference)) after the MAC moved to \(pe(timer.otherPE))",
+                    + "\(TimeSpan.between(timer.reference, timer.due)) after the MAC moved to \(pe(timer.otherPE))",
                 evidence: detection.recent(2, of: timer.mac) + [stillThere])
         }
     }

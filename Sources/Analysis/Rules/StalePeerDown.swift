@@ -41,7 +41,7 @@ final class StalePeerDown: Detector {
         let index = detection.report(
             .stalePeerDown, mac: -1, pes: [timer.pe], time: timer.reference,
             detail: "\(stale.count) MAC routes of \(detection.pe(timer.pe)) still present "
-                + "\(Timestamp.duration(timer.due - timer.reference)) after its session went down"
+                + "\(TimeSpan.between(timer.reference, timer.due)) after its session went down"
                 + ", held in the dumps of input(s) " + holders.map { "#\($0)" }.joined(separator: ", "),
             evidence: [sessionDown] + sample, count: stale.count)
         let states = stale.map { engine.macs[Int($0)] }
