@@ -26,12 +26,13 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["Replay", "EVPNModel"]),
         .target(name: "Store", dependencies: ["CSQLite", "CZlib", "EVPNModel", "Replay", "Analysis"]),
         .target(name: "Reports", dependencies: ["Store", "EVPNModel"]),
+        .target(name: "Collect", dependencies: ["BGPWire", "BMP", "ByteStreams", "EVPNModel"]),
         .target(name: "Generator", dependencies: ["BGPWire", "MRT", "BMP", "ByteStreams", "EVPNModel", "Analysis"]),
         .executableTarget(
             name: "evpnscope",
             dependencies: [
                 "ByteStreams", "BGPWire", "MRT", "BMP", "Ingest", "EVPNModel", "Replay", "Analysis",
-                "Store", "Reports", "Generator",
+                "Store", "Reports", "Generator", "Collect",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // `make bench`: the replay engine timed without decoding (issue 3's events/s and bytes/route).

@@ -2,9 +2,10 @@ import CBZip2
 import CZlib
 import Foundation
 
-/// Writes a file plain, gzip or bzip2 through the system libraries, streaming; the generator
-/// and the tests produce their compressed dumps with it. The file appears under its final
-/// name only when `close()` succeeds.
+/// Writes a file plain, gzip or bzip2 through the system libraries, streaming; the generator,
+/// the tests and `collect` produce their compressed dumps with it. The file is written as
+/// `PATH.partial` (or a given path) and appears under its final name when `close()` succeeds; with `keepOnFailure`
+/// (an archive, where what was written is worth keeping) it is renamed even when a write failed.
 public final class CompressedWriter {
     public let path: String
     public let compression: Compression
@@ -16,11 +17,22 @@ public final class CompressedWriter {
     private var output = [UInt8](repeating: 0, count: 1 << 18)
     public private(set) var uncompressedBytes: Int64 = 0
     private var closed = false
+    private let keepOnFailure: Bool
+    private var unflushed = false
+    /// The first write that failed (a full disk), with the system's reason; later writes are dropped.
+    public private(set) var failure: String?
 
-    public init(path: String, compression: Compression, level: Int32 = 6) throws {
+    private enum Flush { case none, sync, finish }
+
+    /// `partialPath`: where the file is written until closed (default `PATH.partial`).
+    public init(
+        path: String, compression: Compression, level: Int32 = 6, keepOnFailure: Bool = false,
+        partialPath: String? = nil
+    ) throws {
         self.path = path
         self.compression = compression
-        temporaryPath = path + ".partial"
+        self.keepOnFailure = keepOnFailure
+        temporaryPath = partialPath ?? path + ".partial"
         guard let handle = fopen(temporaryPath, "wb") else {
             throw StreamError(
                 file: path, compressedOffset: 0, uncompressedOffset: 0,
@@ -45,17 +57,37 @@ public final class CompressedWriter {
 
     public func write(_ bytes: [UInt8]) {
         uncompressedBytes += Int64(bytes.count)
+        unflushed = true
         staging.append(contentsOf: bytes)
-        if staging.count >= 1 << 18 { flushStaging(finish: false) }
+        if staging.count >= 1 << 18 { flushStaging(.none) }
     }
 
-    private func flushStaging(finish: Bool) {
+    /// Everything written so far reaches the file, decodable (gzip's sync flush, the end of a
+    /// bzip2 block): a reader of a live archive, or one left by a crash, sees it.
+    public func flush() {
+        guard !closed, unflushed else { return }
+        unflushed = false
+        flushStaging(.sync)
+        if fflush(file) != 0 { noteFailure() }
+    }
+
+    private func noteFailure() {
+        if failure == nil { failure = String(cString: strerror(errno)) }
+    }
+
+    private func put(_ pointer: UnsafeRawPointer?, _ count: Int) {
+        guard failure == nil, count > 0 else { return }
+        if fwrite(pointer, 1, count, file) != count { noteFailure() }
+    }
+
+    private func flushStaging(_ flush: Flush) {
+        let finish = flush == .finish
         let input = staging
         staging.removeAll(keepingCapacity: true)
         let outCount = output.count
         switch compression {
         case .plain:
-            input.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, file) }
+            input.withUnsafeBytes { put($0.baseAddress, $0.count) }
         case .gzip:
             input.withUnsafeBytes { inBuf in
                 zstream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress?.assumingMemoryBound(to: Bytef.self))
@@ -65,10 +97,10 @@ public final class CompressedWriter {
                     let produced: Int = output.withUnsafeMutableBytes { outBuf in
                         zstream.next_out = outBuf.baseAddress!.assumingMemoryBound(to: Bytef.self)
                         zstream.avail_out = uInt(outCount)
-                        result = deflate(&zstream, finish ? Z_FINISH : Z_NO_FLUSH)
+                        result = deflate(&zstream, finish ? Z_FINISH : flush == .sync ? Z_SYNC_FLUSH : Z_NO_FLUSH)
                         return outCount - Int(zstream.avail_out)
                     }
-                    output.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, produced, file) }
+                    output.withUnsafeBytes { put($0.baseAddress, produced) }
                 } while zstream.avail_out == 0 || (finish && result != Z_STREAM_END)
             }
         case .bzip2:
@@ -81,31 +113,39 @@ public final class CompressedWriter {
                     let produced: Int = output.withUnsafeMutableBytes { outBuf in
                         bzstream.next_out = outBuf.baseAddress!.assumingMemoryBound(to: CChar.self)
                         bzstream.avail_out = UInt32(outCount)
-                        result = BZ2_bzCompress(&bzstream, finish ? BZ_FINISH : BZ_RUN)
+                        result = BZ2_bzCompress(&bzstream, finish ? BZ_FINISH : flush == .sync ? BZ_FLUSH : BZ_RUN)
                         return outCount - Int(bzstream.avail_out)
                     }
-                    output.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, produced, file) }
+                    output.withUnsafeBytes { put($0.baseAddress, produced) }
                 } while bzstream.avail_out == 0 || (finish && result != BZ_STREAM_END)
-                    || (!finish && bzstream.avail_in > 0)
+                    || (flush == .sync && result == BZ_FLUSH_OK) || (flush == .none && bzstream.avail_in > 0)
             }
         }
     }
 
     public func close() throws {
         guard !closed else { return }
-        flushStaging(finish: true)
+        flushStaging(.finish)
         switch compression {
         case .plain: break
         case .gzip: deflateEnd(&zstream)
         case .bzip2: BZ2_bzCompressEnd(&bzstream)
         }
         closed = true
-        let failed = fflush(file) != 0 || ferror(file) != 0
-        fclose(file)
-        if failed || rename(temporaryPath, path) != 0 {
-            unlink(temporaryPath)
+        if fflush(file) != 0 || ferror(file) != 0 { noteFailure() }
+        if fclose(file) != 0 { noteFailure() }
+        if let failure {
+            if keepOnFailure { rename(temporaryPath, path) } else { unlink(temporaryPath) }
             throw StreamError(
-                file: path, compressedOffset: 0, uncompressedOffset: uncompressedBytes, message: "write failed")
+                file: path, compressedOffset: 0, uncompressedOffset: uncompressedBytes,
+                message: "write failed: \(failure)" + (keepOnFailure ? "; what was written is kept" : ""))
+        }
+        if rename(temporaryPath, path) != 0 {
+            let reason = String(cString: strerror(errno))
+            if !keepOnFailure { unlink(temporaryPath) }
+            throw StreamError(
+                file: path, compressedOffset: 0, uncompressedOffset: uncompressedBytes,
+                message: "cannot rename \(temporaryPath): \(reason)")
         }
     }
 

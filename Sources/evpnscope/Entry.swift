@@ -25,7 +25,9 @@ struct Evpnscope: ParsableCommand {
             docs/rules.md, every database table in docs/schema.md, the code's layout in docs/architecture.md.
             """,
         version: toolVersion,
-        subcommands: [Analyze.self, Decode.self, Replay.self, Report.self, MAC.self, Events.self, Generate.self]
+        subcommands: [
+            Analyze.self, Decode.self, Replay.self, Report.self, MAC.self, Events.self, Generate.self, Collect.self,
+        ]
     )
 }
 
