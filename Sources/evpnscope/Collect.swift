@@ -75,6 +75,7 @@ struct Collect: ParsableCommand {
             signalSources.append(source)
         }
         signal(SIGPIPE, SIG_IGN)
+        signal(SIGXFSZ, SIG_IGN)  // a file size limit is a write error like a full disk, not a kill
         let analyses = analysisInterval.map { PeriodicAnalysis(archive: out, interval: $0, log: station.log) }
         station.onFilesClosed = { analyses?.filesClosed($0.count) }
         analyses?.start()
