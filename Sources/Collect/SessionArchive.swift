@@ -30,11 +30,15 @@ final class SessionArchive {
         return newlyClosed
     }
 
+    /// The router's folder was there already (an earlier session, or a run of the station before).
+    let continues: Bool
+
     init(router: String, directory: String, compression: Compression, rotation: TimeSpan) throws {
         self.router = router
         self.folder = directory + "/" + router
         self.compression = compression
         self.rotation = rotation
+        continues = FileManager.default.fileExists(atPath: folder)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     }
 

@@ -1,3 +1,4 @@
+import BGPWire
 import ByteStreams
 import EVPNModel
 import Foundation
@@ -33,14 +34,16 @@ public final class Station {
 
     private final class Session {
         let fd: Int32
+        let host: String
         let peer: String
-        let archive: SessionArchive
-        let counts: Counts
+        /// Known from the first message: the router's name and its archive.
+        var archive: SessionArchive?
+        var counts = Counts()
         var framer = BMPFramer()
         var lastReceived: Int64
         var messages: Int64 = 0
-        init(fd: Int32, peer: String, archive: SessionArchive, counts: Counts, now: Int64) {
-            self.fd = fd; self.peer = peer; self.archive = archive; self.counts = counts; lastReceived = now
+        init(fd: Int32, host: String, port: UInt16, now: Int64) {
+            self.fd = fd; self.host = host; peer = "\(host) port \(port)"; lastReceived = now
         }
     }
 
@@ -134,9 +137,10 @@ public final class Station {
         var stalled: [Int] = []
         var closedAny = false
         for (index, session) in sessions.enumerated() {
-            try session.archive.rotateIfDue(now: now)
+            guard let archive = session.archive else { continue }
+            try archive.rotateIfDue(now: now)
             closedAny = noteClosed(session) || closedAny
-            if now - session.archive.lastFlush >= options.flushInterval.microseconds { try session.archive.flush(now: now) }
+            if now - archive.lastFlush >= options.flushInterval.microseconds { try archive.flush(now: now) }
             if session.framer.pendingBytes > 0 && now - session.lastReceived >= options.stallTimeout.microseconds {
                 try finish(
                     session,
@@ -152,7 +156,7 @@ public final class Station {
     /// Takes the files the session's archive closed; true when there were any.
     @discardableResult
     private func noteClosed(_ session: Session) -> Bool {
-        let new = session.archive.takeClosedFiles()
+        guard let new = session.archive?.takeClosedFiles() else { return false }
         guard !new.isEmpty else { return false }
         closedFiles += new
         session.counts.files += new.count
@@ -170,24 +174,52 @@ public final class Station {
             let (host, port) = Station.endpoint(address)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             configureKeepalive(fd)
-            let router = host.replacingOccurrences(of: ":", with: "_")
-            do {
-                let archive = try SessionArchive(
-                    router: router, directory: options.directory, compression: options.compression,
-                    rotation: options.rotation)
-                let routerCounts = counts[router] ?? Counts()
-                counts[router] = routerCounts
-                routerCounts.sessions += 1
-                sessions.append(
-                    Session(fd: fd, peer: "\(host) port \(port)", archive: archive, counts: routerCounts, now: now))
-                log(
-                    "\(host) port \(port): session opened ("
-                        + (routerCounts.sessions == 1 ? "new router)" : "router seen before: its archive continues)"))
-            } catch {
-                log("\(host) port \(port): \(error); session refused")
-                Glibc.close(fd)
-            }
+            sessions.append(Session(fd: fd, host: host, port: port, now: now))
         }
+    }
+
+    /// The router's archive, from the session's first message: RFC 7854 §4.3 makes it an
+    /// Initiation with the router's sysName, which names the router whatever address it connects
+    /// from (routers behind one address, a router whose address changed); else its address.
+    private func openArchive(_ session: Session, first message: ArraySlice<UInt8>) throws -> SessionArchive {
+        let name = Station.sysName(message).map(Station.fileSafe) ?? Station.fileSafe(session.host)
+        let archive = try SessionArchive(
+            router: name, directory: options.directory, compression: options.compression, rotation: options.rotation)
+        let routerCounts = counts[name] ?? Counts()
+        counts[name] = routerCounts
+        routerCounts.sessions += 1
+        session.archive = archive
+        session.counts = routerCounts
+        log(
+            "\(session.peer): router \(name), "
+                + (archive.continues ? "seen before: its archive continues in " : "new archive ") + archive.folder)
+        return archive
+    }
+
+    static func sysName(_ message: ArraySlice<UInt8>) -> String? {
+        guard message[message.startIndex + 5] == BMPMessageType.initiation else { return nil }
+        var at = message.startIndex + 6
+        while at + 4 <= message.endIndex {
+            let type = Int(message[at]) << 8 | Int(message[at + 1])
+            let length = Int(message[at + 2]) << 8 | Int(message[at + 3])
+            guard at + 4 + length <= message.endIndex else { return nil }
+            if type == Int(BMPInformation.sysName) && length > 0 {
+                return String(decoding: message[(at + 4)..<(at + 4 + length)], as: UTF8.self)
+            }
+            at += 4 + length
+        }
+        return nil
+    }
+
+    /// A name as a folder and file name: letters, digits, '.', '-' and '_' kept, others '_', at
+    /// most 64 bytes, never hidden or '..'.
+    static func fileSafe(_ text: String) -> String {
+        let kept = String(
+            text.unicodeScalars.prefix(64).map { scalar -> Character in
+                scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._-".unicodeScalars.contains(scalar))
+                    ? Character(scalar) : "_"
+            })
+        return kept.hasPrefix(".") ? "_" + kept.dropFirst() : kept
     }
 
     /// false when the session ended (closed by the router, broken, or not BMP).
@@ -199,7 +231,8 @@ public final class Station {
                 buffer.withUnsafeBytes { session.framer.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 do {
                     while let message = try session.framer.next() {
-                        try session.archive.write(message, now: now)
+                        let archive = try session.archive ?? openArchive(session, first: message)
+                        try archive.write(message, now: now)
                         session.messages += 1
                         session.counts.messages += 1
                         session.counts.bytes += Int64(message.count)
@@ -231,7 +264,7 @@ public final class Station {
             noteClosed(session)
             onFilesClosed(closedFiles)
         }
-        try session.archive.close()
+        try session.archive?.close()
         if let why { log("\(session.peer): \(why); \(session.messages) messages received") }
     }
 

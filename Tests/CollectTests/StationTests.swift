@@ -1,4 +1,5 @@
 import BGPWire
+import BMP
 import ByteStreams
 import Collect
 import EVPNModel
@@ -15,6 +16,12 @@ private func decompressed(_ path: String) throws -> [UInt8] {
     var out: [UInt8] = []
     while let chunk = try source.next() { out += chunk }
     return out
+}
+
+/// The demo stream as the router `name` sends it: its own Initiation, then the demo's messages.
+private func stream(of name: String) throws -> [UInt8] {
+    let demo = try messages(try decompressed(demoBMP))
+    return BMPEncoder.initiation(sysName: name, sysDescr: "test router") + demo.dropFirst().flatMap { $0 }
 }
 
 /// The messages of a BMP stream, whole.
@@ -152,9 +159,10 @@ func rotatedFilesDecodeAloneAndAnalyseAsTheStream() throws {
     Thread.sleep(forTimeInterval: 0.5)
     running.stop()
 
-    let files = try running.files(router: "127.0.0.2")
+    // Named by the Initiation's sysName, not the address.
+    let files = try running.files(router: "rr1")
     #expect(files.count >= 3, "\(files)")
-    #expect(files.allSatisfy { $0.hasSuffix(".bmp.bz2") && $0.contains("/127.0.0.2_20") })
+    #expect(files.allSatisfy { $0.hasSuffix(".bmp.bz2") && $0.contains("/rr1/rr1_20") })
     // The first file is the stream's start; every later one starts with copies of the Initiation and
     // the Peer Ups, then goes on where the previous one stopped: nothing lost, nothing doubled.
     let original = try messages(stream)
@@ -170,8 +178,8 @@ func rotatedFilesDecodeAloneAndAnalyseAsTheStream() throws {
         rebuilt += part
     }
     #expect(rebuilt == original)
-    #expect(running.station.counts["127.0.0.2"]?.messages == Int64(original.count))
-    #expect(running.station.counts["127.0.0.2"]?.files == files.count)
+    #expect(running.station.counts["rr1"]?.messages == Int64(original.count))
+    #expect(running.station.counts["rr1"]?.files == files.count)
 
     // The archive analyses as the stream: same findings, and no file is seen as a new router.
     let direct = try analyze([demoBMP]), archived = try analyze(files)
@@ -190,26 +198,29 @@ func rotatedFilesDecodeAloneAndAnalyseAsTheStream() throws {
     """)
 func routersAtOnceAndMisbehavingSessions() throws {
     let running = try RunningStation { $0.stallTimeout = .seconds(1); $0.compression = .gzip }
-    let stream = try decompressed(demoBMP)
     let port = running.station.port
-    let routers = try ["127.0.0.3", "127.0.0.4", "127.0.0.5"].map { try Router(from: $0, to: port) }
+    // Two routers behind one address (a NAT, a proxy) stay two archives: they are told apart by name.
+    let names = ["leaf-3", "leaf-4", "leaf-5"]
+    let routers = try ["127.0.0.3", "127.0.0.4", "127.0.0.4"].map { try Router(from: $0, to: port) }
+    let streams = try names.map { try stream(of: $0) }
     let garbage = try Router(from: "127.0.0.6", to: port)
     let stalled = try Router(from: "127.0.0.7", to: port)
-    let original = try messages(stream)
+    let initiation = { (name: String) in BMPEncoder.initiation(sysName: name, sysDescr: "test router") }
     // Interleaved pieces: each router's stream in a different cut.
     var positions = [0, 0, 0]
+    let size = streams[0].count
     var rng = SplitMix(seed: 11)
     var misbehaved = false
-    while positions.enumerated().contains(where: { $0.element < stream.count }) {
-        for (index, router) in routers.enumerated() where positions[index] < stream.count {
-            let length = min(stream.count - positions[index], Int(rng.next() % 9000) + 1)
-            router.send(stream[positions[index]..<positions[index] + length])
+    while positions.contains(where: { $0 < size }) {
+        for (index, router) in routers.enumerated() where positions[index] < size {
+            let length = min(size - positions[index], Int(rng.next() % 9000) + 1)
+            router.send(streams[index][positions[index]..<positions[index] + length])
             positions[index] += length
         }
-        if positions[0] > stream.count / 2 && !misbehaved {
+        if positions[0] > size / 2 && !misbehaved {
             misbehaved = true
-            garbage.send(original[0] + Array("SSH-2.0-OpenSSH_9.2\r\n".utf8))
-            stalled.send(original[0] + original[1].prefix(20))
+            garbage.send(initiation("noisy") + Array("SSH-2.0-OpenSSH_9.2\r\n".utf8))
+            stalled.send(initiation("stalled") + streams[0].dropFirst(initiation("leaf-3").count).prefix(20))
         }
     }
     #expect(garbage.closedByStation(within: 5))
@@ -218,39 +229,41 @@ func routersAtOnceAndMisbehavingSessions() throws {
     Thread.sleep(forTimeInterval: 0.5)
     running.stop()
 
-    for address in ["127.0.0.3", "127.0.0.4", "127.0.0.5"] {
-        let files = try running.files(router: address)
+    for (name, sent) in zip(names, streams) {
+        let files = try running.files(router: name)
         #expect(files.count == 1)
-        #expect(try messages(try decompressed(files[0])) == original, "\(address)")
+        #expect(try decompressed(files[0]) == sent, "\(name)")
     }
     // What came before the garbage, and before the stalled half message, is kept.
-    #expect(try messages(try decompressed(try running.files(router: "127.0.0.6")[0])) == [original[0]])
-    #expect(try messages(try decompressed(try running.files(router: "127.0.0.7")[0])) == [original[0]])
+    #expect(try decompressed(try running.files(router: "noisy")[0]) == initiation("noisy"))
+    #expect(try decompressed(try running.files(router: "stalled")[0]) == initiation("stalled"))
     let log = running.log.joined(separator: "\n")
     #expect(log.contains("127.0.0.6 port"), "\(log)")
-    #expect(log.contains("not BMP at byte \(original[0].count): BMP version 83: expected 3"), "\(log)")
+    #expect(log.contains("not BMP at byte \(initiation("noisy").count): BMP version 83: expected 3"), "\(log)")
     #expect(log.contains("20 bytes of an unfinished message and nothing more for 1s; session closed"), "\(log)")
     let counts = running.station.countsText()
-    #expect(counts.contains("  127.0.0.3: \(original.count) messages, \(stream.count) bytes, 1 sessions, 1 files closed"))
-    #expect(counts.contains("  total: \(3 * original.count + 2) messages"))
+    let messageCount = try messages(streams[0]).count
+    #expect(counts.contains("  leaf-4: \(messageCount) messages, \(size) bytes, 1 sessions, 1 files closed"), "\(counts)")
+    #expect(counts.contains("  total: \(3 * messageCount + 2) messages"))
 }
 
 @Test("collect: a router that reconnects continues its archive in its folder; no partial file is left")
 func reconnectContinuesTheArchive() throws {
     let running = try RunningStation()
-    let stream = try decompressed(demoBMP)
-    let original = try messages(stream)
+    let original = try messages(try stream(of: "spine-1"))
     let half = original.count / 2
-    for part in [original[..<half], original[half...]] {
+    for part in [original[..<half], [original[0]] + original[half...]] {
         let router = try Router(from: "127.0.0.8", to: running.station.port)
         router.send(part.flatMap { $0 })
         router.close()
         Thread.sleep(forTimeInterval: 1.1)  // a second apart: file names by the second
     }
     running.stop()
-    let files = try running.files(router: "127.0.0.8")
+    let files = try running.files(router: "spine-1")
     #expect(files.count == 2)
-    #expect(try files.flatMap { try messages(try decompressed($0)) } == original)
-    #expect(running.station.counts["127.0.0.8"]?.sessions == 2)
-    #expect(running.log.contains { $0.contains("router seen before: its archive continues") })
+    // The reconnected session starts with the router's own Initiation again.
+    let reconnected = original[..<half] + [original[0]] + original[half...]
+    #expect(try files.flatMap { try messages(try decompressed($0)) } == Array(reconnected))
+    #expect(running.station.counts["spine-1"]?.sessions == 2)
+    #expect(running.log.contains { $0.contains("router spine-1, seen before: its archive continues") })
 }
