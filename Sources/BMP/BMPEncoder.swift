@@ -79,4 +79,30 @@ public enum BMPEncoder {
         w.u16(1); w.u16(2); w.u16(reason)
         return message(type: BMPMessageType.termination, body: w.bytes)
     }
+
+    /// One BMP message as OpenBMP's `bmp_raw` topic carries it (binary header v1.7): the router
+    /// named by `routerIP` and a hash of it, the collector by `admin`.
+    public static func openBMPRecord(
+        _ message: [UInt8], routerIP: IPAddress, collectorTime: Int64, admin: String = "collector",
+        group: String = "", objectType: UInt8 = 12
+    ) -> [UInt8] {
+        var fields = ByteWriter()
+        fields.u8(0x80 | (routerIP.isIPv6 ? 0x40 : 0)); fields.u8(objectType)
+        fields.u32(UInt32(collectorTime / 1_000_000)); fields.u32(UInt32(collectorTime % 1_000_000))
+        fields.append([UInt8](repeating: 0xC0, count: 16))
+        fields.u16(UInt16(admin.utf8.count)); fields.append(Array(admin.utf8))
+        // The router hash: stable per address, as OpenBMP's is.
+        var hash = [UInt8](repeating: 0, count: 16)
+        for (index, byte) in routerIP.description.utf8.enumerated() { hash[index % 16] = hash[index % 16] &* 31 &+ byte }
+        fields.append(hash)
+        if routerIP.isIPv6 { fields.ip(routerIP) } else { fields.ip(routerIP); fields.append([UInt8](repeating: 0, count: 12)) }
+        fields.u16(UInt16(group.utf8.count)); fields.append(Array(group.utf8))
+        fields.u32(1)
+        var w = ByteWriter()
+        w.append(Array("OBMP".utf8)); w.u8(1); w.u8(7)
+        w.u16(UInt16(12 + fields.bytes.count)); w.u32(UInt32(message.count))
+        w.append(fields.bytes)
+        w.append(message)
+        return w.bytes
+    }
 }

@@ -13,7 +13,8 @@ public struct MonitoredRouter: Sendable {
     public static let maximumTextBytes = 256
 }
 
-/// RFC 7854 / RFC 8671 / RFC 9069 reader for a BMP stream file (messages back to back).
+/// RFC 7854 / RFC 8671 / RFC 9069 reader for a BMP stream file (messages back to back), or for
+/// OpenBMP's raw BMP records (each message behind an OpenBMP header naming its router).
 public final class BMPReader: FeedReader {
     /// A Route Monitoring message holds one BGP message (≤ 65535) behind 48 bytes of headers;
     /// the other types are smaller. Anything larger means the framing is lost.
@@ -43,8 +44,11 @@ public final class BMPReader: FeedReader {
     private var addPathIn: [SessionKey: AddPathFamilies] = [:]
     private var addPathOut: [SessionKey: AddPathFamilies] = [:]
 
-    public init(stream: StreamReader, input: Int32, evpnOnly: Bool = false) {
-        self.stream = stream; self.input = input; self.evpnOnly = evpnOnly
+    /// OpenBMP records: the router is the one each record's header names, not the stream's.
+    let openBMP: Bool
+
+    public init(stream: StreamReader, input: Int32, evpnOnly: Bool = false, openBMP: Bool = false) {
+        self.stream = stream; self.input = input; self.evpnOnly = evpnOnly; self.openBMP = openBMP
         routerKey = 0x8000_0000 | UInt32(truncatingIfNeeded: input)
     }
 
@@ -62,7 +66,81 @@ public final class BMPReader: FeedReader {
         damageLog.append(InputDamage(file: name, offset: offset, message: message, recovered: recovered))
     }
 
+    private enum Unwrapped { case message, skipped, end }
+
+    /// Reads an OpenBMP record's header, leaving the stream at its BMP message; records of other
+    /// object types (collector and router summaries) are skipped.
+    private func unwrapOpenBMP() -> Unwrapped {
+        let offset = stream.offset
+        guard stream.fill(OpenBMPHeader.prefixLength) else {
+            if stream.available > 0 {
+                note(offset, "truncated OpenBMP header: expected 12 bytes, found \(stream.available)", recovered: false)
+            }
+            if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
+            return .end
+        }
+        do {
+            var header = try stream.withBytes(OpenBMPHeader.prefixLength) { b in
+                var c = ByteCursor(b, baseOffset: Int(offset))
+                return try OpenBMPHeader(prefix: &c)
+            }
+            guard header.messageLength <= BMPReader.maximumMessageLength else {
+                note(
+                    offset + 8,
+                    "OpenBMP message length \(header.messageLength): expected at most \(BMPReader.maximumMessageLength)",
+                    recovered: false)
+                return .end
+            }
+            let record = header.headerLength + header.messageLength
+            guard stream.fill(record) else {
+                note(
+                    offset, "truncated OpenBMP record: expected \(record) bytes, found \(stream.available)",
+                    recovered: false)
+                if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
+                return .end
+            }
+            let bmpLength = try stream.withBytes(record) { b -> Int in
+                var c = ByteCursor(
+                    UnsafeRawBufferPointer(rebasing: b[OpenBMPHeader.prefixLength..<header.headerLength]),
+                    baseOffset: Int(offset) + OpenBMPHeader.prefixLength)
+                try header.readFields(&c)
+                guard header.messageLength >= 6 else { return 0 }
+                let h = header.headerLength
+                return Int(b[h + 1]) << 24 | Int(b[h + 2]) << 16 | Int(b[h + 3]) << 8 | Int(b[h + 4])
+            }
+            guard header.objectType == OpenBMPHeader.rawBMP else {
+                stream.consume(record)
+                return .skipped
+            }
+            guard bmpLength == header.messageLength else {
+                note(
+                    offset + Int64(header.headerLength),
+                    "BMP message length \(bmpLength) in an OpenBMP record of \(header.messageLength): expected the same",
+                    recovered: true)
+                stream.consume(record)
+                return .skipped
+            }
+            routerKey = fnv1a(header.routerHash) & 0x7FFF_FFFF
+            lastTime = max(lastTime, header.collectorTime)
+            stream.consume(header.headerLength)
+            return .message
+        } catch let error as DecodeError {
+            note(Int64(error.offset), "\(error.context): expected \(error.expected)", recovered: false)
+            return .end
+        } catch {
+            note(offset, "\(error)", recovered: false)
+            return .end
+        }
+    }
+
     private func readMessage() -> Bool {
+        if openBMP {
+            switch unwrapOpenBMP() {
+            case .end: return false
+            case .skipped: return true
+            case .message: break
+            }
+        }
         guard stream.fill(6) else {
             if stream.available > 0 {
                 note(
@@ -236,7 +314,10 @@ public final class BMPReader: FeedReader {
                 else { continue }
                 // The key comes from the whole name, so that two names sharing a long prefix stay two routers.
                 let bytes = try value.readBytes(tlvLength)
-                if tlvType == BMPInformation.sysName { routerKey = fnv1a(bytes) & 0x7FFF_FFFF; router.key = routerKey }
+                // OpenBMP names the router in every record; a plain stream by its sysName.
+                if tlvType == BMPInformation.sysName && !openBMP {
+                    routerKey = fnv1a(bytes) & 0x7FFF_FFFF; router.key = routerKey
+                }
                 let text =
                     String(decoding: bytes.prefix(MonitoredRouter.maximumTextBytes), as: UTF8.self)
                     + (bytes.count > MonitoredRouter.maximumTextBytes ? "…" : "")

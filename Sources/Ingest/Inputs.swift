@@ -7,11 +7,14 @@ import MRT
 
 public enum InputFormat: String, Sendable {
     case mrt, bmp
+    /// OpenBMP's raw BMP records (the `openbmp.bmp_raw` topic dumped to a file).
+    case openbmp
 
     /// Told apart by content: an MRT header has a known type at bytes 4-5; a BMP message
-    /// starts with version 3, a plausible length and a type ≤ 6.
+    /// starts with version 3, a plausible length and a type ≤ 6; an OpenBMP record with "OBMP".
     public static func sniff(_ head: UnsafeRawBufferPointer) -> InputFormat? {
         guard head.count >= 6 else { return nil }
+        if head.prefix(4).elementsEqual("OBMP".utf8) && head[4] == 1 { return .openbmp }
         let mrtType = UInt16(head[4]) << 8 | UInt16(head[5])
         if MRTType.defined.contains(mrtType) { return .mrt }
         let length = UInt32(head[1]) << 24 | UInt32(head[2]) << 16 | UInt32(head[3]) << 8 | UInt32(head[4])
@@ -94,13 +97,15 @@ public final class InputFile {
                     stream.withBytes(6) { head in
                         head.allSatisfy { $0 == 9 || $0 == 10 || $0 == 13 || (32..<127).contains($0) }
                     }
-                    ? "text, not an MRT or BMP dump" : "not an MRT header (RFC 6396) or a BMP v3 message (RFC 7854)"
+                    ? "text, not an MRT or BMP dump"
+                    : "not an MRT header (RFC 6396), a BMP v3 message (RFC 7854) or an OpenBMP record"
                 return
             }
             self.format = format
             switch format {
             case .mrt: reader = MRTReader(stream: stream, input: index, evpnOnly: evpnOnly)
             case .bmp: reader = BMPReader(stream: stream, input: index, evpnOnly: evpnOnly)
+            case .openbmp: reader = BMPReader(stream: stream, input: index, evpnOnly: evpnOnly, openBMP: true)
             }
             firstItem = reader?.next()
         } catch let error as StreamError {

@@ -66,6 +66,12 @@ struct Collect: ParsableCommand {
         station.log("listening on \(host) port \(station.port); archive \(options.directory)")
         fflush(stdout)
 
+        // A parent may hand its blocked signals down (a test runner, a shell script's job): a station
+        // that cannot be stopped or asked for its counts is no station.
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for number in [SIGTERM, SIGINT, SIGUSR1] { sigaddset(&handled, number) }
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         var signalSources: [DispatchSourceSignal] = []
         for (number, action) in [(SIGTERM, station.requestStop), (SIGINT, station.requestStop), (SIGUSR1, station.requestCounts)] {
             signal(number, SIG_IGN)

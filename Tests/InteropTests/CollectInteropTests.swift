@@ -48,6 +48,7 @@ func gobgpThroughCollectAnalysesAsADirectCapture() throws {
     let capture = try BMPListener(path: directory + "/direct.bmp")
     let archive = directory + "/archive"
     var station = try Station(out: archive, port: 0, log: directory + "/collect-1.log")
+    defer { if station.process.isRunning { _ = station.stop() } }
     let port = try station.port()
 
     let rr = Speaker(name: "rr", address: "127.0.0.40", apiPort: 50140)

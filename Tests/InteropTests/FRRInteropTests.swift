@@ -8,7 +8,8 @@ import Testing
 /// own MAC tables say how often each MAC moved (its sequence numbers); evpnscope must count
 /// exactly those moves from each router's dump alone and from all of them together, report
 /// DUP-MAC-FLAP for both MACs (MOB-7, MOB-14: every move is the old PE's withdrawal and the new
-/// PE's advertisement in the same second) and no sequence finding (MOB-15, ID-3).
+/// PE's advertisement in the same second) and no sequence finding (MOB-15, ID-3). The reflector
+/// also streams BMP to `evpnscope collect`, whose archive must show FRR's withdraw-only BMP.
 
 /// Why the FRR fabric cannot be built here, or nil when it can.
 let frrUnavailable: String? = {
@@ -81,7 +82,8 @@ func frrStoryProblems(attempt: Int) throws -> [String] {
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let script = repositoryRoot.appendingPathComponent("Tests/InteropTests/frr-fabric.sh").path
     _ = try? shell([script, "down", directory], allowFailure: true)
-    try shell([script, "scenario", directory, "6", "10"])
+    // The reflector also streams BMP to `evpnscope collect` (issue 23).
+    try shell(["timeout", "600", "env", "COLLECT=\(evpnscopeBinary)", script, "scenario", directory, "6", "10"])
 
     var problems: [String] = []
     func check(_ condition: Bool, _ message: @autoclosure () -> String) { if !condition { problems.append(message()) } }
@@ -118,6 +120,18 @@ func frrStoryProblems(attempt: Int) throws -> [String] {
             try database.rows("SELECT count(*) FROM data_quality WHERE rule = 'DQ-COARSE-TIME'")[0][0]
                 == String(inputs.count), "\(label): DQ-COARSE-TIME")
     }
+    // FRR 8.4's BMP, archived by `collect`: its EVPN announcements arrive as MP_UNREACH (FRR
+    // issues 13292, 18070), which the analysis must name instead of trusting the stream.
+    let station = (try? String(contentsOfFile: directory + "/collect.log", encoding: .utf8)) ?? ""
+    check(station.contains("router rr, new archive"), "collect: \(station)")
+    check(!station.contains("ignored SIGTERM") && station.contains("  total: "), "collect at SIGTERM: \(station)")
+    let bmpDB = "\(directory)/analysis-bmp.sqlite"
+    let bmpRun = try shell(
+        [evpnscopeBinary, "analyze", directory + "/collect/bmp", "--db", bmpDB, "--report", bmpDB + ".md"],
+        allowFailure: true)
+    let withdrawOnly = try Database(path: bmpDB, readOnly: true).rows(
+        "SELECT count(*) FROM data_quality WHERE rule = 'DQ-WITHDRAW-ONLY'")
+    check(withdrawOnly.first?[0] != "0", "FRR BMP through collect: no DQ-WITHDRAW-ONLY: \(bmpRun) \(station)")
     if !problems.isEmpty {
         let kept = NSTemporaryDirectory() + "evpnscope-frr-failed-\(attempt)"
         try? FileManager.default.removeItem(atPath: kept)

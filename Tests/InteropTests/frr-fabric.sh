@@ -11,7 +11,11 @@
 #   frr-fabric.sh show DIR PE             vtysh "show evpn mac vni all" on a PE
 #   frr-fabric.sh scenario DIR MOVES N    the interop test's story (below), then down
 #   frr-fabric.sh down DIR                stop every daemon, remove the namespaces
+#
+# With COLLECT=/path/to/evpnscope, `evpnscope collect` runs in the reflector's namespace (archive
+# in DIR/collect) and the reflector's bgpd (with FRR's bmp module) streams BMP to it.
 set -u
+COLLECT=${COLLECT:-}
 PREFIX=evs
 FRR=/usr/lib/frr
 
@@ -53,10 +57,18 @@ up() {
         local run="$dir/run-$node"
         mkdir -p "$run"
         chown frr:frr "$run"
+        local modules=()
+        if [ "$node" = rr ] && [ -n "$COLLECT" ]; then
+            modules=(-M bmp)
+            # `ip netns exec` runs the station itself (not a subshell): $! is its pid for SIGTERM.
+            ip netns exec "$PREFIX-rr" "$COLLECT" collect --listen 127.0.0.1:11019 --out "$dir/collect" \
+                --rotate 1m >"$dir/collect.log" 2>&1 &
+            echo $! >"$dir/collect.pid"
+        fi
         ns "$node" "$FRR/zebra" -d -N "$PREFIX-$node" -f "$dir/$node-zebra.conf" -i "$run/zebra.pid" \
             -z "$run/zserv.api" --vty_socket "$run" --log file:"$dir/$node-zebra.log" >/dev/null 2>&1
         sleep 0.3
-        ns "$node" "$FRR/bgpd" -d -N "$PREFIX-$node" -f "$dir/$node-bgpd.conf" -i "$run/bgpd.pid" \
+        ns "$node" "$FRR/bgpd" "${modules[@]}" -d -N "$PREFIX-$node" -f "$dir/$node-bgpd.conf" -i "$run/bgpd.pid" \
             -z "$run/zserv.api" --vty_socket "$run" --log file:"$dir/$node-bgpd.log" >/dev/null 2>&1
     done
     # Established everywhere within 60 s, or fail.
@@ -96,6 +108,13 @@ write_config() {
             echo "  neighbor fabric activate"
             echo "  neighbor fabric route-reflector-client"
             echo " exit-address-family"
+            if [ -n "$COLLECT" ]; then
+                echo " bmp targets collect"
+                echo "  bmp connect 127.0.0.1 port 11019 min-retry 100 max-retry 1000"
+                echo "  bmp monitor l2vpn evpn pre-policy"
+                echo "  bmp monitor l2vpn evpn post-policy"
+                echo " exit"
+            fi
         else
             echo " neighbor 10.255.255.254 remote-as 65000"
             echo " neighbor 10.255.255.254 timers connect 2"
@@ -186,6 +205,15 @@ down() {
     for pidfile in "$dir"/run-*/*.pid; do
         [ -f "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null
     done
+    # The station last, after the reflector stopped: SIGTERM closes its files.
+    if [ -f "$dir/collect.pid" ]; then
+        kill -TERM "$(cat "$dir/collect.pid")" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 "$(cat "$dir/collect.pid")" 2>/dev/null || break; sleep 0.1; done
+        # Still there after 5 s: it did not honour SIGTERM, which the test then reports.
+        kill -0 "$(cat "$dir/collect.pid")" 2>/dev/null && kill -9 "$(cat "$dir/collect.pid")" \
+            && echo "collect ignored SIGTERM" >>"$dir/collect.log"
+        rm -f "$dir/collect.pid"
+    fi
     for n in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-"); do ip netns del "$n"; done
     return 0
 }
