@@ -52,7 +52,8 @@ let package = Package(
             dependencies: [
                 "Analysis", "Replay", "Ingest", "BGPWire", "MRT", "BMP", "ByteStreams", "EVPNModel", "TestSupport",
             ]),
-        .testTarget(name: "CollectTests", dependencies: ["Collect", "BGPWire", "ByteStreams", "EVPNModel", "TestSupport"]),
+        .testTarget(
+            name: "CollectTests", dependencies: ["Collect", "BGPWire", "ByteStreams", "EVPNModel", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "EVPNModel", "TestSupport"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "EVPNModel", "Store", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Store"], exclude: ["frr-fabric.sh"]),

@@ -16,8 +16,8 @@ VENV = os.path.join(ROOT, ".venv-bench")
 PUBLIC = os.path.join(ROOT, "..", "shared", "datasets", "public")
 SCALE = int(os.environ.get("BENCH_SCALE", "100"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
-# BENCH_ONLY=real,bzip2,fabric,bmp,engine,evpn,grow runs a subset (default: all).
-ONLY = set(os.environ.get("BENCH_ONLY", "real,bzip2,fabric,bmp,engine,evpn,grow").split(","))
+# BENCH_ONLY=real,bzip2,fabric,bmp,engine,evpn,grow,collect runs a subset (default: all).
+ONLY = set(os.environ.get("BENCH_ONLY", "real,bzip2,fabric,bmp,engine,evpn,grow,collect").split(","))
 
 
 def sh(cmd, **kw):
@@ -153,6 +153,8 @@ def main():
         evpn_section(py, table)
     if "grow" in ONLY:
         grow_section(lines)
+    if "collect" in ONLY:
+        collect_section(lines)
     with open(os.path.join(ROOT, "reports", "bench.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("written reports/bench.md")
@@ -210,6 +212,93 @@ def bmp_section(table):
                        ("evpnscope analyze", f"{BIN} analyze {dumps} --db {DATA}/b.sqlite --report {DATA}/b.md")])
     table(f"EVPN fabric, {summary['macs']} MACs, {routes} route events, BMP .gz", dumps, results, routes=routes, reference="zcat",
           note=default_run_note(results, "zcat", dumps))
+
+
+def collect_section(lines, senders=10, passes=2):
+    """`collect` taking `senders` routers at once, each replaying the fabric's BMP stream (its
+    first 64 MB, whole messages) `passes` times: messages/s to disk, and its RSS as the run grows."""
+    import gzip, signal, socket, struct, threading
+    fabric = generate(f"fabric-bmp-s{SCALE}-gz", "datasets/scenarios/bench-bmp.json", SCALE, "gz")
+    source = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(fabric, "dumps", "bmp")) for f in fs)[0]
+    with gzip.open(source) as f:
+        raw = f.read(64 << 20)
+    at = 0
+    while at + 6 <= len(raw) and at + struct.unpack(">I", raw[at + 1:at + 5])[0] <= len(raw):
+        at += struct.unpack(">I", raw[at + 1:at + 5])[0]
+    first = struct.unpack(">I", raw[1:5])[0]  # the Initiation: each sender says its own name
+    body = raw[first:at]
+    messages_per_pass = 0
+    k = 0
+    while k < len(body):
+        k += struct.unpack(">I", body[k + 1:k + 5])[0]
+        messages_per_pass += 1
+
+    def initiation(name):
+        tlv = struct.pack(">HH", 2, len(name)) + name
+        return struct.pack(">BIB", 3, 6 + len(tlv), 4) + tlv
+
+    lines.append(f"## `collect`: {senders} routers at once, each sending {len(body) / 1e6:.0f} MB of BMP "
+                 f"({messages_per_pass} messages) {passes} times")
+    lines.append("")
+    lines.append("| archive | messages | seconds | messages/s | MB/s | RSS MiB at 1/4 | at 1/2 | at the end |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for compress in ["gz", "none"]:
+        out = os.path.join(DATA, f"collect-{compress}")
+        shutil.rmtree(out, ignore_errors=True)
+        log = open(os.path.join(DATA, "collect.log"), "w+")
+        station = subprocess.Popen([BIN, "collect", "--listen", "127.0.0.1:0", "--out", out, "--compress", compress],
+                                   stderr=log, stdout=subprocess.DEVNULL)
+        port = None
+        for _ in range(100):
+            log.seek(0)
+            for line in log.read().splitlines():
+                if "listening on" in line:
+                    port = int(line.split(" port ")[1].split(";")[0])
+            if port:
+                break
+            time.sleep(0.1)
+        total = senders * passes * len(body)
+        sent = [0] * senders
+
+        def send(index):
+            with socket.create_connection(("127.0.0.1", port)) as conn:
+                conn.sendall(initiation(f"router-{index}".encode()))
+                for _ in range(passes):
+                    for offset in range(0, len(body), 1 << 20):
+                        chunk = body[offset:offset + (1 << 20)]
+                        conn.sendall(chunk)
+                        sent[index] += len(chunk)
+
+        rss = {}
+        start = time.perf_counter()
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(senders)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            progress = sum(sent) / total
+            with open(f"/proc/{station.pid}/status") as status:
+                kib = int(next(l for l in status if l.startswith("VmRSS")).split()[1])
+            for mark in (0.25, 0.5):
+                if progress >= mark and mark not in rss:
+                    rss[mark] = kib
+            rss[1.0] = max(rss.get(1.0, 0), kib)
+            time.sleep(0.05)
+        station.send_signal(signal.SIGTERM)
+        station.wait()
+        elapsed = time.perf_counter() - start
+        log.seek(0)
+        text = log.read()
+        received = int(text.split("  total: ")[-1].split()[0])
+        expected = senders * (passes * messages_per_pass + 1)
+        if received != expected:
+            raise SystemExit(f"collect received {received} messages, {expected} sent:\n{text}")
+        lines.append(f"| {compress} | {received} | {elapsed:.1f} | {received / elapsed / 1e3:.0f} k | "
+                     f"{total / elapsed / 1e6:.0f} | {rss.get(0.25, 0) / 1024:.0f} | {rss.get(0.5, 0) / 1024:.0f} | "
+                     f"{rss[1.0] / 1024:.0f} |")
+        shutil.rmtree(out, ignore_errors=True)
+    lines.extend(["", "Seconds from the first byte sent to the station's exit after SIGTERM (every file closed). "
+                  "RSS sampled every 50 ms; the last column is the peak.", ""])
+    print("\n".join(lines[-8:]), flush=True)
 
 
 def default_run_note(results, tool, dumps):

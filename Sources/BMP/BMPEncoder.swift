@@ -93,9 +93,15 @@ public enum BMPEncoder {
         fields.u16(UInt16(admin.utf8.count)); fields.append(Array(admin.utf8))
         // The router hash: stable per address, as OpenBMP's is.
         var hash = [UInt8](repeating: 0, count: 16)
-        for (index, byte) in routerIP.description.utf8.enumerated() { hash[index % 16] = hash[index % 16] &* 31 &+ byte }
+        for (index, byte) in routerIP.description.utf8.enumerated() {
+            hash[index % 16] = hash[index % 16] &* 31 &+ byte
+        }
         fields.append(hash)
-        if routerIP.isIPv6 { fields.ip(routerIP) } else { fields.ip(routerIP); fields.append([UInt8](repeating: 0, count: 12)) }
+        if routerIP.isIPv6 {
+            fields.ip(routerIP)
+        } else {
+            fields.ip(routerIP); fields.append([UInt8](repeating: 0, count: 12))
+        }
         fields.u16(UInt16(group.utf8.count)); fields.append(Array(group.utf8))
         fields.u32(1)
         var w = ByteWriter()

@@ -96,7 +96,7 @@ public final class Station {
     /// Serves until `requestStop`; throws when the archive cannot be written (a full disk), after
     /// closing every file so that what was written stays readable.
     public func run() throws {
-        
+
         do {
             while !stopRequested {
                 try turn()
@@ -116,7 +116,10 @@ public final class Station {
     }
 
     private func turn() throws {
-        var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
+        ]
         fds += sessions.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
         let ready = poll(&fds, nfds_t(fds.count), 250)
         let now = Station.now()
@@ -249,7 +252,8 @@ public final class Station {
                 let pending = session.framer.pendingBytes
                 try finish(
                     session,
-                    why: "closed by the router" + (pending > 0 ? " in the middle of a message (\(pending) bytes dropped)" : ""))
+                    why: "closed by the router"
+                        + (pending > 0 ? " in the middle of a message (\(pending) bytes dropped)" : ""))
                 return false
             }
             if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return true }

@@ -73,7 +73,9 @@ struct Collect: ParsableCommand {
         for number in [SIGTERM, SIGINT, SIGUSR1] { sigaddset(&handled, number) }
         pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         var signalSources: [DispatchSourceSignal] = []
-        for (number, action) in [(SIGTERM, station.requestStop), (SIGINT, station.requestStop), (SIGUSR1, station.requestCounts)] {
+        for (number, action) in [
+            (SIGTERM, station.requestStop), (SIGINT, station.requestStop), (SIGUSR1, station.requestCounts),
+        ] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler(handler: action)
@@ -156,7 +158,9 @@ final class PeriodicAnalysis: @unchecked Sendable {
         }
         do {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-            lock.withLock { running = process; analysedFiles = files }
+            lock.withLock {
+                running = process; analysedFiles = files
+            }
             try process.run()
         } catch {
             lock.withLock { running = nil }

@@ -76,14 +76,20 @@ private final class Router {
         local.sin_family = sa_family_t(AF_INET); local.sin_addr.s_addr = inet_addr(source)
         remote.sin_family = sa_family_t(AF_INET); remote.sin_addr.s_addr = inet_addr("127.0.0.1")
         remote.sin_port = port.bigEndian
-        let ok = withUnsafePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0 && withUnsafePointer(to: &remote) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        } == 0
-        guard ok else { throw ClientError(reason: "cannot connect from \(source): \(String(cString: strerror(errno)))") }
+        let ok =
+            withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            } == 0
+            && withUnsafePointer(to: &remote) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            } == 0
+        guard ok else {
+            throw ClientError(reason: "cannot connect from \(source): \(String(cString: strerror(errno)))")
+        }
     }
 
     func send<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
@@ -145,7 +151,9 @@ func framerCutsAcrossReadsAndStopsAtGarbage() throws {
 
 @Test("collect: a session rotated twice gives files that each decode alone, and analyse as the stream does")
 func rotatedFilesDecodeAloneAndAnalyseAsTheStream() throws {
-    let running = try RunningStation { $0.rotation = .seconds(1); $0.compression = .bzip2 }
+    let running = try RunningStation {
+        $0.rotation = .seconds(1); $0.compression = .bzip2
+    }
     let stream = try decompressed(demoBMP)
     let router = try Router(from: "127.0.0.2", to: running.station.port)
     // Thirds sent more than a rotation apart, cut inside a message.
@@ -197,7 +205,9 @@ func rotatedFilesDecodeAloneAndAnalyseAsTheStream() throws {
     with a log line and leaves the others alone
     """)
 func routersAtOnceAndMisbehavingSessions() throws {
-    let running = try RunningStation { $0.stallTimeout = .seconds(1); $0.compression = .gzip }
+    let running = try RunningStation {
+        $0.stallTimeout = .seconds(1); $0.compression = .gzip
+    }
     let port = running.station.port
     // Two routers behind one address (a NAT, a proxy) stay two archives: they are told apart by name.
     let names = ["leaf-3", "leaf-4", "leaf-5"]
@@ -243,7 +253,8 @@ func routersAtOnceAndMisbehavingSessions() throws {
     #expect(log.contains("20 bytes of an unfinished message and nothing more for 1s; session closed"), "\(log)")
     let counts = running.station.countsText()
     let messageCount = try messages(streams[0]).count
-    #expect(counts.contains("  leaf-4: \(messageCount) messages, \(size) bytes, 1 sessions, 1 files closed"), "\(counts)")
+    #expect(
+        counts.contains("  leaf-4: \(messageCount) messages, \(size) bytes, 1 sessions, 1 files closed"), "\(counts)")
     #expect(counts.contains("  total: \(3 * messageCount + 2) messages"))
 }
 

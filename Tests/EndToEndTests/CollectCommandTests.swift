@@ -72,7 +72,9 @@ private func connect(_ port: UInt16) throws -> Int32 {
     remote.sin_family = sa_family_t(AF_INET); remote.sin_addr.s_addr = inet_addr("127.0.0.1")
     remote.sin_port = port.bigEndian
     let status = withUnsafePointer(to: &remote) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard status == 0 else { throw CollectTestError(reason: "cannot connect") }
     return fd
@@ -128,7 +130,8 @@ func collectSignals() throws {
     let decoded = try evpnscope(["decode", file])
     #expect(decoded.status == 0, "\(decoded.stderr)")
     // Every whole message up to the cut, and the count at exit agrees.
-    let messages = try Int(#require(collect.stderr.components(separatedBy: "  total: ").last?.split(separator: " ").first))
+    let messages = try Int(
+        #require(collect.stderr.components(separatedBy: "  total: ").last?.split(separator: " ").first))
     #expect(messages ?? 0 > 3000)
     let analysed = try evpnscope([
         "analyze", directory + "/bmp", "--db", directory + "/a.sqlite", "--report", directory + "/a.md",

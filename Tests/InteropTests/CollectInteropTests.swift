@@ -126,7 +126,8 @@ func gobgpThroughCollectAnalysesAsADirectCapture() throws {
     while Date() < reconnected && station.text.components(separatedBy: ": router ").count - 1 < 3 {
         Thread.sleep(forTimeInterval: 0.5)
     }
-    #expect(station.text.components(separatedBy: "seen before: its archive continues").count - 1 == 3, "\(station.text)")
+    #expect(
+        station.text.components(separatedBy: "seen before: its archive continues").count - 1 == 3, "\(station.text)")
     Thread.sleep(forTimeInterval: 2)
     try advertise(pes[1], vm1, "10.0.1.1")
     Thread.sleep(forTimeInterval: 3)
