@@ -13,7 +13,8 @@ public final class Station {
         public var directory: String
         public var compression: Compression = .gzip
         public var rotation = TimeSpan.seconds(900)
-        /// A session silent this long gets TCP keepalive probes; a peer that answers none is gone.
+        /// A session silent this long gets TCP keepalive probes (three, a third of this apart); a
+        /// peer that answers none is gone.
         public var keepalive = TimeSpan.seconds(60)
         /// A session that stops in the middle of a message for this long is closed.
         public var stallTimeout = TimeSpan.seconds(120)
@@ -289,8 +290,10 @@ public final class Station {
 
     private func configureKeepalive(_ fd: Int32) {
         var on: Int32 = 1
+        // Three unanswered probes a third of the idle time apart: a vanished router is closed
+        // about twice the idle time after its last byte.
         var idle = Int32(max(1, options.keepalive.microseconds / 1_000_000))
-        var interval: Int32 = 10, probes: Int32 = 3
+        var interval = max(1, idle / 3), probes: Int32 = 3
         let size = socklen_t(MemoryLayout<Int32>.size)
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, size)
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, size)

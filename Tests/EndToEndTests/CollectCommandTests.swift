@@ -15,9 +15,12 @@ private final class CollectProcess: @unchecked Sendable {
     private var text = ""
     private let finished = DispatchSemaphore(value: 0)
 
-    init(_ arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["collect", "--listen", "127.0.0.1:0"] + arguments
+    /// `namespace`: run inside that network namespace.
+    init(_ arguments: [String], namespace: String? = nil) throws {
+        let command = [binary, "collect", "--listen", "127.0.0.1:0"] + arguments
+        let prefix = namespace.map { ["/usr/sbin/ip", "netns", "exec", $0] } ?? []
+        process.executableURL = URL(fileURLWithPath: (prefix + command)[0])
+        process.arguments = Array((prefix + command).dropFirst())
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
@@ -194,4 +197,39 @@ private func shellStatus(_ arguments: [String]) -> Int32 {
     guard (try? process.run()) != nil else { return -1 }
     process.waitUntilExit()
     return process.terminationStatus
+}
+
+@Test(
+    "collect: a half-open session (the router gone without a FIN, every packet lost) is closed by TCP keepalive",
+    .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")))
+func collectClosesAHalfOpenSession() throws {
+    let namespace = "evs-halfopen-\(getpid())"
+    try #require(shellStatus(["ip", "netns", "add", namespace]) == 0, "network namespaces cannot be made here")
+    defer { _ = shellStatus(["ip", "netns", "del", namespace]) }
+    _ = shellStatus(["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"])
+    let directory = scratch()
+    let collect = try CollectProcess(["--out", directory, "--keepalive", "3s"], namespace: namespace)
+    defer { if collect.process.isRunning { collect.signal(SIGKILL) } }
+    let port = try collect.port()
+    // A router in the namespace: connects, sends its Initiation, then says nothing.
+    let router = Process()
+    router.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+    router.arguments = [
+        "netns", "exec", namespace, "python3", "-c",
+        "import socket, struct, time\n"
+            + "s = socket.create_connection(('127.0.0.1', \(port)))\n"
+            + "tlv = struct.pack('>HH', 2, 4) + b'edge'\n"
+            + "s.sendall(struct.pack('>BIB', 3, 6 + len(tlv), 4) + tlv)\n"
+            + "time.sleep(120)\n",
+    ]
+    try router.run()
+    defer { router.terminate() }
+    #expect(collect.waitFor("router edge, new archive"), "\(collect.stderr)")
+    // The namespace's only link goes down: from now on no packet leaves either end (no FIN, no RST,
+    // no answer to a probe), as when a router loses power or its path.
+    #expect(shellStatus(["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "down"]) == 0)
+    #expect(collect.waitFor("Connection timed out; session closed", seconds: 30), "\(collect.stderr)")
+    collect.signal(SIGTERM)
+    #expect(collect.waitForExit() == 0)
+    #expect(collect.stderr.contains("  edge: 1 messages"), "\(collect.stderr)")
 }
