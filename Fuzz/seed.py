@@ -51,6 +51,24 @@ while pos + 6 <= len(bmp) and k < 300:
     length = struct.unpack(">I", bmp[pos + 1:pos + 5])[0]
     save("bmp", k, bmp[pos:pos + length]); k += 1
     pos += length
+
+
+def openbmp(message, router):
+    """One message behind OpenBMP's binary header (v1.7): the `openbmp.bmp_raw` topic's record."""
+    fields = (struct.pack(">BBII", 0x80, 12, 1795485600, 0) + b"\xc0" * 16 + struct.pack(">H", 4) + b"coll"
+              + bytes([router]) * 16 + bytes([192, 0, 2, router]) + b"\x00" * 12 + struct.pack(">H", 0)
+              + struct.pack(">I", 1))
+    return b"OBMP" + bytes([1, 7]) + struct.pack(">HI", 12 + len(fields), len(message)) + fields + message
+
+
+# OpenBMP records of the same messages, two routers interleaved (the fuzz target reads "O..." as OpenBMP).
+pos, k, records = 0, 0, []
+while pos + 6 <= len(bmp) and k < 200:
+    length = struct.unpack(">I", bmp[pos + 1:pos + 5])[0]
+    records.append(openbmp(bmp[pos:pos + length], 1 + k % 2))
+    if k % 20 == 0:
+        save("bmp", 1000 + k, b"".join(records[-4:]))
+    pos += length; k += 1
 # bzip2: real dump bytes at several block sizes, concatenated streams, an empty stream, a cut one.
 sample = open(mrt_files[0], "rb").read()[:40000]
 rng = random.Random(7)

@@ -87,7 +87,8 @@ public final class BMPReader: FeedReader {
             guard header.messageLength <= BMPReader.maximumMessageLength else {
                 note(
                     offset + 8,
-                    "OpenBMP message length \(header.messageLength): expected at most \(BMPReader.maximumMessageLength)",
+                    "OpenBMP message length \(header.messageLength): expected at most "
+                        + "\(BMPReader.maximumMessageLength)",
                     recovered: false)
                 return .end
             }
@@ -115,7 +116,8 @@ public final class BMPReader: FeedReader {
             guard bmpLength == header.messageLength else {
                 note(
                     offset + Int64(header.headerLength),
-                    "BMP message length \(bmpLength) in an OpenBMP record of \(header.messageLength): expected the same",
+                    "BMP message length \(bmpLength) in an OpenBMP record of \(header.messageLength): "
+                        + "expected the same",
                     recovered: true)
                 stream.consume(record)
                 return .skipped
