@@ -53,6 +53,8 @@ let package = Package(
                 "Analysis", "Replay", "Ingest", "BGPWire", "MRT", "BMP", "ByteStreams", "EVPNModel", "TestSupport",
             ]),
         .testTarget(
+            name: "IngestTests", dependencies: ["Ingest", "BMP", "BGPWire", "ByteStreams", "EVPNModel", "TestSupport"]),
+        .testTarget(
             name: "CollectTests", dependencies: ["Collect", "BGPWire", "ByteStreams", "EVPNModel", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "EVPNModel", "TestSupport"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "EVPNModel", "Store", "TestSupport"]),
