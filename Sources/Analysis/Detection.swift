@@ -38,7 +38,7 @@ final class Detection {
     var findings: [Finding] = []
     var timers = TimerQueue()
 
-    private struct FindingKey: Hashable { var rule: Rule; var mac: Int32; var pes: [Int32]; var ip: IPAddress? }
+    private struct FindingKey: Hashable { var rule: Rule; var mac: MACID; var pes: [PEID]; var ip: IPAddress? }
     private var openFindings: [FindingKey: Int] = [:]
 
     init(engine: ReplayEngine, thresholds: Thresholds) {
@@ -49,18 +49,18 @@ final class Detection {
 
     /// A rule's open finding for a MAC is one per PE set, except a flap: one per MAC, naming
     /// every PE it went through (a MAC that went .12 → .5 → .7 → .13 is one duplicate).
-    private func findingKey(_ rule: Rule, mac: Int32, pes: [Int32], ip: IPAddress?) -> FindingKey {
+    private func findingKey(_ rule: Rule, mac: MACID, pes: [PEID], ip: IPAddress?) -> FindingKey {
         FindingKey(rule: rule, mac: mac, pes: rule == .dupMACFlap ? [] : pes.sorted(), ip: ip)
     }
 
     /// The open DUP-MAC-FLAP finding of MAC `mac`, if any.
-    func openFlap(mac: Int32) -> Int? { openFindings[findingKey(.dupMACFlap, mac: mac, pes: [], ip: nil)] }
+    func openFlap(mac: MACID) -> Int? { openFindings[findingKey(.dupMACFlap, mac: mac, pes: [], ip: nil)] }
 
     /// Opens a finding, or adds to the open one of the same key if it was last seen within the
     /// window. Returns the finding's index in `findings`.
     @discardableResult
     func report(
-        _ rule: Rule, mac: Int32, pes: [Int32], ip: IPAddress? = nil, time: Int64, since: Int64? = nil, detail: String,
+        _ rule: Rule, mac: MACID, pes: [PEID], ip: IPAddress? = nil, time: Int64, since: Int64? = nil, detail: String,
         evidence: [Evidence], severity: Severity? = nil, count: Int = 1
     ) -> Int {
         let key = findingKey(rule, mac: mac, pes: pes, ip: ip)
@@ -80,7 +80,7 @@ final class Detection {
             }
             return index
         }
-        let state = mac >= 0 ? engine.macs[Int(mac)] : nil
+        let state = mac.exists ? engine.macs[mac.index] : nil
         findings.append(
             Finding(
                 rule: rule, severity: severity ?? rule.defaultSeverity, bd: state?.bd ?? -1, mac: state?.mac, ip: ip,
@@ -91,7 +91,7 @@ final class Detection {
     }
 
     /// Sets a timer of `kind` for the MAC of `t`, due its rule's delay after `t`.
-    func arm(_ kind: Timer.Kind, after delay: TimeSpan, _ t: Transition, pe: Int32, otherPE: Int32, seq: UInt32) {
+    func arm(_ kind: Timer.Kind, after delay: TimeSpan, _ t: Transition, pe: PEID, otherPE: PEID, seq: UInt32) {
         timers.push(
             Timer(
                 due: t.time + delay, kind: kind, mac: t.mac, pe: pe, otherPE: otherPE,
@@ -99,10 +99,10 @@ final class Detection {
     }
 
     /// The PE's address as findings name it.
-    func pe(_ id: Int32) -> String { id >= 0 ? engine.pes[Int(id)].address.description : "?" }
+    func pe(_ id: PEID) -> String { id.exists ? engine.pes[id.index].address.description : "?" }
 
     func evidence(_ t: Transition, event: String? = nil) -> Evidence {
-        evidence(t, event: event, advert: t.mac >= 0 ? engine.advert(mac: t.mac, pe: t.pe) : nil)
+        evidence(t, event: event, advert: t.mac.exists ? engine.advert(mac: t.mac, pe: t.pe) : nil)
     }
 
     /// `advert`: what `t.pe` advertises for the MAC now, when the caller has it already.
@@ -116,5 +116,5 @@ final class Detection {
     }
 
     /// The last `count` events of the MAC, to quote in a finding.
-    func recent(_ count: Int, of mac: Int32) -> [Evidence] { recentEvidence.last(count, of: mac) }
+    func recent(_ count: Int, of mac: MACID) -> [Evidence] { recentEvidence.last(count, of: mac) }
 }

@@ -66,8 +66,9 @@ final class EvidenceLog {
 
     init(horizon: TimeSpan) { self.horizon = horizon }
 
-    func append(mac: Int32, _ item: Evidence, kind: Transition.Kind) {
-        guard mac >= 0 else { return }
+    func append(mac id: MACID, _ item: Evidence, kind: Transition.Kind) {
+        guard id.exists else { return }
+        let mac = id.raw
         let next = records.end
         while oldest < next {
             let record = records[oldest]
@@ -88,12 +89,13 @@ final class EvidenceLog {
 
         var flags: UInt32 = item.sticky ? Record.sticky : 0
         var address: UInt32 = 0
-        let narrow = (0..<Record.narrowLimit).contains(item.pe) && (0..<Record.narrowLimit).contains(item.observation)
+        let narrow =
+            (0..<Record.narrowLimit).contains(item.pe.raw) && (0..<Record.narrowLimit).contains(item.observation.raw)
         if item.ip?.isIPv6 == true || !item.esi.isZero || !narrow {
             flags |= Record.wide
             address = UInt32(
                 truncatingIfNeeded: wideFields.append(
-                    WideFields(ip: item.ip, esi: item.esi, pe: item.pe, observation: item.observation)))
+                    WideFields(ip: item.ip, esi: item.esi, pe: item.pe.raw, observation: item.observation.raw)))
         } else if let ip = item.ip {
             flags |= Record.hasIP
             address = ip.v4
@@ -102,7 +104,7 @@ final class EvidenceLog {
             Record(
                 time: item.time, source: item.source.packed, address: address, previousDistance: distance,
                 seq: item.seq,
-                pe: narrow ? item.pe : 0, observation: narrow ? item.observation : 0, kind: kind, flags: flags))
+                pe: narrow ? item.pe.raw : 0, observation: narrow ? item.observation.raw : 0, kind: kind, flags: flags))
         newest[Int(mac)] = UInt32(truncatingIfNeeded: next)
     }
 
@@ -123,12 +125,15 @@ final class EvidenceLog {
             (ip, esi, pe, observation) = (wide.ip, wide.esi, wide.pe, wide.observation)
         }
         return Evidence(
-            time: record.time, pe: pe, seq: record.seq, sticky: record.flags & Record.sticky != 0, esi: esi, ip: ip,
-            event: record.kind.rawValue, source: SourceRef(packed: record.source), observation: observation)
+            time: record.time, pe: PEID(pe), seq: record.seq, sticky: record.flags & Record.sticky != 0, esi: esi,
+            ip: ip,
+            event: record.kind.rawValue, source: SourceRef(packed: record.source),
+            observation: ObservationID(observation))
     }
 
     /// The MAC's last `count` records still inside the horizon, oldest first.
-    func last(_ count: Int, of mac: Int32) -> [Evidence] {
+    func last(_ count: Int, of id: MACID) -> [Evidence] {
+        let mac = id.raw
         guard mac >= 0, Int(mac) < newest.count else { return [] }
         var result: [Evidence] = []
         var position = newestPosition(mac)

@@ -1,3 +1,4 @@
+import Replay
 import EVPNModel
 
 public enum Severity: Int, Comparable, Sendable, CaseIterable {
@@ -45,14 +46,14 @@ public enum Rule: String, Sendable, CaseIterable {
 /// One advertisement or event quoted as evidence.
 public struct Evidence: Sendable {
     public var time: Int64
-    public var pe: Int32
+    public var pe: PEID
     public var seq: UInt32
     public var sticky: Bool
     public var esi: ESI
     public var ip: IPAddress?
     public var event: String
     public var source: SourceRef
-    public var observation: Int32
+    public var observation: ObservationID
 }
 
 public struct Finding: Sendable {
@@ -62,7 +63,7 @@ public struct Finding: Sendable {
     public var bd: Int32
     public var mac: MACAddress?
     public var ip: IPAddress?
-    public var pes: [Int32]
+    public var pes: [PEID]
     public var firstTime: Int64
     public var lastTime: Int64
     public var count: Int
@@ -82,7 +83,7 @@ public struct Incident: Sendable {
     public var severity: Severity
     public var firstTime: Int64
     public var lastTime: Int64
-    public var pes: [Int32]
+    public var pes: [PEID]
     public var bds: [Int32]
     public var findingIDs: [Int]
     public var macs: [MACAddress]

@@ -8,18 +8,18 @@ struct IncidentBuilder {
     let engine: ReplayEngine
 
     private final class Cluster {
-        var pes: [Int32]
+        var pes: [PEID]
         var findings: [Int] = []
         var first: Int64
         var last: Int64
-        init(pes: [Int32], first: Int64, last: Int64) { self.pes = pes; self.first = first; self.last = last }
+        init(pes: [PEID], first: Int64, last: Int64) { self.pes = pes; self.first = first; self.last = last }
     }
 
     func build(_ findings: inout [Finding]) -> [Incident] {
         var clusters: [Cluster] = []
-        var open: [[Int32]: Cluster] = [:]
+        var open: [[PEID]: Cluster] = [:]
         for (index, finding) in findings.enumerated() {
-            let key = Array(Set(finding.pes.filter { $0 >= 0 })).sorted()
+            let key = Array(Set(finding.pes.filter(\.exists))).sorted()
             if let cluster = open[key], finding.firstTime <= cluster.last + thresholds.incidentGap {
                 cluster.findings.append(index)
                 cluster.last = max(cluster.last, finding.lastTime)
@@ -62,13 +62,13 @@ struct IncidentBuilder {
     }
 
     /// Every PE, in full: "A and B", "A, B and C".
-    private func names(_ pes: [Int32]) -> String {
-        let addresses = pes.map { engine.pes[Int($0)].address.description }
+    private func names(_ pes: [PEID]) -> String {
+        let addresses = pes.map { engine.pes[$0.index].address.description }
         guard addresses.count > 2 else { return addresses.joined(separator: " and ") }
         return addresses.dropLast().joined(separator: ", ") + " and " + addresses.last!
     }
 
-    private func describe(rules: Set<Rule>, members: [Finding], pes: [Int32]) -> (kind: IncidentKind, title: String) {
+    private func describe(rules: Set<Rule>, members: [Finding], pes: [PEID]) -> (kind: IncidentKind, title: String) {
         let flapMACs = Set(members.filter { $0.rule == .dupMACFlap }.compactMap(\.mac)).count
         let names = names(pes)
         let between = pes.count > 2 ? "among \(names)" : "between \(names)"

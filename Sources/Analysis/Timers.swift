@@ -1,3 +1,4 @@
+import Replay
 import EVPNModel
 
 /// A check a rule makes some time after a transition ("still advertised G seconds later?").
@@ -19,9 +20,9 @@ struct Timer {
     }
     var due: Int64
     var kind: Kind
-    var mac: Int32
-    var pe: Int32
-    var otherPE: Int32
+    var mac: MACID
+    var pe: PEID
+    var otherPE: PEID
     var reference: Int64
     var seq: UInt32
     var ip: IPAddress?

@@ -91,16 +91,17 @@ extension ReplayEngine {
         var cursor = firstHostSlot(of: ip)
         while cursor >= 0 {
             let slot = hostSlots[Int(cursor)]
-            result.append(HostRouteState(pe: slot.pe, observations: slot.observations, lastUpdate: slot.lastUpdate))
+            result.append(
+                HostRouteState(pe: PEID(slot.pe), observations: slot.observations, lastUpdate: slot.lastUpdate))
             cursor = slot.next
         }
         return result
     }
 
     /// Whether `pe` advertises a VPN host route for `ip`: `hostRoutePEs` without the array.
-    public func hostRoute(_ ip: IPAddress, isAdvertisedBy pe: Int32) -> Bool {
+    public func hostRoute(_ ip: IPAddress, isAdvertisedBy pe: PEID) -> Bool {
         var cursor = firstHostSlot(of: ip)
-        while cursor >= 0 && hostSlots[Int(cursor)].pe != pe { cursor = hostSlots[Int(cursor)].next }
+        while cursor >= 0 && hostSlots[Int(cursor)].pe != pe.raw { cursor = hostSlots[Int(cursor)].next }
         return cursor >= 0
     }
 

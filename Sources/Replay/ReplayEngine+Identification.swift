@@ -8,7 +8,7 @@ extension ReplayEngine {
         if let last = lastPE, last.address == address {
             id = last.id
         } else if let known = peID(of: address) {
-            id = known
+            id = known.raw
         } else {
             id = Int32(pes.count)
             pes.append(PEInfo(address: address, source: rule, firstSeen: time, lastSeen: time))
@@ -19,11 +19,13 @@ extension ReplayEngine {
         return id
     }
 
-    public func peID(of address: IPAddress) -> Int32? {
-        peIndex.find(hostIPHash(address)) { pes[Int($0)].address == address }
+    public func peID(of address: IPAddress) -> PEID? {
+        peIndex.find(hostIPHash(address)) { pes[Int($0)].address == address }.map(PEID.init)
     }
 
-    public func observationID(of observation: ObservationPoint) -> Int32? { observationIndex[observation] }
+    public func observationID(of observation: ObservationPoint) -> ObservationID? {
+        observationIndex[observation].map(ObservationID.init)
+    }
 
     func identifyPE(_ event: RouteEvent, rd: RouteDistinguisher) -> Int32? {
         for rule in peRules {

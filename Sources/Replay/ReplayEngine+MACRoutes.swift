@@ -45,7 +45,7 @@ extension ReplayEngine {
                 result = advert
             } else {
                 result = PEAdvertisement(
-                    pe: pe, seq: slot.seq, sticky: slot.sticky, esi: esi, routeCount: 1,
+                    pe: PEID(pe), seq: slot.seq, sticky: slot.sticky, esi: esi, routeCount: 1,
                     firstSeen: slot.firstSeen, lastChange: slot.advertLastChange)
             }
         }
@@ -178,9 +178,9 @@ extension ReplayEngine {
             ribIndex.insert(ribEntries.add(RIBEntry(slot: slot, path: path, seq: seq)), hash: hash)
         }
         if let ip = r.ip, let previous = boundBefore, previous != mac {
-            var t = Transition(kind: .ipMoved, time: event.time, mac: mac, pe: pe, source: event.source)
+            var t = Transition(kind: .ipMoved, time: event.time, mac: MACID(mac), pe: PEID(pe), source: event.source)
             t.ip = ip
-            t.otherMAC = previous
+            t.otherMAC = MACID(previous)
             emit(t)
         }
     }
@@ -210,7 +210,7 @@ extension ReplayEngine {
         mac: Int32, route incoming: RouteSlot, ip: IPAddress?, previousSeqAtObservation: UInt32?, op: Int32
     ) -> Int32? {
         let m = Int(mac), pe = peOf(incoming), time = incoming.lastUpdate, source = incoming.sourceRef
-        let winnerBefore = macs[m].winner
+        let winnerBefore = macs[m].winner.raw
         let winnerSeqBefore = macs[m].winnerSeq
         let place = locate(m, pe: pe, ip: ip, rd: rdOf(incoming))
         // 2^24 copies of one route need 2^24 observation points or add-path ids: crafted input.
@@ -265,9 +265,9 @@ extension ReplayEngine {
         let peSeqAfter = summarize(m, pe: pe)!.seq
         if peSeqAfter != peSeqBefore && !isNewAdvert { routes[Int(place.head)].advertLastChange = time }
         recomputeWinner(m)
-        let winnerAfter = macs[m].winner
-        var t = Transition(kind: .updated, time: time, mac: mac, pe: pe, source: source)
-        t.observation = op
+        let winnerAfter = macs[m].winner.raw
+        var t = Transition(kind: .updated, time: time, mac: MACID(mac), pe: PEID(pe), source: source)
+        t.observation = ObservationID(op)
         t.ip = ip
         t.sticky = incoming.sticky
 
@@ -284,21 +284,22 @@ extension ReplayEngine {
                 emit(t)
             } else if winnerAfter == pe {
                 if sameSegment(pe, winnerBefore, m) {
-                    t.kind = .aliased; t.otherPE = winnerBefore; t.seqAfter = peSeqAfter
+                    t.kind = .aliased; t.otherPE = PEID(winnerBefore); t.seqAfter = peSeqAfter
                     emit(t)
                 } else {
                     emitMove(
                         m, from: winnerBefore, to: pe, seqBefore: winnerSeqBefore, seqAfter: peSeqAfter, template: t)
                 }
             } else if sameSegment(pe, winnerAfter, m) {
-                t.kind = .aliased; t.otherPE = winnerAfter; t.seqAfter = peSeqAfter
+                t.kind = .aliased; t.otherPE = PEID(winnerAfter); t.seqAfter = peSeqAfter
                 emit(t)
             } else if summarize(m, pe: winnerAfter)?.sticky == true {
-                t.kind = .stickyConflict; t.otherPE = winnerAfter; t.seqBefore = macs[m].winnerSeq;
+                t.kind = .stickyConflict; t.otherPE = PEID(winnerAfter); t.seqBefore = macs[m].winnerSeq;
                 t.seqAfter = peSeqAfter
                 emit(t)
             } else {
-                t.kind = .rejected; t.otherPE = winnerAfter; t.seqBefore = macs[m].winnerSeq; t.seqAfter = peSeqAfter
+                t.kind = .rejected; t.otherPE = PEID(winnerAfter); t.seqBefore = macs[m].winnerSeq;
+                t.seqAfter = peSeqAfter
                 t.tie = peSeqAfter == macs[m].winnerSeq
                 emit(t)
             }
@@ -308,7 +309,7 @@ extension ReplayEngine {
         if peSeqAfter != peSeqBefore || isRefresh {
             t.kind = .updated; t.seqBefore = peSeqBefore; t.seqAfter = peSeqAfter
             t.wrap = SequenceOrder.isWrap(from: peSeqBefore, to: peSeqAfter)
-            t.otherPE = winnerAfter
+            t.otherPE = PEID(winnerAfter)
             emit(t)
         }
         if winnerAfter != winnerBefore && winnerBefore >= 0 && winnerAfter >= 0
@@ -331,8 +332,9 @@ extension ReplayEngine {
         let m = Int(mac)
         let peSeq = summarize(m, pe: pe)!.seq
         // The source as the slot keeps it, as `announce` reports it.
-        var t = Transition(kind: .updated, time: time, mac: mac, pe: pe, source: SourceRef(packed: source.packed))
-        t.observation = op
+        var t = Transition(
+            kind: .updated, time: time, mac: MACID(mac), pe: PEID(pe), source: SourceRef(packed: source.packed))
+        t.observation = ObservationID(op)
         t.ip = ip
         t.sticky = routes[Int(slot)].sticky
         t.seqBefore = peSeq; t.seqAfter = peSeq
@@ -344,8 +346,8 @@ extension ReplayEngine {
     func emitMove(_ m: Int, from: Int32, to: Int32, seqBefore: UInt32, seqAfter: UInt32, template: Transition) {
         var t = template
         t.kind = .moved
-        t.pe = to
-        t.otherPE = from
+        t.pe = PEID(to)
+        t.otherPE = PEID(from)
         t.seqBefore = seqBefore
         t.seqAfter = seqAfter
         t.tie = seqBefore == seqAfter
@@ -356,8 +358,8 @@ extension ReplayEngine {
         if let old = summarize(m, pe: from) {
             var superseded = template
             superseded.kind = .superseded
-            superseded.pe = from
-            superseded.otherPE = to
+            superseded.pe = PEID(from)
+            superseded.otherPE = PEID(to)
             superseded.seqBefore = old.seq
             superseded.seqAfter = seqAfter
             superseded.ip = nil
@@ -391,7 +393,7 @@ extension ReplayEngine {
                 best = (pe, claim)
             }
         }
-        macs[m].winner = best?.pe ?? -1
+        macs[m].winner = PEID(best?.pe ?? -1)
         macs[m].winnerSeq = best?.claim.seq ?? 0
     }
 
@@ -416,13 +418,13 @@ extension ReplayEngine {
             (previous >= 0 && peOf(routes[Int(previous)]) == pe)
             || (removed.next >= 0 && peOf(routes[Int(removed.next)]) == pe)
         guard !groupRemains else { return }
-        let winnerBefore = macs[m].winner
+        let winnerBefore = macs[m].winner.raw
         let winnerSeqBefore = macs[m].winnerSeq
         recordDeparture(
             m, Departure(pe: pe, seq: removed.seq, observation: op, time: time, wasOwner: winnerBefore == pe))
         recomputeWinner(m)
         macs[m].lastChange = time
-        var t = Transition(kind: kind, time: time, mac: removed.mac, pe: pe, source: source)
+        var t = Transition(kind: kind, time: time, mac: MACID(removed.mac), pe: PEID(pe), source: source)
         t.seqBefore = removed.seq
         t.otherPE = macs[m].winner
         emit(t)
@@ -430,7 +432,7 @@ extension ReplayEngine {
         // tied without incrementing now has the MAC (W-13), a move unless the two PEs share the
         // MAC's Ethernet segment. Falling back to a route the owner had superseded is no move:
         // that route is stale and about to be withdrawn (its PE saw the higher sequence).
-        let winnerAfter = macs[m].winner
+        let winnerAfter = macs[m].winner.raw
         if winnerBefore == pe, winnerAfter >= 0, let next = summarize(m, pe: winnerAfter),
             !SequenceOrder.newer(winnerSeqBefore, than: next.seq), removedESI.isZero || next.esi != removedESI
         {

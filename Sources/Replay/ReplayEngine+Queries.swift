@@ -10,51 +10,51 @@ extension ReplayEngine {
     }
 
     /// What `pe` advertises for MAC `mac` (an index into `macs`), nil when it advertises nothing.
-    public func advert(mac: Int32, pe: Int32) -> PEAdvertisement? {
-        guard mac >= 0, pe >= 0 else { return nil }
-        return summarize(Int(mac), pe: pe)
+    public func advert(mac: MACID, pe: PEID) -> PEAdvertisement? {
+        guard mac.exists, pe.exists else { return nil }
+        return summarize(mac.index, pe: pe.raw)
     }
 
     /// Every PE's advertisement for MAC `mac`, in the order the PEs first advertised it.
-    public func adverts(mac: Int32) -> [PEAdvertisement] {
+    public func adverts(mac: MACID) -> [PEAdvertisement] {
         var result: [PEAdvertisement] = []
         forEachAdvert(mac: mac) { result.append($0) }
         return result
     }
 
     /// `adverts(mac:)` without an array: the final write visits every MAC.
-    public func forEachAdvert(mac: Int32, _ body: (PEAdvertisement) throws -> Void) rethrows {
-        var s = macs[Int(mac)].firstRoute
+    public func forEachAdvert(mac: MACID, _ body: (PEAdvertisement) throws -> Void) rethrows {
+        var s = macs[mac.index].firstRoute
         while s >= 0 {
             let pe = peOf(routes[Int(s)])
-            if let advert = summarize(Int(mac), pe: pe) { try body(advert) }
+            if let advert = summarize(mac.index, pe: pe) { try body(advert) }
             while s >= 0 && peOf(routes[Int(s)]) == pe { s = routes[Int(s)].next }
         }
     }
 
     /// The IP address of each MAC+IP route of MAC `mac` (of PE `pe` only, if given).
-    public func forEachIP(mac: Int32, pe: Int32? = nil, _ body: (IPAddress) throws -> Void) rethrows {
-        var s = macs[Int(mac)].firstRoute
+    public func forEachIP(mac: MACID, pe: PEID? = nil, _ body: (IPAddress) throws -> Void) rethrows {
+        var s = macs[mac.index].firstRoute
         while s >= 0 {
-            if pe == nil || peOf(routes[Int(s)]) == pe, let ip = ipOf(routes[Int(s)]) { try body(ip) }
+            if pe == nil || peOf(routes[Int(s)]) == pe?.raw, let ip = ipOf(routes[Int(s)]) { try body(ip) }
             s = routes[Int(s)].next
         }
     }
 
     /// The routes (MAC-only and MAC+IP) `pe` advertises for MAC `mac`.
-    public func routes(mac: Int32, pe: Int32) -> [RouteState] {
+    public func routes(mac: MACID, pe: PEID) -> [RouteState] {
         var result: [RouteState] = []
-        var s = macs[Int(mac)].firstRoute
+        var s = macs[mac.index].firstRoute
         while s >= 0 {
-            if peOf(routes[Int(s)]) == pe { result.append(routeState(routes[Int(s)])) }
+            if peOf(routes[Int(s)]) == pe.raw { result.append(routeState(routes[Int(s)])) }
             s = routes[Int(s)].next
         }
         return result
     }
 
     /// The route of `pe` for MAC `mac` that carries `ip` (nil: the MAC-only route).
-    public func route(mac: Int32, pe: Int32, ip: IPAddress?) -> RouteState? {
-        routeSlot(mac: mac, pe: pe, ip: ip).map { routeState(routes[Int($0)]) }
+    public func route(mac: MACID, pe: PEID, ip: IPAddress?) -> RouteState? {
+        routeSlot(mac: mac.raw, pe: pe.raw, ip: ip).map { routeState(routes[Int($0)]) }
     }
 
     /// A route keeps its count of MAC Mobility communities in 5 bits: a count of 31 means "31 or more".
@@ -62,8 +62,8 @@ extension ReplayEngine {
 
     /// How many MAC Mobility communities the last update of that route carried (MOB-9), 0 when
     /// there is no such route: `route(mac:pe:ip:)` without building the whole state.
-    public func mobilityCommunities(mac: Int32, pe: Int32, ip: IPAddress?) -> Int {
-        routeSlot(mac: mac, pe: pe, ip: ip).map { routes[Int($0)].mobilityCommunities } ?? 0
+    public func mobilityCommunities(mac: MACID, pe: PEID, ip: IPAddress?) -> Int {
+        routeSlot(mac: mac.raw, pe: pe.raw, ip: ip).map { routes[Int($0)].mobilityCommunities } ?? 0
     }
 
     func routeSlot(mac: Int32, pe: Int32, ip: IPAddress?) -> Int32? {
@@ -76,12 +76,12 @@ extension ReplayEngine {
     }
 
     /// MOB-11 evidence: `pe` advertises the MAC's routes with more than one sequence number.
-    public func hasMixedSequences(mac: Int32, pe: Int32) -> Bool {
+    public func hasMixedSequences(mac: MACID, pe: PEID) -> Bool {
         var first: UInt32?
-        var s = macs[Int(mac)].firstRoute
+        var s = macs[mac.index].firstRoute
         while s >= 0 {
             let slot = routes[Int(s)]
-            if peOf(slot) == pe {
+            if peOf(slot) == pe.raw {
                 if let first, first != slot.seq { return true }
                 first = slot.seq
             }
@@ -94,13 +94,15 @@ extension ReplayEngine {
     public var liveObservations: Int { ribIndex.count }
 
     /// MACs `pe` still advertises (with a route last updated at or before `since`, if given).
-    public func liveAdvertisements(of pe: Int32, since: Int64? = nil) -> [Int32] {
-        var result: [Int32] = []
+    public func liveAdvertisements(of pe: PEID, since: Int64? = nil) -> [MACID] {
+        var result: [MACID] = []
         for m in macs.indices {
             var s = macs[m].firstRoute
             while s >= 0 {
                 let slot = routes[Int(s)]
-                if peOf(slot) == pe && (since.map { slot.lastUpdate <= $0 } ?? true) { result.append(Int32(m)); break }
+                if peOf(slot) == pe.raw && (since.map { slot.lastUpdate <= $0 } ?? true) {
+                    result.append(MACID(index: m)); break
+                }
                 s = slot.next
             }
         }

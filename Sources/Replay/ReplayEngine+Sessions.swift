@@ -19,15 +19,15 @@ extension ReplayEngine {
         }
         counters.sessionLosses += 1
         // The peer itself may be a PE (BMP on route reflectors reports each PE's session).
-        var downPE: Int32?
+        var downPE: PEID?
         if case .down = event.kind {
             downPE = peID(of: event.observation.peerIP) ?? peID(of: event.observation.peerBGPID)
         }
         if let downPE {
-            pes[Int(downPE)].sessionsDown += 1
-            var t = Transition(kind: .peerDown, time: event.time, mac: -1, pe: downPE, source: event.source)
+            pes[downPE.index].sessionsDown += 1
+            var t = Transition(kind: .peerDown, time: event.time, mac: .none, pe: downPE, source: event.source)
             t.detail = reason
-            t.observation = internObservation(event.observation)
+            t.observation = ObservationID(internObservation(event.observation))
             emit(t)
         }
         guard !lostObservations.isEmpty else { return }

@@ -47,7 +47,7 @@ public struct RouteState: Sendable {
 
 /// What one PE advertises for one MAC in one broadcast domain, summed over its routes.
 public struct PEAdvertisement: Sendable {
-    public var pe: Int32
+    public var pe: PEID
     /// MOB-11: the PE's sequence for the MAC is the highest over its routes.
     public var seq: UInt32
     public var sticky: Bool
@@ -66,8 +66,8 @@ public struct MACState: Sendable {
     public var firstSeen: Int64
     public var lastChange: Int64
     public var bd: Int32
-    /// The PE a receiver applying MOB-3/4/6 would install, -1 when nobody advertises.
-    public var winner: Int32 = -1
+    /// The PE a receiver applying MOB-3/4/6 would install, none when nobody advertises.
+    public var winner = PEID.none
     public var winnerSeq: UInt32 = 0
     public var moves: Int32 = 0
     var firstRoute: Int32 = -1
@@ -79,7 +79,7 @@ public struct MACState: Sendable {
 }
 
 public struct HostRouteState: Sendable {
-    public var pe: Int32
+    public var pe: PEID
     public var observations: Int32
     public var lastUpdate: Int64
 }

@@ -30,23 +30,23 @@ public struct Transition: Sendable {
 
     public var kind: Kind
     public var time: Int64
-    public var mac: Int32  // index into ReplayEngine.macs (-1 for peerDown)
-    public var pe: Int32
-    public var otherPE: Int32 = -1
+    public var mac: MACID  // none for peerDown
+    public var pe: PEID
+    public var otherPE = PEID.none
     public var seqBefore: UInt32 = 0
     public var seqAfter: UInt32 = 0
     public var ip: IPAddress?
-    public var otherMAC: Int32 = -1
+    public var otherMAC = MACID.none
     public var sticky = false
     /// Winner chosen by the lowest-IP tie rule (MOB-4).
     public var tie = false
     /// Sequence wrapped from the top of the range (MOB-10).
     public var wrap = false
     public var source: SourceRef
-    public var observation: Int32 = -1
+    public var observation = ObservationID.none
     public var detail: String = ""
 
-    public init(kind: Kind, time: Int64, mac: Int32, pe: Int32, source: SourceRef) {
+    public init(kind: Kind, time: Int64, mac: MACID, pe: PEID, source: SourceRef) {
         self.kind = kind; self.time = time; self.mac = mac; self.pe = pe; self.source = source
     }
 }

@@ -250,8 +250,8 @@ public final class AnalysisWriter {
                     item.detail)
                 for e in item.evidence.sorted(by: { $0.time < $1.time }) {
                     try evidence.run(
-                        item.id, e.time, e.pe, e.seq, e.sticky, e.esi.description, e.ip?.description, e.event,
-                        e.source.input, e.source.offset, e.observation >= 0 ? Int64(e.observation) : nil)
+                        item.id, e.time, e.pe.raw, e.seq, e.sticky, e.esi.description, e.ip?.description, e.event,
+                        e.source.input, e.source.offset, e.observation.exists ? Int64(e.observation.raw) : nil)
                 }
             }
         }
@@ -284,7 +284,7 @@ public final class AnalysisWriter {
                     let row = chunk.rows[index], state = row.state
                     try statement.bind(first, Int64(state.bd))
                     try statement.bind(first + 1, stableText: text(row.mac))
-                    try statement.bind(first + 2, state.winner >= 0 ? Int64(state.winner) : nil)
+                    try statement.bind(first + 2, state.winner.exists ? Int64(state.winner.raw) : nil)
                     try statement.bind(first + 3, Int64(state.winnerSeq))
                     try statement.bind(first + 4, Int64(state.moves))
                     try statement.bind(first + 5, stableText: text(row.advertisers))
@@ -309,17 +309,17 @@ public final class AnalysisWriter {
             let state = engine.macs[index]
             let macColumn = chunk.text.column { $0.append(state.mac) }
             let advertisersColumn = chunk.text.column { text in
-                engine.forEachAdvert(mac: Int32(index)) { advert in
-                    liveMACs[Int(advert.pe)] += 1
+                engine.forEachAdvert(mac: MACID(index: index)) { advert in
+                    liveMACs[advert.pe.index] += 1
                     if text.count > macColumn.upperBound { text.append(UInt8(ascii: " ")) }
-                    text.append(decimal: UInt64(advert.pe))
+                    text.append(decimal: UInt64(advert.pe.raw))
                     text.append(UInt8(ascii: ":"))
                     text.append(decimal: UInt64(advert.seq))
                     if advert.sticky { text.append(UInt8(ascii: "s")) }
                 }
             }
             ips.removeAll(keepingCapacity: true)
-            engine.forEachIP(mac: Int32(index)) { ips.append($0) }
+            engine.forEachIP(mac: MACID(index: index)) { ips.append($0) }
             let ipsColumn = chunk.text.column { text in
                 if ips.count == 1 {
                     text.append(ips[0])

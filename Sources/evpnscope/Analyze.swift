@@ -131,7 +131,7 @@ struct Analyze: ParsableCommand {
         var writeError: Error?
         analyzer.onMove = { move in
             guard window.contains(move.time) else { return }
-            let state = engine.macs[Int(move.mac)]
+            let state = engine.macs[move.mac.index]
             do { try writer.addMove(move, bd: state.bd, mac: state.mac) } catch { writeError = writeError ?? error }
         }
         let progress = Progress(total: totalCompressedBytes)
@@ -149,7 +149,7 @@ struct Analyze: ParsableCommand {
                     // Events come in runs from one observation point: its id is looked up once a run.
                     if lastObservation != event.observation {
                         lastObservation = event.observation
-                        lastObservationID = engine.observationID(of: event.observation)
+                        lastObservationID = engine.observationID(of: event.observation)?.raw
                     }
                     do { try writer.addEvent(event, observationID: lastObservationID) } catch { writeError = error }
                 }
@@ -339,7 +339,7 @@ struct Summary {
     let reportPath: String
     let seconds: Double
 
-    func pe(_ id: Int32) -> String { engine.pes[Int(id)].address.description }
+    func pe(_ id: PEID) -> String { engine.pes[id.index].address.description }
 
     var severityCounts: [(String, Int)] {
         Severity.allCases.reversed().map { s in (s.name, analyzer.findings.filter { $0.severity == s }.count) }

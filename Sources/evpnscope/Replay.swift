@@ -52,19 +52,20 @@ struct Replay: ParsableCommand {
         for index in order {
             let state = engine.macs[index]
             if let macFilter, state.mac != macFilter { continue }
-            if let peID, engine.advert(mac: Int32(index), pe: peID) == nil { continue }
+            let mac = MACID(index: index)
+            if let peID, engine.advert(mac: mac, pe: peID) == nil { continue }
             if !state.isAdvertised && macFilter == nil { continue }
             shown += 1
-            let owner = state.winner >= 0 ? engine.pes[Int(state.winner)].address.description : "nobody"
+            let owner = state.winner.exists ? engine.pes[state.winner.index].address.description : "nobody"
             print(
                 "\(state.mac)  \(engine.bds[Int(state.bd)].label)  owner \(owner) seq \(state.winnerSeq)  moves "
                     + "\(state.moves)"
             )
-            for advert in engine.adverts(mac: Int32(index)) {
-                let ips = engine.routes(mac: Int32(index), pe: advert.pe).compactMap { $0.ip?.description }
+            for advert in engine.adverts(mac: mac) {
+                let ips = engine.routes(mac: mac, pe: advert.pe).compactMap { $0.ip?.description }
                 let esi = advert.esi.isZero ? "" : " esi \(advert.esi)"
                 print(
-                    "    \(engine.pes[Int(advert.pe)].address)  seq "
+                    "    \(engine.pes[advert.pe.index].address)  seq "
                         + "\(advert.seq)\(advert.sticky ? " sticky" : "")\(esi)  since "
                         + Timestamp.format(advert.firstSeen)
                         + (ips.isEmpty ? "" : "  ips " + ips.joined(separator: ","))

@@ -39,17 +39,18 @@ import Testing
             random.below(5) == 0 ? ESI(high: UInt16(truncatingIfNeeded: random.next()), low: random.next()) : .zero
         let kind = kinds[random.below(kinds.count)]
         let item = Evidence(
-            time: time, pe: id(16), seq: UInt32(truncatingIfNeeded: random.next()), sticky: random.below(7) == 0,
+            time: time, pe: PEID(id(16)), seq: UInt32(truncatingIfNeeded: random.next()), sticky: random.below(7) == 0,
             esi: esi, ip: ip, event: kind.rawValue,
-            source: SourceRef(input: Int32(random.below(3)), offset: Int64(random.below(1 << 40))), observation: id(4))
-        log.append(mac: mac, item, kind: kind)
+            source: SourceRef(input: Int32(random.below(3)), offset: Int64(random.below(1 << 40))),
+            observation: ObservationID(id(4)))
+        log.append(mac: MACID(mac), item, kind: kind)
         history[mac, default: []].append(item)
         if step % 997 == 0 || step == 119_999 {
             for probe in 0..<50 {
                 let asked = probe == 0 ? mac : Int32(random.below(30_000))
                 let count = 1 + random.below(5)
                 let expected = (history[asked] ?? []).filter { $0.time >= time - horizon }.suffix(count)
-                let got = log.last(count, of: asked)
+                let got = log.last(count, of: MACID(asked))
                 #expect(got.count == expected.count, "MAC \(asked) at step \(step)")
                 for (a, b) in zip(got, expected) {
                     #expect(

@@ -58,7 +58,7 @@ func refreshRenewsTheRoute() throws {
         ])
     #expect(
         updates.allSatisfy {
-            $0.seqBefore == 3 && $0.seqAfter == 3 && $0.otherPE == run.pe(1) && $0.observation >= 0 && !$0.wrap
+            $0.seqBefore == 3 && $0.seqAfter == 3 && $0.otherPE == run.pe(1) && $0.observation.exists && !$0.wrap
         })
     #expect(updates.map(\.sticky) == [false, true, true])
     let route = try #require(run.firstRoutes(m).first { $0.ip == IPAddress(ip) })
@@ -103,7 +103,7 @@ func withdrawnLeavesNoState() throws {
         Step(at: 3, pe: 2, mac: m, ip: "10.0.0.1", withdraw: true),
     ])
     #expect(run.state(m) != nil && run.adverts(m).isEmpty)
-    #expect(run.state(m)?.winner == -1)
+    #expect(run.state(m)?.winner == PEID.none)
     #expect(run.engine.liveRoutes == 0)
 }
 
@@ -127,7 +127,7 @@ func unrelatedOrderDoesNotMatter() throws {
     }
     func summary(_ run: Run) -> [String] {
         run.engine.macs.map {
-            "\($0.mac) \(run.engine.pes[Int(max($0.winner, 0))].address) \($0.winnerSeq) \($0.moves)"
+            "\($0.mac) \(run.engine.pes[max($0.winner.index, 0)].address) \($0.winnerSeq) \($0.moves)"
         }.sorted()
             + run.analyzer.findings.map { "\($0.rule.rawValue) \($0.mac?.description ?? "")" }.sorted()
     }
@@ -200,7 +200,7 @@ func lookaheadChainReachesKnownRoutes() throws {
         let slot = run.engine.prefetchChain(target, stage: 2, cursor: entry)
         let mac = run.engine.prefetchChain(target, stage: 3, cursor: slot)
         #expect(target.hash != 0 && !target.hostRoute && entry >= 0 && slot >= 0, "chain of \(route.mac) stopped")
-        #expect(mac == run.macIndex(route.mac.description))
+        #expect(mac == run.macIndex(route.mac.description)?.raw)
         checked += 1
     }
     #expect(checked == macs.count)

@@ -182,9 +182,9 @@ func seqDecreaseNeedsOneObservationPoint() throws {
 /// The moves of a run as (MAC, from, to, seq before, seq after), the findings as (rule, MAC, PEs,
 /// count) and every MAC's final owner: what MOB-15 says must not depend on the order of inputs.
 private func outcome(_ run: Run) -> (moves: [String], findings: [String], state: [String]) {
-    let address = { (pe: Int32) in pe >= 0 ? run.engine.pes[Int(pe)].address.description : "-" }
+    let address = { (pe: PEID) in pe.exists ? run.engine.pes[pe.index].address.description : "-" }
     let moves = run.transitions(.moved).map { t in
-        "\(run.engine.macs[Int(t.mac)].mac) \(address(t.otherPE))>\(address(t.pe)) \(t.seqBefore)>\(t.seqAfter)"
+        "\(run.engine.macs[t.mac.index].mac) \(address(t.otherPE))>\(address(t.pe)) \(t.seqBefore)>\(t.seqAfter)"
     }
     let findings = run.analyzer.findings.map { f in
         "\(f.rule.rawValue) \(f.mac?.description ?? "-") \(f.pes.map(address).sorted()) \(f.count)"

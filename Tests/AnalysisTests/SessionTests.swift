@@ -105,7 +105,7 @@ func quietMoveHistoriesAreForgottenAndActiveOnesKept() throws {
         engine.process(item)
     }
     func moveTimes(_ text: String) -> [Int64] {
-        flap.history.moves(of: Int32(engine.macs.firstIndex { $0.mac == MACAddress(text)! }!)).map(\.time)
+        flap.history.moves(of: MACID(index: engine.macs.firstIndex { $0.mac == MACAddress(text)! }!)).map(\.time)
     }
     #expect(moveTimes(a) == [epoch + 100_000_000])
     #expect(moveTimes(b) == [epoch + 20_000_000, epoch + 110_000_000])

@@ -2,6 +2,7 @@ import EVPNModel
 import TestSupport
 import Testing
 @testable import Analysis
+import Replay
 
 /// Timers (STALE-AFTER-MOVE, MAC-IP-SEQ-MISMATCH, host routes, STALE-PEER-DOWN) must fire in
 /// one order whatever the input: by due time, ties by the order they were set. The queue keeps
@@ -27,12 +28,13 @@ func timerQueueFiresInDueThenInsertionOrder(seed: UInt64) {
             let kind = Timer.Kind.allCases[random.below(4)]
             set += 1
             let timer = Timer(
-                due: now + delays[kind]!, kind: kind, mac: Int32(step), pe: Int32(set), otherPE: -1, reference: now,
+                due: now + delays[kind]!, kind: kind, mac: MACID(Int32(step)), pe: PEID(Int32(set)), otherPE: .none,
+                reference: now,
                 seq: 0, ip: nil, source: SourceRef(input: 0, offset: 0))
             queue.push(timer)
             expected.append((timer.due, set, Int32(step)))
         }
-        while let timer = queue.pop(dueBy: now) { fired.append(timer.mac) }
+        while let timer = queue.pop(dueBy: now) { fired.append(timer.mac.raw) }
         expected.sort { ($0.due, $0.order) < ($1.due, $1.order) }
         while let first = expected.first, first.due <= now { oracle.append(first.mac); expected.removeFirst() }
         #expect(queue.count == expected.count)

@@ -183,7 +183,10 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
         capture.executableURL = URL(fileURLWithPath: perl)
         capture.arguments = [
             "-MPOSIX", "-e", "sigprocmask(SIG_UNBLOCK, POSIX::SigSet->new(SIGINT)); exec @ARGV or die", tshark,
-            "-q", "-i", "lo", "-a", "duration:600", "-f", "tcp port 1790 or tcp port \(listener.port)", "-w", pcap,
+            // Only these speakers' sessions: other interop tests run gobgpd on port 1790 at the same time.
+            "-q", "-i", "lo", "-a", "duration:600", "-f",
+            "(tcp port 1790 and net 127.0.0.30/31) or (tcp port 1790 and host 127.0.0.32) or tcp port \(listener.port)",
+            "-w", pcap,
         ]
         capture.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         capture.standardError = FileHandle(forWritingAtPath: "/dev/null")

@@ -147,14 +147,14 @@ public struct Run {
     public func findings(_ rule: Rule) -> [Finding] { analyzer.findings.filter { $0.rule == rule } }
     public var rules: [String] { analyzer.findings.map(\.rule.rawValue).sorted() }
     public func transitions(_ kind: Transition.Kind) -> [Transition] { transitions.filter { $0.kind == kind } }
-    public func pe(_ n: Int) -> Int32 { engine.peID(of: peAddress(n))! }
+    public func pe(_ n: Int) -> PEID { engine.peID(of: peAddress(n))! }
     public func state(_ mac: String, routeTarget: UInt32 = 41000) -> MACState? {
-        macIndex(mac, routeTarget: routeTarget).map { engine.macs[Int($0)] }
+        macIndex(mac, routeTarget: routeTarget).map { engine.macs[$0.index] }
     }
-    public func macIndex(_ mac: String, routeTarget: UInt32 = 41000) -> Int32? {
+    public func macIndex(_ mac: String, routeTarget: UInt32 = 41000) -> MACID? {
         engine.macs.firstIndex {
             $0.mac == MACAddress(mac)! && engine.bds[Int($0.bd)].routeTargets == [.as2(65000, routeTarget)]
-        }.map(Int32.init)
+        }.map { MACID(index: $0) }
     }
     public func adverts(_ mac: String) -> [PEAdvertisement] { macIndex(mac).map { engine.adverts(mac: $0) } ?? [] }
     /// The routes of the first PE advertising `mac`.

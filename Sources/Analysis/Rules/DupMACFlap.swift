@@ -43,15 +43,15 @@ final class DupMACFlap: Detector {
 /// One move of a MAC as DUP-MAC-FLAP keeps it (the flap names its PEs).
 public struct RecordedMove: Sendable, Equatable {
     public var time: Int64
-    public var from: Int32
-    public var to: Int32
+    public var from: PEID
+    public var to: PEID
 }
 
 /// The last moves of the MACs that moved lately, oldest first. Quiet MACs are forgotten
 /// (`forget(before:)`), so memory follows the MACs moving now, not every MAC that ever moved.
 final class MoveHistory {
     private let keep: Int
-    private var movesByMAC: [Int32: [RecordedMove]] = [:]
+    private var movesByMAC: [MACID: [RecordedMove]] = [:]
 
     init(keep: Int) { self.keep = keep }
 
@@ -68,7 +68,7 @@ final class MoveHistory {
         return moves
     }
 
-    func moves(of mac: Int32) -> [RecordedMove] { movesByMAC[mac] ?? [] }
+    func moves(of mac: MACID) -> [RecordedMove] { movesByMAC[mac] ?? [] }
 
     /// Drops the MACs whose last move is before `time` (no rule looks back that far).
     func forget(before time: Int64) {

@@ -7,8 +7,8 @@ struct IPMoveNewMAC: Detector {
 
     func observe(_ t: Transition, in detection: Detection) {
         guard t.kind == .ipMoved, let ip = t.ip else { return }
-        let oldMAC = detection.engine.macs[Int(t.otherMAC)].mac
-        let newMAC = detection.engine.macs[Int(t.mac)].mac
+        let oldMAC = detection.engine.macs[t.otherMAC.index].mac
+        let newMAC = detection.engine.macs[t.mac.index].mac
         detection.report(
             .ipMoveNewMAC, mac: t.mac, pes: [t.pe], ip: ip, time: t.time,
             detail: "\(ip) moved from MAC \(oldMAC) to \(newMAC) at \(detection.pe(t.pe))",

@@ -10,7 +10,7 @@ struct MACIPSeqMismatch: Detector {
         guard t.kind == .learned || t.kind == .updated, detection.engine.hasMixedSequences(mac: t.mac, pe: t.pe) else {
             return
         }
-        detection.arm(.macIPSeqMismatch, after: detection.thresholds.staleGrace, t, pe: t.pe, otherPE: -1, seq: 0)
+        detection.arm(.macIPSeqMismatch, after: detection.thresholds.staleGrace, t, pe: t.pe, otherPE: .none, seq: 0)
     }
 
     func fire(_ timer: Timer, in detection: Detection) {
@@ -24,7 +24,7 @@ struct MACIPSeqMismatch: Detector {
             evidence: routes.map {
                 Evidence(
                     time: $0.lastUpdate, pe: timer.pe, seq: $0.seq, sticky: $0.sticky, esi: $0.esi,
-                    ip: $0.ip, event: "advertised", source: $0.source, observation: -1)
+                    ip: $0.ip, event: "advertised", source: $0.source, observation: .none)
             })
     }
 }

@@ -39,7 +39,7 @@ struct SeqMissingOnMove: Detector {
         report(detection, mac: timer.mac, from: timer.pe, to: timer.otherPE, seq: timer.seq, time: timer.reference)
     }
 
-    private func report(_ detection: Detection, mac: Int32, from: Int32, to: Int32, seq: UInt32, time: Int64) {
+    private func report(_ detection: Detection, mac: MACID, from: PEID, to: PEID, seq: UInt32, time: Int64) {
         let pe = detection.pe
         detection.report(
             .seqMissingOnMove, mac: mac, pes: [from, to], time: time,

@@ -26,7 +26,7 @@ struct SeqTie: Detector {
             let challenger = engine.advert(mac: timer.mac, pe: timer.otherPE),
             holder.seq == timer.seq, challenger.seq == timer.seq
         else { return }
-        let winner = engine.macs[Int(timer.mac)].winner
+        let winner = engine.macs[timer.mac.index].winner
         detection.report(
             .seqTie, mac: timer.mac, pes: [timer.pe, timer.otherPE], time: timer.reference,
             detail: "\(pe(timer.pe)) and \(pe(timer.otherPE)) both still advertise the MAC with seq \(timer.seq) "

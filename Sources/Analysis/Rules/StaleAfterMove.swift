@@ -16,7 +16,7 @@ struct StaleAfterMove: Detector {
 
     func fire(_ timer: Timer, in detection: Detection) {
         let engine = detection.engine, thresholds = detection.thresholds
-        let state = engine.macs[Int(timer.mac)]
+        let state = engine.macs[timer.mac.index]
         // A tie is SEQ-TIE's business: only a strictly higher sequence asks for a withdrawal.
         guard let old = engine.advert(mac: timer.mac, pe: timer.pe), state.winner != timer.pe,
             old.lastChange <= timer.reference,
@@ -33,7 +33,7 @@ struct StaleAfterMove: Detector {
         items.append(
             Evidence(
                 time: timer.due, pe: timer.pe, seq: old.seq, sticky: old.sticky, esi: old.esi, ip: nil,
-                event: "still-advertised", source: source, observation: -1))
+                event: "still-advertised", source: source, observation: .none))
         let pe = detection.pe
         detection.report(
             .staleAfterMove, mac: timer.mac, pes: [timer.pe, state.winner], time: timer.reference,

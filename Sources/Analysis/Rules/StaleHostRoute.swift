@@ -16,7 +16,7 @@ struct StaleHostRoute: Detector {
 
     func fire(_ timer: Timer, in detection: Detection) {
         let engine = detection.engine
-        let state = engine.macs[Int(timer.mac)]
+        let state = engine.macs[timer.mac.index]
         guard state.winner != timer.pe, let winner = engine.advert(mac: timer.mac, pe: state.winner) else { return }
         // One of these per move: the winner's IPs gathered without building route states.
         var ips: [IPAddress] = []
@@ -26,7 +26,7 @@ struct StaleHostRoute: Detector {
         for ip in ips where engine.hostRoute(ip, isAdvertisedBy: timer.pe) {
             let stillThere = Evidence(
                 time: timer.due, pe: timer.pe, seq: 0, sticky: false, esi: .zero, ip: ip,
-                event: "host-route-still-present", source: timer.source, observation: -1)
+                event: "host-route-still-present", source: timer.source, observation: .none)
             detection.report(
                 .staleHostRoute, mac: timer.mac, pes: [timer.pe, timer.otherPE], ip: ip, time: timer.reference,
                 detail: "VPN host route \(ip)/\(ip.bitLength) still points at \(pe(timer.pe)) "
