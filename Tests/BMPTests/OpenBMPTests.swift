@@ -12,9 +12,7 @@ private let demoBMP =
     .deletingLastPathComponent().path + "/datasets/demo/dumps/bmp/rr1.20261124.0200.gz"
 
 private func demoMessages() throws -> [[UInt8]] {
-    let source = try ByteSources.open(demoBMP, threaded: false)
-    var bytes: [UInt8] = []
-    while let chunk = try source.next() { bytes += chunk }
+    let bytes = try decompressedContents(demoBMP)
     var out: [[UInt8]] = []
     var at = 0
     while at + 6 <= bytes.count {

@@ -11,12 +11,7 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
     .deletingLastPathComponent().path
 private let demoBMP = repository + "/datasets/demo/dumps/bmp/rr1.20261124.0200.gz"
 
-private func decompressed(_ path: String) throws -> [UInt8] {
-    let source = try ByteSources.open(path, threaded: false)
-    var out: [UInt8] = []
-    while let chunk = try source.next() { out += chunk }
-    return out
-}
+private func decompressed(_ path: String) throws -> [UInt8] { try decompressedContents(path) }
 
 /// The demo stream as the router `name` sends it: its own Initiation, then the demo's messages.
 private func stream(of name: String) throws -> [UInt8] {
@@ -92,15 +87,7 @@ private final class Router {
         }
     }
 
-    func send<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
-        let copy = Array(bytes)
-        var sent = 0
-        while sent < copy.count {
-            let n = copy.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, copy.count - sent, 0) }
-            if n <= 0 { return }
-            sent += n
-        }
-    }
+    func send<Bytes: Collection<UInt8>>(_ bytes: Bytes) { sendAll(fd, bytes) }
 
     /// True when the station closed the connection within `seconds`.
     func closedByStation(within seconds: Double) -> Bool {

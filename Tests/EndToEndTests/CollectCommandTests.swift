@@ -83,22 +83,9 @@ private func connect(_ port: UInt16) throws -> Int32 {
     return fd
 }
 
-private func send(_ fd: Int32, _ bytes: ArraySlice<UInt8>) {
-    let copy = Array(bytes)
-    var sent = 0
-    while sent < copy.count {
-        let n = copy.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, copy.count - sent, 0) }
-        if n <= 0 { return }
-        sent += n
-    }
-}
+private func send(_ fd: Int32, _ bytes: ArraySlice<UInt8>) { sendAll(fd, bytes) }
 
-private func demoStream() throws -> [UInt8] {
-    let source = try ByteSources.open(demoBMP, threaded: false)
-    var out: [UInt8] = []
-    while let chunk = try source.next() { out += chunk }
-    return out
-}
+private func demoStream() throws -> [UInt8] { try decompressedContents(demoBMP) }
 
 private func archiveFiles(_ directory: String) -> [String] {
     let root = directory + "/bmp"

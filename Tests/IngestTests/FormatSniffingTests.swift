@@ -23,18 +23,11 @@ private func copy(_ bytes: [UInt8], compression: Compression, name: String) thro
     return path
 }
 
-private func contents(_ path: String) throws -> [UInt8] {
-    let source = try ByteSources.open(path, threaded: false)
-    var out: [UInt8] = []
-    while let chunk = try source.next() { out += chunk }
-    return out
-}
-
 @Test(
     "inputs told apart by content under any compression and any name: MRT, BMP, OpenBMP; text and empty files skipped",
     arguments: [Compression.plain, .gzip, .bzip2])
 func formatsAreToldApartByContent(_ compression: Compression) throws {
-    let mrt = try contents(publicMRT), bmp = try contents(demoBMP)
+    let mrt = try decompressedContents(publicMRT), bmp = try decompressedContents(demoBMP)
     let firstLength = Int(bmp[1]) << 24 | Int(bmp[2]) << 16 | Int(bmp[3]) << 8 | Int(bmp[4])
     let openBMP = BMPEncoder.openBMPRecord(
         Array(bmp[0..<firstLength]), routerIP: IPAddress("192.0.2.7")!, collectorTime: 1_795_485_600_000_000)

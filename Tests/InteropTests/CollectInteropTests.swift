@@ -62,62 +62,20 @@ func gobgpThroughCollectAnalysesAsADirectCapture() throws {
         "[[bmp-servers]]\n[bmp-servers.config]\naddress = \"127.0.0.1\"\nport = \(port)\n"
             + "route-monitoring-policy = \"all\"\nsys-name = \"\(name)\"\nstatistics-timeout = 15\n\n"
     }
-    func global(_ speaker: Speaker) -> String {
-        "[global.config]\nas = 65000\nrouter-id = \"\(speaker.address)\"\nport = 1790\nlocal-address-list = "
-            + "[\"\(speaker.address)\"]\n\n"
-    }
-    func neighbor(_ address: String, local: String, client: Bool) -> String {
-        var text =
-            "[[neighbors]]\n[neighbors.config]\nneighbor-address = \"\(address)\"\npeer-as = 65000\n"
-            + "[neighbors.transport.config]\nlocal-address = \"\(local)\"\nremote-port = 1790\n"
-        if client {
-            text +=
-                "[neighbors.route-reflector.config]\nroute-reflector-client = true\n"
-                + "route-reflector-cluster-id = \"\(rr.address)\"\n"
-        }
-        return text + "[[neighbors.afi-safis]]\n[neighbors.afi-safis.config]\nafi-safi-name = \"l2vpn-evpn\"\n\n"
-    }
     // The reflector streams to the capture and to the station; each PE to the station.
-    var rrConfig = global(rr) + bmp(capture.port, "rr") + bmp(port, "rr")
-    for pe in pes { rrConfig += neighbor(pe.address, local: rr.address, client: true) }
+    var rrConfig = gobgpGlobal(rr) + bmp(capture.port, "rr") + bmp(port, "rr")
+    for pe in pes { rrConfig += gobgpNeighbor(pe.address, local: rr.address, reflector: rr) }
     try rrConfig.write(toFile: directory + "/rr.toml", atomically: true, encoding: .utf8)
     for pe in pes {
-        try (global(pe) + bmp(port, pe.name) + neighbor(rr.address, local: pe.address, client: false)).write(
+        try (gobgpGlobal(pe) + bmp(port, pe.name) + gobgpNeighbor(rr.address, local: pe.address)).write(
             toFile: directory + "/\(pe.name).toml", atomically: true, encoding: .utf8)
     }
-    var daemons: [Process] = []
-    defer { for daemon in daemons where daemon.isRunning { daemon.terminate(); daemon.waitUntilExit() } }
-    for speaker in [rr] + pes {
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: which("gobgpd")!)
-        daemon.arguments = [
-            "-f", directory + "/\(speaker.name).toml", "--api-hosts", "127.0.0.1:\(speaker.apiPort)", "--pprof-disable",
-        ]
-        daemon.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try daemon.run()
-        daemons.append(daemon)
-    }
-    func gobgp(_ speaker: Speaker, _ arguments: [String]) throws -> String {
-        try shell(["gobgp", "-u", "127.0.0.1", "-p", "\(speaker.apiPort)"] + arguments)
-    }
-    let deadline = Date().addingTimeInterval(60)
-    while Date() < deadline {
-        if ((try? gobgp(rr, ["neighbor"])) ?? "").components(separatedBy: "Establ").count - 1 == 2 { break }
-        Thread.sleep(forTimeInterval: 0.5)
-    }
-    #expect(try gobgp(rr, ["neighbor"]).components(separatedBy: "Establ").count - 1 == 2)
-    func advertise(_ pe: Speaker, _ mac: String, _ ip: String) throws {
-        _ = try gobgp(
-            pe,
-            [
-                "global", "rib", "-a", "evpn", "add", "macadv", mac, ip, "etag", "0", "label", "10100",
-                "rd", "\(pe.address):100", "rt", "65000:100", "encap", "vxlan",
-            ])
-    }
+    let daemons = try startGobgpd([rr] + pes, directory: directory)
+    defer { stopGobgpd(daemons) }
+    #expect(waitForSessions(rr, count: 2))
     let vm1 = "aa:bb:cc:00:01:01", vm2 = "aa:bb:cc:00:01:02"
-    try advertise(pes[0], vm1, "10.0.1.1")
-    try advertise(pes[0], vm2, "10.0.1.2")
+    try advertiseMAC(pes[0], vm1, "10.0.1.1")
+    try advertiseMAC(pes[0], vm2, "10.0.1.2")
     Thread.sleep(forTimeInterval: 3)
     // The station restarted in the middle: gobgpd reconnects and sends its tables again.
     #expect(station.stop() == 0, "\(station.text)")
@@ -129,11 +87,11 @@ func gobgpThroughCollectAnalysesAsADirectCapture() throws {
     #expect(
         station.text.components(separatedBy: "seen before: its archive continues").count - 1 == 3, "\(station.text)")
     Thread.sleep(forTimeInterval: 2)
-    try advertise(pes[1], vm1, "10.0.1.1")
+    try advertiseMAC(pes[1], vm1, "10.0.1.1")
     Thread.sleep(forTimeInterval: 3)
-    try advertise(pes[0], vm1, "10.0.1.1")
+    try advertiseMAC(pes[0], vm1, "10.0.1.1")
     Thread.sleep(forTimeInterval: 3)
-    for daemon in daemons { daemon.terminate(); daemon.waitUntilExit() }
+    stopGobgpd(daemons)
     capture.waitForClose(seconds: 10)
     #expect(station.stop() == 0)
     #expect(station.text.contains("  rr: "), "\(station.text)")

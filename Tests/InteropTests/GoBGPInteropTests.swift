@@ -113,6 +113,73 @@ struct Speaker {
     var apiPort: Int
 }
 
+/// A speaker's `[global]` section: AS 65000, BGP on port 1790 of its own address only.
+func gobgpGlobal(_ speaker: Speaker) -> String {
+    "[global.config]\nas = 65000\nrouter-id = \"\(speaker.address)\"\nport = 1790\nlocal-address-list = "
+        + "[\"\(speaker.address)\"]\n\n"
+}
+
+/// An l2vpn-evpn neighbor; `reflector`: the neighbor is a client of this reflector.
+func gobgpNeighbor(_ address: String, local: String, reflector: Speaker? = nil) -> String {
+    var text =
+        "[[neighbors]]\n[neighbors.config]\nneighbor-address = \"\(address)\"\npeer-as = 65000\n"
+        + "[neighbors.transport.config]\nlocal-address = \"\(local)\"\nremote-port = 1790\n"
+    if let reflector {
+        text +=
+            "[neighbors.route-reflector.config]\nroute-reflector-client = true\n"
+            + "route-reflector-cluster-id = \"\(reflector.address)\"\n"
+    }
+    return text + "[[neighbors.afi-safis]]\n[neighbors.afi-safis.config]\nafi-safi-name = \"l2vpn-evpn\"\n\n"
+}
+
+/// One gobgpd per speaker, each with `DIRECTORY/NAME.toml`; the caller stops them.
+func startGobgpd(_ speakers: [Speaker], directory: String) throws -> [Process] {
+    var daemons: [Process] = []
+    for speaker in speakers {
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: which("gobgpd")!)
+        daemon.arguments = [
+            "-f", directory + "/\(speaker.name).toml", "--api-hosts", "127.0.0.1:\(speaker.apiPort)", "--pprof-disable",
+        ]
+        daemon.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        do { try daemon.run() } catch {
+            stopGobgpd(daemons)
+            throw error
+        }
+        daemons.append(daemon)
+    }
+    return daemons
+}
+
+func stopGobgpd(_ daemons: [Process]) {
+    for daemon in daemons where daemon.isRunning { daemon.terminate(); daemon.waitUntilExit() }
+}
+
+func gobgp(_ speaker: Speaker, _ arguments: [String]) throws -> String {
+    try shell(["gobgp", "-u", "127.0.0.1", "-p", "\(speaker.apiPort)"] + arguments)
+}
+
+/// Waits up to 60 s for `count` established sessions on `reflector`; true when they are.
+func waitForSessions(_ reflector: Speaker, count: Int) -> Bool {
+    func established() -> Int {
+        ((try? gobgp(reflector, ["neighbor"])) ?? "").components(separatedBy: "Establ").count - 1
+    }
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline && established() != count { Thread.sleep(forTimeInterval: 0.5) }
+    return established() == count
+}
+
+/// `pe` advertises MAC/IP in RD PE:100, RT 65000:100, VXLAN (gobgpd computes MAC Mobility).
+func advertiseMAC(_ pe: Speaker, _ mac: String, _ ip: String, label: Int = 10100) throws {
+    _ = try gobgp(
+        pe,
+        [
+            "global", "rib", "-a", "evpn", "add", "macadv", mac, ip, "etag", "0", "label", "\(label)",
+            "rd", "\(pe.address):100", "rt", "65000:100", "encap", "vxlan",
+        ])
+}
+
 @Test(.enabled(if: gobgpAvailable), .timeLimit(.minutes(2)))
 func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
     // Go's time layout rewrites digits in the dump path: the folder name has none.
@@ -127,31 +194,8 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
         Speaker(name: "pe", address: "127.0.0.31", apiPort: 50131),
         Speaker(name: "pf", address: "127.0.0.32", apiPort: 50132),
     ]
-    func neighbor(_ address: String, local: String, client: Bool) -> String {
-        let reflectorClient =
-            "[neighbors.route-reflector.config]\nroute-reflector-client = true\n"
-            + "route-reflector-cluster-id = \"\(rr.address)\"\n"
-        return """
-            [[neighbors]]
-            [neighbors.config]
-            neighbor-address = "\(address)"
-            peer-as = 65000
-            [neighbors.transport.config]
-            local-address = "\(local)"
-            remote-port = 1790
-            \(client ? reflectorClient : "")
-            [[neighbors.afi-safis]]
-            [neighbors.afi-safis.config]
-            afi-safi-name = "l2vpn-evpn"
-
-            """
-    }
-    func global(_ speaker: Speaker) -> String {
-        "[global.config]\nas = 65000\nrouter-id = \"\(speaker.address)\"\nport = 1790\nlocal-address-list = "
-            + "[\"\(speaker.address)\"]\n\n"
-    }
     var rrConfig =
-        global(rr) + """
+        gobgpGlobal(rr) + """
             [[mrt-dump]]
             [mrt-dump.config]
             dump-type = "updates"
@@ -164,15 +208,15 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
             route-monitoring-policy = "all"
 
             """
-    for pe in pes { rrConfig += neighbor(pe.address, local: rr.address, client: true) }
+    for pe in pes { rrConfig += gobgpNeighbor(pe.address, local: rr.address, reflector: rr) }
     try rrConfig.write(toFile: directory + "/rr.toml", atomically: true, encoding: .utf8)
     for pe in pes {
-        try (global(pe) + neighbor(rr.address, local: pe.address, client: false)).write(
+        try (gobgpGlobal(pe) + gobgpNeighbor(rr.address, local: pe.address)).write(
             toFile: directory + "/\(pe.name).toml", atomically: true, encoding: .utf8)
     }
 
     var daemons: [Process] = []
-    defer { for daemon in daemons where daemon.isRunning { daemon.terminate(); daemon.waitUntilExit() } }
+    defer { stopGobgpd(daemons) }
     // Wireshark's dissectors watch the same sessions for an independent decoding.
     let capture = Process()
     let pcap = directory + "/sessions.pcap"
@@ -196,46 +240,19 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
         FileHandle.standardError.write(
             Data("SKIPPED: the tshark cross-check needs tshark (Debian package tshark)\n".utf8))
     }
-    for speaker in [rr] + pes {
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: which("gobgpd")!)
-        daemon.arguments = [
-            "-f", directory + "/\(speaker.name).toml", "--api-hosts", "127.0.0.1:\(speaker.apiPort)", "--pprof-disable",
-        ]
-        daemon.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try daemon.run()
-        daemons.append(daemon)
-    }
-    func gobgp(_ speaker: Speaker, _ arguments: [String]) throws -> String {
-        try shell(["gobgp", "-u", "127.0.0.1", "-p", "\(speaker.apiPort)"] + arguments)
-    }
-    let deadline = Date().addingTimeInterval(60)
-    while Date() < deadline {
-        let table = (try? gobgp(rr, ["neighbor"])) ?? ""
-        if table.components(separatedBy: "Establ").count - 1 == 2 { break }
-        Thread.sleep(forTimeInterval: 0.5)
-    }
-    #expect(try gobgp(rr, ["neighbor"]).components(separatedBy: "Establ").count - 1 == 2)
+    daemons = try startGobgpd([rr] + pes, directory: directory)
+    #expect(waitForSessions(rr, count: 2))
 
     // PE 1 learns two VMs; VM 1 moves to PE 2 and back (gobgpd computes the MAC Mobility sequence).
     let vm1 = "aa:bb:cc:00:00:01", vm2 = "aa:bb:cc:00:00:02"
-    func advertise(_ pe: Speaker, _ mac: String, _ ip: String, label: Int) throws {
-        _ = try gobgp(
-            pe,
-            [
-                "global", "rib", "-a", "evpn", "add", "macadv", mac, ip, "etag", "0", "label", "\(label)",
-                "rd", "\(pe.address):100", "rt", "65000:100", "encap", "vxlan",
-            ])
-    }
-    try advertise(pes[0], vm1, "10.0.0.1", label: 10100)
-    try advertise(pes[0], vm2, "10.0.0.2", label: 10100)
+    try advertiseMAC(pes[0], vm1, "10.0.0.1", label: 10100)
+    try advertiseMAC(pes[0], vm2, "10.0.0.2", label: 10100)
     Thread.sleep(forTimeInterval: 2)
-    try advertise(pes[1], vm1, "10.0.0.1", label: 10100)
+    try advertiseMAC(pes[1], vm1, "10.0.0.1", label: 10100)
     Thread.sleep(forTimeInterval: 2)
-    try advertise(pes[0], vm1, "10.0.0.1", label: 10100)
+    try advertiseMAC(pes[0], vm1, "10.0.0.1", label: 10100)
     Thread.sleep(forTimeInterval: 3)
-    for daemon in daemons { daemon.terminate(); daemon.waitUntilExit() }
+    stopGobgpd(daemons)
     listener.waitForClose(seconds: 10)
     if capture.isRunning {
         Thread.sleep(forTimeInterval: 1)  // the last segments reach the capture buffer
