@@ -72,10 +72,26 @@ struct Decode: ParsableCommand {
         }
         fwrite(buffer.base, 1, buffer.count, stdout)
         fflush(stdout)
-        let damage = feed.finish().damage
+        let finished = feed.finish()
+        // An attribute RFC 7606 lets the rest of the UPDATE survive still cost routes or attributes
+        // that the lines above lack: say so, or a file whose NLRI cannot be read decodes silently
+        // to fewer lines (BIRD's add-path NLRI in records that declare none).
+        let problems = finished.attributeProblems
+        for problem in problems.prefix(Self.attributeProblemLines) {
+            printError("evpnscope: attribute problem: \(problem)")
+        }
+        if problems.count > Self.attributeProblemLines {
+            printError(
+                "evpnscope: … and \(problems.count - Self.attributeProblemLines) more attribute problems "
+                    + "(analyze stores each in decode_errors)")
+        }
+        let damage = finished.damage
         for problem in damage { printError("evpnscope: damaged input: \(problem)") }
         if !damage.isEmpty { throw ExitStatusError(code: ExitStatus.damaged) }
     }
+
+    /// Attribute problems printed before the rest is summarised in one line.
+    static let attributeProblemLines = 20
 }
 
 /// What `decode`'s filters keep. Route filters (MAC, RD, route type) drop session events;

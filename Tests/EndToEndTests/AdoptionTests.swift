@@ -171,6 +171,23 @@ import Testing
         })
 }
 
+/// Routes an unreadable attribute cost are named on stderr, not dropped without a word: BIRD's
+/// dumps put add-path NLRI in records that declare none, and the six MP_REACH_NLRI of
+/// bird6_bgp cannot be read (bgpdump prints garbage prefixes for them). Each gets the file, the
+/// byte offset and what was expected; the decoded lines and the exit status stay.
+@Test func decodeNamesEveryAttributeItCouldNotRead() throws {
+    let file = "\(publicData)/mrtparse-samples/bird6_bgp"
+    let run = try evpnscope(["decode", "--format", "bgpdump", file])
+    #expect(run.status == 0)
+    #expect(run.stdout.split(separator: "\n").count == 12)  // the STATE lines
+    let problems = run.stderr.split(separator: "\n").filter { $0.hasPrefix("evpnscope: attribute problem: ") }
+    #expect(problems.count == 6)
+    #expect(
+        problems.first.map(String.init)
+            == "evpnscope: attribute problem: \(file) at byte 708: attribute 14 (mp-nlri-unparseable): "
+            + "prefix length at byte 708: expected at most 128, found 253")
+}
+
 /// bgpdump labels come from the record, not the table: BGP4MP MESSAGE_LOCAL (what a router sent,
 /// observed as adj-rib-out) is BGP4MP, and only BMP messages are labelled BMP.
 @Test func bgpdumpLabelsFollowTheRecordKind() throws {
