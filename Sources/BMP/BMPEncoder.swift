@@ -67,7 +67,7 @@ public enum BMPEncoder {
 
     public static func initiation(sysName: String, sysDescr: String) -> [UInt8] {
         var w = ByteWriter()
-        for (type, text) in [(UInt16(2), sysName), (1, sysDescr)] {
+        for (type, text) in [(BMPInformation.sysName, sysName), (BMPInformation.sysDescr, sysDescr)] {
             let bytes = Array(text.utf8)
             w.u16(type); w.u16(UInt16(bytes.count)); w.append(bytes)
         }
@@ -76,7 +76,7 @@ public enum BMPEncoder {
 
     public static func termination(reason: UInt16) -> [UInt8] {
         var w = ByteWriter()
-        w.u16(1); w.u16(2); w.u16(reason)
+        w.u16(BMPInformation.terminationReason); w.u16(2); w.u16(reason)
         return message(type: BMPMessageType.termination, body: w.bytes)
     }
 

@@ -296,10 +296,7 @@ public final class BMPReader: FeedReader {
         case BMPMessageType.initiation, BMPMessageType.termination:
             var router = MonitoredRouter(key: routerKey, sysName: nil, sysDescr: nil)
             var terminationReason = "monitoring session terminated"
-            while !c.isAtEnd {
-                let tlvType = try c.readUInt16("BMP TLV type")
-                let tlvLength = Int(try c.readUInt16("BMP TLV length"))
-                var value = try c.sub(length: tlvLength, "BMP TLV value")
+            try InformationTLVs.forEach(in: &c) { tlvType, tlvLength, value in
                 if type == BMPMessageType.termination && tlvType == BMPInformation.terminationReason && tlvLength == 2 {
                     let code = try value.readUInt16()
                     let reasons = [
@@ -309,11 +306,11 @@ public final class BMPReader: FeedReader {
                     terminationReason =
                         "monitoring session terminated: "
                         + (Int(code) < reasons.count ? reasons[Int(code)] : "reason \(code)")
-                    continue
+                    return
                 }
                 guard type == BMPMessageType.initiation,
                     tlvType == BMPInformation.sysDescr || tlvType == BMPInformation.sysName
-                else { continue }
+                else { return }
                 // The key comes from the whole name, so that two names sharing a long prefix stay two routers.
                 let bytes = try value.readBytes(tlvLength)
                 // OpenBMP names the router in every record; a plain stream by its sysName.

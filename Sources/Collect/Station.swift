@@ -1,4 +1,5 @@
 import BGPWire
+import BMP
 import ByteStreams
 import EVPNModel
 import Foundation
@@ -186,7 +187,7 @@ public final class Station {
     /// Initiation with the router's sysName, which names the router whatever address it connects
     /// from (routers behind one address, a router whose address changed); else its address.
     private func openArchive(_ session: Session, first message: ArraySlice<UInt8>) throws -> SessionArchive {
-        let name = Station.sysName(message).map(Station.fileSafe) ?? Station.fileSafe(session.host)
+        let name = Station.fileSafe(InformationTLVs.sysName(ofInitiation: message) ?? session.host)
         let archive = try SessionArchive(
             router: name, directory: options.directory, compression: options.compression, rotation: options.rotation)
         let routerCounts = counts[name] ?? Counts()
@@ -198,21 +199,6 @@ public final class Station {
             "\(session.peer): router \(name), "
                 + (archive.continues ? "seen before: its archive continues in " : "new archive ") + archive.folder)
         return archive
-    }
-
-    static func sysName(_ message: ArraySlice<UInt8>) -> String? {
-        guard message[message.startIndex + 5] == BMPMessageType.initiation else { return nil }
-        var at = message.startIndex + 6
-        while at + 4 <= message.endIndex {
-            let type = Int(message[at]) << 8 | Int(message[at + 1])
-            let length = Int(message[at + 2]) << 8 | Int(message[at + 3])
-            guard at + 4 + length <= message.endIndex else { return nil }
-            if type == Int(BMPInformation.sysName) && length > 0 {
-                return String(decoding: message[(at + 4)..<(at + 4 + length)], as: UTF8.self)
-            }
-            at += 4 + length
-        }
-        return nil
     }
 
     /// A name as a folder and file name: letters, digits, '.', '-' and '_' kept, others '_', at

@@ -121,3 +121,28 @@ func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessag
     #expect(damage.message.contains("truncated BMP message"))
     #expect(!damage.recovered)
 }
+
+/// RFC 7854 §4.3–4.5: one walk over an Initiation's TLVs serves the reader and `collect`, which
+/// names a router's archive after the sysName wherever the TLV sits and gives up on a TLV that
+/// overruns the message before a sysName.
+@Test func initiationTLVsNameTheRouter() throws {
+    let initiation = BMPEncoder.initiation(sysName: "leaf-7", sysDescr: "FRRouting 8.4.4")
+    #expect(InformationTLVs.sysName(ofInitiation: initiation[...]) == "leaf-7")
+    // The sysName after a sysDescr, and in a slice that does not start at index 0.
+    var descrFirst: [UInt8] = [0xEE, 3, 0, 0, 0, 0, BMPMessageType.initiation]
+    for (type, text) in [(BMPInformation.sysDescr, "Junos"), (BMPInformation.sysName, "spine-1")] {
+        descrFirst += [0, UInt8(type), 0, UInt8(text.utf8.count)] + Array(text.utf8)
+    }
+    #expect(InformationTLVs.sysName(ofInitiation: descrFirst.dropFirst()) == "spine-1")
+    // A TLV longer than the message before any sysName, a Termination, a bare header: no name.
+    let overrun = Array(initiation.prefix(6)) + [0, 1, 0x40, 0, 65, 66]
+    #expect(InformationTLVs.sysName(ofInitiation: overrun[...]) == nil)
+    #expect(InformationTLVs.sysName(ofInitiation: BMPEncoder.termination(reason: 1)[...]) == nil)
+    #expect(InformationTLVs.sysName(ofInitiation: initiation.prefix(6)) == nil)
+    // The reader walks the same TLVs: both strings, and the router keyed by its name.
+    let inputs = try InputSet(paths: [try bmpFile([initiation])])
+    while inputs.next() != nil {}
+    let reader = try #require(inputs.files[0].reader as? BMPReader)
+    #expect(reader.routers.map(\.sysName) == ["leaf-7"])
+    #expect(reader.routers.map(\.sysDescr) == ["FRRouting 8.4.4"])
+}
