@@ -22,9 +22,12 @@ let package = Package(
         .target(name: "MRT", dependencies: ["BGPWire", "EVPNModel", "ByteStreams"]),
         .target(name: "BMP", dependencies: ["BGPWire", "EVPNModel", "ByteStreams"]),
         .target(name: "Ingest", dependencies: ["ByteStreams", "BGPWire", "MRT", "BMP", "EVPNModel"]),
-        .target(name: "Replay", dependencies: ["EVPNModel", "CPrefetch"]),
-        .target(name: "Analysis", dependencies: ["Replay", "EVPNModel"]),
-        .target(name: "Store", dependencies: ["CSQLite", "CZlib", "EVPNModel", "Replay", "Analysis"]),
+        // The engine's tables (hash index, paged arrays): what the store and analyzer need of them
+        // without the engine.
+        .target(name: "Containers", dependencies: ["CPrefetch"]),
+        .target(name: "Replay", dependencies: ["EVPNModel", "Containers", "CPrefetch"]),
+        .target(name: "Analysis", dependencies: ["Replay", "Containers", "EVPNModel"]),
+        .target(name: "Store", dependencies: ["CSQLite", "CZlib", "EVPNModel", "Containers", "Replay", "Analysis"]),
         .target(name: "Reports", dependencies: ["Store", "EVPNModel"]),
         .target(name: "Collect", dependencies: ["BGPWire", "BMP", "ByteStreams", "EVPNModel"]),
         .target(name: "Generator", dependencies: ["BGPWire", "MRT", "BMP", "ByteStreams", "EVPNModel", "Analysis"]),
@@ -57,7 +60,9 @@ let package = Package(
         .testTarget(
             name: "CollectTests", dependencies: ["Collect", "BGPWire", "ByteStreams", "EVPNModel", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "EVPNModel", "TestSupport"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analysis", "EVPNModel", "Store", "TestSupport"]),
+        .testTarget(
+            name: "ReplayTests",
+            dependencies: ["Replay", "Containers", "Analysis", "EVPNModel", "Store", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Store"], exclude: ["frr-fabric.sh"]),
         .testTarget(
             name: "EndToEndTests",

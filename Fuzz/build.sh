@@ -22,6 +22,7 @@ for target in Update EVPN MRT BMP BZip2; do
   swiftc "${flags[@]}" -module-name "Fuzz$target" "Fuzz/Fuzz$target.swift" "${libs[@]}" -o "$out/fuzz-$(echo $target | tr A-Z a-z)"
 done
 # The report renderer, with the tests' hostile report data compiled in.
+module Containers
 module Replay
 module Analysis
 module Store
@@ -31,5 +32,5 @@ module Reports
 swiftc "${flags[@]/fuzzer,address/address}" -module-name HostileReportCheck -emit-module -emit-module-path "$out/HostileReportCheck.swiftmodule" \
   -emit-library -static -o "$out/libHostileReportCheck.a" Tests/TestSupport/HostileReport.swift
 swiftc "${flags[@]}" -module-name FuzzReport Fuzz/FuzzReport.swift "$out/libHostileReportCheck.a" \
-  "$out/libReports.a" "$out/libStore.a" "$out/libAnalysis.a" "$out/libReplay.a" "$out/libEVPNModel.a" -lsqlite3 -lz -o "$out/fuzz-report"
+  "$out/libReports.a" "$out/libStore.a" "$out/libAnalysis.a" "$out/libReplay.a" "$out/libContainers.a" "$out/libEVPNModel.a" -lsqlite3 -lz -o "$out/fuzz-report"
 echo "built: $(ls $out/fuzz-* | tr '\n' ' ')"

@@ -22,21 +22,21 @@ extension ReplayEngine {
 
     /// The MAC's departure list, made on first use.
     func departureList(_ m: Int) -> Int32 {
-        if macs[m].departures >= 0 { return macs[m].departures }
+        if macTable[m].departures >= 0 { return macTable[m].departures }
         let list = departureLists.add([])
         if Int(list) == departureListOwners.count {
             departureListOwners.append(Int32(m))
         } else {
             departureListOwners[Int(list)] = Int32(m)
         }
-        macs[m].departures = list
+        macTable[m].departures = list
         return list
     }
 
     /// ID-3: an announcement from `pe` that repeats, at another observation point and within
     /// the copy lag, an advertisement that has just been withdrawn everywhere it was seen.
     func isLateCopy(_ m: Int, pe: Int32, seq: UInt32, op: Int32, time: Int64) -> Bool {
-        let list = macs[m].departures
+        let list = macTable[m].departures
         guard list >= 0 else { return false }
         return departureLists[Int(list)].contains {
             $0.pe == pe && $0.observation != op && TimeSpan.between($0.time, time) <= options.copyLag
@@ -46,7 +46,7 @@ extension ReplayEngine {
 
     /// MOB-14: the last other PE that owned the MAC when its advertisement ended, within the window.
     func departedOwner(_ m: Int, notPE pe: Int32, time: Int64) -> Departure? {
-        let list = macs[m].departures
+        let list = macTable[m].departures
         guard list >= 0, let last = departureLists[Int(list)].last(where: { $0.wasOwner && $0.pe != pe }) else {
             return nil
         }
@@ -67,7 +67,7 @@ extension ReplayEngine {
             guard (departureLists[list].last?.time ?? .min) < time else { continue }
             departureLists[list] = []
             departureLists.release(Int32(list))
-            macs[Int(departureListOwners[list])].departures = -1
+            macTable[Int(departureListOwners[list])].departures = -1
             departureListOwners[list] = -1
         }
     }

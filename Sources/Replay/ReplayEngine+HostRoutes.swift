@@ -1,3 +1,4 @@
+import Containers
 import EVPNModel
 
 /// VPN host routes (/32, /128): kept per IP and PE as evidence for STALE-HOST-ROUTE.

@@ -1,3 +1,4 @@
+import Containers
 import EVPNModel
 
 /// ID-1 and ID-2: which PE originated a route, which broadcast domain it belongs to, and the

@@ -1,3 +1,4 @@
+import Containers
 import EVPNModel
 
 /// MAC/IP advertisement routes (RFC 7432 §7.2): the per-observation RIB, each MAC's route chain,
@@ -9,7 +10,7 @@ extension ReplayEngine {
         _ m: Int, pe: Int32, ip: IPAddress?, rd: UInt64
     ) -> (head: Int32, tail: Int32, route: Int32, chainTail: Int32) {
         var head: Int32 = -1, tail: Int32 = -1, route: Int32 = -1, chainTail: Int32 = -1
-        var s = macs[m].firstRoute
+        var s = macTable[m].firstRoute
         while s >= 0 {
             let slot = routes[Int(s)]
             if peOf(slot) == pe {
@@ -25,7 +26,7 @@ extension ReplayEngine {
 
     /// MOB-11 and MOB-8 over one PE's group: highest sequence, any sticky, first non-zero ESI.
     func summarize(_ m: Int, pe: Int32) -> PEAdvertisement? {
-        var s = macs[m].firstRoute
+        var s = macTable[m].firstRoute
         var result: PEAdvertisement?
         while s >= 0 {
             let slot = routes[Int(s)]
@@ -78,7 +79,7 @@ extension ReplayEngine {
             let entry = ribEntries[Int(id)]
             guard entry.path == path else { return false }
             let slot = routes[Int(entry.slot)]
-            let state = macs[Int(slot.mac)]
+            let state = macTable[Int(slot.mac)]
             return rdOf(slot) == key.rd && self.slot(slot, carries: key.ip) && state.mac == key.mac
                 && bds[Int(state.bd)].ethernetTag == key.tag
         }
@@ -124,7 +125,9 @@ extension ReplayEngine {
         let mac: Int32
         // A re-announcement names its MAC through the RIB entry (same MAC address and tag by the
         // key): the MAC index is only searched when the domain differs or the route is new.
-        if let existing, case let known = routes[Int(ribEntries[Int(existing)].slot)].mac, macs[Int(known)].bd == bd {
+        if let existing, case let known = routes[Int(ribEntries[Int(existing)].slot)].mac,
+            macTable[Int(known)].bd == bd
+        {
             mac = known
         } else {
             mac = internMAC(r.mac, bd: bd, time: event.time, hash: prefetched.bd == bd ? prefetched.macHash : 0)
@@ -192,14 +195,14 @@ extension ReplayEngine {
     /// `hash`: the MAC's hash when already known, or 0.
     func findMAC(_ address: MACAddress, bd: Int32, hash known: UInt64 = 0) -> (hash: UInt64, id: Int32?) {
         let hash = known != 0 ? known : macHash(address, bd: bd)
-        return (hash, macIndex.find(hash) { macs[Int($0)].mac == address && macs[Int($0)].bd == bd })
+        return (hash, macIndex.find(hash) { macTable[Int($0)].mac == address && macTable[Int($0)].bd == bd })
     }
 
     func internMAC(_ address: MACAddress, bd: Int32, time: Int64, hash known: UInt64 = 0) -> Int32 {
         let (hash, found) = findMAC(address, bd: bd, hash: known)
         if let found { return found }
-        let mac = Int32(macs.count)
-        macs.append(MACState(mac: address, firstSeen: time, lastChange: time, bd: bd))
+        let mac = Int32(macTable.count)
+        macTable.append(MACState(mac: address, firstSeen: time, lastChange: time, bd: bd))
         macIndex.insert(mac, hash: hash)
         return mac
     }
@@ -210,8 +213,8 @@ extension ReplayEngine {
         mac: Int32, route incoming: RouteSlot, ip: IPAddress?, previousSeqAtObservation: UInt32?, op: Int32
     ) -> Int32? {
         let m = Int(mac), pe = peOf(incoming), time = incoming.lastUpdate, source = incoming.sourceRef
-        let winnerBefore = macs[m].winner.raw
-        let winnerSeqBefore = macs[m].winnerSeq
+        let winnerBefore = macTable[m].winner.raw
+        let winnerSeqBefore = macTable[m].winnerSeq
         let place = locate(m, pe: pe, ip: ip, rd: rdOf(incoming))
         // 2^24 copies of one route need 2^24 observation points or add-path ids: crafted input.
         if place.route >= 0 && previousSeqAtObservation == nil
@@ -256,7 +259,7 @@ extension ReplayEngine {
             // Keep each PE's routes together, PEs in order of their first advertisement.
             let after = isNewAdvert ? place.chainTail : place.tail
             if after < 0 {
-                macs[m].firstRoute = slot
+                macTable[m].firstRoute = slot
             } else {
                 routes[Int(slot)].next = routes[Int(after)].next
                 routes[Int(after)].next = slot
@@ -265,7 +268,7 @@ extension ReplayEngine {
         let peSeqAfter = summarize(m, pe: pe)!.seq
         if peSeqAfter != peSeqBefore && !isNewAdvert { routes[Int(place.head)].advertLastChange = time }
         recomputeWinner(m)
-        let winnerAfter = macs[m].winner.raw
+        let winnerAfter = macTable[m].winner.raw
         var t = Transition(kind: .updated, time: time, mac: MACID(mac), pe: PEID(pe), source: source)
         t.observation = ObservationID(op)
         t.ip = ip
@@ -294,13 +297,13 @@ extension ReplayEngine {
                 t.kind = .aliased; t.otherPE = PEID(winnerAfter); t.seqAfter = peSeqAfter
                 emit(t)
             } else if summarize(m, pe: winnerAfter)?.sticky == true {
-                t.kind = .stickyConflict; t.otherPE = PEID(winnerAfter); t.seqBefore = macs[m].winnerSeq;
+                t.kind = .stickyConflict; t.otherPE = PEID(winnerAfter); t.seqBefore = macTable[m].winnerSeq;
                 t.seqAfter = peSeqAfter
                 emit(t)
             } else {
-                t.kind = .rejected; t.otherPE = PEID(winnerAfter); t.seqBefore = macs[m].winnerSeq;
+                t.kind = .rejected; t.otherPE = PEID(winnerAfter); t.seqBefore = macTable[m].winnerSeq;
                 t.seqAfter = peSeqAfter
-                t.tie = peSeqAfter == macs[m].winnerSeq
+                t.tie = peSeqAfter == macTable[m].winnerSeq
                 emit(t)
             }
             return slot
@@ -316,7 +319,7 @@ extension ReplayEngine {
             && !sameSegment(winnerBefore, winnerAfter, m)
         {
             emitMove(
-                m, from: winnerBefore, to: winnerAfter, seqBefore: winnerSeqBefore, seqAfter: macs[m].winnerSeq,
+                m, from: winnerBefore, to: winnerAfter, seqBefore: winnerSeqBefore, seqAfter: macTable[m].winnerSeq,
                 template: t)
         }
         return slot
@@ -339,7 +342,7 @@ extension ReplayEngine {
         t.sticky = routes[Int(slot)].sticky
         t.seqBefore = peSeq; t.seqAfter = peSeq
         t.wrap = SequenceOrder.isWrap(from: peSeq, to: peSeq)
-        t.otherPE = macs[m].winner
+        t.otherPE = macTable[m].winner
         emit(t)
     }
 
@@ -352,8 +355,8 @@ extension ReplayEngine {
         t.seqAfter = seqAfter
         t.tie = seqBefore == seqAfter
         t.wrap = SequenceOrder.isWrap(from: seqBefore, to: seqAfter)
-        macs[m].moves += 1
-        macs[m].lastChange = t.time
+        macTable[m].moves += 1
+        macTable[m].lastChange = t.time
         emit(t)
         if let old = summarize(m, pe: from) {
             var superseded = template
@@ -376,7 +379,7 @@ extension ReplayEngine {
     /// The PE a receiver installs (`WinnerSelection`), over the MAC's routes grouped by PE.
     func recomputeWinner(_ m: Int) {
         var best: (pe: Int32, claim: WinnerSelection.Claim)?
-        var s = macs[m].firstRoute
+        var s = macTable[m].firstRoute
         while s >= 0 {
             // One PE's group is contiguous: fold it, then compare it with the best so far.
             let pe = peOf(routes[Int(s)])
@@ -393,8 +396,8 @@ extension ReplayEngine {
                 best = (pe, claim)
             }
         }
-        macs[m].winner = PEID(best?.pe ?? -1)
-        macs[m].winnerSeq = best?.claim.seq ?? 0
+        macTable[m].winner = PEID(best?.pe ?? -1)
+        macTable[m].winnerSeq = best?.claim.seq ?? 0
     }
 
     func removeObservation(_ s: Int32, kind: Transition.Kind, time: Int64, source: SourceRef, op: Int32) {
@@ -405,10 +408,10 @@ extension ReplayEngine {
         let m = Int(removed.mac), pe = peOf(removed)
         let removedESI = summarize(m, pe: pe)?.esi ?? .zero
         // Unlink; the group's advertisement time moves to its next slot if this one led it.
-        var previous: Int32 = -1, cursor = macs[m].firstRoute
+        var previous: Int32 = -1, cursor = macTable[m].firstRoute
         while cursor >= 0 && cursor != s { previous = cursor; cursor = routes[Int(cursor)].next }
         guard cursor == s else { return }
-        if previous < 0 { macs[m].firstRoute = removed.next } else { routes[Int(previous)].next = removed.next }
+        if previous < 0 { macTable[m].firstRoute = removed.next } else { routes[Int(previous)].next = removed.next }
         let ledGroup = previous < 0 || peOf(routes[Int(previous)]) != pe
         if ledGroup, removed.next >= 0, peOf(routes[Int(removed.next)]) == pe {
             routes[Int(removed.next)].advertLastChange = removed.advertLastChange
@@ -418,28 +421,28 @@ extension ReplayEngine {
             (previous >= 0 && peOf(routes[Int(previous)]) == pe)
             || (removed.next >= 0 && peOf(routes[Int(removed.next)]) == pe)
         guard !groupRemains else { return }
-        let winnerBefore = macs[m].winner.raw
-        let winnerSeqBefore = macs[m].winnerSeq
+        let winnerBefore = macTable[m].winner.raw
+        let winnerSeqBefore = macTable[m].winnerSeq
         recordDeparture(
             m, Departure(pe: pe, seq: removed.seq, observation: op, time: time, wasOwner: winnerBefore == pe))
         recomputeWinner(m)
-        macs[m].lastChange = time
+        macTable[m].lastChange = time
         var t = Transition(kind: kind, time: time, mac: MACID(removed.mac), pe: PEID(pe), source: source)
         t.seqBefore = removed.seq
-        t.otherPE = macs[m].winner
+        t.otherPE = macTable[m].winner
         emit(t)
         // The owner left and another PE's route with the same sequence takes over: the PE that
         // tied without incrementing now has the MAC (W-13), a move unless the two PEs share the
         // MAC's Ethernet segment. Falling back to a route the owner had superseded is no move:
         // that route is stale and about to be withdrawn (its PE saw the higher sequence).
-        let winnerAfter = macs[m].winner.raw
+        let winnerAfter = macTable[m].winner.raw
         if winnerBefore == pe, winnerAfter >= 0, let next = summarize(m, pe: winnerAfter),
             !SequenceOrder.newer(winnerSeqBefore, than: next.seq), removedESI.isZero || next.esi != removedESI
         {
             var template = t
             template.detail = "after \(kind.rawValue)"
             emitMove(
-                m, from: pe, to: winnerAfter, seqBefore: winnerSeqBefore, seqAfter: macs[m].winnerSeq,
+                m, from: pe, to: winnerAfter, seqBefore: winnerSeqBefore, seqAfter: macTable[m].winnerSeq,
                 template: template)
         }
     }
@@ -449,7 +452,7 @@ extension ReplayEngine {
     func bindIP(_ ip: IPAddress, bd: Int32, mac: Int32) -> (id: Int32, previousMAC: Int32?) {
         let hash = hasher.hash(ip.high ^ UInt64(UInt32(bitPattern: bd)) << 32, ip.low ^ (ip.isIPv6 ? 1 << 63 : 0))
         if let id = ipBindingIndex.find(
-            hash, { binding(ipBindings[Int($0)], is: ip) && macs[Int(ipBindings[Int($0)].mac)].bd == bd })
+            hash, { binding(ipBindings[Int($0)], is: ip) && macTable[Int(ipBindings[Int($0)].mac)].bd == bd })
         {
             let previous = ipBindings[Int(id)].mac
             ipBindings[Int(id)].mac = mac

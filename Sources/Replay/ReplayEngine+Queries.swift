@@ -6,7 +6,7 @@ extension ReplayEngine {
     public var liveRoutes: Int { routes.liveCount }
 
     public func macState(bd: Int32, mac: MACAddress) -> MACState? {
-        findMAC(mac, bd: bd).id.map { macs[Int($0)] }
+        findMAC(mac, bd: bd).id.map { macTable[Int($0)] }
     }
 
     /// What `pe` advertises for MAC `mac` (an index into `macs`), nil when it advertises nothing.
@@ -24,7 +24,7 @@ extension ReplayEngine {
 
     /// `adverts(mac:)` without an array: the final write visits every MAC.
     public func forEachAdvert(mac: MACID, _ body: (PEAdvertisement) throws -> Void) rethrows {
-        var s = macs[mac.index].firstRoute
+        var s = macTable[mac.index].firstRoute
         while s >= 0 {
             let pe = peOf(routes[Int(s)])
             if let advert = summarize(mac.index, pe: pe) { try body(advert) }
@@ -34,7 +34,7 @@ extension ReplayEngine {
 
     /// The IP address of each MAC+IP route of MAC `mac` (of PE `pe` only, if given).
     public func forEachIP(mac: MACID, pe: PEID? = nil, _ body: (IPAddress) throws -> Void) rethrows {
-        var s = macs[mac.index].firstRoute
+        var s = macTable[mac.index].firstRoute
         while s >= 0 {
             if pe == nil || peOf(routes[Int(s)]) == pe?.raw, let ip = ipOf(routes[Int(s)]) { try body(ip) }
             s = routes[Int(s)].next
@@ -44,7 +44,7 @@ extension ReplayEngine {
     /// The routes (MAC-only and MAC+IP) `pe` advertises for MAC `mac`.
     public func routes(mac: MACID, pe: PEID) -> [RouteState] {
         var result: [RouteState] = []
-        var s = macs[mac.index].firstRoute
+        var s = macTable[mac.index].firstRoute
         while s >= 0 {
             if peOf(routes[Int(s)]) == pe.raw { result.append(routeState(routes[Int(s)])) }
             s = routes[Int(s)].next
@@ -67,7 +67,7 @@ extension ReplayEngine {
     }
 
     func routeSlot(mac: Int32, pe: Int32, ip: IPAddress?) -> Int32? {
-        var s = macs[Int(mac)].firstRoute
+        var s = macTable[Int(mac)].firstRoute
         while s >= 0 {
             if peOf(routes[Int(s)]) == pe && slot(routes[Int(s)], carries: ip) { return s }
             s = routes[Int(s)].next
@@ -78,7 +78,7 @@ extension ReplayEngine {
     /// MOB-11 evidence: `pe` advertises the MAC's routes with more than one sequence number.
     public func hasMixedSequences(mac: MACID, pe: PEID) -> Bool {
         var first: UInt32?
-        var s = macs[mac.index].firstRoute
+        var s = macTable[mac.index].firstRoute
         while s >= 0 {
             let slot = routes[Int(s)]
             if peOf(slot) == pe.raw {
@@ -96,8 +96,8 @@ extension ReplayEngine {
     /// MACs `pe` still advertises (with a route last updated at or before `since`, if given).
     public func liveAdvertisements(of pe: PEID, since: Int64? = nil) -> [MACID] {
         var result: [MACID] = []
-        for m in macs.indices {
-            var s = macs[m].firstRoute
+        for m in macTable.indices {
+            var s = macTable[m].firstRoute
             while s >= 0 {
                 let slot = routes[Int(s)]
                 if peOf(slot) == pe.raw && (since.map { slot.lastUpdate <= $0 } ?? true) {
@@ -115,7 +115,7 @@ extension ReplayEngine {
     public var stateBytesByTable: [(table: String, bytes: Int)] {
         [
             ("route slots", routes.highWater * MemoryLayout<RouteSlot>.stride),
-            ("MACs", macs.count * MemoryLayout<MACState>.stride),
+            ("MACs", macTable.count * MemoryLayout<MACState>.stride),
             (
                 "departures",
                 (0..<departureLists.highWater).reduce(departureLists.highWater * MemoryLayout<[Departure]>.stride) {

@@ -1,3 +1,4 @@
+import Containers
 import EVPNModel
 
 /// Read-ahead: the hash buckets and chains an item will touch, loaded before it is replayed
@@ -59,7 +60,9 @@ extension ReplayEngine {
         guard target.hash != 0 else { return -1 }
         switch (stage, target.hostRoute) {
         case (1, false):
-            if target.macHash != 0, let mac = macIndex.find(target.macHash, { _ in true }) { macs.prefetch(Int(mac)) }
+            if target.macHash != 0, let mac = macIndex.find(target.macHash, { _ in true }) {
+                macTable.prefetch(Int(mac))
+            }
             return prefetchEntry(ribIndex, target.hash, in: ribEntries)
         case (1, true): return prefetchEntry(hostRIBIndex, target.hash, in: hostEntries)
         case (2, false): return prefetchSlot(of: cursor, in: ribEntries, \.slot, from: routes)
@@ -68,7 +71,7 @@ extension ReplayEngine {
         default:
             guard cursor >= 0, Int(cursor) < routes.highWater else { return -1 }
             let mac = routes[Int(cursor)].mac
-            macs.prefetch(Int(mac))
+            macTable.prefetch(Int(mac))
             return mac
         }
     }

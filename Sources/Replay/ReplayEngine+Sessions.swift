@@ -46,7 +46,7 @@ extension ReplayEngine {
         for id in lost.sorted(by: { order($0) < order($1) }) {
             let entry = ribEntries[id]
             let slot = routes[Int(entry.slot)]
-            let state = macs[Int(slot.mac)]
+            let state = macTable[Int(slot.mac)]
             let path = paths[Int(entry.path)]
             let key = RIBKey(
                 op: path.op, pathID: path.pathID, rd: rdOf(slot), tag: bds[Int(state.bd)].ethernetTag, mac: state.mac,

@@ -1,3 +1,4 @@
+import Containers
 import EVPNModel
 
 /// Rebuilds what every PE advertised and what a PE applying RFC 7432 §15 would install, from
@@ -60,7 +61,9 @@ public final class ReplayEngine {
     public internal(set) var options: Options
     public internal(set) var pes: [PEInfo] = []
     public internal(set) var bds: [BroadcastDomain] = []
-    public let macs = PagedArray<MACState>()
+    /// Every MAC in every broadcast domain, by `MACID` (changed here, read elsewhere as `macs`).
+    let macTable = PagedArray<MACState>()
+    public var macs: PagedView<MACState> { PagedView(macTable) }
     public internal(set) var observations: [ObservationPoint] = []
     /// MAC/IP route events per observation point, parallel to `observations` (DQ-WITHDRAW-ONLY).
     public struct ObservationCounts: Sendable {

@@ -1,3 +1,4 @@
+import Containers
 import EVPNModel
 import Foundation
 import Replay

@@ -1,6 +1,6 @@
 import TestSupport
 import Testing
-@testable import Replay
+@testable import Containers
 
 /// The engine's open-addressing index against a dictionary model: random inserts and removals
 /// across many growth steps (sizes that are not powers of two, probes that wrap around the

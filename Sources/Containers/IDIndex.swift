@@ -15,14 +15,16 @@ import Glibc
 public final class IDIndex {
     /// Bucket = hash tag (high 32 bits) and id + 1 (low 32 bits), so a probe touches one cache
     /// line; an empty bucket is all zero bits, as fresh pages are.
-    private var buckets: UnsafeMutablePointer<UInt64>
+    @usableFromInline var buckets: UnsafeMutablePointer<UInt64>
     /// Any size, grown by a quarter when 80 % full, so load stays between 64 and 80 %: growing
     /// by half when 75 % full left the 1 M MAC BMP fabric's indexes (one bucket per route per
     /// observation point) at 56–66 % load and 9 MiB larger. Probes stay short at 80 %: a bucket
     /// is 8 bytes, so a cache line holds eight of them.
-    private var size: Int
-    public private(set) var count = 0
-    private static let empty: UInt64 = 0
+    @usableFromInline var size: Int
+    /// Ids held.
+    @inlinable public var count: Int { held }
+    @usableFromInline var held = 0
+    @inlinable static var empty: UInt64 { 0 }
 
     public init() {
         size = 16
@@ -31,24 +33,24 @@ public final class IDIndex {
 
     deinit { BucketMemory.release(buckets, count: size) }
 
-    var bucketCount: Int { size }
+    public var bucketCount: Int { size }
 
-    @inline(__always) private static func id(_ bucket: UInt64) -> Int32 { Int32(truncatingIfNeeded: bucket) &- 1 }
-    @inline(__always) private static func tag(_ bucket: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: bucket >> 32) }
+    @inlinable static func id(_ bucket: UInt64) -> Int32 { Int32(truncatingIfNeeded: bucket) &- 1 }
+    @inlinable static func tag(_ bucket: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: bucket >> 32) }
     /// The tag scaled onto 0..<size (multiply-shift: no power-of-two size needed, and the home
     /// grows with the tag, which is what lets `grow` fill the new buckets in order).
-    @inline(__always) private func home(_ tag: UInt32) -> Int { Int((UInt64(tag) &* UInt64(size)) >> 32) }
-    @inline(__always) private func after(_ i: Int) -> Int { i + 1 == size ? 0 : i + 1 }
-    @inline(__always) private func distance(_ from: Int, _ to: Int) -> Int { to >= from ? to - from : to + size - from }
+    @inlinable func home(_ tag: UInt32) -> Int { Int((UInt64(tag) &* UInt64(size)) >> 32) }
+    @inlinable func after(_ i: Int) -> Int { i + 1 == size ? 0 : i + 1 }
+    @inlinable func distance(_ from: Int, _ to: Int) -> Int { to >= from ? to - from : to + size - from }
 
     /// Asks the CPU to load the hash's home bucket now, ahead of a `find` a few events later.
-    @inline(__always)
-    func prefetch(_ hash: UInt64) {
+    @inlinable
+    public func prefetch(_ hash: UInt64) {
         evpnscope_prefetch(buckets + home(UInt32(truncatingIfNeeded: hash)))
     }
 
     /// The id whose record `matches`, probing from the hash's home bucket.
-    @inline(__always)
+    @inlinable
     public func find(_ hash: UInt64, _ matches: (Int32) -> Bool) -> Int32? {
         let tag = UInt32(truncatingIfNeeded: hash)
         var i = home(tag)
@@ -61,19 +63,21 @@ public final class IDIndex {
     }
 
     /// Adds `id` (not negative); the caller has checked that its key is not present.
+    @inlinable
     public func insert(_ id: Int32, hash: UInt64) {
-        if (count + 1) * 5 > size * 4 { grow() }
+        if (held + 1) * 5 > size * 4 { grow() }
         place(UInt64(UInt32(truncatingIfNeeded: hash)) << 32 | UInt64(UInt32(bitPattern: id &+ 1)))
-        count += 1
+        held += 1
     }
 
     /// Forgets every id, keeping the buckets.
     public func removeAll() {
         buckets.update(repeating: Self.empty, count: size)
-        count = 0
+        held = 0
     }
 
     /// Removes `id`, which was inserted with `hash`.
+    @inlinable
     public func remove(_ id: Int32, hash: UInt64) {
         var i = home(UInt32(truncatingIfNeeded: hash))
         while Self.id(buckets[i]) != id {
@@ -92,16 +96,18 @@ public final class IDIndex {
             j = after(j)
         }
         buckets[hole] = Self.empty
-        count -= 1
+        held -= 1
     }
 
-    private func place(_ bucket: UInt64) {
+    @inlinable
+    func place(_ bucket: UInt64) {
         var i = home(Self.tag(bucket))
         while buckets[i] != Self.empty { i = after(i) }
         buckets[i] = bucket
     }
 
-    private func grow() {
+    @usableFromInline
+    func grow() {
         let old = buckets, oldSize = size
         size = oldSize * 5 / 4
         buckets = BucketMemory.allocate(size)
@@ -119,7 +125,7 @@ public final class IDIndex {
 
 /// Storage for bucket arrays. Large ones are mapped from the system directly: zero-filled pages
 /// that are resident only once written, and whose moved-out ranges can be handed back early.
-private enum BucketMemory {
+enum BucketMemory {
     /// Smaller arrays come from the allocator (zeroed); 64 KiB is where mapping pays.
     static let mappedBuckets = 8192
     /// Old buckets are handed back in steps of 256 KiB while an index grows.
@@ -154,23 +160,23 @@ private enum BucketMemory {
 /// words under a seed drawn at random for each hasher, so crafted input cannot aim many keys at
 /// one bucket chain, at a fraction of what the standard library's SipHash costs per key.
 public struct WordHasher: Sendable {
-    let seed: UInt64
+    @usableFromInline let seed: UInt64
 
     public init() { seed = UInt64.random(in: UInt64.min...UInt64.max) | 1 }
 
-    @inline(__always)
-    private static func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    @inlinable
+    static func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
         let product = a.multipliedFullWidth(by: b)
         return product.high ^ product.low
     }
 
-    @inline(__always)
+    @inlinable
     public func hash(_ a: UInt64, _ b: UInt64) -> UInt64 {
         Self.fold(a ^ seed ^ 0xa076_1d64_78bd_642f, b ^ 0xe703_7ed1_a0b4_28db)
     }
 
-    @inline(__always)
-    func hash(_ a: UInt64, _ b: UInt64, _ c: UInt64, _ d: UInt64, _ e: UInt64) -> UInt64 {
+    @inlinable
+    public func hash(_ a: UInt64, _ b: UInt64, _ c: UInt64, _ d: UInt64, _ e: UInt64) -> UInt64 {
         let first = Self.fold(a ^ seed ^ 0xa076_1d64_78bd_642f, b ^ 0xe703_7ed1_a0b4_28db)
         let second = Self.fold(c ^ first ^ 0x8ebc_6af0_9c88_c6e3, d ^ 0x5899_65cc_7537_4cc3)
         return Self.fold(e ^ second ^ 0x1d8e_4e27_c47d_124f, first ^ 0xa076_1d64_78bd_642f)
