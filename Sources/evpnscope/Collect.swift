@@ -53,14 +53,14 @@ struct Collect: ParsableCommand {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         var options = Station.Options(host: host, port: port, directory: out + "/bmp")
         options.compression = compress.compression
-        options.rotation = try parseDuration(rotate)
+        options.rotation = try parseDuration(rotate, option: "--rotate")
         guard options.rotation.microseconds >= 1_000_000 else {
             throw CLIUsageError(message: "--rotate must be at least 1 s")
         }
-        options.keepalive = try parseDuration(keepalive)
-        options.stallTimeout = try parseDuration(stallTimeout)
-        options.flushInterval = try parseDuration(flushEvery)
-        let analysisInterval = try analyzeEvery.map(parseDuration)
+        options.keepalive = try parseDuration(keepalive, option: "--keepalive")
+        options.stallTimeout = try parseDuration(stallTimeout, option: "--stall-timeout")
+        options.flushInterval = try parseDuration(flushEvery, option: "--flush-every")
+        let analysisInterval = try analyzeEvery.map { try parseDuration($0, option: "--analyze-every") }
         let station: Station
         do { station = try Station(options: options) } catch { throw CLIUsageError(message: "\(error)") }
         station.log("listening on \(host) port \(station.port); archive \(options.directory)")

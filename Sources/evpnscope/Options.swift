@@ -3,9 +3,9 @@ import ArgumentParser
 import EVPNModel
 import Replay
 
-func parseDuration(_ text: String) throws -> TimeSpan {
+func parseDuration(_ text: String, option: String) throws -> TimeSpan {
     guard let value = Timestamp.parseDuration(text) else {
-        throw CLIUsageError(message: "'\(text)' is not a duration (examples: 180s, 3m, 30)")
+        throw CLIUsageError(message: "\(option): '\(text)' is not a duration (examples: 180s, 3m, 30)")
     }
     return value
 }
@@ -95,14 +95,14 @@ struct ThresholdOptions: ParsableArguments {
             throw CLIUsageError(message: "--max-moves must be between 1 and 10000")
         }
         t.maxMoves = maxMoves
-        t.window = try parseDuration(window)
+        t.window = try parseDuration(window, option: "--window")
         guard t.window > TimeSpan(microseconds: 0) else {
             throw CLIUsageError(message: "--window must be longer than 0 s")
         }
-        t.staleGrace = try parseDuration(staleGrace)
-        t.restartTime = try parseDuration(restartTime)
-        t.hostRouteGrace = try parseDuration(hostRouteGrace)
-        t.incidentGap = try parseDuration(incidentGap)
+        t.staleGrace = try parseDuration(staleGrace, option: "--stale-grace")
+        t.restartTime = try parseDuration(restartTime, option: "--restart-time")
+        t.hostRouteGrace = try parseDuration(hostRouteGrace, option: "--host-route-grace")
+        t.incidentGap = try parseDuration(incidentGap, option: "--incident-gap")
         t.jumpMinor = jumpMinor
         return t
     }

@@ -139,5 +139,7 @@ func sinceAndUntilKeepTheStateBeforeTheWindow() throws {
         let result = try evpnscope(
             ["analyze", "datasets/demo/dumps", "--db", dir + "/x.sqlite", "--report", dir + "/x.md"] + bad)
         #expect(result.status == 2, "\(bad): \(result.status) \(result.stderr)")
+        // The message names the option the value was given to.
+        #expect(result.stderr.contains(bad[bad.count - 2].prefix(7)), "\(bad): \(result.stderr)")
     }
 }
