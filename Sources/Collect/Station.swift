@@ -90,10 +90,28 @@ public final class Station {
     }
 
     /// Ends `run` after every file is closed; safe from any thread (a signal handler's queue).
-    public func requestStop() { stopRequested = true; poke() }
-    /// Prints the counts at the next turn of the loop (SIGUSR1).
-    public func requestCounts() { countsRequested = true; poke() }
-    private func poke() { var byte: UInt8 = 1; _ = write(wake.write, &byte, 1) }
+    public func requestStop() { send(.stop) }
+    /// Prints the counts at the next turn of the loop (SIGUSR1); safe from any thread.
+    public func requestCounts() { send(.counts) }
+
+    /// What other threads ask of the loop, one byte each through the wake pipe: the flags they
+    /// set are then the loop's alone (a flag written from another thread raced with its reads).
+    private enum Request: UInt8 { case stop = 1, counts = 2 }
+    private func send(_ request: Request) { var byte = request.rawValue; _ = write(wake.write, &byte, 1) }
+
+    private func takeRequests() {
+        while true {
+            let n = read(wake.read, &buffer, 64)
+            guard n > 0 else { return }
+            for byte in buffer[..<n] {
+                switch Request(rawValue: byte) {
+                case .stop: stopRequested = true
+                case .counts: countsRequested = true
+                case nil: break
+                }
+            }
+        }
+    }
 
     /// Serves until `requestStop`; throws when the archive cannot be written (a full disk), after
     /// closing every file so that what was written stays readable.
@@ -126,7 +144,7 @@ public final class Station {
         let ready = poll(&fds, nfds_t(fds.count), 250)
         let now = Station.now()
         if ready > 0 {
-            if fds[1].revents != 0 { while read(wake.read, &buffer, 64) > 0 {} }
+            if fds[1].revents != 0 { takeRequests() }
             let polled = sessions
             var ended: [ObjectIdentifier] = []
             for (index, session) in polled.enumerated() where fds[index + 2].revents != 0 {
