@@ -54,9 +54,9 @@ public final class AnalysisWriter {
     public let temporaryPath: String
     private var database: Database?
     /// Route events and moves on their way to the writer thread.
-    private var rows: BatchPipe<[EventRowInserter.Row]>?
+    private var rows: BatchPipe<EventBatch>?
     private var inserter: EventRowInserter?
-    private var batch: [EventRowInserter.Row] = []
+    private var batch = EventBatch()
     private static let rowsPerBatch = 1024
 
     /// How long after an event its copies at other observation points still join its row (ID-3).
@@ -119,14 +119,16 @@ public final class AnalysisWriter {
             self.inserter = inserter
             rows = BatchPipe { batch in
                 try inserter.insert(&batch)
-                batch.removeAll(keepingCapacity: true)
+                batch.rows.removeAll(keepingCapacity: true)
             }
-            batch.reserveCapacity(Self.rowsPerBatch)
+            batch.rows.reserveCapacity(Self.rowsPerBatch)
         }
-        batch.append(row)
-        if batch.count >= Self.rowsPerBatch {
-            var next = rows!.reclaim() ?? []
-            next.reserveCapacity(Self.rowsPerBatch)
+        batch.rows.append(row)
+        if batch.rows.count >= Self.rowsPerBatch {
+            var next = rows!.reclaim() ?? EventBatch()
+            // The events the writer is done with are freed here, by the thread that allocated them.
+            next.spent.removeAll(keepingCapacity: true)
+            next.rows.reserveCapacity(Self.rowsPerBatch)
             swap(&batch, &next)
             try rows!.send(next)
         }
@@ -135,7 +137,7 @@ public final class AnalysisWriter {
     /// Hands the last rows to the writer thread, waits for it, and commits them.
     private func flushEvents() throws {
         guard let rows else { return }
-        if !batch.isEmpty { try rows.send(batch); batch.removeAll() }
+        if !batch.rows.isEmpty { try rows.send(batch); batch = EventBatch() }
         // The pipe and the inserter go before the database closes: their statements would keep it open.
         defer { rows.close(); self.rows = nil; inserter = nil }
         try rows.drain()

@@ -75,13 +75,15 @@ struct SightingMerger {
     }
 
     /// Adds one sighting; `emit` receives the sightings whose window has closed, in time order.
-    mutating func add(_ event: RouteEvent, observation: Int32?, emit: (Sighting) throws -> Void) rethrows {
+    /// True when the event was a copy, folded into a waiting one (and not kept).
+    @discardableResult
+    mutating func add(_ event: RouteEvent, observation: Int32?, emit: (Sighting) throws -> Void) rethrows -> Bool {
         try release(before: event.time - window, emit: emit)
         let hash = routeHash(event)
         if let slot = latest(of: event, hash: hash) {
             if Self.sameAdvertisement(events[slot]!, event) {
                 if let observation { seenAt[slot].insert(UInt32(bitPattern: observation)) }
-                return
+                return true
             }
             waiting.remove(Int32(slot), hash: hash)
         }
@@ -93,6 +95,7 @@ struct SightingMerger {
         hashes[slot] = hash
         count += 1
         waiting.insert(Int32(slot), hash: hash)
+        return false
     }
 
     /// Emits every waiting sighting (end of the run, or before other rows must follow them).

@@ -137,7 +137,6 @@ struct Analyze: ParsableCommand {
         let progress = Progress(total: totalCompressedBytes)
         let started = Date()
         var items = 0, itemsInWindow = 0
-        var lastObservation: ObservationPoint?, lastObservationID: Int32?
         let storeEvents = events != .none  // an option's getter is too slow to read per event
         // State before the window counts: every item is replayed, only the window's are stored.
         ReplayPipeline(engine: engine, analyzer: analyzer).run(
@@ -146,12 +145,8 @@ struct Analyze: ParsableCommand {
                 guard window.contains(item.time) else { return }
                 itemsInWindow += 1
                 if storeEvents, case .route(let event) = item.payload {
-                    // Events come in runs from one observation point: its id is looked up once a run.
-                    if lastObservation != event.observation {
-                        lastObservation = event.observation
-                        lastObservationID = engine.observationID(of: event.observation)?.raw
-                    }
-                    do { try writer.addEvent(event, observationID: lastObservationID) } catch { writeError = error }
+                    let observationID = engine.observationID(of: event.observation)?.raw
+                    do { try writer.addEvent(event, observationID: observationID) } catch { writeError = error }
                 }
                 items += 1
                 if items & 0x3FFF == 0 { progress.update(compressed: feed.compressedBytesRead, items: items) }
