@@ -59,14 +59,16 @@ public final class AnalysisWriter {
     private var batch = EventBatch()
     private static let rowsPerBatch = 1024
 
-    /// How long after an event its copies at other observation points still join its row (ID-3).
-    private let copyWindow: TimeSpan
+    /// Copies of one advertisement at other observation points, folded into its row (ID-3) on
+    /// this thread: the copy is freed at once, where it was made, instead of travelling to the
+    /// writer thread and back (half of a two-reflector run's 13 M events are copies).
+    private var sightings: SightingMerger
 
     /// `copyWindow`: how long after an event its copies at other observation points still join
     /// its row (the engine's copy lag). `eventRows`: route events also as rows of route_events.
     public init(path: String, copyWindow: TimeSpan = .seconds(1), eventRows: Bool = false) throws {
         self.eventRows = eventRows
-        self.copyWindow = copyWindow
+        sightings = SightingMerger(window: copyWindow)
         finalPath = path
         temporaryPath = TemporaryName.of(path)
         let directory = (path as NSString).deletingLastPathComponent
@@ -103,9 +105,9 @@ public final class AnalysisWriter {
 
     // MARK: Route events (streamed during the run, in large transactions)
 
-    /// Streams one route event; copies of one advertisement are folded on the writer thread.
+    /// Streams one route event; copies of one advertisement are folded into its row (ID-3).
     public func addEvent(_ event: RouteEvent, observationID: Int32?) throws {
-        try add(.event(event, observation: observationID))
+        try sightings.add(event, observation: observationID) { try add(.event($0)) }
     }
 
     /// Streams one move into the moves table (batched with the route events).
@@ -115,7 +117,7 @@ public final class AnalysisWriter {
 
     private func add(_ row: consuming EventRowInserter.Row) throws {
         if rows == nil {
-            let inserter = try EventRowInserter(db: db, eventRows: eventRows, copyWindow: copyWindow)
+            let inserter = try EventRowInserter(db: db, eventRows: eventRows)
             self.inserter = inserter
             rows = BatchPipe { batch in
                 try inserter.insert(&batch)
@@ -136,6 +138,7 @@ public final class AnalysisWriter {
 
     /// Hands the last rows to the writer thread, waits for it, and commits them.
     private func flushEvents() throws {
+        try sightings.flush { try add(.event($0)) }
         guard let rows else { return }
         if !batch.rows.isEmpty { try rows.send(batch); batch = EventBatch() }
         // The pipe and the inserter go before the database closes: their statements would keep it open.

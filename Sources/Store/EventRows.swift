@@ -21,15 +21,9 @@ final class EventRowInserter {
     private var familyText = TextMemo<AddressFamily>()
     private var targetsText = TextMemo<InlineList<ExtendedCommunity>>()
 
-    /// Copies of one advertisement at other observation points, folded into its row (ID-3) here,
-    /// on the writer thread, off the replay's.
-    private var sightings: SightingMerger
-
-    /// `eventRows`: also one route_events row per event (`--events table`). `copyWindow`: how long
-    /// after an event its copies still join it.
-    init(db: Database, eventRows: Bool, copyWindow: TimeSpan) throws {
+    /// `eventRows`: also one route_events row per event (`--events table`).
+    init(db: Database, eventRows: Bool) throws {
         self.db = db
-        sightings = SightingMerger(window: copyWindow)
         blockInsert = try db.prepare(
             "INSERT INTO route_event_blocks(first_time_us, last_time_us, events, mac_filter, data) VALUES (?, ?, ?, "
                 + "?, ?)"
@@ -64,7 +58,7 @@ final class EventRowInserter {
 
     func commitPending() throws {
         var none = EventBatch()
-        try insert(&none, flushing: true)
+        try insert(&none)
         inTransaction += 1  // insert began a transaction, however few rows it added
         if block.count > 0 { try writeBlock() }
         if inTransaction > 0 { try db.execute("COMMIT"); inTransaction = 0 }
@@ -81,7 +75,8 @@ final class EventRowInserter {
 
     /// A row of either table, as it travels to the writer thread.
     enum Row {
-        case event(RouteEvent, observation: Int32?)
+        /// One advertisement, its copies at other observation points folded in (ID-3).
+        case event(SightingMerger.Sighting)
         case move(Transition, bd: Int32, mac: MACAddress)
         /// What a row leaves behind in its batch once taken (`insert` empties the batch).
         case taken
@@ -94,8 +89,7 @@ final class EventRowInserter {
 
     /// Inserts a batch, each table's rows in their order in the batch: every row's columns
     /// first (text as ranges of one buffer, recurring text from the memos), then the statements.
-    /// `flushing`: also every event still waiting for copies (the end of the events).
-    func insert(_ batch: inout EventBatch, flushing: Bool = false) throws {
+    func insert(_ batch: inout EventBatch) throws {
         try beginIfNeeded()
         swap(&spent, &batch.spent)
         defer { swap(&spent, &batch.spent) }
@@ -112,13 +106,11 @@ final class EventRowInserter {
             swap(&row, &batch.rows[index])
             switch consume row {
             case .taken: continue
-            case .event(let event, let observation):
-                if try sightings.add(event, observation: observation, emit: store) { spent.append(event) }
+            case .event(let sighting): try store(sighting)
             case .move(let move, let bd, let mac):
                 moveRows.append(MoveColumns(move: move, bd: bd, mac: rowText.column { $0.append(mac) }))
             }
         }
-        if flushing { try sightings.flush(emit: store) }
         try rowText.withColumns { text in
             try events?.insert(count: eventRows.count) { s, index, first in
                 let row = eventRows[index], event = row.event
