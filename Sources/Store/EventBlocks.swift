@@ -43,6 +43,22 @@ enum EventBlockFormat {
         var hasMAC = false
         /// A prefix per event (unicast, VPN, type 5).
         var hasPrefix = false
+
+        /// The fields folded into one word, fed to the hasher once: hashing each field on its
+        /// own was a tenth of the writer thread's time. Equality still compares every field.
+        func hash(into hasher: inout Hasher) {
+            func mix(_ h: UInt64, _ v: UInt64) -> UInt64 { (h ^ v) &* 0x9E37_79B9_7F4A_7C15 }
+            var h = UInt64(kind.rawValue) | UInt64(isWithdraw ? 1 : 0) << 8 | UInt64(family.afi) << 16
+                | UInt64(family.safi) << 32 | UInt64(routeType) << 40
+            h = mix(h, rd?.word ?? 0)
+            h = mix(h, esi.map { $0.low ^ UInt64($0.high) << 48 } ?? 0)
+            h = mix(h, UInt64(ethernetTag ?? 0))
+            h = mix(h, address.map { $0.high ^ $0.low } ?? 0)
+            h = mix(h, nextHop.map { $0.high ^ $0.low } ?? 0)
+            h = mix(h, originator.map { $0.high ^ $0.low } ?? 0)
+            for target in targets { h = mix(h, target.raw) }
+            hasher.combine(h)
+        }
     }
 }
 

@@ -81,7 +81,7 @@ struct SightingMerger {
         try release(before: event.time - window, emit: emit)
         let hash = routeHash(event)
         if let slot = latest(of: event, hash: hash) {
-            if Self.sameAdvertisement(events[slot]!, event) {
+            if Self.sameAttributes(events[slot]!, event) {
                 if let observation { seenAt[slot].insert(UInt32(bitPattern: observation)) }
                 return true
             }
@@ -119,7 +119,7 @@ struct SightingMerger {
         swap(&event, &events[slot])
         var list = ObservationSet(nil)
         swap(&list, &seenAt[slot])
-        if waiting.find(hashes[slot], { $0 == Int32(slot) }) != nil { waiting.remove(Int32(slot), hash: hashes[slot]) }
+        waiting.remove(Int32(slot), hash: hashes[slot])  // gone already when a newer event of the route took over
         head = (head + 1) % capacity
         count -= 1
         try emit(Sighting(event: event!, seenAt: list))
@@ -139,8 +139,9 @@ struct SightingMerger {
     /// attributes its originator sets. A reflector's CLUSTER_LIST and the AS path a session adds
     /// differ from copy to copy of an EVPN route, so they are left out there; other families
     /// are one advertisement only with every attribute equal (a RIS peer's path is its own).
-    private static func sameAdvertisement(_ a: RouteEvent, _ b: RouteEvent) -> Bool {
-        guard a.entry.nlri == b.entry.nlri, a.isWithdraw == b.isWithdraw, a.nextHop == b.nextHop else { return false }
+    /// `latest(of:hash:)` has matched the route already.
+    private static func sameAttributes(_ a: RouteEvent, _ b: RouteEvent) -> Bool {
+        guard a.isWithdraw == b.isWithdraw, a.nextHop == b.nextHop else { return false }
         if case .evpn = a.entry.nlri {
             return a.attributes.originatorID == b.attributes.originatorID
                 && a.attributes.extendedCommunities == b.attributes.extendedCommunities
