@@ -384,3 +384,32 @@ func sqlQueries(inDocument path: String) throws -> [String] {
     #expect(events.status == 0 && events.stdout.split(separator: "\n").count > 4, "\(events.stdout)\(events.stderr)")
     #expect(events.stdout.split(separator: "\n").allSatisfy { $0.contains(" mac 02:03:00:00:00:1e") })
 }
+
+/// ID-3: a stored event names the observation point it was seen at as soon as the replay knows
+/// that point. Quagga's dump (a real router's) has two peers. 192.168.0.10 announces unicast
+/// and VPNv4 prefixes first: the replay tracks its point from its first VPN host route
+/// (10.0.0.1/32, the fourth prefix of the UPDATE at byte 811) on, and every later event of that
+/// peer names it, its session's IPv4 and IPv6 unicast re-announcements included. fd02::10 only
+/// announces IPv6 unicast, which the replay does not track: its events name no point. An earlier
+/// build looked the point up once per run of events from one peer and kept the answer, so the
+/// events after byte 811 were stored without their point.
+@Test func storedEventsNameTheirObservationPointOnceKnown() throws {
+    let directory = scratch()
+    let input = publicData + "/mrtparse-samples/quagga_bgp"
+    let analysis = try evpnscope(["analyze", input, "--db", directory + "/a.sqlite", "--report", directory + "/r.md"])
+    #expect([0, 4].contains(analysis.status), "\(analysis.stderr)")
+    let db = try Database(path: directory + "/a.sqlite", readOnly: true)
+    #expect(try db.rows("SELECT peer_ip FROM observation_points WHERE id = 0") == [["192.168.0.10"]])
+    var named: [Int64] = [], unnamed: [Int64] = []
+    try StoredEvents(db: db).forEach { event in
+        if let observation = event.observation {
+            #expect(observation == 0)
+            named.append(event.source.offset)
+        } else {
+            unnamed.append(event.source.offset)
+        }
+    }
+    #expect(unnamed == [478, 478, 478, 628, 628, 628, 811, 811, 811, 1939, 1939, 1939, 5194, 5194, 5194])
+    #expect(named == [811] + Array(repeating: 1030, count: 4) + [3733, 3733, 3733, 3883, 3883, 3883]
+        + Array(repeating: 4066, count: 4) + Array(repeating: 4285, count: 4))
+}
