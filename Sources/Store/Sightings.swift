@@ -77,7 +77,7 @@ struct SightingMerger {
     /// Adds one sighting; `emit` receives the sightings whose window has closed, in time order.
     /// True when the event was a copy, folded into a waiting one (and not kept).
     @discardableResult
-    mutating func add(_ event: RouteEvent, observation: Int32?, emit: (Sighting) throws -> Void) rethrows -> Bool {
+    mutating func add(_ event: RouteEvent, observation: Int32?, emit: (consuming Sighting) throws -> Void) rethrows -> Bool {
         try release(before: event.time - window, emit: emit)
         let hash = routeHash(event)
         if let slot = latest(of: event, hash: hash) {
@@ -99,7 +99,7 @@ struct SightingMerger {
     }
 
     /// Emits every waiting sighting (end of the run, or before other rows must follow them).
-    mutating func flush(emit: (Sighting) throws -> Void) rethrows {
+    mutating func flush(emit: (consuming Sighting) throws -> Void) rethrows {
         while count > 0 { try releaseOldest(emit: emit) }
     }
 
@@ -108,11 +108,11 @@ struct SightingMerger {
             .map(Int.init)
     }
 
-    private mutating func release(before time: Int64, emit: (Sighting) throws -> Void) rethrows {
+    private mutating func release(before time: Int64, emit: (consuming Sighting) throws -> Void) rethrows {
         while count > 0 && times[head] < time { try releaseOldest(emit: emit) }
     }
 
-    private mutating func releaseOldest(emit: (Sighting) throws -> Void) rethrows {
+    private mutating func releaseOldest(emit: (consuming Sighting) throws -> Void) rethrows {
         let slot = head
         // Moved out, not copied: a copy would retain the event and release it again.
         var event: RouteEvent?
@@ -122,7 +122,7 @@ struct SightingMerger {
         waiting.remove(Int32(slot), hash: hashes[slot])  // gone already when a newer event of the route took over
         head = (head + 1) % capacity
         count -= 1
-        try emit(Sighting(event: event!, seenAt: list))
+        try emit(Sighting(event: (consume event)!, seenAt: consume list))
     }
 
     /// MAC/IP routes, nearly every event, by their words (MAC, RD, IP, tag) through the
