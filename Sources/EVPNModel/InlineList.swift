@@ -51,8 +51,11 @@ public struct InlineList<Element: InlineListElement>: RandomAccessCollection, Ha
         if !rest.isEmpty { rest = [] }
     }
 
+    /// By index: `elementsEqual`'s iterators each hold a copy of the list (a retain of `rest`).
     @inlinable public static func == (lhs: InlineList, rhs: InlineList) -> Bool {
-        lhs.count == rhs.count && lhs.elementsEqual(rhs)
+        guard lhs.count == rhs.count else { return false }
+        for i in 0..<lhs.count where lhs[i] != rhs[i] { return false }
+        return true
     }
 
     @inlinable public func hash(into hasher: inout Hasher) {

@@ -81,7 +81,7 @@ struct SightingMerger {
         try release(before: event.time - window, emit: emit)
         let hash = routeHash(event)
         if let slot = latest(of: event, hash: hash) {
-            if Self.sameAttributes(events[slot]!, event) {
+            if events.withUnsafeBufferPointer({ Self.sameAttributes($0[slot].unsafelyUnwrapped, event) }) {
                 if let observation { seenAt[slot].insert(UInt32(bitPattern: observation)) }
                 return true
             }
@@ -104,8 +104,19 @@ struct SightingMerger {
     }
 
     private func latest(of event: RouteEvent, hash: UInt64) -> Int? {
-        waiting.find(hash) { slot in hashes[Int(slot)] == hash && events[Int(slot)]!.entry.nlri == event.entry.nlri }
-            .map(Int.init)
+        events.withUnsafeBufferPointer { waiting in
+            self.waiting.find(hash) { slot in
+                hashes[Int(slot)] == hash && Self.sameRoute(waiting[Int(slot)].unsafelyUnwrapped, event)
+            }
+        }.map(Int.init)
+    }
+
+    /// `==` on the two routes; MAC/IP routes (nearly every event) field by field, where the
+    /// generic comparison copied both routes first.
+    @inline(__always)
+    private static func sameRoute(_ a: RouteEvent, _ b: RouteEvent) -> Bool {
+        if case .evpn(.macIP(let x)) = a.entry.nlri, case .evpn(.macIP(let y)) = b.entry.nlri { return x == y }
+        return a.entry.nlri == b.entry.nlri
     }
 
     private mutating func release(before time: Int64, emit: (consuming Sighting) throws -> Void) rethrows {
