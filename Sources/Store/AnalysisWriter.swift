@@ -59,6 +59,10 @@ public final class AnalysisWriter {
     private var batch = EventBatch()
     private static let rowsPerBatch = 1024
 
+    /// Frees route events the writer is done with; set it to hand them to the thread that
+    /// allocated them when that is not this one (`PrefetchedFeed.retire`).
+    public var retire: (inout [RouteEvent]) -> Void = { $0.removeAll(keepingCapacity: true) }
+
     /// Copies of one advertisement at other observation points, folded into its row (ID-3) on
     /// this thread: the copy is freed at once, where it was made, instead of travelling to the
     /// writer thread and back (half of a two-reflector run's 13 M events are copies).
@@ -128,8 +132,8 @@ public final class AnalysisWriter {
         batch.rows.append(row)
         if batch.rows.count >= Self.rowsPerBatch {
             var next = rows!.reclaim() ?? EventBatch()
-            // The events the writer is done with are freed here, by the thread that allocated them.
-            next.spent.removeAll(keepingCapacity: true)
+            // The events the writer is done with go back to the thread that allocated them.
+            retire(&next.spent)
             next.rows.reserveCapacity(Self.rowsPerBatch)
             swap(&batch, &next)
             try rows!.send(next)

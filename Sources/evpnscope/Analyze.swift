@@ -128,6 +128,7 @@ struct Analyze: ParsableCommand {
         let writer = try RunOutputs.writing(dbPath) {
             try AnalysisWriter(path: dbPath, copyWindow: engineOptions.copyLag, eventRows: events == .table)
         }
+        writer.retire = { feed.retire(&$0) }
         var writeError: Error?
         analyzer.onMove = { move in
             guard window.contains(move.time) else { return }
