@@ -48,7 +48,8 @@ enum EventBlockFormat {
         /// own was a tenth of the writer thread's time. Equality still compares every field.
         func hash(into hasher: inout Hasher) {
             func mix(_ h: UInt64, _ v: UInt64) -> UInt64 { (h ^ v) &* 0x9E37_79B9_7F4A_7C15 }
-            var h = UInt64(kind.rawValue) | UInt64(isWithdraw ? 1 : 0) << 8 | UInt64(family.afi) << 16
+            var h =
+                UInt64(kind.rawValue) | UInt64(isWithdraw ? 1 : 0) << 8 | UInt64(family.afi) << 16
                 | UInt64(family.safi) << 32 | UInt64(routeType) << 40
             h = mix(h, rd?.word ?? 0)
             h = mix(h, esi.map { $0.low ^ UInt64($0.high) << 48 } ?? 0)

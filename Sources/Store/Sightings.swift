@@ -77,7 +77,9 @@ struct SightingMerger {
     /// Adds one sighting; `emit` receives the sightings whose window has closed, in time order.
     /// True when the event was a copy, folded into a waiting one (and not kept).
     @discardableResult
-    mutating func add(_ event: RouteEvent, observation: Int32?, emit: (consuming Sighting) throws -> Void) rethrows -> Bool {
+    mutating func add(
+        _ event: RouteEvent, observation: Int32?, emit: (consuming Sighting) throws -> Void
+    ) rethrows -> Bool {
         try release(before: event.time - window, emit: emit)
         let hash = routeHash(event)
         if let slot = latest(of: event, hash: hash) {

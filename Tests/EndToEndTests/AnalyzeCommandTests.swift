@@ -410,6 +410,7 @@ func sqlQueries(inDocument path: String) throws -> [String] {
         }
     }
     #expect(unnamed == [478, 478, 478, 628, 628, 628, 811, 811, 811, 1939, 1939, 1939, 5194, 5194, 5194])
-    #expect(named == [811] + Array(repeating: 1030, count: 4) + [3733, 3733, 3733, 3883, 3883, 3883]
-        + Array(repeating: 4066, count: 4) + Array(repeating: 4285, count: 4))
+    #expect(
+        named == [811] + Array(repeating: 1030, count: 4) + [3733, 3733, 3733, 3883, 3883, 3883]
+            + Array(repeating: 4066, count: 4) + Array(repeating: 4285, count: 4))
 }
