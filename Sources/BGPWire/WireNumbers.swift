@@ -155,6 +155,9 @@ public enum BMPMessageType {
 /// BMP's version, the one RFC 7854 defines.
 public let bmpVersion: UInt8 = 3
 
+/// The common header every BMP message starts with: version, length, type (RFC 7854 §4.1).
+public let bmpCommonHeaderLength = 6
+
 /// BMP per-peer header flags (RFC 7854 §4.2; Adj-RIB-Out from RFC 8671).
 public enum BMPPeerFlag {
     public static let ipv6: UInt8 = 0x80

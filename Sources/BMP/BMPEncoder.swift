@@ -19,7 +19,7 @@ public enum BMPEncoder {
 
     static func message(type: UInt8, body: [UInt8]) -> [UInt8] {
         var w = ByteWriter()
-        w.u8(bmpVersion); w.u32(UInt32(body.count + 6)); w.u8(type)
+        w.u8(bmpVersion); w.u32(UInt32(body.count + bmpCommonHeaderLength)); w.u8(type)
         w.append(body)
         return w.bytes
     }

@@ -105,7 +105,7 @@ public final class BMPReader: FeedReader {
                     UnsafeRawBufferPointer(rebasing: b[OpenBMPHeader.prefixLength..<header.headerLength]),
                     baseOffset: Int(offset) + OpenBMPHeader.prefixLength)
                 try header.readFields(&c)
-                guard header.messageLength >= 6 else { return 0 }
+                guard header.messageLength >= bmpCommonHeaderLength else { return 0 }
                 let h = header.headerLength
                 return Int(b[h + 1]) << 24 | Int(b[h + 2]) << 16 | Int(b[h + 3]) << 8 | Int(b[h + 4])
             }
@@ -143,17 +143,18 @@ public final class BMPReader: FeedReader {
             case .message: break
             }
         }
-        guard stream.fill(6) else {
+        guard stream.fill(bmpCommonHeaderLength) else {
             if stream.available > 0 {
                 note(
-                    stream.offset, "truncated BMP common header: expected 6 bytes, found \(stream.available)",
+                    stream.offset,
+                    "truncated BMP common header: expected \(bmpCommonHeaderLength) bytes, found \(stream.available)",
                     recovered: false)
             }
             if let error = stream.streamError { note(error.uncompressedOffset, error.message, recovered: false) }
             return false
         }
         let offset = stream.offset
-        let (version, length, type) = stream.withBytes(6) { b -> (UInt8, Int, UInt8) in
+        let (version, length, type) = stream.withBytes(bmpCommonHeaderLength) { b -> (UInt8, Int, UInt8) in
             var c = ByteCursor(b)
             return (try! c.readUInt8(), Int(try! c.readUInt32()), try! c.readUInt8())
         }
@@ -161,9 +162,10 @@ public final class BMPReader: FeedReader {
             note(offset, "BMP version \(version): expected 3 (RFC 7854)", recovered: false)
             return false
         }
-        guard length >= 6, length <= BMPReader.maximumMessageLength else {
+        guard length >= bmpCommonHeaderLength, length <= BMPReader.maximumMessageLength else {
             note(
-                offset, "BMP message length \(length): expected 6 to \(BMPReader.maximumMessageLength)",
+                offset,
+                "BMP message length \(length): expected \(bmpCommonHeaderLength) to \(BMPReader.maximumMessageLength)",
                 recovered: false)
             return false
         }
@@ -178,7 +180,9 @@ public final class BMPReader: FeedReader {
         let source = SourceRef(input: input, offset: offset)
         do {
             try stream.withBytes(length) { b in
-                var c = ByteCursor(UnsafeRawBufferPointer(rebasing: b[6...]), baseOffset: Int(offset) + 6)
+                var c = ByteCursor(
+                    UnsafeRawBufferPointer(rebasing: b[bmpCommonHeaderLength...]),
+                    baseOffset: Int(offset) + bmpCommonHeaderLength)
                 try decode(type: type, &c, source: source)
             }
         } catch let error as DecodeError {

@@ -20,12 +20,12 @@ public enum InformationTLVs {
     /// The first non-empty sysName of a whole message (common header included), or nil when the
     /// message is not an Initiation, names no router, or breaks off before a sysName.
     public static func sysName(ofInitiation message: ArraySlice<UInt8>) -> String? {
-        let headerLength = 6
-        guard message.count >= headerLength, message[message.startIndex + 5] == BMPMessageType.initiation else {
+        guard message.count >= bmpCommonHeaderLength, message[message.startIndex + 5] == BMPMessageType.initiation
+        else {
             return nil
         }
         return message.withUnsafeBytes { raw in
-            var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: raw[headerLength...]))
+            var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: raw[bmpCommonHeaderLength...]))
             var name: String?
             try? forEach(in: &cursor) { type, length, value in
                 guard name == nil, type == BMPInformation.sysName, length > 0 else { return }

@@ -34,7 +34,7 @@ public struct BMPFramer {
 
     /// The next whole message, or nil until more bytes arrive.
     public mutating func next() throws(FramingError) -> ArraySlice<UInt8>? {
-        guard buffer.count - start >= 6 else { return nil }
+        guard buffer.count - start >= bmpCommonHeaderLength else { return nil }
         let version = buffer[start]
         guard version == bmpVersion else {
             throw FramingError(offset: offset, message: "BMP version \(version): expected 3 (RFC 7854)")
@@ -42,10 +42,12 @@ public struct BMPFramer {
         let length =
             Int(buffer[start + 1]) << 24 | Int(buffer[start + 2]) << 16 | Int(buffer[start + 3]) << 8
             | Int(buffer[start + 4])
-        guard length >= 6, length <= BMPReader.maximumMessageLength else {
+        guard length >= bmpCommonHeaderLength, length <= BMPReader.maximumMessageLength else {
             throw FramingError(
                 offset: offset,
-                message: "BMP message length \(length): expected 6 to \(BMPReader.maximumMessageLength)")
+                message:
+                    "BMP message length \(length): expected \(bmpCommonHeaderLength) to \(BMPReader.maximumMessageLength)"
+            )
         }
         let type = buffer[start + 5]
         guard type <= BMPMessageType.routeMirroring else {

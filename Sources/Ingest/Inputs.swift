@@ -12,13 +12,18 @@ public enum InputFormat: String, Sendable {
 
     /// Told apart by content: an MRT header has a known type at bytes 4-5; a BMP message
     /// starts with version 3, a plausible length and a type ≤ 6; an OpenBMP record with "OBMP".
+    /// What `sniff` reads: an MRT header's type ends at byte 6, a BMP common header too.
+    public static let sniffedBytes = bmpCommonHeaderLength
+
     public static func sniff(_ head: UnsafeRawBufferPointer) -> InputFormat? {
-        guard head.count >= 6 else { return nil }
+        guard head.count >= sniffedBytes else { return nil }
         if head.prefix(4).elementsEqual("OBMP".utf8) && head[4] == 1 { return .openbmp }
         let mrtType = UInt16(head[4]) << 8 | UInt16(head[5])
         if MRTType.defined.contains(mrtType) { return .mrt }
         let length = UInt32(head[1]) << 24 | UInt32(head[2]) << 16 | UInt32(head[3]) << 8 | UInt32(head[4])
-        if head[0] == bmpVersion && head[5] <= BMPMessageType.routeMirroring && length >= 6 { return .bmp }
+        if head[0] == bmpVersion && head[5] <= BMPMessageType.routeMirroring && length >= bmpCommonHeaderLength {
+            return .bmp
+        }
         return nil
     }
 }
@@ -83,7 +88,7 @@ public final class InputFile {
             let source = try ByteSources.open(path, threaded: threaded, fingerprint: fingerprint)
             compression = source.compression
             let stream = StreamReader(source)
-            guard stream.fill(6) else {
+            guard stream.fill(InputFormat.sniffedBytes) else {
                 if let error = stream.streamError {
                     openError = InputDamage(
                         file: path, offset: error.uncompressedOffset, message: error.message, recovered: false)
@@ -92,9 +97,9 @@ public final class InputFile {
                 }
                 return
             }
-            guard let format = stream.withBytes(6, { InputFormat.sniff($0) }) else {
+            guard let format = stream.withBytes(InputFormat.sniffedBytes, { InputFormat.sniff($0) }) else {
                 skipReason =
-                    stream.withBytes(6) { head in
+                    stream.withBytes(InputFormat.sniffedBytes) { head in
                         head.allSatisfy { $0 == 9 || $0 == 10 || $0 == 13 || (32..<127).contains($0) }
                     }
                     ? "text, not an MRT or BMP dump"
