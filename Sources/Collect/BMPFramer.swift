@@ -45,8 +45,8 @@ public struct BMPFramer {
         guard length >= bmpCommonHeaderLength, length <= BMPReader.maximumMessageLength else {
             throw FramingError(
                 offset: offset,
-                message:
-                    "BMP message length \(length): expected \(bmpCommonHeaderLength) to \(BMPReader.maximumMessageLength)"
+                message: "BMP message length \(length): expected \(bmpCommonHeaderLength) to "
+                    + "\(BMPReader.maximumMessageLength)"
             )
         }
         let type = buffer[start + 5]
