@@ -124,6 +124,9 @@ func gobgpNeighbor(_ address: String, local: String, reflector: Speaker? = nil) 
     var text =
         "[[neighbors]]\n[neighbors.config]\nneighbor-address = \"\(address)\"\npeer-as = 65000\n"
         + "[neighbors.transport.config]\nlocal-address = \"\(local)\"\nremote-port = 1790\n"
+        // Speakers start together: a connection tried before the peer listens is retried after
+        // connect-retry; 2 s keeps that within what a test waits for the sessions.
+        + "[neighbors.timers.config]\nconnect-retry = 2\n"
     if let reflector {
         text +=
             "[neighbors.route-reflector.config]\nroute-reflector-client = true\n"
