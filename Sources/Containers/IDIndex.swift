@@ -164,8 +164,9 @@ public struct WordHasher: Sendable {
 
     public init() { seed = UInt64.random(in: UInt64.min...UInt64.max) | 1 }
 
+    /// The high and low words of the full product, folded: the mix every hash here is built of.
     @inlinable
-    static func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    public static func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
         let product = a.multipliedFullWidth(by: b)
         return product.high ^ product.low
     }

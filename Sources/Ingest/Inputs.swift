@@ -10,11 +10,11 @@ public enum InputFormat: String, Sendable {
     /// OpenBMP's raw BMP records (the `openbmp.bmp_raw` topic dumped to a file).
     case openbmp
 
-    /// Told apart by content: an MRT header has a known type at bytes 4-5; a BMP message
-    /// starts with version 3, a plausible length and a type ≤ 6; an OpenBMP record with "OBMP".
     /// What `sniff` reads: an MRT header's type ends at byte 6, a BMP common header too.
     public static let sniffedBytes = bmpCommonHeaderLength
 
+    /// Told apart by content: an MRT header has a known type at bytes 4-5; a BMP message
+    /// starts with version 3, a plausible length and a type ≤ 6; an OpenBMP record with "OBMP".
     public static func sniff(_ head: UnsafeRawBufferPointer) -> InputFormat? {
         guard head.count >= sniffedBytes else { return nil }
         if head.prefix(4).elementsEqual("OBMP".utf8) && head[4] == 1 { return .openbmp }
@@ -335,13 +335,10 @@ public final class PrefetchedFeed {
         let busyDecompression = inputs.files.contains { $0.compression == .bzip2 }
         guard cores > 2 || !busyDecompression else { prefetcher = nil; return }
         prefetcher = Prefetcher(capacity: batchesAhead) { recycled in
-            // Emptying a recycled batch here frees its events on the thread that allocated them.
-            var items: [FeedItem] = []
-            if var recycled {
-                swap(&items, &recycled.items)
-                items.removeAll(keepingCapacity: true)
-                recycled.retired.removeAll()
-            }
+            // A recycled batch, its retired events included, is emptied and dropped here: its
+            // events are freed on the thread that allocated them.
+            var items = recycled?.items ?? []
+            items.removeAll(keepingCapacity: true)
             items.reserveCapacity(batchSize)
             while items.count < batchSize, let item = inputs.next() { items.append(item) }
             return items.isEmpty ? nil : Batch(items: items, compressedBytesRead: inputs.compressedBytesRead)

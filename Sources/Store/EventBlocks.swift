@@ -1,4 +1,5 @@
 import CZlib
+import Containers
 import EVPNModel
 
 /// Route events stored as compressed blocks of `EventBlockEncoder.capacity` events: one
@@ -47,7 +48,7 @@ enum EventBlockFormat {
         /// The fields folded into one word, fed to the hasher once: hashing each field on its
         /// own was a tenth of the writer thread's time. Equality still compares every field.
         func hash(into hasher: inout Hasher) {
-            func mix(_ h: UInt64, _ v: UInt64) -> UInt64 { (h ^ v) &* 0x9E37_79B9_7F4A_7C15 }
+            func mix(_ h: UInt64, _ v: UInt64) -> UInt64 { WordHasher.fold(h ^ v, 0x9E37_79B9_7F4A_7C15) }
             var h =
                 UInt64(kind.rawValue) | UInt64(isWithdraw ? 1 : 0) << 8 | UInt64(family.afi) << 16
                 | UInt64(family.safi) << 32 | UInt64(routeType) << 40

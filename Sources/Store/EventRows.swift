@@ -57,9 +57,8 @@ final class EventRowInserter {
     private func beginIfNeeded() throws { if inTransaction == 0 { try db.execute("BEGIN") } }
 
     func commitPending() throws {
-        var none = EventBatch()
-        try insert(&none)
-        inTransaction += 1  // insert began a transaction, however few rows it added
+        try beginIfNeeded()
+        inTransaction += 1  // the transaction is open, however few rows it holds
         if block.count > 0 { try writeBlock() }
         if inTransaction > 0 { try db.execute("COMMIT"); inTransaction = 0 }
     }

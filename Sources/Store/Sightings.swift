@@ -75,17 +75,13 @@ struct SightingMerger {
     }
 
     /// Adds one sighting; `emit` receives the sightings whose window has closed, in time order.
-    /// True when the event was a copy, folded into a waiting one (and not kept).
-    @discardableResult
-    mutating func add(
-        _ event: RouteEvent, observation: Int32?, emit: (consuming Sighting) throws -> Void
-    ) rethrows -> Bool {
+    mutating func add(_ event: RouteEvent, observation: Int32?, emit: (consuming Sighting) throws -> Void) rethrows {
         try release(before: event.time - window, emit: emit)
         let hash = routeHash(event)
         if let slot = latest(of: event, hash: hash) {
-            if events.withUnsafeBufferPointer({ Self.sameAttributes($0[slot].unsafelyUnwrapped, event) }) {
+            if Self.sameAttributes(events[slot]!, event) {
                 if let observation { seenAt[slot].insert(UInt32(bitPattern: observation)) }
-                return true
+                return
             }
             waiting.remove(Int32(slot), hash: hash)
         }
@@ -97,7 +93,6 @@ struct SightingMerger {
         hashes[slot] = hash
         count += 1
         waiting.insert(Int32(slot), hash: hash)
-        return false
     }
 
     /// Emits every waiting sighting (end of the run, or before other rows must follow them).
@@ -106,19 +101,8 @@ struct SightingMerger {
     }
 
     private func latest(of event: RouteEvent, hash: UInt64) -> Int? {
-        events.withUnsafeBufferPointer { waiting in
-            self.waiting.find(hash) { slot in
-                hashes[Int(slot)] == hash && Self.sameRoute(waiting[Int(slot)].unsafelyUnwrapped, event)
-            }
-        }.map(Int.init)
-    }
-
-    /// `==` on the two routes; MAC/IP routes (nearly every event) field by field, where the
-    /// generic comparison copied both routes first.
-    @inline(__always)
-    private static func sameRoute(_ a: RouteEvent, _ b: RouteEvent) -> Bool {
-        if case .evpn(.macIP(let x)) = a.entry.nlri, case .evpn(.macIP(let y)) = b.entry.nlri { return x == y }
-        return a.entry.nlri == b.entry.nlri
+        waiting.find(hash) { slot in hashes[Int(slot)] == hash && events[Int(slot)]!.entry.nlri == event.entry.nlri }
+            .map(Int.init)
     }
 
     private mutating func release(before time: Int64, emit: (consuming Sighting) throws -> Void) rethrows {
