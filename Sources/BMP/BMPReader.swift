@@ -43,6 +43,8 @@ public final class BMPReader: FeedReader {
     /// Add-path families per (session, direction) learned from Peer Up OPENs.
     private var addPathIn: [SessionKey: AddPathFamilies] = [:]
     private var addPathOut: [SessionKey: AddPathFamilies] = [:]
+    /// Each session's local address from its Peer Up, for its Peer Down.
+    private var localAddresses: [SessionKey: IPAddress] = [:]
 
     /// OpenBMP records: the router is the one each record's header names, not the stream's.
     let openBMP: Bool
@@ -280,10 +282,19 @@ public final class BMPReader: FeedReader {
                 .session(
                     SessionEvent(
                         time: peer.time, source: source, observation: peer.observation, kind: .down(reason: text),
-                        record: .bmp)))
+                        record: .bmp, localAddress: localAddresses[peer.observation.session])))
         case BMPMessageType.peerUp:
             let peer = try readPeerHeader(&c)
-            try c.skip(20, "BMP peer up local address and ports")
+            // The local address has the peer address's family; IPv4 sits in the last 4 of 16 bytes.
+            let localAddress: IPAddress
+            if peer.observation.peerIP.isIPv6 {
+                localAddress = try c.readIPv6("BMP peer up local address")
+            } else {
+                try c.skip(12, "BMP peer up local address")
+                localAddress = try c.readIPv4("BMP peer up local address")
+            }
+            try c.skip(4, "BMP peer up ports")
+            localAddresses[peer.observation.session] = localAddress
             let sent = try BGPMessage.decode(&c, options: DecodeOptions())
             let received = try BGPMessage.decode(&c, options: DecodeOptions())
             if case .open(let local) = sent, case .open(let remote) = received {
@@ -295,8 +306,8 @@ public final class BMPReader: FeedReader {
             pending.append(
                 .session(
                     SessionEvent(
-                        time: peer.time, source: source, observation: peer.observation, kind: .established, record: .bmp
-                    )))
+                        time: peer.time, source: source, observation: peer.observation, kind: .established, record: .bmp,
+                        localAddress: localAddress)))
         case BMPMessageType.initiation, BMPMessageType.termination:
             var router = MonitoredRouter(key: routerKey, sysName: nil, sysDescr: nil)
             var terminationReason = "monitoring session terminated"

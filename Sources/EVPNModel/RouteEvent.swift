@@ -33,6 +33,13 @@ public struct ObservationPoint: Hashable, Sendable {
     /// The BGP session this observation belongs to: losing it empties every table of the peer.
     public var session: SessionKey { SessionKey(router: router, distinguisher: distinguisher, peerIP: peerIP) }
 
+    /// An MRT dump's router: the session's local address, IPv4 as it is, IPv6 folded to 32
+    /// bits. A BMP session whose Peer Up names this local address is the same BGP session.
+    public static func mrtRouter(localAddress local: IPAddress) -> UInt32 {
+        local.isIPv6
+            ? UInt32(truncatingIfNeeded: local.high >> 32 ^ local.high ^ local.low >> 32 ^ local.low) : local.v4
+    }
+
     /// The peer's BGP identifier describes the point but does not tell points apart: a RIB
     /// snapshot names it and BGP4MP updates of the same session do not (zero), and both are one
     /// point.
@@ -140,12 +147,15 @@ public struct SessionEvent: Sendable {
     /// The states of a BGP4MP STATE_CHANGE record, whatever its kind.
     public var states: BGPStateChange?
     public var record: RecordKind
+    /// A BMP session's local address (from its Peer Up), on its Peer Up and Peer Down: what
+    /// ties it to an MRT dump of the same session (`ObservationPoint.mrtRouter`).
+    public var localAddress: IPAddress?
     public init(
         time: Int64, source: SourceRef, observation: ObservationPoint, kind: Kind, states: BGPStateChange? = nil,
-        record: RecordKind = .update
+        record: RecordKind = .update, localAddress: IPAddress? = nil
     ) {
         self.time = time; self.source = source; self.observation = observation; self.kind = kind
-        self.states = states; self.record = record
+        self.states = states; self.record = record; self.localAddress = localAddress
     }
 }
 

@@ -158,7 +158,7 @@ public final class MRTReader: FeedReader {
         // The session is (local, peer): dumps of several routers that share a peer (every PE's
         // `dump bgp updates` shows its route reflector) are different observation points (ID-3).
         let observation = ObservationPoint(
-            router: Self.routerID(localIP), table: local ? .adjRIBOutPost : .mrt,
+            router: ObservationPoint.mrtRouter(localAddress: localIP), table: local ? .adjRIBOutPost : .mrt,
             peerIP: peerIP, peerAS: peerAS, peerBGPID: IPAddress(v4: 0))
         if subtype == Subtype.stateChange || subtype == Subtype.stateChangeAS4 {
             let old = try c.readUInt16("BGP4MP old state"), new = try c.readUInt16("BGP4MP new state")
@@ -308,13 +308,6 @@ public final class MRTReader: FeedReader {
             stats.routeEvents += 1
         }
         if count == 0 { pending.append(.heartbeat(time: time)) }
-    }
-
-    /// An MRT collector's own address as the observation point's router: the IPv4 address, or
-    /// an IPv6 address folded to 32 bits.
-    static func routerID(_ local: IPAddress) -> UInt32 {
-        local.isIPv6
-            ? UInt32(truncatingIfNeeded: local.high >> 32 ^ local.high ^ local.low >> 32 ^ local.low) : local.v4
     }
 
     private func decodeTableDump(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {

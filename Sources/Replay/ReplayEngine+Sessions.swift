@@ -6,11 +6,24 @@ extension ReplayEngine {
         let lostObservations: Set<Int32>
         let reason: String
         switch event.kind {
-        case .established, .stateChange, .monitoringStarted: return
+        case .established:
+            if let sameSession = Self.inMRTTerms(event) { bmpSessionsInMRTTerms[event.observation.session] = sameSession }
+            return
+        case .stateChange, .monitoringStarted: return
         case .endOfRIB: counters.endOfRIBs += 1; return
         case .down(let why):
+            // The session as BMP and as MRT name it: a reflector that streams BMP and writes an
+            // MRT dump loses the routes of both when the session drops.
             let session = event.observation.session
-            lostObservations = Set(observations.indices.filter { observations[$0].session == session }.map(Int32.init))
+            let sameSession = Self.inMRTTerms(event)
+            lostObservations = Set(
+                observations.indices.filter {
+                    let point = observations[$0]
+                    guard point.session != session else { return true }
+                    guard let sameSession else { return false }
+                    return point.table == .mrt
+                        ? point.session == sameSession : bmpSessionsInMRTTerms[point.session] == sameSession
+                }.map(Int32.init))
             reason = why
         case .monitoringEnded(let why):
             lostObservations = Set(
@@ -65,5 +78,15 @@ extension ReplayEngine {
                     ip: ipOf(hostSlots[Int(entry.slot)])))
             dropHostObservation(entry.slot)
         }
+    }
+
+    /// A session event's session as an MRT dump names it (router = local address): an MRT
+    /// dump's own, a BMP global-instance session's from its Peer Up; nil for a BMP session in a
+    /// VRF (an MRT dump does not say which VRF) or without a Peer Up.
+    static func inMRTTerms(_ event: SessionEvent) -> SessionKey? {
+        if event.observation.table == .mrt { return event.observation.session }
+        guard let local = event.localAddress, event.observation.distinguisher == 0 else { return nil }
+        return SessionKey(
+            router: ObservationPoint.mrtRouter(localAddress: local), distinguisher: 0, peerIP: event.observation.peerIP)
     }
 }

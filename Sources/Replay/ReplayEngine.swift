@@ -72,6 +72,9 @@ public final class ReplayEngine {
     }
 
     public internal(set) var observationCounts: [ObservationCounts] = []
+    /// Each BMP session (global instance) as an MRT dump of the same router names it: its Peer
+    /// Up's local address as the router, and the peer. One BGP session, two formats (MOB-12).
+    var bmpSessionsInMRTTerms: [SessionKey: SessionKey] = [:]
     public internal(set) var counters = Counters()
     public internal(set) var now: Int64 = 0
     public internal(set) var firstTime: Int64?

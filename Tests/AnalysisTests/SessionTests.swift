@@ -12,14 +12,15 @@ import Testing
 /// W-10: PE3 advertises 50 MACs seen through two BMP-monitored reflectors; its session goes down.
 func peFailureStreams(secondRouterReportsDown: Bool) throws -> [String] {
     var paths: [String] = []
-    for (name, reportsDown) in [("rr1", true), ("rr2", secondRouterReportsDown)] {
+    for (name, local, reportsDown) in [("rr1", rr1, true), ("rr2", rr2, secondRouterReportsDown)] {
         let path = temporaryPath("\(name).bmp.gz")
         let writer = try CompressedWriter(path: path, compression: .gzip)
         writer.write(BMPEncoder.initiation(sysName: name, sysDescr: "reflector"))
         let peer = BMPEncoder.PeerHeader(address: peAddress(3), asn: 65000, bgpID: peAddress(3), time: epoch)
         var open = OpenMessage(myAS: 65000, bgpID: peAddress(3))
         open.fourByteAS = true
-        writer.write(BMPEncoder.peerUp(peer, localAddress: rr1, sentOpen: open, receivedOpen: open))
+        // Each reflector's own end of its session with PE3 (MOB-12 ties sessions by their ends).
+        writer.write(BMPEncoder.peerUp(peer, localAddress: local, sentOpen: open, receivedOpen: open))
         for i in 0..<50 {
             var header = peer
             header.time = epoch + Int64(i) * 1000
@@ -57,6 +58,33 @@ func w10StalePeerDown() throws {
     #expect(finding.count == 50)
     #expect(run.incidents.count == 1)
     #expect(run.incidents[0].title.hasPrefix("PE failure"))
+}
+
+/// W-10's 50 routes as a reflector's own MRT dump writes them (BGP4MP, local address `local`,
+/// on PE3's session): GoBGP's `[[mrt-dump]]` beside its BMP stream, as in the interop test.
+func pe3SessionDump(local: IPAddress, name: String) throws -> String {
+    let steps = (0..<50).map { i in
+        Step(at: Double(i) / 1000, pe: 3, mac: MACAddress(0x0200_0000_3000 + UInt64(i)).description)
+    }
+    return try routerDump(steps, local: local, peer: nil, name: name, extendedTime: true)
+}
+
+@Test(
+    """
+    MOB-12 one session in two formats: a reflector's BMP Peer Down empties its MRT dump of the same session \
+    (no STALE-PEER-DOWN); another reflector's dump that saw no failure keeps the routes (STALE-PEER-DOWN)
+    """
+)
+func bmpPeerDownAlsoEmptiesTheSameSessionsMRTDump() throws {
+    let bmp = try peFailureStreams(secondRouterReportsDown: true)[0]  // rr1, Peer Up from local address rr1
+    let same = try analyze([bmp, try pe3SessionDump(local: rr1, name: "rr1-updates.mrt")])
+    #expect(same.rules.isEmpty)
+    #expect(same.engine.liveRoutes == 0)
+    #expect(same.transitions(.flushed).count == 50)
+
+    let other = try analyze([bmp, try pe3SessionDump(local: rr2, name: "rr2-updates.mrt")])
+    #expect(other.rules == ["STALE-PEER-DOWN"])
+    #expect(other.findings(.stalePeerDown).first?.count == 50)
 }
 
 @Test("FP-4 pre- and post-policy tables of one peer are one advertisement (ID-3)")
