@@ -5,6 +5,7 @@ import ByteStreams
 import EVPNModel
 import Foundation
 import Ingest
+import MRT
 import Replay
 import TestSupport
 import Testing
@@ -72,7 +73,8 @@ func pe3SessionDump(local: IPAddress, name: String) throws -> String {
 @Test(
     """
     MOB-12 one session in two formats: a reflector's BMP Peer Down empties its MRT dump of the same session \
-    (no STALE-PEER-DOWN); another reflector's dump that saw no failure keeps the routes (STALE-PEER-DOWN)
+    and an MRT state change its BMP tables (no STALE-PEER-DOWN); another reflector's dump that saw no failure \
+    keeps the routes (STALE-PEER-DOWN)
     """
 )
 func bmpPeerDownAlsoEmptiesTheSameSessionsMRTDump() throws {
@@ -85,6 +87,19 @@ func bmpPeerDownAlsoEmptiesTheSameSessionsMRTDump() throws {
     let other = try analyze([bmp, try pe3SessionDump(local: rr2, name: "rr2-updates.mrt")])
     #expect(other.rules == ["STALE-PEER-DOWN"])
     #expect(other.findings(.stalePeerDown).first?.count == 50)
+
+    // The other way round: rr2's BMP stream says nothing of the failure, its MRT dump of the
+    // session records it (Established → Idle), and rr2's BMP tables of PE3 are emptied too.
+    let stateChange = temporaryPath("rr2-state.mrt")
+    let writer = try CompressedWriter(path: stateChange, compression: .plain)
+    writer.write(
+        MRTEncoder.bgp4mpStateChange(
+            time: epoch + 100_000_000, peerAS: 65000, localAS: 65000, peerIP: peAddress(3), localIP: rr2, old: 6, new: 1)
+    )
+    try writer.close()
+    let reverse = try analyze(try peFailureStreams(secondRouterReportsDown: false) + [stateChange])
+    #expect(reverse.rules.isEmpty)
+    #expect(reverse.engine.liveRoutes == 0)
 }
 
 @Test("FP-4 pre- and post-policy tables of one peer are one advertisement (ID-3)")
