@@ -306,7 +306,8 @@ public final class BMPReader: FeedReader {
             pending.append(
                 .session(
                     SessionEvent(
-                        time: peer.time, source: source, observation: peer.observation, kind: .established, record: .bmp,
+                        time: peer.time, source: source, observation: peer.observation, kind: .established,
+                        record: .bmp,
                         localAddress: localAddress)))
         case BMPMessageType.initiation, BMPMessageType.termination:
             var router = MonitoredRouter(key: routerKey, sysName: nil, sysDescr: nil)

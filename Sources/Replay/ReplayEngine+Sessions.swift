@@ -7,7 +7,9 @@ extension ReplayEngine {
         let reason: String
         switch event.kind {
         case .established:
-            if let sameSession = Self.inMRTTerms(event) { bmpSessionsInMRTTerms[event.observation.session] = sameSession }
+            if event.observation.table != .mrt, let sameSession = Self.inMRTTerms(event) {
+                bmpSessionsInMRTTerms[event.observation.session] = sameSession
+            }
             return
         case .stateChange, .monitoringStarted: return
         case .endOfRIB: counters.endOfRIBs += 1; return

@@ -94,7 +94,8 @@ func bmpPeerDownAlsoEmptiesTheSameSessionsMRTDump() throws {
     let writer = try CompressedWriter(path: stateChange, compression: .plain)
     writer.write(
         MRTEncoder.bgp4mpStateChange(
-            time: epoch + 100_000_000, peerAS: 65000, localAS: 65000, peerIP: peAddress(3), localIP: rr2, old: 6, new: 1)
+            time: epoch + 100_000_000, peerAS: 65000, localAS: 65000, peerIP: peAddress(3), localIP: rr2, old: 6, new: 1
+        )
     )
     try writer.close()
     let reverse = try analyze(try peFailureStreams(secondRouterReportsDown: false) + [stateChange])

@@ -119,8 +119,9 @@ func gobgpGlobal(_ speaker: Speaker) -> String {
         + "[\"\(speaker.address)\"]\n\n"
 }
 
-/// An l2vpn-evpn neighbor; `reflector`: the neighbor is a client of this reflector.
-func gobgpNeighbor(_ address: String, local: String, reflector: Speaker? = nil) -> String {
+/// An l2vpn-evpn neighbor; `reflector`: the neighbor is a client of this reflector;
+/// `restartTime`: graceful restart (RFC 4724) for l2vpn-evpn, with this restart time in seconds.
+func gobgpNeighbor(_ address: String, local: String, reflector: Speaker? = nil, restartTime: Int? = nil) -> String {
     var text =
         "[[neighbors]]\n[neighbors.config]\nneighbor-address = \"\(address)\"\npeer-as = 65000\n"
         + "[neighbors.transport.config]\nlocal-address = \"\(local)\"\nremote-port = 1790\n"
@@ -132,7 +133,12 @@ func gobgpNeighbor(_ address: String, local: String, reflector: Speaker? = nil) 
             "[neighbors.route-reflector.config]\nroute-reflector-client = true\n"
             + "route-reflector-cluster-id = \"\(reflector.address)\"\n"
     }
-    return text + "[[neighbors.afi-safis]]\n[neighbors.afi-safis.config]\nafi-safi-name = \"l2vpn-evpn\"\n\n"
+    if let restartTime {
+        text += "[neighbors.graceful-restart.config]\nenabled = true\nrestart-time = \(restartTime)\n"
+    }
+    text += "[[neighbors.afi-safis]]\n[neighbors.afi-safis.config]\nafi-safi-name = \"l2vpn-evpn\"\n"
+    if restartTime != nil { text += "[neighbors.afi-safis.mp-graceful-restart.config]\nenabled = true\n" }
+    return text + "\n"
 }
 
 /// One gobgpd per speaker, each with `DIRECTORY/NAME.toml`; the caller stops them.
