@@ -119,6 +119,25 @@ func gobgpGlobal(_ speaker: Speaker) -> String {
         + "[\"\(speaker.address)\"]\n\n"
 }
 
+/// A reflector's recording: an MRT update dump (`DIRECTORY/updates.dump`) and BMP of every table
+/// (pre-, post-policy and Loc-RIB) to a listener on `bmpPort`.
+func gobgpRecording(directory: String, bmpPort: UInt16) -> String {
+    """
+    [[mrt-dump]]
+    [mrt-dump.config]
+    dump-type = "updates"
+    file-name = "\(directory)/updates.dump"
+
+    [[bmp-servers]]
+    [bmp-servers.config]
+    address = "127.0.0.1"
+    port = \(bmpPort)
+    route-monitoring-policy = "all"
+
+
+    """
+}
+
 /// An l2vpn-evpn neighbor; `reflector`: the neighbor is a client of this reflector;
 /// `restartTime`: graceful restart (RFC 4724) for l2vpn-evpn, with this restart time in seconds.
 func gobgpNeighbor(_ address: String, local: String, reflector: Speaker? = nil, restartTime: Int? = nil) -> String {
@@ -203,20 +222,7 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
         Speaker(name: "pe", address: "127.0.0.31", apiPort: 50131),
         Speaker(name: "pf", address: "127.0.0.32", apiPort: 50132),
     ]
-    var rrConfig =
-        gobgpGlobal(rr) + """
-            [[mrt-dump]]
-            [mrt-dump.config]
-            dump-type = "updates"
-            file-name = "\(directory)/updates.dump"
-
-            [[bmp-servers]]
-            [bmp-servers.config]
-            address = "127.0.0.1"
-            port = \(listener.port)
-            route-monitoring-policy = "all"
-
-            """
+    var rrConfig = gobgpGlobal(rr) + gobgpRecording(directory: directory, bmpPort: listener.port)
     for pe in pes { rrConfig += gobgpNeighbor(pe.address, local: rr.address, reflector: rr) }
     try rrConfig.write(toFile: directory + "/rr.toml", atomically: true, encoding: .utf8)
     for pe in pes {

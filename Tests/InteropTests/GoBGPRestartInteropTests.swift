@@ -25,20 +25,7 @@ func gobgpGracefulRestartPeerLossIsNoStaleRoute() throws {
     let dying = Speaker(name: "pe", address: "127.0.0.51", apiPort: 50151)
     let surviving = Speaker(name: "pf", address: "127.0.0.52", apiPort: 50152)
     let restartTime = 5
-    var rrConfig =
-        gobgpGlobal(rr) + """
-            [[mrt-dump]]
-            [mrt-dump.config]
-            dump-type = "updates"
-            file-name = "\(directory)/updates.dump"
-
-            [[bmp-servers]]
-            [bmp-servers.config]
-            address = "127.0.0.1"
-            port = \(listener.port)
-            route-monitoring-policy = "all"
-
-            """
+    var rrConfig = gobgpGlobal(rr) + gobgpRecording(directory: directory, bmpPort: listener.port)
     for pe in [dying, surviving] {
         rrConfig += gobgpNeighbor(pe.address, local: rr.address, reflector: rr, restartTime: restartTime)
         try (gobgpGlobal(pe) + gobgpNeighbor(rr.address, local: pe.address, restartTime: restartTime)).write(
