@@ -118,6 +118,11 @@ public struct UpdateMessage: Hashable, Sendable {
 
     public var action: AttributeErrorAction { errors.map(\.action).max() ?? .none }
 
+    /// Withdraws routes and announces none.
+    public var withdrawsOnly: Bool {
+        announced.isEmpty && (reach?.nlri.isEmpty ?? true) && !(withdrawn.isEmpty && (unreach?.nlri.isEmpty ?? true))
+    }
+
     /// RFC 4724 End-of-RIB: an empty UPDATE (IPv4) or one with only an empty MP_UNREACH.
     public var endOfRIB: AddressFamily? {
         // Matched, not compared with `== nil`: that picks Equatable's `==` and copies the whole

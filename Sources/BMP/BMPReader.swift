@@ -205,7 +205,8 @@ public final class BMPReader: FeedReader {
         var time: Int64
     }
 
-    private func readPeerHeader(_ c: inout ByteCursor) throws -> PeerHeader {
+    /// `seesTime` false: the caller reports the time to `stats` itself (route monitoring, below).
+    private func readPeerHeader(_ c: inout ByteCursor, seesTime: Bool = true) throws -> PeerHeader {
         let peerType = try c.readUInt8("BMP peer type")
         let flags = try c.readUInt8("BMP peer flags")
         let distinguisher = try c.readUInt64("BMP peer distinguisher")
@@ -233,7 +234,7 @@ public final class BMPReader: FeedReader {
         // Some routers send zero timestamps: keep time moving with the stream.
         var time = Int64(seconds) * 1_000_000 + Int64(micros)
         if seconds == 0 { time = lastTime } else { lastTime = max(lastTime, time) }
-        stats.saw(time: time, offset: Int64(c.absoluteOffset))
+        if seesTime { stats.saw(time: time, offset: Int64(c.absoluteOffset)) }
         let observation = ObservationPoint(
             router: routerKey, table: table, distinguisher: distinguisher,
             peerIP: address, peerAS: peerAS, peerBGPID: bgpID)
@@ -245,12 +246,20 @@ public final class BMPReader: FeedReader {
     private func decode(type: UInt8, _ c: inout ByteCursor, source: SourceRef) throws {
         switch type {
         case BMPMessageType.routeMonitoring:
-            let peer = try readPeerHeader(&c)
+            var peer = try readPeerHeader(&c, seesTime: false)
+            let headerEnd = Int64(c.absoluteOffset)
             let session = peer.observation.session
             let addPath = (peer.outbound ? addPathOut[session] : addPathIn[session]) ?? AddPathFamilies()
             let options = DecodeOptions(fourByteAS: !peer.legacyAS, addPath: addPath, evpnOnly: evpnOnly)
             update.reset()
-            if try BGPMessage.decodeUpdate(&c, options: options, into: &update) {
+            let decoded = try BGPMessage.decodeUpdate(&c, options: options, into: &update)
+            // RFC 7854 §4.2 stamps route monitoring with the time the routes were received. GoBGP
+            // stamps the withdrawals it sends at a Peer Down with the withdrawn routes' own receive
+            // times, seconds before the Peer Down: such a withdrawal happened when it was sent, at
+            // the stream's latest time, and is no clock step (DQ-TIME-BACKWARDS).
+            if decoded && update.withdrawsOnly && lastTime - peer.time > 1_000_000 { peer.time = lastTime }
+            stats.saw(time: peer.time, offset: headerEnd)
+            if decoded {
                 emit(&update, time: peer.time, source: source, observation: peer.observation)
             } else {
                 pending.append(.heartbeat(time: peer.time))

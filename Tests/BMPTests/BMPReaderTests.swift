@@ -146,3 +146,40 @@ func macRoute(_ mac: String, seq: UInt32, pathID: UInt32? = nil) -> UpdateMessag
     #expect(reader.routers.map(\.sysName) == ["leaf-7"])
     #expect(reader.routers.map(\.sysDescr) == ["FRRouting 8.4.4"])
 }
+
+@Test(
+    """
+    DQ-TIME-BACKWARDS and MOB-12 from BMP: withdrawals sent at a Peer Down stamped with the routes' receive time \\
+    (GoBGP) happen when sent and are no clock step; an announcement stamped seconds back is one; the Peer Up's \\
+    local address rides on the session's events
+    """
+)
+func withdrawalsStampedWithReceiveTimeAreNoClockStep() throws {
+    let t0: Int64 = 1_795_485_600_000_000
+    var open = OpenMessage(myAS: 65000, bgpID: pe3)
+    open.fourByteAS = true; open.multiprotocol = [.evpn]
+    let pre = BMPEncoder.PeerHeader(address: pe3, asn: 65000, bgpID: pe3, time: t0)
+    var post = pre; post.flags = 0x40
+    var down = pre; down.time = t0 + 5_000_000
+    let announcement = macRoute("aa:aa:aa:00:00:03", seq: 0)
+    var withdrawal = UpdateMessage()
+    withdrawal.unreach = MPUnreach(family: .evpn, nlri: announcement.reach!.nlri)
+    let path = try bmpFile([
+        BMPEncoder.peerUp(pre, localAddress: router, sentOpen: open, receivedOpen: open),
+        BMPEncoder.routeMonitoring(post, update: BGPEncoder.update(announcement)),
+        BMPEncoder.peerDown(down, reason: 4),
+        BMPEncoder.routeMonitoring(post, update: BGPEncoder.update(withdrawal)),  // stamped t0, sent at t0 + 5 s
+        BMPEncoder.routeMonitoring(post, update: BGPEncoder.update(macRoute("aa:aa:aa:00:00:04", seq: 0))),
+    ])
+    let inputs = try InputSet(paths: [path])
+    var routes: [RouteEvent] = [], sessions: [SessionEvent] = []
+    while let item = inputs.next() {
+        if case .route(let e) = item.payload { routes.append(e) }
+        if case .session(let e) = item.payload { sessions.append(e) }
+    }
+    #expect(routes.map(\.isWithdraw) == [false, true, false])
+    #expect(routes.map(\.time) == [t0, t0 + 5_000_000, t0])
+    let reader = try #require(inputs.files[0].reader as? BMPReader)
+    #expect(reader.stats.timeStepsBack == 1)
+    #expect(sessions.map(\.localAddress) == [router, router])
+}

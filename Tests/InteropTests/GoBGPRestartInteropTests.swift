@@ -12,7 +12,7 @@ import Testing
 @Test(
     """
     MOB-12, STALE-PEER-DOWN from GoBGP 3.10 under graceful restart: a killed PE's routes leave the reflector's BMP \
-    tables and its MRT dump alike, no finding
+    tables and its MRT dump alike, no finding; its Peer Down withdrawals are no DQ-TIME-BACKWARDS
     """,
     .enabled(if: gobgpAvailable), .timeLimit(.minutes(2)))
 func gobgpGracefulRestartPeerLossIsNoStaleRoute() throws {
@@ -64,6 +64,13 @@ func gobgpGracefulRestartPeerLossIsNoStaleRoute() throws {
     }
     let fromDying = events.filter { $0["peer_ip"] as? String == dying.address }
     #expect(fromDying.contains { $0["event"] as? String == "session-down" && $0["table_name"] as? String != "mrt" })
+    // GoBGP stamps the withdrawals it sends at the Peer Down with the routes' receive time;
+    // they happened when sent, after the Peer Down.
+    let peerDown = fromDying.first { $0["event"] as? String == "session-down" }?["time_us"] as? Int ?? .max
+    let bmpWithdrawals = events.filter { $0["event"] as? String == "withdraw" && $0["mac"] as? String != nil }
+        .filter { macs.contains($0["mac"] as! String) }
+    #expect(!bmpWithdrawals.isEmpty)
+    #expect(bmpWithdrawals.allSatisfy { ($0["time_us"] as? Int ?? 0) >= peerDown }, "\(bmpWithdrawals)")
     let dumped = fromDying.filter { $0["table_name"] as? String == "mrt" }
     #expect(Set(dumped.compactMap { $0["mac"] as? String }) == Set(macs))
     #expect(dumped.allSatisfy { $0["event"] as? String == "announce" })
@@ -76,6 +83,8 @@ func gobgpGracefulRestartPeerLossIsNoStaleRoute() throws {
         ], allowFailure: true)
     let database = try Database(path: db, readOnly: true)
     #expect(try database.rows("SELECT rule FROM findings WHERE rule LIKE 'STALE%'").isEmpty)
+    // DQ-TIME-BACKWARDS: those withdrawals are no clock step.
+    #expect(try database.rows("SELECT subject FROM data_quality WHERE rule = 'DQ-TIME-BACKWARDS'").isEmpty)
     let pe = try database.rows("SELECT live_macs, sessions_down FROM pes WHERE address = ?", [.text(dying.address)])
     #expect(pe.first == ["0", "1"], "\(pe)")
 }
