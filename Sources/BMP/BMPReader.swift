@@ -293,7 +293,10 @@ public final class BMPReader: FeedReader {
                         time: peer.time, source: source, observation: peer.observation, kind: .down(reason: text),
                         record: .bmp, localAddress: localAddresses[peer.observation.session])))
         case BMPMessageType.peerUp:
-            let peer = try readPeerHeader(&c)
+            // Stamped with when the session came up: for a session older than the monitoring,
+            // before the stream began (FRR 8.4 stamps the host's boot time), so it does not set
+            // the input's time span.
+            let peer = try readPeerHeader(&c, seesTime: false)
             // The local address has the peer address's family; IPv4 sits in the last 4 of 16 bytes.
             let localAddress: IPAddress
             if peer.observation.peerIP.isIPv6 {

@@ -183,3 +183,32 @@ func withdrawalsStampedWithReceiveTimeAreNoClockStep() throws {
     #expect(reader.stats.timeStepsBack == 1)
     #expect(sessions.map(\.localAddress) == [router, router])
 }
+
+@Test(
+    """
+    DQ-TIME-BACKWARDS: a Peer Up stamped when its session came up, a day before the stream (FRR 8.4 stamps the \\
+    host's boot time), neither starts the input's time span nor counts as a clock step
+    """
+)
+func peerUpStampedLongBeforeTheStreamDoesNotStartItsTimeSpan() throws {
+    let t0: Int64 = 1_795_485_600_000_000
+    var open = OpenMessage(myAS: 65000, bgpID: pe3)
+    open.fourByteAS = true; open.multiprotocol = [.evpn]
+    let now = BMPEncoder.PeerHeader(address: pe3, asn: 65000, bgpID: pe3, time: t0)
+    var dayBefore = now
+    dayBefore.time = t0 - 86_400_000_000
+    let path = try bmpFile([
+        BMPEncoder.peerUp(dayBefore, localAddress: router, sentOpen: open, receivedOpen: open),
+        BMPEncoder.routeMonitoring(now, update: BGPEncoder.update(macRoute("aa:aa:aa:00:00:03", seq: 0))),
+    ])
+    let inputs = try InputSet(paths: [path])
+    var kinds: [String] = []
+    while let item = inputs.next() {
+        if case .session(let e) = item.payload { kinds.append("\(e.kind)") }
+        if case .route = item.payload { kinds.append("route") }
+    }
+    #expect(kinds == ["established", "route"])
+    let reader = try #require(inputs.files[0].reader as? BMPReader)
+    #expect(reader.stats.firstTime == t0)
+    #expect(reader.stats.timeStepsBack == 0)
+}

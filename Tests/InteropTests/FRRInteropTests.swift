@@ -132,6 +132,15 @@ func frrStoryProblems(attempt: Int) throws -> [String] {
     let withdrawOnly = try Database(path: bmpDB, readOnly: true).rows(
         "SELECT count(*) FROM data_quality WHERE rule = 'DQ-WITHDRAW-ONLY'")
     check(withdrawOnly.first?[0] != "0", "FRR BMP through collect: no DQ-WITHDRAW-ONLY: \(bmpRun) \(station)")
+    // FRR 8.4 stamps its BMP Peer Up messages with about the host's boot time: the archive's time
+    // span starts with the messages recorded, as the reflector's own dump does, not hours before.
+    let dumpStart = try Database(path: "\(directory)/analysis-2.sqlite", readOnly: true).rows(
+        "SELECT min(first_time_us) FROM inputs")[0][0].flatMap { Int64($0) }
+    let bmpStart = try Database(path: bmpDB, readOnly: true).rows("SELECT min(first_time_us) FROM inputs")[0][0]
+        .flatMap { Int64($0) }
+    check(
+        dumpStart != nil && bmpStart != nil && abs(bmpStart! - dumpStart!) < 60_000_000,
+        "FRR BMP archive starts at \(bmpStart ?? 0), the dumps at \(dumpStart ?? 0)")
     if !problems.isEmpty {
         let kept = NSTemporaryDirectory() + "evpnscope-frr-failed-\(attempt)"
         try? FileManager.default.removeItem(atPath: kept)
