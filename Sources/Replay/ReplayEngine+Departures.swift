@@ -9,9 +9,12 @@ extension ReplayEngine {
         var time: Int64
         var pe: Int32
         var seq: UInt32
+        /// The sequence the last observation point to withdraw had seen: older than `seq` when
+        /// the advertisement's newest sequence reached only other points (MOB-15).
+        var seqAtLastObservation: UInt32
         private var observationAndOwner: UInt32
-        init(pe: Int32, seq: UInt32, observation: Int32, time: Int64, wasOwner: Bool) {
-            self.time = time; self.pe = pe; self.seq = seq
+        init(pe: Int32, seq: UInt32, seqAtLastObservation: UInt32, observation: Int32, time: Int64, wasOwner: Bool) {
+            self.time = time; self.pe = pe; self.seq = seq; self.seqAtLastObservation = seqAtLastObservation
             observationAndOwner = UInt32(bitPattern: observation) & 0x7FFF_FFFF | (wasOwner ? 1 << 31 : 0)
         }
         var observation: Int32 { Int32(bitPattern: observationAndOwner & 0x7FFF_FFFF) }
@@ -33,14 +36,16 @@ extension ReplayEngine {
         return list
     }
 
-    /// ID-3: an announcement from `pe` that repeats, at another observation point and within
-    /// the copy lag, an advertisement that has just been withdrawn everywhere it was seen.
+    /// ID-3: an announcement from `pe` that repeats, within the copy lag, an advertisement that
+    /// has just been withdrawn everywhere it was seen, at an observation point that had not seen
+    /// that sequence: another point, or the last to withdraw when it had only an older one
+    /// (MOB-15: several moves in one second reach the dumps in different orders).
     func isLateCopy(_ m: Int, pe: Int32, seq: UInt32, op: Int32, time: Int64) -> Bool {
         let list = macTable[m].departures
         guard list >= 0 else { return false }
         return departureLists[Int(list)].contains {
-            $0.pe == pe && $0.observation != op && TimeSpan.between($0.time, time) <= options.copyLag
-                && !SequenceOrder.newer(seq, than: $0.seq)
+            $0.pe == pe && ($0.observation != op || SequenceOrder.newer($0.seq, than: $0.seqAtLastObservation))
+                && TimeSpan.between($0.time, time) <= options.copyLag && !SequenceOrder.newer(seq, than: $0.seq)
         }
     }
 

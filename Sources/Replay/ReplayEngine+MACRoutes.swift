@@ -106,9 +106,10 @@ extension ReplayEngine {
                 observationCounts[Int(op)].unknownWithdrawals += 1
                 return
             }
-            let slot = ribEntries[Int(existing)].slot
+            let entry = ribEntries[Int(existing)]
             dropRIBEntry(existing, hash: hash)
-            removeObservation(slot, kind: .withdrawn, time: event.time, source: event.source, op: op)
+            removeObservation(
+                entry.slot, kind: .withdrawn, time: event.time, source: event.source, op: op, seqHere: entry.seq)
             return
         }
         // This observation point held a late copy; whatever it says now is its own news.
@@ -143,7 +144,8 @@ extension ReplayEngine {
             } else {
                 // The same NLRI at this observation point now belongs to another PE or domain.
                 dropRIBEntry(existing, hash: hash)
-                removeObservation(old.slot, kind: .withdrawn, time: event.time, source: event.source, op: op)
+                removeObservation(
+                    old.slot, kind: .withdrawn, time: event.time, source: event.source, op: op, seqHere: old.seq)
             }
         }
         let traitID = internTraits(
@@ -400,7 +402,10 @@ extension ReplayEngine {
         macTable[m].winnerSeq = best?.claim.seq ?? 0
     }
 
-    func removeObservation(_ s: Int32, kind: Transition.Kind, time: Int64, source: SourceRef, op: Int32) {
+    /// `seqHere`: the sequence the route had at observation point `op`, which may lag the route's.
+    func removeObservation(
+        _ s: Int32, kind: Transition.Kind, time: Int64, source: SourceRef, op: Int32, seqHere: UInt32
+    ) {
         if routes[Int(s)].next == RouteSlot.lateCopy { routes.release(s); return }
         routes[Int(s)].observations -= 1
         guard routes[Int(s)].observations <= 0 else { return }
@@ -424,7 +429,10 @@ extension ReplayEngine {
         let winnerBefore = macTable[m].winner.raw
         let winnerSeqBefore = macTable[m].winnerSeq
         recordDeparture(
-            m, Departure(pe: pe, seq: removed.seq, observation: op, time: time, wasOwner: winnerBefore == pe))
+            m,
+            Departure(
+                pe: pe, seq: removed.seq, seqAtLastObservation: seqHere, observation: op, time: time,
+                wasOwner: winnerBefore == pe))
         recomputeWinner(m)
         macTable[m].lastChange = time
         var t = Transition(kind: kind, time: time, mac: MACID(removed.mac), pe: PEID(pe), source: source)

@@ -67,7 +67,8 @@ extension ReplayEngine {
                 op: path.op, pathID: path.pathID, rd: rdOf(slot), tag: bds[Int(state.bd)].ethernetTag, mac: state.mac,
                 ip: ipOf(slot))
             dropRIBEntry(Int32(id), hash: ribHash(key))
-            removeObservation(entry.slot, kind: .flushed, time: event.time, source: event.source, op: path.op)
+            removeObservation(
+                entry.slot, kind: .flushed, time: event.time, source: event.source, op: path.op, seqHere: entry.seq)
         }
         for id in 0..<hostEntries.highWater where hostEntries[id].path >= 0 && lostPaths.contains(hostEntries[id].path)
         {

@@ -102,6 +102,34 @@ func w14TwoDumpsEitherOrder() throws {
     #expect(swapped.rules == forward.rules)
 }
 
+/// Recorded from FRR 8.4 (the interop test's duplicate MAC, CI): pe2 takes the MAC with seq 1;
+/// within one later second pe1 takes it back with seq 2, pe2 with seq 3, and pe1 withdraws. pe2's
+/// dump gets pe1's first withdrawal a second late, just before pe1's seq 2.
+@Test(
+    """
+    MOB-15 and ID-3: a PE's newest sequence, seen and withdrawn at one dump within a second, reaching another \
+    dump late is a copy, not a SEQ-MISSING-ON-MOVE, in either order
+    """
+)
+func lateCopyOfANewerSequenceAtALaggingDump() throws {
+    let learnt = [Step(at: 10, pe: 1, mac: m), Step(at: 15, pe: 2, mac: m, seq: 1), keepaliveAt(100)]
+    let oneSecond = [
+        Step(at: 20, pe: 1, mac: m, seq: 2), Step(at: 20, pe: 2, mac: m, withdraw: true),
+        Step(at: 20, pe: 2, mac: m, seq: 3), Step(at: 20, pe: 1, mac: m, withdraw: true),
+    ]
+    let pe1Withdraws = Step(at: 15, pe: 1, mac: m, withdraw: true)
+    let pe1Dump = try routerDump(learnt + [pe1Withdraws] + oneSecond, local: peAddress(1), name: "late-pe1")
+    var late = pe1Withdraws
+    late.at = 20
+    let pe2Dump = try routerDump(learnt + [late] + oneSecond, local: peAddress(2), name: "late-pe2")
+    for inputs in [[pe1Dump, pe2Dump], [pe2Dump, pe1Dump]] {
+        let run = try analyze(inputs)
+        #expect(run.rules.isEmpty, "\(run.analyzer.findings.map(\.detail))")
+        #expect(run.transitions(.moved).map { [$0.seqBefore, $0.seqAfter] } == [[0, 1], [1, 2], [2, 3]])
+        #expect(run.state(m)?.winner == run.pe(2))
+    }
+}
+
 @Test("W-15 not a move (MOB-14): a MAC learnt afresh without a community after the only advertiser withdrew")
 func w15FreshLearnIsNoMove() throws {
     let run = try analyze([
