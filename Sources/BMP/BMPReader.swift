@@ -257,7 +257,7 @@ public final class BMPReader: FeedReader {
             // stamps the withdrawals it sends at a Peer Down with the withdrawn routes' own receive
             // times, seconds before the Peer Down: such a withdrawal happened when it was sent, at
             // the stream's latest time, and is no clock step (DQ-TIME-BACKWARDS).
-            if decoded && update.withdrawsOnly && lastTime - peer.time > 1_000_000 { peer.time = lastTime }
+            if decoded && lastTime - peer.time > 1_000_000 && update.withdrawsOnly { peer.time = lastTime }
             stats.saw(time: peer.time, offset: headerEnd)
             if decoded {
                 emit(&update, time: peer.time, source: source, observation: peer.observation)

@@ -23,8 +23,7 @@ extension ReplayEngine {
                     let point = observations[$0]
                     guard point.session != session else { return true }
                     guard let sameSession else { return false }
-                    return point.table == .mrt
-                        ? point.session == sameSession : bmpSessionsInMRTTerms[point.session] == sameSession
+                    return point.session == sameSession || bmpSessionsInMRTTerms[point.session] == sameSession
                 }.map(Int32.init))
             reason = why
         case .monitoringEnded(let why):

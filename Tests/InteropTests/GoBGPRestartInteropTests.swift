@@ -67,8 +67,9 @@ func gobgpGracefulRestartPeerLossIsNoStaleRoute() throws {
     // GoBGP stamps the withdrawals it sends at the Peer Down with the routes' receive time;
     // they happened when sent, after the Peer Down.
     let peerDown = fromDying.first { $0["event"] as? String == "session-down" }?["time_us"] as? Int ?? .max
-    let bmpWithdrawals = events.filter { $0["event"] as? String == "withdraw" && $0["mac"] as? String != nil }
-        .filter { macs.contains($0["mac"] as! String) }
+    let bmpWithdrawals = events.filter {
+        $0["event"] as? String == "withdraw" && ($0["mac"] as? String).map(macs.contains) == true
+    }
     #expect(!bmpWithdrawals.isEmpty)
     #expect(bmpWithdrawals.allSatisfy { ($0["time_us"] as? Int ?? 0) >= peerDown }, "\(bmpWithdrawals)")
     let dumped = fromDying.filter { $0["table_name"] as? String == "mrt" }
