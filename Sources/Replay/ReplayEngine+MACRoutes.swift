@@ -291,6 +291,15 @@ extension ReplayEngine {
                 if sameSegment(pe, winnerBefore, m) {
                     t.kind = .aliased; t.otherPE = PEID(winnerBefore); t.seqAfter = peSeqAfter
                     emit(t)
+                } else if claimedTogether(m, holder: winnerBefore, newcomer: pe, time: time) {
+                    // MOB-15: both claims date from this timestamp, so neither came first; the
+                    // outcome is the other order's: the newcomer learnt it, the holder lost the tie.
+                    t.kind = .learned; t.seqAfter = peSeqAfter
+                    emit(t)
+                    var lost = t
+                    lost.kind = .rejected; lost.pe = PEID(winnerBefore); lost.otherPE = PEID(pe); lost.ip = nil
+                    lost.seqBefore = peSeqAfter; lost.seqAfter = winnerSeqBefore; lost.tie = true
+                    emit(lost)
                 } else {
                     emitMove(
                         m, from: winnerBefore, to: pe, seqBefore: winnerSeqBefore, seqAfter: peSeqAfter, template: t)
@@ -370,6 +379,13 @@ extension ReplayEngine {
             superseded.ip = nil
             emit(superseded)
         }
+    }
+
+    /// A newcomer that won a tie (MOB-4) on its lower address against a holder whose claim began at
+    /// the same timestamp: with one-second dumps both PEs often learn a MAC in the same second.
+    func claimedTogether(_ m: Int, holder: Int32, newcomer: Int32, time: Int64) -> Bool {
+        guard let held = summarize(m, pe: holder), let claim = summarize(m, pe: newcomer) else { return false }
+        return held.lastChange == time && held.seq == claim.seq && held.sticky == claim.sticky
     }
 
     /// MOB-8: two PEs on the same non-zero ESI are one multi-homed attachment.

@@ -130,6 +130,45 @@ func lateCopyOfANewerSequenceAtALaggingDump() throws {
     }
 }
 
+/// Seen on FRR 8.4 (the interop test's duplicate MAC, CI): both hosts sharing a MAC came up at
+/// once, so pe1 and pe2 learnt it in the same second without a community; the reflector's dump had
+/// pe2 first. pe2 then leap-frogged with seq 1 and pe1 withdrew: FRR counts one move.
+@Test(
+    """
+    MOB-15 and MOB-4: two PEs learning a MAC in the same second is no move to the lower address, in either \
+    order; a second apart it is a tied move (W-13)
+    """
+)
+func sameSecondFirstLearnIsNoMove() throws {
+    let leapFrog = [
+        Step(at: 12, pe: 2, mac: m, seq: 1), Step(at: 12, pe: 1, mac: m, withdraw: true), keepaliveAt(100),
+    ]
+    let pe2First = try routerDump(
+        [Step(at: 10, pe: 2, mac: m), Step(at: 10, pe: 1, mac: m)] + leapFrog, local: rr1, peer: nil,
+        name: "tie-pe2-first")
+    let pe1First = try routerDump(
+        [Step(at: 10, pe: 1, mac: m), Step(at: 10, pe: 2, mac: m)] + leapFrog, local: rr1, peer: nil,
+        name: "tie-pe1-first")
+    var outcomes: [[String]] = []
+    for dump in [pe2First, pe1First] {
+        let run = try analyze([dump])
+        #expect(run.transitions(.moved).map { [$0.otherPE, $0.pe] } == [[run.pe(1), run.pe(2)]], "\(dump)")
+        #expect(run.transitions(.rejected).map { [$0.pe, $0.otherPE] } == [[run.pe(2), run.pe(1)]], "\(dump)")
+        #expect(run.state(m)?.winner == run.pe(2) && run.state(m)?.moves == 1)
+        outcomes.append(run.rules)
+    }
+    #expect(outcomes[0] == outcomes[1])
+
+    // A second apart, the later PE took the MAC without raising the sequence: a tied move.
+    let apart = try analyze([
+        try routerDump(
+            [Step(at: 10, pe: 2, mac: m), Step(at: 11, pe: 1, mac: m), keepaliveAt(100)], local: rr1, peer: nil,
+            name: "tie-apart")
+    ])
+    #expect(apart.transitions(.moved).map { [$0.seqBefore, $0.seqAfter] } == [[0, 0]])
+    #expect(apart.transitions(.moved).first?.tie == true)
+}
+
 @Test("W-15 not a move (MOB-14): a MAC learnt afresh without a community after the only advertiser withdrew")
 func w15FreshLearnIsNoMove() throws {
     let run = try analyze([

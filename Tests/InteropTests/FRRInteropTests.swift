@@ -95,6 +95,18 @@ func frrStoryProblems(attempt: Int) throws -> [String] {
     check((frr[duplicate] ?? 0) >= 15, "FRR: \(tables)")
 
     let dumps = ["pe1", "pe2", "rr"].map { "\(directory)/updates-\($0)" }
+    // The story's tie (MOB-4, MOB-15): both PEs' first routes for the shared MAC in one second,
+    // neither with a community. Counting a move to the lower address there gave FRR's count + 1.
+    let firstClaims = try shell([evpnscopeBinary, "decode", dumps[2]]).split(separator: "\n").compactMap {
+        line -> [String: Any]? in
+        let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        return event?["mac"] as? String == duplicate && event?["event"] as? String == "announce" ? event : nil
+    }.prefix(2)
+    check(
+        Set(firstClaims.compactMap { $0["rd"] as? String }).count == 2
+            && Set(firstClaims.compactMap { $0["time_us"] as? Int }).count == 1
+            && firstClaims.allSatisfy { $0["seq"] == nil },
+        "the shared MAC's first two routes are no same-second tie: \(firstClaims)")
     for (run, inputs) in (dumps.map { [$0] } + [dumps, dumps.reversed()]).enumerated() {
         let label = inputs.map { ($0 as NSString).lastPathComponent }.joined(separator: " ")
         let db = "\(directory)/analysis-\(run).sqlite"

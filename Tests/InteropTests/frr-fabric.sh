@@ -181,12 +181,12 @@ scenario() {
     done
     host h2 aa:bb:cc:00:00:02 pe1
     host h3 aa:bb:cc:00:00:02 pe2
-    # One link after the other: hosts send on link-up (IPv6 neighbour discovery), and both PEs
-    # learning the MAC in the same second is a tie whose order the dumps cannot give (MOB-15).
-    ns h2 ip link set to-pe1 up
-    sleep 1.5
+    # Both links at once, pe2's first: hosts send on link-up (IPv6 neighbour discovery), so both
+    # PEs learn the MAC in the same second without a community, a tie the lower address wins
+    # though the higher one's route usually reaches the reflector first (MOB-4, MOB-15).
     ns h3 ip link set to-pe2 up
-    sleep 1
+    ns h2 ip link set to-pe1 up
+    sleep 2.5
     for k in $(seq 1 "$rounds"); do
         speak h2 pe1 10.0.0.2
         sleep 0.7
