@@ -26,10 +26,28 @@ final class BZip2Delivery: @unchecked Sendable {
     }
 }
 
-/// The process's bzip2 block decoders, one thread per core, shared by every open file: the
-/// number of decompressors, and the ~5 MB each holds, does not grow with the files merged.
+/// How many bzip2 block decoders the process runs: one per core, less the cores a command keeps
+/// for the thread consuming the bytes.
+public enum BZip2Decoders {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var keptCores = 0
+
+    /// Keeps `cores` cores from the decoders; takes effect only before the first bzip2 file
+    /// opens. `analyze` keeps one for its replay: on two cores a second decoder, though it ran
+    /// only when a core was idle, cost the 1 M MAC .bz2 fabric's run more than it gave (11
+    /// interleaved pairs: 6 s more CPU and 2.4 s more wall time on average), its work and the
+    /// replay's stalling in a cache the other had filled.
+    public static func keep(cores: Int) { lock.withLock { keptCores = cores } }
+
+    static var count: Int {
+        lock.withLock { max(1, ProcessInfo.processInfo.activeProcessorCount - keptCores) }
+    }
+}
+
+/// The process's bzip2 block decoders (`BZip2Decoders.count` threads), shared by every open
+/// file: the number of decompressors, and the ~5 MB each holds, does not grow with the files merged.
 final class BZip2DecoderPool: @unchecked Sendable {
-    static let shared = BZip2DecoderPool(threads: ProcessInfo.processInfo.activeProcessorCount)
+    static let shared = BZip2DecoderPool(threads: BZip2Decoders.count)
 
     private struct Job { var index: Int; var segment: BZip2Segment; var delivery: BZip2Delivery }
     private let condition = NSCondition()

@@ -111,7 +111,7 @@ public final class AnalysisWriter {
 
     /// Streams one route event; copies of one advertisement are folded into its row (ID-3).
     public func addEvent(_ event: RouteEvent, observationID: Int32?) throws {
-        try sightings.add(event, observation: observationID) { try add(.event($0)) }
+        try sightings.add(event, observation: observationID) { sighting in try add(.event(consume sighting)) }
     }
 
     /// Streams one move into the moves table (batched with the route events).
@@ -142,7 +142,7 @@ public final class AnalysisWriter {
 
     /// Hands the last rows to the writer thread, waits for it, and commits them.
     private func flushEvents() throws {
-        try sightings.flush { try add(.event($0)) }
+        try sightings.flush { sighting in try add(.event(consume sighting)) }
         guard let rows else { return }
         if !batch.rows.isEmpty { try rows.send(batch); batch = EventBatch() }
         // The pipe and the inserter go before the database closes: their statements would keep it open.

@@ -1,6 +1,7 @@
 import Analysis
 import ArgumentParser
 import BMP
+import ByteStreams
 import EVPNModel
 import Foundation
 import Ingest
@@ -112,6 +113,7 @@ struct Analyze: ParsableCommand {
         let lock = try RunLock(database: dbPath)
         defer { withExtendedLifetime(lock) {} }
 
+        BZip2Decoders.keep(cores: 1)  // the replay's
         let feed: PrefetchedFeed
         let totalCompressedBytes: Int64
         do {
