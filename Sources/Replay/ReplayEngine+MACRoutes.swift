@@ -311,6 +311,14 @@ extension ReplayEngine {
                 t.kind = .stickyConflict; t.otherPE = PEID(winnerAfter); t.seqBefore = macTable[m].winnerSeq;
                 t.seqAfter = peSeqAfter
                 emit(t)
+            } else if SequenceOrder.newer(macTable[m].winnerSeq, than: peSeqAfter),
+                learntWithoutMove(m, holder: winnerAfter, at: time)
+            {
+                // MOB-15 and MOB-2: the holder learnt the MAC in this timestamp with a higher
+                // sequence than this PE's, so this PE's claim is the older one, come late in
+                // the dump: the other order's move from it.
+                emitMove(
+                    m, from: pe, to: winnerAfter, seqBefore: peSeqAfter, seqAfter: macTable[m].winnerSeq, template: t)
             } else {
                 t.kind = .rejected; t.otherPE = PEID(winnerAfter); t.seqBefore = macTable[m].winnerSeq;
                 t.seqAfter = peSeqAfter
@@ -379,13 +387,6 @@ extension ReplayEngine {
             superseded.ip = nil
             emit(superseded)
         }
-    }
-
-    /// A newcomer that won a tie (MOB-4) on its lower address against a holder whose claim began at
-    /// the same timestamp: with one-second dumps both PEs often learn a MAC in the same second.
-    func claimedTogether(_ m: Int, holder: Int32, newcomer: Int32, time: Int64) -> Bool {
-        guard let held = summarize(m, pe: holder), let claim = summarize(m, pe: newcomer) else { return false }
-        return held.lastChange == time && held.seq == claim.seq && held.sticky == claim.sticky
     }
 
     /// MOB-8: two PEs on the same non-zero ESI are one multi-homed attachment.

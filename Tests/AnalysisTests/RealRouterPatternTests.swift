@@ -169,6 +169,30 @@ func sameSecondFirstLearnIsNoMove() throws {
     #expect(apart.transitions(.moved).first?.tie == true)
 }
 
+@Test(
+    """
+    MOB-15 and MOB-2: a MAC first seen in one second at two PEs with different sequences moved from the lower to \
+    the higher, in either order, and the lower one's route is stale
+    """
+)
+func sameSecondFirstClaimsWithDifferentSequences() throws {
+    var outcomes: [[String]] = []
+    for higherFirst in [true, false] {
+        let claims = [Step(at: 10, pe: 1, mac: m, seq: 2), Step(at: 10, pe: 2, mac: m, seq: 1)]
+        let run = try analyze([
+            try routerDump(
+                (higherFirst ? claims : claims.reversed()) + [keepaliveAt(100)], local: rr1, peer: nil,
+                name: "claims-\(higherFirst)")
+        ])
+        #expect(run.transitions(.moved).map { [$0.otherPE, $0.pe] } == [[run.pe(2), run.pe(1)]])
+        #expect(run.transitions(.moved).map { [$0.seqBefore, $0.seqAfter] } == [[1, 2]])
+        #expect(run.state(m)?.winner == run.pe(1))
+        outcomes.append(run.rules)
+    }
+    #expect(outcomes[0] == outcomes[1], "\(outcomes)")
+    #expect(outcomes[0] == ["STALE-AFTER-MOVE"], "\(outcomes)")
+}
+
 @Test("W-15 not a move (MOB-14): a MAC learnt afresh without a community after the only advertiser withdrew")
 func w15FreshLearnIsNoMove() throws {
     let run = try analyze([
