@@ -45,6 +45,7 @@ public final class BMPReader: FeedReader {
     private var addPathOut: [SessionKey: AddPathFamilies] = [:]
     /// Each session's local address from its Peer Up, for its Peer Down.
     private var localAddresses: [SessionKey: IPAddress] = [:]
+    private var localBGPIDs: [SessionKey: IPAddress] = [:]
 
     /// OpenBMP records: the router is the one each record's header names, not the stream's.
     let openBMP: Bool
@@ -291,7 +292,8 @@ public final class BMPReader: FeedReader {
                 .session(
                     SessionEvent(
                         time: peer.time, source: source, observation: peer.observation, kind: .down(reason: text),
-                        record: .bmp, localAddress: localAddresses[peer.observation.session])))
+                        record: .bmp, localAddress: localAddresses[peer.observation.session],
+                        localBGPID: localBGPIDs[peer.observation.session])))
         case BMPMessageType.peerUp:
             // Stamped with when the session came up: for a session older than the monitoring,
             // before the stream began (FRR 8.4 stamps the host's boot time), so it does not set
@@ -312,6 +314,7 @@ public final class BMPReader: FeedReader {
             if case .open(let local) = sent, case .open(let remote) = received {
                 addPathIn[peer.observation.session] = OpenMessage.addPathFamilies(sender: remote, receiver: local)
                 addPathOut[peer.observation.session] = OpenMessage.addPathFamilies(sender: local, receiver: remote)
+                localBGPIDs[peer.observation.session] = local.bgpID
             } else {
                 throw c.error("BMP peer up", expected: "two BGP OPEN messages")
             }
@@ -319,8 +322,8 @@ public final class BMPReader: FeedReader {
                 .session(
                     SessionEvent(
                         time: peer.time, source: source, observation: peer.observation, kind: .established,
-                        record: .bmp,
-                        localAddress: localAddress)))
+                        record: .bmp, localAddress: localAddress,
+                        localBGPID: localBGPIDs[peer.observation.session])))
         case BMPMessageType.initiation, BMPMessageType.termination:
             var router = MonitoredRouter(key: routerKey, sysName: nil, sysDescr: nil)
             var terminationReason = "monitoring session terminated"

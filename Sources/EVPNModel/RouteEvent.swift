@@ -150,12 +150,15 @@ public struct SessionEvent: Sendable {
     /// A BMP session's local address (from its Peer Up), on its Peer Up and Peer Down: what
     /// ties it to an MRT dump of the same session (`ObservationPoint.mrtRouter`).
     public var localAddress: IPAddress?
+    /// The monitored router's BGP identifier (its sent OPEN in the Peer Up), on its Peer Up and
+    /// Peer Down: what ties the session to a RIB snapshot, which names its collector by it.
+    public var localBGPID: IPAddress?
     public init(
         time: Int64, source: SourceRef, observation: ObservationPoint, kind: Kind, states: BGPStateChange? = nil,
-        record: RecordKind = .update, localAddress: IPAddress? = nil
+        record: RecordKind = .update, localAddress: IPAddress? = nil, localBGPID: IPAddress? = nil
     ) {
         self.time = time; self.source = source; self.observation = observation; self.kind = kind
-        self.states = states; self.record = record; self.localAddress = localAddress
+        self.states = states; self.record = record; self.localAddress = localAddress; self.localBGPID = localBGPID
     }
 }
 

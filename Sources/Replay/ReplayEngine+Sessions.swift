@@ -7,7 +7,7 @@ extension ReplayEngine {
         let reason: String
         switch event.kind {
         case .established:
-            if event.observation.table != .mrt, let sameSession = Self.inMRTTerms(event) {
+            if event.observation.table != .mrt, let sameSession = Self.inMRTTerms(event).first {
                 bmpSessionsInMRTTerms[event.observation.session] = sameSession
             }
             return
@@ -17,13 +17,13 @@ extension ReplayEngine {
             // The session as BMP and as MRT name it: a reflector that streams BMP and writes an
             // MRT dump loses the routes of both when the session drops.
             let session = event.observation.session
-            let sameSession = Self.inMRTTerms(event)
+            let sameSessions = Self.inMRTTerms(event)
             lostObservations = Set(
                 observations.indices.filter {
                     let point = observations[$0]
                     guard point.session != session else { return true }
-                    guard let sameSession else { return false }
-                    return point.session == sameSession || bmpSessionsInMRTTerms[point.session] == sameSession
+                    return sameSessions.contains(point.session)
+                        || bmpSessionsInMRTTerms[point.session].map(sameSessions.contains) == true
                 }.map(Int32.init))
             reason = why
         case .monitoringEnded(let why):
@@ -82,13 +82,18 @@ extension ReplayEngine {
         }
     }
 
-    /// A session event's session as an MRT dump names it (router = local address): an MRT
-    /// dump's own, a BMP global-instance session's from its Peer Up; nil for a BMP session in a
-    /// VRF (an MRT dump does not say which VRF) or without a Peer Up.
-    static func inMRTTerms(_ event: SessionEvent) -> SessionKey? {
-        if event.observation.table == .mrt { return event.observation.session }
-        guard let local = event.localAddress, event.observation.distinguisher == 0 else { return nil }
-        return SessionKey(
-            router: ObservationPoint.mrtRouter(localAddress: local), distinguisher: 0, peerIP: event.observation.peerIP)
+    /// A session event's session as MRT names it: an MRT dump's own; for a BMP global-instance
+    /// session, as a BGP4MP dump names it (router = the Peer Up's local address), then as a RIB
+    /// snapshot does (router = the collector's BGP identifier, often a loopback, not the session's
+    /// address); none for a BMP session in a VRF (MRT does not say which VRF) or without a Peer Up.
+    static func inMRTTerms(_ event: SessionEvent) -> [SessionKey] {
+        if event.observation.table == .mrt { return [event.observation.session] }
+        guard event.observation.distinguisher == 0 else { return [] }
+        let routers = [event.localAddress.map { ObservationPoint.mrtRouter(localAddress: $0) }, event.localBGPID?.v4]
+        var keys: [SessionKey] = []
+        for case let router? in routers where !keys.contains(where: { $0.router == router }) {
+            keys.append(SessionKey(router: router, distinguisher: 0, peerIP: event.observation.peerIP))
+        }
+        return keys
     }
 }

@@ -18,10 +18,11 @@ func peFailureStreams(secondRouterReportsDown: Bool) throws -> [String] {
         let writer = try CompressedWriter(path: path, compression: .gzip)
         writer.write(BMPEncoder.initiation(sysName: name, sysDescr: "reflector"))
         let peer = BMPEncoder.PeerHeader(address: peAddress(3), asn: 65000, bgpID: peAddress(3), time: epoch)
-        var open = OpenMessage(myAS: 65000, bgpID: peAddress(3))
-        open.fourByteAS = true
+        var sent = OpenMessage(myAS: 65000, bgpID: reflectorID(local)), received = sent
+        sent.fourByteAS = true
+        received.bgpID = peAddress(3); received.fourByteAS = true
         // Each reflector's own end of its session with PE3 (MOB-12 ties sessions by their ends).
-        writer.write(BMPEncoder.peerUp(peer, localAddress: local, sentOpen: open, receivedOpen: open))
+        writer.write(BMPEncoder.peerUp(peer, localAddress: local, sentOpen: sent, receivedOpen: received))
         for i in 0..<50 {
             var header = peer
             header.time = epoch + Int64(i) * 1000
@@ -68,6 +69,53 @@ func pe3SessionDump(local: IPAddress, name: String) throws -> String {
         Step(at: Double(i) / 1000, pe: 3, mac: MACAddress(0x0200_0000_3000 + UInt64(i)).description)
     }
     return try routerDump(steps, local: local, peer: nil, name: name, extendedTime: true)
+}
+
+/// A reflector's BGP identifier: a loopback, not the address its sessions run from.
+func reflectorID(_ local: IPAddress) -> IPAddress { IPAddress(v4: 0xC000_0200 | local.v4 & 0xFF) }
+
+/// A reflector's RIB snapshot (TABLE_DUMP_V2, named by `collectorID`) holding PE3's 50 MACs.
+func pe3Snapshot(collectorID: IPAddress, name: String) throws -> String {
+    let path = temporaryPath(name)
+    let writer = try CompressedWriter(path: path, compression: .plain)
+    let time = epoch + 50_000_000
+    writer.write(
+        MRTEncoder.peerIndexTable(
+            time: time, collectorID: collectorID, viewName: "",
+            peers: [MRTEncoder.Peer(bgpID: peAddress(3), ip: peAddress(3), asn: 65000)]))
+    for i in 0..<50 {
+        let step = Step(at: 50, pe: 3, mac: MACAddress(0x0200_0000_3000 + UInt64(i)).description)
+        for nlri in step.nlri() {
+            writer.write(
+                MRTEncoder.ribGeneric(
+                    time: time, sequence: UInt32(i), family: .evpn, nlri: nlri,
+                    entries: [
+                        MRTEncoder.RIBEntry(
+                            peerIndex: 0, originated: 0, attributes: step.update(cluster: nil).attributes,
+                            nextHop: peAddress(3))
+                    ]))
+        }
+    }
+    try writer.close()
+    return path
+}
+
+@Test(
+    """
+    MOB-12 a reflector's BMP Peer Down also empties its RIB snapshot of the session, the snapshot named by the \
+    reflector's BGP identifier (its Peer Up's sent OPEN), not by the session's address; another's is kept
+    """
+)
+func bmpPeerDownAlsoEmptiesTheSameRoutersRIBSnapshot() throws {
+    let bmp = try peFailureStreams(secondRouterReportsDown: true)[0]  // rr1
+    #expect(reflectorID(rr1) != rr1)
+    let same = try analyze([bmp, try pe3Snapshot(collectorID: reflectorID(rr1), name: "rr1-bview.mrt")])
+    #expect(same.rules.isEmpty, "\(same.analyzer.findings.map(\.detail))")
+    #expect(same.engine.liveRoutes == 0)
+
+    let other = try analyze([bmp, try pe3Snapshot(collectorID: reflectorID(rr2), name: "rr2-bview.mrt")])
+    #expect(other.rules == ["STALE-PEER-DOWN"])
+    #expect(other.findings(.stalePeerDown).first?.count == 50)
 }
 
 @Test(
