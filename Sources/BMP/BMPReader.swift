@@ -311,19 +311,17 @@ public final class BMPReader: FeedReader {
             localAddresses[peer.observation.session] = localAddress
             let sent = try BGPMessage.decode(&c, options: DecodeOptions())
             let received = try BGPMessage.decode(&c, options: DecodeOptions())
-            if case .open(let local) = sent, case .open(let remote) = received {
-                addPathIn[peer.observation.session] = OpenMessage.addPathFamilies(sender: remote, receiver: local)
-                addPathOut[peer.observation.session] = OpenMessage.addPathFamilies(sender: local, receiver: remote)
-                localBGPIDs[peer.observation.session] = local.bgpID
-            } else {
+            guard case .open(let local) = sent, case .open(let remote) = received else {
                 throw c.error("BMP peer up", expected: "two BGP OPEN messages")
             }
+            addPathIn[peer.observation.session] = OpenMessage.addPathFamilies(sender: remote, receiver: local)
+            addPathOut[peer.observation.session] = OpenMessage.addPathFamilies(sender: local, receiver: remote)
+            localBGPIDs[peer.observation.session] = local.bgpID
             pending.append(
                 .session(
                     SessionEvent(
                         time: peer.time, source: source, observation: peer.observation, kind: .established,
-                        record: .bmp, localAddress: localAddress,
-                        localBGPID: localBGPIDs[peer.observation.session])))
+                        record: .bmp, localAddress: localAddress, localBGPID: local.bgpID)))
         case BMPMessageType.initiation, BMPMessageType.termination:
             var router = MonitoredRouter(key: routerKey, sysName: nil, sysDescr: nil)
             var terminationReason = "monitoring session terminated"

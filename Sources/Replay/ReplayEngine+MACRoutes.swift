@@ -291,7 +291,8 @@ extension ReplayEngine {
                 if sameSegment(pe, winnerBefore, m) {
                     t.kind = .aliased; t.otherPE = PEID(winnerBefore); t.seqAfter = peSeqAfter
                     emit(t)
-                } else if claimedTogether(m, holder: winnerBefore, newcomer: pe, time: time) {
+                } else if claimedTogether(m, holder: winnerBefore, seq: peSeqAfter, sticky: incoming.sticky, time: time)
+                {
                     // MOB-15: both claims date from this timestamp, so neither came first; the
                     // outcome is the other order's: the newcomer learnt it, the holder lost the tie.
                     t.kind = .learned; t.seqAfter = peSeqAfter

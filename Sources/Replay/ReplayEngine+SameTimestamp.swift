@@ -2,11 +2,12 @@
 /// second in a BGP4MP dump) reach the dumps in any order, and the engine must count the same
 /// moves whichever comes first.
 extension ReplayEngine {
-    /// A newcomer that won a tie (MOB-4) on its lower address against a holder whose claim began at
-    /// the same timestamp: with one-second dumps both PEs often learn a MAC in the same second.
-    func claimedTogether(_ m: Int, holder: Int32, newcomer: Int32, time: Int64) -> Bool {
-        guard let held = summarize(m, pe: holder), let claim = summarize(m, pe: newcomer) else { return false }
-        return held.lastChange == time && held.seq == claim.seq && held.sticky == claim.sticky
+    /// A newcomer's first route (`seq`, `sticky`) that won a tie (MOB-4) on its lower address
+    /// against a holder whose claim began at the same timestamp: with one-second dumps both PEs
+    /// often learn a MAC in the same second.
+    func claimedTogether(_ m: Int, holder: Int32, seq: UInt32, sticky: Bool, time: Int64) -> Bool {
+        guard let held = summarize(m, pe: holder) else { return false }
+        return held.lastChange == time && held.seq == seq && held.sticky == sticky
     }
 
     /// The holder's advertisement began at `time` and no move happened then: it learnt the MAC

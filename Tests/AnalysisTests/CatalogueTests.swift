@@ -53,24 +53,9 @@ func bumpWithoutMove() throws {
 @Test("FP-6 a TABLE_DUMP_V2 snapshot repeating the update stream adds no finding")
 func snapshotRepeatsUpdates() throws {
     let updates = try mrtDump(cleanMove)
-    let snapshot = temporaryPath("bview.bz2")
-    let writer = try CompressedWriter(path: snapshot, compression: .bzip2)
-    let time = epoch + 60_000_000
-    writer.write(
-        MRTEncoder.peerIndexTable(
-            time: time, collectorID: collectorIP, viewName: "test",
-            peers: [MRTEncoder.Peer(bgpID: rr1, ip: rr1, asn: 65000)]))
-    let winner = Step(at: 60, pe: 2, mac: m, seq: 1, ip: "10.0.0.11")
-    for (i, nlri) in winner.nlri().enumerated() {
-        let attributes = winner.update(cluster: rr1).attributes
-        writer.write(
-            MRTEncoder.ribGeneric(
-                time: time, sequence: UInt32(i), family: .evpn, nlri: nlri,
-                entries: [
-                    MRTEncoder.RIBEntry(peerIndex: 0, originated: 0, attributes: attributes, nextHop: peAddress(2))
-                ]))
-    }
-    try writer.close()
+    let snapshot = try ribSnapshot(
+        [Step(at: 60, pe: 2, mac: m, seq: 1, ip: "10.0.0.11")], at: 60, collectorID: collectorIP,
+        peer: MRTEncoder.Peer(bgpID: rr1, ip: rr1, asn: 65000), cluster: rr1, name: "bview.bz2", compression: .bzip2)
     let run = try analyze([snapshot, updates])
     #expect(run.transitions(.moved).count == 1)
     #expect(run.transitions(.updated).count == 2)  // the two repeated routes are refreshes

@@ -76,28 +76,11 @@ func reflectorID(_ local: IPAddress) -> IPAddress { IPAddress(v4: 0xC000_0200 | 
 
 /// A reflector's RIB snapshot (TABLE_DUMP_V2, named by `collectorID`) holding PE3's 50 MACs.
 func pe3Snapshot(collectorID: IPAddress, name: String) throws -> String {
-    let path = temporaryPath(name)
-    let writer = try CompressedWriter(path: path, compression: .plain)
-    let time = epoch + 50_000_000
-    writer.write(
-        MRTEncoder.peerIndexTable(
-            time: time, collectorID: collectorID, viewName: "",
-            peers: [MRTEncoder.Peer(bgpID: peAddress(3), ip: peAddress(3), asn: 65000)]))
-    for i in 0..<50 {
-        let step = Step(at: 50, pe: 3, mac: MACAddress(0x0200_0000_3000 + UInt64(i)).description)
-        for nlri in step.nlri() {
-            writer.write(
-                MRTEncoder.ribGeneric(
-                    time: time, sequence: UInt32(i), family: .evpn, nlri: nlri,
-                    entries: [
-                        MRTEncoder.RIBEntry(
-                            peerIndex: 0, originated: 0, attributes: step.update(cluster: nil).attributes,
-                            nextHop: peAddress(3))
-                    ]))
-        }
-    }
-    try writer.close()
-    return path
+    let steps = (0..<50).map { i in Step(at: 50, pe: 3, mac: MACAddress(0x0200_0000_3000 + UInt64(i)).description) }
+    return try ribSnapshot(
+        steps, at: 50, collectorID: collectorID,
+        peer: MRTEncoder.Peer(bgpID: peAddress(3), ip: peAddress(3), asn: 65000),
+        name: name)
 }
 
 @Test(

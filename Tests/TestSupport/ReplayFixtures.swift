@@ -209,3 +209,31 @@ public func routerDump(
     try writer.close()
     return path
 }
+
+/// A RIB snapshot (TABLE_DUMP_V2) taken at `at` by collector `collectorID`: each step's routes as
+/// one entry from `peer` (the route reflector `cluster`, when given, in the CLUSTER_LIST).
+public func ribSnapshot(
+    _ steps: [Step], at: Double, collectorID: IPAddress, peer: MRTEncoder.Peer, cluster: IPAddress? = nil,
+    name: String, compression: Compression = .plain
+) throws -> String {
+    let path = temporaryPath(name)
+    let writer = try CompressedWriter(path: path, compression: compression)
+    let time = epoch + Int64(at * 1_000_000)
+    writer.write(MRTEncoder.peerIndexTable(time: time, collectorID: collectorID, viewName: "", peers: [peer]))
+    var sequence: UInt32 = 0
+    for step in steps {
+        let attributes = step.update(cluster: cluster).attributes
+        for nlri in step.nlri() {
+            writer.write(
+                MRTEncoder.ribGeneric(
+                    time: time, sequence: sequence, family: .evpn, nlri: nlri,
+                    entries: [
+                        MRTEncoder.RIBEntry(
+                            peerIndex: 0, originated: 0, attributes: attributes, nextHop: peAddress(step.pe))
+                    ]))
+            sequence += 1
+        }
+    }
+    try writer.close()
+    return path
+}
