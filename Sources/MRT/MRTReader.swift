@@ -21,6 +21,8 @@ public final class MRTReader: FeedReader {
     private var pending: [FeedItem] = []
     private var pendingIndex = 0
     private var peers: [(ip: IPAddress, asn: UInt32, bgpID: IPAddress)] = []
+    /// Where a RIB snapshot's own routes (no peer) are seen from: the zero peer.
+    private static let localRoutesPeer = (ip: IPAddress(v4: 0), asn: UInt32(0), bgpID: IPAddress(v4: 0))
     /// The collector's BGP identifier from the PEER_INDEX_TABLE: the observation points of a RIB
     /// snapshot are the collector's sessions, as BGP4MP's local address names them.
     private var collectorID: UInt32 = 0
@@ -215,7 +217,7 @@ public final class MRTReader: FeedReader {
             .route(
                 RouteEvent(
                     time: time, source: source, observation: observation, isWithdraw: false, family: family,
-                    entry: NLRIEntry(nlri: nlri), attributes: update.attributes,
+                    entry: NLRIEntry(nlri: nlri), shared: SharedAttributes(update.attributes),
                     nextHop: nextHop ?? update.reach?.nextHop ?? update.attributes.nextHop, record: .bgp4mpEntry)))
         stats.routeEvents += 1
     }
@@ -284,11 +286,14 @@ public final class MRTReader: FeedReader {
             let pathID: UInt32? = addPath ? try c.readUInt32("RIB entry path identifier") : nil
             let length = Int(try c.readUInt16("RIB entry attribute length"))
             var attributes = try c.sub(length: length, "RIB entry attributes")
-            guard peerIndex < peers.count else {
+            // GoBGP (3.10) gives the routes it originates itself the index one past its table:
+            // they are the router's own, the "peer" 0.0.0.0 its table lists first for them.
+            guard peerIndex <= peers.count else {
                 throw c.error(
-                    "RIB entry", expected: "peer index below \(peers.count) (PEER_INDEX_TABLE), found \(peerIndex)")
+                    "RIB entry",
+                    expected: "peer index at most \(peers.count) (the PEER_INDEX_TABLE's, or the router's own), found \(peerIndex)")
             }
-            let peer = peers[peerIndex]
+            let peer = peerIndex < peers.count ? peers[peerIndex] : Self.localRoutesPeer
             update.reset()
             UpdateDecoder.decodeAttributes(
                 &attributes, options: DecodeOptions(fourByteAS: true, ribEntry: true, evpnOnly: evpnOnly), into: &update
@@ -302,7 +307,7 @@ public final class MRTReader: FeedReader {
                     RouteEvent(
                         time: time, source: source, observation: observation, isWithdraw: withdraw,
                         family: family, entry: NLRIEntry(pathID: pathID, nlri: nlri),
-                        attributes: withdraw ? .empty : update.attributes,
+                        shared: withdraw ? .empty : SharedAttributes(update.attributes),
                         nextHop: update.reach?.nextHop ?? update.attributes.nextHop, treatedAsWithdraw: withdraw,
                         record: .tableDumpV2)))
             stats.routeEvents += 1
@@ -336,8 +341,8 @@ public final class MRTReader: FeedReader {
                     time: time, source: source, observation: observation, isWithdraw: false,
                     family: v6 ? .ipv6Unicast : .ipv4Unicast,
                     entry: NLRIEntry(nlri: .prefix(IPPrefix(address: address, length: length))),
-                    attributes: update.attributes, nextHop: update.reach?.nextHop ?? update.attributes.nextHop,
-                    record: .tableDump)))
+                    shared: SharedAttributes(update.attributes),
+                    nextHop: update.reach?.nextHop ?? update.attributes.nextHop, record: .tableDump)))
         stats.routeEvents += 1
     }
 }

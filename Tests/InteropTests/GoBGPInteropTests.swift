@@ -361,3 +361,76 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
             == true, "\(findings)")
     #expect(try database.rows("SELECT count(*) FROM inputs WHERE damaged = 1")[0][0] == "0")
 }
+
+/// GoBGP's own TABLE_DUMP_V2 (3.10): the routes a speaker originates itself carry the peer index
+/// one past its PEER_INDEX_TABLE. They are the router's own routes, read as seen from peer 0.0.0.0,
+/// not damage; the routes it learnt keep their peer.
+@Test(.enabled(if: gobgpAvailable), .timeLimit(.minutes(3)))
+func gobgpTableDumpOfItsOwnRoutesIsRead() throws {
+    let directory = NSTemporaryDirectory() + "evpnscope-interop-gobgp-table"
+    try? FileManager.default.removeItem(atPath: directory)
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let rr = Speaker(name: "rr", address: "127.0.0.60", apiPort: 50160)
+    let pe = Speaker(name: "pe", address: "127.0.0.61", apiPort: 50161)
+    let pf = Speaker(name: "pf", address: "127.0.0.62", apiPort: 50162)
+    // gobgpd writes its first table dump a minute after it starts (its shortest interval).
+    func tableDump(_ speaker: Speaker) -> String {
+        "[[mrt-dump]]\n[mrt-dump.config]\ndump-type = \"table\"\nfile-name = \"\(directory)/\(speaker.name).table\"\n"
+            + "dump-interval = 60\n\n"
+    }
+    var rrConfig = gobgpGlobal(rr) + tableDump(rr)
+    for client in [pe, pf] { rrConfig += gobgpNeighbor(client.address, local: rr.address, reflector: rr) }
+    try rrConfig.write(toFile: directory + "/rr.toml", atomically: true, encoding: .utf8)
+    for client in [pe, pf] {
+        try (gobgpGlobal(client) + tableDump(client) + gobgpNeighbor(rr.address, local: client.address)).write(
+            toFile: directory + "/\(client.name).toml", atomically: true, encoding: .utf8)
+    }
+    var daemons: [Process] = []
+    defer { stopGobgpd(daemons) }
+    daemons = try startGobgpd([rr, pe, pf], directory: directory)
+    #expect(waitForSessions(rr, count: 2))
+
+    // VM 2 stays on pe; VM 1 moves from pe to pf, and pe withdraws it.
+    let vm1 = "aa:bb:cc:00:06:01", vm2 = "aa:bb:cc:00:06:02"
+    try advertiseMAC(pe, vm1, "10.0.6.1")
+    try advertiseMAC(pe, vm2, "10.0.6.2")
+    Thread.sleep(forTimeInterval: 2)
+    try advertiseMAC(pf, vm1, "10.0.6.1")
+    let dumps = [rr, pe, pf].map { directory + "/\($0.name).table" }
+    let deadline = Date().addingTimeInterval(120)
+    func written(_ path: String) -> Bool {
+        ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) > 0
+    }
+    while Date() < deadline && !dumps.allSatisfy(written) { Thread.sleep(forTimeInterval: 1) }
+    Thread.sleep(forTimeInterval: 1)
+    stopGobgpd(daemons)
+    #expect(dumps.allSatisfy(written), "gobgpd wrote no table dump in time")
+
+    // pe's dump: its own VM 2 (peer 0.0.0.0), and VM 1 as the reflector passed on pf's move.
+    let decoded = try shell([evpnscopeBinary, "decode", "--family", "evpn", dumps[1]])
+    let routes = decoded.split(separator: "\n").map {
+        try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+    }
+    let own = routes.first { $0["mac"] as? String == vm2 }
+    #expect(own?["peer_ip"] as? String == "0.0.0.0", "\(routes)")
+    #expect(own?["rd"] as? String == "\(pe.address):100")
+    #expect(own?["ip"] as? String == "10.0.6.2")
+    #expect(own?["label1"] as? Int == 10100)
+    let learnt = routes.first { $0["mac"] as? String == vm1 }
+    #expect(learnt?["peer_ip"] as? String == rr.address, "\(routes)")
+    #expect(learnt?["rd"] as? String == "\(pf.address):100")
+    #expect(learnt?["seq"] as? Int == 0)
+    #expect(routes.count == 2, "\(routes)")
+
+    // The three snapshots together: VM 1 on pf, VM 2 on pe, and no input damaged.
+    let db = directory + "/analysis.sqlite"
+    _ = try shell(
+        [evpnscopeBinary, "analyze"] + dumps + ["--db", db, "--report", directory + "/report.md"],
+        allowFailure: true)
+    let database = try Database(path: db, readOnly: true)
+    let owners = try database.rows(
+        "SELECT s.mac, p.address FROM mac_state s JOIN pes p ON p.id = s.winner_pe ORDER BY s.mac")
+    #expect(owners.map { "\($0[0]!) \($0[1]!)" } == ["\(vm1) \(pf.address)", "\(vm2) \(pe.address)"])
+    #expect(try database.rows("SELECT count(*) FROM inputs WHERE damaged = 1")[0][0] == "0")
+}
