@@ -8,19 +8,17 @@ extension UpdateMessage {
         into out: inout [FeedItem]
     ) {
         let withdrawAll = action >= .treatAsWithdraw
-        var shared: SharedAttributes?
         func append(_ entry: NLRIEntry, _ family: AddressFamily, announced nextHop: IPAddress??) {
-            // Announcements share one box of the UPDATE's attributes; `nextHop` is nil for a withdrawal.
+            // Announcements share the UPDATE's attributes; `nextHop` is nil for a withdrawal.
             let event: RouteEvent
             if let nextHop, !withdrawAll {
-                if shared == nil { shared = SharedAttributes(attributes) }
                 event = RouteEvent(
                     time: time, source: source, observation: observation, isWithdraw: false,
-                    family: family, entry: entry, shared: shared!, nextHop: nextHop, record: record)
+                    family: family, entry: entry, attributes: attributes, nextHop: nextHop, record: record)
             } else {
                 event = RouteEvent(
                     time: time, source: source, observation: observation, isWithdraw: true, family: family,
-                    entry: entry, shared: .empty, nextHop: nil, treatedAsWithdraw: nextHop != nil, record: record)
+                    entry: entry, attributes: .empty, nextHop: nil, treatedAsWithdraw: nextHop != nil, record: record)
             }
             out.append(.route(event))
         }

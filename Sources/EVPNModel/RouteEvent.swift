@@ -87,56 +87,21 @@ public final class RouteEvent: Sendable {
     public let isWithdraw: Bool
     public let family: AddressFamily
     public let entry: NLRIEntry
-    /// The attributes of the UPDATE or RIB entry, shared with the other routes it carries.
-    public let shared: SharedAttributes
+    public let attributes: PathAttributes  // empty for withdrawals
     public let nextHop: IPAddress?  // MP_REACH next hop, or NEXT_HOP for IPv4 unicast
     /// RFC 7606 treat-as-withdraw turned this announcement into a withdrawal.
     public let treatedAsWithdraw: Bool
     public let record: RecordKind
     public var isRIBEntry: Bool { record.isRIBEntry }
-    /// Empty for withdrawals. Read in place: a copy would retain each of its lists.
-    public var attributes: PathAttributes { _read { yield shared.value } }
-    public var macMobility: ExtendedCommunity.MACMobility? { shared.macMobility }
-
     public init(
-        time: Int64, source: SourceRef, observation: ObservationPoint, isWithdraw: Bool, family: AddressFamily,
-        entry: NLRIEntry, shared: SharedAttributes, nextHop: IPAddress?, treatedAsWithdraw: Bool = false,
-        record: RecordKind = .update
-    ) {
-        self.time = time; self.source = source; self.observation = observation; self.isWithdraw = isWithdraw
-        self.family = family; self.entry = entry; self.shared = shared; self.nextHop = nextHop
-        self.treatedAsWithdraw = treatedAsWithdraw; self.record = record
-    }
-
-    public convenience init(
         time: Int64, source: SourceRef, observation: ObservationPoint, isWithdraw: Bool, family: AddressFamily,
         entry: NLRIEntry, attributes: PathAttributes, nextHop: IPAddress?, treatedAsWithdraw: Bool = false,
         record: RecordKind = .update
     ) {
-        self.init(
-            time: time, source: source, observation: observation, isWithdraw: isWithdraw, family: family, entry: entry,
-            shared: attributes == .empty ? .empty : SharedAttributes(attributes), nextHop: nextHop,
-            treatedAsWithdraw: treatedAsWithdraw, record: record)
+        self.time = time; self.source = source; self.observation = observation; self.isWithdraw = isWithdraw
+        self.family = family; self.entry = entry; self.attributes = attributes; self.nextHop = nextHop
+        self.treatedAsWithdraw = treatedAsWithdraw; self.record = record
     }
-}
-
-/// One UPDATE's path attributes, boxed once for all the routes it carries: an UPDATE holds two
-/// or three EVPN routes (MAC and MAC+IP), and each event copying the attributes cost a copy of
-/// 256 bytes and a retain of each list. The MAC Mobility community is read here once, not by
-/// each stage that asks for it.
-public final class SharedAttributes: Sendable {
-    public let value: PathAttributes
-    public let macMobility: ExtendedCommunity.MACMobility?
-    /// How many MAC Mobility communities the attributes hold (more than one is MOB-9's case).
-    public let macMobilityCount: Int
-    public init(_ value: PathAttributes) {
-        self.value = value
-        macMobility = value.macMobility
-        macMobilityCount = value.macMobilityCount
-    }
-
-    /// What every withdrawal carries.
-    public static let empty = SharedAttributes(.empty)
 }
 
 /// The kind of record an event came from: what bgpdump names its lines by (`decode --format bgpdump`).

@@ -8,7 +8,7 @@ import EVPNModel
 /// Other families bgpdump does not print (VPNv4, flowspec …) are not printed either.
 public struct BgpdumpFormatter {
     /// The attribute fields of the last announcement: an UPDATE's prefixes share them.
-    private var attributesKey: (source: SourceRef, nextHop: IPAddress?, attributes: SharedAttributes)?
+    private var attributesKey: (source: SourceRef, nextHop: IPAddress?, attributes: PathAttributes)?
     private var attributesText = ""
     /// The time and peer fields of the last line: a record's lines share them.
     private var timeKey: (time: Int64, record: RecordKind)?
@@ -52,10 +52,10 @@ public struct BgpdumpFormatter {
             if event.isWithdraw { return true }
             if let pathID = event.entry.pathID { out.append("|\(pathID)") }
             if attributesKey?.source != event.source || attributesKey?.nextHop != event.nextHop
-                || !(attributesKey?.attributes === event.shared || attributesKey?.attributes.value == event.attributes)
+                || attributesKey?.attributes != event.attributes
             {
                 attributesText = Self.attributeFields(event)
-                attributesKey = (event.source, event.nextHop, event.shared)
+                attributesKey = (event.source, event.nextHop, event.attributes)
             }
             out.append(UInt8(ascii: "|"))
             out.append(attributesText)

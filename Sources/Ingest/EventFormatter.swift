@@ -14,7 +14,7 @@ public struct EventFormatter {
     /// from one record with the same peer and attributes (an UPDATE with many prefixes).
     private var observationKey: (time: Int64, source: SourceRef, point: ObservationPoint)?
     private var observationText: [UInt8] = []
-    private var attributesKey: (source: SourceRef, nextHop: IPAddress?, attributes: SharedAttributes)?
+    private var attributesKey: (source: SourceRef, nextHop: IPAddress?, attributes: PathAttributes)?
     private var attributesText: [UInt8] = []
     private var secondText: [UInt8] = []
     /// The peer fields (table, router, peer address, AS and id) of the last two observation
@@ -116,14 +116,14 @@ public struct EventFormatter {
             }
             if !event.isWithdraw {
                 if let key = attributesKey, key.source == event.source, key.nextHop == event.nextHop,
-                    key.attributes === event.shared || key.attributes.value == event.attributes
+                    key.attributes == event.attributes
                 {
                     w.appendFields(attributesText)
                 } else {
                     let start = out.count
                     attributes(&w, event)
                     Self.keep(&attributesText, out, from: start)
-                    attributesKey = (event.source, event.nextHop, event.shared)
+                    attributesKey = (event.source, event.nextHop, event.attributes)
                 }
             }
         }

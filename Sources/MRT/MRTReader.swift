@@ -217,7 +217,7 @@ public final class MRTReader: FeedReader {
             .route(
                 RouteEvent(
                     time: time, source: source, observation: observation, isWithdraw: false, family: family,
-                    entry: NLRIEntry(nlri: nlri), shared: SharedAttributes(update.attributes),
+                    entry: NLRIEntry(nlri: nlri), attributes: update.attributes,
                     nextHop: nextHop ?? update.reach?.nextHop ?? update.attributes.nextHop, record: .bgp4mpEntry)))
         stats.routeEvents += 1
     }
@@ -291,7 +291,8 @@ public final class MRTReader: FeedReader {
             guard peerIndex <= peers.count else {
                 throw c.error(
                     "RIB entry",
-                    expected: "peer index at most \(peers.count) (the PEER_INDEX_TABLE's, or the router's own), found \(peerIndex)")
+                    expected: "peer index at most \(peers.count) (a PEER_INDEX_TABLE peer, or the router's own), "
+                        + "found \(peerIndex)")
             }
             let peer = peerIndex < peers.count ? peers[peerIndex] : Self.localRoutesPeer
             update.reset()
@@ -307,7 +308,7 @@ public final class MRTReader: FeedReader {
                     RouteEvent(
                         time: time, source: source, observation: observation, isWithdraw: withdraw,
                         family: family, entry: NLRIEntry(pathID: pathID, nlri: nlri),
-                        shared: withdraw ? .empty : SharedAttributes(update.attributes),
+                        attributes: withdraw ? .empty : update.attributes,
                         nextHop: update.reach?.nextHop ?? update.attributes.nextHop, treatedAsWithdraw: withdraw,
                         record: .tableDumpV2)))
             stats.routeEvents += 1
@@ -341,8 +342,8 @@ public final class MRTReader: FeedReader {
                     time: time, source: source, observation: observation, isWithdraw: false,
                     family: v6 ? .ipv6Unicast : .ipv4Unicast,
                     entry: NLRIEntry(nlri: .prefix(IPPrefix(address: address, length: length))),
-                    shared: SharedAttributes(update.attributes),
-                    nextHop: update.reach?.nextHop ?? update.attributes.nextHop, record: .tableDump)))
+                    attributes: update.attributes, nextHop: update.reach?.nextHop ?? update.attributes.nextHop,
+                    record: .tableDump)))
         stats.routeEvents += 1
     }
 }

@@ -133,7 +133,7 @@ extension ReplayEngine {
         } else {
             mac = internMAC(r.mac, bd: bd, time: event.time, hash: prefetched.bd == bd ? prefetched.macHash : 0)
         }
-        let mobility = event.macMobility
+        let mobility = event.attributes.macMobility
         let seq = mobility?.sequence ?? 0
         var previousSeq: UInt32?
         if let existing {
@@ -158,7 +158,7 @@ extension ReplayEngine {
             slotIP = SlotIP(ip, binding: binding.id)
             boundBefore = binding.previousMAC
         }
-        let sticky = mobility?.sticky ?? false, mobilityCommunities = event.shared.macMobilityCount
+        let sticky = mobility?.sticky ?? false, mobilityCommunities = event.attributes.macMobilityCount
         if let existing, previousSeq == seq, r.ip == nil || boundBefore == mac {
             let s = ribEntries[Int(existing)].slot
             let slot = routes[Int(s)]

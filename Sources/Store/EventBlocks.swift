@@ -116,7 +116,7 @@ struct EventBlockEncoder {
         shape.hasPrefix = prefix != nil
         var mobility: ExtendedCommunity.MACMobility?
         if !event.isWithdraw {
-            mobility = event.macMobility
+            mobility = event.attributes.macMobility
             shape.nextHop = event.nextHop
             for community in event.attributes.extendedCommunities where community.isRouteTarget {
                 shape.targets.append(community)

@@ -218,7 +218,7 @@ final class EventRowInserter {
             }
         }
         if !event.isWithdraw {
-            row.mobility = event.macMobility
+            row.mobility = event.attributes.macMobility
             row.nextHop = event.nextHop.map { addressText[$0] }
             row.targets = targetsText.text(for: event.attributes.extendedCommunities) {
                 $0.compactMap { $0.isRouteTarget ? RouteTarget(raw: $0.raw).description : nil }.joined(separator: " ")

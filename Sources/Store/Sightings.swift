@@ -139,7 +139,6 @@ struct SightingMerger {
     /// `latest(of:hash:)` has matched the route already.
     private static func sameAttributes(_ a: RouteEvent, _ b: RouteEvent) -> Bool {
         guard a.isWithdraw == b.isWithdraw, a.nextHop == b.nextHop else { return false }
-        if a.shared === b.shared { return true }
         if case .evpn = a.entry.nlri {
             return a.attributes.originatorID == b.attributes.originatorID
                 && a.attributes.extendedCommunities == b.attributes.extendedCommunities
