@@ -21,6 +21,7 @@ public final class MRTReader: FeedReader {
     private var pending: [FeedItem] = []
     private var pendingIndex = 0
     private var peers: [(ip: IPAddress, asn: UInt32, bgpID: IPAddress)] = []
+    private var sawPeerIndexTable = false
     /// Where a RIB snapshot's own routes (no peer) are seen from: the zero peer.
     private static let localRoutesPeer = (ip: IPAddress(v4: 0), asn: UInt32(0), bgpID: IPAddress(v4: 0))
     /// The collector's BGP identifier from the PEER_INDEX_TABLE: the observation points of a RIB
@@ -231,6 +232,7 @@ public final class MRTReader: FeedReader {
             try c.skip(nameLength, "view name")
             let count = Int(try c.readUInt16("peer count"))
             peers.removeAll(keepingCapacity: true)
+            sawPeerIndexTable = true
             for _ in 0..<count {
                 let peerType = try c.readUInt8("peer type")
                 let bgpID = try c.readIPv4("peer BGP ID")
@@ -288,6 +290,7 @@ public final class MRTReader: FeedReader {
             var attributes = try c.sub(length: length, "RIB entry attributes")
             // GoBGP (3.10) gives the routes it originates itself the index one past its table:
             // they are the router's own, the "peer" 0.0.0.0 its table lists first for them.
+            guard sawPeerIndexTable else { throw c.error("RIB entry", expected: "a PEER_INDEX_TABLE before it") }
             guard peerIndex <= peers.count else {
                 throw c.error(
                     "RIB entry",
