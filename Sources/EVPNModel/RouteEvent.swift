@@ -40,6 +40,12 @@ public struct ObservationPoint: Hashable, Sendable {
             ? UInt32(truncatingIfNeeded: local.high >> 32 ^ local.high ^ local.low >> 32 ^ local.low) : local.v4
     }
 
+    /// The router of a RIB snapshot whose collector ID is 0.0.0.0 (GoBGP's table dumps): 255.255.x.y
+    /// after the input, so the snapshots of one file are one router's and other files' are not.
+    public static func anonymousCollector(input: Int32) -> UInt32 {
+        0xFFFF_0000 | UInt32(UInt16(truncatingIfNeeded: input))
+    }
+
     /// The peer's BGP identifier describes the point but does not tell points apart: a RIB
     /// snapshot names it and BGP4MP updates of the same session do not (zero), and both are one
     /// point.
@@ -139,6 +145,18 @@ public struct SessionEvent: Sendable {
         /// A BGP4MP state change that neither reaches nor leaves Established (Idle → Connect …):
         /// nothing for the replay, kept for `decode`.
         case stateChange
+        /// A TABLE_DUMP_V2 snapshot of the router (`observation.router`) begins: its PEER_INDEX_TABLE.
+        case ribSnapshotStarted
+        /// The snapshot's last entry has been read; `complete` when no damage cut into it, so the
+        /// snapshot is the router's whole table at its time.
+        case ribSnapshotEnded(complete: Bool)
+
+        public var isRIBSnapshotBoundary: Bool {
+            switch self {
+            case .ribSnapshotStarted, .ribSnapshotEnded: return true
+            default: return false
+            }
+        }
     }
     public var time: Int64
     public var source: SourceRef

@@ -55,6 +55,8 @@ public struct EventFormatter {
     /// Appends the line (without newline) to `out`; false for items that print nothing.
     public mutating func write(_ item: FeedItem, into out: OutputBuffer) -> Bool {
         if case .heartbeat = item.payload { return false }
+        // A snapshot's boundaries are the reader's bookkeeping, not records of their own.
+        if case .session(let event) = item.payload, event.kind.isRIBSnapshotBoundary { return false }
         var w = LineWriter(json: format == .jsonl, out: out)
         w.open()
         switch item.payload {
@@ -69,6 +71,7 @@ public struct EventFormatter {
             case .monitoringEnded(let reason): w.string("event", "monitoring-ended"); w.string("reason", reason)
             case .endOfRIB(let family): w.string("event", "end-of-rib"); w.string("family", family.description)
             case .stateChange: w.string("event", "session-state")
+            case .ribSnapshotStarted, .ribSnapshotEnded: break
             }
             if let states = event.states {
                 w.number("old_state", UInt64(states.old))

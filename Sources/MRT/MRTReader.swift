@@ -40,10 +40,36 @@ public final class MRTReader: FeedReader {
         while pendingIndex >= pending.count {
             pending.removeAll(keepingCapacity: true)
             pendingIndex = 0
-            if stopped || !readRecord() { stopped = true; return nil }
+            if stopped { return nil }
+            if !readRecord() {
+                stopped = true
+                endSnapshot()
+                if pending.isEmpty { return nil }
+            }
         }
         defer { pendingIndex += 1 }
         return pending.takeItem(at: pendingIndex)
+    }
+
+    /// The RIB snapshot being read: where its PEER_INDEX_TABLE is, its latest time, and how much
+    /// damage the input had before it (more at its end: the snapshot is not the whole table).
+    private var snapshot: (collector: UInt32, source: SourceRef, time: Int64, damageBefore: Int)?
+
+    /// A snapshot's boundaries are the collector's, not one peer's.
+    private static func snapshotPoint(_ collector: UInt32) -> ObservationPoint {
+        ObservationPoint(
+            router: collector, table: .mrt, peerIP: IPAddress(v4: 0), peerAS: 0, peerBGPID: IPAddress(v4: 0))
+    }
+
+    /// Closes the snapshot being read, if any: the next record is not one of its entries.
+    private func endSnapshot() {
+        guard let open = snapshot else { return }
+        snapshot = nil
+        pending.append(
+            .session(
+                SessionEvent(
+                    time: open.time, source: open.source, observation: Self.snapshotPoint(open.collector),
+                    kind: .ribSnapshotEnded(complete: damageLog.count == open.damageBefore))))
     }
 
     private func note(_ offset: Int64, _ message: String, recovered: Bool) {
@@ -88,6 +114,7 @@ public final class MRTReader: FeedReader {
             try stream.withBytes(12 + length) { b in
                 var body = ByteCursor(UnsafeRawBufferPointer(rebasing: b[12...]), baseOffset: Int(recordOffset) + 12)
                 var time = Int64(seconds) * 1_000_000
+                if type != MRTType.tableDumpV2 { endSnapshot() }
                 switch type {
                 case MRTType.bgp4mp, MRTType.bgp4mpET:
                     if type == MRTType.bgp4mpET {
@@ -225,12 +252,17 @@ public final class MRTReader: FeedReader {
 
     private func decodeTableDumpV2(subtype: UInt16, _ c: inout ByteCursor, time: Int64, source: SourceRef) throws {
         typealias Subtype = TableDumpV2Subtype
+        if subtype != Subtype.peerIndexTable, let open = snapshot, time > open.time { snapshot!.time = time }
         switch subtype {
         case Subtype.peerIndexTable:
             collectorID = try c.readUInt32("collector BGP ID")
+            // GoBGP (3.10) writes 0.0.0.0 for every router: such snapshots are told apart by their
+            // input, or two PEs' own routes would be one observation point.
+            if collectorID == 0 { collectorID = ObservationPoint.anonymousCollector(input: input) }
             let nameLength = Int(try c.readUInt16("view name length"))
             try c.skip(nameLength, "view name")
             let count = Int(try c.readUInt16("peer count"))
+            endSnapshot()
             peers.removeAll(keepingCapacity: true)
             sawPeerIndexTable = true
             for _ in 0..<count {
@@ -240,7 +272,12 @@ public final class MRTReader: FeedReader {
                 let asn = peerType & 2 != 0 ? try c.readUInt32("peer AS") : UInt32(try c.readUInt16("peer AS"))
                 peers.append((ip, asn, bgpID))
             }
-            pending.append(.heartbeat(time: time))
+            snapshot = (collectorID, source, time, damageLog.count)
+            pending.append(
+                .session(
+                    SessionEvent(
+                        time: time, source: source, observation: Self.snapshotPoint(collectorID),
+                        kind: .ribSnapshotStarted)))
         case Subtype.ribIPv4Unicast, Subtype.ribIPv4Multicast, Subtype.ribIPv6Unicast, Subtype.ribIPv6Multicast,
             Subtype.ribIPv4UnicastAddPath, Subtype.ribIPv4MulticastAddPath, Subtype.ribIPv6UnicastAddPath,
             Subtype.ribIPv6MulticastAddPath:

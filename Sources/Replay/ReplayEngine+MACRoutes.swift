@@ -166,6 +166,7 @@ extension ReplayEngine {
                 && slot.mobilityCommunities == min(mobilityCommunities, Self.maximumCountedMobilityCommunities)
             {
                 refresh(slot: s, mac: mac, pe: pe, op: op, ip: r.ip, time: event.time, source: event.source)
+                noteAnnouncement(existing, event, op: op)
                 return
             }
         }
@@ -179,8 +180,11 @@ extension ReplayEngine {
         if let existing, previousSeq != nil {
             ribEntries[Int(existing)].seq = seq
             ribEntries[Int(existing)].slot = slot
+            noteAnnouncement(existing, event, op: op)
         } else {
-            ribIndex.insert(ribEntries.add(RIBEntry(slot: slot, path: path, seq: seq)), hash: hash)
+            let id = ribEntries.add(RIBEntry(slot: slot, path: path, seq: seq))
+            ribIndex.insert(id, hash: hash)
+            noteAnnouncement(id, event, op: op)
         }
         if let ip = r.ip, let previous = boundBefore, previous != mac {
             var t = Transition(kind: .ipMoved, time: event.time, mac: MACID(mac), pe: PEID(pe), source: event.source)

@@ -12,6 +12,7 @@ extension ReplayEngine {
             }
             return
         case .stateChange, .monitoringStarted: return
+        case .ribSnapshotStarted, .ribSnapshotEnded: processSnapshotBoundary(event); return
         case .endOfRIB: counters.endOfRIBs += 1; return
         case .down(let why):
             // The session as BMP and as MRT name it: a reflector that streams BMP and writes an
@@ -49,26 +50,7 @@ extension ReplayEngine {
         let lost = (0..<ribEntries.highWater).filter {
             ribEntries[$0].path >= 0 && lostPaths.contains(ribEntries[$0].path)
         }
-        // Deterministic order: by MAC index, then PE, then observation point and path id.
-        func order(_ id: Int) -> (Int32, Int32, Int32, UInt32) {
-            let entry = ribEntries[id]
-            return (
-                routes[Int(entry.slot)].mac, peOf(routes[Int(entry.slot)]), paths[Int(entry.path)].op,
-                paths[Int(entry.path)].pathID
-            )
-        }
-        for id in lost.sorted(by: { order($0) < order($1) }) {
-            let entry = ribEntries[id]
-            let slot = routes[Int(entry.slot)]
-            let state = macTable[Int(slot.mac)]
-            let path = paths[Int(entry.path)]
-            let key = RIBKey(
-                op: path.op, pathID: path.pathID, rd: rdOf(slot), tag: bds[Int(state.bd)].ethernetTag, mac: state.mac,
-                ip: ipOf(slot))
-            dropRIBEntry(Int32(id), hash: ribHash(key))
-            removeObservation(
-                entry.slot, kind: .flushed, time: event.time, source: event.source, op: path.op, seqHere: entry.seq)
-        }
+        dropRIBEntries(lost, kind: .flushed, time: event.time, source: event.source)
         for id in 0..<hostEntries.highWater where hostEntries[id].path >= 0 && lostPaths.contains(hostEntries[id].path)
         {
             let entry = hostEntries[id]
@@ -79,6 +61,29 @@ extension ReplayEngine {
                     op: path.op, pathID: path.pathID, rd: traits[Int(entry.traits)].rd,
                     ip: ipOf(hostSlots[Int(entry.slot)])))
             dropHostObservation(entry.slot)
+        }
+    }
+
+    /// Drops MAC/IP RIB entries `ids` as `kind` (a session's flush, a snapshot's withdrawal), in
+    /// a deterministic order: by MAC index, then PE, then observation point and path id.
+    func dropRIBEntries(_ ids: [Int], kind: Transition.Kind, time: Int64, source: SourceRef) {
+        func order(_ id: Int) -> (Int32, Int32, Int32, UInt32) {
+            let entry = ribEntries[id]
+            return (
+                routes[Int(entry.slot)].mac, peOf(routes[Int(entry.slot)]), paths[Int(entry.path)].op,
+                paths[Int(entry.path)].pathID
+            )
+        }
+        for id in ids.sorted(by: { order($0) < order($1) }) {
+            let entry = ribEntries[id]
+            let slot = routes[Int(entry.slot)]
+            let state = macTable[Int(slot.mac)]
+            let path = paths[Int(entry.path)]
+            let key = RIBKey(
+                op: path.op, pathID: path.pathID, rd: rdOf(slot), tag: bds[Int(state.bd)].ethernetTag, mac: state.mac,
+                ip: ipOf(slot))
+            dropRIBEntry(Int32(id), hash: ribHash(key))
+            removeObservation(entry.slot, kind: kind, time: time, source: source, op: path.op, seqHere: entry.seq)
         }
     }
 

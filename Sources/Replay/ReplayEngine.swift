@@ -43,6 +43,8 @@ public final class ReplayEngine {
         /// Routes whose type-1 RD names another PE than their ORIGINATOR_ID (DQ-PE-CONFLICT).
         public var peConflicts = 0
         public var firstPEConflict: (rd: IPAddress, originator: IPAddress, source: SourceRef)?
+        /// RIB snapshots read to their end, and the routes they withdrew by leaving them out.
+        public var ribSnapshots = 0, snapshotWithdrawals = 0
 
         /// The counters as `engine.*` rows of the database's meta table: what was replayed, and
         /// what could not be (withdrawals of routes never seen, routes with no identifiable PE).
@@ -53,6 +55,7 @@ public final class ReplayEngine {
                 ("engine.session-losses", sessionLosses), ("engine.end-of-ribs", endOfRIBs),
                 ("engine.other-family-events", otherFamilyEvents), ("engine.copies-beyond-limit", copiesBeyondLimit),
                 ("engine.evpn-routes", evpnRoutes), ("engine.pe-conflicts", peConflicts),
+                ("engine.rib-snapshots", ribSnapshots), ("engine.snapshot-withdrawals", snapshotWithdrawals),
             ]
             .map { ($0.0, String($0.1)) }
         }
@@ -123,6 +126,7 @@ public final class ReplayEngine {
     var plainPaths: [Int32] = []
     /// The last add-path pair looked up: copies of one route arrive together.
     var lastPath = (key: Path(op: -1, pathID: 0), id: Int32(-1))
+    var snapshots = SnapshotState()
 
     /// MOB-14's window is MOB-7's (the detector's `--window`).
     public func useMobilityWindow(_ window: TimeSpan) {

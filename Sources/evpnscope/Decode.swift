@@ -131,6 +131,7 @@ struct DecodeFilter {
         switch item.payload {
         case .heartbeat: return false
         case .session(let event):
+            if event.kind.isRIBSnapshotBoundary { return false }
             return mac == nil && rd == nil && routeType == nil && (peer == nil || event.observation.peerIP == peer)
         case .route(let event):
             if let peer, event.observation.peerIP != peer { return false }

@@ -363,10 +363,11 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
 }
 
 /// GoBGP's own TABLE_DUMP_V2 (3.10): the routes a speaker originates itself carry the peer index
-/// one past its PEER_INDEX_TABLE. They are the router's own routes, read as seen from peer 0.0.0.0,
-/// not damage; the routes it learnt keep their peer.
-@Test(.enabled(if: gobgpAvailable), .timeLimit(.minutes(3)))
-func gobgpTableDumpOfItsOwnRoutesIsRead() throws {
+/// one past its PEER_INDEX_TABLE, and its collector ID is 0.0.0.0. Its own routes are read as seen
+/// from peer 0.0.0.0, not as damage; and a MAC that moves away between two of its table dumps is
+/// gone from the second one, which the replay takes as the old PE's withdrawal (`SnapshotState`).
+@Test(.enabled(if: gobgpAvailable), .timeLimit(.minutes(4)))
+func gobgpTableDumpsAreReadAndAMoveBetweenThemIsFound() throws {
     let directory = NSTemporaryDirectory() + "evpnscope-interop-gobgp-table"
     try? FileManager.default.removeItem(atPath: directory)
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -374,7 +375,7 @@ func gobgpTableDumpOfItsOwnRoutesIsRead() throws {
     let rr = Speaker(name: "rr", address: "127.0.0.60", apiPort: 50160)
     let pe = Speaker(name: "pe", address: "127.0.0.61", apiPort: 50161)
     let pf = Speaker(name: "pf", address: "127.0.0.62", apiPort: 50162)
-    // gobgpd writes its first table dump a minute after it starts (its shortest interval).
+    // gobgpd dumps its table every minute (its shortest interval), appending to one file.
     func tableDump(_ speaker: Speaker) -> String {
         "[[mrt-dump]]\n[mrt-dump.config]\ndump-type = \"table\"\nfile-name = \"\(directory)/\(speaker.name).table\"\n"
             + "dump-interval = 60\n\n"
@@ -390,40 +391,65 @@ func gobgpTableDumpOfItsOwnRoutesIsRead() throws {
     defer { stopGobgpd(daemons) }
     daemons = try startGobgpd([rr, pe, pf], directory: directory)
     #expect(waitForSessions(rr, count: 2))
+    let dumps = [rr, pe, pf].map { directory + "/\($0.name).table" }
+    func size(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+    func waitForDumps(after sizes: [Int]) -> Bool {
+        let deadline = Date().addingTimeInterval(100)
+        while Date() < deadline && zip(dumps, sizes).contains(where: { size($0) <= $1 }) {
+            Thread.sleep(forTimeInterval: 1)
+        }
+        Thread.sleep(forTimeInterval: 1)  // the dump is written whole
+        return zip(dumps, sizes).allSatisfy { size($0) > $1 }
+    }
 
-    // VM 2 stays on pe; VM 1 moves from pe to pf, and pe withdraws it.
+    // Both VMs on pe, then a table dump; VM 1 moves to pf (pe withdraws it), then another dump.
     let vm1 = "aa:bb:cc:00:06:01", vm2 = "aa:bb:cc:00:06:02"
     try advertiseMAC(pe, vm1, "10.0.6.1")
     try advertiseMAC(pe, vm2, "10.0.6.2")
-    Thread.sleep(forTimeInterval: 2)
+    #expect(waitForDumps(after: [0, 0, 0]), "gobgpd wrote no table dump in time")
+    let firstSizes = dumps.map(size)
     try advertiseMAC(pf, vm1, "10.0.6.1")
-    let dumps = [rr, pe, pf].map { directory + "/\($0.name).table" }
-    let deadline = Date().addingTimeInterval(120)
-    func written(_ path: String) -> Bool {
-        ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) > 0
-    }
-    while Date() < deadline && !dumps.allSatisfy(written) { Thread.sleep(forTimeInterval: 1) }
-    Thread.sleep(forTimeInterval: 1)
+    #expect(waitForDumps(after: firstSizes), "gobgpd wrote no second table dump in time")
     stopGobgpd(daemons)
-    #expect(dumps.allSatisfy(written), "gobgpd wrote no table dump in time")
 
-    // pe's dump: its own VM 2 (peer 0.0.0.0), and VM 1 as the reflector passed on pf's move.
+    // pe's dump: its own VMs (peer 0.0.0.0) first; then VM 2 and, from the reflector, pf's VM 1.
     let decoded = try shell([evpnscopeBinary, "decode", "--family", "evpn", dumps[1]])
     let routes = decoded.split(separator: "\n").map {
         try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
     }
+    let times = Array(Set(routes.compactMap { $0["time_us"] as? Int })).sorted()
+    #expect(times.count == 2, "\(routes)")
+    func at(_ time: Int?) -> [String] {
+        routes.filter { $0["time_us"] as? Int == time }.map {
+            "\($0["mac"]!) \($0["peer_ip"]!) \($0["rd"]!) \($0["seq"].map { "seq \($0)" } ?? "no seq")"
+        }.sorted()
+    }
+    #expect(
+        at(times.first) == [
+            "\(vm1) 0.0.0.0 \(pe.address):100 no seq", "\(vm2) 0.0.0.0 \(pe.address):100 no seq",
+        ])
+    #expect(
+        at(times.last) == [
+            "\(vm1) \(rr.address) \(pf.address):100 seq 0", "\(vm2) 0.0.0.0 \(pe.address):100 no seq",
+        ])
     let own = routes.first { $0["mac"] as? String == vm2 }
-    #expect(own?["peer_ip"] as? String == "0.0.0.0", "\(routes)")
-    #expect(own?["rd"] as? String == "\(pe.address):100")
     #expect(own?["ip"] as? String == "10.0.6.2")
     #expect(own?["label1"] as? Int == 10100)
-    let learnt = routes.first { $0["mac"] as? String == vm1 }
-    #expect(learnt?["peer_ip"] as? String == rr.address, "\(routes)")
-    #expect(learnt?["rd"] as? String == "\(pf.address):100")
-    #expect(learnt?["seq"] as? Int == 0)
-    #expect(routes.count == 2, "\(routes)")
 
-    // The three snapshots together: VM 1 on pf, VM 2 on pe, and no input damaged.
+    // pe's table dumps alone: VM 1's move, as gobgpd's update stream shows it (W-13: seq 0, then
+    // the old PE's withdrawal), and no STALE-AFTER-MOVE for the route pe no longer has.
+    let single = directory + "/pe.sqlite"
+    _ = try shell(
+        [evpnscopeBinary, "analyze", dumps[1], "--db", single, "--report", directory + "/pe.md"], allowFailure: true)
+    let peDatabase = try Database(path: single, readOnly: true)
+    let moves = try peDatabase.rows(
+        "SELECT f.address, t.address FROM moves m JOIN pes f ON f.id = m.from_pe JOIN pes t ON t.id = m.to_pe WHERE "
+            + "m.mac = ?", [.text(vm1)])
+    #expect(moves.map { "\($0[0]!)→\($0[1]!)" } == ["\(pe.address)→\(pf.address)"])
+    #expect(try peDatabase.rows("SELECT rule FROM findings").map { $0[0]! } == ["SEQ-MISSING-ON-MOVE"])
+    #expect(try peDatabase.rows("SELECT value FROM meta WHERE key = 'engine.snapshot-withdrawals'")[0][0] == "1")
+
+    // The three routers' dumps together: VM 1 on pf, VM 2 on pe, no stale route, no damage.
     let db = directory + "/analysis.sqlite"
     _ = try shell(
         [evpnscopeBinary, "analyze"] + dumps + ["--db", db, "--report", directory + "/report.md"],
@@ -432,5 +458,6 @@ func gobgpTableDumpOfItsOwnRoutesIsRead() throws {
     let owners = try database.rows(
         "SELECT s.mac, p.address FROM mac_state s JOIN pes p ON p.id = s.winner_pe ORDER BY s.mac")
     #expect(owners.map { "\($0[0]!) \($0[1]!)" } == ["\(vm1) \(pf.address)", "\(vm2) \(pe.address)"])
+    #expect(try database.rows("SELECT count(*) FROM findings WHERE rule LIKE 'STALE%'")[0][0] == "0")
     #expect(try database.rows("SELECT count(*) FROM inputs WHERE damaged = 1")[0][0] == "0")
 }

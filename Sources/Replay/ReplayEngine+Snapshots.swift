@@ -1,0 +1,76 @@
+import EVPNModel
+
+/// One bit per RIB entry id, grown on demand.
+struct EntryBits {
+    private var words: [UInt64] = []
+
+    func contains(_ id: Int32) -> Bool {
+        let word = Int(id) >> 6
+        return word < words.count && words[word] & (1 << UInt64(id & 63)) != 0
+    }
+
+    mutating func set(_ id: Int32, _ value: Bool) {
+        let word = Int(id) >> 6
+        if word >= words.count {
+            guard value else { return }
+            words.append(contentsOf: repeatElement(0, count: max(word + 1 - words.count, words.count / 2)))
+        }
+        if value { words[word] |= 1 << UInt64(id & 63) } else { words[word] &= ~(1 << UInt64(id & 63)) }
+    }
+}
+
+/// RIB snapshots (TABLE_DUMP_V2): a complete snapshot is its router's whole table at its time,
+/// and a router's periodic table dumps carry no withdrawals (GoBGP's `dump-type = "table"`, FRR's
+/// `dump bgp routes-mrt`, a collector's bviews). A route the router's previous snapshot put at
+/// one of its observation points, that nothing announced since, and that the new snapshot lacks
+/// was withdrawn in between; the new snapshot's end withdraws it. A route an update put there
+/// is the updates' to withdraw, so a snapshot beside an update stream (FP-6) and the first
+/// snapshot of a router withdraw nothing.
+struct SnapshotState {
+    /// RIB entries whose last announcement came from a RIB snapshot.
+    var fromSnapshot = EntryBits()
+    /// Each router whose snapshot is being read, with the entries the snapshot has named.
+    var open: [UInt32: EntryBits] = [:]
+    /// Any snapshot begun: until then no entry needs a bit.
+    var begun = false
+}
+
+extension ReplayEngine {
+    /// Keeps the snapshot bits of MAC/IP RIB entry `id`, just announced by `event` at `op`.
+    @inline(__always)
+    func noteAnnouncement(_ id: Int32, _ event: RouteEvent, op: Int32) {
+        guard snapshots.begun else { return }
+        let fromSnapshot = event.record == .tableDumpV2
+        snapshots.fromSnapshot.set(id, fromSnapshot)
+        if fromSnapshot, !snapshots.open.isEmpty, observations[Int(op)].table == .mrt {
+            snapshots.open[observations[Int(op)].router]?.set(id, true)
+        }
+    }
+
+    func processSnapshotBoundary(_ event: SessionEvent) {
+        let router = event.observation.router
+        switch event.kind {
+        case .ribSnapshotStarted:
+            snapshots.begun = true
+            snapshots.open[router] = EntryBits()
+        case .ribSnapshotEnded(let complete):
+            guard let named = snapshots.open.removeValue(forKey: router) else { return }
+            counters.ribSnapshots += 1
+            // A snapshot cut short by damage says nothing of the routes it did not reach.
+            guard complete else { return }
+            let points = Set(
+                observations.indices.filter { observations[$0].router == router && observations[$0].table == .mrt }
+                    .map(Int32.init))
+            guard !points.isEmpty else { return }
+            let snapshotPaths = Set(paths.indices.filter { points.contains(paths[$0].op) }.map(Int32.init))
+            let gone = (0..<ribEntries.highWater).filter {
+                let path = ribEntries[$0].path
+                return path >= 0 && snapshotPaths.contains(path) && snapshots.fromSnapshot.contains(Int32($0))
+                    && !named.contains(Int32($0))
+            }
+            counters.snapshotWithdrawals += gone.count
+            dropRIBEntries(gone, kind: .withdrawn, time: event.time, source: event.source)
+        default: return
+        }
+    }
+}
