@@ -32,13 +32,19 @@ extension ReplayEngine {
         guard let pe = identifyPE(event, rd: rd) else { return }
         if let existing {
             let slot = hostEntries[Int(existing)].slot
-            if hostSlots[Int(slot)].pe == pe { hostSlots[Int(slot)].lastUpdate = event.time; return }
+            if hostSlots[Int(slot)].pe == pe {
+                hostSlots[Int(slot)].lastUpdate = event.time
+                noteAnnouncement(existing, event, op: op, host: true)
+                return
+            }
             dropHostEntry(existing, hash: hash)
             dropHostObservation(slot)
         }
         let slot = addHostObservation(ip, pe: pe, time: event.time)
         let traitID = internTraits(RouteTraits(nextHop: nil, esi: .zero, label1: 0, pe: pe, rd: rdWord))
-        hostRIBIndex.insert(hostEntries.add(HostRIBEntry(traits: traitID, slot: slot, path: path)), hash: hash)
+        let id = hostEntries.add(HostRIBEntry(traits: traitID, slot: slot, path: path))
+        hostRIBIndex.insert(id, hash: hash)
+        noteAnnouncement(id, event, op: op, host: true)
     }
 
     func dropHostEntry(_ id: Int32, hash: UInt64) {

@@ -51,8 +51,15 @@ extension ReplayEngine {
             ribEntries[$0].path >= 0 && lostPaths.contains(ribEntries[$0].path)
         }
         dropRIBEntries(lost, kind: .flushed, time: event.time, source: event.source)
-        for id in 0..<hostEntries.highWater where hostEntries[id].path >= 0 && lostPaths.contains(hostEntries[id].path)
-        {
+        let lostHosts = (0..<hostEntries.highWater).filter {
+            hostEntries[$0].path >= 0 && lostPaths.contains(hostEntries[$0].path)
+        }
+        dropHostEntries(lostHosts)
+    }
+
+    /// Drops host-route entries `ids` (a session's flush, a snapshot's withdrawal).
+    func dropHostEntries(_ ids: [Int]) {
+        for id in ids {
             let entry = hostEntries[id]
             let path = paths[Int(entry.path)]
             dropHostEntry(

@@ -27,24 +27,30 @@ struct EntryBits {
 /// is the updates' to withdraw, so a snapshot beside an update stream (FP-6) and the first
 /// snapshot of a router withdraw nothing.
 struct SnapshotState {
-    /// RIB entries whose last announcement came from a RIB snapshot.
-    var fromSnapshot = EntryBits()
-    /// Each router whose snapshot is being read, with the entries the snapshot has named.
-    var open: [UInt32: EntryBits] = [:]
+    /// The RIB entries (MAC/IP, host routes) whose last announcement came from a RIB snapshot.
+    var fromSnapshot = EntryBits(), hostsFromSnapshot = EntryBits()
+    /// Each router whose snapshot is being read, with the entries it has named.
+    var open: [UInt32: (entries: EntryBits, hosts: EntryBits)] = [:]
     /// Any snapshot begun: until then no entry needs a bit.
     var begun = false
 }
 
 extension ReplayEngine {
-    /// Keeps the snapshot bits of MAC/IP RIB entry `id`, just announced by `event` at `op`.
+    /// Keeps the snapshot bits of MAC/IP RIB entry `id` (a host route's when `host`), just
+    /// announced by `event` at `op`.
     @inline(__always)
-    func noteAnnouncement(_ id: Int32, _ event: RouteEvent, op: Int32) {
+    func noteAnnouncement(_ id: Int32, _ event: RouteEvent, op: Int32, host: Bool = false) {
         guard snapshots.begun else { return }
         let fromSnapshot = event.record == .tableDumpV2
-        snapshots.fromSnapshot.set(id, fromSnapshot)
-        if fromSnapshot, !snapshots.open.isEmpty, observations[Int(op)].table == .mrt {
-            snapshots.open[observations[Int(op)].router]?.set(id, true)
+        if host {
+            snapshots.hostsFromSnapshot.set(id, fromSnapshot)
+        } else {
+            snapshots.fromSnapshot.set(id, fromSnapshot)
         }
+        guard fromSnapshot, !snapshots.open.isEmpty, observations[Int(op)].table == .mrt else { return }
+        let router = observations[Int(op)].router
+        guard snapshots.open[router] != nil else { return }
+        if host { snapshots.open[router]!.hosts.set(id, true) } else { snapshots.open[router]!.entries.set(id, true) }
     }
 
     func processSnapshotBoundary(_ event: SessionEvent) {
@@ -52,7 +58,7 @@ extension ReplayEngine {
         switch event.kind {
         case .ribSnapshotStarted:
             snapshots.begun = true
-            snapshots.open[router] = EntryBits()
+            snapshots.open[router] = (EntryBits(), EntryBits())
         case .ribSnapshotEnded(let complete):
             guard let named = snapshots.open.removeValue(forKey: router) else { return }
             counters.ribSnapshots += 1
@@ -66,10 +72,16 @@ extension ReplayEngine {
             let gone = (0..<ribEntries.highWater).filter {
                 let path = ribEntries[$0].path
                 return path >= 0 && snapshotPaths.contains(path) && snapshots.fromSnapshot.contains(Int32($0))
-                    && !named.contains(Int32($0))
+                    && !named.entries.contains(Int32($0))
             }
-            counters.snapshotWithdrawals += gone.count
+            let goneHosts = (0..<hostEntries.highWater).filter {
+                let path = hostEntries[$0].path
+                return path >= 0 && snapshotPaths.contains(path) && snapshots.hostsFromSnapshot.contains(Int32($0))
+                    && !named.hosts.contains(Int32($0))
+            }
+            counters.snapshotWithdrawals += gone.count + goneHosts.count
             dropRIBEntries(gone, kind: .withdrawn, time: event.time, source: event.source)
+            dropHostEntries(goneHosts)
         default: return
         }
     }

@@ -120,3 +120,23 @@ func anonymousCollectorsSnapshotsAreTheirFilesOwn() throws {
     #expect(run.engine.liveRoutes == 2)
     #expect(Set(run.engine.observations.map(\.router)).count == 2)
 }
+
+@Test(
+    """
+    STALE-HOST-ROUTE from table dumps: a VPN host route the previous snapshot held and the next one lacks was \
+    withdrawn too, so it is no stale host route after its MAC+IP moved
+    """
+)
+func periodicSnapshotsWithdrawHostRoutesTheNextOneLacks() throws {
+    let mac = "02:00:00:00:55:01", ip = "10.0.55.1"
+    let snapshots: [(at: Double, steps: [Step])] = [
+        (10, [Step(at: 10, pe: 1, mac: mac, ip: ip), Step(at: 10, pe: 1, mac: mac, hostRoute: ip)]),
+        (70, [Step(at: 70, pe: 2, mac: mac, seq: 1, ip: ip), Step(at: 70, pe: 2, mac: mac, hostRoute: ip)]),
+        (130, [Step(at: 130, pe: 2, mac: mac, seq: 1, ip: ip), Step(at: 130, pe: 2, mac: mac, hostRoute: ip)]),
+    ]
+    let run = try analyze(try periodicSnapshots(snapshots, name: "host-routes"))
+    #expect(run.transitions(.moved).count == 1)
+    #expect(run.rules.isEmpty, "\(run.analyzer.findings.map(\.detail))")
+    // PE1's MAC, MAC+IP and host route.
+    #expect(run.engine.counters.snapshotWithdrawals == 3)
+}

@@ -101,7 +101,9 @@ func demoScenarioFindingsEqualTheGroundTruth(_ compression: String) throws {
         uniqueKeysWithValues: try db.rows("SELECT key, value FROM meta WHERE key LIKE 'engine.%'").map {
             ($0[0]!, Int($0[1]!) ?? -1)
         })
-    #expect(counters.count == 10)
+    #expect(counters.count == 12)
+    // The demo's one RIB snapshot (one per router so far) withdraws nothing.
+    #expect(counters["engine.rib-snapshots"] == 1 && counters["engine.snapshot-withdrawals"] == 0)
     #expect((counters["engine.mac-ip-announcements"] ?? 0) > 0 && counters["engine.copies-beyond-limit"] == 0)
     #expect(
         (counters["engine.evpn-routes"] ?? 0) >= counters["engine.mac-ip-announcements"]!

@@ -224,9 +224,11 @@ public func ribSnapshot(
     for step in steps {
         let attributes = step.update(cluster: cluster).attributes
         for nlri in step.nlri() {
+            var family = AddressFamily.evpn
+            if case .vpn(_, let prefix, _) = nlri { family = prefix.address.isIPv6 ? .vpnv6 : .vpnv4 }
             writer.write(
                 MRTEncoder.ribGeneric(
-                    time: time, sequence: sequence, family: .evpn, nlri: nlri,
+                    time: time, sequence: sequence, family: family, nlri: nlri,
                     entries: [
                         MRTEncoder.RIBEntry(
                             peerIndex: 0, originated: 0, attributes: attributes, nextHop: peAddress(step.pe))
