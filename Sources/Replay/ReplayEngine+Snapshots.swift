@@ -20,10 +20,10 @@ struct EntryBits {
 }
 
 /// RIB snapshots (TABLE_DUMP_V2): a complete snapshot is its router's whole table at its time,
-/// and a router's periodic table dumps carry no withdrawals (GoBGP's `dump-type = "table"`, FRR's
-/// `dump bgp routes-mrt`, a collector's bviews). A route the router's previous snapshot put at
-/// one of its observation points, that nothing announced since, and that the new snapshot lacks
-/// was withdrawn in between; the new snapshot's end withdraws it. A route an update put there
+/// and a router's periodic table dumps carry no withdrawals (GoBGP's `dump-type = "table"`, a
+/// collector's bviews). A route the router's previous snapshot put at one of its observation
+/// points, that nothing announced since, and that the new snapshot lacks was withdrawn in
+/// between; the new snapshot's end withdraws it. A route an update put there
 /// is the updates' to withdraw, so a snapshot beside an update stream (FP-6) and the first
 /// snapshot of a router withdraw nothing.
 struct SnapshotState {
