@@ -366,7 +366,7 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
 /// one past its PEER_INDEX_TABLE, and its collector ID is 0.0.0.0. Its own routes are read as seen
 /// from peer 0.0.0.0, not as damage; and a MAC that moves away between two of its table dumps is
 /// gone from the second one, which the replay takes as the old PE's withdrawal (`SnapshotState`).
-@Test(.enabled(if: gobgpAvailable), .timeLimit(.minutes(4)))
+@Test(.enabled(if: gobgpAvailable), .timeLimit(.minutes(6)))
 func gobgpTableDumpsAreReadAndAMoveBetweenThemIsFound() throws {
     let directory = NSTemporaryDirectory() + "evpnscope-interop-gobgp-table"
     try? FileManager.default.removeItem(atPath: directory)
