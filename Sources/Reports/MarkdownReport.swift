@@ -195,6 +195,10 @@ public struct MarkdownReport {
         out += "| MACs (per broadcast domain) | \(data.macCount) |\n"
         out += "| broadcast domains | \(data.bdLabels.count) |\n"
         out += "| MAC moves | \(data.moveCount) |\n"
+        if data.snapshotWithdrawals > 0 {
+            let why = "(the router's next table dump lacked them)"
+            out += "| withdrawn by a RIB snapshot | \(data.snapshotWithdrawals) \(why) |\n"
+        }
         out += "| findings | \(data.findings.count)"
         let parts = ["critical", "major", "minor", "info"].compactMap { s in bySeverity[s].map { "\($0) \(s)" } }
         if !parts.isEmpty { out += " (" + parts.joined(separator: ", ") + ")" }

@@ -62,6 +62,8 @@ public struct ReportData {
     public var macCount: Int64 = 0
     public var moveCount: Int64 = 0
     public var routeEventCount: Int64 = 0
+    /// Routes a router's next RIB snapshot withdrew by leaving them out (docs/rules.md).
+    public var snapshotWithdrawals: Int64 = 0
 
     /// Ids are the rows' positions in a database we wrote; a search only for one that is not.
     public func pe(_ id: Int64) -> String {
@@ -166,6 +168,8 @@ public struct ReportData {
         data.macCount = try Int64(db.rows("SELECT count(*) FROM mac_state")[0][0] ?? "0") ?? 0
         data.moveCount = try Int64(db.rows("SELECT count(*) FROM moves")[0][0] ?? "0") ?? 0
         data.routeEventCount = data.inputs.reduce(0) { $0 + $1.routeEvents }
+        let inferred = try db.rows("SELECT value FROM meta WHERE key = 'engine.snapshot-withdrawals'")
+        data.snapshotWithdrawals = inferred.first.flatMap { $0[0] }.flatMap { Int64($0) } ?? 0
         return data
     }
 

@@ -448,6 +448,8 @@ func gobgpTableDumpsAreReadAndAMoveBetweenThemIsFound() throws {
     #expect(moves.map { "\($0[0]!)→\($0[1]!)" } == ["\(pe.address)→\(pf.address)"])
     #expect(try peDatabase.rows("SELECT rule FROM findings").map { $0[0]! } == ["SEQ-MISSING-ON-MOVE"])
     #expect(try peDatabase.rows("SELECT value FROM meta WHERE key = 'engine.snapshot-withdrawals'")[0][0] == "1")
+    let report = try String(contentsOfFile: directory + "/pe.md", encoding: .utf8)
+    #expect(report.contains("| withdrawn by a RIB snapshot | 1 (the router's next table dump lacked them) |"))
 
     // The three routers' dumps together: VM 1 on pf, VM 2 on pe, no stale route, no damage.
     let db = directory + "/analysis.sqlite"
