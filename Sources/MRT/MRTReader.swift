@@ -55,10 +55,11 @@ public final class MRTReader: FeedReader {
     /// damage the input had before it (more at its end: the snapshot is not the whole table).
     private var snapshot: (collector: UInt32, source: SourceRef, time: Int64, damageBefore: Int)?
 
-    /// A snapshot's boundaries are the collector's, not one peer's.
+    /// A snapshot's boundaries are the collector's, not one peer's: named with the zero peer.
     private static func snapshotPoint(_ collector: UInt32) -> ObservationPoint {
         ObservationPoint(
-            router: collector, table: .mrt, peerIP: IPAddress(v4: 0), peerAS: 0, peerBGPID: IPAddress(v4: 0))
+            router: collector, table: .mrt, peerIP: localRoutesPeer.ip, peerAS: localRoutesPeer.asn,
+            peerBGPID: localRoutesPeer.bgpID)
     }
 
     /// Closes the snapshot being read, if any: the next record is not one of its entries.

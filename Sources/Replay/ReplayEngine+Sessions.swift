@@ -46,15 +46,24 @@ extension ReplayEngine {
             emit(t)
         }
         guard !lostObservations.isEmpty else { return }
-        let lostPaths = Set(paths.indices.filter { lostObservations.contains(paths[$0].op) }.map(Int32.init))
-        let lost = (0..<ribEntries.highWater).filter {
-            ribEntries[$0].path >= 0 && lostPaths.contains(ribEntries[$0].path)
+        let lost = entries(at: lostObservations)
+        dropRIBEntries(lost.macIP, kind: .flushed, time: event.time, source: event.source)
+        dropHostEntries(lost.hosts)
+    }
+
+    /// The MAC/IP and host-route RIB entries held at observation points `points` (any add-path
+    /// id), those `keep` accepts (`host`: a host-route entry's id).
+    func entries(
+        at points: Set<Int32>, where keep: (_ id: Int32, _ host: Bool) -> Bool = { _, _ in true }
+    ) -> (macIP: [Int], hosts: [Int]) {
+        let held = Set(paths.indices.filter { points.contains(paths[$0].op) }.map(Int32.init))
+        let macIP = (0..<ribEntries.highWater).filter {
+            ribEntries[$0].path >= 0 && held.contains(ribEntries[$0].path) && keep(Int32($0), false)
         }
-        dropRIBEntries(lost, kind: .flushed, time: event.time, source: event.source)
-        let lostHosts = (0..<hostEntries.highWater).filter {
-            hostEntries[$0].path >= 0 && lostPaths.contains(hostEntries[$0].path)
+        let hosts = (0..<hostEntries.highWater).filter {
+            hostEntries[$0].path >= 0 && held.contains(hostEntries[$0].path) && keep(Int32($0), true)
         }
-        dropHostEntries(lostHosts)
+        return (macIP, hosts)
     }
 
     /// Drops host-route entries `ids` (a session's flush, a snapshot's withdrawal).

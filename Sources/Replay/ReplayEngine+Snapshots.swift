@@ -49,8 +49,7 @@ extension ReplayEngine {
         }
         guard fromSnapshot, !snapshots.open.isEmpty, observations[Int(op)].table == .mrt else { return }
         let router = observations[Int(op)].router
-        guard snapshots.open[router] != nil else { return }
-        if host { snapshots.open[router]!.hosts.set(id, true) } else { snapshots.open[router]!.entries.set(id, true) }
+        if host { snapshots.open[router]?.hosts.set(id, true) } else { snapshots.open[router]?.entries.set(id, true) }
     }
 
     func processSnapshotBoundary(_ event: SessionEvent) {
@@ -68,20 +67,14 @@ extension ReplayEngine {
                 observations.indices.filter { observations[$0].router == router && observations[$0].table == .mrt }
                     .map(Int32.init))
             guard !points.isEmpty else { return }
-            let snapshotPaths = Set(paths.indices.filter { points.contains(paths[$0].op) }.map(Int32.init))
-            let gone = (0..<ribEntries.highWater).filter {
-                let path = ribEntries[$0].path
-                return path >= 0 && snapshotPaths.contains(path) && snapshots.fromSnapshot.contains(Int32($0))
-                    && !named.entries.contains(Int32($0))
+            let gone = entries(at: points) { id, host in
+                host
+                    ? snapshots.hostsFromSnapshot.contains(id) && !named.hosts.contains(id)
+                    : snapshots.fromSnapshot.contains(id) && !named.entries.contains(id)
             }
-            let goneHosts = (0..<hostEntries.highWater).filter {
-                let path = hostEntries[$0].path
-                return path >= 0 && snapshotPaths.contains(path) && snapshots.hostsFromSnapshot.contains(Int32($0))
-                    && !named.hosts.contains(Int32($0))
-            }
-            counters.snapshotWithdrawals += gone.count + goneHosts.count
-            dropRIBEntries(gone, kind: .withdrawn, time: event.time, source: event.source)
-            dropHostEntries(goneHosts)
+            counters.snapshotWithdrawals += gone.macIP.count + gone.hosts.count
+            dropRIBEntries(gone.macIP, kind: .withdrawn, time: event.time, source: event.source)
+            dropHostEntries(gone.hosts)
         default: return
         }
     }

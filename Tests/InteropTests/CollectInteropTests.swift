@@ -63,12 +63,8 @@ func gobgpThroughCollectAnalysesAsADirectCapture() throws {
             + "route-monitoring-policy = \"all\"\nsys-name = \"\(name)\"\nstatistics-timeout = 15\n\n"
     }
     // The reflector streams to the capture and to the station; each PE to the station.
-    var rrConfig = gobgpGlobal(rr) + bmp(capture.port, "rr") + bmp(port, "rr")
-    for pe in pes { rrConfig += gobgpNeighbor(pe.address, local: rr.address, reflector: rr) }
-    try rrConfig.write(toFile: directory + "/rr.toml", atomically: true, encoding: .utf8)
-    for pe in pes {
-        try (gobgpGlobal(pe) + bmp(port, pe.name) + gobgpNeighbor(rr.address, local: pe.address)).write(
-            toFile: directory + "/\(pe.name).toml", atomically: true, encoding: .utf8)
+    try writeReflectorConfigs(directory: directory, reflector: rr, clients: pes) { speaker in
+        speaker.name == rr.name ? bmp(capture.port, "rr") + bmp(port, "rr") : bmp(port, speaker.name)
     }
     let daemons = try startGobgpd([rr] + pes, directory: directory)
     defer { stopGobgpd(daemons) }

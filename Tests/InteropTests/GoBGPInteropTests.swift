@@ -160,6 +160,24 @@ func gobgpNeighbor(_ address: String, local: String, reflector: Speaker? = nil, 
     return text + "\n"
 }
 
+/// `DIRECTORY/NAME.toml` for a route reflector and its clients, l2vpn-evpn between them;
+/// `extra` adds a speaker's own sections (recordings, dumps, BMP) after its `[global]`.
+func writeReflectorConfigs(
+    directory: String, reflector: Speaker, clients: [Speaker], restartTime: Int? = nil,
+    extra: (Speaker) -> String = { _ in "" }
+) throws {
+    var config = gobgpGlobal(reflector) + extra(reflector)
+    for client in clients {
+        config += gobgpNeighbor(
+            client.address, local: reflector.address, reflector: reflector, restartTime: restartTime)
+        let own =
+            gobgpGlobal(client) + extra(client)
+            + gobgpNeighbor(reflector.address, local: client.address, restartTime: restartTime)
+        try own.write(toFile: directory + "/\(client.name).toml", atomically: true, encoding: .utf8)
+    }
+    try config.write(toFile: directory + "/\(reflector.name).toml", atomically: true, encoding: .utf8)
+}
+
 /// One gobgpd per speaker, each with `DIRECTORY/NAME.toml`; the caller stops them.
 func startGobgpd(_ speakers: [Speaker], directory: String) throws -> [Process] {
     var daemons: [Process] = []
@@ -222,12 +240,8 @@ func gobgpRoutesDecodeFieldForFieldAndMovesAreFound() throws {
         Speaker(name: "pe", address: "127.0.0.31", apiPort: 50131),
         Speaker(name: "pf", address: "127.0.0.32", apiPort: 50132),
     ]
-    var rrConfig = gobgpGlobal(rr) + gobgpRecording(directory: directory, bmpPort: listener.port)
-    for pe in pes { rrConfig += gobgpNeighbor(pe.address, local: rr.address, reflector: rr) }
-    try rrConfig.write(toFile: directory + "/rr.toml", atomically: true, encoding: .utf8)
-    for pe in pes {
-        try (gobgpGlobal(pe) + gobgpNeighbor(rr.address, local: pe.address)).write(
-            toFile: directory + "/\(pe.name).toml", atomically: true, encoding: .utf8)
+    try writeReflectorConfigs(directory: directory, reflector: rr, clients: pes) { speaker in
+        speaker.name == rr.name ? gobgpRecording(directory: directory, bmpPort: listener.port) : ""
     }
 
     var daemons: [Process] = []
@@ -380,13 +394,7 @@ func gobgpTableDumpsAreReadAndAMoveBetweenThemIsFound() throws {
         "[[mrt-dump]]\n[mrt-dump.config]\ndump-type = \"table\"\nfile-name = \"\(directory)/\(speaker.name).table\"\n"
             + "dump-interval = 60\n\n"
     }
-    var rrConfig = gobgpGlobal(rr) + tableDump(rr)
-    for client in [pe, pf] { rrConfig += gobgpNeighbor(client.address, local: rr.address, reflector: rr) }
-    try rrConfig.write(toFile: directory + "/rr.toml", atomically: true, encoding: .utf8)
-    for client in [pe, pf] {
-        try (gobgpGlobal(client) + tableDump(client) + gobgpNeighbor(rr.address, local: client.address)).write(
-            toFile: directory + "/\(client.name).toml", atomically: true, encoding: .utf8)
-    }
+    try writeReflectorConfigs(directory: directory, reflector: rr, clients: [pe, pf], extra: tableDump)
     var daemons: [Process] = []
     defer { stopGobgpd(daemons) }
     daemons = try startGobgpd([rr, pe, pf], directory: directory)

@@ -25,13 +25,9 @@ func gobgpGracefulRestartPeerLossIsNoStaleRoute() throws {
     let dying = Speaker(name: "pe", address: "127.0.0.51", apiPort: 50151)
     let surviving = Speaker(name: "pf", address: "127.0.0.52", apiPort: 50152)
     let restartTime = 5
-    var rrConfig = gobgpGlobal(rr) + gobgpRecording(directory: directory, bmpPort: listener.port)
-    for pe in [dying, surviving] {
-        rrConfig += gobgpNeighbor(pe.address, local: rr.address, reflector: rr, restartTime: restartTime)
-        try (gobgpGlobal(pe) + gobgpNeighbor(rr.address, local: pe.address, restartTime: restartTime)).write(
-            toFile: directory + "/\(pe.name).toml", atomically: true, encoding: .utf8)
-    }
-    try rrConfig.write(toFile: directory + "/rr.toml", atomically: true, encoding: .utf8)
+    try writeReflectorConfigs(
+        directory: directory, reflector: rr, clients: [dying, surviving], restartTime: restartTime
+    ) { speaker in speaker.name == rr.name ? gobgpRecording(directory: directory, bmpPort: listener.port) : "" }
 
     var daemons: [Process] = []
     defer { stopGobgpd(daemons) }
