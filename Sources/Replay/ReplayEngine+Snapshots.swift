@@ -29,8 +29,10 @@ struct EntryBits {
 struct SnapshotState {
     /// The RIB entries (MAC/IP, host routes) whose last announcement came from a RIB snapshot.
     var fromSnapshot = EntryBits(), hostsFromSnapshot = EntryBits()
-    /// Each router whose snapshot is being read, with the entries it has named.
-    var open: [UInt32: (entries: EntryBits, hosts: EntryBits)] = [:]
+    /// Each router whose snapshot is being read, with the entries it has named: nearly always
+    /// one, so a list, whose element is changed in place where a Dictionary's subscript
+    /// allocated for every entry of the snapshot.
+    var open: [(router: UInt32, entries: EntryBits, hosts: EntryBits)] = []
     /// Any snapshot begun: until then no entry needs a bit.
     var begun = false
 }
@@ -49,7 +51,8 @@ extension ReplayEngine {
         }
         guard fromSnapshot, !snapshots.open.isEmpty, observations[Int(op)].table == .mrt else { return }
         let router = observations[Int(op)].router
-        if host { snapshots.open[router]?.hosts.set(id, true) } else { snapshots.open[router]?.entries.set(id, true) }
+        guard let index = snapshots.open.firstIndex(where: { $0.router == router }) else { return }
+        if host { snapshots.open[index].hosts.set(id, true) } else { snapshots.open[index].entries.set(id, true) }
     }
 
     func processSnapshotBoundary(_ event: SessionEvent) {
@@ -57,9 +60,11 @@ extension ReplayEngine {
         switch event.kind {
         case .ribSnapshotStarted:
             snapshots.begun = true
-            snapshots.open[router] = (EntryBits(), EntryBits())
+            snapshots.open.removeAll { $0.router == router }
+            snapshots.open.append((router, EntryBits(), EntryBits()))
         case .ribSnapshotEnded(let complete):
-            guard let named = snapshots.open.removeValue(forKey: router) else { return }
+            guard let index = snapshots.open.firstIndex(where: { $0.router == router }) else { return }
+            let named = snapshots.open.remove(at: index)
             counters.ribSnapshots += 1
             // A snapshot cut short by damage says nothing of the routes it did not reach.
             guard complete else { return }
