@@ -40,6 +40,9 @@ struct TimerQueue {
     private var heads = [Int](repeating: 0, count: Timer.Kind.allCases.count)
     private var late = TimerHeap()
     private var inserted = 0
+    /// At or before every held timer's due time (`Int64.max` when none is held): nearly every
+    /// item passes no timer, and this spares it the scan of every queue.
+    private var earliestDue = Int64.max
 
     var count: Int { zip(queues, heads).reduce(late.count) { $0 + $1.0.count - $1.1 } }
 
@@ -47,6 +50,7 @@ struct TimerQueue {
         var t = timer
         inserted += 1
         t.order = inserted
+        earliestDue = min(earliestDue, t.due)
         let k = t.kind.rawValue
         if heads[k] < queues[k].count, t.due < queues[k][queues[k].count - 1].due {
             late.push(t)
@@ -57,14 +61,23 @@ struct TimerQueue {
 
     /// The earliest timer if it is due at or before `time`, removed.
     mutating func pop(dueBy time: Int64) -> Timer? {
+        guard time >= earliestDue else { return nil }
         var best = -1  // a queue, or queues.count for the heap
         var bestKey = (time, Int.max)
+        var earliest = Int64.max
         for k in queues.indices where heads[k] < queues[k].count {
             let t = queues[k][heads[k]]
+            earliest = min(earliest, t.due)
             if (t.due, t.order) <= bestKey { best = k; bestKey = (t.due, t.order) }
         }
-        if let t = late.peek(), (t.due, t.order) <= bestKey { best = queues.count }
-        if best < 0 { return nil }
+        if let t = late.peek() {
+            earliest = min(earliest, t.due)
+            if (t.due, t.order) <= bestKey { best = queues.count }
+        }
+        if best < 0 {
+            earliestDue = earliest
+            return nil
+        }
         if best == queues.count { return late.pop() }
         let timer = queues[best][heads[best]]
         heads[best] += 1
