@@ -309,11 +309,12 @@ struct RowText {
     mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
 
     /// Appends what `write` puts at the pointer (at most `capacity` bytes; it returns the count).
+    /// Written on the stack, then copied in: appending `capacity` zeros first went element by element.
     @inline(__always) mutating func append(capacity: Int, _ write: (UnsafeMutablePointer<UInt8>) -> Int) {
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: capacity))
-        let written = bytes.withUnsafeMutableBufferPointer { write($0.baseAddress! + start) }
-        bytes.removeLast(capacity - written)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
+            let written = write(buffer.baseAddress!)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<written]))
+        }
     }
 
     mutating func append(_ byte: UInt8) { bytes.append(byte) }
