@@ -8,29 +8,29 @@ extension UpdateMessage {
         into out: inout [FeedItem]
     ) {
         let withdrawAll = action >= .treatAsWithdraw
-        func append(_ entry: NLRIEntry, _ family: AddressFamily, announced nextHop: IPAddress??) {
-            // Announcements share the UPDATE's attributes; `nextHop` is nil for a withdrawal.
-            let event: RouteEvent
-            if let nextHop, !withdrawAll {
-                event = RouteEvent(
-                    time: time, source: source, observation: observation, isWithdraw: false,
-                    family: family, entry: entry, attributes: attributes, nextHop: nextHop, record: record)
-            } else {
-                event = RouteEvent(
-                    time: time, source: source, observation: observation, isWithdraw: true, family: family,
-                    entry: entry, attributes: .empty, nextHop: nil, treatedAsWithdraw: nextHop != nil, record: record)
+        // By index: an entry read out by a for-in loop was copied once more on its way into the event.
+        func append(_ list: [NLRIEntry], _ family: AddressFamily, announced nextHop: IPAddress??) {
+            for index in list.indices {
+                // Announcements share the UPDATE's attributes; `nextHop` is nil for a withdrawal.
+                let event: RouteEvent
+                if let nextHop, !withdrawAll {
+                    event = RouteEvent(
+                        time: time, source: source, observation: observation, isWithdraw: false,
+                        family: family, entry: list[index], attributes: attributes, nextHop: nextHop, record: record)
+                } else {
+                    event = RouteEvent(
+                        time: time, source: source, observation: observation, isWithdraw: true, family: family,
+                        entry: list[index], attributes: .empty, nextHop: nil, treatedAsWithdraw: nextHop != nil,
+                        record: record)
+                }
+                out.append(.route(event))
             }
-            out.append(.route(event))
         }
-        for entry in withdrawn { append(entry, .ipv4Unicast, announced: nil) }
-        if let unreach {
-            for entry in unreach.nlri { append(entry, unreach.family, announced: nil) }
-        }
-        for entry in announced { append(entry, .ipv4Unicast, announced: .some(attributes.nextHop)) }
-        if let reach {
-            for entry in reach.nlri {
-                append(entry, reach.family, announced: .some(reach.nextHop ?? attributes.nextHop))
-            }
+        append(withdrawn, .ipv4Unicast, announced: nil)
+        if case .some(let unreach) = unreach { append(unreach.nlri, unreach.family, announced: nil) }
+        append(announced, .ipv4Unicast, announced: .some(attributes.nextHop))
+        if case .some(let reach) = reach {
+            append(reach.nlri, reach.family, announced: .some(reach.nextHop ?? attributes.nextHop))
         }
         if let family = endOfRIB {
             out.append(
