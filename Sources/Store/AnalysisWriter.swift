@@ -114,6 +114,9 @@ public final class AnalysisWriter {
         try sightings.add(event, observation: observationID) { sighting in try add(.event(consume sighting)) }
     }
 
+    /// Called a few events before `addEvent(event)`: requests what folding it will read.
+    public func prefetch(_ event: RouteEvent) { sightings.prefetch(event) }
+
     /// Streams one move into the moves table (batched with the route events).
     public func addMove(_ t: Transition, bd: Int32, mac: MACAddress) throws {
         try add(.move(t, bd: bd, mac: mac))

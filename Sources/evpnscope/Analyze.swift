@@ -142,8 +142,16 @@ struct Analyze: ParsableCommand {
         var items = 0, itemsInWindow = 0
         let storeEvents = events != .none  // an option's getter is too slow to read per event
         // State before the window counts: every item is replayed, only the window's are stored.
+        // An event's fold is prepared as it enters the read-ahead, a few events before it is stored.
+        let source: () -> FeedItem? =
+            storeEvents
+            ? {
+                let item = feed.next()
+                if let item, case .route(let event) = item.payload { writer.prefetch(event) }
+                return item
+            } : feed.next
         ReplayPipeline(engine: engine, analyzer: analyzer).run(
-            feed.next, stop: { $0.time > replayEnd || writeError != nil },
+            source, stop: { $0.time > replayEnd || writeError != nil },
             replayed: { item in
                 guard window.contains(item.time) else { return }
                 itemsInWindow += 1
