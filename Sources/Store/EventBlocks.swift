@@ -73,7 +73,12 @@ struct EventBlockEncoder {
     }
 
     private(set) var count = 0
-    private var streams = [[UInt8]](repeating: [], count: EventBlockFormat.Stream.allCases.count)
+    // One array per stream (`EventBlockFormat.Stream`): appending through an array of arrays
+    // checked both levels' uniqueness for every byte.
+    private var times: [UInt8] = [], sources: [UInt8] = [], sightings: [UInt8] = [], shapeRefs: [UInt8] = []
+    private var macs: [UInt8] = [], addresses: [UInt8] = [], numbers: [UInt8] = [], shapeTable: [UInt8] = []
+    /// The streams in `EventBlockFormat.Stream` order.
+    private var streams: [[UInt8]] { [times, sources, sightings, shapeRefs, macs, addresses, numbers, shapeTable] }
     /// The block's shapes in table order, found by their folded word: a Dictionary keyed by the
     /// shape hashed it again with SipHash and copied it, a quarter of the writer's work.
     private var shapes: [EventBlockFormat.Shape] = []
@@ -87,17 +92,16 @@ struct EventBlockEncoder {
     var isFull: Bool { count >= Self.capacity }
 
     mutating func append(_ event: RouteEvent, seenAt: ObservationSet) {
-        typealias S = EventBlockFormat.Stream
         if count == 0 { baseTime = event.time; previousTime = event.time; previousOffset = 0 }
         firstTime = min(firstTime, event.time)
         lastTime = max(lastTime, event.time)
-        streams[S.times.rawValue].appendSigned(event.time - previousTime)
+        times.appendSigned(event.time - previousTime)
         previousTime = event.time
-        streams[S.sources.rawValue].appendVarint(UInt64(UInt32(bitPattern: event.source.input)))
-        streams[S.sources.rawValue].appendSigned(event.source.offset - previousOffset)
+        sources.appendVarint(UInt64(UInt32(bitPattern: event.source.input)))
+        sources.appendSigned(event.source.offset - previousOffset)
         previousOffset = event.source.offset
-        streams[S.sightings.rawValue].appendVarint(UInt64(seenAt.count))
-        seenAt.forEach { streams[S.sightings.rawValue].appendVarint(UInt64($0)) }
+        sightings.appendVarint(UInt64(seenAt.count))
+        seenAt.forEach { sightings.appendVarint(UInt64($0)) }
 
         var shape = EventBlockFormat.Shape(kind: .prefix, isWithdraw: event.isWithdraw, family: event.family)
         var mac: MACAddress?, ip: IPAddress?, prefix: IPPrefix?
@@ -139,25 +143,28 @@ struct EventBlockEncoder {
         } else {
             index = shapes.count
             shapeIndex.insert(Int32(index), hash: word)
-            streams[S.shapeTable.rawValue].append(shape)
+            shapeTable.append(shape)
             shapes.append(shape)
         }
-        streams[S.shapes.rawValue].appendVarint(UInt64(index))
+        shapeRefs.appendVarint(UInt64(index))
         if let mac {
-            var value = mac.value.bigEndian >> 16
-            withUnsafeBytes(of: &value) { streams[S.macs.rawValue].append(contentsOf: $0.prefix(6)) }
+            var shift: UInt64 = 48
+            while shift > 0 {
+                shift -= 8
+                macs.append(UInt8(truncatingIfNeeded: mac.value >> shift))
+            }
             let bits = EventBlockFormat.filterBits(mac)
             filter[bits.0 >> 3] |= 1 << UInt8(bits.0 & 7)
             filter[bits.1 >> 3] |= 1 << UInt8(bits.1 & 7)
             filter[bits.2 >> 3] |= 1 << UInt8(bits.2 & 7)
-            streams[S.addresses.rawValue].append(optional: ip)
+            addresses.append(optional: ip)
         }
         if let prefix {
-            streams[S.addresses.rawValue].append(optional: prefix.address)
-            streams[S.addresses.rawValue].append(prefix.length)
+            addresses.append(optional: prefix.address)
+            addresses.append(prefix.length)
         }
-        if let mobility { streams[S.numbers.rawValue].appendVarint(UInt64(mobility.sequence)) }
-        if let pathID = event.entry.pathID { streams[S.numbers.rawValue].appendVarint(UInt64(pathID)) }
+        if let mobility { numbers.appendVarint(UInt64(mobility.sequence)) }
+        if let pathID = event.entry.pathID { numbers.appendVarint(UInt64(pathID)) }
         count += 1
     }
 
