@@ -27,9 +27,9 @@ extension UpdateMessage {
             }
         }
         append(withdrawn, .ipv4Unicast, announced: nil)
-        if case .some(let unreach) = unreach { append(unreach.nlri, unreach.family, announced: nil) }
+        if let unreach { append(unreach.nlri, unreach.family, announced: nil) }
         append(announced, .ipv4Unicast, announced: .some(attributes.nextHop))
-        if case .some(let reach) = reach {
+        if let reach {
             append(reach.nlri, reach.family, announced: .some(reach.nextHop ?? attributes.nextHop))
         }
         if let family = endOfRIB {

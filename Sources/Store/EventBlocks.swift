@@ -77,8 +77,18 @@ struct EventBlockEncoder {
     // checked both levels' uniqueness for every byte.
     private var times: [UInt8] = [], sources: [UInt8] = [], sightings: [UInt8] = [], shapeRefs: [UInt8] = []
     private var macs: [UInt8] = [], addresses: [UInt8] = [], numbers: [UInt8] = [], shapeTable: [UInt8] = []
-    /// The streams in `EventBlockFormat.Stream` order.
-    private var streams: [[UInt8]] { [times, sources, sightings, shapeRefs, macs, addresses, numbers, shapeTable] }
+    private func stream(_ stream: EventBlockFormat.Stream) -> [UInt8] {
+        switch stream {
+        case .times: return times
+        case .sources: return sources
+        case .sightings: return sightings
+        case .shapes: return shapeRefs
+        case .macs: return macs
+        case .addresses: return addresses
+        case .numbers: return numbers
+        case .shapeTable: return shapeTable
+        }
+    }
     /// The block's shapes in table order, found by their folded word: a Dictionary keyed by the
     /// shape hashed it again with SipHash and copied it, a quarter of the writer's work.
     private var shapes: [EventBlockFormat.Shape] = []
@@ -177,7 +187,7 @@ struct EventBlockEncoder {
         data.appendVarint(UInt64(count))
         data.appendVarint(UInt64(bitPattern: baseTime))
         var compressed: [[UInt8]] = []
-        for stream in streams {
+        for stream in EventBlockFormat.Stream.allCases.map(stream) {
             var length = compressBound(uLong(stream.count))
             var out = [UInt8](repeating: 0, count: Int(length))
             let result = stream.withUnsafeBufferPointer { input in
