@@ -46,7 +46,7 @@ let package = Package(
                 "EVPNModel", "Store", "Reports", "Analysis", "Replay", "Ingest", "MRT", "BMP", "BGPWire", "ByteStreams",
             ],
             path: "Tests/TestSupport"),
-        .testTarget(name: "ByteStreamsTests", dependencies: ["ByteStreams", "TestSupport"]),
+        .testTarget(name: "ByteStreamsTests", dependencies: ["ByteStreams", "TestSupport", "CBZip2"]),
         .testTarget(name: "BGPWireTests", dependencies: ["BGPWire", "EVPNModel"]),
         .testTarget(name: "MRTTests", dependencies: ["MRT", "BGPWire", "EVPNModel", "ByteStreams", "Ingest"]),
         .testTarget(name: "BMPTests", dependencies: ["BMP", "BGPWire", "EVPNModel", "Ingest", "TestSupport"]),
