@@ -29,7 +29,9 @@ def sh(cmd, **kw):
 def ensure_tools():
     missing = [p for p, t in (("bgpdump", "bgpdump"), ("time", "/usr/bin/time")) if not shutil.which(t)]
     if missing:
-        sh(("" if os.geteuid() == 0 else "sudo ") + "apt-get install -y -qq " + " ".join(missing) + " >/dev/null")
+        sudo = "" if os.geteuid() == 0 else "sudo "
+        # A fresh machine has no package lists yet.
+        sh(f"{sudo}apt-get update -qq && {sudo}apt-get install -y -qq " + " ".join(missing) + " >/dev/null")
     py = os.path.join(VENV, "bin", "python")
     if not os.path.exists(py):
         sh(f"python3 -m venv {VENV}")
