@@ -56,7 +56,8 @@ struct BitPacker {
 final class BZip2BlockDecoder {
     private var spare: [(size: Int, memory: UnsafeMutableRawPointer)] = []
     private var lent: [(size: Int, memory: UnsafeMutableRawPointer)] = []
-    private var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+    /// Room for one block's output, up to `outputLimit`.
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: outputLimit, alignment: 16)
 
     deinit {
         for block in spare + lent { free(block.memory) }
@@ -94,7 +95,7 @@ final class BZip2BlockDecoder {
     static func wrap(_ parts: [(raw: [UInt8], firstBit: Int, bitCount: Int)], crc: UInt32, level: UInt8) -> [UInt8] {
         let total = parts.reduce(0) { $0 + $1.bitCount }
         var packer = BitPacker(capacity: total / 8 + 16)
-        packer.append(0x425A_6830 + UInt64(level), bits: 32)
+        packer.append(BZip2Magic.streamHeader + UInt64(level), bits: 32)
         for part in parts { packer.append(part.raw, first: part.firstBit, count: part.bitCount) }
         packer.append(BZip2Magic.streamEnd, bits: 48)
         packer.append(UInt64(crc), bits: 32)
@@ -114,16 +115,12 @@ final class BZip2BlockDecoder {
     }
 
     /// Decodes the common blocks faster than libbz2 (`BZip2NativeBlock`); libbz2 takes the rest.
-    private let native = BZip2NativeBlock()
+    /// Made at the first `decode`: a decoder that only lends its tables (`BZip2StreamingBlock`) needs none.
+    private lazy var native = BZip2NativeBlock()
 
     func decode(_ parts: [(raw: [UInt8], firstBit: Int, bitCount: Int)], crc: UInt32, level: UInt8) -> Output {
         var input = Self.wrap(parts, crc: crc, level: level)
-        if scratch.count < Self.outputLimit {
-            scratch.deallocate()
-            scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.outputLimit, alignment: 16)
-        }
-        let room = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<Self.outputLimit])
-        let fast = input.withUnsafeBytes { native.decode(stream: $0, level: Int(level), into: room) }
+        let fast = input.withUnsafeBytes { native.decode(stream: $0, level: Int(level), into: scratch) }
         if let fast { return .bytes(Array(UnsafeRawBufferPointer(rebasing: scratch[0..<fast]))) }
         var stream = bz_stream()
         lend(to: &stream)
@@ -135,16 +132,11 @@ final class BZip2BlockDecoder {
             stream.next_in = inBuf.baseAddress!.assumingMemoryBound(to: CChar.self)
             stream.avail_in = UInt32(inBuf.count)
             while true {
-                if produced == scratch.count && scratch.count >= Self.outputLimit {
+                if produced == scratch.count {
                     // Decoded to the end all the same, over the same buffer, for its CRC: its
                     // consumer then streams bytes already known to be good.
                     oversized = true
                     produced = 0
-                } else if produced == scratch.count {
-                    let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: scratch.count * 2, alignment: 16)
-                    larger.copyMemory(from: UnsafeRawBufferPointer(scratch))
-                    scratch.deallocate()
-                    scratch = larger
                 }
                 stream.next_out = (scratch.baseAddress! + produced).assumingMemoryBound(to: CChar.self)
                 stream.avail_out = UInt32(scratch.count - produced)

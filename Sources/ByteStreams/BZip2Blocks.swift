@@ -35,6 +35,8 @@ enum BZip2Damage {
 }
 
 enum BZip2Magic {
+    /// "BZh0": a stream's first four bytes, the level digit added to the last.
+    static let streamHeader: UInt64 = 0x425A_6830
     static let block: UInt64 = 0x3141_5926_5359
     static let streamEnd: UInt64 = 0x1772_4538_5090
     static let mask: UInt64 = (1 << 48) - 1

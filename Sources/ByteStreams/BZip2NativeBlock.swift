@@ -58,7 +58,7 @@ final class BZip2NativeBlock {
     func decode(stream: UnsafeRawBufferPointer, level: Int, into output: UnsafeMutableRawBufferPointer) -> Int? {
         guard stream.count >= 10, (1...9).contains(level) else { return nil }
         var bits = BitReader(stream.bindMemory(to: UInt8.self))
-        guard bits.read(32) == 0x425A_6830 + UInt32(level) else { return nil }
+        guard UInt64(bits.read(32)) == BZip2Magic.streamHeader + UInt64(level) else { return nil }
         guard UInt64(bits.read(24)) << 24 | UInt64(bits.read(24)) == BZip2Magic.block else { return nil }
         let declaredCRC = bits.read(32)
         guard bits.read(1) == 0 else { return nil }  // randomised: a bzip2 0.9 feature left to libbz2

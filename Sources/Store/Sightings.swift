@@ -2,15 +2,6 @@ import Containers
 import EVPNModel
 import Replay
 
-/// One advertisement is one route-event row, however many observation points saw it (ID-3):
-/// a route reflector's dump, each PE's dump and a BMP station's pre-policy, post-policy and
-/// Loc-RIB tables all carry a copy, and storing each copy made the database 5–6 times larger
-/// than what happened. Copies arrive close together, so an event waits here for `window` (the
-/// engine's copy lag, 1 s) while later copies add their observation point to its `seenAt`.
-/// At most `capacity` events wait: a burst (a whole RIB at one timestamp) costs extra rows,
-/// never memory beyond that bound. 8192 waiting events are ~4 MB; 65,536 (32 MB) left the
-/// replay's tables less of the cache, and its thread, the run's bound, ~0.5 s slower on the
-/// 1 M MAC fabric, whose copies arrive a few events apart.
 /// The observation points that carried one advertisement: the first, then the others in
 /// ascending order. Points 0–63 (nearly always all of them) are bits of one word, so adding a
 /// sixth router's copy allocates nothing.
@@ -44,6 +35,15 @@ struct ObservationSet {
     }
 }
 
+/// One advertisement is one route-event row, however many observation points saw it (ID-3):
+/// a route reflector's dump, each PE's dump and a BMP station's pre-policy, post-policy and
+/// Loc-RIB tables all carry a copy, and storing each copy made the database 5–6 times larger
+/// than what happened. Copies arrive close together, so an event waits here for `window` (the
+/// engine's copy lag, 1 s) while later copies add their observation point to its `seenAt`.
+/// At most `capacity` events wait: a burst (a whole RIB at one timestamp) costs extra rows,
+/// never memory beyond that bound. 8192 waiting events are ~4 MB; 65,536 (32 MB) left the
+/// replay's tables less of the cache, and its thread, the run's bound, ~0.5 s slower on the
+/// 1 M MAC fabric, whose copies arrive a few events apart.
 struct SightingMerger {
     struct Sighting {
         var event: RouteEvent
