@@ -116,7 +116,7 @@ public struct UpdateMessage: Hashable, Sendable {
         attributes.reset()
     }
 
-    public var action: AttributeErrorAction { errors.map(\.action).max() ?? .none }
+    public var action: AttributeErrorAction { errors.isEmpty ? .none : errors.map(\.action).max()! }
 
     /// Withdraws routes and announces none.
     public var withdrawsOnly: Bool {

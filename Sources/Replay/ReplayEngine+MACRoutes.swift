@@ -24,6 +24,27 @@ extension ReplayEngine {
         return (head, tail, route, chainTail)
     }
 
+    /// MOB-11 over one PE's group, the sequence alone: what `summarize` gives as `seq`, without
+    /// reading each route's shared traits for its ESI (most callers want only this).
+    func claimedSeq(_ m: Int, pe: Int32) -> UInt32? {
+        var s = macTable[m].firstRoute
+        var claim: WinnerSelection.Claim?
+        while s >= 0 {
+            let slot = routes[Int(s)]
+            s = slot.next
+            guard peOf(slot) == pe else {
+                if claim != nil { break }  // groups are contiguous
+                continue
+            }
+            if claim == nil {
+                claim = WinnerSelection.Claim(seq: slot.seq, sticky: false)
+            } else {
+                claim!.fold(seq: slot.seq, sticky: false)
+            }
+        }
+        return claim?.seq
+    }
+
     /// MOB-11 and MOB-8 over one PE's group: highest sequence, any sticky, first non-zero ESI.
     func summarize(_ m: Int, pe: Int32) -> PEAdvertisement? {
         var s = macTable[m].firstRoute
@@ -237,7 +258,7 @@ extension ReplayEngine {
             copy.next = RouteSlot.lateCopy
             return routes.add(copy)
         }
-        let peSeqBefore = isNewAdvert ? 0 : summarize(m, pe: pe)!.seq
+        let peSeqBefore = isNewAdvert ? 0 : claimedSeq(m, pe: pe)!
         var isRefresh = false
         let slot: Int32
         if place.route >= 0 {
@@ -271,7 +292,7 @@ extension ReplayEngine {
                 routes[Int(after)].next = slot
             }
         }
-        let peSeqAfter = summarize(m, pe: pe)!.seq
+        let peSeqAfter = claimedSeq(m, pe: pe)!
         if peSeqAfter != peSeqBefore && !isNewAdvert { routes[Int(place.head)].advertLastChange = time }
         recomputeWinner(m)
         let winnerAfter = macTable[m].winner.raw
@@ -357,7 +378,7 @@ extension ReplayEngine {
         routes[Int(slot)].lastUpdate = time
         routes[Int(slot)].source = source.packed
         let m = Int(mac)
-        let peSeq = summarize(m, pe: pe)!.seq
+        let peSeq = claimedSeq(m, pe: pe)!
         // The source as the slot keeps it, as `announce` reports it.
         var t = Transition(
             kind: .updated, time: time, mac: MACID(mac), pe: PEID(pe), source: SourceRef(packed: source.packed))
