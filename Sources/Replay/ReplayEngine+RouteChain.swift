@@ -23,18 +23,28 @@ extension ReplayEngine {
         return (head, tail, route, chainTail)
     }
 
-    /// MOB-11 over one PE's group, the sequence alone: what `summarize` gives as `seq`, without
-    /// reading each route's shared traits for its ESI (most callers want only this).
-    func claimedSeq(_ m: Int, pe: Int32) -> UInt32? {
+    /// Each of `pe`'s routes for MAC `m`, in chain order (a PE's routes are contiguous there).
+    @inline(__always)
+    func forEachRoute(_ m: Int, pe: Int32, _ body: (RouteSlot) -> Void) {
         var s = macTable[m].firstRoute
-        var claim: WinnerSelection.Claim?
+        var inGroup = false
         while s >= 0 {
             let slot = routes[Int(s)]
             s = slot.next
             guard peOf(slot) == pe else {
-                if claim != nil { break }  // groups are contiguous
+                if inGroup { return }
                 continue
             }
+            inGroup = true
+            body(slot)
+        }
+    }
+
+    /// MOB-11 over one PE's group, the sequence alone: what `summarize` gives as `seq`, without
+    /// reading each route's shared traits for its ESI (most callers want only this).
+    func claimedSeq(_ m: Int, pe: Int32) -> UInt32? {
+        var claim: WinnerSelection.Claim?
+        forEachRoute(m, pe: pe) { slot in
             if claim == nil {
                 claim = WinnerSelection.Claim(seq: slot.seq, sticky: false)
             } else {
@@ -46,15 +56,8 @@ extension ReplayEngine {
 
     /// MOB-11 and MOB-8 over one PE's group: highest sequence, any sticky, first non-zero ESI.
     func summarize(_ m: Int, pe: Int32) -> PEAdvertisement? {
-        var s = macTable[m].firstRoute
         var result: PEAdvertisement?
-        while s >= 0 {
-            let slot = routes[Int(s)]
-            s = slot.next
-            guard peOf(slot) == pe else {
-                if result != nil { break }  // groups are contiguous
-                continue
-            }
+        forEachRoute(m, pe: pe) { slot in
             let esi = traits[Int(slot.traits)].esi
             if var advert = result {
                 var claim = WinnerSelection.Claim(seq: advert.seq, sticky: advert.sticky)
