@@ -116,7 +116,7 @@ public struct UpdateMessage: Hashable, Sendable {
         attributes.reset()
     }
 
-    public var action: AttributeErrorAction { errors.isEmpty ? .none : errors.map(\.action).max()! }
+    public var action: AttributeErrorAction { errors.lazy.map(\.action).max() ?? .none }
 
     /// Withdraws routes and announces none.
     public var withdrawsOnly: Bool {
