@@ -29,11 +29,11 @@ public final class ReplayPipeline {
     @inlinable
     public func push(_ item: FeedItem?) {
         guard readAhead else {
-            if let item { replay(item, .none) }
+            if let item { Self.replay(item, .none, analyzer: analyzer, engine: engine) }
             return
         }
         guard let ready = lookahead.push(item) else { return }
-        replay(ready.item, ready.prefetched)
+        Self.replay(ready.item, ready.prefetched, analyzer: analyzer, engine: engine)
     }
 
     /// Replays what the read-ahead still holds.
@@ -48,23 +48,28 @@ public final class ReplayPipeline {
     public func run(
         _ source: () -> FeedItem?, stop: (FeedItem) -> Bool = { _ in false }, replayed: (FeedItem) -> Void = { _ in }
     ) {
+        // Locals, not the stored properties: calling through a stored reference retains and
+        // releases it around each call, once per route event.
+        let analyzer = analyzer, engine = engine
         guard readAhead else {
             while let item = source() {
                 if stop(item) { return }
-                replay(item, .none)
+                Self.replay(item, .none, analyzer: analyzer, engine: engine)
                 replayed(item)
             }
             return
         }
         while let ready = lookahead.next(from: source) {
             if stop(ready.item) { return }
-            replay(ready.item, ready.prefetched)
+            Self.replay(ready.item, ready.prefetched, analyzer: analyzer, engine: engine)
             replayed(ready.item)
         }
     }
 
     @inlinable
-    func replay(_ item: FeedItem, _ prefetched: ReplayEngine.PrefetchTarget) {
+    static func replay(
+        _ item: FeedItem, _ prefetched: ReplayEngine.PrefetchTarget, analyzer: Analyzer?, engine: ReplayEngine
+    ) {
         // Not `if let`: binding the reference would retain and release it once per route event.
         if analyzer != nil {
             analyzer.unsafelyUnwrapped.process(item, prefetched: prefetched)

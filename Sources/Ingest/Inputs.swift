@@ -131,7 +131,7 @@ public final class InputFile {
             open(threaded: true)
             if reader == nil { finished = true; return nil }
         }
-        if let item = firstItem { firstItem = nil; return item }
+        if firstItem != nil { return firstItem.take() }
         if let item = reader?.next() { return item }
         finished = true
         return nil
@@ -287,7 +287,11 @@ public final class InputSet {
             guard best >= 0 else { return nil }
             // The head is moved out, not copied: a copy would retain its event and the
             // assignment of the next head release it again.
-            guard var item = active[best].file.next() else { return active.remove(at: best).head }
+            // The file lives in `active`: called without a retain and release per item.
+            let file = Unmanaged.passUnretained(active[best].file)
+            guard var item = file._withUnsafeGuaranteedRef({ $0.next() }) else {
+                return active.remove(at: best).head
+            }
             swap(&item, &active[best].head)
             return item
         }

@@ -14,24 +14,30 @@ public final class EngineLookahead {
     private var pushes = 0
     /// Items inside the window.
     public private(set) var held = 0
+    /// The last push brought no item: the input has ended.
+    private var sourceEnded = false
 
     public init(engine: ReplayEngine) { self.engine = engine }
 
-    /// An item whose turn has come, with what the read-ahead worked out for it.
-    public struct Ready {
+    /// An item whose turn has come, with what the read-ahead worked out for it. Not copyable:
+    /// every stage borrows the item where it is, and a copy would retain its event and release
+    /// it again, per route event.
+    public struct Ready: ~Copyable {
         public let item: FeedItem
         public let prefetched: ReplayEngine.PrefetchTarget
     }
 
     /// Takes `item` (nil when the input has ended) and returns the item whose turn has come,
     /// with what the read-ahead worked out for it (for `ReplayEngine.process`).
-    public func push(_ item: FeedItem?) -> Ready? {
+    public func push(_ item: consuming FeedItem?) -> Ready? {
         let slot = pushes % Self.depth
-        var leaving = item  // swapped with the slot's item: moved, where a copy would retain it
-        swap(&leaving, &items[slot])
         let leavingTarget = targets[slot]
-        targets[slot] = item.map { engine.prefetchBucket($0) } ?? .none
+        let arriving = item != nil
+        sourceEnded = !arriving
+        targets[slot] = engine.prefetchBucket(item)
         cursors[slot] = -1
+        var leaving = consume item  // swapped with the slot's item: moved, where a copy would retain it
+        swap(&leaving, &items[slot])
         for stage in 1...3 where pushes >= 2 * stage {
             let earlier = (pushes - 2 * stage) % Self.depth
             if targets[earlier].hash != 0 {
@@ -39,16 +45,20 @@ public final class EngineLookahead {
             }
         }
         pushes += 1
-        held += (item == nil ? 0 : 1) - (leaving == nil ? 0 : 1)
-        return leaving.map { Ready(item: $0, prefetched: leavingTarget) }
+        held += (arriving ? 1 : 0) - (leaving == nil ? 0 : 1)
+        // Moved into the result: `map`'s closure would borrow the item and copy it.
+        switch consume leaving {
+        case .some(let item): return Ready(item: item, prefetched: leavingTarget)
+        case .none: return nil
+        }
     }
 
     /// The next item from `source`, `depth` items late; nil once source and window are empty.
     public func next(from source: () -> FeedItem?) -> Ready? {
         while true {
-            let arriving = source()
-            if let ready = push(arriving) { return ready }
-            if arriving == nil && held == 0 { return nil }
+            // The item goes straight into `push`: kept in a variable, it was copied into the call.
+            if let ready = push(source()) { return ready }
+            if sourceEnded && held == 0 { return nil }
         }
     }
 }

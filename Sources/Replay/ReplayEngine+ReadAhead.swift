@@ -23,10 +23,13 @@ extension ReplayEngine {
     }
 
     /// Stage 0: the event's RIB hash, with its index bucket requested.
-    public func prefetchBucket(_ item: FeedItem) -> PrefetchTarget {
-        guard case .route(let event) = item.payload, let op = cachedObservationID(event.observation) else {
-            return .none
-        }
+    public func prefetchBucket(_ item: FeedItem?) -> PrefetchTarget {
+        guard let route = item?.unretainedRoute else { return .none }
+        return route._withUnsafeGuaranteedRef { prefetchBucket(of: $0) }
+    }
+
+    private func prefetchBucket(of event: RouteEvent) -> PrefetchTarget {
+        guard let op = cachedObservationID(event.observation) else { return .none }
         // The hash as it is: its low 32 bits are the tag stage 1 matches (a hash of 0 reads as
         // "no chain" and is merely not prefetched).
         switch event.entry.nlri {

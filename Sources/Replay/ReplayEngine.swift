@@ -143,10 +143,14 @@ public final class ReplayEngine {
         let time = item.time
         if time > now { now = time }
         if firstTime == nil { firstTime = time }
+        if let route = item.unretainedRoute {
+            // The item holds the event for the whole call: borrowed, not retained and released again.
+            route._withUnsafeGuaranteedRef { processRoute($0, prefetched) }
+            return
+        }
         switch item.payload {
-        case .heartbeat: break
+        case .heartbeat, .route: break
         case .session(let event): processSession(event)
-        case .route(let event): processRoute(event, prefetched)
         }
     }
 

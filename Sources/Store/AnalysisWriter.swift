@@ -110,7 +110,7 @@ public final class AnalysisWriter {
     // MARK: Route events (streamed during the run, in large transactions)
 
     /// Streams one route event; copies of one advertisement are folded into its row (ID-3).
-    public func addEvent(_ event: RouteEvent, observationID: Int32?) throws {
+    public func addEvent(_ event: consuming RouteEvent, observationID: Int32?) throws {
         try sightings.add(event, observation: observationID) { sighting in try add(.event(consume sighting)) }
     }
 

@@ -84,11 +84,13 @@ struct SightingMerger {
     private static let releaseLookahead = 8
 
     /// Adds one sighting; `emit` receives the sightings whose window has closed, in time order.
-    mutating func add(_ event: RouteEvent, observation: Int32?, emit: (consuming Sighting) throws -> Void) rethrows {
+    mutating func add(
+        _ event: consuming RouteEvent, observation: Int32?, emit: (consuming Sighting) throws -> Void
+    ) rethrows {
         try release(before: event.time - window, emit: emit)
         let hash = routeHash(event)
         if let slot = latest(of: event, hash: hash) {
-            if Self.sameAttributes(events[slot]!, event) {
+            if waiting(slot, { Self.sameAttributes($0, event) }) {
                 if let observation { seenAt[slot].insert(UInt32(bitPattern: observation)) }
                 return
             }
@@ -96,9 +98,9 @@ struct SightingMerger {
         }
         if count == capacity { try releaseOldest(emit: emit) }
         let slot = (head + count) % capacity
-        events[slot] = event
-        seenAt[slot] = ObservationSet(observation)
         times[slot] = event.time
+        events[slot] = consume event  // moved in: its last use, so no retain
+        seenAt[slot] = ObservationSet(observation)
         hashes[slot] = hash
         count += 1
         waiting.insert(Int32(slot), hash: hash)
@@ -111,9 +113,15 @@ struct SightingMerger {
 
     private func latest(of event: RouteEvent, hash: UInt64) -> Int? {
         waiting.find(hash) { slot in
-            hashes[Int(slot)] == hash && Self.sameRoute(events[Int(slot)]!.entry.nlri, event.entry.nlri)
+            hashes[Int(slot)] == hash && waiting(Int(slot)) { Self.sameRoute($0.entry.nlri, event.entry.nlri) }
         }
         .map(Int.init)
+    }
+
+    /// Reads the event waiting in `slot` where it is: a copy out of the ring would retain and
+    /// release it for every comparison.
+    private func waiting<Result>(_ slot: Int, _ body: (RouteEvent) -> Result) -> Result {
+        Unmanaged.passUnretained(events[slot].unsafelyUnwrapped)._withUnsafeGuaranteedRef(body)
     }
 
     /// MAC/IP routes compared as such: the enum's synthesized `==` took several times longer.

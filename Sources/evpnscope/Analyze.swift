@@ -147,7 +147,7 @@ struct Analyze: ParsableCommand {
             storeEvents
             ? {
                 let item = feed.next()
-                if let item, case .route(let event) = item.payload { writer.prefetch(event) }
+                item?.unretainedRoute?._withUnsafeGuaranteedRef { writer.prefetch($0) }
                 return item
             } : feed.next
         ReplayPipeline(engine: engine, analyzer: analyzer).run(
@@ -155,9 +155,12 @@ struct Analyze: ParsableCommand {
             replayed: { item in
                 guard window.contains(item.time) else { return }
                 itemsInWindow += 1
-                if storeEvents, case .route(let event) = item.payload {
-                    let observationID = engine.observationID(of: event.observation)?.raw
-                    do { try writer.addEvent(event, observationID: observationID) } catch { writeError = error }
+                if storeEvents, let route = item.unretainedRoute {
+                    let observationID = route._withUnsafeGuaranteedRef { engine.observationID(of: $0.observation)?.raw }
+                    // The one retain an event needs here: the writer keeps it until its copies arrive.
+                    do { try writer.addEvent(route.takeUnretainedValue(), observationID: observationID) } catch {
+                        writeError = error
+                    }
                 }
                 items += 1
                 if items & 0x3FFF == 0 { progress.update(compressed: feed.compressedBytesRead, items: items) }
