@@ -31,7 +31,8 @@ struct ObservationSet {
             bits &= bits - 1
             if id != first { body(id) }
         }
-        for id in high.sorted() where id != first { body(id) }
+        // Nearly always empty: sorting it anyway allocated an array per stored event.
+        if !high.isEmpty { for id in high.sorted() where id != first { body(id) } }
     }
 }
 
