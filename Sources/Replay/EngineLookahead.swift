@@ -8,16 +8,28 @@ public final class EngineLookahead {
     private let engine: ReplayEngine
     /// An item is handed back `depth` pushes after it went in; stage k runs `2k` pushes after.
     private static let depth = 8
-    private var items = [FeedItem?](repeating: nil, count: depth)
-    private var targets = [ReplayEngine.PrefetchTarget](repeating: .none, count: depth)
-    private var cursors = [Int32](repeating: -1, count: depth)
+    // Fixed rings of `depth` slots, allocated once: as arrays, each write checked the array's
+    // uniqueness and bounds, per item.
+    private let items = UnsafeMutablePointer<FeedItem?>.allocate(capacity: depth)
+    private let targets = UnsafeMutablePointer<ReplayEngine.PrefetchTarget>.allocate(capacity: depth)
+    private let cursors = UnsafeMutablePointer<Int32>.allocate(capacity: depth)
     private var pushes = 0
     /// Items inside the window.
     public private(set) var held = 0
     /// The last push brought no item: the input has ended.
     private var sourceEnded = false
 
-    public init(engine: ReplayEngine) { self.engine = engine }
+    public init(engine: ReplayEngine) {
+        self.engine = engine
+        items.initialize(repeating: nil, count: Self.depth)
+        targets.initialize(repeating: .none, count: Self.depth)
+        cursors.initialize(repeating: -1, count: Self.depth)
+    }
+
+    deinit {
+        items.deinitialize(count: Self.depth); items.deallocate()
+        targets.deallocate(); cursors.deallocate()
+    }
 
     /// An item whose turn has come, with what the read-ahead worked out for it. Not copyable:
     /// every stage borrows the item where it is, and a copy would retain its event and release
