@@ -198,8 +198,8 @@ public struct FeedItem: Sendable {
     public static func route(_ event: RouteEvent) -> FeedItem { FeedItem(time: event.time, payload: .route(event)) }
 
     /// The route event, not retained: valid while this item lives. Binding the payload instead
-    /// cost a retain and a release per stage that reads it, per route event (a closure lent the
-    /// bound event, `_withUnsafeGuaranteedRef` and all, kept both).
+    /// cost a retain and a release per stage that reads it, per route event; so did lending the
+    /// bound event to a closure.
     @inlinable
     public var unretainedRoute: Unmanaged<RouteEvent>? {
         guard case .route(let event) = payload else { return nil }

@@ -285,9 +285,8 @@ public final class InputSet {
                 continue
             }
             guard best >= 0 else { return nil }
-            // The head is moved out, not copied: a copy would retain its event and the
-            // assignment of the next head release it again.
-            // The file lives in `active`: called without a retain and release per item.
+            // The file, held by `active`, is called unretained; the head is moved out, not copied:
+            // either way a retain and a release per item saved.
             let file = Unmanaged.passUnretained(active[best].file)
             guard var item = file._withUnsafeGuaranteedRef({ $0.next() }) else {
                 return active.remove(at: best).head
