@@ -132,35 +132,86 @@ public struct RawAttribute: Hashable, Sendable {
 /// Path attributes of one UPDATE (or RIB entry), MP_REACH/MP_UNREACH excepted.
 public struct PathAttributes: Hashable, Sendable {
     public var origin: UInt8?
-    public var asPath: [ASPathSegment] = []
     public var nextHop: IPAddress?  // NEXT_HOP (type 3)
-    public var med: UInt32?
     public var localPref: UInt32?
-    public var atomicAggregate = false
-    public var aggregatorAS: UInt32?
-    public var aggregatorIP: IPAddress?
-    public var communities = InlineList<UInt32>()
     public var originatorID: IPAddress?
     public var clusterList = InlineList<UInt32>()
     public var extendedCommunities = InlineList<ExtendedCommunity>()
-    public var largeCommunities: [LargeCommunity] = []
-    public var pmsiTunnel: PMSITunnel?
-    public var other: [RawAttribute] = []
+    /// The attributes an EVPN route seldom carries, in one box shared until written (nil: none).
+    /// Every route event holds its UPDATE's attributes: inline, these made each event ~130 bytes
+    /// and four references larger, copied in and released per route.
+    private var rare: RareAttributes?
     public init() {}
+
+    /// Set whole; an empty path (an iBGP route's, nearly every EVPN route's) makes no box.
+    public var asPath: [ASPathSegment] {
+        get { rare?.asPath ?? [] }
+        set { if rare != nil || !newValue.isEmpty { rareForWriting().asPath = newValue } }
+    }
+    public var med: UInt32? {
+        get { rare?.med }
+        _modify { yield &rareForWriting().med }
+    }
+    public var atomicAggregate: Bool {
+        get { rare?.atomicAggregate ?? false }
+        _modify { yield &rareForWriting().atomicAggregate }
+    }
+    public var aggregatorAS: UInt32? {
+        get { rare?.aggregatorAS }
+        _modify { yield &rareForWriting().aggregatorAS }
+    }
+    public var aggregatorIP: IPAddress? {
+        get { rare?.aggregatorIP }
+        _modify { yield &rareForWriting().aggregatorIP }
+    }
+    public var communities: InlineList<UInt32> {
+        get { rare?.communities ?? InlineList() }
+        _modify { yield &rareForWriting().communities }
+    }
+    public var largeCommunities: [LargeCommunity] {
+        get { rare?.largeCommunities ?? [] }
+        _modify { yield &rareForWriting().largeCommunities }
+    }
+    public var pmsiTunnel: PMSITunnel? {
+        get { rare?.pmsiTunnel }
+        _modify { yield &rareForWriting().pmsiTunnel }
+    }
+    public var other: [RawAttribute] {
+        get { rare?.other ?? [] }
+        _modify { yield &rareForWriting().other }
+    }
+
+    /// The box, made or copied first when another value shares it (copy on write).
+    private mutating func rareForWriting() -> RareAttributes {
+        if rare == nil {
+            rare = RareAttributes()
+        } else if !isKnownUniquelyReferenced(&rare) {
+            rare = rare!.copy()
+        }
+        return rare.unsafelyUnwrapped
+    }
 
     /// No attributes: what a withdrawal carries.
     public static let empty = PathAttributes()
 
-    /// Back to no attributes, touching only the lists that hold something (see
-    /// `UpdateMessage.reset`); equal to `PathAttributes()` afterwards.
+    /// Back to no attributes; equal to `PathAttributes()` afterwards.
     public mutating func reset() {
-        origin = nil; nextHop = nil; med = nil; localPref = nil; atomicAggregate = false
-        aggregatorAS = nil; aggregatorIP = nil; originatorID = nil
-        if pmsiTunnel != nil { pmsiTunnel = nil }
-        if !asPath.isEmpty { asPath = [] }
-        communities.removeAll(); clusterList.removeAll(); extendedCommunities.removeAll()
-        if !largeCommunities.isEmpty { largeCommunities = [] }
-        if !other.isEmpty { other = [] }
+        origin = nil; nextHop = nil; localPref = nil; originatorID = nil
+        clusterList.removeAll(); extendedCommunities.removeAll()
+        if rare != nil { rare = nil }
+    }
+
+    public static func == (a: PathAttributes, b: PathAttributes) -> Bool {
+        a.origin == b.origin && a.nextHop == b.nextHop && a.localPref == b.localPref
+            && a.originatorID == b.originatorID && a.clusterList == b.clusterList
+            && a.extendedCommunities == b.extendedCommunities
+            && (a.rare === b.rare || (a.rare ?? .absent).sameValues(b.rare ?? .absent))
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(origin); hasher.combine(nextHop); hasher.combine(localPref); hasher.combine(originatorID)
+        hasher.combine(clusterList); hasher.combine(extendedCommunities)
+        (rare ?? .absent).hashValues(into: &hasher)
     }
 
     /// MOB-9: a receiver uses the community with the highest sequence when several appear, and
@@ -183,5 +234,44 @@ public struct PathAttributes: Hashable, Sendable {
 
     public var routeTargets: [RouteTarget] {
         extendedCommunities.compactMap { $0.isRouteTarget ? RouteTarget(raw: $0.raw) : nil }
+    }
+}
+
+/// `PathAttributes`' seldom-carried attributes. Written only through `PathAttributes`, which
+/// copies a box before writing it unless it holds the only reference: a box is never written
+/// while shared, so handing it to another thread is safe.
+final class RareAttributes: @unchecked Sendable {
+    var asPath: [ASPathSegment] = []
+    var med: UInt32?
+    var atomicAggregate = false
+    var aggregatorAS: UInt32?
+    var aggregatorIP: IPAddress?
+    var communities = InlineList<UInt32>()
+    var largeCommunities: [LargeCommunity] = []
+    var pmsiTunnel: PMSITunnel?
+    var other: [RawAttribute] = []
+
+    /// What an absent box reads as.
+    static let absent = RareAttributes()
+
+    func copy() -> RareAttributes {
+        let box = RareAttributes()
+        box.asPath = asPath; box.med = med; box.atomicAggregate = atomicAggregate
+        box.aggregatorAS = aggregatorAS; box.aggregatorIP = aggregatorIP; box.communities = communities
+        box.largeCommunities = largeCommunities; box.pmsiTunnel = pmsiTunnel; box.other = other
+        return box
+    }
+
+    func sameValues(_ other: RareAttributes) -> Bool {
+        asPath == other.asPath && med == other.med && atomicAggregate == other.atomicAggregate
+            && aggregatorAS == other.aggregatorAS && aggregatorIP == other.aggregatorIP
+            && communities == other.communities && largeCommunities == other.largeCommunities
+            && pmsiTunnel == other.pmsiTunnel && self.other == other.other
+    }
+
+    func hashValues(into hasher: inout Hasher) {
+        hasher.combine(asPath); hasher.combine(med); hasher.combine(atomicAggregate); hasher.combine(aggregatorAS)
+        hasher.combine(aggregatorIP); hasher.combine(communities); hasher.combine(largeCommunities)
+        hasher.combine(pmsiTunnel); hasher.combine(other)
     }
 }
