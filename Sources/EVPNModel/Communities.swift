@@ -132,12 +132,12 @@ public struct RawAttribute: Hashable, Sendable {
 /// Path attributes of one UPDATE (or RIB entry), MP_REACH/MP_UNREACH excepted.
 public struct PathAttributes: Hashable, Sendable {
     public var origin: UInt8?
-    public var nextHop: IPAddress?  // NEXT_HOP (type 3)
     public var localPref: UInt32?
     public var originatorID: IPAddress?
     public var clusterList = InlineList<UInt32>()
     public var extendedCommunities = InlineList<ExtendedCommunity>()
-    /// The attributes an EVPN route seldom carries, in one box shared until written (nil: none).
+    /// The attributes an EVPN route seldom carries (NEXT_HOP too: its next hop is MP_REACH's), in
+    /// one box shared until written (nil: none).
     /// Every route event holds its UPDATE's attributes: inline, these made each event ~130 bytes
     /// and four references larger, copied in and released per route.
     private var rare: RareAttributes?
@@ -147,6 +147,11 @@ public struct PathAttributes: Hashable, Sendable {
     public var asPath: [ASPathSegment] {
         get { rare?.asPath ?? [] }
         set { if rare != nil || !newValue.isEmpty { rareForWriting().asPath = newValue } }
+    }
+    /// NEXT_HOP (type 3).
+    public var nextHop: IPAddress? {
+        get { rare?.nextHop }
+        _modify { yield &rareForWriting().nextHop }
     }
     public var med: UInt32? {
         get { rare?.med }
@@ -196,20 +201,20 @@ public struct PathAttributes: Hashable, Sendable {
 
     /// Back to no attributes; equal to `PathAttributes()` afterwards.
     public mutating func reset() {
-        origin = nil; nextHop = nil; localPref = nil; originatorID = nil
+        origin = nil; localPref = nil; originatorID = nil
         clusterList.removeAll(); extendedCommunities.removeAll()
         if rare != nil { rare = nil }
     }
 
     public static func == (a: PathAttributes, b: PathAttributes) -> Bool {
-        a.origin == b.origin && a.nextHop == b.nextHop && a.localPref == b.localPref
+        a.origin == b.origin && a.localPref == b.localPref
             && a.originatorID == b.originatorID && a.clusterList == b.clusterList
             && a.extendedCommunities == b.extendedCommunities
             && (a.rare === b.rare || (a.rare ?? .absent).sameValues(b.rare ?? .absent))
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(origin); hasher.combine(nextHop); hasher.combine(localPref); hasher.combine(originatorID)
+        hasher.combine(origin); hasher.combine(localPref); hasher.combine(originatorID)
         hasher.combine(clusterList); hasher.combine(extendedCommunities)
         (rare ?? .absent).hashValues(into: &hasher)
     }
@@ -241,6 +246,7 @@ public struct PathAttributes: Hashable, Sendable {
 /// copies a box before writing it unless it holds the only reference: a box is never written
 /// while shared, so handing it to another thread is safe.
 final class RareAttributes: @unchecked Sendable {
+    var nextHop: IPAddress?
     var asPath: [ASPathSegment] = []
     var med: UInt32?
     var atomicAggregate = false
@@ -256,21 +262,23 @@ final class RareAttributes: @unchecked Sendable {
 
     func copy() -> RareAttributes {
         let box = RareAttributes()
-        box.asPath = asPath; box.med = med; box.atomicAggregate = atomicAggregate
+        box.nextHop = nextHop; box.asPath = asPath; box.med = med; box.atomicAggregate = atomicAggregate
         box.aggregatorAS = aggregatorAS; box.aggregatorIP = aggregatorIP; box.communities = communities
         box.largeCommunities = largeCommunities; box.pmsiTunnel = pmsiTunnel; box.other = other
         return box
     }
 
     func sameValues(_ other: RareAttributes) -> Bool {
-        asPath == other.asPath && med == other.med && atomicAggregate == other.atomicAggregate
+        nextHop == other.nextHop && asPath == other.asPath && med == other.med
+            && atomicAggregate == other.atomicAggregate
             && aggregatorAS == other.aggregatorAS && aggregatorIP == other.aggregatorIP
             && communities == other.communities && largeCommunities == other.largeCommunities
             && pmsiTunnel == other.pmsiTunnel && self.other == other.other
     }
 
     func hashValues(into hasher: inout Hasher) {
-        hasher.combine(asPath); hasher.combine(med); hasher.combine(atomicAggregate); hasher.combine(aggregatorAS)
+        hasher.combine(nextHop); hasher.combine(asPath); hasher.combine(med)
+        hasher.combine(atomicAggregate); hasher.combine(aggregatorAS)
         hasher.combine(aggregatorIP); hasher.combine(communities); hasher.combine(largeCommunities)
         hasher.combine(pmsiTunnel); hasher.combine(other)
     }
