@@ -145,53 +145,53 @@ public struct PathAttributes: Hashable, Sendable {
 
     /// Set whole; an empty path (an iBGP route's, nearly every EVPN route's) makes no box.
     public var asPath: [ASPathSegment] {
-        get { rare?.asPath ?? [] }
-        set { if rare != nil || !newValue.isEmpty { rareForWriting().asPath = newValue } }
+        get { rare?.values.asPath ?? [] }
+        set { if rare != nil || !newValue.isEmpty { rareForWriting().values.asPath = newValue } }
     }
     /// NEXT_HOP (type 3).
     public var nextHop: IPAddress? {
-        get { rare?.nextHop }
-        _modify { yield &rareForWriting().nextHop }
+        get { rare?.values.nextHop }
+        _modify { yield &rareForWriting().values.nextHop }
     }
     public var med: UInt32? {
-        get { rare?.med }
-        _modify { yield &rareForWriting().med }
+        get { rare?.values.med }
+        _modify { yield &rareForWriting().values.med }
     }
     public var atomicAggregate: Bool {
-        get { rare?.atomicAggregate ?? false }
-        _modify { yield &rareForWriting().atomicAggregate }
+        get { rare?.values.atomicAggregate ?? false }
+        _modify { yield &rareForWriting().values.atomicAggregate }
     }
     public var aggregatorAS: UInt32? {
-        get { rare?.aggregatorAS }
-        _modify { yield &rareForWriting().aggregatorAS }
+        get { rare?.values.aggregatorAS }
+        _modify { yield &rareForWriting().values.aggregatorAS }
     }
     public var aggregatorIP: IPAddress? {
-        get { rare?.aggregatorIP }
-        _modify { yield &rareForWriting().aggregatorIP }
+        get { rare?.values.aggregatorIP }
+        _modify { yield &rareForWriting().values.aggregatorIP }
     }
     public var communities: InlineList<UInt32> {
-        get { rare?.communities ?? InlineList() }
-        _modify { yield &rareForWriting().communities }
+        get { rare?.values.communities ?? InlineList() }
+        _modify { yield &rareForWriting().values.communities }
     }
     public var largeCommunities: [LargeCommunity] {
-        get { rare?.largeCommunities ?? [] }
-        _modify { yield &rareForWriting().largeCommunities }
+        get { rare?.values.largeCommunities ?? [] }
+        _modify { yield &rareForWriting().values.largeCommunities }
     }
     public var pmsiTunnel: PMSITunnel? {
-        get { rare?.pmsiTunnel }
-        _modify { yield &rareForWriting().pmsiTunnel }
+        get { rare?.values.pmsiTunnel }
+        _modify { yield &rareForWriting().values.pmsiTunnel }
     }
     public var other: [RawAttribute] {
-        get { rare?.other ?? [] }
-        _modify { yield &rareForWriting().other }
+        get { rare?.values.other ?? [] }
+        _modify { yield &rareForWriting().values.other }
     }
 
     /// The box, made or copied first when another value shares it (copy on write).
     private mutating func rareForWriting() -> RareAttributes {
         if rare == nil {
-            rare = RareAttributes()
+            rare = RareAttributes(SeldomAttributes())
         } else if !isKnownUniquelyReferenced(&rare) {
-            rare = rare!.copy()
+            rare = RareAttributes(rare!.values)
         }
         return rare.unsafelyUnwrapped
     }
@@ -203,20 +203,20 @@ public struct PathAttributes: Hashable, Sendable {
     public mutating func reset() {
         origin = nil; localPref = nil; originatorID = nil
         clusterList.removeAll(); extendedCommunities.removeAll()
-        if rare != nil { rare = nil }
+        if rare != nil { rare = nil }  // the check skips a release call per UPDATE without a box
     }
 
     public static func == (a: PathAttributes, b: PathAttributes) -> Bool {
         a.origin == b.origin && a.localPref == b.localPref
             && a.originatorID == b.originatorID && a.clusterList == b.clusterList
             && a.extendedCommunities == b.extendedCommunities
-            && (a.rare === b.rare || (a.rare ?? .absent).sameValues(b.rare ?? .absent))
+            && (a.rare === b.rare || (a.rare?.values ?? .none) == (b.rare?.values ?? .none))
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(origin); hasher.combine(localPref); hasher.combine(originatorID)
         hasher.combine(clusterList); hasher.combine(extendedCommunities)
-        (rare ?? .absent).hashValues(into: &hasher)
+        hasher.combine(rare?.values ?? .none)
     }
 
     /// MOB-9: a receiver uses the community with the highest sequence when several appear, and
@@ -242,10 +242,8 @@ public struct PathAttributes: Hashable, Sendable {
     }
 }
 
-/// `PathAttributes`' seldom-carried attributes. Written only through `PathAttributes`, which
-/// copies a box before writing it unless it holds the only reference: a box is never written
-/// while shared, so handing it to another thread is safe.
-final class RareAttributes: @unchecked Sendable {
+/// `PathAttributes`' seldom-carried attributes, as values (compared and hashed field by field).
+struct SeldomAttributes: Hashable, Sendable {
     var nextHop: IPAddress?
     var asPath: [ASPathSegment] = []
     var med: UInt32?
@@ -258,28 +256,13 @@ final class RareAttributes: @unchecked Sendable {
     var other: [RawAttribute] = []
 
     /// What an absent box reads as.
-    static let absent = RareAttributes()
+    static let none = SeldomAttributes()
+}
 
-    func copy() -> RareAttributes {
-        let box = RareAttributes()
-        box.nextHop = nextHop; box.asPath = asPath; box.med = med; box.atomicAggregate = atomicAggregate
-        box.aggregatorAS = aggregatorAS; box.aggregatorIP = aggregatorIP; box.communities = communities
-        box.largeCommunities = largeCommunities; box.pmsiTunnel = pmsiTunnel; box.other = other
-        return box
-    }
-
-    func sameValues(_ other: RareAttributes) -> Bool {
-        nextHop == other.nextHop && asPath == other.asPath && med == other.med
-            && atomicAggregate == other.atomicAggregate
-            && aggregatorAS == other.aggregatorAS && aggregatorIP == other.aggregatorIP
-            && communities == other.communities && largeCommunities == other.largeCommunities
-            && pmsiTunnel == other.pmsiTunnel && self.other == other.other
-    }
-
-    func hashValues(into hasher: inout Hasher) {
-        hasher.combine(nextHop); hasher.combine(asPath); hasher.combine(med)
-        hasher.combine(atomicAggregate); hasher.combine(aggregatorAS)
-        hasher.combine(aggregatorIP); hasher.combine(communities); hasher.combine(largeCommunities)
-        hasher.combine(pmsiTunnel); hasher.combine(other)
-    }
+/// The box `PathAttributes` keeps its seldom-carried attributes in. Written only through
+/// `PathAttributes`, which copies a box before writing it unless it holds the only reference: a
+/// box is never written while shared, so handing it to another thread is safe.
+final class RareAttributes: @unchecked Sendable {
+    var values: SeldomAttributes
+    init(_ values: SeldomAttributes) { self.values = values }
 }
