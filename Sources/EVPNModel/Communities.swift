@@ -210,13 +210,13 @@ public struct PathAttributes: Hashable, Sendable {
         a.origin == b.origin && a.localPref == b.localPref
             && a.originatorID == b.originatorID && a.clusterList == b.clusterList
             && a.extendedCommunities == b.extendedCommunities
-            && (a.rare === b.rare || (a.rare?.values ?? .none) == (b.rare?.values ?? .none))
+            && (a.rare === b.rare || (a.rare?.values ?? SeldomAttributes.none) == (b.rare?.values ?? SeldomAttributes.none))
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(origin); hasher.combine(localPref); hasher.combine(originatorID)
         hasher.combine(clusterList); hasher.combine(extendedCommunities)
-        hasher.combine(rare?.values ?? .none)
+        hasher.combine(rare?.values ?? SeldomAttributes.none)
     }
 
     /// MOB-9: a receiver uses the community with the highest sequence when several appear, and

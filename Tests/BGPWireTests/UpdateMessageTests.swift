@@ -210,6 +210,21 @@ func randomUpdate(_ r: inout TestRandom) -> UpdateMessage {
     #expect(shorter != list)  // same length, last element differs
 }
 
+@Test func attributesWithAnEmptyBoxEqualAndHashAsNone() {
+    // Writing a seldom-carried attribute makes its box even when the value written is empty:
+    // such attributes must still equal, and hash as, attributes without one.
+    var boxed = PathAttributes()
+    boxed.med = nil
+    boxed.communities.removeAll()
+    #expect(boxed == PathAttributes() && PathAttributes() == boxed)
+    #expect(boxed.hashValue == PathAttributes().hashValue)
+    boxed.med = 10
+    #expect(boxed != PathAttributes())
+    var other = PathAttributes()
+    other.med = 10
+    #expect(boxed == other && boxed.hashValue == other.hashValue)
+}
+
 @Test func aMessageResetForEachUpdateDecodesWhatAFreshMessageDoes() throws {
     // The MRT and BMP readers decode every UPDATE into one message, reset in between (NLRI
     // storage kept, empty lists untouched): nothing of one UPDATE may leak into the next, and
