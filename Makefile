@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/release/evpnscope
 DEMO_INPUT := datasets/demo/dumps
 
-.PHONY: all build deps test demo bench clean dataset fuzz check format
+.PHONY: all build deps test demo bench clean dataset fuzz check format pgo
 
 all: build
 
@@ -30,6 +30,11 @@ demo: build
 	@rc=0; $(BIN) analyze $(DEMO_INPUT) --name demo || rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then exit $$rc; fi; \
 	echo; echo "report: reports/demo/report.md   database: reports/demo/analysis.sqlite"
+
+# Records pgo/evpnscope.profdata, the profile the release build is optimised with (Package.swift),
+# from an instrumented build's runs on training scenarios; the next release build starts over.
+pgo: deps
+	SWIFT=$(SWIFT) scripts/pgo.sh
 
 # Benchmarks against zcat/bzcat, bgpdump, mrtparse and pybgpkit-parser; writes reports/bench.md.
 # BENCH_SCALE=100 (default) is the 1 million MAC fabric; BENCH_SCALE=10 runs in minutes.
