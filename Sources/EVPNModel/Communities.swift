@@ -210,13 +210,16 @@ public struct PathAttributes: Hashable, Sendable {
         a.origin == b.origin && a.localPref == b.localPref
             && a.originatorID == b.originatorID && a.clusterList == b.clusterList
             && a.extendedCommunities == b.extendedCommunities
-            && (a.rare === b.rare || (a.rare?.values ?? SeldomAttributes.none) == (b.rare?.values ?? SeldomAttributes.none))
+            && (a.rare === b.rare || a.seldom == b.seldom)
     }
+
+    /// A missing box reads as one with nothing in it.
+    private var seldom: SeldomAttributes { rare?.values ?? SeldomAttributes.none }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(origin); hasher.combine(localPref); hasher.combine(originatorID)
         hasher.combine(clusterList); hasher.combine(extendedCommunities)
-        hasher.combine(rare?.values ?? SeldomAttributes.none)
+        hasher.combine(seldom)
     }
 
     /// MOB-9: a receiver uses the community with the highest sequence when several appear, and
