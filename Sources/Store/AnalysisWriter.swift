@@ -59,8 +59,8 @@ public final class AnalysisWriter {
     private var batch = EventBatch()
     private static let rowsPerBatch = 1024
 
-    /// Frees route events the writer is done with; set it to hand them to the thread that
-    /// allocated them when that is not this one (`PrefetchedFeed.retire`).
+    /// Frees the route events of a batch the writer is done with; set it to hand them to the
+    /// thread that allocated them when that is not this one (`PrefetchedFeed.retire`).
     public var retire: (inout [RouteEvent]) -> Void = { $0.removeAll(keepingCapacity: true) }
 
     /// Copies of one advertisement at other observation points, folded into its row (ID-3) on
@@ -111,7 +111,8 @@ public final class AnalysisWriter {
 
     /// Streams one route event; copies of one advertisement are folded into its row (ID-3).
     public func addEvent(_ event: consuming RouteEvent, observationID: Int32?) throws {
-        try sightings.add(event, observation: observationID) { sighting in try add(.event(consume sighting)) }
+        // A closure, not the method itself: a method reference retains the writer per call.
+        try sightings.add(event, observation: observationID) { try addAdvertisement(consume $0, seenAt: $1) }
     }
 
     /// Called a few events before `addEvent(event)`: requests what folding it will read.
@@ -120,6 +121,15 @@ public final class AnalysisWriter {
     /// Streams one move into the moves table (batched with the route events).
     public func addMove(_ t: Transition, bd: Int32, mac: MACAddress) throws {
         try add(.move(t, bd: bd, mac: mac))
+    }
+
+    /// The batch holds the event; its row only names it. The writer thread then reads the event
+    /// without counting a reference to it: each retain and release there pulled the event's
+    /// cache line over from this thread's core, and pushed it back for the final release here.
+    private func addAdvertisement(_ event: consuming RouteEvent, seenAt: ObservationSet) throws {
+        let row = EventRowInserter.Row.event(Unmanaged.passUnretained(event), seenAt: seenAt)
+        batch.events.append(consume event)  // before the row: `add` may send the batch
+        try add(row)
     }
 
     private func add(_ row: consuming EventRowInserter.Row) throws {
@@ -135,8 +145,8 @@ public final class AnalysisWriter {
         batch.rows.append(row)
         if batch.rows.count >= Self.rowsPerBatch {
             var next = rows!.reclaim() ?? EventBatch()
-            // The events the writer is done with go back to the thread that allocated them.
-            retire(&next.spent)
+            // The events the writer is done with are freed by the thread that allocated them.
+            retire(&next.events)
             next.rows.reserveCapacity(Self.rowsPerBatch)
             swap(&batch, &next)
             try rows!.send(next)
@@ -145,7 +155,7 @@ public final class AnalysisWriter {
 
     /// Hands the last rows to the writer thread, waits for it, and commits them.
     private func flushEvents() throws {
-        try sightings.flush { sighting in try add(.event(consume sighting)) }
+        try sightings.flush { try addAdvertisement(consume $0, seenAt: $1) }
         guard let rows else { return }
         if !batch.rows.isEmpty { try rows.send(batch); batch = EventBatch() }
         // The pipe and the inserter go before the database closes: their statements would keep it open.

@@ -74,8 +74,9 @@ final class EventRowInserter {
 
     /// A row of either table, as it travels to the writer thread.
     enum Row {
-        /// One advertisement, its copies at other observation points folded in (ID-3).
-        case event(SightingMerger.Sighting)
+        /// One advertisement, its copies at other observation points folded in (ID-3): the event
+        /// is held by the row's batch (`EventBatch.events`) until the batch comes back.
+        case event(Unmanaged<RouteEvent>, seenAt: ObservationSet)
         case move(Transition, bd: Int32, mac: MACAddress)
         /// What a row leaves behind in its batch once taken (`insert` empties the batch).
         case taken
@@ -83,15 +84,11 @@ final class EventRowInserter {
 
     private var eventRows: [EventColumns] = []
     private var moveRows: [MoveColumns] = []
-    /// The events this batch is done with, on their way back to the caller (`EventBatch.spent`).
-    private var spent: [RouteEvent] = []
 
     /// Inserts a batch, each table's rows in their order in the batch: every row's columns
     /// first (text as ranges of one buffer, recurring text from the memos), then the statements.
     func insert(_ batch: inout EventBatch) throws {
         try beginIfNeeded()
-        swap(&spent, &batch.spent)
-        defer { swap(&spent, &batch.spent) }
         // Texts bound for any row must stay put until its statement has run: the memos may let
         // go of theirs only here, between batches.
         rdText.startBatch(); esiText.startBatch(); addressText.startBatch(); familyText.startBatch();
@@ -100,12 +97,14 @@ final class EventRowInserter {
         // Emptied on the way out: the rows hold their events, which should go with the batch.
         defer { eventRows.removeAll(keepingCapacity: true); moveRows.removeAll(keepingCapacity: true) }
         for index in batch.rows.indices {
-            // Moved out of the batch, not copied: a copy retains the event and its list again.
+            // Moved out of the batch, not copied: a copy retains what the row holds again.
             var row = Row.taken
             swap(&row, &batch.rows[index])
             switch consume row {
             case .taken: continue
-            case .event(let sighting): try store(sighting)
+            case .event(let event, let seenAt):
+                // Unretained: the batch holds the event while this thread writes it.
+                try event._withUnsafeGuaranteedRef { try store($0, seenAt: seenAt) }
             case .move(let move, let bd, let mac):
                 moveRows.append(MoveColumns(move: move, bd: bd, mac: rowText.column { $0.append(mac) }))
             }
@@ -154,15 +153,14 @@ final class EventRowInserter {
 
     /// One advertisement, with every observation point that carried it, into the block (and the
     /// table's rows when asked).
-    private func store(_ sighting: SightingMerger.Sighting) throws {
-        block.append(sighting.event, seenAt: sighting.seenAt)
-        spent.append(sighting.event)
+    private func store(_ event: RouteEvent, seenAt: ObservationSet) throws {
+        block.append(event, seenAt: seenAt)
         if block.isFull { try writeBlock() }
         guard events != nil else { return }
-        var eventColumns = columns(of: sighting.event, observation: sighting.seenAt.first.map { Int32(bitPattern: $0) })
+        var eventColumns = columns(of: event, observation: seenAt.first.map { Int32(bitPattern: $0) })
         eventColumns.seenAt = rowText.column { text in
             var separator = false
-            sighting.seenAt.forEach { id in
+            seenAt.forEach { id in
                 if separator { text.append(UInt8(ascii: " ")) }
                 text.append(decimal: UInt64(id))
                 separator = true
@@ -341,13 +339,13 @@ struct RowText {
     }
 }
 
-/// Route events and moves on their way to the writer thread, and on the way back the events the
-/// writer is done with. The caller frees those when it reclaims the batch: freed on the writer
+/// Route events and moves on their way to the writer thread. The batch holds its rows' events
+/// there and back, and the caller frees them when it reclaims the batch: freed on the writer
 /// thread, each of a large run's 13 M events took the allocator's arena lock that the caller's
 /// allocations hold, and the two threads slept on it (1.1 M context switches in a 60 s run).
 struct EventBatch {
     var rows: [EventRowInserter.Row] = []
-    var spent: [RouteEvent] = []
+    var events: [RouteEvent] = []
 }
 
 /// Batches of rows handed to a thread of their own, which writes them in order, so formatting

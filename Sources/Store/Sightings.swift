@@ -46,11 +46,9 @@ struct ObservationSet {
 /// replay's tables less of the cache, and its thread, the run's bound, ~0.5 s slower on the
 /// 1 M MAC fabric, whose copies arrive a few events apart.
 struct SightingMerger {
-    struct Sighting {
-        var event: RouteEvent
-        /// Every observation point that carried this advertisement, the first one first.
-        var seenAt: ObservationSet
-    }
+    /// Receives one advertisement's event and every observation point that carried it, the
+    /// first one first.
+    typealias Emit = (consuming RouteEvent, ObservationSet) throws -> Void
 
     let window: TimeSpan
     let capacity: Int
@@ -84,9 +82,9 @@ struct SightingMerger {
     /// How many sightings ahead of the oldest one `releaseOldest` requests its index bucket.
     private static let releaseLookahead = 8
 
-    /// Adds one sighting; `emit` receives the sightings whose window has closed, in time order.
+    /// Adds one sighting; `emit` receives the advertisements whose window has closed, in time order.
     mutating func add(
-        _ event: consuming RouteEvent, observation: Int32?, emit: (consuming Sighting) throws -> Void
+        _ event: consuming RouteEvent, observation: Int32?, emit: Emit
     ) rethrows {
         try release(before: event.time - window, emit: emit)
         let hash = routeHash(event)
@@ -108,7 +106,7 @@ struct SightingMerger {
     }
 
     /// Emits every waiting sighting (end of the run, or before other rows must follow them).
-    mutating func flush(emit: (consuming Sighting) throws -> Void) rethrows {
+    mutating func flush(emit: Emit) rethrows {
         while count > 0 { try releaseOldest(emit: emit) }
     }
 
@@ -131,11 +129,11 @@ struct SightingMerger {
         return a == b
     }
 
-    private mutating func release(before time: Int64, emit: (consuming Sighting) throws -> Void) rethrows {
+    private mutating func release(before time: Int64, emit: Emit) rethrows {
         while count > 0 && times[head] < time { try releaseOldest(emit: emit) }
     }
 
-    private mutating func releaseOldest(emit: (consuming Sighting) throws -> Void) rethrows {
+    private mutating func releaseOldest(emit: Emit) rethrows {
         let slot = head
         if count > Self.releaseLookahead { waiting.prefetch(hashes[(head + Self.releaseLookahead) % capacity]) }
         // Moved out, not copied: a copy would retain the event and release it again.
@@ -146,7 +144,7 @@ struct SightingMerger {
         waiting.remove(Int32(slot), hash: hashes[slot])  // gone already when a newer event of the route took over
         head = (head + 1) % capacity
         count -= 1
-        try emit(Sighting(event: (consume event)!, seenAt: consume list))
+        try emit((consume event)!, list)
     }
 
     /// MAC/IP and VPN routes, nearly every event, by their words (MAC, RD, IP, tag; RD,
