@@ -1,3 +1,4 @@
+import CCRC
 import Foundation
 
 // Decoding one bzip2 block without libbz2, for speed: bzip2 decompression is the floor of a
@@ -338,6 +339,7 @@ struct BitReader {
 
 /// bzip2's CRC-32 (polynomial 0x04C11DB7, most significant bit first), eight bytes a step.
 enum BZip2CRC {
+    private static let polynomial: UInt64 = 0x1_04C1_1DB7
     private static let tables: [UInt32] = {
         var tables = [UInt32](repeating: 0, count: 8 * 256)
         for byte in 0..<256 {
@@ -354,10 +356,43 @@ enum BZip2CRC {
         return tables
     }()
 
+    /// x^n modulo the polynomial: the factors that carry a folded value n bits on (`crc.h`).
+    private static func power(_ n: Int) -> UInt32 {
+        var remainder: UInt64 = 1
+        for _ in 0..<n {
+            remainder <<= 1
+            if remainder & 0x1_0000_0000 != 0 { remainder ^= polynomial }
+        }
+        return UInt32(truncatingIfNeeded: remainder)
+    }
+    private static let foldFactors: [UInt32] = [576, 512, 192, 128].map(power)
+    private static let canFold = evpnscope_crc_fold_available() != 0
+
     static func of(_ buffer: UnsafeMutableRawBufferPointer, count: Int) -> UInt32 {
+        let bytes = UnsafeRawPointer(buffer.baseAddress!)
+        guard canFold, count >= 64 else { return ~table(0xFFFF_FFFF, bytes, count) }
+        #if arch(x86_64)
+        // The whole 64-byte steps carry-less; their folded value and the tail by table.
+        let folded = count & ~63
+        var state: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &state) { out in
+            foldFactors.withUnsafeBufferPointer { factors in
+                evpnscope_crc_fold64(
+                    bytes.assumingMemoryBound(to: UInt8.self), folded, 0xFFFF_FFFF, factors.baseAddress,
+                    out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        let crc = withUnsafeBytes(of: &state) { table(0, $0.baseAddress!, 16) }
+        return ~table(crc, bytes + folded, count - folded)
+        #else
+        return ~table(0xFFFF_FFFF, bytes, count)
+        #endif
+    }
+
+    /// Slice by eight: eight tables, one per byte of a word.
+    private static func table(_ start: UInt32, _ bytes: UnsafeRawPointer, _ count: Int) -> UInt32 {
         tables.withUnsafeBufferPointer { t in
-            let bytes = UnsafeRawPointer(buffer.baseAddress!)
-            var crc: UInt32 = 0xFFFF_FFFF
+            var crc = start
             var i = 0
             while i + 8 <= count {
                 let word = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
@@ -373,7 +408,7 @@ enum BZip2CRC {
                 crc = crc << 8 ^ t[Int(crc >> 24 ^ UInt32(bytes.load(fromByteOffset: i, as: UInt8.self)))]
                 i += 1
             }
-            return ~crc
+            return crc
         }
     }
 }
