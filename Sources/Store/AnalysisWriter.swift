@@ -58,6 +58,11 @@ public final class AnalysisWriter {
     private var inserter: EventRowInserter?
     private var batch = EventBatch()
     private static let rowsPerBatch = 1024
+    /// How far the writer thread may fall behind: 16 batches (~16 k events, ~6 MB). With 2, it
+    /// and the bzip2 decoder woke every few milliseconds, and each wake-up took the replay's core
+    /// from it (on two cores): the main thread waited 0.9-1.3 s of a 1 M MAC .bz2 run for a core,
+    /// 0.5-0.6 s with 16 (bench.md, session 25).
+    private static let batchesAhead = 16
 
     /// Frees the route events of a batch the writer is done with; set it to hand them to the
     /// thread that allocated them when that is not this one (`PrefetchedFeed.retire`).
@@ -136,7 +141,7 @@ public final class AnalysisWriter {
         if rows == nil {
             let inserter = try EventRowInserter(db: db, eventRows: eventRows)
             self.inserter = inserter
-            rows = BatchPipe { batch in
+            rows = BatchPipe(capacity: Self.batchesAhead) { batch in
                 try inserter.insert(&batch)
                 batch.rows.removeAll(keepingCapacity: true)
             }

@@ -360,14 +360,18 @@ final class BatchPipe<Batch>: @unchecked Sendable {
     private var writing = false
     private var closed = false
     private var failure: Error?
-    private let capacity = 2
+    /// Batches queued before `send` waits (and as many emptied ones kept for `reclaim`).
+    private let capacity: Int
     /// Holds what the rows are written with (statements): dropped by `close()`, because a
     /// connection with a statement still alive does not close.
     private var write: ((inout Batch) throws -> Void)?
     private var started = false
     private var running = false
 
-    init(write: @escaping (inout Batch) throws -> Void) { self.write = write }
+    init(capacity: Int = 2, write: @escaping (inout Batch) throws -> Void) {
+        self.capacity = capacity
+        self.write = write
+    }
 
     private func start() {
         started = true
