@@ -337,14 +337,17 @@ struct BitReader {
     }
 }
 
-/// bzip2's CRC-32 (polynomial 0x04C11DB7, most significant bit first), eight bytes a step.
+/// bzip2's CRC-32 (polynomial 0x04C11DB7, most significant bit first): 64 bytes a step carry-less where
+/// the CPU can (`crc.h`), eight a step by table otherwise and for the rest.
 enum BZip2CRC {
     private static let polynomial: UInt64 = 0x1_04C1_1DB7
     private static let tables: [UInt32] = {
         var tables = [UInt32](repeating: 0, count: 8 * 256)
         for byte in 0..<256 {
             var crc = UInt32(byte) << 24
-            for _ in 0..<8 { crc = crc & 0x8000_0000 != 0 ? crc << 1 ^ 0x04C1_1DB7 : crc << 1 }
+            for _ in 0..<8 {
+                crc = crc & 0x8000_0000 != 0 ? crc << 1 ^ UInt32(truncatingIfNeeded: polynomial) : crc << 1
+            }
             tables[byte] = crc
         }
         for byte in 0..<256 {
@@ -365,28 +368,30 @@ enum BZip2CRC {
         }
         return UInt32(truncatingIfNeeded: remainder)
     }
+    #if arch(x86_64)
     private static let foldFactors: [UInt32] = [576, 512, 192, 128].map(power)
     private static let canFold = evpnscope_crc_fold_available() != 0
+    #endif
 
     static func of(_ buffer: UnsafeMutableRawBufferPointer, count: Int) -> UInt32 {
         let bytes = UnsafeRawPointer(buffer.baseAddress!)
-        guard canFold, count >= 64 else { return ~table(0xFFFF_FFFF, bytes, count) }
         #if arch(x86_64)
-        // The whole 64-byte steps carry-less; their folded value and the tail by table.
-        let folded = count & ~63
-        var state: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &state) { out in
-            foldFactors.withUnsafeBufferPointer { factors in
-                evpnscope_crc_fold64(
-                    bytes.assumingMemoryBound(to: UInt8.self), folded, 0xFFFF_FFFF, factors.baseAddress,
-                    out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        if canFold && count >= 64 {
+            // The whole 64-byte steps carry-less; their folded value and the tail by table.
+            let folded = count & ~63
+            var state: (UInt64, UInt64) = (0, 0)
+            withUnsafeMutableBytes(of: &state) { out in
+                foldFactors.withUnsafeBufferPointer { factors in
+                    evpnscope_crc_fold64(
+                        bytes.assumingMemoryBound(to: UInt8.self), folded, 0xFFFF_FFFF, factors.baseAddress,
+                        out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                }
             }
+            let crc = withUnsafeBytes(of: &state) { table(0, $0.baseAddress!, 16) }
+            return ~table(crc, bytes + folded, count - folded)
         }
-        let crc = withUnsafeBytes(of: &state) { table(0, $0.baseAddress!, 16) }
-        return ~table(crc, bytes + folded, count - folded)
-        #else
-        return ~table(0xFFFF_FFFF, bytes, count)
         #endif
+        return ~table(0xFFFF_FFFF, bytes, count)
     }
 
     /// Slice by eight: eight tables, one per byte of a word.

@@ -45,6 +45,4 @@ __attribute__((target("pclmul,ssse3"))) static inline void evpnscope_crc_fold64(
     x = _mm_xor_si128(evpnscope_crc_fold(x, by128), a3);
     _mm_storeu_si128((__m128i *)out, _mm_shuffle_epi8(x, reverse));
 }
-#else
-static inline int evpnscope_crc_fold_available(void) { return 0; }
 #endif
