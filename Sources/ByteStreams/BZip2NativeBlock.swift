@@ -11,11 +11,13 @@ import Foundation
 
 /// The reusable arrays of one decoding thread.
 final class BZip2NativeBlock {
-    /// Per position of the BWT's last column: the T link (forward) in the high 24 bits, the byte below.
+    /// Per row of the sorted rotations: the T link (forward) in the high 24 bits, the row's first
+    /// byte below (the last byte of the row it links to).
     private let forward: UnsafeMutablePointer<UInt32>
     /// Per position: the LF link (backward) in the high 24 bits, the position's byte below.
     private let backward: UnsafeMutablePointer<UInt32>
-    /// The text before bzip2's first run-length stage was undone.
+    /// The BWT's last column as the symbols give it, then, walked, the text before bzip2's first
+    /// run-length stage was undone.
     private let text: UnsafeMutablePointer<UInt8>
     private static let maxBlock = 900_000
     private static let tableBits = 10
@@ -57,6 +59,20 @@ final class BZip2NativeBlock {
     /// Decodes the block in `stream` (a stream of one block: "BZh" + level, the block magic,
     /// its bits) into `output`, at most `output.count` bytes. Returns the byte count, or nil.
     func decode(stream: UnsafeRawBufferPointer, level: Int, into output: UnsafeMutableRawBufferPointer) -> Int? {
+        guard let block = prepare(stream: stream, level: level) else { return nil }
+        walk(block)
+        return finish(block, into: output)
+    }
+
+    /// A block decoded as far as its links: what the walk and `finish` need (the stream is done with).
+    struct Prepared {
+        let size: Int
+        let origin: Int
+        let declaredCRC: UInt32
+    }
+
+    /// Reads the block's code tables and symbols and builds both link arrays; nil for anything unusual.
+    func prepare(stream: UnsafeRawBufferPointer, level: Int) -> Prepared? {
         guard stream.count >= 10, (1...9).contains(level) else { return nil }
         var bits = BitReader(stream.bindMemory(to: UInt8.self))
         guard UInt64(bits.read(32)) == BZip2Magic.streamHeader + UInt64(level) else { return nil }
@@ -149,7 +165,7 @@ final class BZip2NativeBlock {
                             guard size + run <= capacity else { return false }
                             let byte = front[0]
                             counts[Int(byte)] += run
-                            (forward + size).update(repeating: UInt32(byte), count: run)
+                            (text + size).update(repeating: byte, count: run)
                             size += run
                             run = 0; runWeight = 1
                         }
@@ -163,7 +179,7 @@ final class BZip2NativeBlock {
                         }
                         front[0] = byte
                         counts[Int(byte)] += 1
-                        forward[size] = UInt32(byte)
+                        text[size] = byte
                         size += 1
                     }
                 }
@@ -178,28 +194,54 @@ final class BZip2NativeBlock {
             start[byte] = UInt32(total)
             total += counts[byte]
         }
+        // Each forward entry is written whole, never read back: the last column stays in `text`
+        // until the walk. A run of one byte keeps its next row in a register, not in `start`.
         start.withUnsafeMutableBufferPointer { start in
-            for i in 0..<size {
-                let byte = forward[i] & 0xFF
-                let row = start[Int(byte)]
-                start[Int(byte)] = row + 1
-                backward[i] = row << 8 | byte
-                forward[Int(row)] |= UInt32(i) << 8
+            var i = 0
+            while i < size {
+                let byte = text[i]
+                var row = start[Int(byte)]
+                repeat {
+                    backward[i] = row << 8 | UInt32(byte)
+                    forward[Int(row)] = UInt32(i) << 8 | UInt32(byte)
+                    row += 1
+                    i += 1
+                } while i < size && text[i] == byte
+                start[Int(byte)] = row
             }
         }
-        walk(size: size, origin: origin)
-        guard let produced = undoRuns(size: size, into: output), BZip2CRC.of(output, count: produced) == declaredCRC
+        return Prepared(size: size, origin: origin, declaredCRC: declaredCRC)
+    }
+
+    /// Undoes the run-length stage into `output` and checks the block's CRC: the byte count, or nil.
+    func finish(_ block: Prepared, into output: UnsafeMutableRawBufferPointer) -> Int? {
+        guard let produced = undoRuns(size: block.size, into: output),
+            BZip2CRC.of(output, count: produced) == block.declaredCRC
         else { return nil }
         return produced
     }
 
-    /// The text from both ends: the forward chain from the origin's T link writes the first half,
-    /// the backward chain from the origin (the last byte) the second half.
-    private func walk(size: Int, origin: Int) {
-        var ahead = Int(forward[origin] >> 8)
-        var behind = origin
-        let half = size / 2
-        var low = 0, high = size - 1
+    /// The block's bytes in an array of their own, decoded straight into it (not copied from a
+    /// buffer: a copy was 4 % of the decoder thread): nil when they need more than an eighth more
+    /// room than the text (long runs; then `finish(_:into:)`) or the CRC disagrees.
+    func finish(_ block: Prepared) -> [UInt8]? {
+        var good = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: block.size + block.size / 8 + 64) { buffer, count in
+            let produced = finish(block, into: UnsafeMutableRawBufferPointer(buffer))
+            good = produced != nil
+            count = produced ?? 0
+        }
+        return good ? bytes : nil
+    }
+
+    /// The text from both ends: the forward chain from the origin writes the first half (each
+    /// row's first byte is the text's next), the backward chain from the origin (the last byte)
+    /// the second half.
+    func walk(_ block: Prepared) {
+        var ahead = block.origin
+        var behind = block.origin
+        let half = block.size / 2
+        var low = 0, high = block.size - 1
         while low < half {
             let a = forward[ahead], b = backward[behind]
             text[low] = UInt8(truncatingIfNeeded: a)

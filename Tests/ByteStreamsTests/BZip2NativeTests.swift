@@ -126,3 +126,26 @@ func nativeBlockDecoderReproducesEveryInput(level: Int32) throws {
         #expect(fast == ~crc, "length \(length)")
     }
 }
+
+/// The block decoder as the pool runs it: a block that decodes to little more than its text is
+/// decoded straight into an array of its own; one whose runs expand it past that room (the
+/// 2 MB run, 45 bytes a text byte) is decoded through the block-sized buffer; both give every
+/// byte, and a block neither way decodes is libbz2's rejection.
+@Test func blockDecoderGivesTheSameBytesWhetherOrNotTheyFitTheArray() throws {
+    let decoder = BZip2BlockDecoder()
+    for (name, bytes) in try samples() {
+        let path = Scratch.directory("native-bzip2") + "/array-\(bytes.count).bz2"
+        try Data(libbz2Compressed(bytes, level: 9)).write(to: URL(fileURLWithPath: path))
+        let scanner = BZip2BlockScanner(reader: try FileReader(path: path, fingerprint: false), first: [])
+        var joined: [UInt8] = []
+        while let segment = try scanner.next() {
+            guard case .block(let raw, let firstBit, let bitCount, let crc, let level, _) = segment.kind else { continue }
+            guard case .bytes(let output) = decoder.decode([(raw, firstBit, bitCount)], crc: crc, level: level) else {
+                Issue.record("\(name): a good block was not decoded")
+                break
+            }
+            joined += output
+        }
+        #expect(joined == bytes, "\(name)")
+    }
+}
