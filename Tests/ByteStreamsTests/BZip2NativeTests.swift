@@ -139,7 +139,9 @@ func nativeBlockDecoderReproducesEveryInput(level: Int32) throws {
         let scanner = BZip2BlockScanner(reader: try FileReader(path: path, fingerprint: false), first: [])
         var joined: [UInt8] = []
         while let segment = try scanner.next() {
-            guard case .block(let raw, let firstBit, let bitCount, let crc, let level, _) = segment.kind else { continue }
+            guard case .block(let raw, let firstBit, let bitCount, let crc, let level, _) = segment.kind else {
+                continue
+            }
             guard case .bytes(let output) = decoder.decode([(raw, firstBit, bitCount)], crc: crc, level: level) else {
                 Issue.record("\(name): a good block was not decoded")
                 break
