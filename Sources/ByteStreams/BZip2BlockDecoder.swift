@@ -120,8 +120,7 @@ final class BZip2BlockDecoder {
 
     func decode(_ parts: [(raw: [UInt8], firstBit: Int, bitCount: Int)], crc: UInt32, level: UInt8) -> Output {
         var input = Self.wrap(parts, crc: crc, level: level)
-        if let block = input.withUnsafeBytes({ native.prepare(stream: $0, level: Int(level)) }) {
-            native.walk(block)
+        if let block = input.withUnsafeBytes({ native.prepare(stream: $0, level: Int(level)) }), native.walk(block) {
             if let bytes = native.finish(block) { return .bytes(bytes) }
             if let count = native.finish(block, into: scratch) {
                 return .bytes(Array(UnsafeRawBufferPointer(rebasing: scratch[0..<count])))

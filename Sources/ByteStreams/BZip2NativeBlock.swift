@@ -3,19 +3,18 @@ import Foundation
 
 // Decoding one bzip2 block without libbz2, for speed: bzip2 decompression is the floor of a
 // .bz2 analysis, and libbz2 spends most of its time following the inverse BWT one cache miss
-// at a time. Here the text is walked from both ends at once (forward along T, backward along
-// its inverse LF), two independent chains of misses instead of one; code words are looked up
-// 10 bits at a time; the CRC is computed eight bytes at a time. Anything unusual (a randomised
+// at a time. Here the text is walked as eight chains of misses at once (`BZip2Walk`); code
+// words are looked up 10 bits at a time; the CRC is folded 64 bytes a step. Anything unusual (a randomised
 // block, an inconsistent code, a CRC mismatch, an output beyond the limit) returns nil and the
 // caller decodes the block with libbz2, which also words the error.
 
 /// The reusable arrays of one decoding thread.
 final class BZip2NativeBlock {
-    /// Per row of the sorted rotations: the T link (forward) in the high 24 bits, the row's first
-    /// byte below (the last byte of the row it links to).
+    /// Per row of the sorted rotations: the T link (forward) from bit 8 on, marked where the row
+    /// it links to starts a segment (`BZip2Walk`), and the row's first byte below (the last byte
+    /// of the row it links to).
     private let forward: UnsafeMutablePointer<UInt32>
-    /// Per position: the LF link (backward) in the high 24 bits, the position's byte below.
-    private let backward: UnsafeMutablePointer<UInt32>
+    private let walker = BZip2Walk()
     /// The BWT's last column as the symbols give it, then, walked, the text before bzip2's first
     /// run-length stage was undone.
     private let text: UnsafeMutablePointer<UInt8>
@@ -24,11 +23,11 @@ final class BZip2NativeBlock {
     private var tables = [UInt16](repeating: 0, count: 6 << tableBits)
     private var codes = [HuffmanCode](repeating: HuffmanCode(), count: 6)
 
-    /// Both link arrays, in 2 MB pages where the kernel grants them, for the walks' random reads
-    /// over 7 MB: the decoder thread took 11.0 s against 11.4 s on the 1 M MAC fabric (mean of 5
-    /// interleaved pairs, a difference this host's noise nearly covers).
+    /// The link array, in 2 MB pages where the kernel grants them, for the walks' random reads
+    /// over 3.6 MB (with two arrays over 7 MB, the decoder thread took 11.0 s against 11.4 s on
+    /// the 1 M MAC fabric, mean of 5 interleaved pairs).
     private let links: UnsafeMutableRawPointer
-    private static let linkBytes = 8 << 20
+    private static let linkBytes = 4 << 20
 
     init() {
         var memory: UnsafeMutableRawPointer?
@@ -38,7 +37,6 @@ final class BZip2NativeBlock {
         links = memory!
         _ = madvise(links, Self.linkBytes, 14 /* MADV_HUGEPAGE, not exported to Swift */)
         forward = links.bindMemory(to: UInt32.self, capacity: Self.linkBytes / 4)
-        backward = forward + Self.linkBytes / 8
         text = .allocate(capacity: Self.maxBlock + 8)
     }
 
@@ -59,8 +57,7 @@ final class BZip2NativeBlock {
     /// Decodes the block in `stream` (a stream of one block: "BZh" + level, the block magic,
     /// its bits) into `output`, at most `output.count` bytes. Returns the byte count, or nil.
     func decode(stream: UnsafeRawBufferPointer, level: Int, into output: UnsafeMutableRawBufferPointer) -> Int? {
-        guard let block = prepare(stream: stream, level: level) else { return nil }
-        walk(block)
+        guard let block = prepare(stream: stream, level: level), walk(block) else { return nil }
         return finish(block, into: output)
     }
 
@@ -69,6 +66,8 @@ final class BZip2NativeBlock {
         let size: Int
         let origin: Int
         let declaredCRC: UInt32
+        /// Where the walk's segments start (`BZip2Walk.startRows`).
+        let starts: [Int]
     }
 
     /// Reads the block's code tables and symbols and builds both link arrays; nil for anything unusual.
@@ -196,21 +195,30 @@ final class BZip2NativeBlock {
         }
         // Each forward entry is written whole, never read back: the last column stays in `text`
         // until the walk. A run of one byte keeps its next row in a register, not in `start`.
+        // Positions are taken a segment at a time, so that the row linking to each segment's
+        // start (its position's LF) is known when it is written, to be marked.
+        let starts = BZip2Walk.startRows(size: size, origin: origin)
+        var marked: [Int] = []
+        marked.reserveCapacity(starts.count)
         start.withUnsafeMutableBufferPointer { start in
-            var i = 0
-            while i < size {
-                let byte = text[i]
-                var row = start[Int(byte)]
-                repeat {
-                    backward[i] = row << 8 | UInt32(byte)
-                    forward[Int(row)] = UInt32(i) << 8 | UInt32(byte)
-                    row += 1
-                    i += 1
-                } while i < size && text[i] == byte
-                start[Int(byte)] = row
+            for (k, segmentStart) in starts.enumerated() {
+                let end = k + 1 < starts.count ? starts[k + 1] : size
+                var i = segmentStart
+                marked.append(Int(start[Int(text[i])]))
+                while i < end {
+                    let byte = text[i]
+                    var row = start[Int(byte)]
+                    repeat {
+                        forward[Int(row)] = UInt32(i) << 8 | UInt32(byte)
+                        row += 1
+                        i += 1
+                    } while i < end && text[i] == byte
+                    start[Int(byte)] = row
+                }
             }
         }
-        return Prepared(size: size, origin: origin, declaredCRC: declaredCRC)
+        for row in marked { forward[row] |= BZip2Walk.segmentEnd }
+        return Prepared(size: size, origin: origin, declaredCRC: declaredCRC, starts: starts)
     }
 
     /// Undoes the run-length stage into `output` and checks the block's CRC: the byte count, or nil.
@@ -234,23 +242,10 @@ final class BZip2NativeBlock {
         return good ? bytes : nil
     }
 
-    /// The text from both ends: the forward chain from the origin writes the first half (each
-    /// row's first byte is the text's next), the backward chain from the origin (the last byte)
-    /// the second half.
-    func walk(_ block: Prepared) {
-        var ahead = block.origin
-        var behind = block.origin
-        let half = block.size / 2
-        var low = 0, high = block.size - 1
-        while low < half {
-            let a = forward[ahead], b = backward[behind]
-            text[low] = UInt8(truncatingIfNeeded: a)
-            text[high] = UInt8(truncatingIfNeeded: b)
-            ahead = Int(a >> 8)
-            behind = Int(b >> 8)
-            low += 1; high -= 1
-        }
-        if low == high { text[low] = UInt8(truncatingIfNeeded: backward[behind]) }
+    /// The text, from the links (each row's first byte is the text's next): false when they do
+    /// not make one cycle.
+    func walk(_ block: Prepared) -> Bool {
+        walker.walk(forward, starts: block.starts, origin: block.origin, size: block.size, into: text)
     }
 
     /// bzip2's first stage: after four equal bytes, a byte counts further copies of it.
