@@ -186,38 +186,7 @@ final class BZip2NativeBlock {
         }
         guard decoded, !bits.overrun, origin < size else { return nil }
 
-        // The links: LF(i) is where row i's last byte starts a row; T is its inverse.
-        var start = [UInt32](repeating: 0, count: 256)
-        var total = 0
-        for byte in 0..<256 {
-            start[byte] = UInt32(total)
-            total += counts[byte]
-        }
-        // Each forward entry is written whole, never read back: the last column stays in `text`
-        // until the walk. A run of one byte keeps its next row in a register, not in `start`.
-        // Positions are taken a segment at a time, so that the row linking to each segment's
-        // start (its position's LF) is known when it is written, to be marked.
-        let starts = BZip2Walk.startRows(size: size, origin: origin)
-        var marked: [Int] = []
-        marked.reserveCapacity(starts.count)
-        start.withUnsafeMutableBufferPointer { start in
-            for (k, segmentStart) in starts.enumerated() {
-                let end = k + 1 < starts.count ? starts[k + 1] : size
-                var i = segmentStart
-                marked.append(Int(start[Int(text[i])]))
-                while i < end {
-                    let byte = text[i]
-                    var row = start[Int(byte)]
-                    repeat {
-                        forward[Int(row)] = UInt32(i) << 8 | UInt32(byte)
-                        row += 1
-                        i += 1
-                    } while i < end && text[i] == byte
-                    start[Int(byte)] = row
-                }
-            }
-        }
-        for row in marked { forward[row] |= BZip2Walk.segmentEnd }
+        let starts = BZip2Walk.link(lastColumn: text, size: size, counts: counts, origin: origin, into: forward)
         return Prepared(size: size, origin: origin, declaredCRC: declaredCRC, starts: starts)
     }
 

@@ -7,7 +7,7 @@
 // fabric's .bz2 updates (parser idle) took 10.1-10.8 s of CPU against 15.8-15.9 s with two walks
 // (from both ends of the text); 8 walks gave 11.4, 16 gave 10.3-10.9, 32 and 48 no more than 24.
 
-/// Walks the text of a block whose forward links are marked at segment ends (`BZip2Walk.mark`).
+/// Builds the links of a block marked at segment ends (`link`) and walks them (`walk`).
 final class BZip2Walk {
     static let chains = 24
     /// Segments per block, 8 a walk: enough that the last walks to finish leave little alone at the end.
@@ -33,7 +33,7 @@ final class BZip2Walk {
     }
 
     /// The rows where segments start, ascending: rows spread evenly from row 0 on, and the origin.
-    static func startRows(size: Int, origin: Int) -> [Int] {
+    private static func startRows(size: Int, origin: Int) -> [Int] {
         var rows = (0..<segments).map { $0 * size / segments }
         rows.append(origin)
         rows.sort()
@@ -42,8 +42,49 @@ final class BZip2Walk {
         return unique
     }
 
-    /// Writes the block's `size` bytes of text to `text`. False when the links do not make one
-    /// cycle through every segment from the origin (a damaged block that got this far).
+    /// Builds the forward links of a block from its last column (`counts`: of each byte value in
+    /// it), each entry marked where the row it links to starts a segment. Returns the segments'
+    /// first rows. LF(i), the row that position i's byte starts, is a running count per byte
+    /// value; T, the walk's link, is its inverse.
+    static func link(
+        lastColumn: UnsafePointer<UInt8>, size: Int, counts: [Int], origin: Int,
+        into forward: UnsafeMutablePointer<UInt32>
+    ) -> [Int] {
+        var next = [UInt32](repeating: 0, count: 256)
+        var total = 0
+        for byte in 0..<256 {
+            next[byte] = UInt32(total)
+            total += counts[byte]
+        }
+        // Each entry is written whole, never read back. A run of one byte keeps its next row in
+        // a register, not in `next`. Positions are taken a segment at a time, so that the row
+        // linking to each segment's first row (that position's LF) is known, to be marked.
+        let starts = startRows(size: size, origin: origin)
+        var marked: [Int] = []
+        marked.reserveCapacity(starts.count)
+        next.withUnsafeMutableBufferPointer { next in
+            for (k, segmentStart) in starts.enumerated() {
+                let end = k + 1 < starts.count ? starts[k + 1] : size
+                var i = segmentStart
+                marked.append(Int(next[Int(lastColumn[i])]))
+                while i < end {
+                    let byte = lastColumn[i]
+                    var row = next[Int(byte)]
+                    repeat {
+                        forward[Int(row)] = UInt32(i) << 8 | UInt32(byte)
+                        row += 1
+                        i += 1
+                    } while i < end && lastColumn[i] == byte
+                    next[Int(byte)] = row
+                }
+            }
+        }
+        for row in marked { forward[row] |= segmentEnd }
+        return starts
+    }
+
+    /// Writes the block's `size` bytes of text to `text`, the cycle of links from the origin
+    /// followed for `size` steps. False for links no block built (`link`) could have.
     func walk(
         _ forward: UnsafePointer<UInt32>, starts: [Int], origin: Int, size: Int, into text: UnsafeMutablePointer<UInt8>
     ) -> Bool {
@@ -95,7 +136,15 @@ final class BZip2Walk {
             current = following[current]
             if current == start { break }
         }
-        return current == start && position == size
+        guard current == start, position > 0 else { return false }
+        // A periodic text (equal rotations) makes a cycle of one period: as a walk of `size` steps
+        // from the origin would, it goes round again.
+        while position < size {
+            let copy = min(position, size - position)
+            (text + position).update(from: text, count: copy)
+            position += copy
+        }
+        return true
     }
 
     private static func index(of row: Int, in starts: [Int]) -> Int? {
