@@ -309,9 +309,11 @@ public final class InputSet {
 }
 
 /// The items of an input set in time order, decoded on a thread of their own when a core is
-/// spare for it. With two cores and bzip2 input, decompression already keeps one core busy, and
-/// a third busy thread only adds hand-off cost; with gzip or plain input the decoder thread
-/// takes the time the decompression thread leaves idle.
+/// spare for it. With two cores and bzip2 input, decompression keeps half the second core busy
+/// and the writer a fifth more: a third busy thread cost more in hand-offs and waits than it
+/// took from the replay's thread (the 1 M MAC fabric: that thread ran ~3 s less but waited
+/// ~5 s for a core, ~6 s more CPU in all, 3 interleaved rounds). With gzip or plain input the
+/// decoder thread takes the time the decompression thread leaves idle.
 public final class PrefetchedFeed {
     private struct Batch {
         var items: [FeedItem]
