@@ -67,13 +67,17 @@ final class BZip2Walk {
                 let end = k + 1 < starts.count ? starts[k + 1] : size
                 var i = segmentStart
                 marked.append(Int(next[Int(lastColumn[i])]))
+                // Wrapping arithmetic: rows and positions stay below the block's size (at most
+                // 900 000), and the checks the compiler would add cost a fifth of this loop.
                 while i < end {
                     let byte = lastColumn[i]
                     var row = next[Int(byte)]
+                    var entry = UInt32(truncatingIfNeeded: i) << 8 | UInt32(byte)
                     repeat {
-                        forward[Int(row)] = UInt32(i) << 8 | UInt32(byte)
-                        row += 1
-                        i += 1
+                        forward[Int(truncatingIfNeeded: row)] = entry
+                        row &+= 1
+                        entry &+= 1 << 8
+                        i &+= 1
                     } while i < end && lastColumn[i] == byte
                     next[Int(byte)] = row
                 }
