@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.build-fuzz
 mkdir -p "$out"
-flags=(-O -g -parse-as-library -sanitize=fuzzer,address -enable-testing -I "$out" -I Sources/CZlib -I Sources/CBZip2 -I Sources/CSQLite
+flags=(-O -g -parse-as-library -sanitize=fuzzer,address -enable-testing -I "$out" -I Sources/CZlib -I Sources/CBZip2 -I Sources/CSQLite -I Sources/CCRC
        -I Sources/CPrefetch -module-cache-path "$out/cache")
 module() {  # module NAME: the target's sources, subfolders included
   local name=$1; shift
