@@ -18,7 +18,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
         .systemLibrary(name: "CCRC", path: "Sources/CCRC"),
-        .target(name: "ByteStreams", dependencies: ["CZlib", "CBZip2", "CCRC"]),
+        .target(name: "ByteStreams", dependencies: ["CZlib", "CBZip2", "CCRC", "CPrefetch"]),
         .target(name: "EVPNModel"),
         .target(name: "BGPWire", dependencies: ["EVPNModel"]),
         .target(name: "MRT", dependencies: ["BGPWire", "EVPNModel", "ByteStreams"]),
