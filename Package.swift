@@ -85,9 +85,9 @@ let package = Package(
 // Profile-guided: the release build lays out and inlines by the counts in pgo/evpnscope.profdata,
 // which `make pgo` records from training runs (scripts/pgo.sh). The replay's thread, the 1 M MAC
 // analysis' bound, needed 7-13 % less time with it. Not for ByteStreams: the bzip2 block decoder's
-// symbol loop ran slower laid out by the profile (a .bz2 RIPE dump's decode 0.80 s against 0.70 s),
-// and the fabric's decoder thread gained nothing. The profile is written by this toolchain's LLVM,
-// which older ones cannot read; EVPNSCOPE_PGO=off builds without it (`make pgo` does).
+// symbol loop ran slower laid out by the profile (a .bz2 RIPE dump's decode 0.77-0.78 s against
+// 0.66-0.69 s), and the fabric's decoder thread gained nothing. The profile is written by this
+// toolchain's LLVM, which older ones cannot read; EVPNSCOPE_PGO=off builds without it (`make pgo` does).
 let releaseFlags = ["-enforce-exclusivity=unchecked", "-cross-module-optimization"]
 var profileFlags: [String] = []
 #if compiler(>=6.3)

@@ -3,10 +3,10 @@ import Foundation
 
 // Decoding one bzip2 block without libbz2, for speed: bzip2 decompression is the floor of a
 // .bz2 analysis, and libbz2 spends most of its time following the inverse BWT one cache miss
-// at a time. Here the text is walked as eight chains of misses at once (`BZip2Walk`); code
-// words are looked up 10 bits at a time; the CRC is folded 64 bytes a step. Anything unusual (a randomised
-// block, an inconsistent code, a CRC mismatch, an output beyond the limit) returns nil and the
-// caller decodes the block with libbz2, which also words the error.
+// at a time. Here the text is walked as 24 chains of misses at once (`BZip2Walk`); code words
+// are looked up 10 bits at a time; the CRC is folded 64 bytes a step. Anything unusual (a
+// randomised block, an inconsistent code, a CRC mismatch, an output beyond the limit) returns
+// nil and the caller decodes the block with libbz2, which also words the error.
 
 /// The reusable arrays of one decoding thread.
 final class BZip2NativeBlock {
@@ -66,11 +66,11 @@ final class BZip2NativeBlock {
         let size: Int
         let origin: Int
         let declaredCRC: UInt32
-        /// Where the walk's segments start (`BZip2Walk.startRows`).
+        /// Where the walk's segments start (`BZip2Walk.link`).
         let starts: [Int]
     }
 
-    /// Reads the block's code tables and symbols and builds both link arrays; nil for anything unusual.
+    /// Reads the block's code tables and symbols and builds the links; nil for anything unusual.
     func prepare(stream: UnsafeRawBufferPointer, level: Int) -> Prepared? {
         guard stream.count >= 10, (1...9).contains(level) else { return nil }
         var bits = BitReader(stream.bindMemory(to: UInt8.self))

@@ -11,13 +11,13 @@ import CPrefetch
 
 /// Builds the links of a block marked at segment ends (`link`) and walks them (`walk`).
 final class BZip2Walk {
-    static let chains = 24
+    private static let chains = 24
     /// Segments per block, 8 a walk: enough that the last walks to finish leave little alone at the end.
-    static let segments = 192
+    private static let segments = 192
     /// On a link entry: the row it links to starts another segment.
-    static let segmentEnd: UInt32 = 1 << 31
+    private static let segmentEnd: UInt32 = 1 << 31
     /// The row a link entry names (below the mark, above the byte).
-    static let rowMask: UInt32 = (1 << 20) - 1
+    private static let rowMask: UInt32 = (1 << 20) - 1
 
     private static let maxBlock = 900_000
     /// Each chain's bytes, segment after segment (a chain never writes more than the block).
@@ -112,7 +112,7 @@ final class BZip2Walk {
                 let next = Int(entry >> 8 & Self.rowMask)
                 guard entry & Self.segmentEnd != 0 else {
                     row[chain] = next
-                    // Asked for now, read 23 steps later: the walk's samples 2082-2339 against
+                    // Asked for now, read up to 23 steps later: the walk's samples 2082-2339 against
                     // 2397-2892 (decode of the fabric's updates, 3 interleaved rounds).
                     evpnscope_prefetch(forward + next)
                     chain += 1
